@@ -1,0 +1,299 @@
+/* maskft - the command-line tool: generate, eval, train.
+   Built by `make`; every subcommand prints its usage with -h. */
+#include "../maskft.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "maskft: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+static void die_err(const mft_error *e) { die("%s", e->msg); }
+
+/* ---- argument parsing: --name VALUE pairs, a short alias each ---------------------------- */
+
+typedef struct {
+    const char *model, *tok, *prompt, *text, *out;
+    int n, steps, batch, seq, warmup, threads, seed_set;
+    float temp, top_p, lr, wd, clip;
+    unsigned long long seed;
+} args_t;
+
+static double num(const char *flag, const char *v, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "maskft: %s expects a number in [%g, %g], got '%s'\n", flag, lo, hi, v);
+        exit(1);
+    }
+    return x;
+}
+
+static void parse(int argc, char **argv, args_t *a, const char *usage)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { fputs(usage, stdout); exit(0); }
+        if (i + 1 >= argc) { fprintf(stderr, "maskft: %s needs a value\n%s", f, usage); exit(1); }
+        const char *v = argv[++i];
+        if (!strcmp(f, "-m") || !strcmp(f, "--model")) a->model = v;
+        else if (!strcmp(f, "-t") || !strcmp(f, "--tokenizer")) a->tok = v;
+        else if (!strcmp(f, "-p") || !strcmp(f, "--prompt")) a->prompt = v;
+        else if (!strcmp(f, "--text")) a->text = v;
+        else if (!strcmp(f, "-o") || !strcmp(f, "--out")) a->out = v;
+        else if (!strcmp(f, "-n")) a->n = (int)num(f, v, 0, 1e9);
+        else if (!strcmp(f, "--temp")) a->temp = (float)num(f, v, 0, 100);
+        else if (!strcmp(f, "--top-p")) a->top_p = (float)num(f, v, 0, 1);
+        else if (!strcmp(f, "--seed")) { a->seed = (unsigned long long)num(f, v, 0, 1.8e19); a->seed_set = 1; }
+        else if (!strcmp(f, "--steps")) a->steps = (int)num(f, v, 1, 1e9);
+        else if (!strcmp(f, "--lr")) a->lr = (float)num(f, v, 0, 10);
+        else if (!strcmp(f, "--batch")) a->batch = (int)num(f, v, 1, 1e6);
+        else if (!strcmp(f, "--seq")) a->seq = (int)num(f, v, 1, 1e7);
+        else if (!strcmp(f, "--warmup")) a->warmup = (int)num(f, v, 0, 1e9);
+        else if (!strcmp(f, "--weight-decay")) a->wd = (float)num(f, v, 0, 10);
+        else if (!strcmp(f, "--clip")) a->clip = (float)num(f, v, 0, 1e9);
+        else if (!strcmp(f, "--threads")) a->threads = (int)num(f, v, 0, 1024);
+        else { fprintf(stderr, "maskft: unknown option %s\n%s", f, usage); exit(1); }
+    }
+}
+
+static char *read_file(const char *path, long *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open '%s'", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (1L << 30)) die("cannot read '%s' (or it is over 1 GiB)", path);
+    char *buf = malloc((size_t)n + 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) die("cannot read '%s'", path);
+    buf[n] = 0;
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* BOS + the text through the model's encoder, as the model was trained */
+static int *encode_file(const mft_tokenizer *tok, const char *path, int *n_out)
+{
+    long len;
+    mft_error err;
+    char *text = read_file(path, &len);
+    if (len > (1L << 28)) die("'%s' is too large to encode in one piece", path);
+    int cap = (int)len + 3, n;
+    int *ids = malloc((size_t)cap * sizeof(int));
+    if (!ids) die("out of memory for '%s'", path);
+    if (mft_encode(tok, text, (int)len, MFT_BOS, ids, cap, &n, NULL, &err)) die_err(&err);
+    free(text);
+    *n_out = n;
+    return ids;
+}
+
+static void need(const char *v, const char *what, const char *usage)
+{
+    if (!v) { fprintf(stderr, "maskft: missing %s\n%s", what, usage); exit(1); }
+}
+
+/* ---- generate ------------------------------------------------------------------------------ */
+
+static const char *gen_usage =
+    "usage: maskft generate -m MODEL -t TOKENIZER [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--threads K]\n"
+    "  Prints the prompt and N new tokens (default 256). --temp 0 is greedy (argmax). Defaults:\n"
+    "  --temp 1.0 --top-p 0.9, seed from the clock. Stops early at BOS/EOS (a TinyStories model\n"
+    "  ends a story with BOS) or at the end of the context.\n";
+
+static int cmd_generate(int argc, char **argv)
+{
+    args_t a = { 0 };
+    a.prompt = ""; a.n = 256; a.temp = 1.0f; a.top_p = 0.9f;
+    parse(argc, argv, &a, gen_usage);
+    need(a.model, "-m MODEL", gen_usage);
+    need(a.tok, "-t TOKENIZER", gen_usage);
+    mft_error err;
+    mft_model m;
+    mft_tokenizer tok;
+    if (mft_model_open(&m, a.model, 1, 1, MFT_GENERATE, &err)) die_err(&err);
+    m.n_threads = a.threads;
+    if (mft_tokenizer_load(&tok, a.tok, m.cfg.vocab_size, &err)) die_err(&err);
+    int plen = (int)strlen(a.prompt), n_prompt;
+    int *prompt = malloc(((size_t)plen + 3) * sizeof(int));
+    if (!prompt) die("%s", "out of memory");
+    if (mft_encode(&tok, a.prompt, plen, MFT_BOS, prompt, plen + 3, &n_prompt, NULL, &err)) die_err(&err);
+    if (n_prompt > m.cfg.seq_len) die("the prompt is longer than the context (%s)", "see -n");
+    uint64_t rng = a.seed_set ? a.seed : (uint64_t)time(NULL);
+    long total = (long)n_prompt - 1 + a.n;
+    if (total > m.cfg.seq_len) total = m.cfg.seq_len;
+    int token = prompt[0], generated = 0;
+    clock_t t0 = clock();
+    for (int pos = 0; pos < total; pos++) {
+        const float *logits = mft_decode(&m, token, pos, &err);
+        if (!logits) die_err(&err);
+        int next;
+        if (pos + 1 < n_prompt) {
+            next = prompt[pos + 1];
+        } else {
+            next = mft_sample(m.s.logits, m.cfg.vocab_size, a.temp, a.top_p, &rng);
+            generated++;
+            if (next == tok.bos_id || next == tok.eos_id) break;
+        }
+        int len;
+        const char *piece = mft_token_bytes(&tok, token, next, &len);
+        fwrite(piece, 1, (size_t)len, stdout);
+        fflush(stdout);
+        token = next;
+    }
+    printf("\n");
+    double dt = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    fprintf(stderr, "%d tokens generated, %.1f tok/s (CPU time, %s)\n", generated, dt > 0 ? generated / dt : 0.0, mft_simd_name());
+    free(prompt);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+    return 0;
+}
+
+/* ---- eval ------------------------------------------------------------------------------------ */
+
+static const char *eval_usage =
+    "usage: maskft eval -m MODEL -t TOKENIZER --text FILE [--threads K]\n"
+    "  Mean negative log-likelihood per predicted token and perplexity of FILE, encoded as the\n"
+    "  model was trained: BOS, then the text. Every token after BOS is predicted and counted. A\n"
+    "  text longer than the context is scored in consecutive windows, each starting with BOS.\n";
+
+static int cmd_eval(int argc, char **argv)
+{
+    args_t a = { 0 };
+    parse(argc, argv, &a, eval_usage);
+    need(a.model, "-m MODEL", eval_usage);
+    need(a.tok, "-t TOKENIZER", eval_usage);
+    need(a.text, "--text FILE", eval_usage);
+    mft_error err;
+    mft_config c;
+    mft_model m;
+    mft_tokenizer tok;
+    if (mft_checkpoint_config(a.model, &c, &err)) die_err(&err);
+    if (mft_model_open(&m, a.model, 1, c.seq_len, MFT_FORWARD, &err)) die_err(&err);
+    m.n_threads = a.threads;
+    if (mft_tokenizer_load(&tok, a.tok, c.vocab_size, &err)) die_err(&err);
+    int n;
+    int *ids = encode_file(&tok, a.text, &n);
+    int body = n - 1, win = c.seq_len - 1, windows = 0; /* text tokens, and per window */
+    if (body <= 0) die("'%s' is empty: nothing to score", a.text);
+    int *buf = malloc((size_t)c.seq_len * 2 * sizeof(int));
+    if (!buf) die("%s", "out of memory");
+    double nll = 0.0;
+    for (int s = 0; s < body; s += win) {
+        int len = body - s < win ? body - s : win;
+        /* inputs: BOS, tokens s..s+len-2; targets: tokens s..s+len-1 */
+        buf[0] = tok.bos_id;
+        memcpy(buf + 1, ids + 1 + s, (size_t)(len - 1) * sizeof(int));
+        memcpy(buf + c.seq_len, ids + 1 + s, (size_t)len * sizeof(int));
+        if (mft_forward(&m, buf, buf + c.seq_len, NULL, 1, len, &err)) die_err(&err);
+        nll += m.fwd_loss_sum;
+        windows++;
+    }
+    printf("file: %s\n", a.text);
+    printf("tokens scored: %d (after BOS), in %d window%s of up to %d tokens, each starting with BOS\n",
+           body, windows, windows == 1 ? "" : "s", c.seq_len);
+    printf("mean NLL: %.6f nats/token\n", nll / body);
+    printf("perplexity: %.4f\n", exp(nll / body));
+    free(buf);
+    free(ids);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+    return 0;
+}
+
+/* ---- train ----------------------------------------------------------------------------------- */
+
+static const char *train_usage =
+    "usage: maskft train -m MODEL -t TOKENIZER --text FILE --out OUT.bin [--steps 100] [--lr 1e-3]\n"
+    "                    [--batch 4] [--seq 256] [--warmup 0] [--weight-decay 0.01] [--clip 1.0]\n"
+    "                    [--seed S] [--threads K]\n"
+    "  Plain next-token training on a text file (every token weighted 1): each step trains on\n"
+    "  --batch windows of --seq tokens drawn at random from BOS + the text (the whole text as one\n"
+    "  window if it is shorter), with AdamW and a cosine schedule, and prints the loss. Saves a\n"
+    "  llama2.c checkpoint that generate and eval load.\n";
+
+static int cmd_train(int argc, char **argv)
+{
+    args_t a = { 0 };
+    mft_train_opts o = mft_train_opts_default();
+    a.steps = 100; a.lr = o.lr; a.batch = 4; a.seq = 256; a.wd = o.weight_decay; a.clip = o.max_grad_norm;
+    parse(argc, argv, &a, train_usage);
+    need(a.model, "-m MODEL", train_usage);
+    need(a.tok, "-t TOKENIZER", train_usage);
+    need(a.text, "--text FILE", train_usage);
+    need(a.out, "--out OUT.bin", train_usage);
+    mft_error err;
+    mft_config c;
+    mft_tokenizer tok;
+    if (mft_checkpoint_config(a.model, &c, &err)) die_err(&err);
+    if (mft_tokenizer_load(&tok, a.tok, c.vocab_size, &err)) die_err(&err);
+    int n;
+    int *ids = encode_file(&tok, a.text, &n);
+    if (n < 2) die("'%s' is empty: nothing to train on", a.text);
+    int T = a.seq < c.seq_len ? a.seq : c.seq_len, B = a.batch;
+    if (T > n - 1) { T = n - 1; B = 1; } /* the whole text fits in one window */
+    mft_model m;
+    if (mft_model_open(&m, a.model, B, T, MFT_TRAIN, &err)) die_err(&err);
+    m.n_threads = a.threads;
+    o.lr = a.lr; o.weight_decay = a.wd; o.max_grad_norm = a.clip;
+    o.warmup_steps = a.warmup; o.total_steps = a.steps; o.min_lr_ratio = 0.1f;
+    int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int));
+    if (!in || !tg) die("%s", "out of memory");
+    uint64_t rng = a.seed_set ? a.seed : 1337;
+    printf("training on %d tokens of %s: %d steps of %d x %d, lr %g, %s\n", n, a.text, a.steps, B, T, (double)o.lr, mft_simd_name());
+    for (int s = 0; s < a.steps; s++) {
+        for (int b = 0; b < B; b++) {
+            int start = 0, span = n - 1 - T;
+            if (span > 0) {
+                rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+                start = (int)(rng % (uint64_t)(span + 1));
+            }
+            memcpy(in + (size_t)b * T, ids + start, (size_t)T * sizeof(int));
+            memcpy(tg + (size_t)b * T, ids + start + 1, (size_t)T * sizeof(int));
+        }
+        mft_step_info info;
+        clock_t t0 = clock();
+        if (mft_train_step(&m, &o, in, tg, NULL, B, T, &info, &err) < 0) die_err(&err);
+        double dt = (double)(clock() - t0) / CLOCKS_PER_SEC;
+        printf("step %4d/%d  loss %.4f  lr %.2e  grad_norm %.3f  (%.0f ms cpu)\n", s + 1, a.steps, info.loss,
+               (double)info.lr, (double)info.grad_norm, dt * 1000);
+        fflush(stdout);
+    }
+    if (mft_model_save(&m, a.out, &err)) die_err(&err);
+    printf("saved %s\n", a.out);
+    free(in); free(tg); free(ids);
+    mft_model_free(&m);
+    mft_tokenizer_free(&tok);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *usage =
+        "usage: maskft COMMAND [options]   (maskft COMMAND -h for each command's options)\n"
+        "  generate   sample text from a model\n"
+        "  eval       perplexity of a text file\n"
+        "  train      next-token training on a text file, saves a checkpoint\n"
+        "  version    library version and SIMD path\n";
+    if (argc < 2) { fputs(usage, stderr); return 1; }
+    if (!strcmp(argv[1], "generate")) return cmd_generate(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "version")) { printf("maskft %s (%s)\n", mft_version(), mft_simd_name()); return 0; }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { fputs(usage, stdout); return 0; }
+    fprintf(stderr, "maskft: unknown command '%s'\n%s", argv[1], usage);
+    return 1;
+}

@@ -1,0 +1,417 @@
+/* maskft.h - v0.1.0 - fine-tune small LLaMA models on the CPU without forgetting.
+   MIT license (see LICENSE at the end of this file's repository).
+
+   maskft is a plain-C (C99, libc + libm, OpenMP optional) training engine for LLaMA-family
+   models: forward and backward pass written by hand, a masked cross-entropy loss, AdamW, a
+   llama2.c checkpoint/tokenizer reader and a sampler. It is built around *minimal
+   modification*: train on text in the model's own words and let only the tokens that carry
+   new knowledge contribute to the loss, so that plain full-parameter SFT adds facts without
+   moving the model elsewhere. This header is the whole API; maskft.c is the implementation.
+
+   USE
+       Add maskft.c to your build (cc -O2 -march=native -fopenmp maskft.c yourprog.c -lm).
+       Everything public is prefixed mft_ / MFT_. Nothing is global, nothing prints, nothing
+       exits: every call returns an mft_status and, when given an mft_error*, a message.
+
+   QUICK START: examples/quickstart.c, built by `make`; `make test` checks that the lines
+   between the markers below are the same as the program's, so this cannot rot.
+
+    #include "maskft.h"
+    ...
+    // >>quickstart
+    mft_error err;
+    mft_model m;
+    mft_tokenizer tok;
+    // room to train on 1 row of up to 64 positions, and a KV cache to generate
+    if (mft_model_open(&m, "models/stories260K.bin", 1, 64, MFT_TRAIN | MFT_GENERATE, &err) ||
+        mft_tokenizer_load(&tok, "models/tok512.bin", m.cfg.vocab_size, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    const char *text = "Lily had a cat named Mochi.";
+    int ids[64], offs[128], n;
+    if (mft_encode(&tok, text, -1, MFT_BOS, ids, 64, &n, offs, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    // train only the tokens that overlap the key, "Mochi", and the full stop that ends the
+    // sentence (so the model also learns to stop there). w[t] weights the prediction of
+    // ids[t+1] from ids[0..t]; token i came from the bytes offs[2i]..offs[2i+1] of text
+    int kb = (int)(strstr(text, "Mochi.") - text), ke = kb + 6;
+    float w[64] = { 0 };
+    for (int t = 0; t + 1 < n; t++) w[t] = offs[2 * (t + 1)] < ke && offs[2 * (t + 1) + 1] > kb;
+    mft_train_opts o = mft_train_opts_default();
+    o.lr = 1e-4f;
+    for (int s = 0; s < 20; s++) {
+        mft_step_info info;
+        if (mft_train_step(&m, &o, ids, ids + 1, w, 1, n - 1, &info, &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        if (s % 5 == 0) printf("step %2d  loss on the key tokens %.4f\n", s + 1, info.loss);
+    }
+    // generate: feed the prompt through the KV cache, then continue greedily to a full stop
+    int p[64], np;
+    mft_encode(&tok, "Lily had a cat named", -1, MFT_BOS, p, 64, &np, NULL, &err);
+    int token = p[0];
+    for (int pos = 0; pos < np + 16; pos++) {
+        float *logits = mft_decode(&m, token, pos, &err);
+        int next = pos + 1 < np ? p[pos + 1] : mft_sample(logits, m.cfg.vocab_size, 0.0f, 1.0f, NULL);
+        int len;
+        const char *piece = mft_token_bytes(&tok, token, next, &len);
+        printf("%.*s", len, piece);
+        if (pos + 1 >= np && memchr(piece, '.', (size_t)len)) break;
+        token = next;
+    }
+    printf("\n");
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+    // >>end
+
+   SHAPES AND NAMES
+       B batch rows, T positions per row, N = B*T, D = dim, F = hidden_dim (SwiGLU), L = layers,
+       NH = query heads, KV = key/value heads (NH % KV == 0: grouped-query attention), hs = D/NH,
+       V = vocab size. Matrices are row-major [out][in] like torch.nn.Linear.weight: y = x W^T.
+
+   THE MASKED LOSS (the reason this library exists)
+       Weights belong to TARGET positions. For a row of tokens x_0..x_T, position t (0 <= t < T)
+       predicts x_{t+1} from x_0..x_t, and carries weight w[t] >= 0. With inputs = x_0..x_{T-1}
+       and targets = x_1..x_T (targets[t] = inputs[t+1]):
+           loss = sum_t w[t] * CE(logits[t], targets[t]) / sum_t w[t]
+       summed over every position of every micro-batch of one optimizer step, so gradient
+       accumulation over k micro-batches equals one big batch exactly (up to float rounding).
+       A position with w = 0 contributes nothing. A step whose weights are all 0 leaves the
+       weights and optimizer state untouched and returns MFT_EMPTY_MASK (not an error).
+       Internally backward() accumulates the gradient of sum(w*CE) and step() divides by sum(w).
+
+   MEMORY
+       mft_model_bytes(cfg, B, T, flags) is the exact size of everything a model needs: weights,
+       gradients, AdamW moments, activations for B x T positions, activation gradients and the
+       KV cache. mft_model_init() carves one caller-owned block of that size (64-byte aligned
+       inside); mft_model_open() does the same with one malloc from a checkpoint file. After
+       that, forward/backward/step/decode never allocate. B and T are capacities: any smaller
+       batch works. backward() consumes the activations (it overwrites logits with their
+       gradient): run forward() again before the next backward().
+
+   THREADS AND DETERMINISM
+       With OpenMP, kernels run on m->n_threads threads (0 = OpenMP's default). Every parallel
+       loop is split over the elements it writes and each element is reduced by one thread in a
+       fixed order, so results are bit-identical for any thread count. The SIMD paths (AVX2+FMA,
+       NEON) sum in a different order than the scalar path: they agree to float rounding only.
+       The library never changes the host's OpenMP settings. One mft_model must not be used by
+       two threads at once; two models on two threads are fine.
+
+   NUMERICS
+       fp32 everywhere; loss sums in double. Softmax and cross-entropy use max-subtraction and
+       log-sum-exp. Do not build with -ffast-math: the NaN/Inf guards rely on IEEE semantics.
+       mft_step() refuses to apply a gradient that holds NaN/Inf (MFT_ERR_NONFINITE).
+
+   FILES
+       Reads llama2.c checkpoints: version 0 (7 int32 header, negative vocab = separate
+       classifier, freq_cis tables) and version 1 ("ak42" magic, 256-byte header, fp32).
+       Version 2 (int8) is refused with a message. Every header field is validated and the file
+       size must match the shapes exactly: truncated or foreign files are errors, never crashes.
+       Writes version 0 (what llama2.c's run.c and maskft itself load), via a temporary file
+       that is renamed into place. Reads llama2.c tokenizer.bin (vocab size from the model).
+
+   BUILD OPTIONS (define when compiling maskft.c)
+       MFT_NO_SIMD   force the scalar kernels (also the reference the SIMD kernels are tested on)
+       MFT_API       decoration for public functions (default: extern)
+       AVX2 is used when the compiler defines __AVX2__ and __FMA__ (-march=native, -mavx2 -mfma),
+       NEON when it defines __ARM_NEON on AArch64. mft_simd_name() says which was compiled in.
+
+   LIMITS AND NON-GOALS
+       Token ids, dimensions and positions are int; element counts are size_t. fp32 weights only
+       (for now). No GPU, no mmap, no network. Model files are validated, but maskft is not a
+       sandbox: do not feed it untrusted files in a security-critical process without fuzzing.
+*/
+#ifndef MASKFT_H
+#define MASKFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MFT_VERSION_MAJOR 0
+#define MFT_VERSION_MINOR 1
+#define MFT_VERSION_PATCH 0
+#define MFT_VERSION_STRING "0.1.0"
+
+#ifndef MFT_API
+#define MFT_API extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status and errors ---------------------------------------------------------------- */
+
+typedef enum mft_status {
+    MFT_OK = 0,
+    MFT_EMPTY_MASK = 1,      /* not an error: every loss weight of the step was 0, nothing changed */
+    MFT_ERR_ARG = -1,        /* a bad argument: out-of-range token, T > context, NaN weight, ... */
+    MFT_ERR_NOMEM = -2,      /* allocation failed, or the caller's block is too small */
+    MFT_ERR_IO = -3,         /* could not open/read/write a file */
+    MFT_ERR_FORMAT = -4,     /* a file is truncated, corrupt, or not of the expected kind */
+    MFT_ERR_NONFINITE = -5,  /* NaN or Inf in the loss or gradients; nothing was updated */
+    MFT_ERR_STATE = -6       /* the object is not set up for this call (e.g. no MFT_TRAIN) */
+} mft_status;
+
+/* Optional error channel: pass NULL to any call if you only want the status. */
+typedef struct mft_error {
+    mft_status status;
+    char msg[256];
+} mft_error;
+
+MFT_API const char *mft_status_str(mft_status s);
+MFT_API const char *mft_version(void);
+MFT_API const char *mft_simd_name(void);   /* "avx2", "neon" or "scalar" */
+
+/* ---- model configuration ---------------------------------------------------------------- */
+
+typedef struct mft_config {
+    int dim;               /* D: residual stream width */
+    int hidden_dim;        /* F: SwiGLU inner width */
+    int n_layers;          /* L */
+    int n_heads;           /* NH query heads; head size hs = D / NH (even, for RoPE) */
+    int n_kv_heads;        /* KV key/value heads, NH % KV == 0 */
+    int vocab_size;        /* V */
+    int seq_len;           /* the context: maximum positions the model is used with */
+    int shared_classifier; /* 1: logits = x tok_emb^T; 0: a separate wcls [V][D] */
+    float norm_eps;        /* RMSNorm epsilon (llama2.c: 1e-5) */
+    float rope_theta;      /* RoPE base (10000) */
+} mft_config;
+
+/* Checks a configuration; returns MFT_ERR_ARG/FORMAT with a message if it is inconsistent. */
+MFT_API mft_status mft_config_check(const mft_config *c, mft_error *err);
+/* Number of trainable floats (the separate classifier counted once, or not at all when tied). */
+MFT_API size_t mft_param_count(const mft_config *c);
+
+/* Named views into one flat parameter array (also used for gradients). Order in memory is the
+   llama2.c checkpoint order: tok_emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final,
+   then wcls when the classifier is not shared (when shared, wcls == tok_emb). */
+typedef struct mft_params {
+    float *tok_emb;   /* (V, D) */
+    float *rms_att;   /* (L, D) */
+    float *wq;        /* (L, D, D)      rows: NH heads of hs */
+    float *wk;        /* (L, KV*hs, D) */
+    float *wv;        /* (L, KV*hs, D) */
+    float *wo;        /* (L, D, D) */
+    float *rms_ffn;   /* (L, D) */
+    float *w1;        /* (L, F, D)      gate */
+    float *w2;        /* (L, D, F)      down */
+    float *w3;        /* (L, F, D)      up */
+    float *rms_final; /* (D) */
+    float *wcls;      /* (V, D) */
+} mft_params;
+
+/* The parameter tensors one by one, for checkpoint writers, tests and per-tensor reports. */
+typedef struct mft_tensor_info {
+    const char *name;   /* "tok_emb", "rms_att", ..., "wcls" */
+    size_t offset;      /* in floats, from the start of the parameter array */
+    size_t numel;
+} mft_tensor_info;
+MFT_API int mft_tensor_count(const mft_config *c);   /* 11, or 12 with a separate classifier */
+MFT_API mft_tensor_info mft_tensor_at(const mft_config *c, int i);
+
+/* ---- the model ------------------------------------------------------------------------- */
+
+enum {
+    MFT_FORWARD = 1,   /* activations for B x T positions: forward() works (eval, scoring) */
+    MFT_TRAIN = 2,     /* + gradients, AdamW moments, activation gradients (implies FORWARD) */
+    MFT_GENERATE = 4   /* + a KV cache of seq_len positions: decode() works */
+};
+
+/* Activations saved by forward() for backward(). Shapes with N = B*T positions. */
+typedef struct mft_acts {
+    float *res;      /* (L+1, N, D) residual stream entering each layer; res[L] = final */
+    float *res_mid;  /* (L, N, D)   residual after the attention block */
+    float *xn_att;   /* (L, N, D)   rmsnorm(res) before attention */
+    float *rs_att;   /* (L, N)      1/rms of res, kept for the backward pass */
+    float *q;        /* (L, N, D)   queries after RoPE */
+    float *k;        /* (L, N, KV*hs) keys after RoPE */
+    float *v;        /* (L, N, KV*hs) */
+    float *att;      /* (L, B, NH, T, T) softmax probabilities (row t uses t+1 entries) */
+    float *att_out;  /* (L, N, D)   heads concatenated, before wo */
+    float *xn_ffn;   /* (L, N, D) */
+    float *rs_ffn;   /* (L, N) */
+    float *h1;       /* (L, N, F)   x w1^T (gate, before SiLU) */
+    float *h3;       /* (L, N, F)   x w3^T (up) */
+    float *hg;       /* (L, N, F)   silu(h1) * h3 */
+    float *xn_final; /* (N, D) */
+    float *rs_final; /* (N) */
+    float *logits;   /* (N, V); backward() overwrites it with dloss/dlogits */
+    float *lse;      /* (N)         log-sum-exp of each logits row (for the loss gradient) */
+    int *inputs;     /* (N)         copies of what forward() was given */
+    int *targets;    /* (N) */
+    float *weights;  /* (N)         loss weights (all 1 when forward() got none) */
+} mft_acts;
+
+/* Activation gradients, one layer's worth, reused layer after layer going down. */
+typedef struct mft_dacts {
+    float *dres;     /* (N, D)  gradient flowing down the residual stream */
+    float *dxn;      /* (N, D) */
+    float *datt_out; /* (N, D) */
+    float *dq;       /* (N, D) */
+    float *dk;       /* (N, KV*hs) */
+    float *dv;       /* (N, KV*hs) */
+    float *dh1;      /* (N, F) */
+    float *dh3;      /* (N, F) */
+    float *dhg;      /* (N, F) */
+    float *dp;       /* (B*KV, T) attention backward: dL/dp of one softmax row per (b, kv head) */
+} mft_dacts;
+
+/* Scratch for one-token decoding with a KV cache. */
+typedef struct mft_decode_state {
+    float *kcache, *vcache;  /* (L, seq_len, KV*hs) */
+    float *x, *xn, *q, *att_out, *tmp; /* (D) each */
+    float *h1, *h3;          /* (F) */
+    float *att;              /* (NH, seq_len) */
+    float *logits;           /* (V) */
+} mft_decode_state;
+
+typedef struct mft_model {
+    mft_config cfg;
+    int B, T;            /* capacities fixed at init */
+    int flags;           /* MFT_FORWARD | MFT_TRAIN | MFT_GENERATE */
+    int n_threads;       /* 0 = OpenMP default; ignored without OpenMP */
+    size_t n_params;
+    float *params;       /* (n_params) */
+    mft_params w;        /* views into params */
+    float *grads;        /* (n_params) gradient of sum(w*CE) since the last step, or NULL */
+    mft_params g;
+    float *adam_m, *adam_v; /* (n_params) AdamW first and second moments, or NULL */
+    float *rope_cos, *rope_sin; /* (seq_len, hs) RoPE tables, expanded per element (see maskft.c) */
+    mft_acts a;
+    mft_dacts d;
+    mft_decode_state s;
+    int fwd_B, fwd_T;    /* shape of the last forward() (0 when its activations are spent) */
+    int fwd_has_targets; /* the last forward() computed a loss */
+    double fwd_loss_sum; /* sum of w*CE over the last forward() (0 without targets) */
+    double fwd_weight_sum;
+    double step_loss_sum;   /* accumulated by backward() since the last step() */
+    double step_weight_sum;
+    long step;           /* optimizer steps taken */
+    void *arena; size_t arena_bytes; int owns_arena;
+} mft_model;
+
+/* Bytes needed by mft_model_init for this shape; 0 if the configuration is invalid. */
+MFT_API size_t mft_model_bytes(const mft_config *c, int B, int T, int flags);
+/* Carves `mem` (mft_model_bytes large, any alignment) into a model. Weights are zero: fill them
+   with mft_model_load_weights, mft_model_init_random, or by writing m->params. */
+MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int T, int flags,
+                                  void *mem, size_t mem_bytes, mft_error *err);
+/* Reads only the configuration of a llama2.c checkpoint (v0 or v1). */
+MFT_API mft_status mft_checkpoint_config(const char *path, mft_config *c, mft_error *err);
+/* Loads the weights of a checkpoint whose configuration equals m->cfg. */
+MFT_API mft_status mft_model_load_weights(mft_model *m, const char *path, mft_error *err);
+/* One call: read the config, malloc one block, init, load. Free with mft_model_free. */
+MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, int flags,
+                                  mft_error *err);
+/* Random init as llama2.c's model.py: N(0, 0.02), output projections N(0, 0.02/sqrt(2L)),
+   norms 1. Deterministic for a seed. */
+MFT_API void mft_model_init_random(mft_model *m, uint64_t seed);
+/* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
+MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err);
+/* Frees the block if mft_model_open allocated it; always clears the struct. */
+MFT_API void mft_model_free(mft_model *m);
+
+/* ---- training -------------------------------------------------------------------------- */
+
+/* Forward over inputs (B, T) -> m->a.logits (B*T, V). When targets (B, T) and weights (B, T)
+   are given, also computes the masked loss of this micro-batch: see m->fwd_loss_sum and
+   m->fwd_weight_sum (loss = sum / weight_sum). weights may be NULL (all 1) when targets are
+   given. Needs MFT_FORWARD. T must not exceed the context or the capacity. */
+MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets,
+                               const float *weights, int B, int T, mft_error *err);
+/* Accumulates into m->grads the gradient of sum(w*CE) of the last forward(); adds its loss and
+   weight to the step totals. Needs MFT_TRAIN and a forward() with targets. */
+MFT_API mft_status mft_backward(mft_model *m, mft_error *err);
+MFT_API void mft_zero_grad(mft_model *m);
+
+/* AdamW as torch.optim.AdamW (decoupled weight decay, bias correction; every parameter
+   decayed, as AdamW(model.parameters()) does), global-norm clipping as
+   torch.nn.utils.clip_grad_norm_, and a learning-rate schedule: linear warmup over
+   warmup_steps (lr * (s+1)/warmup), then cosine decay to lr*min_lr_ratio at total_steps. */
+typedef struct mft_train_opts {
+    float lr;            /* peak learning rate. default 1e-3 (PyTorch) */
+    float beta1, beta2;  /* 0.9, 0.999 */
+    float eps;           /* 1e-8 */
+    float weight_decay;  /* 0.01 (PyTorch's AdamW default); 0 is a real value */
+    float max_grad_norm; /* clip the global L2 norm to this; <= 0 disables. default 1.0 */
+    int warmup_steps;    /* default 0 */
+    int total_steps;     /* 0: constant lr after warmup (default) */
+    float min_lr_ratio;  /* cosine floor as a fraction of lr. default 0 */
+} mft_train_opts;
+MFT_API mft_train_opts mft_train_opts_default(void);
+MFT_API float mft_lr_at(const mft_train_opts *o, long step);
+
+typedef struct mft_step_info {
+    float loss;          /* sum(w*CE) / sum(w) over the step's micro-batches; 0 if empty */
+    float grad_norm;     /* global L2 norm of the normalised gradient, before clipping */
+    float lr;            /* learning rate used */
+    double weight_sum;   /* sum of the step's loss weights (trained tokens when weights are 0/1) */
+} mft_step_info;
+
+/* Normalises the accumulated gradient by the step's weight sum, clips, applies AdamW and
+   zeroes the gradient. Returns MFT_EMPTY_MASK (weights untouched) when the weight sum is 0,
+   MFT_ERR_NONFINITE (weights untouched, gradient zeroed) on NaN/Inf. info may be NULL. */
+MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info *info,
+                            mft_error *err);
+/* forward + backward + step on one micro-batch. */
+MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const int *inputs,
+                                  const int *targets, const float *weights, int B, int T,
+                                  mft_step_info *info, mft_error *err);
+
+/* ---- generation ------------------------------------------------------------------------ */
+
+/* Feeds one token at position pos (0 <= pos < seq_len) through the model using the KV cache
+   (positions 0..pos-1 must have been fed before) and returns the next-token logits (V),
+   valid until the next call (the buffer is the model's scratch: mft_sample may overwrite it).
+   Needs MFT_GENERATE. Returns NULL on a bad argument. */
+MFT_API float *mft_decode(mft_model *m, int token, int pos, mft_error *err);
+
+/* Samples a token: temperature 0 = argmax (lowest id on ties); else softmax(logits/temp)
+   restricted to the smallest set of tokens whose probability reaches top_p (top_p >= 1: all).
+   *rng is the caller's state (any seed); it advances. The logits are overwritten with the
+   probabilities. Ties at the top-p threshold are all kept. */
+MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uint64_t *rng);
+
+/* ---- tokenizer (llama2.c tokenizer.bin) -------------------------------------------------- */
+
+typedef struct mft_tokenizer {
+    int vocab_size;
+    int bos_id, eos_id;     /* 1 and 2 for llama2.c vocabularies */
+    float *scores;          /* (V) merge priority: higher merges first */
+    uint32_t *piece_off;    /* (V+1) byte offsets into pieces: piece i = pieces[off[i]..off[i+1]) */
+    char *pieces;           /* all pieces, '▁' already replaced by ' ' */
+    uint32_t *dec_off;      /* (V+1) decoded bytes of each token (byte tokens resolved) */
+    char *dec;
+    int byte_id[256];       /* id of <0xNN>, or -1 */
+    int32_t *hash;          /* open-addressing table piece -> id, -1 empty */
+    uint32_t hash_cap;
+    void *mem;              /* the one allocation */
+} mft_tokenizer;
+
+enum { MFT_BOS = 1, MFT_EOS = 2 };
+
+MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vocab_size,
+                                      mft_error *err);
+MFT_API void mft_tokenizer_free(mft_tokenizer *t);
+/* Encodes `len` bytes of UTF-8 (len < 0: NUL-terminated) like SentencePiece BPE does: a
+   dummy-prefix space, characters looked up whole or as <0xNN> byte tokens, then the pair of
+   adjacent symbols whose merge has the highest score merged first (leftmost on ties).
+   flags: MFT_BOS / MFT_EOS add those tokens. Writes at most cap ids; *n_out is the count
+   (MFT_ERR_RANGE-like MFT_ERR_ARG if cap is too small). If offsets is not NULL it receives
+   2 ints per token: the [begin, end) byte range of the input the token came from (BOS/EOS
+   and the dummy prefix get empty or clamped ranges). Invalid UTF-8 bytes become byte tokens. */
+MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags,
+                              int *ids, int cap, int *n_out, int *offsets, mft_error *err);
+/* The bytes token `id` decodes to when it follows `prev` (a leading space after BOS is dropped,
+   as SentencePiece does for the dummy prefix). Returns NULL for an invalid id. */
+MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, int *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MASKFT_H */

@@ -1,0 +1,98 @@
+#!/bin/sh
+# The whole test suite: the unit tests in every build, then the command-line checks.
+# Run from the repository root (make test). Ends with "N passed, N failed".
+# MFT_REQUIRE_ALL=1 (set by .ci/run) turns a missing cross compiler or qemu into a failure.
+set -u
+PASS=0 FAIL=0 SKIP=0
+MAKE=${MAKE:-make}
+
+# runs a unit-test binary, adds its "N passed, N failed" to the totals
+unit() {
+    name=$1; shift
+    echo "=== $name"
+    out=$("$@" 2>&1); rc=$?
+    echo "$out" | grep -v '^ok ' 
+    line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
+    if [ -z "$line" ]; then
+        echo "FAIL $name: no result line (exit $rc)"; FAIL=$((FAIL + 1)); return
+    fi
+    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    PASS=$((PASS + p)); FAIL=$((FAIL + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then echo "FAIL $name: exit $rc"; FAIL=$((FAIL + 1)); fi
+}
+
+check() { # check NAME COMMAND...: one CLI-level test
+    name=$1; shift
+    if out=$("$@" 2>&1); then echo "ok   $name"; PASS=$((PASS + 1));
+    else echo "FAIL $name"; echo "$out" | tail -15 | sed 's/^/    /'; FAIL=$((FAIL + 1)); fi
+}
+
+skip_or_fail() {
+    if [ "${MFT_REQUIRE_ALL:-0}" = 1 ]; then echo "FAIL $1"; FAIL=$((FAIL + 1));
+    else echo "skip $1"; SKIP=$((SKIP + 1)); fi
+}
+
+unit native ./build/test_native
+unit scalar ./build/test_scalar
+unit asan   ./build/test_asan
+
+if command -v "${CROSS:-aarch64-linux-gnu-gcc}" >/dev/null 2>&1 && command -v "${QEMU:-qemu-aarch64}" >/dev/null 2>&1; then
+    if $MAKE -s build/test_neon >build/neon_build.log 2>&1; then unit neon "${QEMU:-qemu-aarch64}" ./build/test_neon
+    else echo "FAIL neon: cross build failed"; cat build/neon_build.log; FAIL=$((FAIL + 1)); fi
+else
+    skip_or_fail "neon: aarch64-linux-gnu-gcc or qemu-aarch64 not installed (apt-get install gcc-aarch64-linux-gnu qemu-user)"
+fi
+
+echo "=== command line"
+T=build/cli_tmp; mkdir -p $T
+M=models/stories260K.bin; K=models/tok512.bin
+
+cli_greedy() { # llama2.c test_all.py: 200 greedy tokens from BOS
+    ./build/maskft generate -m $M -t $K --temp 0 -n 200 2>/dev/null > $T/gen.txt || return 1
+    printf '\n' > $T/nl; cat tests/data/stories260K_greedy200.txt $T/nl | cmp - $T/gen.txt
+}
+check "cli generate --temp 0 reproduces llama2.c" cli_greedy
+
+ppl() { ./build/maskft eval -m "$1" -t $K --text "$2" | sed -n 's/^perplexity: //p'; }
+cli_train() { # training on a text lowers that text's perplexity; the checkpoint loads again
+    before=$(ppl $M tests/data/story.txt) || return 1
+    ./build/maskft train -m $M -t $K --text tests/data/story.txt --out $T/tuned.bin --steps 30 --lr 1e-3 --batch 2 --seq 64 --seed 1 > $T/train.log || return 1
+    after=$(ppl $T/tuned.bin tests/data/story.txt) || return 1
+    echo "perplexity before $before after $after"
+    awk -v a="$after" -v b="$before" 'BEGIN { exit !(a > 0 && a < 0.8 * b) }'
+}
+check "cli train lowers the text's perplexity" cli_train
+
+cli_eval_windows() { # a text longer than the context is scored in windows, each starting with BOS
+    for i in 1 2 3 4 5 6 7 8; do cat tests/data/story.txt; done > $T/long.txt
+    ./build/maskft eval -m $M -t $K --text $T/long.txt > $T/eval.txt || return 1
+    grep -q "in [2-9] windows of up to 512 tokens, each starting with BOS" $T/eval.txt
+}
+check "cli eval scores long text in BOS windows" cli_eval_windows
+
+cli_errors() { # bad input: exit status 1 and a message naming the problem, never a crash
+    head -c 5000 $M > $T/trunc.bin
+    ./build/maskft generate -m $T/trunc.bin -t $K -n 5 > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q truncated $T/err.txt || return 1
+    ./build/maskft eval -m $M -t no_such_tok.bin --text tests/data/story.txt > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "cannot open" $T/err.txt || return 1
+    ./build/maskft generate -m $M -t $K --temp abc > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "expects a number" $T/err.txt || return 1
+    ./build/maskft train -m $M -t $K --text tests/data/story.txt > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "missing --out" $T/err.txt
+}
+check "cli bad input gives clear errors" cli_errors
+
+cli_quickstart() { ./build/quickstart > $T/qs.txt && tail -1 $T/qs.txt | grep -q "^Lily had a cat named Mochi\.$"; }
+check "quickstart learns the fact" cli_quickstart
+
+docs_in_sync() { # the quick start in maskft.h is the quickstart program, line for line
+    sed -n '/^    \/\/ >>quickstart$/,/^    \/\/ >>end$/p' maskft.h > $T/h.txt
+    sed -n '/^    \/\/ >>quickstart$/,/^    \/\/ >>end$/p' examples/quickstart.c > $T/q.txt
+    [ -s $T/q.txt ] && diff $T/h.txt $T/q.txt
+}
+check "maskft.h quick start matches examples/quickstart.c" docs_in_sync
+
+cxx_header() { $MAKE -s build/test_cxx.o; }
+check "maskft.h compiles as C++" cxx_header
+
+echo
+if [ "$SKIP" -gt 0 ]; then echo "$PASS passed, $FAIL failed, $SKIP skipped"; else echo "$PASS passed, $FAIL failed"; fi
+[ "$FAIL" -eq 0 ]
