@@ -63,7 +63,7 @@ test: build/test_native build/test_scalar build/test_asan build/maskft build/qui
 	@sh tests/run.sh
 
 bench: build/bench
-	./build/bench
+	@sh bench/run.sh
 
 build/bench: bench/bench.c $(LIB) | build
 	$(CC) $(OPT) $(NATIVE) $(OMP) -Wall -Wextra -o $@ bench/bench.c maskft.c $(LDLIBS)

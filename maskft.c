@@ -375,16 +375,20 @@ static void mft__matmul_fwd(float *out, const float *inp, const float *w, int N,
     }
 }
 
-#define MFT__DX_RB 16   /* rows of dinp per job */
 #define MFT__DX_OB 128  /* rows of W per pass: a 128 x 2-vector strip of W stays in L1 */
 
 static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, int N, int C, int OC, int nt)
 {
-    int n_jobs = (N + MFT__DX_RB - 1) / MFT__DX_RB;
     nt = mft__par(nt, (double)N * C * OC);
+    /* Each pass over W serves `rb` rows, so W (which may be the 37 MB classifier) is streamed
+       from memory N/rb times: as many rows per job as keeps every thread busy, up to 128.
+       Rows are independent here, so the split does not change any result. */
+    int rb = (N + nt - 1) / nt;
+    rb = rb < 16 ? 16 : rb > 128 ? 128 : (rb + 3) & ~3;
+    int n_jobs = (N + rb - 1) / rb;
     MFT__PARFOR(nt)
     for (int job = 0; job < n_jobs; job++) {
-        int n0 = job * MFT__DX_RB, n1 = n0 + MFT__DX_RB < N ? n0 + MFT__DX_RB : N;
+        int n0 = job * rb, n1 = n0 + rb < N ? n0 + rb : N;
         for (int ob = 0; ob < OC; ob += MFT__DX_OB) {
             int oe = ob + MFT__DX_OB < OC ? ob + MFT__DX_OB : OC;
             int c = 0;
@@ -434,8 +438,8 @@ static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, i
     }
 }
 
-#define MFT__DW_OB 16  /* rows of dW per job */
-#define MFT__DW_NB 64  /* rows of inp per pass: 64 x 2 vectors of inp stay in L1 */
+#define MFT__DW_OB 16   /* rows of dW per job */
+#define MFT__DW_NB 256  /* rows of inp per pass */
 
 static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, int N, int C, int OC, int nt)
 {
@@ -443,9 +447,13 @@ static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, i
     nt = mft__par(nt, (double)N * C * OC);
     MFT__PARFOR(nt)
     for (int job = 0; job < n_jobs; job++) {
-        int o0 = job * MFT__DW_OB, o1 = o0 + MFT__DW_OB < OC ? o0 + MFT__DW_OB : OC;
+        int o0 = job * MFT__DW_OB, o1 = o0 + MFT__DW_OB < OC ? o0 + MFT__DW_OB : OC, no = o1 - o0;
+        /* The job's 16 columns of dout, copied contiguous: read in place they sit OC floats
+           apart (128 KB for a 32000-token classifier), one page per row, and the TLB thrashes. */
+        float gp[MFT__DW_NB * MFT__DW_OB];
         for (int nb = 0; nb < N; nb += MFT__DW_NB) {
             int ne = nb + MFT__DW_NB < N ? nb + MFT__DW_NB : N;
+            for (int n = nb; n < ne; n++) memcpy(gp + (size_t)(n - nb) * MFT__DW_OB, dout + (size_t)n * OC + o0, (size_t)no * sizeof(float));
             int c = 0;
 #if MFT__VW > 1
             for (; c + 2 * MFT__VW <= C; c += 2 * MFT__VW) {
@@ -457,7 +465,7 @@ static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, i
                     mft__vf a20 = mft__vload(d2), a21 = mft__vload(d2 + MFT__VW);
                     mft__vf a30 = mft__vload(d3), a31 = mft__vload(d3 + MFT__VW);
                     for (int n = nb; n < ne; n++) {
-                        const float *xr = inp + (size_t)n * C + c, *g = dout + (size_t)n * OC + o;
+                        const float *xr = inp + (size_t)n * C + c, *g = gp + (size_t)(n - nb) * MFT__DW_OB + (o - o0);
                         mft__vf u0 = mft__vload(xr), u1 = mft__vload(xr + MFT__VW), b;
                         b = mft__vset1(g[0]); a00 = mft__vfma(b, u0, a00); a01 = mft__vfma(b, u1, a01);
                         b = mft__vset1(g[1]); a10 = mft__vfma(b, u0, a10); a11 = mft__vfma(b, u1, a11);
@@ -473,7 +481,7 @@ static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, i
                     float *d0 = dw + (size_t)o * C + c;
                     mft__vf a0 = mft__vload(d0), a1 = mft__vload(d0 + MFT__VW);
                     for (int n = nb; n < ne; n++) {
-                        mft__vf b = mft__vset1(dout[(size_t)n * OC + o]);
+                        mft__vf b = mft__vset1(gp[(size_t)(n - nb) * MFT__DW_OB + (o - o0)]);
                         a0 = mft__vfma(b, mft__vload(inp + (size_t)n * C + c), a0);
                         a1 = mft__vfma(b, mft__vload(inp + (size_t)n * C + c + MFT__VW), a1);
                     }
@@ -484,7 +492,7 @@ static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, i
             for (; c < C; c++)
                 for (int o = o0; o < o1; o++) {
                     float s = dw[(size_t)o * C + c];
-                    for (int n = nb; n < ne; n++) s += dout[(size_t)n * OC + o] * inp[(size_t)n * C + c];
+                    for (int n = nb; n < ne; n++) s += gp[(size_t)(n - nb) * MFT__DW_OB + (o - o0)] * inp[(size_t)n * C + c];
                     dw[(size_t)o * C + c] = s;
                 }
         }

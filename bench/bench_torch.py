@@ -151,7 +151,7 @@ def blas_library():
 
     Debian's torch is built against the generic libblas.so.3, so speed depends
     on which provider the system (or LD_LIBRARY_PATH) resolves: the reference
-    netlib BLAS is ~10x slower than OpenBLAS, and the pthread OpenBLAS fights
+    netlib BLAS was ~20x slower than OpenBLAS here, and the pthread OpenBLAS fights
     torch's OpenMP pool for the cores; the OpenMP OpenBLAS is the fair setup.
     """
     torch.ones(8, 8) @ torch.ones(8, 8)  # make sure BLAS is loaded

@@ -154,6 +154,7 @@ static int cmd_generate(int argc, char **argv)
         token = next;
     }
     printf("\n");
+    fflush(stdout);
     double dt = (double)(clock() - t0) / CLOCKS_PER_SEC;
     fprintf(stderr, "%d tokens generated, %.1f tok/s (CPU time, %s)\n", generated, dt > 0 ? generated / dt : 0.0, mft_simd_name());
     free(prompt);

@@ -90,8 +90,12 @@ docs_in_sync() { # the quick start in maskft.h is the quickstart program, line f
 }
 check "maskft.h quick start matches examples/quickstart.c" docs_in_sync
 
-cxx_header() { $MAKE -s build/test_cxx.o; }
-check "maskft.h compiles as C++" cxx_header
+if command -v g++ >/dev/null 2>&1; then
+    cxx_header() { $MAKE -s build/test_cxx.o; }
+    check "maskft.h compiles as C++" cxx_header
+else
+    skip_or_fail "maskft.h compiles as C++: g++ not installed"
+fi
 
 echo
 if [ "$SKIP" -gt 0 ]; then echo "$PASS passed, $FAIL failed, $SKIP skipped"; else echo "$PASS passed, $FAIL failed"; fi
