@@ -1049,9 +1049,14 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
     if (flags & (MFT_FORWARD | MFT_TRAIN)) {
         if (B <= 0 || T <= 0) return mft__fail(err, MFT_ERR_ARG, "batch B=%d and positions T=%d must be positive", B, T);
         if (T > c->seq_len) return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c->seq_len);
-        if ((double)B * T * (c->vocab_size > c->dim ? c->vocab_size : c->dim) > 1e12)
-            return mft__fail(err, MFT_ERR_ARG, "B=%d x T=%d is too large", B, T);
     }
+    /* every buffer's size in double: refuse what size_t arithmetic could not hold */
+    double D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, NH = c->n_heads, S = c->seq_len;
+    double KVD = c->n_kv_heads * (D / NH), N = (double)B * T, P = 2 * V * D + L * (2 * D * D + 2 * D * KVD + 3 * D * F + 2 * D);
+    double floats = 4 * P + 2 * S * D / NH + L * B * NH * (double)T * T + L * N * (7 * D + 2 * KVD + 3 * F) + N * (V + 6 * D + 3 * F + 4)
+                  + 2 * L * S * KVD + NH * S + V + 5 * D + 2 * F;
+    if (floats * 4.0 > 4.0e18)
+        return mft__fail(err, MFT_ERR_ARG, "a model of this shape (B=%d, T=%d) would need more memory than can be addressed", B, T);
     return MFT_OK;
 }
 
@@ -1282,6 +1287,10 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
     const mft_params *g = &m->g;
     const int *targets = a->targets;
     const float *weights = a->weights;
+    if (m->fwd_weight_sum == 0.0) { /* nothing to learn from: the gradient is exactly zero */
+        m->fwd_B = 0;
+        return mft__ok(err);
+    }
 
     /* loss -> logits, in place */
     MFT__PARFOR(mft__par(nt, (double)N * V))
@@ -1787,8 +1796,9 @@ MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len,
 {
     if (n_out) *n_out = 0;
     if (!t || !t->mem || !text || !ids || !n_out) return mft__fail(err, MFT_ERR_ARG, "mft_encode: NULL argument");
-    if (len < 0) { size_t sl = strlen(text); if (sl > (size_t)1 << 30) return mft__fail(err, MFT_ERR_ARG, "text too long"); len = (int)sl; }
-    if (len > (1 << 30)) return mft__fail(err, MFT_ERR_ARG, "text too long (%d bytes)", len);
+    /* 256 MiB per call keeps every index below 2^31 (the merge heap holds up to 2 per byte) */
+    if (len < 0) { size_t sl = strlen(text); if (sl > (size_t)1 << 28) return mft__fail(err, MFT_ERR_ARG, "text too long (over 256 MiB): encode it in pieces"); len = (int)sl; }
+    if (len > (1 << 28)) return mft__fail(err, MFT_ERR_ARG, "text too long (%d bytes, over 256 MiB): encode it in pieces", len);
     int n = 0;
     /* SentencePiece's dummy prefix: a space before the text, so the first word is tokenised as
        it would be in the middle of a sentence */
@@ -1800,7 +1810,7 @@ MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len,
     if (tl > 0) {
         txt = (char *)malloc((size_t)tl);
         sym = (mft__sym *)malloc((size_t)tl * sizeof *sym);
-        heap = (mft__cand *)malloc((size_t)(2 * tl + 1) * sizeof *heap);
+        heap = (mft__cand *)malloc((2 * (size_t)tl + 1) * sizeof *heap);
         if (!txt || !sym || !heap) { free(txt); free(sym); free(heap); return mft__fail(err, MFT_ERR_NOMEM, "out of memory encoding %d bytes", len); }
         if (pre) txt[0] = ' ';
         memcpy(txt + pre, text, (size_t)len);
@@ -2013,8 +2023,9 @@ MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, 
     mft_status s = mft_checkpoint_config(path, &c, err);
     if (s) return s;
     if (T > c.seq_len) return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c.seq_len);
+    s = mft__check_shape(&c, B, T, flags, err);
+    if (s) return s;
     size_t bytes = mft_model_bytes(&c, B, T, flags);
-    if (!bytes) return mft__check_shape(&c, B, T, flags, err);
     void *mem = malloc(bytes);
     if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "cannot allocate %zu bytes for the model", bytes);
     s = mft_model_init(m, &c, B, T, flags, mem, bytes, err);

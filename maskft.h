@@ -1,5 +1,5 @@
 /* maskft.h - v0.1.0 - fine-tune small LLaMA models on the CPU without forgetting.
-   MIT license (see LICENSE at the end of this file's repository).
+   MIT license: see the LICENSE file that comes with it.
 
    maskft is a plain-C (C99, libc + libm, OpenMP optional) training engine for LLaMA-family
    models: forward and backward pass written by hand, a masked cross-entropy loss, AdamW, a

@@ -429,9 +429,11 @@ static int load_ref(const char *path, const mft_config *c, ref_t *r)
     return ok;
 }
 
-/* Tolerances against the float64 PyTorch reference (stated in README): our float32 forward
-   is within |d| <= 2e-4 + 1e-4 |ref| on logits, each gradient tensor within
-   2e-5 * max|ref grad| + 1e-3 |ref|, and the losses within 1e-5 relative. */
+/* Tolerances against the float64 PyTorch reference (stated in README), about 10x what the
+   float32 engine measures on x86 (AVX2 and scalar): logits |d| <= 5e-5 + 1e-5 |ref| (measured
+   6e-6 AVX2, 1.6e-5 scalar), each gradient tensor |d| <= 1e-5 max|ref| + 1e-4 |ref| (measured
+   <= 8.4e-7 max|ref|), losses before and after 3 AdamW steps within 1e-6 relative (measured
+   <= 1e-7). */
 static void test_pytorch_reference(void)
 {
     mft_model m;
@@ -451,10 +453,10 @@ static void test_pytorch_reference(void)
         }
     EXPECT(mft_forward(&m, in, tg, r.weights, B, T, &err) == MFT_OK, "forward: %s", err.msg);
     size_t where = 0;
-    double e = worst(m.a.logits, r.logits, N * V, 2e-4, 1e-4, &where);
+    double e = worst(m.a.logits, r.logits, N * V, 5e-5, 1e-5, &where);
     EXPECT(e <= 1, "logits: worst %.3g of the bound at %zu (%.6f vs %.6f)", e, where, m.a.logits[where], r.logits[where]);
     double loss = m.fwd_loss_sum / m.fwd_weight_sum;
-    EXPECT(fabs(loss - r.loss) <= 1e-5 * fabs(r.loss), "loss %.7f vs torch %.7f", loss, r.loss);
+    EXPECT(fabs(loss - r.loss) <= 1e-6 * fabs(r.loss), "loss %.7f vs torch %.7f", loss, r.loss);
     EXPECT(mft_backward(&m, &err) == MFT_OK, "backward");
     float *g = fbuf(m.n_params);
     for (size_t i = 0; i < m.n_params; i++) g[i] = (float)(m.grads[i] / m.step_weight_sum);
@@ -462,19 +464,19 @@ static void test_pytorch_reference(void)
         mft_tensor_info inf = mft_tensor_at(&c, ti);
         double gmax = 0.0;
         for (size_t j = 0; j < inf.numel; j++) gmax = fmax(gmax, fabs(r.grads[inf.offset + j]));
-        e = worst(g + inf.offset, r.grads + inf.offset, inf.numel, 2e-5 * gmax, 1e-3, &where);
+        e = worst(g + inf.offset, r.grads + inf.offset, inf.numel, 1e-5 * gmax, 1e-4, &where);
         EXPECT(e <= 1, "grad %s: worst %.3g of the bound (%.7g vs %.7g)", inf.name, e, g[inf.offset + where], r.grads[inf.offset + where]);
     }
-    /* three AdamW steps on the same batch; clipping is active (torch's grad norm was 41.10) */
+    /* three AdamW steps on the same batch; clipping is active (torch's grad norm: 41.1009079) */
     mft_train_opts o = mft_train_opts_default();
     o.lr = r.opt[0]; o.beta1 = r.opt[1]; o.beta2 = r.opt[2]; o.eps = r.opt[3]; o.weight_decay = r.opt[4]; o.max_grad_norm = r.opt[5];
     mft_step_info info;
     EXPECT(mft_step(&m, &o, &info, &err) == MFT_OK, "step 1");
-    EXPECT(fabs(info.grad_norm - 41.1010) < 1e-3, "grad norm %.5f vs torch 41.1010", info.grad_norm);
+    EXPECT(fabs(info.grad_norm - 41.1009079) < 4e-5, "grad norm %.7f vs torch 41.1009079 (printed by gen_ref.py)", info.grad_norm);
     for (int s = 1; s <= r.nsteps; s++) {
         mft_forward(&m, in, tg, r.weights, B, T, NULL);
         loss = m.fwd_loss_sum / m.fwd_weight_sum;
-        EXPECT(fabs(loss - r.losses[s]) <= 1e-5 * fabs(r.losses[s]) + 1e-5, "loss after %d steps %.7f vs torch %.7f", s, loss, r.losses[s]);
+        EXPECT(fabs(loss - r.losses[s]) <= 1e-6 * fabs(r.losses[s]), "loss after %d steps %.7f vs torch %.7f", s, loss, r.losses[s]);
         if (s < r.nsteps) { mft_backward(&m, NULL); mft_step(&m, &o, NULL, NULL); }
     }
     free(g); free(in); free(tg);
@@ -650,6 +652,7 @@ static void test_tokenizer_sentencepiece_ids(void)
         tested++;
     }
     fclose(f);
+    printf("    %d texts give SentencePiece's ids exactly; %d left to the .model reader\n", tested, skipped);
     EXPECT(tested >= 45, "only %d texts tested (%d skipped)", tested, skipped);
     mft_tokenizer_free(&tok);
 }
@@ -808,6 +811,11 @@ static void test_bad_arguments(void)
     mft_config c = tiny_config(0);
     char small[64];
     EXPECT(mft_model_init(&m, &c, 1, 4, MFT_TRAIN, small, sizeof small, &err) == MFT_ERR_NOMEM, "small block");
+    /* sizes whose byte count would overflow are refused, not wrapped around */
+    mft_config huge = tiny_config(0);
+    huge.dim = 65536; huge.n_heads = 32768; huge.n_kv_heads = 1; huge.n_layers = 1024; huge.seq_len = 1 << 20;
+    EXPECT(mft_model_bytes(&huge, 1, 1 << 20, MFT_TRAIN) == 0, "overflowing size not detected");
+    EXPECT(mft_model_init(&m, &huge, 1, 1 << 20, MFT_TRAIN, small, sizeof small, &err) == MFT_ERR_ARG && strstr(err.msg, "addressed"), "huge: %s", err.msg);
     /* a NaN reaching the gradient stops the step and leaves the weights as they were */
     EXPECT(open_tiny(&m, &c, 1, 8, MFT_TRAIN, 5) == MFT_OK, "tiny");
     for (int i = 0; i < 8; i++) { in[i] = i; tg[i] = i + 1; }
