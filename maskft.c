@@ -1050,6 +1050,9 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
         if (B <= 0 || T <= 0) return mft__fail(err, MFT_ERR_ARG, "batch B=%d and positions T=%d must be positive", B, T);
         if (T > c->seq_len) return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c->seq_len);
     }
+    /* positions and (row, head) pairs are counted in int by the kernels */
+    if ((double)B * T > 2147483647.0 || (double)B * c->n_heads * T > 2147483647.0)
+        return mft__fail(err, MFT_ERR_ARG, "B=%d x T=%d is too many positions", B, T);
     /* every buffer's size in double: refuse what size_t arithmetic could not hold */
     double D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, NH = c->n_heads, S = c->seq_len;
     double KVD = c->n_kv_heads * (D / NH), N = (double)B * T, P = 2 * V * D + L * (2 * D * D + 2 * D * KVD + 3 * D * F + 2 * D);
@@ -1070,6 +1073,8 @@ MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int 
                                   void *mem, size_t mem_bytes, mft_error *err)
 {
     if (!m || !c) return mft__fail(err, MFT_ERR_ARG, "model or config is NULL");
+    mft_config cfg = *c; /* c may point into *m, which is cleared next */
+    c = &cfg;
     memset(m, 0, sizeof *m);
     mft_status s = mft__check_shape(c, B, T, flags, err);
     if (s) return s;
@@ -1479,7 +1484,9 @@ MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const i
                                   mft_step_info *info, mft_error *err)
 {
     if (!targets) return mft__fail(err, MFT_ERR_ARG, "training needs targets");
-    mft_status st = mft_forward(m, inputs, targets, weights, B, T, err);
+    mft_status st = mft__check_opts(o, err);
+    if (st) return st;
+    st = mft_forward(m, inputs, targets, weights, B, T, err);
     if (!st) st = mft_backward(m, err);
     if (st) {
         if (m && m->grads) { mft_zero_grad(m); m->step_loss_sum = m->step_weight_sum = 0.0; }
@@ -1544,8 +1551,11 @@ MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uin
         for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
         return best;
     }
-    for (int i = 0; i < V; i++) logits[i] /= temperature;
-    mft__softmax_ref(logits, logits, V);
+    /* softmax(logits / T) computed as exp((x - max) / T): a tiny T cannot overflow to Inf */
+    float mx = mft__vec_max(logits, V);
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) { logits[i] = expf((logits[i] - mx) / temperature); sum += logits[i]; }
+    for (int i = 0; i < V; i++) logits[i] = (float)(logits[i] / sum);
     float *p = logits;
     /* Nucleus: the smallest set of most likely tokens whose mass reaches top_p is
        {p_i >= tau} for the largest such threshold tau. Bisection on tau finds it without
@@ -1619,7 +1629,12 @@ MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vo
     long fsize = -1;
     if (fseek(f, 0, SEEK_END) == 0) fsize = ftell(f);
     if (fsize < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path); }
-    /* every token needs at least 8 bytes; the pieces total at most the file size */
+    /* every token needs at least 8 bytes; the pieces total at most the file size, which is
+       capped so that every offset fits in 32 bits and no size computation can wrap */
+    if (fsize > (1L << 30)) {
+        fclose(f);
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is over 1 GiB: not a tokenizer.bin", path);
+    }
     if ((size_t)fsize < 4 + 8 * (size_t)vocab_size) {
         fclose(f);
         return mft__fail(err, MFT_ERR_FORMAT, "'%s' (%ld bytes) is too small for a tokenizer.bin of %d tokens", path, fsize, vocab_size);
@@ -1862,8 +1877,8 @@ MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len,
                the vocabulary has no byte tokens) */
             for (int j = 0; j < sym[i].len; j++) {
                 unsigned char ch = (unsigned char)txt[sym[i].start + j];
-                int p = sym[i].start + j - pre < 0 ? 0 : sym[i].start + j - pre;
-                MFT__EMIT(t->byte_id[ch] >= 0 ? t->byte_id[ch] : 0, p, p + 1);
+                int p = sym[i].start + j - pre; /* -1: the dummy prefix, which is no input byte */
+                MFT__EMIT(t->byte_id[ch] >= 0 ? t->byte_id[ch] : 0, p < 0 ? 0 : p, p + 1);
             }
         }
     }

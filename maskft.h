@@ -372,7 +372,8 @@ MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const i
 MFT_API float *mft_decode(mft_model *m, int token, int pos, mft_error *err);
 
 /* Samples a token: temperature 0 = argmax (lowest id on ties); else softmax(logits/temp)
-   restricted to the smallest set of tokens whose probability reaches top_p (top_p >= 1: all).
+   restricted to the smallest set of tokens whose probability reaches top_p (top_p <= 0 or
+   >= 1: no cut).
    *rng is the caller's state (any seed); it advances. The logits are overwritten with the
    probabilities. Ties at the top-p threshold are all kept. */
 MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uint64_t *rng);

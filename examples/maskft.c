@@ -54,7 +54,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "-o") || !strcmp(f, "--out")) a->out = v;
         else if (!strcmp(f, "-n")) a->n = (int)num(f, v, 0, 1e9);
         else if (!strcmp(f, "--temp")) a->temp = (float)num(f, v, 0, 100);
-        else if (!strcmp(f, "--top-p")) a->top_p = (float)num(f, v, 0, 1);
+        else if (!strcmp(f, "--top-p")) a->top_p = (float)num(f, v, 1e-6, 1);
         else if (!strcmp(f, "--seed")) { a->seed = (unsigned long long)num(f, v, 0, 1.8e19); a->seed_set = 1; }
         else if (!strcmp(f, "--steps")) a->steps = (int)num(f, v, 1, 1e9);
         else if (!strcmp(f, "--lr")) a->lr = (float)num(f, v, 0, 10);
@@ -130,6 +130,7 @@ static int cmd_generate(int argc, char **argv)
     int *prompt = malloc(((size_t)plen + 3) * sizeof(int));
     if (!prompt) die("%s", "out of memory");
     if (mft_encode(&tok, a.prompt, plen, MFT_BOS, prompt, plen + 3, &n_prompt, NULL, &err)) die_err(&err);
+    if (n_prompt == 0) die("%s", "this tokenizer has no BOS token: give a prompt with -p");
     if (n_prompt > m.cfg.seq_len) die("the prompt is longer than the context (%s)", "see -n");
     uint64_t rng = a.seed_set ? a.seed : (uint64_t)time(NULL);
     long total = (long)n_prompt - 1 + a.n;
@@ -188,14 +189,15 @@ static int cmd_eval(int argc, char **argv)
     if (mft_tokenizer_load(&tok, a.tok, c.vocab_size, &err)) die_err(&err);
     int n;
     int *ids = encode_file(&tok, a.text, &n);
-    int body = n - 1, win = c.seq_len - 1, windows = 0; /* text tokens, and per window */
+    int body = n - 1, win = c.seq_len, windows = 0; /* text tokens, and per window */
     if (body <= 0) die("'%s' is empty: nothing to score", a.text);
     int *buf = malloc((size_t)c.seq_len * 2 * sizeof(int));
     if (!buf) die("%s", "out of memory");
     double nll = 0.0;
     for (int s = 0; s < body; s += win) {
         int len = body - s < win ? body - s : win;
-        /* inputs: BOS, tokens s..s+len-2; targets: tokens s..s+len-1 */
+        /* a window of len positions: inputs BOS and text tokens s..s+len-2, targets text
+           tokens s..s+len-1, so each text token is predicted exactly once overall */
         buf[0] = tok.bos_id;
         memcpy(buf + 1, ids + 1 + s, (size_t)(len - 1) * sizeof(int));
         memcpy(buf + c.seq_len, ids + 1 + s, (size_t)len * sizeof(int));
@@ -253,7 +255,7 @@ static int cmd_train(int argc, char **argv)
     o.warmup_steps = a.warmup; o.total_steps = a.steps; o.min_lr_ratio = 0.1f;
     int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int));
     if (!in || !tg) die("%s", "out of memory");
-    uint64_t rng = a.seed_set ? a.seed : 1337;
+    uint64_t rng = a.seed_set && a.seed ? a.seed : 1337; /* xorshift needs a nonzero state */
     printf("training on %d tokens of %s: %d steps of %d x %d, lr %g, %s\n", n, a.text, a.steps, B, T, (double)o.lr, mft_simd_name());
     for (int s = 0; s < a.steps; s++) {
         for (int b = 0; b < B; b++) {

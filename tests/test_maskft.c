@@ -484,32 +484,36 @@ static void test_pytorch_reference(void)
     mft_model_free(&m);
 }
 
-/* 1 thread and 2 threads give bit-identical gradients and weights */
+/* 1, 2 and 3 threads give bit-identical gradients and weights (3 does not divide the work
+   evenly, so it exercises uneven splits; oversubscribing 2 cores is harmless here) */
 static void test_thread_determinism(void)
 {
 #ifndef _OPENMP
     SKIP("built without OpenMP");
 #else
-    mft_model a, b;
+    mft_model m[3];
     mft_error err;
-    int B = 3, T = 64;
-    if (mft_model_open(&a, MODEL, B, T, MFT_TRAIN, &err) || mft_model_open(&b, MODEL, B, T, MFT_TRAIN, &err)) { EXPECT(0, "%s", err.msg); return; }
-    a.n_threads = 1;
-    b.n_threads = 2;
+    int B = 4, T = 200; /* big enough that every kernel runs in parallel (see mft__par) */
+    for (int i = 0; i < 3; i++)
+        if (mft_model_open(&m[i], MODEL, B, T, MFT_TRAIN, &err)) { EXPECT(0, "%s", err.msg); return; }
     int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int));
     float *w = fbuf((size_t)B * T);
-    random_batch(in, tg, w, B, T, a.cfg.vocab_size, 77);
+    random_batch(in, tg, w, B, T, m[0].cfg.vocab_size, 77);
     mft_train_opts o = mft_train_opts_default();
     for (int s = 0; s < 2; s++) {
-        mft_forward(&a, in, tg, w, B, T, NULL); mft_backward(&a, NULL);
-        mft_forward(&b, in, tg, w, B, T, NULL); mft_backward(&b, NULL);
-        EXPECT(!memcmp(a.grads, b.grads, a.n_params * 4), "gradients differ between 1 and 2 threads at step %d", s);
-        mft_step(&a, &o, NULL, NULL); mft_step(&b, &o, NULL, NULL);
+        for (int i = 0; i < 3; i++) {
+            m[i].n_threads = i + 1;
+            mft_forward(&m[i], in, tg, w, B, T, NULL);
+            mft_backward(&m[i], NULL);
+        }
+        for (int i = 1; i < 3; i++)
+            EXPECT(!memcmp(m[0].grads, m[i].grads, m[0].n_params * 4), "gradients differ between 1 and %d threads at step %d", i + 1, s);
+        for (int i = 0; i < 3; i++) mft_step(&m[i], &o, NULL, NULL);
     }
-    EXPECT(!memcmp(a.params, b.params, a.n_params * 4), "weights differ between 1 and 2 threads");
+    for (int i = 1; i < 3; i++)
+        EXPECT(!memcmp(m[0].params, m[i].params, m[0].n_params * 4), "weights differ between 1 and %d threads", i + 1);
     free(in); free(tg); free(w);
-    mft_model_free(&a);
-    mft_model_free(&b);
+    for (int i = 0; i < 3; i++) mft_model_free(&m[i]);
 #endif
 }
 
@@ -776,6 +780,10 @@ static void test_bad_tokenizer_files(void)
     spit(TMP, orig, n);
     EXPECT(mft_tokenizer_load(&tok, TMP, 512, &err) == MFT_ERR_FORMAT && strstr(err.msg, "length"), "bad length: %s", err.msg);
     EXPECT(mft_tokenizer_load(&tok, "no/such/tok.bin", 512, &err) == MFT_ERR_IO, "missing tokenizer");
+    /* a (sparse) file of over 1 GiB is refused before any size is computed from it */
+    FILE *f = fopen(TMP, "wb");
+    if (f) { fseek(f, (1L << 30) + 5, SEEK_SET); fputc(0, f); fclose(f); }
+    EXPECT(mft_tokenizer_load(&tok, TMP, 512, &err) == MFT_ERR_FORMAT && strstr(err.msg, "over 1 GiB"), "huge tokenizer file: %s", err.msg);
     free(orig);
     remove(TMP);
 }
@@ -813,9 +821,17 @@ static void test_bad_arguments(void)
     EXPECT(mft_model_init(&m, &c, 1, 4, MFT_TRAIN, small, sizeof small, &err) == MFT_ERR_NOMEM, "small block");
     /* sizes whose byte count would overflow are refused, not wrapped around */
     mft_config huge = tiny_config(0);
-    huge.dim = 65536; huge.n_heads = 32768; huge.n_kv_heads = 1; huge.n_layers = 1024; huge.seq_len = 1 << 20;
+    huge.dim = 65536; huge.n_heads = 1024; huge.n_kv_heads = 1; huge.n_layers = 1024; huge.seq_len = 1 << 20;
     EXPECT(mft_model_bytes(&huge, 1, 1 << 20, MFT_TRAIN) == 0, "overflowing size not detected");
     EXPECT(mft_model_init(&m, &huge, 1, 1 << 20, MFT_TRAIN, small, sizeof small, &err) == MFT_ERR_ARG && strstr(err.msg, "addressed"), "huge: %s", err.msg);
+    EXPECT(mft_model_init(&m, &huge, 4096, 1 << 20, MFT_TRAIN, small, sizeof small, &err) == MFT_ERR_ARG && strstr(err.msg, "too many positions"), "B*T: %s", err.msg);
+    /* the config may live inside the model being initialised */
+    EXPECT(mft_model_bytes(&c, 1, 4, MFT_TRAIN) <= 1 << 20, "tiny size");
+    {
+        static char block[1 << 20];
+        m.cfg = c;
+        EXPECT(mft_model_init(&m, &m.cfg, 1, 4, MFT_TRAIN, block, sizeof block, &err) == MFT_OK, "init from &m.cfg: %s", err.msg);
+    }
     /* a NaN reaching the gradient stops the step and leaves the weights as they were */
     EXPECT(open_tiny(&m, &c, 1, 8, MFT_TRAIN, 5) == MFT_OK, "tiny");
     for (int i = 0; i < 8; i++) { in[i] = i; tg[i] = i + 1; }
@@ -897,6 +913,8 @@ static void test_lr_schedule_and_sampler(void)
     /* sampler: greedy takes the lowest id on ties; top-p keeps the nucleus; frequencies match */
     float lg[4] = { 1, 3, 3, 0 };
     EXPECT(mft_sample(lg, 4, 0.0f, 1.0f, NULL) == 1, "greedy tie");
+    float lt[3] = { 3, 2, 1 };
+    EXPECT(mft_sample(lt, 3, 1e-39f, 1.0f, NULL) == 0, "a tiny temperature must act as argmax");
     uint64_t rng = 42;
     int counts[4] = { 0 };
     for (int i = 0; i < 20000; i++) {
