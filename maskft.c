@@ -1584,162 +1584,12 @@ MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uin
 }
 
 /* ============================================================================================
-   >>tokenizer
-   llama2.c's tokenizer.bin: uint32 max_token_length, then per token: float32 score, int32
-   length, the piece's bytes (SentencePiece pieces with U+2581 '▁' already turned into ' ').
-   The vocabulary size is not in the file; it comes from the model.
+   >>unicode
+   UTF-8 validation, and the Unicode tables the tokenizers need: letter / number / white-space
+   classes for the pre-tokenizer regexes, and NFC composition (Qwen's normaliser).
    ============================================================================================ */
 
-static uint32_t mft__hash(const char *s, int n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (int i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 16777619u; }
-    return h;
-}
-
-/* id of the piece with exactly these bytes, or -1 */
-static int mft__tok_lookup(const mft_tokenizer *t, const char *s, int n)
-{
-    uint32_t mask = t->hash_cap - 1, i = mft__hash(s, n) & mask;
-    for (;;) {
-        int id = t->hash[i];
-        if (id < 0) return -1;
-        uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
-        if ((int)len == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n)) return id;
-        i = (i + 1) & mask;
-    }
-}
-
-static int mft__hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    return -1;
-}
-
-MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
-{
-    if (!t) return mft__fail(err, MFT_ERR_ARG, "tokenizer is NULL");
-    memset(t, 0, sizeof *t);
-    if (!path) return mft__fail(err, MFT_ERR_ARG, "tokenizer path is NULL");
-    if (vocab_size <= 0 || vocab_size > (1 << 22)) return mft__fail(err, MFT_ERR_ARG, "vocab_size %d out of range", vocab_size);
-    FILE *f = fopen(path, "rb");
-    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open tokenizer '%s'", path);
-    long fsize = -1;
-    if (fseek(f, 0, SEEK_END) == 0) fsize = ftell(f);
-    if (fsize < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path); }
-    /* every token needs at least 8 bytes; the pieces total at most the file size, which is
-       capped so that every offset fits in 32 bits and no size computation can wrap */
-    if (fsize > (1L << 30)) {
-        fclose(f);
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is over 1 GiB: not a tokenizer.bin", path);
-    }
-    if ((size_t)fsize < 4 + 8 * (size_t)vocab_size) {
-        fclose(f);
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' (%ld bytes) is too small for a tokenizer.bin of %d tokens", path, fsize, vocab_size);
-    }
-    size_t V = (size_t)vocab_size, cap = 1;
-    while (cap < 2 * V) cap <<= 1;
-    size_t text = (size_t)fsize; /* upper bound on the pieces' bytes (and on their decodings) */
-    size_t bytes = V * sizeof(float) + 2 * (V + 1) * sizeof(uint32_t) + cap * sizeof(int32_t) + 2 * text + 16;
-    char *mem = (char *)malloc(bytes);
-    if (!mem) { fclose(f); return mft__fail(err, MFT_ERR_NOMEM, "out of memory for the tokenizer (%zu bytes)", bytes); }
-    t->mem = mem;
-    t->scores = (float *)mem; mem += V * sizeof(float);
-    t->piece_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
-    t->dec_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
-    t->hash = (int32_t *)mem; mem += cap * sizeof(int32_t);
-    t->pieces = mem; mem += text + 8;
-    t->dec = mem;
-    t->hash_cap = (uint32_t)cap;
-    t->vocab_size = vocab_size;
-
-    uint32_t maxlen;
-    size_t used = 0;
-    if (fread(&maxlen, 4, 1, f) != 1) goto truncated;
-    for (size_t i = 0; i < V; i++) {
-        int32_t len;
-        if (fread(&t->scores[i], 4, 1, f) != 1 || fread(&len, 4, 1, f) != 1) goto truncated;
-        if (len < 0 || (size_t)len > text - used) {
-            fclose(f);
-            mft_status s = mft__fail(err, MFT_ERR_FORMAT, "'%s': token %zu has length %d, beyond the end of the file", path, i, (int)len);
-            mft_tokenizer_free(t);
-            return s;
-        }
-        if (!isfinite(t->scores[i])) {
-            fclose(f);
-            mft_status s = mft__fail(err, MFT_ERR_FORMAT, "'%s': token %zu has a non-finite score", path, i);
-            mft_tokenizer_free(t);
-            return s;
-        }
-        t->piece_off[i] = (uint32_t)used;
-        if (len && fread(t->pieces + used, 1, (size_t)len, f) != (size_t)len) goto truncated;
-        used += (size_t)len;
-    }
-    t->piece_off[V] = (uint32_t)used;
-    {
-        /* the file must end exactly here: anything else means the vocabulary size is wrong */
-        long here = ftell(f);
-        fclose(f);
-        if (here != fsize) {
-            mft_status s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %ld bytes after %d tokens: not a tokenizer.bin for vocab_size %d",
-                                     path, fsize - here, vocab_size, vocab_size);
-            mft_tokenizer_free(t);
-            return s;
-        }
-    }
-    t->bos_id = V > 1 ? 1 : -1;
-    t->eos_id = V > 2 ? 2 : -1;
-    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
-    for (uint32_t i = 0; i < cap; i++) t->hash[i] = -1;
-    size_t dused = 0;
-    for (size_t i = 0; i < V; i++) {
-        const char *p = t->pieces + t->piece_off[i];
-        int n = (int)(t->piece_off[i + 1] - t->piece_off[i]);
-        /* first id wins if a piece appears twice */
-        if (mft__tok_lookup(t, p, n) < 0) {
-            uint32_t j = mft__hash(p, n) & (t->hash_cap - 1);
-            while (t->hash[j] >= 0) j = (j + 1) & (t->hash_cap - 1);
-            t->hash[j] = (int32_t)i;
-        }
-        /* decoded form: <0xNN> -> that byte; BOS/EOS -> nothing; else the piece itself */
-        t->dec_off[i] = (uint32_t)dused;
-        if (n == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>' && mft__hexval(p[3]) >= 0 && mft__hexval(p[4]) >= 0) {
-            int b = mft__hexval(p[3]) * 16 + mft__hexval(p[4]);
-            if (t->byte_id[b] < 0) t->byte_id[b] = (int)i;
-            t->dec[dused++] = (char)b;
-        } else if ((int)i != t->bos_id && (int)i != t->eos_id) {
-            memcpy(t->dec + dused, p, (size_t)n);
-            dused += (size_t)n;
-        }
-    }
-    t->dec_off[V] = (uint32_t)dused;
-    (void)maxlen;
-    return mft__ok(err);
-truncated:
-    fclose(f);
-    mft_tokenizer_free(t);
-    return mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated: it ends before token %d's data", path, vocab_size);
-}
-
-MFT_API void mft_tokenizer_free(mft_tokenizer *t)
-{
-    if (!t) return;
-    free(t->mem);
-    memset(t, 0, sizeof *t);
-}
-
-MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, int *len)
-{
-    if (!t || id < 0 || id >= t->vocab_size) { if (len) *len = 0; return NULL; }
-    const char *p = t->dec + t->dec_off[id];
-    int n = (int)(t->dec_off[id + 1] - t->dec_off[id]);
-    /* the dummy-prefix space of the first word is not part of the text */
-    if (prev == t->bos_id && n > 0 && p[0] == ' ') { p++; n--; }
-    if (len) *len = n;
-    return p;
-}
+static FILE *mft__open_sized(const char *path, long *size, mft_error *err);
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one
    (overlong forms, surrogates and values above U+10FFFF are invalid, as in RFC 3629). */
@@ -1757,140 +1607,2912 @@ static int mft__utf8_len(const unsigned char *s, int n)
     return len;
 }
 
-/* BPE merging state: symbols form a linked list over the text; candidate merges of adjacent
-   symbols sit in a max-heap ordered by (score, leftmost). A candidate is stale once either
-   side has changed, which is detected by comparing the lengths recorded when it was pushed. */
+/* >>unicode-tables: generated by tools/gen_unicode.py from Debian's unicode-data (Unicode 15.0.0); do not edit */
+/* Unicode 15.0.0 data and functions for the tokenizers: character classes for the
+   pre-tokenizer patterns (\p{L}, \p{N}, \s, ...) and NFC normalization (the "NFC" normalizer
+   of a Hugging Face tokenizer.json, e.g. Qwen2/Qwen3).
+
+   Derived from the Unicode Character Database (UnicodeData.txt, PropList.txt,
+   CompositionExclusions.txt, DerivedNormalizationProps.txt), (c) Unicode, Inc., under the
+   Unicode License (https://www.unicode.org/license.txt). Regenerate, never edit:
+       python3 tools/gen_unicode.py --inplace maskft.c
+
+   ENCODED TABLES. To keep the source small, the big tables are strings of base-64 digits:
+   the character '0' + v stands for the digit v (0..63), so the digits run '0'..'9', ':', ';',
+   '<', '=', '>', '?', '@', 'A'..'Z', '[', '\\', ']', '^', '_', '`', 'a'..'o' (the source
+   writes '?' and '\\' as the escapes \? and \\). A number of w digits is written most
+   significant digit first. A table is an array of rows of 64 digits (each row a string
+   literal, with its NUL), so digit i of table t is t[i / 64][i % 64] and no string literal
+   is longer than the 4095 characters C99 promises to support.
+
+   TRIES map a code point to a small value in four steps. With shifts s0 > s1 > s2:
+       b = top level, entry cp >> s0                           a block of level 1
+       b = level-1 block b, entry (cp >> s1) mod 2^(s0 - s1)    a block of level 2
+       b = level-2 block b, entry (cp >> s2) mod 2^(s1 - s2)    a leaf block
+       v = leaf block b, entry cp mod 2^s2                      the value
+   Identical blocks are stored once (most of the code space shares the all-zero block 0 of
+   each level), and the top level ends after its last non-zero entry: a code point beyond it,
+   which includes anything above U+10FFFF, has the value 0. The generator picks the shifts
+   that give the smallest tables. */
+
+/* Digit i of an encoded table, and the w-digit number that starts at digit i. */
+#define MFT__UC_DIGIT(t, i) ((uint32_t)((t)[(i) >> 6][(i) & 63] - '0'))
+
+static inline uint32_t mft__uc_num(const char (*t)[65], uint32_t i, int w)
+{
+    uint32_t v = 0;
+    for (int j = 0; j < w; j++) v = v << 6 | MFT__UC_DIGIT(t, i + (uint32_t)j);
+    return v;
+}
+
+struct mft__uc_trie {
+    const char (*lv[3])[65];     /* the top level, level 1, level 2 */
+    const char (*leaf)[65];
+    uint32_t ntop;               /* the number of entries of the top level */
+    unsigned char sh[3], w[3];   /* s0 s1 s2; the digits per entry of the three levels */
+};
+
+/* The position of cp's value among the leaf entries of trie t (entry 0 of the all-zero leaf
+   block 0 for a code point beyond the top level). Level by level: the entry of cp in block b
+   of a level whose blocks have 2^d entries is b * 2^d + (cp >> shift) mod 2^d. */
+static inline uint32_t mft__uc_trie_find(const struct mft__uc_trie *t, uint32_t cp)
+{
+    if ((cp >> t->sh[0]) >= t->ntop) return 0;
+    uint32_t b = mft__uc_num(t->lv[0], (cp >> t->sh[0]) * t->w[0], t->w[0]);
+    unsigned d = t->sh[0] - t->sh[1];
+    b = mft__uc_num(t->lv[1], ((b << d) + ((cp >> t->sh[1]) & ((1u << d) - 1))) * t->w[1], t->w[1]);
+    d = t->sh[1] - t->sh[2];
+    b = mft__uc_num(t->lv[2], ((b << d) + ((cp >> t->sh[2]) & ((1u << d) - 1))) * t->w[2], t->w[2]);
+    return (b << t->sh[2]) + (cp & ((1u << t->sh[2]) - 1));
+}
+
+/* The index of the last record (of rec digits, the first 3 of them a code point, sorted by
+   it) of table t[0..n) whose code point is <= cp, or -1 if there is none. */
+static int mft__uc_last(const char (*t)[65], int n, int rec, uint32_t cp)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (mft__uc_num(t, (uint32_t)(mid * rec), 3) <= cp) lo = mid + 1; else hi = mid;
+    }
+    return lo - 1;
+}
+
+/* ---- character classes ----
+   mft__uc_class(cp) is a bit mask of
+       MFT__UC_L  general category L* (Lu Ll Lt Lm Lo)        \p{L}
+       MFT__UC_N  general category Nd Nl No                   \p{N}
+       MFT__UC_S  the White_Space property of PropList.txt    \s of the tokenizer patterns
+       MFT__UC_M  general category M* (Mn Mc Me)              \p{M}
+       MFT__UC_P  general category P* (Pc Pd Ps Pe Pi Pf Po)  \p{P}
+   and 0 for everything else (symbols, separators and controls that are not white space,
+   unassigned code points, surrogates, private use, anything above U+10FFFF). No code point
+   has two of them (the generator checks), so the class trie holds a 3-bit code per code
+   point, two codes per digit (an even code point in bits 0-2, the odd one after it in bits
+   3-5): 0 none, 1 L, 2 N, 3 S, 4 M, 5 P, and 6 for a mark that NFC must look at more closely
+   (a non-zero combining class, or the second half of a composite); mft__uc_cls_bit turns a
+   code into the mask. */
+#define MFT__UC_L 1
+#define MFT__UC_N 2
+#define MFT__UC_S 4
+#define MFT__UC_M 8
+#define MFT__UC_P 16
+
+static const unsigned char mft__uc_cls_bit[8] = {0, MFT__UC_L, MFT__UC_N, MFT__UC_S, MFT__UC_M,
+                                                 MFT__UC_P, MFT__UC_M, 0};
+
+/* class trie, top level: 449 block ids of 1 digit(s) */
+static const char mft__uc_cls_t0[][65] = {
+"12345678898888888888:;8888<0000=>\?@ABCD0E0000F88GH000IJK0LMNOPQR",
+"88888888888888888888S8TU8V888W0X88Y8Z000000000000000000000000000",
+"0000000000000000000000000000000000000000000000000000000000000000",
+"0000000000000000000000000000000000000000000000000000000000000000",
+"0000000000000000000000000000000000000000000000000000000000000000",
+"0000000000000000000000000000000000000000000000000000000000000000",
+"0000000000000000000000000000000000000000000000000000000000000000",
+"[000000000000000000000000000000000000000000000000000000000000000"
+};
+
+/* class trie, level 1: 44 blocks of 16 block ids of 2 digit(s) */
+static const char mft__uc_cls_t1[][65] = {
+"000000000000000000000000000000000102030303040506030708090:0;0<0=",
+"0>0\?0@0A0B0C0D0E0F0G0H0I0J0K0L0M0N0O03030P0Q0R0S0T0303030U0V0W0X",
+"0Y0Z0[0\\0]0^0_0`0a0b030c03030d0e0f0g0h0i00000j000k0l000000000m0n",
+"0000000o00000000031011121300000014151617181900000303030303030303",
+"0303030303030303030303030303030303030303030303030303031:03030303",
+"0303030303030303031;03031<1=1>1\?1@1A1B1C1D1E1F1G0303030303030303",
+"0303030303030303030303030303031H000003031I1J1K1L03031M1N1O1P1Q1R",
+"1S1T1U1V001W1X1Y031Z1[1\\03031]1^1_1`1a1b1c1d1e1f1g1h1i001j1k1l1m",
+"1n1o2021222324002526002728292:002;2<2=2>2\?2@2A002B2C2D2E002F2G2H",
+"030303030303032I2J032K00000000000000000000000000000000000000002L",
+"03030303030303032M000000000000000000000000000000030303032N000000",
+"030303032O2P2Q2R000000002S2T2U2V0303030303030303030303030303032W",
+"0303030303030303032X2Y00000000000000000000000000000000000000002Z",
+"03032[03032\\0000000000000000000000000000000000002]2^000000000000",
+"00000000000000000000000000002_0000002`2a2b2c2d002e2f2g03032h2i2j",
+"000000002k2l00000000000000002m002n2o3000003100000032000000000033",
+"033435000000000036373800393:000000003;00000000000000000000000000",
+"000000000000003<0000000000000000030303030303030303030303033=0303",
+"03030303030303030303030303033>033\?030303030303030303030303030303",
+"030303030303030303030303033@0303030303030303033A0000000000000000",
+"030303033B00000000000000000000000303030303033C030303030303030303",
+"030303030303033D000000000000000000003E3F000000000000000000000000"
+};
+
+/* class trie, level 2: 215 blocks of 8 leaf block ids of 2 digit(s) */
+static const char mft__uc_cls_t2[][65] = {
+"000000000000000001000203040506070800090:0;0<0;0<0;0;0;0;0;0;0;0;",
+"0;0;0;0;0=0>0\?000@0@0@0@0A0@0@0B0C0;0D0;0;0;0;0E0F0;0;0;0;0;0;0;",
+"0;0;0;060;0G0;0;0H0I0@0J0K0;0L0M0N0O0;0;0P0@0Q0R0;0;0;0;0;0S0T0U",
+"0V0W0;0@0X0;0;0;0;0;0Y0Z0[0;0P0\\0;0]0^0_0;0`0a0;0b0c0;0;0d0@0e0@",
+"0f0;0;0g0h0i0j040k0l0m0n0o101112130l0m1415161718190D0m1:1;1<111=",
+"1>0l0m1\?1@1A111B1C1D1E1F1G1H171I1J1K0m1L1M1N111O1P1K0m1Q1R1S111T",
+"1U1K0;1V1W1X111Y1Z1[0;1\\1]1^171_060;0;1`1a1b00001c0;1d1e1f1g0000",
+"1h1i1j1k1l0;1m1n1o202122232400000;0;25262728292:2;2<0;0;2=0;0;2>",
+"0;0;0;0;2\?2@0;0;2\?0;0;2A2B0<0;0;0;2B0;0;0;2C2D2E0;000;0;0;0;0;2F",
+"040;0;0;0;0;0;0;0;0;0;0;0;0;2G0;2H2I0;0;0;0;2J2K0;2L0;2M0;2N2O2P",
+"0;0;0;2Q212R2S2S2T2S0;0;0;0;0;2U2V0;2W0;0;0;0;2X0;2Y2Z2[2\\0;2]2^",
+"0;0;2_0;2`2a00000;2b0;0;0;2c2d2e2S2S2f2g2h0000002i0;0;2j2k272l2m",
+"2n0;2o0[0;0;30310;0;2Q32330[0;342U0;0;35363738390;0;0;0;0@0@0@0@",
+"0;2F0;0;2F3:0;2]0;0;0;3;3<3=1m3<3>3\?3@3\?3A3B003C3D1m0000003E3F3G",
+"3H3I3J3K3L1j1j1j3M000000000000003N003O00000000000000000000001j1j",
+"1j3P000000003Q1j0000000000003R3S1j3T00003U003V003W3X0000003N003Y",
+"0;0;0;0;0;0;3Z3[0;0;2=0;0;0;3\\3]0;3^3_3_3_3_0@0@3\?3\?3`3\?3\?3a0000",
+"3b3c3d3e060;0;0;0;3f040;0;0;0;2>3g0;0;060;0;0;0;2Y3h0;0;0000000;",
+"00002S003i3j00002S00003j000000000;0;0;0;000000001m000000000;0;34",
+"3k0;3l000;0;3m3n0;3o0;0;0;0;40410042430;0;0;0;0;440;0;0;0a450043",
+"460;47480;0;0;494:0;0;2Q4;2S0@4<0[0;4=0;4>4\?0;1m0f0;0;4@4A4B4C4D",
+"0;0;4E4F4G4H0;4I0;0;0;4J4K4L4M4N4O4P3_0;0;4Q2`0;0;0;0;0;0;0;4R2S",
+"0;0;4S0;4T0;0;2_0;0;0;0;0;0;2]0;0;0;0;0;0;2`00003^4U0m4V4W0;0;0;",
+"0;0;0;0>004X0;0;0;0;0;34000;0;0;0;430;0;4Y00002_214Z0@3\?3\?4[4\\4]",
+"0;0;0;0;0;0;0;1m4^030405064_4`0;0;0;0;2Y4a4b00004c0;0<4d2]2]0000",
+"0;0;0;0;0;0;0;0a4e1j1j3T1j1j1j4f4g0000000000004h0;1m0;0;0;1<4i3P",
+"0;0;4j0;4k0;0;4l0;4m0;0;4n4o00000;2]2S0;0;4n0;2_0;0;4Y0;0;0;504Q",
+"4Q510D52000000000;0;0;3^0;2X4Y000E0;0;5300000000540;0;550;560;57",
+"0;2Y580000000;590;5:0;5;000000000;0;0;5<1j5=1j1j5>5\?0;5@4f3X0;5A",
+"0;5B00001l0;5C5D0;0;0;5E0;5F0;5G0;5H5I00000000000;0;0;0;2U000000",
+"0;0;0;5J0;0;0;5K0;0;5L2S000000000000000000001j5M0;0;5N0>0000005O",
+"0;5B5P0;5Q5R000;5S00000;5T000;3^2n0;0;5U5V5=1j5W2n0;0;5X5Y0;2U2S",
+"5Z0;5[5\\5]0;0;5^2n0;0;5_5`5a3j5b0;0D5c5d5e0000005f5g5h0;0;5i5j2S",
+"5k0l0m5l1@5m5n5o0;0;0;6061620>000;0;0;63642S00000;0;3m6566670000",
+"0;0;0;68692S6:000;0;4M6;2S0000000;6<6=6>3^0000000;0;5c6\?00000000",
+"00000;0;0;0;1j6@6A6B0;6C6D2S000000006E0;0;6F6G006H0;0;6I6J6K0;0;",
+"6L6M6N0;0;0;0;2U4Z000000000000000m0;5i6O6P1j2E6Q0;6R204F00000000",
+"6S0;0;6T6U2S6V0;6W6X2S00000000000000000000000;6Y6Z1K0;6[6\\2S0000",
+"0000001<1j5b006]0;2`0000000000001j1j1j1j1j1j5M6^0;0;0;0;4S000000",
+"000;0;0;0;0;0;6_0;0;0;006`6a00000;0;0;0;3^0000000;0;0;2U0;2Y4B0;",
+"0;0;0;2Y2S0;2]6b0;0;0;6c6d6e6f6g0;00000000000000000000000;0;0;0;",
+"1j6h0000000000000;0;0;0;6i6j21216k2n000000006l6m0;0;0;0;0;0;0;4Y",
+"0;0;0;0;0;2X00002U00000000000000000000000000006n0;0;5J6o0070710;",
+"0;0;0;0;0;0;0;2_0;0;0;0;0;0;0a1m2U72000000000000212173214F000000",
+"000000000000747576007700000000000000000078000000000000001j3T1j3T",
+"0000000000001j4f0;0;0;0;0;4]0;0;0;2O797:7;0;0;0;7<7=0;7>7\?1K0;0;",
+"0;0;7@0;1K4Q0;4Q0;4]0;4]2Y0;2Y0;0m0;0m0;7A1j1j1j2121217B2121227C",
+"7D7E7F00000000000;2Y7G00000000007H7I7J0;0;0;2]007K00000000000000",
+"0;0;1m7L7M000000000;7N000;0;7O2S00000000000;7O2S0000000000007P2Y",
+"0;0;0;0;7Q7R00000;0;0;0;7S4B0000000000000000003j1j1j7T7U00000000",
+"3j1j7V7W000000007;0;7X7Y7Z7[7\\7]7^2_7_2_000000002E00000000000000",
+"000000000000002S0;0;0;0;0;0;00000;0;0;2`0;0;0;0;0;2]0;0;0;0;0;0;",
+"0;0;0>0;0;0;0;0;0;0;0;0;0;0;1<000;2]0000000000000;0;0;0;0a0;0;0;",
+"0;0;0;0000000000212121212121212121212121212121000000000000000000"
+};
+
+/* class trie, leaves: 496 blocks of 16 code points, 2 per digit */
+static const char mft__uc_cls_leaf[][65] = {
+"000000000000HKK0[]X]]5]]BBBBB]0X=999999999999Y]X8999999999999YX0",
+"00H00000[00X0Y000B8]@YBZ9999999999919999900999999000000099100011",
+"fffffffffffffffV9919099=000Y911998999999999899999`ffT99999918]]]",
+"9999Y500`ffffffffffffffee^fe0000999991089Y5000000000X5]0fffff^X]",
+"99999affBBBBB]]9>999999999=fff6`ff>a6ff9BBBBB918]]]]]]]0a9999999",
+"fffff689999TTTTT<0000000BBBBB999ff9X]1`0999ffaffffafaff0]]]]]]]5",
+"9999af0599999100999989910000ffff99999ffff`ffffffTT99999999999T>T",
+"TTTTTTdTafVT99999T]BBBBBQT8999181899999999991999110990>VTT4P4Pd1",
+"000`00989T0BBBBB90BBB0Y6PT8991081981906TT40P4Pd0P0008911000BBBBB",
+"T9Q50000PT899998198990>TTTTPTPd01000000050008TTTPT899918198990>V",
+"TT4P4Pd000Pf00988BBB00000<89910919908119081091099999900VT40T4Td0",
+"100`0000B2000000TT<9991919999999999990>TTT4T4Td000`69180000XBBB2",
+"QT=99919998990>TTV4T4Td000`600818Q000000TT99991999999a>VTT4T4Td1",
+"009aBBB:BBBB2999PT89999999910999989999809991060`TT44TTTd0T500000",
+"Q9TTf600999QffT\\BBBBB]008119919999889999Q9TTfV<09911ffT4BBBBB099",
+"10]]]]]]]550f000BBBBBBBBBB```]]T9999899999999910`VVTTffTVf^f99QT",
+"TTTTPTTTTTTTTTTTTTTTTT4000060000]]50X50099999QTVTTTddVT<BBBBB]]]",
+"999TT99T<T<QTTT9QT<999999TTTTTdQBBBBBTT09998008099999Y9999991990",
+"999119901990999119909999999991`f]]]]EBBBBBBBBB20999099909999991=",
+";999999999999Y5099999Y]B:99910009Tf000089T^500009T00000099999919",
+"1T00000099TTTTTTTV]=]5a0BBBBB000]]]]]UTP9999100099Q<99999999a100",
+"9990000099999991TTTTTT00TTTTdf0000]BBBBB999999909910000099999900",
+"99999000BBBBB200999aVT0]99QTTTT4VTTTTTTTTTdfff6`]]]=]]]0fffffffd",
+"fffffff6TT<9999999fTTTTTTT>9991050000`ffff0000X5T<999999QTTTTfT9",
+"999VTTTTTf0000]]TTTd0X]]BBBBB0899999999]99999189]]]]0000f^ffffff",
+"Vfff>9a999>Qf10099998888991999110919991099099900KKKKK300]]]]]]]]",
+"]]]]K00H]]X]]]]]]X]]]]]M:0BBB0X=BBBBB0X5ffffffVTdTdfffff60000000",
+"0108099999808990001119989999909900899001B:ABB0000000]]000000X500",
+"BBBBBB0000000BBB0000]]]]]]]BBBBBBB00000000X50000000]]]]]0X]]]]]]",
+"]]]]5000000000]09910089af900X]E]999900085000000`9991000099919991",
+"]]]]]]]=0]]]]]]0[]8A]]]]]0]]]]]]@BBBBfff=990B:Y09991`68900899999",
+"0BB000000000BBBB@BBBBBBB999999Y]BBBBB9009999999aT\\fffff=9999999f",
+"999BBBBBf]]]0000000899990999999999991899988990009<9>9Q999QTT0060",
+"BBB0000099]]0000T9999999TTV0000]f999]==Q999TTdf]999QTTTTTd00000X",
+"9aTTTTTT^]]]]]]8BBBBB00]99Q99999BBBBB9919999QTTTTTT400009Q9999T0",
+"BBBBB0]]99910QT9>f>a>99fa10000000000089]99999QTT]9Q6000089918991",
+"89910000999991999QTTT\\d099000000999108990899008>9991991198199999",
+"0899999999990000]]]]]000]5]]]]]]]X005]0099199999X]X]]5]]99999YXX",
+"]]]9999909990999099909109999998999999198]50@BBBBBBBB200000000B00",
+"000000`0FBBBBBBBBB000089A9999200999ff6009999999X99009999EBB00000",
+"9900000X9198999998999810199991009990199999981018999XBBBB9991@BBB",
+"000@BBBB91900@BB999BBB0X9999900X999900B90BBBBBBBQTP400dd99898999",
+"9990f60`999999AZ999999AB99a60@BB]]]500009990X]]]9990BBBB9100BBBB",
+"9000X]500000@BBB9100000091000BBB99ff0000BBBBBBB299999`^0000000`f",
+"BBB:0000999fffffFBZ]]0009ff]]00099ABBB009999TTTTTTT^]]]0>Q<0000`",
+"TTTTd^5]]4000000f>999999999aTTTTTd6BBBBB]]Q<00009a]100009QTTTTTT",
+">9Y]UV\\TBBBBBYY]BB200000999999TTTTdV]]]<Q00000009991199899999998",
+"9999Y0009999999QTTTTd600TT89991819899`>V100`00899T0fff60ff600000",
+"99QTTTTTTVT>9Y]]BBBBB]X>VTTTTVdTTf9=0000TTT0TTTd^]]]]]]]]]]]99T0",
+"TTTTTTTd\\]100000]]]]]]50TTTfY000999991PTTTTTTd00BBBBBB]5TTTTd^00",
+"B20000089991809999819999VTTP4Pd><d]5000099990999QTTT0TTT>=400000",
+"QTTTT<999QVTTQT\\]]]e0000QTTTTT9999999TTTTTTTd]=]]5000000TTT4TTTd",
+"Y]]00000]99999990TTTTTTT99919899QTT404TPTVfQ00009998199999999TT4",
+"TPTd10009QT\\5000TQ99999999TTT40Td^]]]]]]0000000X]]500000Y5000000",
+"<99QTTTTTTT00000ff^00000fff^]]0099500000BBBBB@BBB899999999990089",
+"BBBZ]5009999910PQTTTTTTTTTTT000P9=400000f00000009989998101000000",
+"9180000000990000999990P^TTTTTTT000`ff0`ff6000`fff6`fff0000000ff0",
+"0f60000001818919999998899989999999989189991999199999989199110999",
+"999099999199990BTTT40PTT00P00000004X]]0000000PTTPTTTTTTT00899100",
+"fff6ffffffff6`fff`6ff6000000000`fff>9990BBBBB00199999996999999ff",
+"99919981991@BBBBfff6000099fff>00BBBBBB@B@B200000BBBBBBB@BBBBBBB0",
+"8118899991998800010888898118888881189199919989119999989989899899"
+};
+
+static const struct mft__uc_trie mft__uc_cls = {
+    {mft__uc_cls_t0, mft__uc_cls_t1, mft__uc_cls_t2}, mft__uc_cls_leaf, 449, {11, 7, 4}, {1, 2, 2}
+};
+
+/* the class of each ASCII character, as the character '0' + mask */
+static const char mft__uc_ascii[129] =
+    "00000000044444000000000000000000"
+    "4@@@0@@@@@@0@@@@2222222222@@000@"
+    "@11111111111111111111111111@@@0@"
+    "011111111111111111111111111@0@00";
+
+static inline unsigned mft__uc_cls_code(uint32_t cp)
+{
+    uint32_t i = mft__uc_trie_find(&mft__uc_cls, cp);
+    return MFT__UC_DIGIT(mft__uc_cls_leaf, i >> 1) >> (3 * (i & 1)) & 7;
+}
+
+static int mft__uc_class(uint32_t cp)
+{
+    if (cp < 0x80) return mft__uc_ascii[cp] - '0';     /* the common case, one read */
+    return mft__uc_cls_bit[mft__uc_cls_code(cp)];
+}
+
+/* ---- NFC normalization (Unicode Standard Annex #15) ----
+   NFC(s) is the canonical composition of the canonical decomposition of s:
+     1. Decompose: replace every character by its full canonical decomposition (the mappings
+        of UnicodeData.txt applied recursively; Hangul syllables algorithmically: LV -> L V,
+        LVT -> L V T).
+     2. Order: sort every run of non-starters (characters of canonical combining class
+        ccc > 0) by ccc, keeping the order of equal classes (a stable sort). Starters
+        (ccc 0) never move.
+     3. Compose: left to right, a character C combines with the last starter L when C is not
+        "blocked" from L, that is no character B left between them has ccc(B) = 0 or
+        ccc(B) >= ccc(C), and L C has a primary composite P: L becomes P and C disappears.
+        Primary composites are the two-character canonical decompositions except those in
+        CompositionExclusions.txt and those starting with a non-starter (singletons never
+        compose); Hangul L V -> LV and LV T -> LVT are algorithmic.
+
+   DATA. mft__uc_nfc_props(cp) gives ccc | MFT__UC_DEC (cp has a canonical decomposition,
+   Hangul syllables included) | MFT__UC_SEC (cp is a starter that can be the second half of
+   a composite: U+0BBE and the like, Hangul vowels and trailing consonants). Most code points
+   have none of these, which two trie reads tell: class code 6 (above) marks the ones with a
+   ccc or SEC, found then in the runs mft__uc_ccc_run, and the bit trie mft__uc_dec those
+   that decompose. A decomposition is one level deep in the tables (the recursion is done
+   here): the record of a code point is found through the runs of consecutive decomposing
+   code points (mft__uc_drun, a binary search), and gives one character or a pair.
+   Composition is a binary search by (a, b) among the pairs that are primary composites.
+
+   HOW mft__uc_nfc WORKS, in one left-to-right pass and with no buffer. A cursor walks the
+   decomposed input (struct mft__uc_cur: the current input character, its decomposition and
+   the position in it). The state is the pending starter L, composed as far as known. Then:
+     a. the run R of non-starters that follows L is measured (its length and smallest class)
+        as the cursor moves on to the next starter X (or the end);
+     b. R is composed with L in canonical order without sorting it: for each class present,
+        from the smallest up, R is scanned in input order for the marks of that class.
+        Marks of smaller classes never block a mark, and within a class the first mark that
+        does not combine blocks the rest of it (same ccc), so "blocked" is one flag. The
+        marks that combine (at most MFT__UC_MAXDEC - 1) are remembered by position;
+     c. if every mark of R combined (or R is empty), X is not blocked from L: if L X has a
+        primary composite, L becomes it, X is consumed, and we go back to a;
+     d. otherwise L is final. It is written, then the marks of R that did not combine, again
+        class by class from a fresh copy of the cursor (that is the canonical order), and X
+        becomes L.
+   Reading R once per class costs (number of distinct classes in R) x |R|, and there are
+   only 55 classes, so the time stays O(n) even for thousands of marks on one letter and the
+   memory is a few words: there is no limit on the length of a run of marks.
+   ASCII fast path: an ASCII character is a starter that neither decomposes nor combines
+   with what precedes it, so a run of ASCII bytes is copied as it is, all but its last byte
+   (which becomes L: a combining mark may follow it).
+   Invalid UTF-8 (overlong forms, surrogates, values above U+10FFFF, truncated sequences,
+   stray continuation bytes, as in RFC 3629) is copied a byte at a time: each such byte is a
+   starter that combines with nothing, so normalization never reaches across it. */
+#define MFT__UC_DEC 0x100
+#define MFT__UC_SEC 0x200
+#define MFT__UC_RAW 0x110000u   /* an invalid input byte b travels as MFT__UC_RAW + b */
+
+#define MFT__UC_MAXDEC 4  /* the longest full canonical decomposition */
+#define MFT__UC_NCCC 410
+#define MFT__UC_NDRUN 231
+#define MFT__UC_NCOMP 941
+#define MFT__UC_NPRIM 63
+
+/* combining class code -> ccc (code 0: a second starter, ccc 0) */
+static const unsigned char mft__uc_ccc_val[56] = {
+0,1,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,84,
+91,103,107,118,122,129,130,132,202,214,216,218,220,222,224,226,228,230,232,233,234,240
+};
+
+/* the 410 code-6 marks in runs: 3 digits first code point, 1 digit length - 1, 1 digit
+   combining class code */
+static const char mft__uc_ccc_run[][65] = {
+"0<0Dc0<E0d0<F3^0<J0d0<K0\\0<L4^0<Q1Z0<S3^0<W1Z0<Y:^0<d410<i3^0<m7",
+"c0=50g0=60c0=72^0=:2c0==1^0=@2c0=C3^0=G0c0=H0d0=I1^0=K0c0=L0e0=M",
+"1f0=O0e0=P1f0=R0e0=S<c0B34c0FA0^0FB3c0FF0^0FG2c0FJ0_0FK0^0FL5c0F",
+"R5^0FX1c0FZ0^0F[1c0F]0_0F^0b0F_0c0F`060Fa070Fb080Fc090Fd0:0Fe0;0",
+"Ff0<0Fg0=0Fh0>0Fi1\?0Fk0@0Fl0A0Fm0B0Fo0C0G10D0G20E0G40c0G50^0G70>",
+"0H@7c0HH0J0HI0K0HJ0L0I;0G0I<0H0I=0I0I>0J0I\?0K0I@0L0IA0M0IB0N0IC1",
+"c0IE1^0IG4c0IL0^0IM1c0IO0^0I`0O0KF6c0KO3c0KS0^0KT0c0KW1c0KZ0^0K[",
+"1c0K]0^0LA0P0L`0c0La0^0Lb1c0Ld0^0Le1c0Lg2^0Lj0c0Lk1^0Lm0c0Ln0^0L",
+"o2c0M20^0M30c0M40^0M50c0M60^0M70c0M80^0M91c0O[6c0Ob0^0Oc0c0Om0^0",
+"PF3c0PK8c0PU2c0PY4c0QI2^0RH0c0RI2^0RL3c0S:4c0S\?4^0SD=c0SS0^0ST1c",
+"0SV0^0SW1c0SY0^0SZ2c0S]2^0S`0G0Sa0H0Sb0I0Sc2c0Sf0^0Sg1c0Si1^0Sk4",
+"c0Tl030U=050UA0c0UB0^0UC1c0Vl030Vn000W=050WG000Wn0c0Xl030Y=050Zl",
+"030[=050\\l030\\n000]=050]F100^n000_=050_G000`l030a=050aE0Q0aF0R0b",
+"l030c2000c=050cE100dk150dn000e=050eG000g:050g\?000gO000hh1S0hj050",
+"i83T0jh1U0jj050k83V0lH1^0le0^0lg0^0li0\\0ma0W0mb0X0md0Y0mj3X0n00X",
+"0n21c0n4050n61c0o60^10^0010g0310i1512=0^1=M2c1LD151Ld051OB051OM0",
+"c1RY0b1Ti0_1Tj0c1Tk0^1XG0c1XH0^1YP051Ye7c1Yo0^1Z`4c1Ze5^1Zk1c1Zm",
+"0^1Zo1^1[11c1[31^1[54c1[:0^1[;3c1\\d031\\e001]4051][0c1]\\0^1]]6c1^",
+"Z151_V031_b151`g031c@2c1cD011cE4^1cJ1c1cL3^1cP0c1cR611c]0^1cd0c1",
+"ch1c1g01c1g20^1g36c1g:0^1g;1c1g=0f1g>0[1g\?0^1g@0Z1gATc1gf0d1gg1b",
+"1gi0^1gj0]1gk0c1gl0e1gm0^1gn0c1go0^23@1c23B1123D3c23H2123K1c23Q0",
+"c23U1123W0c23X0^23Y0c23Z1123\\3^23`0c2c_2c2eo052gPOc30Z0]30[0b30\\",
+"0d30]0_30^1`32I14:I_0c:Id9c:JN1c:K`1c:P605:P\\05:S405:SPAc:T[2^:U",
+"C05:Vc03:W005:Z`0c:Zb1c:Zd0^:Zg1c:Zn1c:[10c:[f05:_]05\?\\N0F\?hP6c\?",
+"hW6^\?h^1c@7m0^@;P0^@=f4c@X=0^@X\?0c@Xh0c@Xi01@Xj0^@Xo05@[U0c@[V0^",
+"@dT3c@j[1c@km2^@m61^@m82c@m;0^@m<0c@m=3^@n20c@n30^@n40c@n50^A160",
+"5A1`05A1o05A2i05A2j03A402cA4W00A4c15A5c03A7005A7:03A8e05A8f03A;Y",
+"03A;Z05A<k13A<n00A==05A=G00A=V6cA=`4cAA205AA603AAN0cAB`00ABj00AB",
+"m00AC205AC303AF_00AFo05AG003AHo05AJf05AJg03AL[05APi05APj03AT`00A",
+"Tm15AU303AWP05AXd05AY705AZI05A`o05Ae203Ae415AfG05Am115F[`41F\\`6c",
+"Fo`12KbN01M5U1\\M5W21M5]0aM5^4\\M5k7^M654cM6:1^M6Z3cM922cN006cN08@",
+"cN0K6cN0S1cN0V4cN2\?0cN4`6cN:^0cN;\\3cNC\\1dNC^0^NC_0cNS@6^NU45cNU:",
+"0300000000000000000000000000000000000000000000000000000000000000"
+};
+
+/* decomposition bit trie, top level: 191 block ids of 1 digit(s) */
+static const char mft__uc_dec_t0[][65] = {
+"123450678090:000000000000000000000000000000;;;;;;;;;;<00000000=0",
+"0000>\?@000000000000000000000000000000000000000000000A00000000000",
+"00000000000000000000000000000000000000000000000000000000000000B0"
+};
+
+/* decomposition bit trie, level 1: 19 blocks of 8 block ids of 1 digit(s) */
+static const char mft__uc_dec_t1[][65] = {
+"000000000123405678009:0000;<=0>\?@ABC00DEF0000000000000G00000HIJK",
+"L0MNOPQ000000R00ST000000HHHHHHHHHHHHHHHU00HHVWX00YZ000[00\\0]0000",
+"00^0000000_`0000HHHHa0000000000000000000000000000000000000000000"
+};
+
+/* decomposition bit trie, level 2: 50 blocks of 4 leaf block ids of 2 digit(s) */
+static const char mft__uc_dec_t2[][65] = {
+"000000000000010203040506000708090:0;000000000<0=0>0\?0@000A0B0C0D",
+"00000E0F000G000000000H00000I0J0000000K00000L0M0000000N000O000P00",
+"00000Q0000000R0000000P0000000S0000000T0U0V0W0000000X00000Y0Z0[00",
+"0\\0\\0\\0\\0]0\\0\\0^0_0\\0`0a0\\0b0c0d0e000000000f00000g0h0i000j0k0l0m",
+"0n0o00100011000000001200000013140=1314150\\16000017180\\190\\0\\0^00",
+"1:1;1<001=1>0000001\?000000001@00001A0000000g0000001B000000001C1D",
+"001E1F000a000000000000000000000000000000000000000000000000000000"
+};
+
+/* decomposition bit trie, leaves: 87 blocks of 32 code points, 4 per digit */
+static const char mft__uc_dec_leaf[][65] = {
+"00000000\?;\?\?>7>3\?;\?\?>7>;\?\?\?\?<\?\?\?\?3\?\?1\?>78\?1\?3\?\?\?\?3\?\?\?\?\?730081000",
+"000>\?\?\?=\?<\?\?13\?\?\?\?\?\?\?\?\?<0<\?\?\?000;1000000000001040>7=100000<\?1000",
+"00<78100;8070020000000200000;80700000<006000\?<<\?<\?<\?\?330<7000000",
+"5000800000202100000000\?\?0081000;00008400000000>40091000300000100",
+"00<100000010000018=000000000004780024801002086102000800248010020",
+"040000000455400000000082;0000000\?\?\?\?\?\?\?\?\?\?\?\?\?\?;0\?\?\?\?\?\?30\?\?\?\?\?3\?3",
+"\?3\?3\?\?::\?\?\?\?\?\?\?3\?\?\?\?\?=\?5>=\?\?\?<\?>\?\?\?\?<=\?33000000004<00000000000<0",
+"00040000000>0000012100000500000029200000500>333033300000000\?0000",
+"\?0<300000060000000000001000555555:20;=6300000974\?0000000\?\?\?35>\?7",
+"56<\?\?\?\?\?\?\?\?3\?\?\?\?0000000:00<\?\?7\?5;=\?700000000004100800000000<0000",
+"0081000000000085000000100000000<\?10000000000008\?1000000000000000"
+};
+
+static const struct mft__uc_trie mft__uc_dec = {
+    {mft__uc_dec_t0, mft__uc_dec_t1, mft__uc_dec_t2}, mft__uc_dec_leaf, 191, {10, 7, 5}, {1, 1, 2}
+};
+
+/* the 2061 decomposing code points in 231 runs of consecutive ones (and an end mark): 3 digits
+   first code point, 2 digits index of its record */
+static const char mft__uc_drun[][65] = {
+"030000370603A0\?03I0E03P0J03W0P03a0Y03i0_03o0d04B1504X1I04d1R04i1",
+"V0531\\05<1b05D1h05X2:06P2Q06_2S07=2U07N2e07V2k07d3607h3808N3\\08V",
+"3^0=03l0=33n0=d400=n410>5420><480>>490>Z4<0\?:4C0\?C4H0@04J0@34L0@",
+"74M0@<4N0@I4Q0@i4R0A@4S0AC4U0AG4V0AL4W0Af4Z0C14\\0C@4^0CF4b0CJ4d0",
+"CR4j0CZ500Ch5<0HR5>0K05C0K25D0KC5E0TY5F0Ta5G0Td5H0UH5I0W;5Q0WL5S",
+"0WO5U0Xc5V0Xf5W0YI5X0YN5[0]85\\0];5]0]L5_0^D5a0_:5b0a85e0c05f0c75",
+"g0c:5i0e:5k0gJ5n0gL5o0m3620m=630mB640mG650mL660mY670mc680me690mh",
+"6;0n16<0nC6=0nM6>0nR6\?0nW6@0n\\6A0ni6B10V6C1\\66D1\\86E1\\:6F1\\<6G1\\",
+">6H1\\B6I1\\k6J1\\m6K1]06L1]36N1h06O1jK8i1jP8j1l0:D1lH:Z1lP:`1m8;F1",
+"m@;L1mI;T1mK;U1mM;V1mO;W1n0<61nf<k1nn=21o1=31o6=71oF=E1oM=K1ob=^",
+"1of=a200=i24V=k24Z=l26J=n26^>027=>1284>4289>528<>628T>728V>8291>",
+"9294>:297>;299><29P>=29R>>29]>\?29d>D29h>F2:0>H2:4>J2:8>L2:\\>N2;P",
+">R2;Z>V2<Y>Z2[L>\\31<>]31>>^31@>_31B>`31D>a31F>b31H>c31J>d31L>e31",
+"N>f31P>g31R>h31U>i31W>j31Y>k31`>l31c>n31f\?031i\?231l\?432D\?632N\?73",
+"2\\\?832^\?932`\?:32b\?;32d\?<32f\?=32h\?>32j\?\?32l\?@32n\?A330\?B332\?C335\?D",
+"337\?E339\?F33@\?G33C\?I33F\?K33I\?M33L\?O33d\?Q33g\?R33n\?V\?T0\?W\?X@Ce\?XBC",
+"f\?XECg\?XPD1\?XRD2\?XUD3\?XZD5\?Y`E9\?\\MFc\?\\OFd\?\\ZFe\?\\hG2\?\\nG7\?]0G8\?]3",
+"G:\?]6G<A2JGEA2LGFA2[GGA4^GHA=;GJABkGLABnGNAFjGOAThGQM5NGRM6kGY_P",
+"0G_oooP=00000000000000000000000000000000000000000000000000000000"
+};
+
+/* their decompositions, 4 digits each: v < 2^18 a singleton, mapping to v; else v = (j + 2) *
+   2^17 + a, the pair a, mft__uc_snd[j] */
+static const char mft__uc_drec[][65] = {
+"10111P1120112P114P115P11;P1310151P1520154P1510191P1920194P192P1>",
+"101\?1P1\?201\?2P1\?4P1\?101E1P1E201E4P1E1P1I101Q1P1Q201Q2P1Q4P1Q5P1Q",
+";P1S101U1P1U201U4P1U101Y1P1Y201Y4P1Y2P1^101_1P1_201_2P1_4P1_101e",
+"1P1e201e4P1e1P1i4P1i3011301Q3P113P1Q<011<01Q1P131P1S2013201S4013",
+"401S6P136P1S6P146P1T3015301U3P153P1U4015401U<015<01U6P156P1U2017",
+"201W3P173P1W4017401W;P17;P1W2018201X2P192P1Y3019301Y3P193P1Y<019",
+"<01Y4019201:201Z;P1;;P1[1P1<1P1\\;P1<;P1\\6P1<6P1\\1P1>1P1^;P1>;P1^",
+"6P1>6P1^301\?301_3P1\?3P1_601\?601_1P1B1P1b;P1B;P1b6P1B6P1b1P1C1P1c",
+"201C201c;P1C;P1c6P1C6P1c;P1D;P1d6P1D6P1d2P1E2P1e301E301e3P1E3P1e",
+"5P1E5P1e601E601e<01E<01e201G201g201I201i4P1I1P1J1P1j401J401j6P1J",
+"6P1j901\?901_901E901e6P116P1Q6P196P1Y6P1\?6P1_6P1E6P1e303L303l1P3L",
+"1P3l6P3L6P3l103L103l3034303T308V308W3036303V6P176P1W6P1;6P1[<01\?",
+"<01_307Z307[6P6g6P:B6P1Z1P171P1W101>101^1P351P3U1P361P3V1P3H1P3h",
+"7011701Q7P117P1Q7015701U7P157P1U7019701Y7P197P1Y701\?701_7P1\?7P1_",
+"701B701b7P1B7P1b701E701e7P1E7P1e;01C;01c;01D;01d6P186P1X4011401Q",
+";P15;P1U303F303f303E303e401\?401_308^308_301I301i00<000<100<CPP<8",
+"00:i000k1P2X1P>A002g1P>E1P>G1P>I1P>O1P>U1P>Y1P\?:4P>I4P>U1P>a1P>e",
+"1P>g1P>i1P\?;4P>i4P\?51P>o1P\?51P\?91P\?B4P\?B10@E4P@E1P@C4P@61P@J10@H",
+"3P@S3P@H3P@h10@e4P@e1P@c4PAF1P@j10@h3PA370Ad70Ae3P@F3P@f3P@@3P@`",
+"4P@@4P@`3P@E3P@e4PCH4PCI4P@F4P@f4P@G4P@g30@H30@h4P@H4P@h4P@N4P@n",
+"4PCX4PCY4P@]4PA=30@S30A34P@S4PA360@S60A34P@W4PA74P@[4PA;@0HW@PHW",
+"@PI8A0HW@PI:@PKE@PK1@PKBAPTXAPT`APTcUPTEUPTFUPTGUPTLUPTQUPTRUPT[",
+"UPT_B0W7BPW7V0VQV0VRV0V_VPXbVPXhVPXFVPXGVPXLVPX[CP]7C0]7D0]7W0\\Q",
+"W0\\RE0^BDP_6DP_7E0_6EPa6FPboFPc6G0c6F0c6FPc:GPe6GPe7H0e6HPgII0gI",
+"HPgLIPgIYPm2YPm<YPmAYPmFYPmKY0m0WPmaX0maXPnbXPncXPmaYPnBYPnLYPnQ",
+"YPnVYPn[Y0n@J10UJQ\\5JQ\\7JQ\\9JQ\\;JQ\\=JQ\\AJQ\\jJQ\\lJQ\\nJQ\\oJQ]2:P11",
+":P1Q4012401R9P129P1R>012>01R1P371P3W4014401T9P149P1T>014>01T;P14",
+";P1T<P14<P1T104B104C1P4B1P4C<P15<P1U=P15=P1U3P8X3P8Y4016401V3017",
+"301W4018401X9P189P1X4P184P1X;P18;P1X=018=01X=P19=P1Y1P3\?1P3_1P1;",
+"1P1[9P1;9P1[>01;>01[9P1<9P1\\31hf31hg>01<>01\\<P1<<P1\\1P1=1P1]401=",
+"401]9P1=9P1]401>401^9P1>9P1^>01>>01^<P1><P1^1P3E1P3e4P3E4P3e105<",
+"105=1P5<1P5=1P1@1P1`401@401`401B401b9P1B9P1b31iJ31iK>01B>01b401C",
+"401c9P1C9P1c405J405K405P405Q41iR41iS401D401d9P1D9P1d>01D>01d<P1D",
+"<P1d:01E:01e=P1E=P1e<P1E<P1e1P5X1P5Y4P5Z4P5[2P1F2P1f9P1F9P1f101G",
+"101g1P1G1P1g4P1G4P1g401G401g9P1G9P1g401H401h4P1H4P1h401I401i201J",
+"201j9P1J9P1j>01J>01j>01X4P1d5P1g5P1i405o9P119P1Q5011501Q1P321P3R",
+"1032103R5032503R2P322P3R21jP21jQ1P421P4310421043504250432P422P43",
+"3QjP3QjQ9P159P1U5015501U2P152P1U1P3:1P3Z103:103Z503:503Z2P3:2P3Z",
+"21jh21ji5019501Y9P199P1Y9P1\?9P1_501\?501_1P3D1P3d103D103d503D503d",
+"2P3D2P3d21k<21k=1P6P1P6Q106P106Q506P506Q2P6P2P6Q9P6P9P6Q9P1E9P1e",
+"501E501e1P6_1P6`106_106`506_506`2P6_2P6`9P6_9P6`101I101i9P1I9P1i",
+"501I501i2P1I2P1i80>a8P>a11l011l11Ql01Ql1\?1l0\?1l180>A8P>A11l811l9",
+"1Ql81Ql9\?1l8\?1l980>e8P>e11l@11lA1Ql@1QlA80>E8P>E11lH11lI1QlH1QlI",
+"80>g8P>g11lP11lQ1QlP1QlQ\?1lP\?1lQ80>G8P>G11lX11lY1QlX1QlY\?1lX\?1lY",
+"80>i8P>i11l`11la1Ql`1Qla\?1l`\?1la80>I8P>I11lh11li1Qlh1Qli\?1lh\?1li",
+"80>o8P>o11m011m11Qm01Qm180>O8P>O11m811m91Qm81Qm980\?58P\?511m@11mA",
+"1Qm@1QmA\?1m@\?1mA8P>U11mI1QmI\?1mI80\?98P\?911mP11mQ1QmP1QmQ\?1mP\?1mQ",
+"80>Y8P>Y11mX11mY1QmX1QmY\?1mX\?1mY10>a00>\\10>e00>]10>g00>^10>i00>_",
+"10>o00\?<10\?500\?=10\?900\?>\?Ql0\?Ql1\?Ql2\?Ql3\?Ql4\?Ql5\?Ql6\?Ql7\?Ql8\?Ql9",
+"\?Ql:\?Ql;\?Ql<\?Ql=\?Ql>\?Ql\?\?QlP\?QlQ\?QlR\?QlS\?QlT\?QlU\?QlV\?QlW\?QlX\?QlY",
+"\?QlZ\?Ql[\?Ql\\\?Ql]\?Ql^\?Ql_\?QmP\?QmQ\?QmR\?QmS\?QmT\?QmU\?QmV\?QmW\?QmX\?QmY",
+"\?QmZ\?Qm[\?Qm\\\?Qm]\?Qm^\?Qm_3P>a30>a\?Qm`\?P>a\?P>\\\?0>a\?Qnf3P>A30>A10>A",
+"00>6\?P>A00>i\?02X\?Qmd\?P>g\?P>^\?0>g\?Qo610>E00>810>G00>9\?P>G11no1Qno",
+"\?1no3P>i30>i10\?:00>@\?0>i\?0\?:3P>I30>I10>I00>:11on1Qon\?1on3P\?530\?5",
+"10\?;00>`80\?18P\?1\?0\?5\?0\?;3P>U30>U10>U00>>8P>Q102X00>5001P\?Qml\?P\?9",
+"\?P\?>\?0\?9\?Qof10>O00><10>Y00>\?\?P>Y002d0202020300>Y001;0035>R6@>R6B",
+">R6D>R7@>R7D>R7B>R83>R88>R8;>R8S>R8U>R8l>R93>R95>R98>P0m>R9Q>R9=",
+">P0l>P0n>R9T>R9U>R9b>R9c>R9f>R9g>R9j>R9k>R:2>R:3>R:6>R:7>R:R>R:X",
+">R:Y>R:[>R9l>R9m>R:A>R:B>R:b>R:c>R:d>R:e03080309Q2[MK31;K31=K31\?",
+"K31AK31CK31EK31GK31IK31KK31MK31OK31QK31TK31VK31XK31_KS1_K31bKS1b",
+"K31eKS1eK31hKS1hK31kKS1kK316K32MK32[K32]K32_K32aK32cK32eK32gK32i",
+"K32kK32mK32oK331K334K336K338K33\?KS3\?K33BKS3BK33EKS3EK33HKS3HK33K",
+"KS3KK32VK33_K33`K33aK33bK33m08a806Kd08k:08c806kA04hb05\?U09nL09nL",
+"05UA097A05F705U8067f07IY07n508Ho08Nj08Sh092\?06X206dK073I07\?N08@m",
+"095Z09Wa04j205=e06\\4078K08H]09hN05e@06o[08G=08UT06;9087H08PO05k:",
+"06LG06eZ07;l093>04n6056g05;N06C406[C078@07KW080108H608IL08g_09Lb",
+"09]_09gj07R<07Uo07fP08\?909<409io08[F05SO05l407aP081n079R07S:08c2",
+"09Kg05SH05aR06XC06gJ06l\?07d_07hg09I;05;B082;057L057<07XL07fn08\?a",
+"09Ie08^006;\?06X208[n04hi05_W060B07>707E`05<G07Sk04no05nY04h=06c<",
+"06Eh07dR05\?305QN07L108A908ZZ06^j08n`06b806;n08;U06>P07EU04j^055Y",
+"057906R107cW089_08[B097\?05;e05A205Uc05k\\06G506on07TZ09F]09YZ09jG",
+"09k>05:K06K606]g08mR05id066@068006BJ06lS075907B907W:07gd081_08lV",
+"08C^090S09=:058G05:S05Bm073808S208ZZ05k905oe06=k06^^07`n07=e04kT",
+"05Ki05_W05fj060L07>b07AY07nJ0816098d09Kf09M809PH04n;07V^096d09Jh",
+"063Q04j6053J05_^05`o06FI06X2077>07I208Cl091l09n=06J809H^05:906Mk",
+"06Oc06e106jL07@907EI07Q[07d@09QN055]068^09Ih050[05dI06gZ08lZ05n;",
+"065406PG07>709J6058Y05@\?05aU06HC06M>06RX06cU07@607GR07mi08S\?08SQ",
+"097<09KR05<o06jj05@M077@07BH08Gj09JS09aG09jO06NG06g;087X07[;07\\P",
+"07bB07;0072I08]H04k008<f058j058705jV06;C07cF05^506dN06Jd08lk08Q<",
+"09I=08V;05kC055005G005QJ06Id057N07<Z07K:07Tl07UN07UU07V\?09MF07bn",
+"07nm08HB08[h090h093m09S_09Sl09TX09fd093N09Jg04n^053W055=05;905;T",
+"05=A05FM05H605IX05Q005RX05aT05a^062D065X066>067b06E\?06GR06JA06R5",
+"06eg06hJ06lR075^078[07@R07RA07Tn07U907U807U@07UF07UM07V=07V>07Y0",
+"07Z107_007gd07h907i107mb0805087]089i089i08AG08T@08VF08\\108\\i08cC",
+"08d808nf090h09KS09Oo09Pk061e0T;^088H04hV056e055X04n00555056005;7",
+"05;j05FM05EE05FI05GR05QJ05Rc05U405UD05YR05\\X05kB05kI05mY05n]063H",
+"065>0648066>065P067b068d06\?406@L06AB06EF06Id06LG06LK06MF06]i06^j",
+"06e106kK06k;06lR070N075^07NW078e07:_07<Z07Aa07D607Dk07HM07HO07K:",
+"07KK07Kd07M:07M007S<07Za07_007ak07eK07gd07ln080508=B08\?_08Mi08U1",
+"08V608VF08Zo08[h08[;08\\108[n08[]08\\i08^:08d808lh091b096I099f09Il",
+"09KS09MF09OK09Oo09P;09Pk09\\B09nL0RQ:0RQ40S\?E03^M040H040i0U990Uc@",
+"0WkC09m309n>QPGIR0GbTPGYU0GYT_]9U\?]9R0G@RPG@SPG@SPGASPGBSPGCSPGD",
+"SPGESPGFSPGHSPGISPGJSPGKSPGLSPGNSPGPSPGQSPGSSPGTSPGVSPGWSPGXSPGY",
+"SPGZS0GET0GAT0GKT0GTLA2ILA2KLA2ULa4aLa4bMA=7Ma=7NaBiNABiOABiOaFh",
+"OaFiPATeZM5GZM5HZm5O[M5O[m5O\\M5O\\m5OZM6iZM6jZm6kZm6l[M6k[M6l04hm",
+"04hh04i10P4R04mP04n^04nk0502051j052I053W053\?03BN0PHj055=055D055T",
+"055g0PDL03Bi055W056=0PE;056G056T04k<056\\056e0Y7O057e058303CO058k",
+"0596059b059g03DE05;705;905;T05;j05<505<605<G05=905=A05=J05=c05=m",
+"05=o05=o05=o0PX\\071`05\?:05\?O0P]S05\?[05\?a05@605BN05@h05A805AX05BR",
+"05Cf05D@05EC05ES05F405F405FI05F[05Fc05G205LF05H605LG05IA05Id0587",
+"05S^05O>05Od05P=05N;05Pb05Pa05R\\0QCT05Sb05Sg05T605TJ05TR05UR0QJX",
+"0QKZ05W\\05XK05XW05WH05YV03K^03Kl05\\805\\n05\\n0QW805_305_H05_W05_c",
+"0Q\\H05_o05`605mC05`R03N105aP05a^05c005b=0QgT05e30QgV05e^05e[05el",
+"05gQ05gR03P_05gm05hX05hm05iY03QR0R6303Ql05j`05jc05jf05k:0Z>B05kn",
+"0R<a0R<a088105lR05lR03S70S:h0V7J05mR05m[03SS05nJ05o=05oG05oi0621",
+"03Tj03TL062D0RKD06370658065<065>065<065j066>066b066T066_067N067b",
+"067f068@068K069M06:a06;D06=@0R\\<06<m06;l06=X06>306\?T0R_a06@R06\?5",
+"06>Y03X^06AY06An06BM06Ag03Y\\06E\?06E\\0S0:06GS06Kh06I903\\I06JA03\\8",
+"03[T056B056E06L006JL082]04\?I06LG06LK06LQ06MN06MC0S\?303]906Oj06N5",
+"06QB06R50SA]06R>06PO06TD03^M06U206VS06WZ06ZX0SJS06[K03`H06\\Q0SRW",
+"06]D03a>06]b06^O06^j06^k0SZ=0Qd;0S[j06a>0Sbl06bo06c=06aW06dF06dn",
+"06eg06e106eY06eh06f50SdN06dd06h_06i^03dc06k;06k70SkA06gi06m^0SmN",
+"0Sn>06o6070i070N070K03fF071:071m071g072]0PDU07550T9S076L0T>[078X",
+"078e079@0TH807:007:E0TLe0TPD07=j07>;03j\\07>U03jh03jh07A707AL07Aa",
+"07B507C:03lK07DT0T`f07Dn0TbB07E`0R6O07H@0TnQ0Tnh0U1403ol040807Kd",
+"0U3c0U3b0U4I0U4c07LN07LO07LO07M:040i07N;0416042F0U@M07Q>07R<07S<",
+"043S0UHV07UF0UJJ0UK507V\?07W[044_07Y007Y:07Y\?0UUl0UZW0UZW07[^0482",
+"0U^[07_607_9048W0Ub007cB04:P07cX07cS07d00Un607eS04<107g707h207i5",
+"04<d0V8X0V9704=I0V;I07mj0V<n07nE07oj08050VCJ0VDS081P0VFX081`0S=O",
+"04\?E082b084304@;084n05Ze0VNW0VNe0S>C0S>L0881088408nN04A[08:A08:;",
+"08:M05:c08:a08:c08:m08;V0V\\l08;U08<M08=S08>]08<S08>m08\?W08AG08=C",
+"08\?:08\?<08\?L0V`f0Ve[0VcE04D[08Ca08Cc08DF0W\?:08ET0Vl\\04EM04EQ0Vna",
+"0W3B04E[08I@08IL08IW08IY08JY08J808L>08KR08Mi08LX08M[08N604GG08OQ",
+"08P104Gi08QP08QS0WIW08SG08SN04He08Sj03Bk0WR^0WUV04Jn04K708ZP08[]",
+"08^:08aE0WbX08b[08c108dK08eg0Wl_0PP408g;08fl08g`0PSN08kD08lh0XGB",
+"0XG]092D093a094A0XL^094K098h09;G09;H099l09\?i09@E0X_j09F;04VE09Fg",
+"0Xeg04WV09K305fb09LS0Y550Y8J04Y^04Yf09OP0Y@:04Zb0YBF09P;09P;09PY",
+"0YFf09SR04\\c09TY09VW09W209Wn04_>0Y\\`09\\B09a009cm04c>04c]09eW0Z3>",
+"04ch0Z450Z8>0Z:A09jk04eF09ki09kn09l509l\?09lF09lk0ZH0000000000000"
+};
+
+/* the second characters of pairs, 3 digits each: 63 of primary composites, then 25 of the
+   other pairs */
+static const char mft__uc_snd[][65] = {
+"0<00<10<20<30<40<60<70<80<90<:0<;0<<0<\?0<A0<C0<D0<K0<S0<T0<U0<V0",
+"<W0<X0<]0<^0<`0<a0<h0=20=50IC0ID0IE0Tl0Vn0WG0\\n0]F0]G0^n0_G0aF0c",
+"20cE0cF0dn0eG0g:0g\?0gO10^1\\e32I32JA2jA4WA<nA=GAB`ABjABmAF_AT`0<1",
+"0<h0Fd0Fg0Fh0Fi0Fl0Fo0G10G20Tl0Vl0Xl0\\l0mb0md0n00ne0ngM5UM5^M5_M",
+"5`M5aM5b00000000000000000000000000000000000000000000000000000000"
+};
+
+/* the 941 primary composites, as record indices (2 digits), sorted by (a, b) */
+static const char mft__uc_comp[][65] = {
+">@>=>A000102030e0g3^048l052U3@3B8j6O0i6Q6S6U0k0m0o11066Y136[6_6a",
+"6]0708099F1517190:9D1=3D3F9B3`1;6g6i6m361\?6o1A1C2k1E1G71753\\7377",
+"790;0<0=1I1K1M1Q0>9R2W3H3J9T1O7;1R7\?2m7A1T7C1V1Z7E1X7K7I7M7O7Q38",
+"1\\0\?7S1`7U1^7Y7W0@0A0B0C1b1d3f0D9X1f2Y3L3N2Q9V2o7c7e1h7g1l3P3R7i",
+"1j7m1n207o24813X2289288;3Z268\?8=0E0F0G2:2<2>0H:02@2B2[3T3V2S9n8A",
+"2D8E8C8K8M8O8Q2F8U8S8W8Y8[:<0I2H:B3j8]2J:@:>2K8_2M2O8a8c0J0K0L0M",
+"0f0h3_0N8m0O2V3A3C8k6P0j6R6T6V0l0n10120P6Z146\\6`6b6^0Q0R0S9G1618",
+"1:0T9E1>3E3G9C3a1<6h6j6n371@701B1D2l1F1H72763]74787:8e0U0V0W1J1L",
+"1N0X9S2X3I3K9U1P7<1S357@2n7B1U7D1W1[7F1Y7L7J7N7P7R391]0Y7T1a7V1_",
+"7Z7X0Z0[0\\0]1c1e3g0^9Y1g2Z3M3O2R9W307d7f1i7h1m3Q3S7j1k7n1o218025",
+"823Y238:8f298<3[278@8>0_0`0a2;2=2\?0b:12A2C2\\3U3W2T9o8B2E8F8D8L8N",
+"8P8R2G8V8T8g8X8Z8\\:=0c2I:C3k8^0d:A8h:\?2L8`2N2P8b8d=[42=3908n9492",
+"2e3:3<2i6W9J9H9N9L7=9\\9Z9`9^7[3d7]3b3>2c2_2]2a918o95932f3;3=2j6X",
+"9K9I9O9M7>9]9[9a9_7\\3e7^3c3\?2d2`2^2b9:989>9<9;999\?9=6c6e6d6f7_7a",
+"7`7b838485868G8H8I8J8i9f9d9j9h9l9g9e9k9i9m:4:2:8:6:::5:3:9:7:;33",
+"31322g2h6k6l3h3i34<o43<n<m:L:M=1=945:Z:[=;46:h:i===I47=H=G4<;8;9",
+"=c48;F;G=Z=X49=W=V4=;T=e4:;`;a=g<j=6;h4><g<f:D:E<k<i;j4\?:T:U;l4@",
+":`:a=7=5;n4A=B=A4C;0;1=E<04E;@;A=R=S<24F=O=N4D;L;M=T<44G;X;Y=a=_",
+"=C4;=F=P4B=U=`4H4I4M4^4`4L4J4b4K4\\4f4h4O4j4Q4l4N4n544P56585:5<52",
+"4_4a4U4S4c4T4]4g4i4X4k4R4m4W4o554Y57595;5=534V4Z4[4d4e50515>5\?5A",
+"5@5B5D5E5C5F5G5H5Q5R5]5\\5^5a5b5d5c5e5f5i5g5h5j5k5m5l5n5o61606C6D",
+"6E6F6G6H6I6J6K6L6M6N7G7H7k7l8788969@979A9P9Q9b9c:F:H:J<6:G:I:K<7",
+"<8<9<:<;<<<=:N:P:R<>:O:Q:S<\?<@<A<B<C<D<E:V:X:W:Y:\\:^:]:_:b:d:f<F",
+":c:e:g<G<H<I<J<K<L<M:j:l:n<N:k:m:o<O<P<Q<R<S<T<U;2;4;6;3;5;7;:;<",
+";>;;;=;\?;B;D;C;E;H;J;I;K;N;P;R;O;Q;S;U;V;W;Z;\\;^<V;[;];_<W<X<Y<Z",
+"<[<\\<];b;d;f<^;c;e;g<_<`<a<b<c<d<e<h=4=^<l=>=\?=@=8=b=K=L=M=n=o>0",
+">1>3>2>4>5>6>7>8>9>:>;><>\?>>>B>C>D>E>F>G>H>I>R>S>J>K>L>M>T>U>N>O",
+">P>Q>V>W>X>Y\?6>]>^>_>`>a>b>c>d>e>f>g>h>i>j>k>l>m>n>o\?0\?1\?2\?3\?4\?5",
+"\?7\?Q\?8\?9\?:\?;\?<\?=\?>\?\?\?@\?A\?B\?C\?D\?E\?F\?G\?H\?I\?J\?K\?L\?M\?N\?O\?P\?R\?S\?T\?U\?V",
+"GEGFGGGHGIGJGKGMGLGNGOGPGQ00000000000000000000000000000000000000"
+};
+
+/* ccc | MFT__UC_DEC | MFT__UC_SEC of a code point (0 above U+10FFFF, so for raw bytes) */
+static unsigned mft__uc_nfc_props(uint32_t cp)
+{
+    unsigned p = 0;
+    if (mft__uc_cls_code(cp) == 6) {
+        int r = mft__uc_last(mft__uc_ccc_run, MFT__UC_NCCC, 5, cp);
+        uint32_t i = (uint32_t)r * 5;
+        uint32_t start = mft__uc_num(mft__uc_ccc_run, i, 3);
+        if (r >= 0 && cp - start <= MFT__UC_DIGIT(mft__uc_ccc_run, i + 3)) {
+            p = mft__uc_ccc_val[MFT__UC_DIGIT(mft__uc_ccc_run, i + 4)];
+            if (!p) p = MFT__UC_SEC;                          /* class code 0: a second starter */
+        }
+    } else if (cp - 0x1161u < 21u || cp - 0x11A8u < 27u) {    /* Hangul V, Hangul T */
+        p = MFT__UC_SEC;
+    }
+    uint32_t i = mft__uc_trie_find(&mft__uc_dec, cp);
+    if (MFT__UC_DIGIT(mft__uc_dec_leaf, i >> 2) >> (i & 3) & 1) p |= MFT__UC_DEC;
+    return p;
+}
+
+/* The decomposition record of cp (a code point with MFT__UC_DEC, not a Hangul syllable):
+   its one or two characters in m, their number returned (0 if there is no record); *prim
+   tells whether cp is a primary composite. */
+static int mft__uc_record(uint32_t cp, uint32_t *m, int *prim)
+{
+    int r = mft__uc_last(mft__uc_drun, MFT__UC_NDRUN, 5, cp);
+    *prim = 0;
+    if (r < 0) return 0;
+    uint32_t i = (uint32_t)r * 5, start = mft__uc_num(mft__uc_drun, i, 3);
+    uint32_t j = mft__uc_num(mft__uc_drun, i + 3, 2) + (cp - start);
+    if (j >= mft__uc_num(mft__uc_drun, i + 8, 2)) return 0;   /* past the run: a gap */
+    uint32_t v = mft__uc_num(mft__uc_drec, j * 4, 4);
+    if (v < 1u << 18) { m[0] = v; return 1; }
+    m[0] = v & 0x1FFFFu;
+    m[1] = mft__uc_num(mft__uc_snd, ((v >> 17) - 2) * 3, 3);
+    *prim = (v >> 17) - 2 < MFT__UC_NPRIM;
+    return 2;
+}
+
+/* The full canonical decomposition of cp (which has MFT__UC_DEC) into d; returns its length,
+   at most MFT__UC_MAXDEC. The recursion goes at most 3 deep. */
+static int mft__uc_decompose(uint32_t cp, uint32_t *d)
+{
+    if (cp - 0xAC00u < 11172u) {                  /* Hangul syllable: L V, or L V T */
+        uint32_t s = cp - 0xAC00u;
+        d[0] = 0x1100u + s / 588;
+        d[1] = 0x1161u + s % 588 / 28;
+        if (s % 28 == 0) return 2;
+        d[2] = 0x11A7u + s % 28;
+        return 3;
+    }
+    uint32_t m[2];
+    int prim, nm = mft__uc_record(cp, m, &prim), n = 0;
+    if (nm == 0) { d[0] = cp; return 1; }         /* not reached for a code point with DEC */
+    for (int j = 0; j < nm; j++) {
+        if (mft__uc_nfc_props(m[j]) & MFT__UC_DEC) n += mft__uc_decompose(m[j], d + n);
+        else d[n++] = m[j];
+    }
+    return n;
+}
+
+/* The primary composite of the starter a followed by b, or 0 if there is none. */
+static uint32_t mft__uc_compose(uint32_t a, uint32_t b)
+{
+    if (a - 0x1100u < 19u && b - 0x1161u < 21u)                        /* L V -> LV */
+        return 0xAC00u + ((a - 0x1100u) * 21 + (b - 0x1161u)) * 28;
+    if (a - 0xAC00u < 11172u && (a - 0xAC00u) % 28 == 0 && b - 0x11A8u < 27u)
+        return a + (b - 0x11A7u);                                       /* LV T -> LVT */
+    int lo = 0, hi = MFT__UC_NCOMP;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        uint32_t j = mft__uc_num(mft__uc_comp, (uint32_t)mid * 2, 2);
+        uint32_t v = mft__uc_num(mft__uc_drec, j * 4, 4);
+        uint32_t pa = v & 0x1FFFFu, pb = mft__uc_num(mft__uc_snd, ((v >> 17) - 2) * 3, 3);
+        if (pa < a || (pa == a && pb < b)) { lo = mid + 1; continue; }
+        if (pa != a || pb != b) { hi = mid; continue; }
+        /* found record j: its code point, from the run that holds it */
+        int r = 0, rh = MFT__UC_NDRUN;
+        while (rh - r > 1) {
+            int rm = (r + rh) / 2;
+            if (mft__uc_num(mft__uc_drun, (uint32_t)rm * 5 + 3, 2) <= j) r = rm; else rh = rm;
+        }
+        return mft__uc_num(mft__uc_drun, (uint32_t)r * 5, 3) + j
+               - mft__uc_num(mft__uc_drun, (uint32_t)r * 5 + 3, 2);
+    }
+    return 0;
+}
+
+/* One UTF-8 character at s (n > 0 bytes available): its length, and the code point in *cp;
+   an invalid byte is a character of length 1 with *cp = MFT__UC_RAW + the byte. */
+static int mft__uc_utf8(const unsigned char *s, int n, uint32_t *cp)
+{
+    uint32_t c = s[0];
+    int len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (len == 1) { *cp = c; return 1; }
+    if (len && c <= 0xF4 && len <= n) {
+        uint32_t v = c & (0x7Fu >> len);
+        int i = 1;
+        while (i < len && (s[i] & 0xC0) == 0x80) v = v << 6 | (s[i++] & 0x3Fu);
+        if (i == len && v >= (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u)
+            && (v < 0xD800u || v > 0xDFFFu) && v <= 0x10FFFFu) {
+            *cp = v;
+            return len;
+        }
+    }
+    *cp = MFT__UC_RAW + c;
+    return 1;
+}
+
+/* A cursor over the decomposed input: element k of the decomposition d[0..nd) of the input
+   character at byte offset off (len bytes long), with the properties p[] of the elements;
+   nd == 0 at the end. A cursor is a plain value: a copy saves the position. */
+struct mft__uc_cur {
+    const unsigned char *in;
+    int n, off, len, nd, k;
+    uint32_t d[MFT__UC_MAXDEC];
+    unsigned p[MFT__UC_MAXDEC];
+};
+
+/* Whether cp, which has MFT__UC_DEC, is a Hangul syllable or a primary composite: then it
+   is a starter that NFC leaves as it is unless what follows combines with its pieces. */
+static int mft__uc_stays(uint32_t cp)
+{
+    uint32_t m[2];
+    int prim;
+    if (cp - 0xAC00u < 11172u) return 1;
+    mft__uc_record(cp, m, &prim);
+    return prim;
+}
+
+/* Whether the input at byte offset off (of n) starts with a starter that combines with
+   nothing before it: the end, or a character whose decomposition starts with such a
+   starter (checked for the common cases only: no decomposition, or one that stays). */
+static int mft__uc_safe(const unsigned char *in, int n, int off)
+{
+    uint32_t cp;
+    if (off >= n || in[off] < 0x80) return 1;
+    mft__uc_utf8(in + off, n - off, &cp);
+    unsigned p = mft__uc_nfc_props(cp);
+    if (p & (0xFF | MFT__UC_SEC)) return 0;
+    return !(p & MFT__UC_DEC) || mft__uc_stays(cp);
+}
+
+/* Decode and decompose the input character at c->off, and point at its first element.
+   Quick check: a Hangul syllable or primary composite (e.g. U+00E9) that is followed by a
+   safe starter is already NFC, and is passed on whole instead of being taken apart and put
+   back together (the generator checks that it is a starter that combines with nothing
+   before it, and so is the first character of its decomposition). */
+static void mft__uc_load(struct mft__uc_cur *c)
+{
+    uint32_t cp;
+    c->k = 0;
+    if (c->off >= c->n) { c->nd = 0; return; }
+    c->len = mft__uc_utf8(c->in + c->off, c->n - c->off, &cp);
+    c->p[0] = mft__uc_nfc_props(cp);
+    if ((c->p[0] & MFT__UC_DEC) && mft__uc_stays(cp) && mft__uc_safe(c->in, c->n, c->off + c->len))
+        c->p[0] &= ~(unsigned)MFT__UC_DEC;
+    if (!(c->p[0] & MFT__UC_DEC)) { c->d[0] = cp; c->nd = 1; return; }
+    c->nd = mft__uc_decompose(cp, c->d);
+    for (int i = 0; i < c->nd; i++) c->p[i] = mft__uc_nfc_props(c->d[i]);
+}
+
+static void mft__uc_next(struct mft__uc_cur *c)
+{
+    if (++c->k >= c->nd) { c->off += c->len; mft__uc_load(c); }
+}
+
+/* Append cp (or the raw byte it stands for) to out[o..cap) in UTF-8, each byte's source
+   offset being s: the new length, or -1 if it does not fit. */
+static int mft__uc_put(unsigned char *out, int cap, int *src, int o, uint32_t cp, int s)
+{
+    unsigned char b[4];
+    int len = cp < 0x80 || cp >= MFT__UC_RAW ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (len == 1) b[0] = (unsigned char)(cp & 0xFF);
+    else {
+        for (int i = len - 1; i > 0; i--, cp >>= 6) b[i] = (unsigned char)(0x80 | (cp & 0x3F));
+        b[0] = (unsigned char)(((0xFF00u >> len) & 0xFF) | cp);   /* 110xxxxx 1110xxxx 11110xxx */
+    }
+    if (len > cap - o) return -1;
+    for (int i = 0; i < len; i++) {
+        out[o + i] = b[i];
+        if (src) src[o + i] = s;
+    }
+    return o + len;
+}
+
+/* NFC of the n bytes of UTF-8 at in, into out (at most cap bytes). If src is not NULL,
+   src[i] receives the offset in `in` of the input character that output byte i comes from
+   (for a composed character, that of its starter; every byte of an output character gets
+   the same offset). Returns the number of bytes written, or -1 if cap is too small. The
+   output is never more than 3 times the input (U+0958 and the like grow from 3 bytes to 6,
+   U+1D15E and the like from 4 to 12), and no longer than it for text that is already NFC. */
+static int mft__uc_nfc(const unsigned char *in, int n, unsigned char *out, int cap, int *src)
+{
+    struct mft__uc_cur c, run, r;
+    uint32_t L = 0;                  /* the pending starter, */
+    int Ls = 0, haveL = 0, o = 0;    /* its source offset, whether there is one; bytes written */
+    c.in = in; c.n = n < 0 ? 0 : n; c.off = 0; c.len = 0;
+    mft__uc_load(&c);
+    for (;;) {
+        if (c.nd && c.k == 0 && in[c.off] < 0x80) {          /* ASCII fast path */
+            int e = c.off + 1, m;
+            while (e < c.n && in[e] < 0x80) e++;
+            if (haveL && (o = mft__uc_put(out, cap, src, o, L, Ls)) < 0) return -1;
+            m = e - 1 - c.off;                               /* all but the last byte */
+            if (m > cap - o) return -1;
+            if (m > 0) {
+                memcpy(out + o, in + c.off, (size_t)m);
+                if (src) for (int i = 0; i < m; i++) src[o + i] = c.off + i;
+                o += m;
+            }
+            L = in[e - 1]; Ls = e - 1; haveL = 1;
+            c.off = e; mft__uc_load(&c);
+            continue;
+        }
+        /* a. the run of non-starters after L */
+        int nm = 0, comb[MFT__UC_MAXDEC], nc = 0;
+        unsigned lo = 256;
+        if (c.nd && (c.p[c.k] & 0xFF)) {
+            run = c;
+            do {
+                if ((c.p[c.k] & 0xFF) < lo) lo = c.p[c.k] & 0xFF;
+                nm++;
+                mft__uc_next(&c);
+            } while (c.nd && (c.p[c.k] & 0xFF));
+        }
+        /* b. compose the run with L, class by class */
+        if (haveL && nm) {
+            for (unsigned k = lo; k < 256;) {
+                unsigned next = 256;
+                int blocked = 0;
+                r = run;
+                for (int i = 0; i < nm; i++, mft__uc_next(&r)) {
+                    unsigned rk = r.p[r.k] & 0xFF;
+                    if (rk != k) { if (rk > k && rk < next) next = rk; continue; }
+                    if (blocked) continue;
+                    uint32_t x = nc < MFT__UC_MAXDEC ? mft__uc_compose(L, r.d[r.k]) : 0;
+                    if (x) { L = x; comb[nc++] = i; } else blocked = 1;
+                }
+                k = next;
+            }
+        }
+        /* c. the next starter X, when nothing is left between it and L */
+        if (haveL && c.nd && nm == nc && (c.p[c.k] & MFT__UC_SEC)) {
+            uint32_t x = mft__uc_compose(L, c.d[c.k]);
+            if (x) { L = x; mft__uc_next(&c); continue; }
+        }
+        /* d. L and what is left of the run are final */
+        if (haveL && (o = mft__uc_put(out, cap, src, o, L, Ls)) < 0) return -1;
+        if (nm > nc) {
+            for (unsigned k = lo; k < 256;) {
+                unsigned next = 256;
+                r = run;
+                for (int i = 0; i < nm; i++, mft__uc_next(&r)) {
+                    unsigned rk = r.p[r.k] & 0xFF;
+                    if (rk != k) { if (rk > k && rk < next) next = rk; continue; }
+                    int j = 0;
+                    while (j < nc && comb[j] != i) j++;
+                    if (j == nc && (o = mft__uc_put(out, cap, src, o, r.d[r.k], r.off)) < 0)
+                        return -1;
+                }
+                k = next;
+            }
+        }
+        if (!c.nd) break;
+        L = c.d[c.k]; Ls = c.off; haveL = 1;
+        mft__uc_next(&c);
+    }
+    return o;
+}
+/* <<unicode-tables */
+
+/* ============================================================================================
+   >>json
+   A small JSON reader for tokenizer.json, tokenizer_config.json and (later) JSONL data: the
+   whole document becomes an array of nodes; arrays and objects link their children by index
+   (first child, next sibling), strings are decoded into one byte pool (they may hold NUL, so
+   every string has a length). Depth is limited, so hostile input cannot blow the stack.
+   ============================================================================================ */
+
+enum { MFT__J_NULL, MFT__J_FALSE, MFT__J_TRUE, MFT__J_NUM, MFT__J_STR, MFT__J_ARR, MFT__J_OBJ };
+
+typedef struct mft__jnode {
+    uint8_t type;
+    uint32_t n;      /* string: bytes; array/object: children */
+    uint32_t first;  /* string: offset in the pool; array/object: first child (node index) */
+    uint32_t next;   /* next sibling, or UINT32_MAX */
+    uint32_t key, klen; /* object members: the key, in the pool */
+    double num;
+} mft__jnode;
+
+typedef struct mft__json {
+    mft__jnode *node;
+    uint32_t n_node, cap_node;
+    char *pool;
+    size_t n_pool, cap_pool;
+    const char *src;  /* the text being parsed, for error positions */
+    size_t len, pos;
+    char err[160];
+} mft__json;
+
+#define MFT__JNONE UINT32_MAX
+
+static void mft__json_free(mft__json *j)
+{
+    free(j->node);
+    free(j->pool);
+    memset(j, 0, sizeof *j);
+}
+
+/* line:column (1-based) of a byte offset, for messages */
+static void mft__linecol(const char *s, size_t pos, int *line, int *col)
+{
+    int l = 1, c = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (s[i] == '\n') { l++; c = 1; }
+        else if (((unsigned char)s[i] & 0xC0) != 0x80) c++; /* columns count characters */
+    }
+    *line = l;
+    *col = c;
+}
+
+static int mft__json_error(mft__json *j, const char *what)
+{
+    int l, c;
+    mft__linecol(j->src, j->pos, &l, &c);
+    snprintf(j->err, sizeof j->err, "%d:%d: %s", l, c, what);
+    return -1;
+}
+
+static uint32_t mft__json_new(mft__json *j, int type)
+{
+    if (j->n_node == j->cap_node) {
+        uint32_t cap = j->cap_node ? j->cap_node * 2 : 1024;
+        if (cap > (1u << 30)) return MFT__JNONE;
+        mft__jnode *p = (mft__jnode *)realloc(j->node, cap * sizeof *p);
+        if (!p) return MFT__JNONE;
+        j->node = p;
+        j->cap_node = cap;
+    }
+    mft__jnode *n = &j->node[j->n_node];
+    memset(n, 0, sizeof *n);
+    n->type = (uint8_t)type;
+    n->next = MFT__JNONE;
+    n->first = MFT__JNONE;
+    return j->n_node++;
+}
+
+static int mft__json_put(mft__json *j, const void *p, size_t n)
+{
+    if (j->n_pool + n > j->cap_pool) {
+        size_t cap = j->cap_pool ? j->cap_pool : 4096;
+        while (cap < j->n_pool + n) cap *= 2;
+        if (cap > ((size_t)1 << 32)) return -1;
+        char *q = (char *)realloc(j->pool, cap);
+        if (!q) return -1;
+        j->pool = q;
+        j->cap_pool = cap;
+    }
+    memcpy(j->pool + j->n_pool, p, n);
+    j->n_pool += n;
+    return 0;
+}
+
+static void mft__json_ws(mft__json *j)
+{
+    while (j->pos < j->len && (j->src[j->pos] == ' ' || j->src[j->pos] == '\t' || j->src[j->pos] == '\n' || j->src[j->pos] == '\r')) j->pos++;
+}
+
+static int mft__utf8_put(unsigned cp, char *out)
+{
+    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    if (cp < 0x800) { out[0] = (char)(0xC0 | cp >> 6); out[1] = (char)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x10000) { out[0] = (char)(0xE0 | cp >> 12); out[1] = (char)(0x80 | ((cp >> 6) & 63)); out[2] = (char)(0x80 | (cp & 63)); return 3; }
+    out[0] = (char)(0xF0 | cp >> 18); out[1] = (char)(0x80 | ((cp >> 12) & 63));
+    out[2] = (char)(0x80 | ((cp >> 6) & 63)); out[3] = (char)(0x80 | (cp & 63));
+    return 4;
+}
+
+static int mft__utf8_len(const unsigned char *s, int n);
+
+static int mft__hex4(const char *s, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v * 16 + (unsigned)d;
+    }
+    return 0;
+}
+
+/* parses a string at j->pos (on the opening quote) into the pool; returns its offset/length */
+static int mft__json_string(mft__json *j, uint32_t *off, uint32_t *len)
+{
+    size_t start = j->n_pool;
+    j->pos++;
+    for (;;) {
+        if (j->pos >= j->len) return mft__json_error(j, "unterminated string");
+        unsigned char c = (unsigned char)j->src[j->pos];
+        if (c == '"') { j->pos++; break; }
+        if (c < 0x20) return mft__json_error(j, "control character in a string (escape it)");
+        if (c == '\\') {
+            char buf[4];
+            int nb = 1;
+            if (j->pos + 1 >= j->len) return mft__json_error(j, "unterminated escape");
+            switch (j->src[j->pos + 1]) {
+            case '"': buf[0] = '"'; break;
+            case '\\': buf[0] = '\\'; break;
+            case '/': buf[0] = '/'; break;
+            case 'b': buf[0] = '\b'; break;
+            case 'f': buf[0] = '\f'; break;
+            case 'n': buf[0] = '\n'; break;
+            case 'r': buf[0] = '\r'; break;
+            case 't': buf[0] = '\t'; break;
+            case 'u': {
+                unsigned cp, lo;
+                if (j->pos + 6 > j->len || mft__hex4(j->src + j->pos + 2, &cp)) return mft__json_error(j, "bad \\u escape");
+                if (cp >= 0xD800 && cp < 0xDC00) {
+                    if (j->pos + 12 > j->len || j->src[j->pos + 6] != '\\' || j->src[j->pos + 7] != 'u' ||
+                        mft__hex4(j->src + j->pos + 8, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                        return mft__json_error(j, "unpaired surrogate in \\u escape");
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    j->pos += 6;
+                } else if (cp >= 0xDC00 && cp < 0xE000) {
+                    return mft__json_error(j, "unpaired surrogate in \\u escape");
+                }
+                nb = mft__utf8_put(cp, buf);
+                j->pos += 4;
+                break;
+            }
+            default: return mft__json_error(j, "unknown escape");
+            }
+            if (mft__json_put(j, buf, (size_t)nb)) return mft__json_error(j, "out of memory");
+            j->pos += 2;
+            continue;
+        }
+        /* a run of plain bytes; UTF-8 must be valid */
+        size_t s0 = j->pos;
+        while (j->pos < j->len) {
+            c = (unsigned char)j->src[j->pos];
+            if (c == '"' || c == '\\' || c < 0x20) break;
+            if (c < 0x80) { j->pos++; continue; }
+            int l = mft__utf8_len((const unsigned char *)j->src + j->pos, (int)(j->len - j->pos < 4 ? j->len - j->pos : 4));
+            if (!l) return mft__json_error(j, "invalid UTF-8");
+            j->pos += (size_t)l;
+        }
+        if (mft__json_put(j, j->src + s0, j->pos - s0)) return mft__json_error(j, "out of memory");
+    }
+    if (j->n_pool - start > 0xFFFFFFFFu) return mft__json_error(j, "string too long");
+    *off = (uint32_t)start;
+    *len = (uint32_t)(j->n_pool - start);
+    return 0;
+}
+
+static uint32_t mft__json_value(mft__json *j, int depth)
+{
+    mft__json_ws(j);
+    if (depth > 200) { mft__json_error(j, "nested too deeply"); return MFT__JNONE; }
+    if (j->pos >= j->len) { mft__json_error(j, "unexpected end of input"); return MFT__JNONE; }
+    char c = j->src[j->pos];
+    uint32_t id;
+    if (c == '{' || c == '[') {
+        int obj = c == '{';
+        id = mft__json_new(j, obj ? MFT__J_OBJ : MFT__J_ARR);
+        if (id == MFT__JNONE) { mft__json_error(j, "out of memory"); return id; }
+        j->pos++;
+        mft__json_ws(j);
+        uint32_t last = MFT__JNONE, count = 0;
+        if (j->pos < j->len && j->src[j->pos] == (obj ? '}' : ']')) { j->pos++; return id; }
+        for (;;) {
+            uint32_t koff = 0, klen = 0;
+            if (obj) {
+                mft__json_ws(j);
+                if (j->pos >= j->len || j->src[j->pos] != '"') { mft__json_error(j, "expected a string key"); return MFT__JNONE; }
+                if (mft__json_string(j, &koff, &klen)) return MFT__JNONE;
+                mft__json_ws(j);
+                if (j->pos >= j->len || j->src[j->pos] != ':') { mft__json_error(j, "expected ':'"); return MFT__JNONE; }
+                j->pos++;
+            }
+            uint32_t ch = mft__json_value(j, depth + 1);
+            if (ch == MFT__JNONE) return ch;
+            j->node[ch].key = koff;
+            j->node[ch].klen = klen;
+            if (last == MFT__JNONE) j->node[id].first = ch; else j->node[last].next = ch;
+            last = ch;
+            count++;
+            mft__json_ws(j);
+            if (j->pos < j->len && j->src[j->pos] == ',') { j->pos++; continue; }
+            if (j->pos < j->len && j->src[j->pos] == (obj ? '}' : ']')) { j->pos++; break; }
+            mft__json_error(j, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+            return MFT__JNONE;
+        }
+        j->node[id].n = count;
+        return id;
+    }
+    if (c == '"') {
+        uint32_t off, len;
+        if (mft__json_string(j, &off, &len)) return MFT__JNONE;
+        id = mft__json_new(j, MFT__J_STR);
+        if (id == MFT__JNONE) { mft__json_error(j, "out of memory"); return id; }
+        j->node[id].first = off;
+        j->node[id].n = len;
+        return id;
+    }
+    static const char *const words[3] = { "null", "false", "true" };
+    for (int w = 0; w < 3; w++) {
+        size_t wl = strlen(words[w]);
+        if (j->len - j->pos >= wl && !memcmp(j->src + j->pos, words[w], wl)) {
+            j->pos += wl;
+            id = mft__json_new(j, w == 0 ? MFT__J_NULL : w == 1 ? MFT__J_FALSE : MFT__J_TRUE);
+            if (id == MFT__JNONE) mft__json_error(j, "out of memory");
+            return id;
+        }
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        /* the JSON number grammar, checked, then converted by strtod on a bounded copy */
+        size_t p = j->pos, s0 = p;
+        if (j->src[p] == '-') p++;
+        if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) { j->pos = p; mft__json_error(j, "bad number"); return MFT__JNONE; }
+        if (j->src[p] == '0') p++; else while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
+        if (p < j->len && j->src[p] == '.') {
+            p++;
+            if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) { j->pos = p; mft__json_error(j, "bad number"); return MFT__JNONE; }
+            while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
+        }
+        if (p < j->len && (j->src[p] == 'e' || j->src[p] == 'E')) {
+            p++;
+            if (p < j->len && (j->src[p] == '+' || j->src[p] == '-')) p++;
+            if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) { j->pos = p; mft__json_error(j, "bad number"); return MFT__JNONE; }
+            while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
+        }
+        char buf[64];
+        size_t nl = p - s0;
+        if (nl >= sizeof buf) nl = sizeof buf - 1; /* digits past 63 cannot change a double much */
+        memcpy(buf, j->src + s0, nl);
+        buf[nl] = 0;
+        j->pos = p;
+        id = mft__json_new(j, MFT__J_NUM);
+        if (id == MFT__JNONE) { mft__json_error(j, "out of memory"); return id; }
+        j->node[id].num = strtod(buf, NULL);
+        return id;
+    }
+    mft__json_error(j, "unexpected character");
+    return MFT__JNONE;
+}
+
+/* Parses one JSON document that fills s[0..n) (surrounding whitespace allowed). Returns the
+   root node, or MFT__JNONE with j->err = "line:col: what". */
+static uint32_t mft__json_parse(mft__json *j, const char *s, size_t n)
+{
+    memset(j, 0, sizeof *j);
+    j->src = s;
+    j->len = n;
+    uint32_t root = mft__json_value(j, 0);
+    if (root == MFT__JNONE) return root;
+    mft__json_ws(j);
+    if (j->pos != j->len) { mft__json_error(j, "trailing characters after the JSON value"); return MFT__JNONE; }
+    return root;
+}
+
+/* member `key` of object node o, or MFT__JNONE */
+static uint32_t mft__jget(const mft__json *j, uint32_t o, const char *key)
+{
+    if (o == MFT__JNONE || j->node[o].type != MFT__J_OBJ) return MFT__JNONE;
+    size_t kl = strlen(key);
+    for (uint32_t c = j->node[o].first; c != MFT__JNONE; c = j->node[c].next)
+        if (j->node[c].klen == kl && !memcmp(j->pool + j->node[c].key, key, kl)) return c;
+    return MFT__JNONE;
+}
+
+/* string node -> pointer and length (NULL if not a string) */
+static const char *mft__jstr(const mft__json *j, uint32_t v, int *len)
+{
+    if (v == MFT__JNONE || j->node[v].type != MFT__J_STR) return NULL;
+    if (len) *len = (int)j->node[v].n;
+    return j->pool + j->node[v].first;
+}
+
+static int mft__jstr_is(const mft__json *j, uint32_t v, const char *s)
+{
+    int n;
+    const char *p = mft__jstr(j, v, &n);
+    return p && (size_t)n == strlen(s) && !memcmp(p, s, (size_t)n);
+}
+
+/* ============================================================================================
+   >>gguf
+   GGUF metadata (versions 1 to 3, little-endian): the header, every key/value pair of every
+   type (arrays included) and the tensor table. Every count and length is checked against the
+   bytes left in the file before anything is allocated or read. Values live in a chunked arena
+   owned by the mft_gguf, so pointers into it stay valid until mft_gguf_close.
+   ============================================================================================ */
+
+typedef struct mft__chunk { struct mft__chunk *next; size_t used, cap; } mft__chunk;
+
+static void *mft__arena_alloc(void **head, size_t n)
+{
+    mft__chunk *c = (mft__chunk *)*head;
+    n = (n + 15) & ~(size_t)15;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > ((size_t)1 << 20) ? n : ((size_t)1 << 20);
+        mft__chunk *nc = (mft__chunk *)malloc(sizeof(mft__chunk) + 16 + cap);
+        if (!nc) return NULL;
+        nc->next = c;
+        nc->used = 0;
+        nc->cap = cap;
+        *head = nc;
+        c = nc;
+    }
+    void *p = (char *)(c + 1) + 16 + c->used;
+    c->used += n;
+    return p;
+}
+
+static void mft__arena_free(void **head)
+{
+    mft__chunk *c = (mft__chunk *)*head;
+    while (c) { mft__chunk *n = c->next; free(c); c = n; }
+    *head = NULL;
+}
+
+static const int mft__gguf_size[13] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 }; /* bytes per scalar type */
+
+typedef struct mft__rd {
+    FILE *f;
+    uint64_t pos, size;
+    int version;
+    const char *path;
+    mft_error *err;
+} mft__rd;
+
+static int mft__rd_bytes(mft__rd *r, void *dst, uint64_t n)
+{
+    if (n > r->size - r->pos) {
+        mft__fail(r->err, MFT_ERR_FORMAT, "'%s' is truncated: %llu bytes needed at offset %llu, %llu left",
+                  r->path, (unsigned long long)n, (unsigned long long)r->pos, (unsigned long long)(r->size - r->pos));
+        return -1;
+    }
+    if (n && fread(dst, 1, (size_t)n, r->f) != (size_t)n) { mft__fail(r->err, MFT_ERR_IO, "read error in '%s'", r->path); return -1; }
+    r->pos += n;
+    return 0;
+}
+
+/* a count or length: uint32 in version 1, uint64 after */
+static int mft__rd_len(mft__rd *r, uint64_t *v)
+{
+    if (r->version == 1) {
+        uint32_t x;
+        if (mft__rd_bytes(r, &x, 4)) return -1;
+        *v = x;
+        return 0;
+    }
+    return mft__rd_bytes(r, v, 8);
+}
+
+static int mft__rd_str(mft__rd *r, void **arena, mft_gguf_str *s)
+{
+    uint64_t n;
+    if (mft__rd_len(r, &n)) return -1;
+    if (n > r->size - r->pos) {
+        mft__fail(r->err, MFT_ERR_FORMAT, "'%s': a string of %llu bytes at offset %llu runs past the end of the file", r->path,
+                  (unsigned long long)n, (unsigned long long)r->pos);
+        return -1;
+    }
+    char *p = (char *)mft__arena_alloc(arena, (size_t)n + 1);
+    if (!p) { mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", r->path); return -1; }
+    if (mft__rd_bytes(r, p, n)) return -1;
+    p[n] = 0;
+    s->s = p;
+    s->n = n;
+    return 0;
+}
+
+static int mft__rd_value(mft__rd *r, void **arena, int type, mft_gguf_kv *kv, int depth)
+{
+    if (type < 0 || type > 12) { mft__fail(r->err, MFT_ERR_FORMAT, "'%s': unknown value type %d at offset %llu", r->path, type, (unsigned long long)r->pos); return -1; }
+    kv->type = type;
+    if (type == MFT_GGUF_STRING) {
+        mft_gguf_str s;
+        if (mft__rd_str(r, arena, &s)) return -1;
+        kv->data = s.s;
+        kv->n = s.n;
+        return 0;
+    }
+    if (type == MFT_GGUF_ARRAY) {
+        uint32_t et;
+        uint64_t n;
+        if (depth > 4) { mft__fail(r->err, MFT_ERR_FORMAT, "'%s': arrays nested too deeply", r->path); return -1; }
+        if (mft__rd_bytes(r, &et, 4) || mft__rd_len(r, &n)) return -1;
+        if (et > 12) { mft__fail(r->err, MFT_ERR_FORMAT, "'%s': unknown array element type %u", r->path, et); return -1; }
+        kv->arr_type = (int)et;
+        kv->n = n;
+        /* each element takes at least one byte (strings at least their length field) */
+        uint64_t minsz = et == MFT_GGUF_STRING ? (r->version == 1 ? 4 : 8) : et == MFT_GGUF_ARRAY ? 12 : (uint64_t)mft__gguf_size[et];
+        if (n > (r->size - r->pos) / minsz) {
+            mft__fail(r->err, MFT_ERR_FORMAT, "'%s': an array of %llu elements at offset %llu cannot fit in the file", r->path,
+                      (unsigned long long)n, (unsigned long long)r->pos);
+            return -1;
+        }
+        if (et == MFT_GGUF_STRING) {
+            mft_gguf_str *a = (mft_gguf_str *)mft__arena_alloc(arena, (size_t)n * sizeof *a + 1);
+            if (!a) { mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", r->path); return -1; }
+            for (uint64_t i = 0; i < n; i++) if (mft__rd_str(r, arena, &a[i])) return -1;
+            kv->data = a;
+        } else if (et == MFT_GGUF_ARRAY) {
+            /* an array of arrays is legal GGUF but used by no tokenizer: read past it */
+            for (uint64_t i = 0; i < n; i++) {
+                mft_gguf_kv sub;
+                memset(&sub, 0, sizeof sub);
+                if (mft__rd_value(r, arena, MFT_GGUF_ARRAY, &sub, depth + 1)) return -1;
+            }
+            kv->data = NULL;
+        } else {
+            void *a = mft__arena_alloc(arena, (size_t)(n * minsz) + 1);
+            if (!a) { mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", r->path); return -1; }
+            if (mft__rd_bytes(r, a, n * minsz)) return -1;
+            kv->data = a;
+        }
+        return 0;
+    }
+    uint8_t b[8] = { 0 };
+    if (mft__rd_bytes(r, b, (uint64_t)mft__gguf_size[type])) return -1;
+    switch (type) {
+    case MFT_GGUF_UINT8: kv->v.u = b[0]; break;
+    case MFT_GGUF_INT8: kv->v.i = (int8_t)b[0]; break;
+    case MFT_GGUF_BOOL: kv->v.u = b[0] != 0; break;
+    case MFT_GGUF_UINT16: { uint16_t x; memcpy(&x, b, 2); kv->v.u = x; break; }
+    case MFT_GGUF_INT16: { int16_t x; memcpy(&x, b, 2); kv->v.i = x; break; }
+    case MFT_GGUF_UINT32: { uint32_t x; memcpy(&x, b, 4); kv->v.u = x; break; }
+    case MFT_GGUF_INT32: { int32_t x; memcpy(&x, b, 4); kv->v.i = x; break; }
+    case MFT_GGUF_FLOAT32: { float x; memcpy(&x, b, 4); kv->v.f = x; break; }
+    case MFT_GGUF_UINT64: memcpy(&kv->v.u, b, 8); break;
+    case MFT_GGUF_INT64: memcpy(&kv->v.i, b, 8); break;
+    case MFT_GGUF_FLOAT64: memcpy(&kv->v.f, b, 8); break;
+    }
+    /* signed and unsigned views agree for the integer types, so either field can be read */
+    if (type == MFT_GGUF_INT8 || type == MFT_GGUF_INT16 || type == MFT_GGUF_INT32 || type == MFT_GGUF_INT64) kv->v.u = (uint64_t)kv->v.i;
+    else if (type != MFT_GGUF_FLOAT32 && type != MFT_GGUF_FLOAT64) kv->v.i = (int64_t)kv->v.u;
+    return 0;
+}
+
+MFT_API void mft_gguf_close(mft_gguf *g)
+{
+    if (!g) return;
+    mft__arena_free(&g->mem);
+    memset(g, 0, sizeof *g);
+}
+
+MFT_API mft_status mft_gguf_open(mft_gguf *g, const char *path, mft_error *err)
+{
+    if (!g) return mft__fail(err, MFT_ERR_ARG, "gguf is NULL");
+    memset(g, 0, sizeof *g);
+    long fsize;
+    FILE *f = mft__open_sized(path, &fsize, err);
+    if (!f) return MFT_ERR_IO;
+    mft__rd r = { f, 0, (uint64_t)fsize, 3, path, err };
+    char magic[4];
+    uint32_t ver;
+    if (fsize < 8 || mft__rd_bytes(&r, magic, 4) || memcmp(magic, "GGUF", 4)) {
+        fclose(f);
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a GGUF file (no GGUF magic)", path);
+    }
+    if (mft__rd_bytes(&r, &ver, 4)) { fclose(f); return MFT_ERR_FORMAT; }
+    if (ver < 1 || ver > 3) {
+        fclose(f);
+        if ((ver >> 24) >= 1 && (ver >> 24) <= 3 && !(ver & 0xFFFFFF))
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s' is a big-endian GGUF file; maskft reads little-endian ones", path);
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': unsupported GGUF version %u", path, ver);
+    }
+    r.version = (int)ver;
+    g->version = (int)ver;
+    g->file_size = (uint64_t)fsize;
+    if (mft__rd_len(&r, &g->n_tensors) || mft__rd_len(&r, &g->n_kv)) goto fail;
+    /* a key/value pair takes at least 12 bytes, a tensor entry at least 24 */
+    if (g->n_kv > (r.size - r.pos) / 12 || g->n_tensors > (r.size - r.pos) / 24) {
+        mft__fail(err, MFT_ERR_FORMAT, "'%s': header claims %llu keys and %llu tensors, more than the file can hold", path,
+                  (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors);
+        goto fail;
+    }
+    g->kv = (mft_gguf_kv *)mft__arena_alloc(&g->mem, (size_t)g->n_kv * sizeof *g->kv + 1);
+    g->tensors = (mft_gguf_tensor *)mft__arena_alloc(&g->mem, (size_t)g->n_tensors * sizeof *g->tensors + 1);
+    if (!g->kv || !g->tensors) { mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto fail; }
+    g->alignment = 32;
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        mft_gguf_kv *kv = &g->kv[i];
+        mft_gguf_str key;
+        uint32_t type;
+        memset(kv, 0, sizeof *kv);
+        if (mft__rd_str(&r, &g->mem, &key) || mft__rd_bytes(&r, &type, 4)) goto fail;
+        kv->key = key.s;
+        if (mft__rd_value(&r, &g->mem, (int)type, kv, 0)) goto fail;
+        if (!strcmp(kv->key, "general.alignment")) {
+            if (kv->type != MFT_GGUF_UINT32 || kv->v.u == 0 || (kv->v.u & (kv->v.u - 1)) || kv->v.u > 65536) {
+                mft__fail(err, MFT_ERR_FORMAT, "'%s': general.alignment must be a power of two uint32", path);
+                goto fail;
+            }
+            g->alignment = kv->v.u;
+        }
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        mft_gguf_tensor *t = &g->tensors[i];
+        mft_gguf_str name;
+        uint32_t nd, type;
+        memset(t, 0, sizeof *t);
+        if (mft__rd_str(&r, &g->mem, &name) || mft__rd_bytes(&r, &nd, 4)) goto fail;
+        t->name = name.s;
+        if (nd < 1 || nd > 4) { mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s has %u dimensions", path, t->name, nd); goto fail; }
+        t->n_dims = (int)nd;
+        for (uint32_t d = 0; d < nd; d++) if (mft__rd_len(&r, &t->dims[d])) goto fail;
+        if (mft__rd_bytes(&r, &type, 4) || mft__rd_bytes(&r, &t->offset, 8)) goto fail;
+        t->type = (int)type;
+    }
+    g->data_offset = (r.pos + g->alignment - 1) / g->alignment * g->alignment;
+    if (g->n_tensors && g->data_offset > r.size) { mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated before its tensor data", path); goto fail; }
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].offset > r.size - g->data_offset) {
+            mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s starts past the end of the file", path, g->tensors[i].name);
+            goto fail;
+        }
+    fclose(f);
+    return mft__ok(err);
+fail:
+    fclose(f);
+    {
+        mft_status s = err ? err->status : MFT_ERR_FORMAT;
+        mft_gguf_close(g);
+        return s ? s : MFT_ERR_FORMAT;
+    }
+}
+
+MFT_API const mft_gguf_kv *mft_gguf_get(const mft_gguf *g, const char *key)
+{
+    if (!g || !key) return NULL;
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (!strcmp(g->kv[i].key, key)) return &g->kv[i];
+    return NULL;
+}
+
+/* element i of a numeric array (or the scalar itself), as int64 / double */
+static int64_t mft__gguf_int(const mft_gguf_kv *kv, uint64_t i)
+{
+    int t = kv->type == MFT_GGUF_ARRAY ? kv->arr_type : kv->type;
+    const uint8_t *p = kv->type == MFT_GGUF_ARRAY ? (const uint8_t *)kv->data + i * (uint64_t)mft__gguf_size[t] : NULL;
+    if (!p) return kv->v.i;
+    switch (t) {
+    case MFT_GGUF_UINT8: case MFT_GGUF_BOOL: return p[0];
+    case MFT_GGUF_INT8: return (int8_t)p[0];
+    case MFT_GGUF_UINT16: { uint16_t x; memcpy(&x, p, 2); return x; }
+    case MFT_GGUF_INT16: { int16_t x; memcpy(&x, p, 2); return x; }
+    case MFT_GGUF_UINT32: { uint32_t x; memcpy(&x, p, 4); return x; }
+    case MFT_GGUF_INT32: { int32_t x; memcpy(&x, p, 4); return x; }
+    case MFT_GGUF_UINT64: case MFT_GGUF_INT64: { int64_t x; memcpy(&x, p, 8); return x; }
+    case MFT_GGUF_FLOAT32: { float x; memcpy(&x, p, 4); return (int64_t)x; }
+    case MFT_GGUF_FLOAT64: { double x; memcpy(&x, p, 8); return (int64_t)x; }
+    }
+    return 0;
+}
+
+static double mft__gguf_f64(const mft_gguf_kv *kv, uint64_t i)
+{
+    int t = kv->type == MFT_GGUF_ARRAY ? kv->arr_type : kv->type;
+    if (kv->type == MFT_GGUF_ARRAY && t == MFT_GGUF_FLOAT32) { float x; memcpy(&x, (const uint8_t *)kv->data + 4 * i, 4); return x; }
+    if (kv->type == MFT_GGUF_ARRAY && t == MFT_GGUF_FLOAT64) { double x; memcpy(&x, (const uint8_t *)kv->data + 8 * i, 8); return x; }
+    if (kv->type == MFT_GGUF_FLOAT32 || kv->type == MFT_GGUF_FLOAT64) return kv->v.f;
+    return (double)mft__gguf_int(kv, i);
+}
+
+/* ============================================================================================
+   >>tokenizer
+   One tokenizer for every file type, two algorithms:
+   - SentencePiece-style BPE (MFT_TOK_SPM: llama2.c tokenizer.bin, SentencePiece .model, GGUF
+     "llama", tokenizer.json with a Metaspace pre-tokenizer). Text is normalised the way
+     SentencePiece does it (optional whitespace clean-up, a dummy-prefix space, spaces as the
+     '▁' meta symbol, which the vocabulary stores here as a plain space), split into UTF-8
+     characters, and adjacent symbols are merged by priority: the merge with the highest piece
+     score first (or, for tokenizer.json, the lowest merge rank). Characters still unknown at
+     the end fall back to <0xNN> byte tokens.
+   - byte-level BPE (MFT_TOK_BPE: tokenizer.json ByteLevel, GGUF "gpt2"): optional NFC, a
+     pre-tokenizer splits the text into words (the regexes of GPT-2, Llama-3, Qwen2, StarCoder,
+     hand-coded below), and each word's bytes are merged by merge rank.
+   Both merge with the same heap (>>bpe). Pieces are stored as the raw bytes they stand for
+   (byte-level pieces are mapped back from GPT-2's printable-byte alphabet at load time), so
+   lookups, decoding and offsets all work on plain bytes.
+   ============================================================================================ */
+
+enum { MFT__TT_NORMAL = 1, MFT__TT_UNKNOWN = 2, MFT__TT_CONTROL = 3, MFT__TT_USER = 4, MFT__TT_UNUSED = 5, MFT__TT_BYTE = 6 };
+
+static uint32_t mft__hash(const char *s, int n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 16777619u; }
+    return h;
+}
+
+static uint32_t mft__hash64(uint64_t k)
+{
+    k ^= k >> 33; k *= 0xff51afd7ed558ccdull; k ^= k >> 33; k *= 0xc4ceb9fe1a85ec53ull; k ^= k >> 33;
+    return (uint32_t)k;
+}
+
+/* id of the piece with exactly these bytes, or -1 */
+static int mft__tok_lookup(const mft_tokenizer *t, const char *s, int n)
+{
+    uint32_t mask = t->hash_cap - 1, i = mft__hash(s, n) & mask;
+    for (;;) {
+        int id = t->hash[i];
+        if (id < 0) return -1;
+        uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
+        if ((int)len == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n)) return id;
+        i = (i + 1) & mask;
+    }
+}
+
+/* merge (a, b) -> slot in the merge table, or -1 */
+static int mft__merge_find(const mft_tokenizer *t, int a, int b)
+{
+    if (!t->merge_cap) return -1;
+    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    uint32_t mask = t->merge_cap - 1, i = mft__hash64(key) & mask;
+    for (;;) {
+        if (t->merge_rank[i] < 0) return -1;
+        if (t->merge_key[i] == key) return (int)i;
+        i = (i + 1) & mask;
+    }
+}
+
+static int mft__hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+/* Everything a loader hands to mft__tok_build: the vocabulary as raw bytes, and, for
+   rank-merged vocabularies, the merges as pairs of ids in rank order. */
+typedef struct mft__tokspec {
+    int kind, V;
+    const char **piece;   /* V pieces (raw bytes) */
+    const int *plen;
+    const float *score;   /* V, or NULL (then merges must be given) */
+    const uint8_t *type;  /* V, or NULL (all normal) */
+    int n_merges;
+    const int32_t *merge; /* 2 * n_merges ids */
+} mft__tokspec;
+
+static void mft__tok_defaults(mft_tokenizer *t)
+{
+    t->bos_id = t->eos_id = t->unk_id = t->pad_id = t->eot_id = -1;
+}
+
+/* Lays out one allocation with every table and fills it. The caller has set the flags and
+   special ids on *t; this sets vocab_size, pieces, decodings, hashes and merges. */
+static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_error *err)
+{
+    size_t V = (size_t)sp->V, text = 0, cap = 1, mcap = 0;
+    if (sp->V <= 0 || sp->V > (1 << 22)) return mft__fail(err, MFT_ERR_FORMAT, "vocabulary size %d out of range", sp->V);
+    for (size_t i = 0; i < V; i++) {
+        if (sp->plen[i] < 0 || sp->plen[i] > (1 << 16)) return mft__fail(err, MFT_ERR_FORMAT, "token %zu is %d bytes long", i, sp->plen[i]);
+        text += (size_t)sp->plen[i];
+    }
+    if (text > ((size_t)1 << 30)) return mft__fail(err, MFT_ERR_FORMAT, "vocabulary text over 1 GiB");
+    while (cap < 2 * V) cap <<= 1;
+    if (sp->n_merges > 0) { mcap = 1; while (mcap < 2 * (size_t)sp->n_merges) mcap <<= 1; }
+    size_t bytes = V * (sizeof(float) + 1) + 2 * (V + 1) * sizeof(uint32_t) + cap * sizeof(int32_t) +
+                   mcap * (sizeof(uint64_t) + 2 * sizeof(int32_t)) + V * sizeof(int32_t) + 2 * text + 5 * V + 64;
+    char *mem = (char *)calloc(1, bytes);
+    if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "out of memory for the tokenizer (%zu bytes)", bytes);
+    t->mem = mem;
+    t->merge_key = (uint64_t *)mem; mem += mcap * sizeof(uint64_t);
+    t->scores = (float *)mem; mem += V * sizeof(float);
+    t->piece_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
+    t->dec_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
+    t->hash = (int32_t *)mem; mem += cap * sizeof(int32_t);
+    t->merge_rank = (int32_t *)mem; mem += mcap * sizeof(int32_t);
+    t->merge_id = (int32_t *)mem; mem += mcap * sizeof(int32_t);
+    t->special = (int32_t *)mem; mem += V * sizeof(int32_t);
+    t->types = (uint8_t *)mem; mem += V;
+    t->pieces = mem; mem += text + 8;
+    t->dec = mem;
+    t->hash_cap = (uint32_t)cap;
+    t->merge_cap = (uint32_t)mcap;
+    t->vocab_size = sp->V;
+    t->kind = sp->kind;
+
+    size_t used = 0;
+    for (size_t i = 0; i < V; i++) {
+        t->piece_off[i] = (uint32_t)used;
+        memcpy(t->pieces + used, sp->piece[i], (size_t)sp->plen[i]);
+        used += (size_t)sp->plen[i];
+        t->scores[i] = sp->score ? sp->score[i] : 0.0f;
+        t->types[i] = sp->type ? sp->type[i] : MFT__TT_NORMAL;
+        if (!isfinite(t->scores[i])) { mft_tokenizer_free(t); return mft__fail(err, MFT_ERR_FORMAT, "token %zu has a non-finite score", i); }
+    }
+    t->piece_off[V] = (uint32_t)used;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    for (size_t i = 0; i < cap; i++) t->hash[i] = -1;
+    for (size_t i = 0; i < mcap; i++) t->merge_rank[i] = -1;
+    size_t dused = 0;
+    for (size_t i = 0; i < V; i++) {
+        const char *p = t->pieces + t->piece_off[i];
+        int n = (int)(t->piece_off[i + 1] - t->piece_off[i]);
+        if (t->kind == MFT_TOK_SPM && n == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>' &&
+            mft__hexval(p[3]) >= 0 && mft__hexval(p[4]) >= 0 && t->types[i] != MFT__TT_CONTROL) {
+            int b = mft__hexval(p[3]) * 16 + mft__hexval(p[4]);
+            if (t->byte_id[b] < 0) t->byte_id[b] = (int)i;
+            t->types[i] = MFT__TT_BYTE;
+        }
+        /* only normal and user-defined pieces are ever matched from text (first id wins if a
+           piece appears twice); control, unknown, byte and unused pieces are not */
+        if ((t->types[i] == MFT__TT_NORMAL || t->types[i] == MFT__TT_USER) && mft__tok_lookup(t, p, n) < 0) {
+            uint32_t j = mft__hash(p, n) & (t->hash_cap - 1);
+            while (t->hash[j] >= 0) j = (j + 1) & (t->hash_cap - 1);
+            t->hash[j] = (int32_t)i;
+        }
+        /* what the token decodes to: a byte token its byte, a control token nothing, the
+           unknown token SentencePiece's " \u2047 ", anything else its piece */
+        t->dec_off[i] = (uint32_t)dused;
+        if (t->types[i] == MFT__TT_BYTE) {
+            t->dec[dused++] = (char)(mft__hexval(p[3]) * 16 + mft__hexval(p[4]));
+        } else if (t->types[i] == MFT__TT_UNKNOWN) {
+            memcpy(t->dec + dused, " \xE2\x81\x87 ", 5);
+            dused += 5;
+        } else if (t->types[i] != MFT__TT_CONTROL && (int)i != t->bos_id && (int)i != t->eos_id) {
+            memcpy(t->dec + dused, p, (size_t)n);
+            dused += (size_t)n;
+        }
+    }
+    t->dec_off[V] = (uint32_t)dused;
+    /* byte-level vocabularies: every single byte is a piece of its own */
+    if (t->kind == MFT_TOK_BPE)
+        for (int b = 0; b < 256; b++) {
+            char c = (char)b;
+            t->byte_id[b] = mft__tok_lookup(t, &c, 1);
+        }
+    /* merges: (a, b) -> rank and the id of the merged piece */
+    for (int r = 0; r < sp->n_merges; r++) {
+        int a = sp->merge[2 * r], b = sp->merge[2 * r + 1];
+        if (a < 0 || b < 0 || a >= sp->V || b >= sp->V) continue;
+        int la = (int)(t->piece_off[a + 1] - t->piece_off[a]), lb = (int)(t->piece_off[b + 1] - t->piece_off[b]);
+        if (la + lb > 4096) continue;
+        char buf[4096];
+        memcpy(buf, t->pieces + t->piece_off[a], (size_t)la);
+        memcpy(buf + la, t->pieces + t->piece_off[b], (size_t)lb);
+        int id = mft__tok_lookup(t, buf, la + lb);
+        if (id < 0 || mft__merge_find(t, a, b) >= 0) continue; /* first (best) rank wins */
+        uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+        uint32_t j = mft__hash64(key) & (t->merge_cap - 1);
+        while (t->merge_rank[j] >= 0) j = (j + 1) & (t->merge_cap - 1);
+        t->merge_key[j] = key;
+        t->merge_rank[j] = r;
+        t->merge_id[j] = id;
+    }
+    /* tokens that MFT_SPECIAL finds in text: control and user-defined ones with some text,
+       longest first so that a longer special wins over its own prefix */
+    int ns = 0;
+    for (size_t i = 0; i < V; i++)
+        if ((t->types[i] == MFT__TT_CONTROL || t->types[i] == MFT__TT_USER) && t->piece_off[i + 1] > t->piece_off[i]) t->special[ns++] = (int32_t)i;
+    for (int i = 1; i < ns; i++) { /* insertion sort by length, descending; stable on ids */
+        int32_t id = t->special[i];
+        uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
+        int j = i - 1;
+        while (j >= 0 && t->piece_off[t->special[j] + 1] - t->piece_off[t->special[j]] < len) { t->special[j + 1] = t->special[j]; j--; }
+        t->special[j + 1] = id;
+    }
+    t->n_special = ns;
+    return MFT_OK;
+}
+
+MFT_API void mft_tokenizer_free(mft_tokenizer *t)
+{
+    if (!t) return;
+    free(t->mem);
+    free(t->chat_template);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- llama2.c tokenizer.bin -------------------------------------------------------------- */
+
+static mft_status mft__tok_load_bin(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
+{
+    if (vocab_size <= 0 || vocab_size > (1 << 22))
+        return mft__fail(err, MFT_ERR_ARG, "'%s' is a llama2.c tokenizer.bin, whose size comes from the model: give vocab_size (got %d)", path, vocab_size);
+    long fsize;
+    FILE *f = mft__open_sized(path, &fsize, err);
+    if (!f) return MFT_ERR_IO;
+    /* every token needs at least 8 bytes; the file is capped so that no size can wrap */
+    if (fsize > (1L << 30)) { fclose(f); return mft__fail(err, MFT_ERR_FORMAT, "'%s' is over 1 GiB: not a tokenizer.bin", path); }
+    if ((size_t)fsize < 4 + 8 * (size_t)vocab_size) {
+        fclose(f);
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' (%ld bytes) is too small for a tokenizer.bin of %d tokens", path, fsize, vocab_size);
+    }
+    size_t V = (size_t)vocab_size;
+    char *buf = (char *)malloc((size_t)fsize);
+    const char **piece = (const char **)malloc(V * sizeof *piece);
+    int *plen = (int *)malloc(V * sizeof *plen);
+    float *score = (float *)malloc(V * sizeof *score);
+    uint8_t *type = (uint8_t *)malloc(V);
+    mft_status s = MFT_OK;
+    if (!buf || !piece || !plen || !score || !type) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
+    if (fread(buf, 1, (size_t)fsize, f) != (size_t)fsize) { s = mft__fail(err, MFT_ERR_IO, "read error in '%s'", path); goto done; }
+    size_t pos = 4;
+    for (size_t i = 0; i < V; i++) {
+        int32_t len;
+        if ((size_t)fsize - pos < 8) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated: it ends before token %zu of %d", path, i, vocab_size); goto done; }
+        memcpy(&score[i], buf + pos, 4);
+        memcpy(&len, buf + pos + 4, 4);
+        pos += 8;
+        if (len < 0 || (size_t)len > (size_t)fsize - pos) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': token %zu has length %d, beyond the end of the file", path, i, (int)len); goto done; }
+        piece[i] = buf + pos;
+        plen[i] = len;
+        pos += (size_t)len;
+        type[i] = MFT__TT_NORMAL;
+    }
+    if (pos != (size_t)fsize) {
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %zu bytes after %d tokens: not a tokenizer.bin for vocab_size %d", path, (size_t)fsize - pos, vocab_size, vocab_size);
+        goto done;
+    }
+    /* llama2.c's export: id 0 <unk>, 1 BOS "\n<s>\n", 2 EOS "\n</s>\n", then the byte tokens */
+    mft__tok_defaults(t);
+    if (V > 0) { t->unk_id = 0; type[0] = MFT__TT_UNKNOWN; }
+    if (V > 1) { t->bos_id = 1; type[1] = MFT__TT_CONTROL; }
+    if (V > 2) { t->eos_id = t->eot_id = 2; type[2] = MFT__TT_CONTROL; }
+    t->add_bos = 1;
+    t->add_dummy_prefix = 1;
+    t->byte_fallback = 1;
+    /* llama2.c's own encoder does not clean whitespace, and the file cannot say whether the
+       .model it came from did: we do as run.c does (the .model reader knows better) */
+    t->remove_extra_spaces = 0;
+    t->source = "tokenizer.bin";
+    {
+        mft__tokspec sp = { MFT_TOK_SPM, vocab_size, piece, plen, score, type, 0, NULL };
+        s = mft__tok_build(t, &sp, err);
+        /* control pieces of tokenizer.bin ("\n<s>\n") are not text to be matched */
+        if (!s) t->n_special = 0;
+    }
+done:
+    fclose(f);
+    free(buf); free(piece); free(plen); free(score); free(type);
+    if (s) { mft_tokenizer_free(t); return s; }
+    return mft__ok(err);
+}
+/* ---- >>bpe: the merge loop shared by both algorithms ---------------------------------------
+   Symbols form a linked list over a byte string; candidate merges of adjacent symbols sit in
+   a max-heap ordered by priority, leftmost first on ties (SentencePiece's and HF's rule). A
+   candidate is stale once either side has changed, detected by comparing the lengths recorded
+   when it was pushed. Each merge removes a symbol and pushes at most two candidates, so the
+   heap never holds more than 2n + 1. */
+
 typedef struct { int start, len, prev, next, id; } mft__sym;
-typedef struct { float score; int left, right, llen, rlen, id; } mft__cand;
+typedef struct { float prio; int left, right, llen, rlen, id; } mft__cand;
+
+typedef struct mft__bpe {
+    mft__sym *sym;
+    mft__cand *heap;
+    int nh, cap;       /* symbols (and 2 * cap + 1 heap slots) allocated */
+} mft__bpe;
+
+static int mft__bpe_reserve(mft__bpe *w, int n)
+{
+    if (n <= w->cap) return 0;
+    int cap = w->cap ? w->cap : 256;
+    while (cap < n) cap *= 2;
+    mft__sym *s = (mft__sym *)realloc(w->sym, (size_t)cap * sizeof *s);
+    if (!s) return -1;
+    w->sym = s;
+    mft__cand *h = (mft__cand *)realloc(w->heap, (2 * (size_t)cap + 1) * sizeof *h);
+    if (!h) return -1;
+    w->heap = h;
+    w->cap = cap;
+    return 0;
+}
 
 static int mft__cand_before(const mft__cand *a, const mft__cand *b, const mft__sym *sym)
 {
-    if (a->score != b->score) return a->score > b->score;
+    if (a->prio != b->prio) return a->prio > b->prio;
     return sym[a->left].start < sym[b->left].start;
 }
 
-static void mft__heap_push(mft__cand *h, int *n, mft__cand c, const mft__sym *sym)
+static void mft__heap_push(mft__bpe *w, mft__cand c)
 {
-    int i = (*n)++;
-    h[i] = c;
+    int i = w->nh++;
+    w->heap[i] = c;
     while (i > 0) {
         int p = (i - 1) / 2;
-        if (!mft__cand_before(&h[i], &h[p], sym)) break;
-        mft__cand t = h[i]; h[i] = h[p]; h[p] = t;
+        if (!mft__cand_before(&w->heap[i], &w->heap[p], w->sym)) break;
+        mft__cand t = w->heap[i]; w->heap[i] = w->heap[p]; w->heap[p] = t;
         i = p;
     }
 }
 
-static mft__cand mft__heap_pop(mft__cand *h, int *n, const mft__sym *sym)
+static mft__cand mft__heap_pop(mft__bpe *w)
 {
-    mft__cand top = h[0];
-    h[0] = h[--(*n)];
+    mft__cand top = w->heap[0];
+    w->heap[0] = w->heap[--w->nh];
     int i = 0;
     for (;;) {
         int l = 2 * i + 1, r = l + 1, b = i;
-        if (l < *n && mft__cand_before(&h[l], &h[b], sym)) b = l;
-        if (r < *n && mft__cand_before(&h[r], &h[b], sym)) b = r;
+        if (l < w->nh && mft__cand_before(&w->heap[l], &w->heap[b], w->sym)) b = l;
+        if (r < w->nh && mft__cand_before(&w->heap[r], &w->heap[b], w->sym)) b = r;
         if (b == i) break;
-        mft__cand t = h[i]; h[i] = h[b]; h[b] = t;
+        mft__cand t = w->heap[i]; w->heap[i] = w->heap[b]; w->heap[b] = t;
         i = b;
     }
     return top;
 }
 
-static void mft__try_pair(const mft_tokenizer *t, const char *txt, mft__sym *sym, int a, int b, mft__cand *heap, int *nh)
+/* the merge of symbols a and b, if the vocabulary has one: by merge rank when the vocabulary
+   has merges (lower rank first), else by the score of the concatenated piece */
+static void mft__try_pair(const mft_tokenizer *t, const char *txt, mft__bpe *w, int a, int b)
 {
     if (a < 0 || b < 0) return;
-    int id = mft__tok_lookup(t, txt + sym[a].start, sym[a].len + sym[b].len);
-    if (id < 0) return;
-    mft__cand c = { t->scores[id], a, b, sym[a].len, sym[b].len, id };
-    mft__heap_push(heap, nh, c, sym);
+    mft__sym *s = w->sym;
+    mft__cand c;
+    if (t->merge_cap) {
+        if (s[a].id < 0 || s[b].id < 0) return;
+        int slot = mft__merge_find(t, s[a].id, s[b].id);
+        if (slot < 0) return;
+        c.prio = -(float)t->merge_rank[slot];
+        c.id = t->merge_id[slot];
+    } else {
+        int id = mft__tok_lookup(t, txt + s[a].start, s[a].len + s[b].len);
+        if (id < 0) return;
+        c.prio = t->scores[id];
+        c.id = id;
+    }
+    c.left = a; c.right = b; c.llen = s[a].len; c.rlen = s[b].len;
+    mft__heap_push(w, c);
+}
+
+/* Merges txt[0..n) (symbols: UTF-8 characters, or single bytes when `bytes`) and leaves the
+   resulting symbol list in w->sym, starting at 0 (or empty when n == 0). */
+static int mft__bpe_run(const mft_tokenizer *t, const char *txt, int n, int bytes, mft__bpe *w)
+{
+    if (mft__bpe_reserve(w, n + 1)) return -1;
+    mft__sym *s = w->sym;
+    int ns = 0;
+    for (int i = 0; i < n;) {
+        int cl = bytes ? 1 : mft__utf8_len((const unsigned char *)txt + i, n - i);
+        if (!cl) cl = 1;
+        s[ns].start = i;
+        s[ns].len = cl;
+        s[ns].prev = ns - 1;
+        s[ns].next = i + cl < n ? ns + 1 : -1;
+        s[ns].id = bytes ? t->byte_id[(unsigned char)txt[i]] : mft__tok_lookup(t, txt + i, cl);
+        ns++;
+        i += cl;
+    }
+    w->nh = 0;
+    for (int i = 0; i + 1 < ns; i++) mft__try_pair(t, txt, w, i, i + 1);
+    while (w->nh > 0) {
+        mft__cand c = mft__heap_pop(w);
+        mft__sym *a = &s[c.left], *b = &s[c.right];
+        if (a->len != c.llen || b->len != c.rlen || a->next != c.right || a->len == 0 || b->len == 0) continue;
+        a->len += b->len;
+        a->id = c.id;
+        a->next = b->next;
+        if (b->next >= 0) s[b->next].prev = c.left;
+        b->len = 0;
+        mft__try_pair(t, txt, w, a->prev, c.left);
+        mft__try_pair(t, txt, w, c.left, a->next);
+    }
+    return ns;
+}
+
+/* ---- >>pretok: the byte-level pre-tokenizers -----------------------------------------------
+   Each is a regex of the model's, hand-coded as "the length of the match at position i",
+   trying the alternatives in order as a backtracking regex engine does. \p{L} letters,
+   \p{N} numbers and \s (Unicode White_Space) come from the generated tables in >>unicode. */
+
+typedef struct { const unsigned char *s; int n; } mft__txt;
+
+/* code point at i (U+FFFD-like -1 for an invalid byte) and its length */
+static int mft__cp(const mft__txt *x, int i, int32_t *cp)
+{
+    const unsigned char *s = x->s + i;
+    int l = mft__utf8_len(s, x->n - i);
+    if (!l) { *cp = -1; return 1; }
+    if (l == 1) *cp = s[0];
+    else if (l == 2) *cp = (s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+    else if (l == 3) *cp = (s[0] & 0x0F) << 12 | (s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+    else *cp = (s[0] & 0x07) << 18 | (s[1] & 0x3F) << 12 | (s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+    return l;
+}
+
+static int mft__cls(const mft__txt *x, int i, int *len)
+{
+    int32_t cp;
+    int l = mft__cp(x, i, &cp);
+    if (len) *len = l;
+    return cp < 0 ? 0 : mft__uc_class((uint32_t)cp);
+}
+
+#define MFT__ISL(c) ((c) & MFT__UC_L)
+#define MFT__ISN(c) ((c) & MFT__UC_N)
+#define MFT__ISS(c) ((c) & MFT__UC_S)
+
+/* 's 't 're 've 'm 'll 'd (ASCII apostrophe), optionally case-insensitive */
+static int mft__pre_contraction(const mft__txt *x, int i, int icase)
+{
+    if (x->s[i] != '\'' || i + 1 >= x->n) return 0;
+    char a = (char)x->s[i + 1], b = i + 2 < x->n ? (char)x->s[i + 2] : 0;
+    if (icase) { if (a >= 'A' && a <= 'Z') a += 32; if (b >= 'A' && b <= 'Z') b += 32; }
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    return 0;
+}
+
+/* a run of characters of class `want` (bitmask; `neg` inverts), from i; returns the end */
+static int mft__pre_run(const mft__txt *x, int i, int want, int neg, int max_chars)
+{
+    int k = 0;
+    while (i < x->n && k < max_chars) {
+        int l, c = mft__cls(x, i, &l);
+        if (neg ? (c & want) != 0 : (c & want) == 0) break;
+        i += l;
+        k++;
+    }
+    return i;
+}
+
+/* \s+(?!\S) then \s+ : a whitespace run, leaving its last character to the next word when
+   a non-space follows */
+static int mft__pre_spaces(const mft__txt *x, int i)
+{
+    int e = i, last = i;
+    while (e < x->n) {
+        int l, c = mft__cls(x, e, &l);
+        if (!MFT__ISS(c)) break;
+        last = e;
+        e += l;
+    }
+    if (e == i) return 0;
+    if (e < x->n && last > i) return last - i;
+    return e - i;
+}
+
+/* GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+static int mft__pre_gpt2(const mft__txt *x, int i)
+{
+    int l = mft__pre_contraction(x, i, 0), j, e;
+    if (l) return l;
+    j = i + (x->s[i] == ' ' && i + 1 < x->n);
+    if ((e = mft__pre_run(x, j, MFT__UC_L, 0, 1 << 30)) > j) return e - i;
+    if ((e = mft__pre_run(x, j, MFT__UC_N, 0, 1 << 30)) > j) return e - i;
+    if ((e = mft__pre_run(x, j, MFT__UC_S | MFT__UC_L | MFT__UC_N, 1, 1 << 30)) > j) return e - i;
+    if ((l = mft__pre_spaces(x, i))) return l;
+    mft__cls(x, i, &l);
+    return l;
+}
+
+/* Llama-3 (digits = 3) and Qwen2 (digits = 1):
+   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+   \s*[\r\n]+|\s+(?!\S)|\s+ */
+static int mft__pre_llama3(const mft__txt *x, int i, int digits)
+{
+    int l = mft__pre_contraction(x, i, 1), e, c0, l0;
+    if (l) return l;
+    c0 = mft__cls(x, i, &l0);
+    if (MFT__ISL(c0)) return mft__pre_run(x, i, MFT__UC_L, 0, 1 << 30) - i;
+    if (!MFT__ISN(c0) && x->s[i] != '\r' && x->s[i] != '\n' && i + l0 < x->n && MFT__ISL(mft__cls(x, i + l0, NULL)))
+        return mft__pre_run(x, i + l0, MFT__UC_L, 0, 1 << 30) - i;
+    if (MFT__ISN(c0)) return mft__pre_run(x, i, MFT__UC_N, 0, digits) - i;
+    int j = i + (x->s[i] == ' ' && i + 1 < x->n);
+    if ((e = mft__pre_run(x, j, MFT__UC_S | MFT__UC_L | MFT__UC_N, 1, 1 << 30)) > j) {
+        while (e < x->n && (x->s[e] == '\r' || x->s[e] == '\n')) e++;
+        return e - i;
+    }
+    /* \s*[\r\n]+ : the whitespace run up to and including its last CR or LF */
+    int k = i, lastnl = -1;
+    while (k < x->n) {
+        int lk, ck = mft__cls(x, k, &lk);
+        if (!MFT__ISS(ck)) break;
+        if (x->s[k] == '\r' || x->s[k] == '\n') lastnl = k;
+        k += lk;
+    }
+    if (lastnl >= 0) return lastnl + 1 - i;
+    if ((l = mft__pre_spaces(x, i))) return l;
+    return l0;
+}
+
+/* Splits x into words: calls emit(word) for each. StarCoder first isolates every \p{N}
+   character, then applies GPT-2's regex to what lies between. */
+static int mft__pretokenize(int pre, const mft__txt *x, int (*emit)(void *, int, int), void *ctx)
+{
+    int i = 0;
+    while (i < x->n) {
+        int l;
+        if (pre == MFT_PRE_STARCODER) {
+            int cl, c = mft__cls(x, i, &cl);
+            if (MFT__ISN(c)) { l = cl; }
+            else {
+                /* the GPT-2 regex on the stretch up to the next number */
+                int e = i;
+                while (e < x->n) { int ce, le; ce = mft__cls(x, e, &le); if (MFT__ISN(ce)) break; e += le; }
+                mft__txt sub = { x->s, e };
+                l = mft__pre_gpt2(&sub, i);
+            }
+        } else if (pre == MFT_PRE_LLAMA3) l = mft__pre_llama3(x, i, 3);
+        else if (pre == MFT_PRE_QWEN2) l = mft__pre_llama3(x, i, 1);
+        else l = mft__pre_gpt2(x, i);
+        if (l <= 0) l = 1;
+        if (emit(ctx, i, l)) return -1;
+        i += l;
+    }
+    return 0;
+}
+
+/* ---- >>encode ---------------------------------------------------------------------------- */
+
+typedef struct mft__enc {
+    const mft_tokenizer *t;
+    int *ids, cap, n, *offsets;
+    const int *src;   /* for each byte of the normalised text, its offset in the input */
+    int src_end;      /* input offset where the current piece of text ends */
+    const char *txt;  /* the normalised text */
+    int txt_n;
+    mft__bpe w;
+    int overflow;
+} mft__enc;
+
+static int mft__emit(mft__enc *e, int id, int b, int end)
+{
+    if (e->n >= e->cap) { e->overflow = 1; return -1; }
+    if (e->offsets) { e->offsets[2 * e->n] = b; e->offsets[2 * e->n + 1] = end < b ? b : end; }
+    e->ids[e->n++] = id;
+    return 0;
+}
+
+/* input offsets of the normalised bytes [a, b): from the first real byte to where the next
+   byte starts (inserted bytes, such as the dummy prefix, map to -1) */
+static void mft__span(const mft__enc *e, int a, int b, int *ib, int *ie)
+{
+    int k = a;
+    while (k < b && e->src[k] < 0) k++;
+    int end = b < e->txt_n ? e->src[b] : e->src_end;
+    *ib = k < b ? e->src[k] : end;
+    *ie = end;
+}
+
+/* merges normalised bytes [a, a+n) and emits the tokens */
+static int mft__enc_word(mft__enc *e, int a, int n)
+{
+    const mft_tokenizer *t = e->t;
+    const char *txt = e->txt + a;
+    int ib, ie;
+    if (n <= 0) return 0;
+    if (t->kind == MFT_TOK_BPE && t->ignore_merges) {
+        /* Llama-3: a word that is a token of its own is taken whole, merges or not */
+        int id = mft__tok_lookup(t, txt, n);
+        if (id >= 0) { mft__span(e, a, a + n, &ib, &ie); return mft__emit(e, id, ib, ie); }
+    }
+    int ns = mft__bpe_run(t, txt, n, t->kind == MFT_TOK_BPE, &e->w);
+    if (ns < 0) return -2;
+    for (int i = ns > 0 ? 0 : -1; i >= 0; i = e->w.sym[i].next) {
+        const mft__sym *s = &e->w.sym[i];
+        if (s->id >= 0) {
+            mft__span(e, a + s->start, a + s->start + s->len, &ib, &ie);
+            if (mft__emit(e, s->id, ib, ie)) return -1;
+            continue;
+        }
+        /* not in the vocabulary: one <0xNN> token per byte, or the unknown token once */
+        if (t->byte_fallback || t->kind == MFT_TOK_BPE) {
+            for (int j = 0; j < s->len; j++) {
+                int id = t->byte_id[(unsigned char)txt[s->start + j]];
+                mft__span(e, a + s->start + j, a + s->start + j + 1, &ib, &ie);
+                if (mft__emit(e, id >= 0 ? id : (t->unk_id >= 0 ? t->unk_id : 0), ib, ie)) return -1;
+            }
+        } else {
+            mft__span(e, a + s->start, a + s->start + s->len, &ib, &ie);
+            if (mft__emit(e, t->unk_id >= 0 ? t->unk_id : 0, ib, ie)) return -1;
+        }
+    }
+    return 0;
+}
+
+static int mft__enc_word_cb(void *ctx, int a, int n) { return mft__enc_word((mft__enc *)ctx, a, n); }
+
+/* One stretch of plain text (no special tokens inside): normalise, then merge. `first` says
+   whether a SentencePiece dummy prefix belongs here. */
+static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int first)
+{
+    const mft_tokenizer *t = e->t;
+    /* worst case growth: NFC can triple, the dummy prefix adds one */
+    size_t cap = 3 * (size_t)len + 8;
+    char *buf = (char *)malloc(cap);
+    int *src = (int *)malloc(cap * sizeof(int));
+    int n = 0, rc = 0;
+    if (!buf || !src) { free(buf); free(src); return -2; }
+    if (t->kind == MFT_TOK_SPM) {
+        /* SentencePiece: optionally drop leading/trailing spaces and collapse runs, then a
+           space in front (the dummy prefix) if anything is left. A literal U+2581 is the
+           meta symbol itself, i.e. a space; a space is kept as ' ' (the vocabulary's form). */
+        int i = 0, end = len;
+        if (t->remove_extra_spaces) {
+            while (i < end && text[i] == ' ') i++;
+            while (end > i && text[end - 1] == ' ') end--;
+        }
+        if (first && t->add_dummy_prefix && i < end) { buf[n] = ' '; src[n++] = -1; }
+        while (i < end) {
+            if (t->remove_extra_spaces && text[i] == ' ' && i > 0 && text[i - 1] == ' ' && n > 0 && buf[n - 1] == ' ') { i++; continue; }
+            if (i + 3 <= end && (unsigned char)text[i] == 0xE2 && (unsigned char)text[i + 1] == 0x96 && (unsigned char)text[i + 2] == 0x81) {
+                buf[n] = ' '; src[n++] = off0 + i; i += 3; continue;
+            }
+            buf[n] = text[i]; src[n++] = off0 + i; i++;
+        }
+    } else if (t->nfc) {
+        n = mft__uc_nfc((const unsigned char *)text, len, (unsigned char *)buf, (int)cap, src);
+        if (n < 0) { free(buf); free(src); return -2; }
+        for (int i = 0; i < n; i++) src[i] += off0;
+    } else {
+        memcpy(buf, text, (size_t)len);
+        for (int i = 0; i < len; i++) src[i] = off0 + i;
+        n = len;
+    }
+    e->txt = buf;
+    e->txt_n = n;
+    e->src = src;
+    e->src_end = off0 + len;
+    if (t->kind == MFT_TOK_SPM) {
+        rc = mft__enc_word(e, 0, n);
+    } else {
+        mft__txt x = { (const unsigned char *)buf, n };
+        rc = mft__pretokenize(t->pre, &x, mft__enc_word_cb, e);
+    }
+    free(buf);
+    free(src);
+    return rc;
+}
+
+/* the special token whose text starts at text[i] (longest first), or -1 */
+static int mft__special_at(const mft_tokenizer *t, const char *text, int len, int i, int all)
+{
+    for (int k = 0; k < t->n_special; k++) {
+        int id = t->special[k];
+        if (!all && t->types[id] != MFT__TT_USER) continue;
+        int n = (int)(t->piece_off[id + 1] - t->piece_off[id]);
+        if (n <= len - i && !memcmp(text + i, t->pieces + t->piece_off[id], (size_t)n)) return id;
+    }
+    return -1;
 }
 
 MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags,
                               int *ids, int cap, int *n_out, int *offsets, mft_error *err)
 {
     if (n_out) *n_out = 0;
-    if (!t || !t->mem || !text || !ids || !n_out) return mft__fail(err, MFT_ERR_ARG, "mft_encode: NULL argument");
-    /* 256 MiB per call keeps every index below 2^31 (the merge heap holds up to 2 per byte) */
+    if (!t || !t->mem || !text || !ids || !n_out || cap < 0) return mft__fail(err, MFT_ERR_ARG, "mft_encode: NULL argument");
+    /* 256 MiB per call keeps every index below 2^31 (NFC may triple the text) */
     if (len < 0) { size_t sl = strlen(text); if (sl > (size_t)1 << 28) return mft__fail(err, MFT_ERR_ARG, "text too long (over 256 MiB): encode it in pieces"); len = (int)sl; }
     if (len > (1 << 28)) return mft__fail(err, MFT_ERR_ARG, "text too long (%d bytes, over 256 MiB): encode it in pieces", len);
-    int n = 0;
-    /* SentencePiece's dummy prefix: a space before the text, so the first word is tokenised as
-       it would be in the middle of a sentence */
-    int pre = len > 0 ? 1 : 0;
-    int tl = len + pre;
-    char *txt = NULL;
-    mft__sym *sym = NULL;
-    mft__cand *heap = NULL;
-    if (tl > 0) {
-        txt = (char *)malloc((size_t)tl);
-        sym = (mft__sym *)malloc((size_t)tl * sizeof *sym);
-        heap = (mft__cand *)malloc((2 * (size_t)tl + 1) * sizeof *heap);
-        if (!txt || !sym || !heap) { free(txt); free(sym); free(heap); return mft__fail(err, MFT_ERR_NOMEM, "out of memory encoding %d bytes", len); }
-        if (pre) txt[0] = ' ';
-        memcpy(txt + pre, text, (size_t)len);
+    mft__enc e;
+    memset(&e, 0, sizeof e);
+    e.t = t; e.ids = ids; e.cap = cap; e.offsets = offsets;
+    int rc = 0;
+    if ((flags & MFT_BOS) && t->bos_id >= 0) rc = mft__emit(&e, t->bos_id, 0, 0);
+    /* split out special tokens: user-defined ones always (as SentencePiece, llama.cpp and HF
+       do), control ones only with MFT_SPECIAL; a SentencePiece dummy prefix goes in front of
+       the text at the start and after every special token, as llama.cpp does */
+    int start = 0, first = 1, all = (flags & MFT_SPECIAL) != 0;
+    for (int i = 0; !rc && i <= len; i++) {
+        int id = i < len && t->n_special ? mft__special_at(t, text, len, i, all) : -1;
+        if (id < 0 && i < len) continue;
+        if (i > start) { rc = mft__enc_text(&e, text + start, i - start, start, first); first = 0; }
+        if (rc || id < 0) break;
+        int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]);
+        rc = mft__emit(&e, id, i, i + sl);
+        first = 1;
+        start = i + sl;
+        i = start - 1;
     }
-    /* one symbol per UTF-8 character (an invalid byte is a symbol of its own) */
-    int ns = 0;
-    for (int i = 0; i < tl;) {
-        int cl = mft__utf8_len((const unsigned char *)txt + i, tl - i);
-        if (!cl) cl = 1;
-        sym[ns].start = i;
-        sym[ns].len = cl;
-        sym[ns].prev = ns - 1;
-        sym[ns].next = i + cl < tl ? ns + 1 : -1;
-        sym[ns].id = mft__tok_lookup(t, txt + i, cl);
-        ns++;
-        i += cl;
-    }
-    int nh = 0;
-    for (int i = 0; i + 1 < ns; i++) mft__try_pair(t, txt, sym, i, i + 1, heap, &nh);
-    while (nh > 0) {
-        mft__cand c = mft__heap_pop(heap, &nh, sym);
-        mft__sym *a = &sym[c.left], *b = &sym[c.right];
-        if (a->len != c.llen || b->len != c.rlen || a->next != c.right || a->len == 0 || b->len == 0) continue;
-        a->len += b->len;
-        a->id = c.id;
-        a->next = b->next;
-        if (b->next >= 0) sym[b->next].prev = c.left;
-        b->len = 0;
-        /* each merge removes one symbol and adds at most two candidates: the heap stays
-           within the 2*tl+1 slots allocated */
-        mft__try_pair(t, txt, sym, a->prev, c.left, heap, &nh);
-        mft__try_pair(t, txt, sym, c.left, a->next, heap, &nh);
-    }
+    if (!rc && (flags & MFT_EOS) && t->eos_id >= 0) rc = mft__emit(&e, t->eos_id, len, len);
+    free(e.w.sym);
+    free(e.w.heap);
+    *n_out = e.n;
+    if (e.overflow) return mft__fail(err, MFT_ERR_ARG, "the text needs more than the %d token slots given", cap);
+    if (rc) return mft__fail(err, MFT_ERR_NOMEM, "out of memory encoding %d bytes", len);
+    return mft__ok(err);
+}
 
-#define MFT__EMIT(tok, b, e)                                                                   \
-    do {                                                                                       \
-        if (n >= cap) goto too_small;                                                          \
-        if (offsets) { offsets[2 * n] = (b); offsets[2 * n + 1] = (e); }                        \
-        ids[n++] = (tok);                                                                      \
-    } while (0)
+/* ---- >>decode-text ------------------------------------------------------------------------- */
 
-    if ((flags & MFT_BOS) && t->bos_id >= 0) MFT__EMIT(t->bos_id, 0, 0);
-    for (int i = ns > 0 ? 0 : -1; i >= 0; i = sym[i].next) {
-        int b = sym[i].start - pre < 0 ? 0 : sym[i].start - pre, e = sym[i].start + sym[i].len - pre;
-        if (sym[i].id >= 0) {
-            MFT__EMIT(sym[i].id, b, e);
-        } else {
-            /* not in the vocabulary: byte fallback, one <0xNN> token per byte (unk id 0 if
-               the vocabulary has no byte tokens) */
-            for (int j = 0; j < sym[i].len; j++) {
-                unsigned char ch = (unsigned char)txt[sym[i].start + j];
-                int p = sym[i].start + j - pre; /* -1: the dummy prefix, which is no input byte */
-                MFT__EMIT(t->byte_id[ch] >= 0 ? t->byte_id[ch] : 0, p < 0 ? 0 : p, p + 1);
+MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, int *len)
+{
+    if (!t || !t->mem || id < 0 || id >= t->vocab_size) { if (len) *len = 0; return NULL; }
+    const char *p = t->dec + t->dec_off[id];
+    int n = (int)(t->dec_off[id + 1] - t->dec_off[id]);
+    /* the dummy-prefix space is not part of the text: the encoder put one at the start and
+       after every special token (control or user-defined), so the decoder takes it away */
+    if (t->kind == MFT_TOK_SPM && t->add_dummy_prefix && n > 0 && p[0] == ' ' &&
+        (prev < 0 || prev >= t->vocab_size || prev == t->bos_id || t->types[prev] == MFT__TT_CONTROL || t->types[prev] == MFT__TT_USER)) { p++; n--; }
+    if (len) *len = n;
+    return p;
+}
+
+MFT_API const char *mft_token_piece(const mft_tokenizer *t, int id, int *len)
+{
+    if (!t || !t->mem || id < 0 || id >= t->vocab_size) { if (len) *len = 0; return NULL; }
+    if (len) *len = (int)(t->piece_off[id + 1] - t->piece_off[id]);
+    return t->pieces + t->piece_off[id];
+}
+
+/* Streaming: bytes are released only as whole UTF-8 characters, so a character split over
+   two byte tokens is printed once complete. A byte that cannot be part of any valid
+   sequence is released as it is. */
+MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap)
+{
+    int n, w = 0;
+    const char *p = id == -1 ? NULL : mft_token_bytes(t, st->prev, id, &n);
+    if (id != -1) st->prev = id;
+    if (!p) n = 0;
+    for (int i = 0; i <= n; i++) {
+        if (i < n) {
+            if (st->npend >= 4) { if (w + st->npend > cap) return -1; memcpy(out + w, st->pend, (size_t)st->npend); w += st->npend; st->npend = 0; }
+            st->pend[st->npend++] = (unsigned char)p[i];
+        } else if (id != -1) {
+            break;
+        }
+        /* release the longest valid prefix; keep an incomplete tail; release invalid bytes */
+        while (st->npend > 0) {
+            unsigned c = st->pend[0];
+            int need = c < 0x80 ? 1 : c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+            int take;
+            if (!need) take = 1;
+            else if (st->npend < need) {
+                int ok = 1;
+                for (int k = 1; k < st->npend; k++) ok &= (st->pend[k] & 0xC0) == 0x80;
+                if (ok && id != -1) break;  /* wait for the rest */
+                take = 1;
+            } else {
+                take = mft__utf8_len(st->pend, need) == need ? need : 1;
+            }
+            if (w + take > cap) return -1;
+            memcpy(out + w, st->pend, (size_t)take);
+            w += take;
+            memmove(st->pend, st->pend + take, (size_t)(st->npend - take));
+            st->npend -= take;
+        }
+    }
+    return w;
+}
+
+MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n, int flags, char *out, int cap,
+                                  int *len, mft_error *err)
+{
+    int w = 0, prev = -1;
+    if (len) *len = 0;
+    if (!t || !t->mem || (!ids && n) || !out || cap < 1) return mft__fail(err, MFT_ERR_ARG, "mft_decode_ids: bad argument");
+    for (int i = 0; i < n; i++) {
+        int pl;
+        const char *p;
+        if (ids[i] < 0 || ids[i] >= t->vocab_size) return mft__fail(err, MFT_ERR_ARG, "ids[%d] = %d is outside the vocabulary", i, ids[i]);
+        if ((flags & MFT_SPECIAL) && (t->types[ids[i]] == MFT__TT_CONTROL || ids[i] == t->bos_id || ids[i] == t->eos_id))
+            p = mft_token_piece(t, ids[i], &pl);
+        else
+            p = mft_token_bytes(t, prev, ids[i], &pl);
+        if (w + pl >= cap) return mft__fail(err, MFT_ERR_ARG, "output buffer of %d bytes too small", cap);
+        memcpy(out + w, p, (size_t)pl);
+        w += pl;
+        prev = ids[i];
+    }
+    out[w] = 0;
+    if (len) *len = w;
+    return mft__ok(err);
+}
+
+/* ---- SentencePiece .model (protobuf) -------------------------------------------------------
+   A minimal reader for the fields that change behaviour: ModelProto { 1: pieces (repeated
+   SentencePiece { 1: piece, 2: score, 3: type }), 2: trainer_spec { 3: model_type,
+   35: byte_fallback, 40-43: unk/bos/eos/pad ids }, 3: normalizer_spec { 1: name,
+   2: precompiled_charsmap, 3: add_dummy_prefix, 4: remove_extra_whitespaces,
+   5: escape_whitespaces } }. */
+
+typedef struct { const uint8_t *p, *end; } mft__pb;
+
+static int mft__pb_varint(mft__pb *b, uint64_t *v)
+{
+    *v = 0;
+    for (int sh = 0; sh < 64; sh += 7) {
+        if (b->p >= b->end) return -1;
+        uint8_t c = *b->p++;
+        *v |= (uint64_t)(c & 0x7F) << sh;
+        if (!(c & 0x80)) return 0;
+    }
+    return -1;
+}
+
+/* next field: number, wire type, and for length-delimited fields the sub-buffer */
+static int mft__pb_field(mft__pb *b, int *field, int *wt, uint64_t *v, mft__pb *sub)
+{
+    uint64_t key;
+    if (mft__pb_varint(b, &key)) return -1;
+    *field = (int)(key >> 3);
+    *wt = (int)(key & 7);
+    switch (*wt) {
+    case 0: return mft__pb_varint(b, v);
+    case 1: if (b->end - b->p < 8) return -1; memcpy(v, b->p, 8); b->p += 8; return 0;
+    case 5: { uint32_t x; if (b->end - b->p < 4) return -1; memcpy(&x, b->p, 4); *v = x; b->p += 4; return 0; }
+    case 2:
+        if (mft__pb_varint(b, v) || *v > (uint64_t)(b->end - b->p)) return -1;
+        sub->p = b->p; sub->end = b->p + *v; b->p += *v;
+        return 0;
+    }
+    return -1;
+}
+
+static mft_status mft__tok_load_spm(mft_tokenizer *t, const char *path, const uint8_t *data, size_t size, mft_error *err)
+{
+    mft__pb b = { data, data + size }, sub, s2;
+    int field, wt, V = 0, model_type = 1;
+    uint64_t v;
+    /* first pass: count pieces and read the specs */
+    int add_prefix = 1, remove_ws = 1, escape_ws = 1, byte_fallback = 0, charsmap = 0;
+    int64_t ids[4] = { 0, 1, 2, -1 };
+    while (b.p < b.end) {
+        if (mft__pb_field(&b, &field, &wt, &v, &sub)) goto bad;
+        if (field == 1 && wt == 2) V++;
+        else if (field == 2 && wt == 2) {
+            while (sub.p < sub.end) {
+                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad;
+                if (wt != 0) continue;
+                if (field == 3) model_type = (int)v;
+                else if (field == 35) byte_fallback = v != 0;
+                else if (field >= 40 && field <= 43) ids[field - 40] = (int64_t)(int32_t)(uint32_t)v;
+            }
+        } else if (field == 3 && wt == 2) {
+            while (sub.p < sub.end) {
+                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad;
+                if (field == 2 && wt == 2 && v > 0) charsmap = 1;
+                else if (field == 3 && wt == 0) add_prefix = v != 0;
+                else if (field == 4 && wt == 0) remove_ws = v != 0;
+                else if (field == 5 && wt == 0) escape_ws = v != 0;
             }
         }
     }
-    if ((flags & MFT_EOS) && t->eos_id >= 0) MFT__EMIT(t->eos_id, len, len);
-#undef MFT__EMIT
-    free(txt); free(sym); free(heap);
-    *n_out = n;
+    if (model_type != 2)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is a SentencePiece %s model; maskft reads BPE models", path,
+                         model_type == 1 ? "unigram" : model_type == 3 ? "word" : model_type == 4 ? "char" : "unknown-type");
+    if (charsmap)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' uses a precompiled normalization charsmap (e.g. nmt_nfkc), which maskft does not implement; only the identity normalizer is supported", path);
+    if (!escape_ws) return mft__fail(err, MFT_ERR_FORMAT, "'%s' has escape_whitespaces=false, which maskft does not implement", path);
+    if (V <= 0) return mft__fail(err, MFT_ERR_FORMAT, "'%s' has no pieces: not a SentencePiece model", path);
+    {
+        const char **piece = (const char **)calloc((size_t)V, sizeof *piece);
+        int *plen = (int *)calloc((size_t)V, sizeof *plen);
+        float *score = (float *)calloc((size_t)V, sizeof *score);
+        uint8_t *type = (uint8_t *)calloc((size_t)V, 1);
+        char *text = (char *)malloc(size + 1);
+        size_t tu = 0;
+        mft_status s = MFT_OK;
+        int i = 0;
+        if (!piece || !plen || !score || !type || !text) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
+        b.p = data;
+        while (b.p < b.end) {
+            if (mft__pb_field(&b, &field, &wt, &v, &sub)) goto bad2;
+            if (field != 1 || wt != 2) continue;
+            type[i] = MFT__TT_NORMAL;
+            while (sub.p < sub.end) {
+                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad2;
+                if (field == 1 && wt == 2) {
+                    /* pieces store spaces as U+2581; this tokenizer stores them as ' ' */
+                    piece[i] = text + tu;
+                    for (const uint8_t *q = s2.p; q < s2.end;) {
+                        if (s2.end - q >= 3 && q[0] == 0xE2 && q[1] == 0x96 && q[2] == 0x81) { text[tu++] = ' '; q += 3; }
+                        else text[tu++] = (char)*q++;
+                    }
+                    plen[i] = (int)(text + tu - piece[i]);
+                } else if (field == 2 && wt == 5) {
+                    uint32_t x = (uint32_t)v;
+                    memcpy(&score[i], &x, 4);
+                } else if (field == 3 && wt == 0) {
+                    type[i] = (uint8_t)(v >= 1 && v <= 6 ? v : MFT__TT_NORMAL);
+                }
+            }
+            i++;
+        }
+        mft__tok_defaults(t);
+        for (int k = 0; k < 4; k++) if (ids[k] < -1 || ids[k] >= V) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': special id %lld out of range", path, (long long)ids[k]); goto done; }
+        t->unk_id = (int)ids[0]; t->bos_id = (int)ids[1]; t->eos_id = (int)ids[2]; t->pad_id = (int)ids[3];
+        t->eot_id = t->eos_id;
+        t->add_bos = 1;
+        t->add_dummy_prefix = add_prefix;
+        t->remove_extra_spaces = remove_ws;
+        t->byte_fallback = byte_fallback;
+        t->source = "sentencepiece";
+        {
+            mft__tokspec sp = { MFT_TOK_SPM, V, piece, plen, score, type, 0, NULL };
+            s = mft__tok_build(t, &sp, err);
+        }
+        goto done;
+    bad2:
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a valid SentencePiece model (corrupt protobuf)", path);
+    done:
+        free(piece); free(plen); free(score); free(type); free(text);
+        if (s) mft_tokenizer_free(t);
+        return s;
+    }
+bad:
+    return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a valid SentencePiece model (corrupt protobuf)", path);
+}
+
+/* ---- byte-level pieces ---------------------------------------------------------------------
+   GPT-2's vocabulary writes every byte as a printable character: bytes '!'..'~', 0xA1..0xAC
+   and 0xAE..0xFF stand for themselves, and the other 68 bytes, in order, for U+0100..U+0143.
+   Pieces are turned back into the bytes they stand for; a piece with any other character
+   (an added token such as "<|endoftext|>" is plain text) is kept as it is. */
+
+static int mft__bl_byte(int32_t cp)
+{
+    if ((cp >= '!' && cp <= '~') || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return cp;
+    /* the k-th byte outside those ranges (0x00-0x20, 0x7F-0xA0, 0xAD) is U+0100 + k */
+    int k = cp - 0x100;
+    if (k < 0 || k >= 68) return -1;
+    return k < 33 ? k : k < 67 ? 0x7F + (k - 33) : 0xAD;
+}
+
+/* converts s[0..n) in place; returns the new length, or -1 if it is not byte-level text */
+static int mft__bl_decode(char *s, int n)
+{
+    mft__txt x = { (const unsigned char *)s, n };
+    int w = 0;
+    for (int i = 0; i < n;) {
+        int32_t cp;
+        int l = mft__cp(&x, i, &cp);
+        int b = mft__bl_byte(cp);
+        if (b < 0) return -1;
+        s[w++] = (char)b;
+        i += l;
+    }
+    return w;
+}
+
+/* ---- Hugging Face tokenizer.json ---------------------------------------------------------- */
+
+static const char *const mft__re_gpt2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+static const char *const mft__re_llama3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char *const mft__re_qwen2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static char *mft__read_all(const char *path, size_t *n, size_t max, mft_error *err)
+{
+    long fsize;
+    FILE *f = mft__open_sized(path, &fsize, err);
+    if (!f) return NULL;
+    if ((unsigned long)fsize > max) { fclose(f); mft__fail(err, MFT_ERR_FORMAT, "'%s' is too large (%ld bytes)", path, fsize); return NULL; }
+    char *buf = (char *)malloc((size_t)fsize + 1);
+    if (!buf) { fclose(f); mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); return NULL; }
+    if (fread(buf, 1, (size_t)fsize, f) != (size_t)fsize) { fclose(f); free(buf); mft__fail(err, MFT_ERR_IO, "read error in '%s'", path); return NULL; }
+    fclose(f);
+    buf[fsize] = 0;
+    *n = (size_t)fsize;
+    return buf;
+}
+
+/* a token name in tokenizer_config.json: "eos_token": "<|im_end|>" or {"content": ...} */
+static int mft__config_token(const mft_tokenizer *t, const mft__json *j, uint32_t root, const char *key)
+{
+    uint32_t v = mft__jget(j, root, key);
+    if (v != MFT__JNONE && j->node[v].type == MFT__J_OBJ) v = mft__jget(j, v, "content");
+    int n;
+    const char *s = mft__jstr(j, v, &n);
+    if (!s) return -2;
+    for (int id = 0; id < t->vocab_size; id++)
+        if ((int)(t->piece_off[id + 1] - t->piece_off[id]) == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n)) return id;
+    return -1;
+}
+
+static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const char *data, size_t size, mft_error *err)
+{
+    mft__json j;
+    mft_status s = MFT_OK;
+    const char **piece = NULL;
+    int *plen = NULL, V = 0, n_merges = 0;
+    uint8_t *type = NULL;
+    int32_t *merge = NULL;
+    char *text = NULL;
+    uint32_t root = mft__json_parse(&j, data, size);
+    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%s", path, j.err); goto done; }
+    uint32_t model = mft__jget(&j, root, "model");
+    if (!mft__jstr_is(&j, mft__jget(&j, model, "type"), "BPE")) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': model.type is not BPE (only BPE tokenizer.json files are supported)", path); goto done; }
+    uint32_t vocab = mft__jget(&j, model, "vocab"), merges = mft__jget(&j, model, "merges"), added = mft__jget(&j, root, "added_tokens");
+    if (vocab == MFT__JNONE || j.node[vocab].type != MFT__J_OBJ) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': model.vocab is missing", path); goto done; }
+    /* the id space: the largest id in vocab or added_tokens, plus one */
+    for (uint32_t c = j.node[vocab].first; c != MFT__JNONE; c = j.node[c].next) {
+        double id = j.node[c].num;
+        if (j.node[c].type != MFT__J_NUM || id < 0 || id >= (1 << 22) || id != (int)id) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': a vocab id is not an integer in range", path); goto done; }
+        if ((int)id + 1 > V) V = (int)id + 1;
+    }
+    if (added != MFT__JNONE && j.node[added].type == MFT__J_ARR)
+        for (uint32_t c = j.node[added].first; c != MFT__JNONE; c = j.node[c].next) {
+            uint32_t idn = mft__jget(&j, c, "id");
+            if (idn == MFT__JNONE || j.node[idn].type != MFT__J_NUM || j.node[idn].num < 0 || j.node[idn].num >= (1 << 22)) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': an added token has no valid id", path); goto done; }
+            if ((int)j.node[idn].num + 1 > V) V = (int)j.node[idn].num + 1;
+        }
+    piece = (const char **)calloc((size_t)V, sizeof *piece);
+    plen = (int *)calloc((size_t)V, sizeof *plen);
+    type = (uint8_t *)calloc((size_t)V, 1);
+    text = (char *)malloc(j.n_pool + 1);
+    if (!piece || !plen || !type || !text) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
+    memcpy(text, j.pool, j.n_pool);
+    /* decide the algorithm from the pre-tokenizer and normaliser */
+    mft__tok_defaults(t);
+    uint32_t pre = mft__jget(&j, root, "pre_tokenizer"), norm = mft__jget(&j, root, "normalizer");
+    int kind = MFT_TOK_BPE, byte_level = 0;
+    t->pre = -1;
+    if (pre != MFT__JNONE && j.node[pre].type == MFT__J_OBJ) {
+        uint32_t list = mft__jget(&j, pre, "pretokenizers"), one[1] = { pre };
+        uint32_t first = list != MFT__JNONE ? j.node[list].first : one[0];
+        int has_digits = 0, split = -1;
+        for (uint32_t c = first; c != MFT__JNONE; c = list != MFT__JNONE ? j.node[c].next : MFT__JNONE) {
+            uint32_t ty = mft__jget(&j, c, "type");
+            if (mft__jstr_is(&j, ty, "ByteLevel")) {
+                byte_level = 1;
+                uint32_t ur = mft__jget(&j, c, "use_regex");
+                if (ur == MFT__JNONE || j.node[ur].type == MFT__J_TRUE) split = split < 0 ? MFT_PRE_GPT2 : split;
+                uint32_t aps = mft__jget(&j, c, "add_prefix_space");
+                if (aps != MFT__JNONE && j.node[aps].type == MFT__J_TRUE) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': ByteLevel add_prefix_space=true is not supported", path); goto done; }
+            } else if (mft__jstr_is(&j, ty, "Digits")) {
+                has_digits = 1;
+            } else if (mft__jstr_is(&j, ty, "Split")) {
+                uint32_t re = mft__jget(&j, mft__jget(&j, c, "pattern"), "Regex");
+                if (mft__jstr_is(&j, re, mft__re_llama3)) split = MFT_PRE_LLAMA3;
+                else if (mft__jstr_is(&j, re, mft__re_qwen2)) split = MFT_PRE_QWEN2;
+                else if (mft__jstr_is(&j, re, mft__re_gpt2)) split = MFT_PRE_GPT2;
+                else {
+                    int rl;
+                    const char *r = mft__jstr(&j, re, &rl);
+                    s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer regex not supported: %.120s", path, r ? r : "(not a regex)");
+                    goto done;
+                }
+            } else if (mft__jstr_is(&j, ty, "Metaspace")) {
+                kind = MFT_TOK_SPM;
+            } else {
+                int tl;
+                const char *tn = mft__jstr(&j, ty, &tl);
+                s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer %.40s is not supported", path, tn ? tn : "?");
+                goto done;
+            }
+        }
+        if (has_digits) split = MFT_PRE_STARCODER;
+        t->pre = split;
+    }
+    if (norm != MFT__JNONE && j.node[norm].type == MFT__J_OBJ) {
+        uint32_t ty = mft__jget(&j, norm, "type");
+        if (mft__jstr_is(&j, ty, "NFC")) t->nfc = 1;
+        else if (mft__jstr_is(&j, ty, "Sequence")) {
+            /* Llama-2 / TinyLlama: Prepend("▁") + Replace(" ", "▁") is SentencePiece's escaping */
+            uint32_t list = mft__jget(&j, norm, "normalizers");
+            for (uint32_t c = list != MFT__JNONE ? j.node[list].first : MFT__JNONE; c != MFT__JNONE; c = j.node[c].next) {
+                uint32_t cty = mft__jget(&j, c, "type");
+                if (mft__jstr_is(&j, cty, "Prepend")) { kind = MFT_TOK_SPM; t->add_dummy_prefix = 1; }
+                else if (mft__jstr_is(&j, cty, "Replace")) kind = MFT_TOK_SPM;
+                else if (mft__jstr_is(&j, cty, "NFC")) t->nfc = 1;
+                else { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer not supported", path); goto done; }
+            }
+        } else { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer not supported", path); goto done; }
+    }
+    if (kind == MFT_TOK_BPE && !byte_level) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': a BPE model without a ByteLevel or Metaspace pre-tokenizer is not supported", path); goto done; }
+    if (kind == MFT_TOK_BPE && t->pre < 0) t->pre = MFT_PRE_GPT2;
+    if (kind == MFT_TOK_SPM && pre != MFT__JNONE) {
+        /* Metaspace as pre-tokenizer: the prepend scheme decides the dummy prefix */
+        uint32_t ps = mft__jget(&j, pre, "prepend_scheme"), ap = mft__jget(&j, pre, "add_prefix_space");
+        if (mft__jstr_is(&j, ps, "first") || mft__jstr_is(&j, ps, "always") || (ap != MFT__JNONE && j.node[ap].type == MFT__J_TRUE)) t->add_dummy_prefix = 1;
+    }
+    {
+        uint32_t bf = mft__jget(&j, model, "byte_fallback"), im = mft__jget(&j, model, "ignore_merges");
+        t->byte_fallback = bf != MFT__JNONE && j.node[bf].type == MFT__J_TRUE;
+        t->ignore_merges = im != MFT__JNONE && j.node[im].type == MFT__J_TRUE;
+    }
+    for (int i = 0; i < V; i++) { piece[i] = text; plen[i] = 0; type[i] = MFT__TT_UNUSED; }
+    for (uint32_t c = j.node[vocab].first; c != MFT__JNONE; c = j.node[c].next) {
+        int id = (int)j.node[c].num;
+        char *p = text + j.node[c].key;
+        int n = (int)j.node[c].klen;
+        if (kind == MFT_TOK_BPE) {
+            int m = mft__bl_decode(p, n);
+            if (m >= 0) n = m;
+        } else {
+            /* '▁' -> ' ' in place (the piece only shrinks) */
+            int w = 0;
+            for (int i = 0; i < n;) {
+                if (i + 3 <= n && (unsigned char)p[i] == 0xE2 && (unsigned char)p[i + 1] == 0x96 && (unsigned char)p[i + 2] == 0x81) { p[w++] = ' '; i += 3; }
+                else p[w++] = p[i++];
+            }
+            n = w;
+        }
+        piece[id] = p;
+        plen[id] = n;
+        type[id] = MFT__TT_NORMAL;
+    }
+    if (added != MFT__JNONE && j.node[added].type == MFT__J_ARR)
+        for (uint32_t c = j.node[added].first; c != MFT__JNONE; c = j.node[c].next) {
+            int id = (int)j.node[mft__jget(&j, c, "id")].num, n;
+            uint32_t cn = mft__jget(&j, c, "content"), sp = mft__jget(&j, c, "special");
+            const char *p = mft__jstr(&j, cn, &n);
+            if (!p) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': an added token has no content", path); goto done; }
+            piece[id] = text + j.node[cn].first;
+            plen[id] = n;
+            type[id] = sp != MFT__JNONE && j.node[sp].type == MFT__J_TRUE ? MFT__TT_CONTROL : MFT__TT_USER;
+        }
+    /* merges: "a b" strings (older files) or ["a", "b"] pairs, in rank order */
+    if (merges != MFT__JNONE && j.node[merges].type == MFT__J_ARR && j.node[merges].n > 0) {
+        merge = (int32_t *)malloc(2 * (size_t)j.node[merges].n * sizeof *merge);
+        if (!merge) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
+        /* a temporary table piece -> id (the builder's hash does not exist yet) */
+        mft_tokenizer tmp;
+        memset(&tmp, 0, sizeof tmp);
+        mft__tok_defaults(&tmp);
+        {
+            mft__tokspec sp = { kind, V, piece, plen, NULL, NULL, 0, NULL };
+            if ((s = mft__tok_build(&tmp, &sp, err))) goto done;
+        }
+        for (uint32_t c = j.node[merges].first; c != MFT__JNONE; c = j.node[c].next) {
+            char *a, *bb;
+            int la, lb;
+            if (j.node[c].type == MFT__J_STR) {
+                a = text + j.node[c].first;
+                char *sp = (char *)memchr(a + 1, ' ', j.node[c].n > 1 ? j.node[c].n - 1 : 0); /* a piece may start with ' ' only in SPM form */
+                if (!sp) continue;
+                la = (int)(sp - a);
+                bb = sp + 1;
+                lb = (int)j.node[c].n - la - 1;
+            } else if (j.node[c].type == MFT__J_ARR && j.node[c].n == 2) {
+                uint32_t x = j.node[c].first, y = j.node[x].next;
+                if (j.node[x].type != MFT__J_STR || j.node[y].type != MFT__J_STR) continue;
+                a = text + j.node[x].first; la = (int)j.node[x].n;
+                bb = text + j.node[y].first; lb = (int)j.node[y].n;
+            } else continue;
+            /* the pieces are converted like the vocabulary (into a scratch copy) */
+            char ca[1024], cb[1024];
+            if (la > 1000 || lb > 1000) continue;
+            memcpy(ca, a, (size_t)la); memcpy(cb, bb, (size_t)lb);
+            if (kind == MFT_TOK_BPE) {
+                int m = mft__bl_decode(ca, la); if (m >= 0) la = m;
+                m = mft__bl_decode(cb, lb); if (m >= 0) lb = m;
+            } else {
+                for (int pass = 0; pass < 2; pass++) {
+                    char *q = pass ? cb : ca;
+                    int *ql = pass ? &lb : &la, w = 0;
+                    for (int i = 0; i < *ql;) {
+                        if (i + 3 <= *ql && (unsigned char)q[i] == 0xE2 && (unsigned char)q[i + 1] == 0x96 && (unsigned char)q[i + 2] == 0x81) { q[w++] = ' '; i += 3; }
+                        else q[w++] = q[i++];
+                    }
+                    *ql = w;
+                }
+            }
+            int ia = mft__tok_lookup(&tmp, ca, la), ib = mft__tok_lookup(&tmp, cb, lb);
+            merge[2 * n_merges] = ia;
+            merge[2 * n_merges + 1] = ib;
+            n_merges++;
+        }
+        mft_tokenizer_free(&tmp);
+    }
+    t->source = "tokenizer.json";
+    {
+        mft__tokspec sp = { kind, V, piece, plen, NULL, type, n_merges, merge };
+        if (kind == MFT_TOK_SPM && !n_merges) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has no merges", path); goto done; }
+        s = mft__tok_build(t, &sp, err);
+    }
+done:
+    mft__json_free(&j);
+    free(piece); free(plen); free(type); free(merge); free(text);
+    return s;
+}
+
+/* tokenizer_config.json beside a tokenizer.json: special tokens, add_bos, chat template */
+static void mft__tok_load_config(mft_tokenizer *t, const char *path)
+{
+    size_t n = strlen(path), dl = n;
+    while (dl > 0 && path[dl - 1] != '/') dl--;
+    char *cp = (char *)malloc(dl + 32);
+    if (!cp) return;
+    memcpy(cp, path, dl);
+    memcpy(cp + dl, "tokenizer_config.json", 22);
+    size_t sz;
+    char *data = mft__read_all(cp, &sz, (size_t)64 << 20, NULL);
+    free(cp);
+    if (!data) return;
+    mft__json j;
+    uint32_t root = mft__json_parse(&j, data, sz);
+    if (root != MFT__JNONE) {
+        int id;
+        if ((id = mft__config_token(t, &j, root, "bos_token")) >= 0) t->bos_id = id;
+        if ((id = mft__config_token(t, &j, root, "eos_token")) >= 0) t->eos_id = t->eot_id = id;
+        if ((id = mft__config_token(t, &j, root, "pad_token")) >= 0) t->pad_id = id;
+        if ((id = mft__config_token(t, &j, root, "unk_token")) >= 0) t->unk_id = id;
+        uint32_t ab = mft__jget(&j, root, "add_bos_token");
+        if (ab != MFT__JNONE) t->add_bos = j.node[ab].type == MFT__J_TRUE;
+        uint32_t ae = mft__jget(&j, root, "add_eos_token");
+        if (ae != MFT__JNONE) t->add_eos = j.node[ae].type == MFT__J_TRUE;
+        int tl;
+        const char *tpl = mft__jstr(&j, mft__jget(&j, root, "chat_template"), &tl);
+        if (tpl && (t->chat_template = (char *)malloc((size_t)tl + 1))) { memcpy(t->chat_template, tpl, (size_t)tl); t->chat_template[tl] = 0; }
+    }
+    mft__json_free(&j);
+    free(data);
+}
+
+/* ---- GGUF vocabularies -------------------------------------------------------------------- */
+
+MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err)
+{
+    if (!t || !g) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    memset(t, 0, sizeof *t);
+    const mft_gguf_kv *model = mft_gguf_get(g, "tokenizer.ggml.model"), *tokens = mft_gguf_get(g, "tokenizer.ggml.tokens");
+    const mft_gguf_kv *scores = mft_gguf_get(g, "tokenizer.ggml.scores"), *types = mft_gguf_get(g, "tokenizer.ggml.token_type");
+    const mft_gguf_kv *merges = mft_gguf_get(g, "tokenizer.ggml.merges"), *pre = mft_gguf_get(g, "tokenizer.ggml.pre");
+    if (!model || model->type != MFT_GGUF_STRING) return mft__fail(err, MFT_ERR_FORMAT, "the GGUF file has no tokenizer.ggml.model");
+    if (!tokens || tokens->type != MFT_GGUF_ARRAY || tokens->arr_type != MFT_GGUF_STRING || tokens->n == 0 || tokens->n > (1u << 22))
+        return mft__fail(err, MFT_ERR_FORMAT, "the GGUF file has no valid tokenizer.ggml.tokens");
+    int kind = !strcmp((const char *)model->data, "llama") ? MFT_TOK_SPM : !strcmp((const char *)model->data, "gpt2") ? MFT_TOK_BPE : 0;
+    if (!kind) return mft__fail(err, MFT_ERR_FORMAT, "GGUF tokenizer model '%s' is not supported (llama and gpt2 are)", (const char *)model->data);
+    int V = (int)tokens->n;
+    if (scores && (scores->type != MFT_GGUF_ARRAY || scores->n != (uint64_t)V || (scores->arr_type != MFT_GGUF_FLOAT32 && scores->arr_type != MFT_GGUF_FLOAT64)))
+        return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.scores does not match the %d tokens", V);
+    if (types && (types->type != MFT_GGUF_ARRAY || types->n != (uint64_t)V || types->arr_type == MFT_GGUF_STRING || types->arr_type == MFT_GGUF_ARRAY))
+        return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.token_type does not match the %d tokens", V);
+    if (kind == MFT_TOK_SPM && !scores) return mft__fail(err, MFT_ERR_FORMAT, "a GGUF llama vocabulary needs tokenizer.ggml.scores");
+    if (kind == MFT_TOK_BPE && (!merges || merges->type != MFT_GGUF_ARRAY || merges->arr_type != MFT_GGUF_STRING))
+        return mft__fail(err, MFT_ERR_FORMAT, "a GGUF gpt2 vocabulary needs tokenizer.ggml.merges");
+    mft_status s = MFT_OK;
+    const mft_gguf_str *tok = (const mft_gguf_str *)tokens->data;
+    size_t text = 0;
+    for (int i = 0; i < V; i++) { if (tok[i].n > (1 << 16)) return mft__fail(err, MFT_ERR_FORMAT, "token %d is too long", i); text += tok[i].n; }
+    const char **piece = (const char **)calloc((size_t)V, sizeof *piece);
+    int *plen = (int *)calloc((size_t)V, sizeof *plen);
+    float *score = (float *)calloc((size_t)V, sizeof *score);
+    uint8_t *type = (uint8_t *)calloc((size_t)V, 1);
+    char *buf = (char *)malloc(text + 1);
+    int32_t *merge = NULL;
+    int n_merges = 0;
+    if (!piece || !plen || !score || !type || !buf) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory"); goto done; }
+    mft__tok_defaults(t);
+    size_t u = 0;
+    for (int i = 0; i < V; i++) {
+        char *p = buf + u;
+        int n = (int)tok[i].n;
+        memcpy(p, tok[i].s, (size_t)n);
+        int64_t ty = types ? mft__gguf_int(types, (uint64_t)i) : MFT__TT_NORMAL;
+        type[i] = (uint8_t)(ty >= 1 && ty <= 6 ? ty : MFT__TT_NORMAL);
+        if (kind == MFT_TOK_BPE) {
+            if (type[i] == MFT__TT_NORMAL) { int m = mft__bl_decode(p, n); if (m >= 0) n = m; }
+        } else {
+            int w = 0;
+            for (int k = 0; k < n;) {
+                if (k + 3 <= n && (unsigned char)p[k] == 0xE2 && (unsigned char)p[k + 1] == 0x96 && (unsigned char)p[k + 2] == 0x81) { p[w++] = ' '; k += 3; }
+                else p[w++] = p[k++];
+            }
+            n = w;
+        }
+        piece[i] = p;
+        plen[i] = n;
+        score[i] = scores ? (float)mft__gguf_f64(scores, (uint64_t)i) : 0.0f;
+        u += (size_t)n;
+    }
+    if (kind == MFT_TOK_BPE) {
+        mft_tokenizer tmp;
+        memset(&tmp, 0, sizeof tmp);
+        mft__tok_defaults(&tmp);
+        mft__tokspec sp0 = { kind, V, piece, plen, NULL, type, 0, NULL };
+        if ((s = mft__tok_build(&tmp, &sp0, err))) goto done;
+        merge = (int32_t *)malloc(2 * (size_t)merges->n * sizeof *merge + 8);
+        if (!merge) { mft_tokenizer_free(&tmp); s = mft__fail(err, MFT_ERR_NOMEM, "out of memory"); goto done; }
+        const mft_gguf_str *ms = (const mft_gguf_str *)merges->data;
+        for (uint64_t r = 0; r < merges->n; r++) {
+            const char *sp = ms[r].n > 1 ? (const char *)memchr(ms[r].s + 1, ' ', (size_t)ms[r].n - 1) : NULL;
+            if (!sp || ms[r].n > 2000) continue;
+            char ca[2048], cb[2048];
+            int la = (int)(sp - ms[r].s), lb = (int)ms[r].n - la - 1;
+            memcpy(ca, ms[r].s, (size_t)la); memcpy(cb, sp + 1, (size_t)lb);
+            int m = mft__bl_decode(ca, la); if (m >= 0) la = m;
+            m = mft__bl_decode(cb, lb); if (m >= 0) lb = m;
+            merge[2 * n_merges] = mft__tok_lookup(&tmp, ca, la);
+            merge[2 * n_merges + 1] = mft__tok_lookup(&tmp, cb, lb);
+            n_merges++;
+        }
+        mft_tokenizer_free(&tmp);
+        t->pre = MFT_PRE_GPT2;
+        if (pre && pre->type == MFT_GGUF_STRING) {
+            const char *pn = (const char *)pre->data;
+            if (!strcmp(pn, "gpt-2") || !strcmp(pn, "default")) t->pre = MFT_PRE_GPT2;
+            else if (!strcmp(pn, "starcoder")) t->pre = MFT_PRE_STARCODER;
+            else if (!strcmp(pn, "llama-bpe") || !strcmp(pn, "llama3") || !strcmp(pn, "smollm")) t->pre = MFT_PRE_LLAMA3;
+            else if (!strcmp(pn, "qwen2")) t->pre = MFT_PRE_QWEN2;
+            else { s = mft__fail(err, MFT_ERR_FORMAT, "GGUF pre-tokenizer '%s' is not supported", pn); goto done; }
+        }
+        t->ignore_merges = t->pre == MFT_PRE_LLAMA3;
+    }
+    {
+        const mft_gguf_kv *kv;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.bos_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->bos_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.eos_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->eos_id = t->eot_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.eot_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->eot_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.unknown_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->unk_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.padding_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->pad_id = (int)kv->v.i;
+        t->add_bos = kind == MFT_TOK_SPM;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_bos_token")) && kv->type == MFT_GGUF_BOOL) t->add_bos = (int)kv->v.u;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_eos_token")) && kv->type == MFT_GGUF_BOOL) t->add_eos = (int)kv->v.u;
+        t->add_dummy_prefix = kind == MFT_TOK_SPM;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_space_prefix")) && kv->type == MFT_GGUF_BOOL) t->add_dummy_prefix = (int)kv->v.u;
+        if ((kv = mft_gguf_get(g, "tokenizer.chat_template")) && kv->type == MFT_GGUF_STRING && (t->chat_template = (char *)malloc(kv->n + 1))) {
+            memcpy(t->chat_template, kv->data, kv->n);
+            t->chat_template[kv->n] = 0;
+        }
+        if (t->unk_id < 0) for (int i = 0; i < V; i++) if (type[i] == MFT__TT_UNKNOWN) { t->unk_id = i; break; }
+    }
+    /* llama.cpp's SPM: byte fallback and no whitespace clean-up */
+    t->byte_fallback = 1;
+    t->remove_extra_spaces = 0;
+    t->source = "gguf";
+    {
+        mft__tokspec sp = { kind, V, piece, plen, kind == MFT_TOK_SPM ? score : NULL, type, n_merges, merge };
+        s = mft__tok_build(t, &sp, err);
+    }
+done:
+    free(piece); free(plen); free(score); free(type); free(buf); free(merge);
+    if (s) { mft_tokenizer_free(t); return s; }
     return mft__ok(err);
-too_small:
-    free(txt); free(sym); free(heap);
-    *n_out = n;
-    return mft__fail(err, MFT_ERR_ARG, "the text needs more than the %d token slots given", cap);
+}
+
+/* ---- one entry point for every file type ------------------------------------------------- */
+
+static mft_status mft__tok_load_any(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err);
+
+MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
+{
+    mft_status s = mft__tok_load_any(t, path, vocab_size, err);
+    if (!s && vocab_size > 0 && t->vocab_size > vocab_size) {
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %d tokens, more than the model's %d", path, t->vocab_size, vocab_size);
+        mft_tokenizer_free(t);
+    }
+    return s;
+}
+
+static mft_status mft__tok_load_any(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
+{
+    if (!t) return mft__fail(err, MFT_ERR_ARG, "tokenizer is NULL");
+    memset(t, 0, sizeof *t);
+    if (!path) return mft__fail(err, MFT_ERR_ARG, "tokenizer path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open tokenizer '%s'", path);
+    unsigned char head[16] = { 0 };
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    size_t k = 0;
+    while (k < got && (head[k] == ' ' || head[k] == '\n' || head[k] == '\r' || head[k] == '\t')) k++;
+    mft_status s;
+    if (got >= 4 && !memcmp(head, "GGUF", 4)) {
+        mft_gguf g;
+        if ((s = mft_gguf_open(&g, path, err))) return s;
+        s = mft_tokenizer_from_gguf(t, &g, err);
+        mft_gguf_close(&g);
+        return s;
+    }
+    if (k < got && head[k] == '{') {
+        size_t n;
+        char *data = mft__read_all(path, &n, (size_t)1 << 30, err);
+        if (!data) return err ? err->status : MFT_ERR_IO;
+        s = mft__tok_load_json(t, path, data, n, err);
+        free(data);
+        if (!s) { mft__tok_load_config(t, path); mft__ok(err); }
+        return s;
+    }
+    /* a SentencePiece model starts with field 1 (a piece), length-delimited (byte 0x0A), whose
+       own first field is the piece string (0x0A again); a tokenizer.bin starts with a small
+       uint32, so its second byte is 0 */
+    size_t pl = strlen(path);
+    int is_model = (pl > 6 && !strcmp(path + pl - 6, ".model")) ||
+                   (got >= 4 && head[0] == 0x0A && head[1] != 0 && (head[2] == 0x0A || head[3] == 0x0A));
+    if (is_model) {
+        size_t n;
+        char *data = mft__read_all(path, &n, (size_t)1 << 30, err);
+        if (!data) return err ? err->status : MFT_ERR_IO;
+        s = mft__tok_load_spm(t, path, (const uint8_t *)data, n, err);
+        free(data);
+        if (!s) mft__ok(err);
+        return s;
+    }
+    return mft__tok_load_bin(t, path, vocab_size, err);
 }
 
 /* ============================================================================================

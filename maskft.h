@@ -378,39 +378,135 @@ MFT_API float *mft_decode(mft_model *m, int token, int pos, mft_error *err);
    probabilities. Ties at the top-p threshold are all kept. */
 MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uint64_t *rng);
 
-/* ---- tokenizer (llama2.c tokenizer.bin) -------------------------------------------------- */
+/* ---- GGUF metadata ------------------------------------------------------------------------- */
+
+enum { /* GGUF value types, numbered as in the GGUF specification */
+    MFT_GGUF_UINT8, MFT_GGUF_INT8, MFT_GGUF_UINT16, MFT_GGUF_INT16, MFT_GGUF_UINT32, MFT_GGUF_INT32,
+    MFT_GGUF_FLOAT32, MFT_GGUF_BOOL, MFT_GGUF_STRING, MFT_GGUF_ARRAY, MFT_GGUF_UINT64, MFT_GGUF_INT64,
+    MFT_GGUF_FLOAT64
+};
+
+typedef struct mft_gguf_str { const char *s; uint64_t n; } mft_gguf_str;
+
+typedef struct mft_gguf_kv {
+    const char *key;
+    int type;              /* MFT_GGUF_* */
+    int arr_type;          /* element type when type == MFT_GGUF_ARRAY */
+    uint64_t n;            /* string bytes, or array elements */
+    union { uint64_t u; int64_t i; double f; } v; /* scalars (u and i agree for integers) */
+    const void *data;      /* string bytes (NUL-terminated); array: mft_gguf_str[n] for strings,
+                              else the elements as stored (little-endian); NULL for nested arrays */
+} mft_gguf_kv;
+
+typedef struct mft_gguf_tensor {
+    const char *name;
+    int n_dims;
+    uint64_t dims[4];
+    int type;              /* ggml type: 0 F32, 1 F16, ... */
+    uint64_t offset;       /* from data_offset */
+} mft_gguf_tensor;
+
+typedef struct mft_gguf {
+    int version;           /* 1, 2 or 3 */
+    uint64_t n_kv, n_tensors, alignment, data_offset, file_size;
+    mft_gguf_kv *kv;
+    mft_gguf_tensor *tensors;
+    void *mem;
+} mft_gguf;
+
+/* Reads a GGUF file's metadata and tensor table (not the tensor data). Every count, length
+   and offset is checked against the file size. Free with mft_gguf_close. */
+MFT_API mft_status mft_gguf_open(mft_gguf *g, const char *path, mft_error *err);
+MFT_API void mft_gguf_close(mft_gguf *g);
+MFT_API const mft_gguf_kv *mft_gguf_get(const mft_gguf *g, const char *key); /* NULL if absent */
+
+/* ---- tokenizers ------------------------------------------------------------------------------
+   One type for every file a model comes with:
+     llama2.c tokenizer.bin   SentencePiece BPE (vocabulary size from the model)
+     SentencePiece .model     BPE models; add_dummy_prefix, remove_extra_whitespaces,
+                              byte_fallback and the special ids are read from it
+     tokenizer.json           Hugging Face BPE: byte-level (GPT-2, Llama-3, Qwen2, StarCoder
+                              pre-tokenizers, NFC) or SentencePiece-style (Metaspace / Prepend +
+                              Replace, byte fallback); added_tokens; tokenizer_config.json beside
+                              it gives bos/eos/pad, add_bos_token and chat_template
+     GGUF                     tokenizer.ggml.model "llama" or "gpt2" (tokens, scores, token
+                              types, merges, pre-tokenizer name, special ids, add_bos/eos,
+                              add_space_prefix, chat_template)
+   Encoding is exact to the reference implementations: SentencePiece for SentencePiece
+   vocabularies, Hugging Face tokenizers / llama.cpp for byte-level ones (see tests/). */
+
+enum { MFT_TOK_SPM = 1, MFT_TOK_BPE = 2 };
+enum { MFT_PRE_GPT2 = 1, MFT_PRE_LLAMA3, MFT_PRE_QWEN2, MFT_PRE_STARCODER };
 
 typedef struct mft_tokenizer {
+    int kind;               /* MFT_TOK_SPM or MFT_TOK_BPE */
     int vocab_size;
-    int bos_id, eos_id;     /* 1 and 2 for llama2.c vocabularies */
-    float *scores;          /* (V) merge priority: higher merges first */
-    uint32_t *piece_off;    /* (V+1) byte offsets into pieces: piece i = pieces[off[i]..off[i+1]) */
-    char *pieces;           /* all pieces, '▁' already replaced by ' ' */
-    uint32_t *dec_off;      /* (V+1) decoded bytes of each token (byte tokens resolved) */
+    int bos_id, eos_id, eot_id, unk_id, pad_id; /* -1 when the vocabulary has none; eot_id is the
+                                                   token that ends a turn (eos unless the file says) */
+    int add_bos, add_eos;   /* what the files ask for; mft_encode adds them only when told to */
+    int add_dummy_prefix;   /* SentencePiece: a space in front of the text */
+    int remove_extra_spaces;/* SentencePiece: strip and collapse runs of spaces */
+    int byte_fallback;      /* unknown characters become <0xNN> byte tokens */
+    int pre;                /* byte-level pre-tokenizer, MFT_PRE_* */
+    int nfc;                /* NFC-normalise first (Qwen2) */
+    int ignore_merges;      /* a word that is itself a token is not split (Llama-3) */
+    const char *source;     /* "tokenizer.bin", "sentencepiece", "tokenizer.json" or "gguf" */
+    char *chat_template;    /* from tokenizer_config.json or GGUF, or NULL */
+    float *scores;          /* (V) SentencePiece merge priority: higher merges first */
+    uint8_t *types;         /* (V) 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte */
+    uint32_t *piece_off;    /* (V+1) piece i = pieces[off[i]..off[i+1]): the raw bytes it stands for */
+    char *pieces;
+    uint32_t *dec_off;      /* (V+1) what each token decodes to (byte tokens resolved, control empty) */
     char *dec;
-    int byte_id[256];       /* id of <0xNN>, or -1 */
-    int32_t *hash;          /* open-addressing table piece -> id, -1 empty */
+    int byte_id[256];       /* the token of each single byte, or -1 */
+    int32_t *hash;          /* open addressing: piece -> id */
     uint32_t hash_cap;
-    void *mem;              /* the one allocation */
+    uint64_t *merge_key;    /* open addressing: (left id, right id) -> rank, merged id */
+    int32_t *merge_rank, *merge_id;
+    uint32_t merge_cap;     /* 0: merge by score (SentencePiece) */
+    int32_t *special;       /* ids of control and user-defined tokens, longest text first */
+    int n_special;
+    void *mem;
 } mft_tokenizer;
 
-enum { MFT_BOS = 1, MFT_EOS = 2 };
+/* mft_encode flags. MFT_SPECIAL: text such as "<|im_start|>" becomes that control token;
+   without it, control-token text is tokenised as plain text, so user content cannot inject
+   control tokens (user-defined tokens are always matched, as SentencePiece, HF and llama.cpp
+   do). With MFT_SPECIAL, a SentencePiece dummy prefix also follows every special token, as
+   llama.cpp does. In mft_decode_ids, MFT_SPECIAL shows control tokens as their text. */
+enum { MFT_BOS = 1, MFT_EOS = 2, MFT_SPECIAL = 4 };
 
+/* Loads any of the formats above, recognised by content. vocab_size is the model's: needed
+   for tokenizer.bin (which does not store it); for the others, 0 or a limit (a tokenizer with
+   more tokens than the model is an error). */
 MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vocab_size,
                                       mft_error *err);
+MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err);
 MFT_API void mft_tokenizer_free(mft_tokenizer *t);
-/* Encodes `len` bytes of UTF-8 (len < 0: NUL-terminated) like SentencePiece BPE does: a
-   dummy-prefix space, characters looked up whole or as <0xNN> byte tokens, then the pair of
-   adjacent symbols whose merge has the highest score merged first (leftmost on ties).
-   flags: MFT_BOS / MFT_EOS add those tokens. Writes at most cap ids; *n_out is the count
-   (MFT_ERR_RANGE-like MFT_ERR_ARG if cap is too small). If offsets is not NULL it receives
-   2 ints per token: the [begin, end) byte range of the input the token came from (BOS/EOS
-   and the dummy prefix get empty or clamped ranges). Invalid UTF-8 bytes become byte tokens. */
+
+/* Encodes `len` bytes of UTF-8 (len < 0: NUL-terminated; at most 256 MiB per call). Writes at
+   most cap ids; *n_out is the count (MFT_ERR_ARG if cap is too small). If offsets is not NULL
+   it receives 2 ints per token: the [begin, end) byte range of the input the token came from;
+   the ranges are in order and cover the input (BOS/EOS get empty ranges; a dummy prefix or a
+   removed space belongs to the next token). Invalid UTF-8 bytes become byte tokens (or unk).
+   Allocates temporary memory proportional to the text. */
 MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags,
                               int *ids, int cap, int *n_out, int *offsets, mft_error *err);
-/* The bytes token `id` decodes to when it follows `prev` (a leading space after BOS is dropped,
-   as SentencePiece does for the dummy prefix). Returns NULL for an invalid id. */
+/* The bytes token `id` decodes to when it follows `prev` (prev < 0: at the start). A
+   SentencePiece dummy-prefix space at the start or after BOS is dropped. Control tokens decode
+   to nothing. Returns NULL for an invalid id. */
 MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, int *len);
+/* The token's piece as stored (control tokens' text, e.g. "<|im_end|>"); NULL if invalid. */
+MFT_API const char *mft_token_piece(const mft_tokenizer *t, int id, int *len);
+/* Decodes ids into out (NUL-terminated; MFT_ERR_ARG if cap is too small). */
+MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n, int flags, char *out,
+                                  int cap, int *len, mft_error *err);
+/* Streaming decode: feed ids one by one; returns the bytes written to out (at most cap; -1 if
+   too small: 8 + the longest piece is always enough), holding back an incomplete UTF-8
+   character until the token that completes it. id = -1 flushes what is held back. Start
+   with a zeroed mft_detok whose prev is -1. */
+typedef struct mft_detok { int prev, npend; unsigned char pend[8]; } mft_detok;
+MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,9 @@
    6 L T D is causal attention (QK^T and AV: forward 2 T D per layer and token at half the T x T
    matrix, backward twice that). The same formula is in bench/bench_torch.py.
 
-   usage: build/bench [--shape 15M|110M] [--threads N] [--steps S]   (make bench runs both) */
+   usage: build/bench [--shape 15M|110M] [--threads N] [--steps S]   (make bench runs both)
+          build/bench --tokenizer FILE [--vocab N] [--mb M]: encode throughput on M MB of text
+          (tests/data/story.txt and the multilingual reference texts, repeated) */
 #include "../maskft.h"
 
 #include <stdio.h>
@@ -23,16 +25,56 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static char *slurp(const char *path, long *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END); *n = ftell(f); fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)*n + 1);
+    if (b && fread(b, 1, (size_t)*n, f) != (size_t)*n) { free(b); b = NULL; }
+    fclose(f);
+    return b;
+}
+
+static int bench_tokenizer(const char *path, int vocab, double mb)
+{
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_tokenizer_load(&tok, path, vocab, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    long n1, n2;
+    char *a = slurp("tests/data/story.txt", &n1), *b = slurp("tests/data/spm_tok512_model.jsonl", &n2);
+    if (!a || !b) { fprintf(stderr, "run from the repository root\n"); return 1; }
+    size_t want = (size_t)(mb * 1048576), len = 0;
+    char *text = malloc(want + n1 + n2 + 1);
+    while (len < want) { memcpy(text + len, a, (size_t)n1); len += (size_t)n1; memcpy(text + len, b, (size_t)n2); len += (size_t)n2; }
+    int cap = (int)len + 16, n;
+    int *ids = malloc((size_t)cap * sizeof(int));
+    double t0 = now();
+    if (mft_encode(&tok, text, (int)len, 0, ids, cap, &n, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    double dt = now() - t0;
+    const char *kind = tok.kind == MFT_TOK_SPM ? "sentencepiece-bpe" : "byte-level-bpe";
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    printf("tokenizer %-34s %-17s vocab=%-6d MB=%.1f tokens=%d MB/s=%.2f\n", name, kind, tok.vocab_size, len / 1048576.0, n, len / 1048576.0 / dt);
+    free(ids); free(text); free(a); free(b);
+    mft_tokenizer_free(&tok);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *shape = "15M";
-    int threads = 0, steps = 3;
+    const char *shape = "15M", *tokpath = NULL;
+    int threads = 0, steps = 3, vocab = 0;
+    double mb = 4;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--shape")) shape = argv[i + 1];
+        if (!strcmp(argv[i], "--tokenizer")) tokpath = argv[i + 1];
+        else if (!strcmp(argv[i], "--vocab")) vocab = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--mb")) mb = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--shape")) shape = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 1; }
     }
+    if (tokpath) return bench_tokenizer(tokpath, vocab, mb);
     mft_config c;
     memset(&c, 0, sizeof c);
     int B, T = 256;

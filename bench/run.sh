@@ -4,6 +4,14 @@
 # alternately in one go so both see the same machine. Each shape runs in its own process, so
 # peak memory is that shape's alone. THREADS (default: all cores) and STEPS can be set.
 set -u
+echo "== tokenizer encode throughput (one thread)"
+S=../shared/assets
+./build/bench --tokenizer models/tok512.bin --vocab 512
+for f in tests/data/tok512.model $S/tokenizers/llama2-spm/tokenizer.model $S/llama-cpp-vocab/ggml-vocab-llama-spm.gguf \
+         tests/data/gpt2/tokenizer.json $S/tokenizers/llama3/tokenizer.json tests/data/qwen3/tokenizer.json; do
+    [ -f "$f" ] && ./build/bench --tokenizer "$f"
+done
+echo "== training throughput"
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 1)}
 STEPS=${STEPS:-3}
 PY=${PYTHON:-/usr/bin/python3}

@@ -23,7 +23,7 @@ static void die_err(const mft_error *e) { die("%s", e->msg); }
 
 typedef struct {
     const char *model, *tok, *prompt, *text, *out;
-    int n, steps, batch, seq, warmup, threads, seed_set;
+    int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     float temp, top_p, lr, wd, clip;
     unsigned long long seed;
 } args_t;
@@ -45,6 +45,10 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { fputs(usage, stdout); exit(0); }
+        if (!strcmp(f, "--special")) { a->special = 1; continue; }
+        if (!strcmp(f, "--offsets")) { a->offsets = 1; continue; }
+        if (!strcmp(f, "--bos")) { a->bos = 1; continue; }
+        if (!strcmp(f, "--eos")) { a->eos = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "maskft: %s needs a value\n%s", f, usage); exit(1); }
         const char *v = argv[++i];
         if (!strcmp(f, "-m") || !strcmp(f, "--model")) a->model = v;
@@ -64,6 +68,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--weight-decay")) a->wd = (float)num(f, v, 0, 10);
         else if (!strcmp(f, "--clip")) a->clip = (float)num(f, v, 0, 1e9);
         else if (!strcmp(f, "--threads")) a->threads = (int)num(f, v, 0, 1024);
+        else if (!strcmp(f, "--vocab")) a->vocab = (int)num(f, v, 1, 1 << 22);
         else { fprintf(stderr, "maskft: unknown option %s\n%s", f, usage); exit(1); }
     }
 }
@@ -283,6 +288,142 @@ static int cmd_train(int argc, char **argv)
     return 0;
 }
 
+/* ---- tokenize / detokenize -------------------------------------------------------------------- */
+
+static const char *tok_usage =
+    "usage: maskft tokenize -t TOKENIZER [-m MODEL | --vocab N] [--special] [--offsets] [--bos] [--eos] < text\n"
+    "       maskft detokenize -t TOKENIZER [-m MODEL | --vocab N] [--special] < ids\n"
+    "  TOKENIZER is a llama2.c tokenizer.bin (give -m or --vocab: the file does not store its size),\n"
+    "  a SentencePiece .model, a Hugging Face tokenizer.json (tokenizer_config.json beside it is\n"
+    "  read too) or a GGUF file. tokenize reads all of stdin and prints the ids on one line, or\n"
+    "  with --offsets one token per line: id, begin and end byte of the input, and the piece.\n"
+    "  --special parses control-token text such as <|im_start|> (default: plain text); --bos /\n"
+    "  --eos add those tokens. detokenize reads ids (separated by spaces, commas or newlines)\n"
+    "  and prints the text; --special shows control tokens as their text.\n";
+
+static char *read_stdin(long *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) die("%s", "out of memory");
+    for (;;) {
+        if (n == cap) { cap *= 2; if (cap > ((size_t)1 << 30)) die("%s", "input over 1 GiB"); buf = realloc(buf, cap); if (!buf) die("%s", "out of memory"); }
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        if (!got) break;
+        n += got;
+    }
+    *len = (long)n;
+    return buf;
+}
+
+static void load_tokenizer(const args_t *a, mft_tokenizer *tok)
+{
+    mft_error err;
+    int vocab = a->vocab;
+    if (a->model) {
+        mft_config c;
+        if (mft_checkpoint_config(a->model, &c, &err)) die_err(&err);
+        vocab = c.vocab_size;
+    }
+    if (mft_tokenizer_load(tok, a->tok, vocab, &err)) die_err(&err);
+}
+
+/* a piece as a quoted string: control characters and bytes that are not whole UTF-8
+   characters (a byte-level token may hold part of one) are escaped as \xNN */
+static int utf8_seq(const unsigned char *s, int n)
+{
+    int len = s[0] < 0x80 ? 1 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+    if (!len || len > n) return 0;
+    for (int i = 1; i < len; i++) if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+static void print_piece(const char *p, int n)
+{
+    putchar('"');
+    for (int i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        int l = c >= 0x80 ? utf8_seq((const unsigned char *)p + i, n - i) : 1;
+        if (c >= 0x80 && l > 1) { fwrite(p + i, 1, (size_t)l, stdout); i += l - 1; }
+        else if (c >= 0x80) printf("\\x%02x", c);
+        else if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c == '\n') printf("\\n");
+        else if (c == '\t') printf("\\t");
+        else if (c == '\r') printf("\\r");
+        else if (c < 0x20 || c == 0x7F) printf("\\x%02x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    args_t a = { 0 };
+    parse(argc, argv, &a, tok_usage);
+    need(a.tok, "-t TOKENIZER", tok_usage);
+    mft_tokenizer tok;
+    mft_error err;
+    load_tokenizer(&a, &tok);
+    long len;
+    char *text = read_stdin(&len);
+    if (len > (1L << 28)) die("%s", "input over 256 MiB");
+    int cap = (int)len + 3, n;
+    int *ids = malloc((size_t)cap * sizeof(int)), *offs = malloc((size_t)cap * 2 * sizeof(int));
+    if (!ids || !offs) die("%s", "out of memory");
+    int flags = (a.special ? MFT_SPECIAL : 0) | (a.bos ? MFT_BOS : 0) | (a.eos ? MFT_EOS : 0);
+    if (mft_encode(&tok, text, (int)len, flags, ids, cap, &n, offs, &err)) die_err(&err);
+    for (int i = 0; i < n; i++) {
+        if (a.offsets) {
+            int pl;
+            const char *p = mft_token_piece(&tok, ids[i], &pl);
+            printf("%d\t%d\t%d\t", ids[i], offs[2 * i], offs[2 * i + 1]);
+            print_piece(p, pl);
+            putchar('\n');
+        } else {
+            printf(i ? " %d" : "%d", ids[i]);
+        }
+    }
+    if (!a.offsets) putchar('\n');
+    free(ids); free(offs); free(text);
+    mft_tokenizer_free(&tok);
+    return 0;
+}
+
+static int cmd_detokenize(int argc, char **argv)
+{
+    args_t a = { 0 };
+    parse(argc, argv, &a, tok_usage);
+    need(a.tok, "-t TOKENIZER", tok_usage);
+    mft_tokenizer tok;
+    mft_error err;
+    load_tokenizer(&a, &tok);
+    long len;
+    char *in = read_stdin(&len);
+    in = realloc(in, (size_t)len + 1);
+    in[len] = 0;
+    int cap = (int)(len / 2 + 2), n = 0;
+    int *ids = malloc((size_t)cap * sizeof(int));
+    for (char *p = in; *p;) {
+        while (*p == ' ' || *p == ',' || *p == '\n' || *p == '\r' || *p == '\t' || *p == '[' || *p == ']') p++;
+        if (!*p) break;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) die("not a token id: '%.20s'", p);
+        if (v < 0 || v >= tok.vocab_size) { fprintf(stderr, "maskft: id %ld is outside the vocabulary (0..%d)\n", v, tok.vocab_size - 1); exit(1); }
+        ids[n++] = (int)v;
+        p = end;
+    }
+    size_t ocap = (size_t)n * 64 + 64;
+    char *out = malloc(ocap);
+    int olen;
+    if (!ids || !out) die("%s", "out of memory");
+    if (mft_decode_ids(&tok, ids, n, a.special ? MFT_SPECIAL : 0, out, (int)(ocap < (1u << 30) ? ocap : (1u << 30)), &olen, &err)) die_err(&err);
+    fwrite(out, 1, (size_t)olen, stdout);
+    free(ids); free(out); free(in);
+    mft_tokenizer_free(&tok);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *usage =
@@ -290,11 +431,15 @@ int main(int argc, char **argv)
         "  generate   sample text from a model\n"
         "  eval       perplexity of a text file\n"
         "  train      next-token training on a text file, saves a checkpoint\n"
+        "  tokenize   text -> ids (and byte offsets), for any tokenizer file\n"
+        "  detokenize ids -> text\n"
         "  version    library version and SIMD path\n";
     if (argc < 2) { fputs(usage, stderr); return 1; }
     if (!strcmp(argv[1], "generate")) return cmd_generate(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc, argv);
+    if (!strcmp(argv[1], "detokenize")) return cmd_detokenize(argc, argv);
     if (!strcmp(argv[1], "version")) { printf("maskft %s (%s)\n", mft_version(), mft_simd_name()); return 0; }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { fputs(usage, stdout); return 0; }
     fprintf(stderr, "maskft: unknown command '%s'\n%s", argv[1], usage);

@@ -2,6 +2,7 @@
    scalar reference kernels and the fast ones can be compared side by side.
    Run from the repository root: ./build/test_maskft [name-filter]
    Prints one line per test and ends with "N passed, N failed"; exits 1 on any failure. */
+#define _GNU_SOURCE /* memmem */
 #include "../maskft.c"
 
 #include <stdio.h>
@@ -930,6 +931,401 @@ static void test_lr_schedule_and_sampler(void)
     EXPECT(counts[0] == 0 && counts[1] == 0 && counts[2] > 1800 && counts[3] > 2500, "top-p 0.6: %d %d %d %d", counts[0], counts[1], counts[2], counts[3]);
 }
 
+
+/* ---- tokenizers of real models: conformance ------------------------------------------------ */
+
+/* A test asset: tests/data/NAME if vendored there, else ../shared/assets/REL (the shared
+   folder beside the checkout, when present). NULL when neither exists. */
+static const char *asset(const char *name, const char *rel)
+{
+    static char buf[32][512];
+    static int k;
+    char *b = buf[k++ & 31];
+    snprintf(b, 512, "tests/data/%s", name);
+    FILE *f = fopen(b, "rb");
+    if (!f) { snprintf(b, 512, "../shared/assets/%s", rel); f = fopen(b, "rb"); }
+    if (!f) return NULL;
+    fclose(f);
+    return b;
+}
+
+static int same_ids(const int *a, int na, const int *b, int nb)
+{
+    if (na != nb) return 0;
+    for (int i = 0; i < na; i++) if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+/* llama.cpp's test-tokenizer-0 vectors: .inp holds the texts separated by
+   "\n__ggml_vocab_test__\n", .out one line of ids per text (no BOS, special text as text) */
+static int llamacpp_vectors(const char *gguf, int *n_cases)
+{
+    char path[600];
+    long ni, no;
+    snprintf(path, sizeof path, "%s.inp", gguf);
+    char *inp = slurp(path, &ni);
+    snprintf(path, sizeof path, "%s.out", gguf);
+    char *out = slurp(path, &no);
+    mft_tokenizer tok;
+    mft_error err;
+    int bad = 0, cases = 0;
+    *n_cases = 0;
+    if (!inp || !out) { free(inp); free(out); return -1; }
+    inp[ni] = 0; out[no] = 0;
+    if (mft_tokenizer_load(&tok, gguf, 0, &err)) { printf("    %s: %s\n", gguf, err.msg); free(inp); free(out); return -1; }
+    const char *sep = "\n__ggml_vocab_test__\n";
+    char *p = inp, *line = out;
+    int *ids = malloc(65536 * sizeof(int));
+    for (;;) {
+        char *q = strstr(p, sep);
+        if (!q) break;
+        int len = (int)(q - p), n;
+        char *nl = strchr(line, '\n');
+        if (!nl) { bad++; break; }
+        int want[4096], nw = 0;
+        for (char *r = line; r < nl;) { char *end; long v = strtol(r, &end, 10); if (end == r) break; want[nw++] = (int)v; r = end; }
+        if (mft_encode(&tok, p, len, 0, ids, 65536, &n, NULL, &err) || !same_ids(ids, n, want, nw)) {
+            if (bad < 3) {
+                printf("    %s case %d \"%.*s\": got", gguf, cases, len < 40 ? len : 40, p);
+                for (int i = 0; i < n && i < 12; i++) printf(" %d", ids[i]);
+                printf(" | want");
+                for (int i = 0; i < nw && i < 12; i++) printf(" %d", want[i]);
+                printf("\n");
+            }
+            bad++;
+        }
+        cases++;
+        p = q + strlen(sep);
+        line = nl + 1;
+    }
+    free(ids); free(inp); free(out);
+    mft_tokenizer_free(&tok);
+    *n_cases = cases;
+    return bad;
+}
+
+static void test_tokenizer_llamacpp_vectors(void)
+{
+    const char *names[4][2] = {
+        { "ggml-vocab-llama-spm.gguf", "llama-cpp-vocab/ggml-vocab-llama-spm.gguf" },
+        { "ggml-vocab-phi-3.gguf", "llama-cpp-vocab/ggml-vocab-phi-3.gguf" },
+        { "ggml-vocab-gpt-2.gguf", "llama-cpp-vocab/ggml-vocab-gpt-2.gguf" },
+        { "ggml-vocab-starcoder.gguf", "llama-cpp-vocab/ggml-vocab-starcoder.gguf" },
+    };
+    int found = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *path = asset(names[i][0], names[i][1]);
+        if (!path) { printf("    %s not found (tests/data or ../shared/assets): skipped\n", names[i][0]); continue; }
+        found++;
+        int cases, bad = llamacpp_vectors(path, &cases);
+        printf("    %s: %d/%d cases exact\n", names[i][0], cases - bad, cases);
+        EXPECT(bad == 0 && cases == 46, "%s: %d of %d cases differ", names[i][0], bad, cases);
+    }
+    if (!found) SKIP("no llama.cpp vocabulary files found");
+}
+
+/* ids of a reference tokenizer, one {"text": ..., "ids": [...]} per line */
+static int jsonl_reference(const char *tokpath, const char *jsonl, int *n_cases, int flags)
+{
+    mft_tokenizer tok;
+    mft_error err;
+    FILE *f = fopen(jsonl, "rb");
+    int bad = 0, cases = 0;
+    *n_cases = 0;
+    if (!f) return -1;
+    if (mft_tokenizer_load(&tok, tokpath, 0, &err)) { printf("    %s: %s\n", tokpath, err.msg); fclose(f); return -1; }
+    static char line[65536], text[32768];
+    int *ids = malloc(65536 * sizeof(int)), *offs = malloc(2 * 65536 * sizeof(int));
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"text\":");
+        if (!p) continue;
+        p += 7; while (*p == ' ') p++;
+        int len = json_string(&p, text, sizeof text);
+        const char *q = strstr(p, "\"ids\":");
+        if (len < 0 || !q) { bad++; continue; }
+        int want[4096], nw = 0, n;
+        q = strchr(q, '[') + 1;
+        while (*q && *q != ']') { char *end; want[nw++] = (int)strtol(q, &end, 10); q = end; while (*q == ',' || *q == ' ') q++; }
+        int ok = !mft_encode(&tok, text, len, flags, ids, 65536, &n, offs, &err) && same_ids(ids, n, want, nw);
+        /* offsets are in order and cover the text */
+        int cover = 0;
+        for (int i = 0; ok && i < n; i++) {
+            if (offs[2 * i] > cover || offs[2 * i + 1] < offs[2 * i]) cover = -1000000;
+            if (offs[2 * i + 1] > cover) cover = offs[2 * i + 1];
+        }
+        if (ok && n && cover != len) { printf("    %s: offsets of \"%.30s\" do not cover it\n", tokpath, text); ok = 0; }
+        if (!ok) {
+            if (bad < 3) {
+                printf("    %s \"%.40s\": got", tokpath, text);
+                for (int i = 0; i < n && i < 14; i++) printf(" %d", ids[i]);
+                printf(" | want");
+                for (int i = 0; i < nw && i < 14; i++) printf(" %d", want[i]);
+                printf("\n");
+            }
+            bad++;
+        }
+        cases++;
+    }
+    fclose(f);
+    free(ids); free(offs);
+    mft_tokenizer_free(&tok);
+    *n_cases = cases;
+    return bad;
+}
+
+static void test_tokenizer_reference_ids(void)
+{
+    struct { const char *tok[2], *ref[2]; int flags; } sets[] = {
+        { { "tok512.model", "llama2c/tok512.model" }, { "spm_tok512_model.jsonl", "reference/spm_tok512_model.jsonl" }, 0 },
+        { { "tokenizer.model", "tokenizers/llama2-spm/tokenizer.model" }, { "spm_llama2_tokenizer_model.jsonl", "reference/spm_llama2_tokenizer_model.jsonl" }, 0 },
+        { { "llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json" }, { "hfjs_llama3.jsonl", "reference/hfjs_llama3.jsonl" }, MFT_SPECIAL },
+        { { "qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json" }, { "hfjs_qwen3.jsonl", "reference/hfjs_qwen3.jsonl" }, MFT_SPECIAL },
+    };
+    int found = 0;
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        const char *tp = asset(sets[i].tok[0], sets[i].tok[1]), *rp = asset(sets[i].ref[0], sets[i].ref[1]);
+        if (!tp || !rp) { printf("    %s or %s not found: skipped\n", sets[i].tok[0], sets[i].ref[0]); continue; }
+        found++;
+        int cases, bad = jsonl_reference(tp, rp, &cases, sets[i].flags);
+        printf("    %s: %d/%d texts exact\n", sets[i].tok[0], cases - bad, cases);
+        EXPECT(bad == 0 && cases == 63, "%s: %d of %d texts differ", sets[i].tok[0], bad, cases);
+    }
+    if (!found) SKIP("no reference tokenizer files found");
+}
+
+/* texts for the cross-checks: llama.cpp's 46 and the 63 reference texts */
+static int load_texts(char ***texts, int **lens)
+{
+    int n = 0, cap = 256;
+    *texts = malloc(cap * sizeof(char *));
+    *lens = malloc(cap * sizeof(int));
+    const char *inp = asset("ggml-vocab-gpt-2.gguf.inp", "llama-cpp-vocab/ggml-vocab-gpt-2.gguf.inp");
+    long ni;
+    char *buf = inp ? slurp(inp, &ni) : NULL;
+    if (buf) {
+        buf[ni] = 0;
+        const char *sep = "\n__ggml_vocab_test__\n";
+        for (char *p = buf, *q; (q = strstr(p, sep)); p = q + strlen(sep)) {
+            (*texts)[n] = malloc((size_t)(q - p) + 1);
+            memcpy((*texts)[n], p, (size_t)(q - p));
+            (*lens)[n++] = (int)(q - p);
+        }
+        free(buf);
+    }
+    const char *ref = asset("spm_tok512_model.jsonl", "reference/spm_tok512_model.jsonl");
+    FILE *f = ref ? fopen(ref, "rb") : NULL;
+    static char line[65536], text[32768];
+    while (f && fgets(line, sizeof line, f) && n < cap) {
+        const char *p = strstr(line, "\"text\":");
+        if (!p) continue;
+        p += 7; while (*p == ' ') p++;
+        int len = json_string(&p, text, sizeof text);
+        if (len < 0) continue;
+        (*texts)[n] = malloc((size_t)len + 1);
+        memcpy((*texts)[n], text, (size_t)len);
+        (*lens)[n++] = len;
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+static int encode_all(const mft_tokenizer *t, const char *text, int len, int *ids, int cap)
+{
+    int n;
+    return mft_encode(t, text, len, 0, ids, cap, &n, NULL, NULL) ? -1 : n;
+}
+
+/* the same vocabulary in two file formats gives the same ids */
+static void equivalent(const char *a, const char *b, int skip_spaces, int min_cases)
+{
+    mft_tokenizer ta, tb;
+    mft_error err;
+    if (mft_tokenizer_load(&ta, a, strstr(a, ".bin") ? 512 : 0, &err)) { EXPECT(0, "%s: %s", a, err.msg); return; }
+    if (mft_tokenizer_load(&tb, b, strstr(b, ".bin") ? 512 : 0, &err)) { EXPECT(0, "%s: %s", b, err.msg); mft_tokenizer_free(&ta); return; }
+    char **texts;
+    int *lens, nt = load_texts(&texts, &lens), cases = 0, bad = 0;
+    int *x = malloc(65536 * sizeof(int)), *y = malloc(65536 * sizeof(int));
+    for (int i = 0; i < nt; i++) {
+        /* a .model that removes extra whitespace differs by design where the text has any */
+        if (skip_spaces && lens[i] && (texts[i][0] == ' ' || texts[i][lens[i] - 1] == ' ' || memmem(texts[i], (size_t)lens[i], "  ", 2))) continue;
+        int nx = encode_all(&ta, texts[i], lens[i], x, 65536), ny = encode_all(&tb, texts[i], lens[i], y, 65536);
+        if (nx < 0 || !same_ids(x, nx, y, ny)) { if (bad < 2) printf("    differ on \"%.40s\"\n", texts[i]); bad++; }
+        cases++;
+    }
+    printf("    %s = %s on %d texts\n", strrchr(a, '/') ? strrchr(a, '/') + 1 : a, strrchr(b, '/') ? strrchr(b, '/') + 1 : b, cases - bad);
+    EXPECT(bad == 0 && cases >= min_cases, "%s vs %s: %d of %d texts differ", a, b, bad, cases);
+    for (int i = 0; i < nt; i++) free(texts[i]);
+    free(texts); free(lens); free(x); free(y);
+    mft_tokenizer_free(&ta);
+    mft_tokenizer_free(&tb);
+}
+
+static void test_tokenizer_formats_agree(void)
+{
+    const char *gj = asset("gpt2/tokenizer.json", "tokenizers/gpt2/tokenizer.json"), *gg = asset("ggml-vocab-gpt-2.gguf", "llama-cpp-vocab/ggml-vocab-gpt-2.gguf");
+    const char *tb = "models/tok512.bin", *tm = asset("tok512.model", "llama2c/tok512.model");
+    const char *sg = asset("tinyllamas-stories-260k-f32.gguf", "gguf/tinyllamas-stories-260k-f32.gguf");
+    if (gj && gg) equivalent(gj, gg, 0, 100); else printf("    gpt-2 files not found: skipped\n");
+    if (sg) equivalent(tb, sg, 0, 100); else printf("    stories260K GGUF not found: skipped\n");
+    if (tm) equivalent(tb, tm, 1, 80); else printf("    tok512.model not found: skipped\n");
+    if (!gj && !sg && !tm) SKIP("no tokenizer files found");
+}
+
+/* decode(encode(x)) == x on valid UTF-8 for every vocabulary whose normaliser keeps the text
+   (not tok512.model's whitespace clean-up, not Qwen's NFC, not a literal U+2581 in
+   SentencePiece vocabularies, which is read as a space), streaming decode gives the same
+   bytes as whole decode, and invalid UTF-8 and empty input are handled */
+static void test_tokenizer_roundtrip(void)
+{
+    const char *files[][2] = {
+        { "tok512.bin", "llama2c/tok512.bin" }, { "tokenizer.model", "tokenizers/llama2-spm/tokenizer.model" },
+        { "gpt2/tokenizer.json", "tokenizers/gpt2/tokenizer.json" }, { "ggml-vocab-starcoder.gguf", "llama-cpp-vocab/ggml-vocab-starcoder.gguf" },
+        { "llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json" }, { "qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json" },
+        { "ggml-vocab-phi-3.gguf", "llama-cpp-vocab/ggml-vocab-phi-3.gguf" },
+    };
+    char **texts;
+    int *lens, nt = load_texts(&texts, &lens), tested = 0;
+    int *ids = malloc(65536 * sizeof(int));
+    char *out = malloc(1 << 20), *st = malloc(1 << 20);
+    for (size_t fi = 0; fi < sizeof files / sizeof files[0]; fi++) {
+        const char *path = !strcmp(files[fi][0], "tok512.bin") ? "models/tok512.bin" : asset(files[fi][0], files[fi][1]);
+        mft_tokenizer t;
+        mft_error err;
+        if (!path) continue;
+        if (mft_tokenizer_load(&t, path, 0, &err) && mft_tokenizer_load(&t, path, 512, &err)) { EXPECT(0, "%s: %s", path, err.msg); continue; }
+        tested++;
+        int bad = 0, cases = 0;
+        for (int i = 0; i < nt; i++) {
+            int n = encode_all(&t, texts[i], lens[i], ids, 65536), len, sl = 0;
+            if (n < 0) { bad++; continue; }
+            if (t.remove_extra_spaces || (t.kind == MFT_TOK_SPM && memmem(texts[i], (size_t)lens[i], "\xE2\x96\x81", 3))) continue;
+            cases++;
+            mft_decode_ids(&t, ids, n, 0, out, 1 << 20, &len, NULL);
+            if (t.nfc) { /* what comes back is the NFC form of the text */
+                static unsigned char nf[1 << 16];
+                int nl = mft__uc_nfc((const unsigned char *)texts[i], lens[i], nf, sizeof nf, NULL);
+                if (nl != len || memcmp(out, nf, (size_t)len)) { if (bad < 2) printf("    %s: NFC of \"%.30s\" did not come back\n", files[fi][0], texts[i]); bad++; }
+                continue;
+            }
+            mft_detok d = { -1, 0, { 0 } };
+            for (int k = 0; k < n; k++) sl += mft_detok_stream(&t, &d, ids[k], st + sl, 4096);
+            sl += mft_detok_stream(&t, &d, -1, st + sl, 4096);
+            if (len != lens[i] || memcmp(out, texts[i], (size_t)len) || sl != len || memcmp(st, out, (size_t)len)) {
+                if (bad < 2) printf("    %s: \"%.30s\" came back as \"%.30s\" (stream %d bytes)\n", files[fi][0], texts[i], out, sl);
+                bad++;
+            }
+        }
+        /* invalid UTF-8 and empty input */
+        const char junk[] = "\xff\xfe" "a\xc3" "\x28\xe2\x82" "z\xf0\x9f\x98";
+        int n = encode_all(&t, junk, (int)sizeof junk - 1, ids, 65536), len;
+        EXPECT(n > 0, "%s: invalid UTF-8 not encoded", files[fi][0]);
+        /* byte-level vocabularies may lack the bytes that never occur in UTF-8 (StarCoder has
+           no 0xC0, 0xC1, 0xF5-0xFF): those come out as unknown, so only check the others */
+        int all_bytes = 1;
+        for (int k = 0; k < (int)sizeof junk - 1; k++) all_bytes &= t.byte_id[(unsigned char)junk[k]] >= 0;
+        if (n > 0 && !t.nfc && all_bytes) {
+            mft_decode_ids(&t, ids, n, 0, out, 1 << 20, &len, NULL);
+            EXPECT(len == (int)sizeof junk - 1 && !memcmp(out, junk, (size_t)len), "%s: invalid UTF-8 did not come back byte for byte", files[fi][0]);
+        }
+        EXPECT(encode_all(&t, "", 0, ids, 65536) == 0, "%s: empty text gave tokens", files[fi][0]);
+        printf("    %s: %d/%d texts round-trip\n", files[fi][0], cases - bad, cases);
+        EXPECT(bad == 0, "%s: %d texts do not round-trip", files[fi][0], bad);
+        mft_tokenizer_free(&t);
+    }
+    for (int i = 0; i < nt; i++) free(texts[i]);
+    free(texts); free(lens); free(ids); free(out); free(st);
+    if (!tested) SKIP("no tokenizer files found");
+}
+
+/* special tokens: parsed only when asked; a user-defined token always */
+static void test_tokenizer_special(void)
+{
+    const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
+    mft_tokenizer t;
+    mft_error err;
+    int ids[64], n;
+    if (!qp) SKIP("qwen3 tokenizer.json not found");
+    if (mft_tokenizer_load(&t, qp, 0, &err)) { EXPECT(0, "%s", err.msg); return; }
+    const char *msg = "<|im_start|>user\nHi<|im_end|>";
+    EXPECT(mft_encode(&t, msg, -1, MFT_SPECIAL, ids, 64, &n, NULL, &err) == MFT_OK && n >= 4, "encode");
+    EXPECT(ids[0] == 151644 && ids[n - 1] == 151645, "<|im_start|> / <|im_end|> not parsed: %d %d", ids[0], ids[n - 1]);
+    EXPECT(mft_encode(&t, msg, -1, 0, ids, 64, &n, NULL, &err) == MFT_OK, "encode");
+    int leaked = 0;
+    for (int i = 0; i < n; i++) leaked |= ids[i] >= 151643;
+    EXPECT(!leaked, "control tokens injected from plain text");
+    EXPECT(t.eos_id == 151645 && t.pad_id == 151643 && t.bos_id == -1, "config ids: eos %d pad %d bos %d", t.eos_id, t.pad_id, t.bos_id);
+    EXPECT(t.chat_template && strstr(t.chat_template, "<|im_start|>"), "chat template not read");
+    char out[256];
+    int len;
+    mft_encode(&t, msg, -1, MFT_SPECIAL, ids, 64, &n, NULL, &err);
+    mft_decode_ids(&t, ids, n, MFT_SPECIAL, out, sizeof out, &len, NULL);
+    EXPECT(!strcmp(out, msg), "decode with specials: %s", out);
+    mft_decode_ids(&t, ids, n, 0, out, sizeof out, &len, NULL);
+    EXPECT(!strcmp(out, "user\nHi"), "decode without specials: %s", out);
+    mft_tokenizer_free(&t);
+}
+
+static void test_bad_gguf_json_model(void)
+{
+    mft_error err;
+    mft_tokenizer t;
+    mft_gguf g;
+    long n;
+    const char *gp = asset("ggml-vocab-gpt-2.gguf", "llama-cpp-vocab/ggml-vocab-gpt-2.gguf");
+    char *orig = gp ? slurp(gp, &n) : NULL;
+    if (!orig) SKIP("gpt-2 gguf not found");
+    long cuts[] = { 0, 3, 8, 15, 23, 30, 100, 5000, n / 3, n - 1 };
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        spit(TMP, orig, cuts[i]);
+        mft_status s = mft_tokenizer_load(&t, TMP, 0, &err);
+        EXPECT(s == MFT_ERR_FORMAT || s == MFT_ERR_ARG, "gguf cut at %ld: %d %s", cuts[i], s, err.msg);
+        if (!s) mft_tokenizer_free(&t);
+    }
+    /* a huge key/value count, a huge string length, a bad value type */
+    char *m = malloc((size_t)n);
+    uint64_t big = (uint64_t)1 << 60;
+    memcpy(m, orig, (size_t)n); memcpy(m + 16, &big, 8);
+    spit(TMP, m, n);
+    EXPECT(mft_gguf_open(&g, TMP, &err) == MFT_ERR_FORMAT && strstr(err.msg, "more than the file"), "kv count: %s", err.msg);
+    memcpy(m, orig, (size_t)n); memcpy(m + 24, &big, 8);
+    spit(TMP, m, n);
+    EXPECT(mft_gguf_open(&g, TMP, &err) == MFT_ERR_FORMAT, "key length: %s", err.msg);
+    memcpy(m, orig, (size_t)n);
+    uint64_t kl; memcpy(&kl, orig + 24, 8);
+    uint32_t badtype = 77; memcpy(m + 32 + kl, &badtype, 4);
+    spit(TMP, m, n);
+    EXPECT(mft_gguf_open(&g, TMP, &err) == MFT_ERR_FORMAT && strstr(err.msg, "type"), "value type: %s", err.msg);
+    /* random byte flips never crash: each open either fails cleanly or succeeds */
+    uint64_t r = 9;
+    for (int k = 0; k < 200; k++) {
+        memcpy(m, orig, (size_t)n);
+        for (int f = 0; f < 4; f++) m[(mft__rand_u64(&r) % 4096)] ^= (char)(1 + mft__rand_u64(&r) % 255);
+        spit(TMP, m, n);
+        if (!mft_tokenizer_load(&t, TMP, 0, &err)) mft_tokenizer_free(&t);
+    }
+    free(m);
+    free(orig);
+    /* JSON: a syntax error is reported with line:column */
+    const char *bad = "{\n  \"model\": {\"type\": \"BPE\",\n   \"vocab\": {\"a\": 0,}\n}";
+    spit(TMP, bad, (long)strlen(bad));
+    EXPECT(mft_tokenizer_load(&t, TMP, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, ":3:"), "json syntax: %s", err.msg);
+    const char *unsup = "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}";
+    spit(TMP, unsup, (long)strlen(unsup));
+    EXPECT(mft_tokenizer_load(&t, TMP, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, "BPE"), "unsupported model: %s", err.msg);
+    /* SentencePiece .model: truncated */
+    const char *tm = asset("tok512.model", "llama2c/tok512.model");
+    char *mo = tm ? slurp(tm, &n) : NULL;
+    if (mo) {
+        char tmpm[64];
+        snprintf(tmpm, sizeof tmpm, "build/test_tmp.model");
+        spit(tmpm, mo, n / 2);
+        EXPECT(mft_tokenizer_load(&t, tmpm, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, "protobuf"), "truncated .model: %s", err.msg);
+        remove(tmpm);
+        free(mo);
+    }
+    remove(TMP);
+}
+
 int main(int argc, char **argv)
 {
     g_filter = argc > 1 ? argv[1] : NULL;
@@ -957,6 +1353,12 @@ int main(int argc, char **argv)
     run("greedy_matches_llama2c", test_greedy_matches_llama2c);
     run("tokenizer_sentencepiece_ids", test_tokenizer_sentencepiece_ids);
     run("tokenizer_edges", test_tokenizer_edges);
+    run("tokenizer_llamacpp_vectors", test_tokenizer_llamacpp_vectors);
+    run("tokenizer_reference_ids", test_tokenizer_reference_ids);
+    run("tokenizer_formats_agree", test_tokenizer_formats_agree);
+    run("tokenizer_roundtrip", test_tokenizer_roundtrip);
+    run("tokenizer_special", test_tokenizer_special);
+    run("bad_gguf_json_model", test_bad_gguf_json_model);
     run("bad_model_files", test_bad_model_files);
     run("bad_tokenizer_files", test_bad_tokenizer_files);
     run("bad_arguments", test_bad_arguments);
