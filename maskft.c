@@ -1613,8 +1613,9 @@ static int mft__utf8_len(const unsigned char *s, int n)
    of a Hugging Face tokenizer.json, e.g. Qwen2/Qwen3).
 
    Derived from the Unicode Character Database (UnicodeData.txt, PropList.txt,
-   CompositionExclusions.txt, DerivedNormalizationProps.txt), (c) Unicode, Inc., under the
-   Unicode License (https://www.unicode.org/license.txt). Regenerate, never edit:
+   CompositionExclusions.txt, DerivedNormalizationProps.txt), Copyright (c) Unicode, Inc.,
+   under the Unicode License ("Unicode, Inc. License Agreement - Data Files and Software",
+   https://www.unicode.org/license.txt). Regenerate, never edit:
        python3 tools/gen_unicode.py --inplace maskft.c
 
    ENCODED TABLES. To keep the source small, the big tables are strings of base-64 digits:
@@ -1911,7 +1912,7 @@ static int mft__uc_class(uint32_t cp)
    code points (mft__uc_drun, a binary search), and gives one character or a pair.
    Composition is a binary search by (a, b) among the pairs that are primary composites.
 
-   HOW mft__uc_nfc WORKS, in one left-to-right pass and with no buffer. A cursor walks the
+   HOW mft__uc_nfc WORKS, in one left-to-right pass and fixed memory. A cursor walks the
    decomposed input (struct mft__uc_cur: the current input character, its decomposition and
    the position in it). The state is the pending starter L, composed as far as known. Then:
      a. the run R of non-starters that follows L is measured (its length and smallest class)
@@ -1924,20 +1925,28 @@ static int mft__uc_class(uint32_t cp)
      c. if every mark of R combined (or R is empty), X is not blocked from L: if L X has a
         primary composite, L becomes it, X is consumed, and we go back to a;
      d. otherwise L is final. It is written, then the marks of R that did not combine, again
-        class by class from a fresh copy of the cursor (that is the canonical order), and X
-        becomes L.
-   Reading R once per class costs (number of distinct classes in R) x |R|, and there are
-   only 55 classes, so the time stays O(n) even for thousands of marks on one letter and the
-   memory is a few words: there is no limit on the length of a run of marks.
-   ASCII fast path: an ASCII character is a starter that neither decomposes nor combines
-   with what precedes it, so a run of ASCII bytes is copied as it is, all but its last byte
-   (which becomes L: a combining mark may follow it).
+        class by class (that is the canonical order), and X becomes L.
+   The marks of R are kept in a buffer of MFT__UC_RUNBUF entries as they are measured. A
+   longer run (far beyond real text: the Stream-Safe Text Format of UAX #15 allows 30) is not
+   cut: its scans read it again from the input, through a copy of the cursor saved at its
+   start. Either way a scan per class costs (distinct classes in R) x |R|, and there are
+   only 55 classes, so the time stays O(n) and the memory fixed, with no limit on the
+   length of a run of marks (a pathological run of 10^5 marks of all classes goes at a few
+   hundred KB/s, real text at tens of MB/s).
+   FAST PATHS. An ASCII character is a starter that neither decomposes nor combines with
+   what precedes it, so a run of ASCII bytes is copied as it is, all but its last byte
+   (which becomes L: a combining mark may follow it). And a precomposed character that NFC
+   keeps (e.g. U+00E9, or a Hangul syllable) is not taken apart when what follows cannot
+   combine with it (see mft__uc_load).
    Invalid UTF-8 (overlong forms, surrogates, values above U+10FFFF, truncated sequences,
    stray continuation bytes, as in RFC 3629) is copied a byte at a time: each such byte is a
    starter that combines with nothing, so normalization never reaches across it. */
 #define MFT__UC_DEC 0x100
 #define MFT__UC_SEC 0x200
 #define MFT__UC_RAW 0x110000u   /* an invalid input byte b travels as MFT__UC_RAW + b */
+#ifndef MFT__UC_RUNBUF
+#define MFT__UC_RUNBUF 128      /* marks of a run kept in memory (any value >= 1 is correct) */
+#endif
 
 #define MFT__UC_MAXDEC 4  /* the longest full canonical decomposition */
 #define MFT__UC_NCCC 410
@@ -2402,6 +2411,29 @@ static void mft__uc_next(struct mft__uc_cur *c)
     if (++c->k >= c->nd) { c->off += c->len; mft__uc_load(c); }
 }
 
+/* The run of non-starters after the pending starter. */
+struct mft__uc_run {
+    int n;                          /* its length */
+    unsigned lo;                    /* its smallest combining class */
+    struct mft__uc_cur start;       /* a cursor at its first mark */
+    uint32_t cp[MFT__UC_RUNBUF];    /* the marks, their classes and source offsets, */
+    unsigned char ccc[MFT__UC_RUNBUF];
+    int src[MFT__UC_RUNBUF];        /* if n <= MFT__UC_RUNBUF */
+};
+
+/* Mark i of run R, with its class in *k and source offset in *s. A scan visits i = 0, 1, ...
+   in turn, with r a fresh copy of R->start that this moves along if the run is too long
+   for the buffer. */
+static uint32_t mft__uc_mark(const struct mft__uc_run *R, struct mft__uc_cur *r, int i,
+                             unsigned *k, int *s)
+{
+    if (R->n <= MFT__UC_RUNBUF) { *k = R->ccc[i]; *s = R->src[i]; return R->cp[i]; }
+    if (i > 0) mft__uc_next(r);
+    *k = r->p[r->k] & 0xFF;
+    *s = r->off;
+    return r->d[r->k];
+}
+
 /* Append cp (or the raw byte it stands for) to out[o..cap) in UTF-8, each byte's source
    offset being s: the new length, or -1 if it does not fit. */
 static int mft__uc_put(unsigned char *out, int cap, int *src, int o, uint32_t cp, int s)
@@ -2429,9 +2461,11 @@ static int mft__uc_put(unsigned char *out, int cap, int *src, int o, uint32_t cp
    U+1D15E and the like from 4 to 12), and no longer than it for text that is already NFC. */
 static int mft__uc_nfc(const unsigned char *in, int n, unsigned char *out, int cap, int *src)
 {
-    struct mft__uc_cur c, run, r;
+    struct mft__uc_cur c, r;
+    struct mft__uc_run R;
     uint32_t L = 0;                  /* the pending starter, */
     int Ls = 0, haveL = 0, o = 0;    /* its source offset, whether there is one; bytes written */
+    memset(&R, 0, sizeof R);         /* (never read unwritten; this tells the compiler so) */
     c.in = in; c.n = n < 0 ? 0 : n; c.off = 0; c.len = 0;
     mft__uc_load(&c);
     for (;;) {
@@ -2451,50 +2485,54 @@ static int mft__uc_nfc(const unsigned char *in, int n, unsigned char *out, int c
             continue;
         }
         /* a. the run of non-starters after L */
-        int nm = 0, comb[MFT__UC_MAXDEC], nc = 0;
-        unsigned lo = 256;
+        int comb[MFT__UC_MAXDEC], nc = 0;
+        R.n = 0; R.lo = 256;
         if (c.nd && (c.p[c.k] & 0xFF)) {
-            run = c;
+            R.start = c;
             do {
-                if ((c.p[c.k] & 0xFF) < lo) lo = c.p[c.k] & 0xFF;
-                nm++;
+                unsigned k = c.p[c.k] & 0xFF;
+                if (k < R.lo) R.lo = k;
+                if (R.n < MFT__UC_RUNBUF) {
+                    R.cp[R.n] = c.d[c.k]; R.ccc[R.n] = (unsigned char)k; R.src[R.n] = c.off;
+                }
+                R.n++;
                 mft__uc_next(&c);
             } while (c.nd && (c.p[c.k] & 0xFF));
         }
         /* b. compose the run with L, class by class */
-        if (haveL && nm) {
-            for (unsigned k = lo; k < 256;) {
-                unsigned next = 256;
-                int blocked = 0;
-                r = run;
-                for (int i = 0; i < nm; i++, mft__uc_next(&r)) {
-                    unsigned rk = r.p[r.k] & 0xFF;
+        if (haveL && R.n) {
+            for (unsigned k = R.lo; k < 256;) {
+                unsigned next = 256, rk;
+                int blocked = 0, rs;
+                r = R.start;
+                for (int i = 0; i < R.n; i++) {
+                    uint32_t m = mft__uc_mark(&R, &r, i, &rk, &rs), x;
                     if (rk != k) { if (rk > k && rk < next) next = rk; continue; }
                     if (blocked) continue;
-                    uint32_t x = nc < MFT__UC_MAXDEC ? mft__uc_compose(L, r.d[r.k]) : 0;
+                    x = nc < MFT__UC_MAXDEC ? mft__uc_compose(L, m) : 0;
                     if (x) { L = x; comb[nc++] = i; } else blocked = 1;
                 }
                 k = next;
             }
         }
         /* c. the next starter X, when nothing is left between it and L */
-        if (haveL && c.nd && nm == nc && (c.p[c.k] & MFT__UC_SEC)) {
+        if (haveL && c.nd && R.n == nc && (c.p[c.k] & MFT__UC_SEC)) {
             uint32_t x = mft__uc_compose(L, c.d[c.k]);
             if (x) { L = x; mft__uc_next(&c); continue; }
         }
         /* d. L and what is left of the run are final */
         if (haveL && (o = mft__uc_put(out, cap, src, o, L, Ls)) < 0) return -1;
-        if (nm > nc) {
-            for (unsigned k = lo; k < 256;) {
-                unsigned next = 256;
-                r = run;
-                for (int i = 0; i < nm; i++, mft__uc_next(&r)) {
-                    unsigned rk = r.p[r.k] & 0xFF;
+        if (R.n > nc) {
+            for (unsigned k = R.lo; k < 256;) {
+                unsigned next = 256, rk;
+                int rs;
+                r = R.start;
+                for (int i = 0; i < R.n; i++) {
+                    uint32_t m = mft__uc_mark(&R, &r, i, &rk, &rs);
                     if (rk != k) { if (rk > k && rk < next) next = rk; continue; }
                     int j = 0;
                     while (j < nc && comb[j] != i) j++;
-                    if (j == nc && (o = mft__uc_put(out, cap, src, o, r.d[r.k], r.off)) < 0)
-                        return -1;
+                    if (j == nc && (o = mft__uc_put(out, cap, src, o, m, rs)) < 0) return -1;
                 }
                 k = next;
             }
@@ -3901,6 +3939,18 @@ MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n,
     return mft__ok(err);
 }
 
+/* SentencePiece writes a space as U+2581 ("▁"); this tokenizer stores it as ' '. Converts
+   p[0..n) in place (it can only shrink) and returns the new length. */
+static int mft__unescape_ws(char *p, int n)
+{
+    int w = 0;
+    for (int i = 0; i < n;) {
+        if (i + 3 <= n && (unsigned char)p[i] == 0xE2 && (unsigned char)p[i + 1] == 0x96 && (unsigned char)p[i + 2] == 0x81) { p[w++] = ' '; i += 3; }
+        else p[w++] = p[i++];
+    }
+    return w;
+}
+
 /* ---- SentencePiece .model (protobuf) -------------------------------------------------------
    A minimal reader for the fields that change behaviour: ModelProto { 1: pieces (repeated
    SentencePiece { 1: piece, 2: score, 3: type }), 2: trainer_spec { 3: model_type,
@@ -3995,13 +4045,10 @@ static mft_status mft__tok_load_spm(mft_tokenizer *t, const char *path, const ui
             while (sub.p < sub.end) {
                 if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad2;
                 if (field == 1 && wt == 2) {
-                    /* pieces store spaces as U+2581; this tokenizer stores them as ' ' */
                     piece[i] = text + tu;
-                    for (const uint8_t *q = s2.p; q < s2.end;) {
-                        if (s2.end - q >= 3 && q[0] == 0xE2 && q[1] == 0x96 && q[2] == 0x81) { text[tu++] = ' '; q += 3; }
-                        else text[tu++] = (char)*q++;
-                    }
-                    plen[i] = (int)(text + tu - piece[i]);
+                    memcpy(text + tu, s2.p, (size_t)(s2.end - s2.p));
+                    plen[i] = mft__unescape_ws(text + tu, (int)(s2.end - s2.p));
+                    tu += (size_t)plen[i];
                 } else if (field == 2 && wt == 5) {
                     uint32_t x = (uint32_t)v;
                     memcpy(&score[i], &x, 4);
@@ -4212,13 +4259,7 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
             int m = mft__bl_decode(p, n);
             if (m >= 0) n = m;
         } else {
-            /* '▁' -> ' ' in place (the piece only shrinks) */
-            int w = 0;
-            for (int i = 0; i < n;) {
-                if (i + 3 <= n && (unsigned char)p[i] == 0xE2 && (unsigned char)p[i + 1] == 0x96 && (unsigned char)p[i + 2] == 0x81) { p[w++] = ' '; i += 3; }
-                else p[w++] = p[i++];
-            }
-            n = w;
+            n = mft__unescape_ws(p, n);
         }
         piece[id] = p;
         plen[id] = n;
@@ -4270,15 +4311,8 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
                 int m = mft__bl_decode(ca, la); if (m >= 0) la = m;
                 m = mft__bl_decode(cb, lb); if (m >= 0) lb = m;
             } else {
-                for (int pass = 0; pass < 2; pass++) {
-                    char *q = pass ? cb : ca;
-                    int *ql = pass ? &lb : &la, w = 0;
-                    for (int i = 0; i < *ql;) {
-                        if (i + 3 <= *ql && (unsigned char)q[i] == 0xE2 && (unsigned char)q[i + 1] == 0x96 && (unsigned char)q[i + 2] == 0x81) { q[w++] = ' '; i += 3; }
-                        else q[w++] = q[i++];
-                    }
-                    *ql = w;
-                }
+                la = mft__unescape_ws(ca, la);
+                lb = mft__unescape_ws(cb, lb);
             }
             int ia = mft__tok_lookup(&tmp, ca, la), ib = mft__tok_lookup(&tmp, cb, lb);
             merge[2 * n_merges] = ia;
@@ -4377,12 +4411,7 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
         if (kind == MFT_TOK_BPE) {
             if (type[i] == MFT__TT_NORMAL) { int m = mft__bl_decode(p, n); if (m >= 0) n = m; }
         } else {
-            int w = 0;
-            for (int k = 0; k < n;) {
-                if (k + 3 <= n && (unsigned char)p[k] == 0xE2 && (unsigned char)p[k + 1] == 0x96 && (unsigned char)p[k + 2] == 0x81) { p[w++] = ' '; k += 3; }
-                else p[w++] = p[k++];
-            }
-            n = w;
+            n = mft__unescape_ws(p, n);
         }
         piece[i] = p;
         plen[i] = n;
@@ -4466,6 +4495,39 @@ MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vo
         mft_tokenizer_free(t);
     }
     return s;
+}
+
+/* The tokenizer that comes with a model: inside a GGUF file, or a file beside the checkpoint,
+   in this order: tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin (llama2.c's name
+   for a custom vocabulary of V tokens). */
+MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err)
+{
+    if (!t || !model_path) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    memset(t, 0, sizeof *t);
+    FILE *f = fopen(model_path, "rb");
+    char magic[4] = { 0 };
+    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", model_path);
+    size_t got = fread(magic, 1, 4, f);
+    fclose(f);
+    if (got == 4 && !memcmp(magic, "GGUF", 4)) return mft_tokenizer_load(t, model_path, vocab_size, err);
+    size_t dl = strlen(model_path);
+    while (dl > 0 && model_path[dl - 1] != '/') dl--;
+    char *path = (char *)malloc(dl + 64);
+    if (!path) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    char names[4][40] = { "tokenizer.json", "tokenizer.model", "tokenizer.bin", "" };
+    snprintf(names[3], sizeof names[3], "tok%d.bin", vocab_size);
+    for (int i = 0; i < 4; i++) {
+        memcpy(path, model_path, dl);
+        strcpy(path + dl, names[i]);
+        if ((f = fopen(path, "rb"))) {
+            fclose(f);
+            mft_status s = mft_tokenizer_load(t, path, vocab_size, err);
+            free(path);
+            return s;
+        }
+    }
+    free(path);
+    return mft__fail(err, MFT_ERR_IO, "no tokenizer beside '%s' (looked for tokenizer.json, tokenizer.model, tokenizer.bin, tok%d.bin): give one", model_path, vocab_size);
 }
 
 static mft_status mft__tok_load_any(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)

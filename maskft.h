@@ -112,7 +112,11 @@
        Version 2 (int8) is refused with a message. Every header field is validated and the file
        size must match the shapes exactly: truncated or foreign files are errors, never crashes.
        Writes version 0 (what llama2.c's run.c and maskft itself load), via a temporary file
-       that is renamed into place. Reads llama2.c tokenizer.bin (vocab size from the model).
+       that is renamed into place. Reads tokenizers from llama2.c tokenizer.bin, SentencePiece
+       .model, Hugging Face tokenizer.json (+ tokenizer_config.json) and GGUF, and GGUF
+       metadata (versions 1-3) in general; each reader checks every length and offset against
+       the file and reports a corrupt file as MFT_ERR_FORMAT with a message (JSON errors with
+       line:column).
 
    BUILD OPTIONS (define when compiling maskft.c)
        MFT_NO_SIMD   force the scalar kernels (also the reference the SIMD kernels are tested on)
@@ -482,6 +486,10 @@ enum { MFT_BOS = 1, MFT_EOS = 2, MFT_SPECIAL = 4 };
 MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vocab_size,
                                       mft_error *err);
 MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err);
+/* The tokenizer that comes with a model: the vocabulary inside a GGUF model file, or a file
+   beside the checkpoint (tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin). */
+MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size,
+                                           mft_error *err);
 MFT_API void mft_tokenizer_free(mft_tokenizer *t);
 
 /* Encodes `len` bytes of UTF-8 (len < 0: NUL-terminated; at most 256 MiB per call). Writes at

@@ -105,6 +105,14 @@ static int *encode_file(const mft_tokenizer *tok, const char *path, int *n_out)
     return ids;
 }
 
+/* -t if given, else the tokenizer that comes with the model (GGUF, or a file beside it) */
+static void open_tokenizer(const char *tokpath, const char *model, int vocab, mft_tokenizer *tok)
+{
+    mft_error err;
+    mft_status s = tokpath ? mft_tokenizer_load(tok, tokpath, vocab, &err) : mft_tokenizer_for_model(tok, model, vocab, &err);
+    if (s) die_err(&err);
+}
+
 static void need(const char *v, const char *what, const char *usage)
 {
     if (!v) { fprintf(stderr, "maskft: missing %s\n%s", what, usage); exit(1); }
@@ -113,7 +121,7 @@ static void need(const char *v, const char *what, const char *usage)
 /* ---- generate ------------------------------------------------------------------------------ */
 
 static const char *gen_usage =
-    "usage: maskft generate -m MODEL -t TOKENIZER [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--threads K]\n"
+    "usage: maskft generate -m MODEL [-t TOKENIZER] [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S] [--threads K]\n"
     "  Prints the prompt and N new tokens (default 256). --temp 0 is greedy (argmax). Defaults:\n"
     "  --temp 1.0 --top-p 0.9, seed from the clock. Stops early at BOS/EOS (a TinyStories model\n"
     "  ends a story with BOS) or at the end of the context.\n";
@@ -124,13 +132,12 @@ static int cmd_generate(int argc, char **argv)
     a.prompt = ""; a.n = 256; a.temp = 1.0f; a.top_p = 0.9f;
     parse(argc, argv, &a, gen_usage);
     need(a.model, "-m MODEL", gen_usage);
-    need(a.tok, "-t TOKENIZER", gen_usage);
     mft_error err;
     mft_model m;
     mft_tokenizer tok;
     if (mft_model_open(&m, a.model, 1, 1, MFT_GENERATE, &err)) die_err(&err);
     m.n_threads = a.threads;
-    if (mft_tokenizer_load(&tok, a.tok, m.cfg.vocab_size, &err)) die_err(&err);
+    open_tokenizer(a.tok, a.model, m.cfg.vocab_size, &tok);
     int plen = (int)strlen(a.prompt), n_prompt;
     int *prompt = malloc(((size_t)plen + 3) * sizeof(int));
     if (!prompt) die("%s", "out of memory");
@@ -172,7 +179,7 @@ static int cmd_generate(int argc, char **argv)
 /* ---- eval ------------------------------------------------------------------------------------ */
 
 static const char *eval_usage =
-    "usage: maskft eval -m MODEL -t TOKENIZER --text FILE [--threads K]\n"
+    "usage: maskft eval -m MODEL [-t TOKENIZER] --text FILE [--threads K]\n"
     "  Mean negative log-likelihood per predicted token and perplexity of FILE, encoded as the\n"
     "  model was trained: BOS, then the text. Every token after BOS is predicted and counted. A\n"
     "  text longer than the context is scored in consecutive windows, each starting with BOS.\n";
@@ -182,7 +189,6 @@ static int cmd_eval(int argc, char **argv)
     args_t a = { 0 };
     parse(argc, argv, &a, eval_usage);
     need(a.model, "-m MODEL", eval_usage);
-    need(a.tok, "-t TOKENIZER", eval_usage);
     need(a.text, "--text FILE", eval_usage);
     mft_error err;
     mft_config c;
@@ -191,7 +197,7 @@ static int cmd_eval(int argc, char **argv)
     if (mft_checkpoint_config(a.model, &c, &err)) die_err(&err);
     if (mft_model_open(&m, a.model, 1, c.seq_len, MFT_FORWARD, &err)) die_err(&err);
     m.n_threads = a.threads;
-    if (mft_tokenizer_load(&tok, a.tok, c.vocab_size, &err)) die_err(&err);
+    open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
     int n;
     int *ids = encode_file(&tok, a.text, &n);
     int body = n - 1, win = c.seq_len, windows = 0; /* text tokens, and per window */
@@ -225,7 +231,7 @@ static int cmd_eval(int argc, char **argv)
 /* ---- train ----------------------------------------------------------------------------------- */
 
 static const char *train_usage =
-    "usage: maskft train -m MODEL -t TOKENIZER --text FILE --out OUT.bin [--steps 100] [--lr 1e-3]\n"
+    "usage: maskft train -m MODEL [-t TOKENIZER] --text FILE --out OUT.bin [--steps 100] [--lr 1e-3]\n"
     "                    [--batch 4] [--seq 256] [--warmup 0] [--weight-decay 0.01] [--clip 1.0]\n"
     "                    [--seed S] [--threads K]\n"
     "  Plain next-token training on a text file (every token weighted 1): each step trains on\n"
@@ -240,14 +246,13 @@ static int cmd_train(int argc, char **argv)
     a.steps = 100; a.lr = o.lr; a.batch = 4; a.seq = 256; a.wd = o.weight_decay; a.clip = o.max_grad_norm;
     parse(argc, argv, &a, train_usage);
     need(a.model, "-m MODEL", train_usage);
-    need(a.tok, "-t TOKENIZER", train_usage);
     need(a.text, "--text FILE", train_usage);
     need(a.out, "--out OUT.bin", train_usage);
     mft_error err;
     mft_config c;
     mft_tokenizer tok;
     if (mft_checkpoint_config(a.model, &c, &err)) die_err(&err);
-    if (mft_tokenizer_load(&tok, a.tok, c.vocab_size, &err)) die_err(&err);
+    open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
     int n;
     int *ids = encode_file(&tok, a.text, &n);
     if (n < 2) die("'%s' is empty: nothing to train on", a.text);
@@ -325,7 +330,8 @@ static void load_tokenizer(const args_t *a, mft_tokenizer *tok)
         if (mft_checkpoint_config(a->model, &c, &err)) die_err(&err);
         vocab = c.vocab_size;
     }
-    if (mft_tokenizer_load(tok, a->tok, vocab, &err)) die_err(&err);
+    if (!a->tok && !a->model) die("%s", "give -t TOKENIZER (or -m MODEL to use the tokenizer beside it)");
+    open_tokenizer(a->tok, a->model, vocab, tok);
 }
 
 /* a piece as a quoted string: control characters and bytes that are not whole UTF-8
@@ -360,7 +366,6 @@ static int cmd_tokenize(int argc, char **argv)
 {
     args_t a = { 0 };
     parse(argc, argv, &a, tok_usage);
-    need(a.tok, "-t TOKENIZER", tok_usage);
     mft_tokenizer tok;
     mft_error err;
     load_tokenizer(&a, &tok);
@@ -393,7 +398,6 @@ static int cmd_detokenize(int argc, char **argv)
 {
     args_t a = { 0 };
     parse(argc, argv, &a, tok_usage);
-    need(a.tok, "-t TOKENIZER", tok_usage);
     mft_tokenizer tok;
     mft_error err;
     load_tokenizer(&a, &tok);
@@ -428,6 +432,8 @@ int main(int argc, char **argv)
 {
     const char *usage =
         "usage: maskft COMMAND [options]   (maskft COMMAND -h for each command's options)\n"
+        "  Without -t, a command uses the tokenizer that comes with the model: inside a GGUF\n"
+        "  file, or beside the checkpoint (tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin).\n"
         "  generate   sample text from a model\n"
         "  eval       perplexity of a text file\n"
         "  train      next-token training on a text file, saves a checkpoint\n"

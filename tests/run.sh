@@ -80,6 +80,18 @@ cli_errors() { # bad input: exit status 1 and a message naming the problem, neve
 }
 check "cli bad input gives clear errors" cli_errors
 
+cli_tokenize() { # tokenize/detokenize: known ids (llama.cpp's GPT-2 vector), offsets, the round trip
+    G=tests/data/ggml-vocab-gpt-2.gguf
+    [ "$(printf 'Hello world' | ./build/maskft tokenize -t $G)" = "15496 995" ] || return 1
+    printf 'Hello world' | ./build/maskft tokenize -t tests/data/gpt2/tokenizer.json --offsets > $T/offs.txt || return 1
+    [ "$(cut -f1-3 $T/offs.txt | tr '\t\n' ',;')" = "15496,0,5;995,5,11;" ] || return 1
+    ids=$(./build/maskft tokenize -t tests/data/qwen3/tokenizer.json < tests/data/story.txt) || return 1
+    echo "$ids" | ./build/maskft detokenize -t tests/data/qwen3/tokenizer.json | cmp - tests/data/story.txt || return 1
+    # without -t the tokenizer beside the model is used (models/tok512.bin for stories260K)
+    a=$(printf 'Once upon a time' | ./build/maskft tokenize -m $M --bos) && b=$(printf 'Once upon a time' | ./build/maskft tokenize -t $K -m $M --bos) && [ "$a" = "$b" ] && [ "$a" = "1 403 407 261 378" ]
+}
+check "cli tokenize / detokenize" cli_tokenize
+
 cli_quickstart() { ./build/quickstart > $T/qs.txt && tail -1 $T/qs.txt | grep -q "^Lily had a cat named Mochi\.$"; }
 check "quickstart learns the fact" cli_quickstart
 

@@ -1326,6 +1326,31 @@ static void test_bad_gguf_json_model(void)
     remove(TMP);
 }
 
+/* the generated Unicode tables: a few classes and NFC compositions with their source offsets
+   (the generator itself checks every code point against the UCD and NormalizationTest.txt) */
+static void test_unicode_tables(void)
+{
+    EXPECT(mft__uc_class('a') == MFT__UC_L && mft__uc_class(0x00E9) == MFT__UC_L && mft__uc_class(0x4E2D) == MFT__UC_L, "letters");
+    EXPECT(mft__uc_class('7') == MFT__UC_N && mft__uc_class(0x00BD) == MFT__UC_N && mft__uc_class(0x2460) == MFT__UC_N, "numbers (Nd, No)");
+    EXPECT(mft__uc_class(' ') == MFT__UC_S && mft__uc_class(0x3000) == MFT__UC_S && mft__uc_class(0x00A0) == MFT__UC_S && mft__uc_class(0x200B) == 0, "white space (ZWSP is not)");
+    EXPECT(mft__uc_class(0x0301) == MFT__UC_M && mft__uc_class(0x110000) == 0, "marks, beyond U+10FFFF");
+    struct { const char *in, *out; int src[8]; } cases[] = {
+        { "e\xCC\x81", "\xC3\xA9", { 0, 0 } },                                  /* e + acute -> U+00E9 */
+        { "a\xCC\x82\xCC\xA3", "\xE1\xBA\xAD", { 0, 0, 0 } },                   /* a + circumflex + dot below -> U+1EAD */
+        { "q\xCC\x87\xCC\xA3", "q\xCC\xA3\xCC\x87", { 0, 3, 3, 1, 1 } },        /* reordered by combining class */
+        { "\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8", "\xEA\xB0\x81", { 0, 0, 0 } }, /* Hangul L V T -> U+AC01 */
+        { "e\xFF\xCC\x81", "e\xFF\xCC\x81", { 0, 1, 2, 2 } },                   /* an invalid byte blocks */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char out[32];
+        int src[32];
+        int n = mft__uc_nfc((const unsigned char *)cases[i].in, (int)strlen(cases[i].in), out, sizeof out, src);
+        int ok = n == (int)strlen(cases[i].out) && !memcmp(out, cases[i].out, (size_t)n);
+        for (int k = 0; ok && k < n; k++) ok = src[k] == cases[i].src[k];
+        EXPECT(ok, "NFC case %zu", i);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_filter = argc > 1 ? argv[1] : NULL;
@@ -1353,6 +1378,7 @@ int main(int argc, char **argv)
     run("greedy_matches_llama2c", test_greedy_matches_llama2c);
     run("tokenizer_sentencepiece_ids", test_tokenizer_sentencepiece_ids);
     run("tokenizer_edges", test_tokenizer_edges);
+    run("unicode_tables", test_unicode_tables);
     run("tokenizer_llamacpp_vectors", test_tokenizer_llamacpp_vectors);
     run("tokenizer_reference_ids", test_tokenizer_reference_ids);
     run("tokenizer_formats_agree", test_tokenizer_formats_agree);
