@@ -3340,6 +3340,24 @@ static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_e
         t->special[j + 1] = id;
     }
     t->n_special = ns;
+    /* SentencePiece pieces carry a space only at their start, or consist of spaces only: no
+       matchable piece has a space right after another character. Then no merge can cross the
+       point where a space follows a non-space, and the encoder may merge the stretches between
+       such points independently (same result, a small heap that stays in cache). Checked here
+       rather than assumed. */
+    t->ws_split = t->kind == MFT_TOK_SPM;
+    for (size_t i = 0; i < V && t->ws_split; i++) {
+        if (t->types[i] != MFT__TT_NORMAL && t->types[i] != MFT__TT_USER) continue;
+        const char *p = t->pieces + t->piece_off[i];
+        for (uint32_t k = 1; k < t->piece_off[i + 1] - t->piece_off[i]; k++)
+            if (p[k] == ' ' && p[k - 1] != ' ') { t->ws_split = 0; break; }
+    }
+    /* which bytes can start a special token: the encoder skips every other position fast */
+    memset(t->special_first, 0, sizeof t->special_first);
+    for (int k = 0; k < ns; k++) {
+        unsigned char c0 = (unsigned char)t->pieces[t->piece_off[t->special[k]]];
+        t->special_first[c0] |= t->types[t->special[k]] == MFT__TT_USER ? 1 : 2;
+    }
     return MFT_OK;
 }
 
@@ -3408,7 +3426,7 @@ static mft_status mft__tok_load_bin(mft_tokenizer *t, const char *path, int voca
         mft__tokspec sp = { MFT_TOK_SPM, vocab_size, piece, plen, score, type, 0, NULL };
         s = mft__tok_build(t, &sp, err);
         /* control pieces of tokenizer.bin ("\n<s>\n") are not text to be matched */
-        if (!s) t->n_special = 0;
+        if (!s) { t->n_special = 0; memset(t->special_first, 0, sizeof t->special_first); }
     }
 done:
     fclose(f);
@@ -3794,7 +3812,10 @@ static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int f
     e->src = src;
     e->src_end = off0 + len;
     if (t->kind == MFT_TOK_SPM) {
-        rc = mft__enc_word(e, 0, n);
+        int a = 0;
+        for (int b = 1; t->ws_split && b < n && !rc; b++)
+            if (buf[b] == ' ' && buf[b - 1] != ' ') { rc = mft__enc_word(e, a, b - a); a = b; }
+        if (!rc) rc = mft__enc_word(e, a, n - a);
     } else {
         mft__txt x = { (const unsigned char *)buf, n };
         rc = mft__pretokenize(t->pre, &x, mft__enc_word_cb, e);
@@ -3834,7 +3855,7 @@ MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len,
        the text at the start and after every special token, as llama.cpp does */
     int start = 0, first = 1, all = (flags & MFT_SPECIAL) != 0;
     for (int i = 0; !rc && i <= len; i++) {
-        int id = i < len && t->n_special ? mft__special_at(t, text, len, i, all) : -1;
+        int id = i < len && (t->special_first[(unsigned char)text[i]] & (all ? 3 : 1)) ? mft__special_at(t, text, len, i, all) : -1;
         if (id < 0 && i < len) continue;
         if (i > start) { rc = mft__enc_text(&e, text + start, i - start, start, first); first = 0; }
         if (rc || id < 0) break;

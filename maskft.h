@@ -470,6 +470,8 @@ typedef struct mft_tokenizer {
     uint32_t merge_cap;     /* 0: merge by score (SentencePiece) */
     int32_t *special;       /* ids of control and user-defined tokens, longest text first */
     int n_special;
+    int ws_split;           /* SentencePiece: merges never cross a space that follows a non-space */
+    uint8_t special_first[256]; /* bit 0: a user-defined token starts with this byte; bit 1: a control one */
     void *mem;
 } mft_tokenizer;
 

@@ -53,7 +53,9 @@ static int bench_tokenizer(const char *path, int vocab, double mb)
     if (mft_encode(&tok, text, (int)len, 0, ids, cap, &n, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     double dt = now() - t0;
     const char *kind = tok.kind == MFT_TOK_SPM ? "sentencepiece-bpe" : "byte-level-bpe";
-    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    /* the file name with its folder: three of them are called tokenizer.json */
+    const char *name = path + strlen(path);
+    for (int slashes = 0; name > path; name--) if (name[-1] == '/' && ++slashes == 2) break;
     printf("tokenizer %-34s %-17s vocab=%-6d MB=%.1f tokens=%d MB/s=%.2f\n", name, kind, tok.vocab_size, len / 1048576.0, n, len / 1048576.0 / dt);
     free(ids); free(text); free(a); free(b);
     mft_tokenizer_free(&tok);

@@ -1160,8 +1160,33 @@ static void equivalent(const char *a, const char *b, int skip_spaces, int min_ca
     mft_tokenizer_free(&tb);
 }
 
+/* SentencePiece encoding may merge space-separated stretches independently (ws_split, checked
+   against the vocabulary at load time): it must give the same ids as one merge over the whole */
+static void ws_split_agrees(const char *path, int vocab)
+{
+    mft_tokenizer t;
+    if (!path || mft_tokenizer_load(&t, path, vocab, NULL)) return;
+    EXPECT(t.ws_split, "%s: expected ws_split", path);
+    char **texts;
+    int *lens, nt = load_texts(&texts, &lens), bad = 0;
+    int *x = malloc(65536 * sizeof(int)), *y = malloc(65536 * sizeof(int));
+    for (int i = 0; i < nt; i++) {
+        t.ws_split = 1;
+        int nx = encode_all(&t, texts[i], lens[i], x, 65536);
+        t.ws_split = 0;
+        int ny = encode_all(&t, texts[i], lens[i], y, 65536);
+        bad += !same_ids(x, nx, y, ny);
+    }
+    EXPECT(bad == 0, "%s: split and whole merging differ on %d texts", path, bad);
+    for (int i = 0; i < nt; i++) free(texts[i]);
+    free(texts); free(lens); free(x); free(y);
+    mft_tokenizer_free(&t);
+}
+
 static void test_tokenizer_formats_agree(void)
 {
+    ws_split_agrees("models/tok512.bin", 512);
+    ws_split_agrees(asset("tokenizer.model", "tokenizers/llama2-spm/tokenizer.model"), 0);
     const char *gj = asset("gpt2/tokenizer.json", "tokenizers/gpt2/tokenizer.json"), *gg = asset("ggml-vocab-gpt-2.gguf", "llama-cpp-vocab/ggml-vocab-gpt-2.gguf");
     const char *tb = "models/tok512.bin", *tm = asset("tok512.model", "llama2c/tok512.model");
     const char *sg = asset("tinyllamas-stories-260k-f32.gguf", "gguf/tinyllamas-stories-260k-f32.gguf");
