@@ -1080,6 +1080,9 @@ static void test_tokenizer_reference_ids(void)
         { { "tokenizer.model", "tokenizers/llama2-spm/tokenizer.model" }, { "spm_llama2_tokenizer_model.jsonl", "reference/spm_llama2_tokenizer_model.jsonl" }, 0 },
         { { "llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json" }, { "hfjs_llama3.jsonl", "reference/hfjs_llama3.jsonl" }, MFT_SPECIAL },
         { { "qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json" }, { "hfjs_qwen3.jsonl", "reference/hfjs_qwen3.jsonl" }, MFT_SPECIAL },
+        /* the SentencePiece-style tokenizer.json (Metaspace) path: tok512 written in that form
+           by tests/gen_tok512_hf.py, ids from @lenml/tokenizers (tests/gen_hfjs_ids.mjs) */
+        { { "tok512-hf/tokenizer.json", "-" }, { "hfjs_tok512_hf.jsonl", "-" }, MFT_SPECIAL },
     };
     int found = 0;
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
@@ -1192,6 +1195,7 @@ static void test_tokenizer_formats_agree(void)
     const char *sg = asset("tinyllamas-stories-260k-f32.gguf", "gguf/tinyllamas-stories-260k-f32.gguf");
     if (gj && gg) equivalent(gj, gg, 0, 100); else printf("    gpt-2 files not found: skipped\n");
     if (sg) equivalent(tb, sg, 0, 100); else printf("    stories260K GGUF not found: skipped\n");
+    equivalent(tb, "tests/data/tok512-hf/tokenizer.json", 0, 100);
     if (tm) equivalent(tb, tm, 1, 80); else printf("    tok512.model not found: skipped\n");
     if (!gj && !sg && !tm) SKIP("no tokenizer files found");
 }
@@ -1206,7 +1210,7 @@ static void test_tokenizer_roundtrip(void)
         { "tok512.bin", "llama2c/tok512.bin" }, { "tokenizer.model", "tokenizers/llama2-spm/tokenizer.model" },
         { "gpt2/tokenizer.json", "tokenizers/gpt2/tokenizer.json" }, { "ggml-vocab-starcoder.gguf", "llama-cpp-vocab/ggml-vocab-starcoder.gguf" },
         { "llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json" }, { "qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json" },
-        { "ggml-vocab-phi-3.gguf", "llama-cpp-vocab/ggml-vocab-phi-3.gguf" },
+        { "ggml-vocab-phi-3.gguf", "llama-cpp-vocab/ggml-vocab-phi-3.gguf" }, { "tok512-hf/tokenizer.json", "-" },
     };
     char **texts;
     int *lens, nt = load_texts(&texts, &lens), tested = 0;
