@@ -2805,15 +2805,16 @@ static uint32_t mft__json_value(mft__json *j, int depth)
             if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) { j->pos = p; mft__json_error(j, "bad number"); return MFT__JNONE; }
             while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
         }
-        char buf[64];
+        char small[64], *buf = small;
         size_t nl = p - s0;
-        if (nl >= sizeof buf) nl = sizeof buf - 1; /* digits past 63 cannot change a double much */
+        if (nl >= sizeof small && !(buf = (char *)malloc(nl + 1))) { mft__json_error(j, "out of memory"); return MFT__JNONE; }
         memcpy(buf, j->src + s0, nl);
         buf[nl] = 0;
         j->pos = p;
         id = mft__json_new(j, MFT__J_NUM);
-        if (id == MFT__JNONE) { mft__json_error(j, "out of memory"); return id; }
-        j->node[id].num = strtod(buf, NULL);
+        if (id != MFT__JNONE) j->node[id].num = strtod(buf, NULL);
+        else mft__json_error(j, "out of memory");
+        if (buf != small) free(buf);
         return id;
     }
     mft__json_error(j, "unexpected character");
@@ -3223,6 +3224,13 @@ typedef struct mft__tokspec {
 static void mft__tok_defaults(mft_tokenizer *t)
 {
     t->bos_id = t->eos_id = t->unk_id = t->pad_id = t->eot_id = -1;
+    t->prefix_after_special = 1;
+}
+
+static int mft__cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* Lays out one allocation with every table and fills it. The caller has set the flags and
@@ -3239,11 +3247,12 @@ static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_e
     while (cap < 2 * V) cap <<= 1;
     if (sp->n_merges > 0) { mcap = 1; while (mcap < 2 * (size_t)sp->n_merges) mcap <<= 1; }
     size_t bytes = V * (sizeof(float) + 1) + 2 * (V + 1) * sizeof(uint32_t) + cap * sizeof(int32_t) +
-                   mcap * (sizeof(uint64_t) + 2 * sizeof(int32_t)) + V * sizeof(int32_t) + 2 * text + 5 * V + 64;
+                   mcap * (sizeof(uint64_t) + 2 * sizeof(int32_t)) + V * sizeof(int32_t) + V * sizeof(uint64_t) + 2 * text + 5 * V + 64;
     char *mem = (char *)calloc(1, bytes);
     if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "out of memory for the tokenizer (%zu bytes)", bytes);
     t->mem = mem;
     t->merge_key = (uint64_t *)mem; mem += mcap * sizeof(uint64_t);
+    uint64_t *special_key = (uint64_t *)mem; mem += V * sizeof(uint64_t); /* scratch for sorting */
     t->scores = (float *)mem; mem += V * sizeof(float);
     t->piece_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
     t->dec_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
@@ -3276,11 +3285,13 @@ static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_e
     for (size_t i = 0; i < V; i++) {
         const char *p = t->pieces + t->piece_off[i];
         int n = (int)(t->piece_off[i + 1] - t->piece_off[i]);
-        if (t->kind == MFT_TOK_SPM && n == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>' &&
-            mft__hexval(p[3]) >= 0 && mft__hexval(p[4]) >= 0 && t->types[i] != MFT__TT_CONTROL) {
+        int byte_shaped = n == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>' && mft__hexval(p[3]) >= 0 && mft__hexval(p[4]) >= 0;
+        if (t->kind == MFT_TOK_SPM && byte_shaped && t->types[i] != MFT__TT_CONTROL) {
             int b = mft__hexval(p[3]) * 16 + mft__hexval(p[4]);
             if (t->byte_id[b] < 0) t->byte_id[b] = (int)i;
             t->types[i] = MFT__TT_BYTE;
+        } else if (t->types[i] == MFT__TT_BYTE) {
+            t->types[i] = MFT__TT_NORMAL; /* marked as a byte token but not shaped <0xNN> */
         }
         /* only normal and user-defined pieces are ever matched from text (first id wins if a
            piece appears twice); control, unknown, byte and unused pieces are not */
@@ -3332,13 +3343,14 @@ static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_e
     int ns = 0;
     for (size_t i = 0; i < V; i++)
         if ((t->types[i] == MFT__TT_CONTROL || t->types[i] == MFT__TT_USER) && t->piece_off[i + 1] > t->piece_off[i]) t->special[ns++] = (int32_t)i;
-    for (int i = 1; i < ns; i++) { /* insertion sort by length, descending; stable on ids */
+    /* by length, longest first, then by id: stored as (length << 22 | id) keys and sorted */
+    for (int i = 0; i < ns; i++) {
         int32_t id = t->special[i];
         uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
-        int j = i - 1;
-        while (j >= 0 && t->piece_off[t->special[j] + 1] - t->piece_off[t->special[j]] < len) { t->special[j + 1] = t->special[j]; j--; }
-        t->special[j + 1] = id;
+        special_key[i] = ((uint64_t)(0xFFFFFFFFu - len) << 32) | (uint32_t)id;
     }
+    qsort(special_key, (size_t)ns, sizeof(uint64_t), mft__cmp_u64);
+    for (int i = 0; i < ns; i++) t->special[i] = (int32_t)(special_key[i] & 0xFFFFFFFFu);
     t->n_special = ns;
     /* SentencePiece pieces carry a space only at their start, or consist of spaces only: no
        matchable piece has a space right after another character. Then no merge can cross the
@@ -3675,19 +3687,22 @@ static int mft__pre_llama3(const mft__txt *x, int i, int digits)
 
 /* Splits x into words: calls emit(word) for each. StarCoder first isolates every \p{N}
    character, then applies GPT-2's regex to what lies between. */
-static int mft__pretokenize(int pre, const mft__txt *x, int (*emit)(void *, int, int), void *ctx)
+static int mft__pretokenize(int pre, int digit_runs, const mft__txt *x, int (*emit)(void *, int, int), void *ctx)
 {
-    int i = 0;
+    int i = 0, next_num = -1; /* StarCoder: where the next \p{N} starts (kept, not rescanned) */
     while (i < x->n) {
         int l;
         if (pre == MFT_PRE_STARCODER) {
             int cl, c = mft__cls(x, i, &cl);
-            if (MFT__ISN(c)) { l = cl; }
-            else {
+            if (MFT__ISN(c)) {
+                l = digit_runs ? mft__pre_run(x, i, MFT__UC_N, 0, 1 << 30) - i : cl;
+            } else {
                 /* the GPT-2 regex on the stretch up to the next number */
-                int e = i;
-                while (e < x->n) { int ce, le; ce = mft__cls(x, e, &le); if (MFT__ISN(ce)) break; e += le; }
-                mft__txt sub = { x->s, e };
+                if (next_num < i) {
+                    next_num = i;
+                    while (next_num < x->n) { int le, ce = mft__cls(x, next_num, &le); if (MFT__ISN(ce)) break; next_num += le; }
+                }
+                mft__txt sub = { x->s, next_num };
                 l = mft__pre_gpt2(&sub, i);
             }
         } else if (pre == MFT_PRE_LLAMA3) l = mft__pre_llama3(x, i, 3);
@@ -3709,15 +3724,25 @@ typedef struct mft__enc {
     int src_end;      /* input offset where the current piece of text ends */
     const char *txt;  /* the normalised text */
     int txt_n;
+    int unk_end;      /* input offset where the last emitted unknown token ends, or -1 */
     mft__bpe w;
     int overflow;
 } mft__enc;
 
 static int mft__emit(mft__enc *e, int id, int b, int end)
 {
+    if (end < b) end = b;
+    /* SentencePiece (without byte fallback) and HF's fuse_unk: a run of unknown characters
+       is one unknown token */
+    if (id == e->t->unk_id && id >= 0 && !e->t->byte_fallback && e->unk_end == b && e->n > 0 && e->ids[e->n - 1] == id) {
+        if (e->offsets) e->offsets[2 * e->n - 1] = end;
+        e->unk_end = end;
+        return 0;
+    }
     if (e->n >= e->cap) { e->overflow = 1; return -1; }
-    if (e->offsets) { e->offsets[2 * e->n] = b; e->offsets[2 * e->n + 1] = end < b ? b : end; }
+    if (e->offsets) { e->offsets[2 * e->n] = b; e->offsets[2 * e->n + 1] = end; }
     e->ids[e->n++] = id;
+    e->unk_end = id == e->t->unk_id ? end : -1;
     return 0;
 }
 
@@ -3753,7 +3778,7 @@ static int mft__enc_word(mft__enc *e, int a, int n)
             if (mft__emit(e, s->id, ib, ie)) return -1;
             continue;
         }
-        /* not in the vocabulary: one <0xNN> token per byte, or the unknown token once */
+        /* not in the vocabulary: one <0xNN> token per byte, or the unknown token */
         if (t->byte_fallback || t->kind == MFT_TOK_BPE) {
             for (int j = 0; j < s->len; j++) {
                 int id = t->byte_id[(unsigned char)txt[s->start + j]];
@@ -3770,6 +3795,29 @@ static int mft__enc_word(mft__enc *e, int a, int n)
 
 static int mft__enc_word_cb(void *ctx, int a, int n) { return mft__enc_word((mft__enc *)ctx, a, n); }
 
+/* normalised SentencePiece text [a, b): merged stretch by stretch when that is exact */
+static int mft__enc_spm(mft__enc *e, int a, int b)
+{
+    int rc = 0, s0 = a;
+    for (int k = a + 1; e->t->ws_split && k < b && !rc; k++)
+        if (e->txt[k] == ' ' && e->txt[k - 1] != ' ') { rc = mft__enc_word(e, s0, k - s0); s0 = k; }
+    return rc ? rc : mft__enc_word(e, s0, b - s0);
+}
+
+/* the special token whose text starts at text[i] (longest first), or -1. mask: 1 user-defined
+   tokens, 2 control tokens */
+static int mft__special_at(const mft_tokenizer *t, const char *text, int len, int i, int mask)
+{
+    if (!(t->special_first[(unsigned char)text[i]] & mask)) return -1;
+    for (int k = 0; k < t->n_special; k++) {
+        int id = t->special[k];
+        if (!(mask & (t->types[id] == MFT__TT_USER ? 1 : 2))) continue;
+        int n = (int)(t->piece_off[id + 1] - t->piece_off[id]);
+        if (n <= len - i && !memcmp(text + i, t->pieces + t->piece_off[id], (size_t)n)) return id;
+    }
+    return -1;
+}
+
 /* One stretch of plain text (no special tokens inside): normalise, then merge. `first` says
    whether a SentencePiece dummy prefix belongs here. */
 static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int first)
@@ -3779,7 +3827,7 @@ static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int f
     size_t cap = 3 * (size_t)len + 8;
     char *buf = (char *)malloc(cap);
     int *src = (int *)malloc(cap * sizeof(int));
-    int n = 0, rc = 0;
+    int n = 0, rc = 0, n0 = e->n;
     if (!buf || !src) { free(buf); free(src); return -2; }
     if (t->kind == MFT_TOK_SPM) {
         /* SentencePiece: optionally drop leading/trailing spaces and collapse runs, then a
@@ -3792,7 +3840,7 @@ static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int f
         }
         if (first && t->add_dummy_prefix && i < end) { buf[n] = ' '; src[n++] = -1; }
         while (i < end) {
-            if (t->remove_extra_spaces && text[i] == ' ' && i > 0 && text[i - 1] == ' ' && n > 0 && buf[n - 1] == ' ') { i++; continue; }
+            if (t->remove_extra_spaces && text[i] == ' ' && i > 0 && text[i - 1] == ' ') { i++; continue; }
             if (i + 3 <= end && (unsigned char)text[i] == 0xE2 && (unsigned char)text[i + 1] == 0x96 && (unsigned char)text[i + 2] == 0x81) {
                 buf[n] = ' '; src[n++] = off0 + i; i += 3; continue;
             }
@@ -3801,7 +3849,9 @@ static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int f
     } else if (t->nfc) {
         n = mft__uc_nfc((const unsigned char *)text, len, (unsigned char *)buf, (int)cap, src);
         if (n < 0) { free(buf); free(src); return -2; }
-        for (int i = 0; i < n; i++) src[i] += off0;
+        /* canonical reordering may move a mark before the one it followed: keep the offsets
+           in order (a reordered mark shares its neighbour's position) */
+        for (int i = 0; i < n; i++) { src[i] += off0; if (i && src[i] < src[i - 1]) src[i] = src[i - 1]; }
     } else {
         memcpy(buf, text, (size_t)len);
         for (int i = 0; i < len; i++) src[i] = off0 + i;
@@ -3811,30 +3861,35 @@ static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int f
     e->txt_n = n;
     e->src = src;
     e->src_end = off0 + len;
-    if (t->kind == MFT_TOK_SPM) {
-        int a = 0;
-        for (int b = 1; t->ws_split && b < n && !rc; b++)
-            if (buf[b] == ' ' && buf[b - 1] != ' ') { rc = mft__enc_word(e, a, b - a); a = b; }
-        if (!rc) rc = mft__enc_word(e, a, n - a);
+    if (t->kind == MFT_TOK_SPM && !t->prefix_after_special && t->n_special) {
+        /* SentencePiece proper finds user-defined symbols in the normalised text */
+        int s0 = 0;
+        for (int k = 0; k < n && !rc; k++) {
+            int id = mft__special_at(t, buf, n, k, 1);
+            if (id < 0) continue;
+            int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]), ib, ie;
+            rc = mft__enc_spm(e, s0, k);
+            mft__span(e, k, k + sl, &ib, &ie);
+            if (!rc) rc = mft__emit(e, id, ib, ie);
+            s0 = k + sl;
+            k = s0 - 1;
+        }
+        if (!rc) rc = mft__enc_spm(e, s0, n);
+    } else if (t->kind == MFT_TOK_SPM) {
+        rc = mft__enc_spm(e, 0, n);
     } else {
         mft__txt x = { (const unsigned char *)buf, n };
-        rc = mft__pretokenize(t->pre, &x, mft__enc_word_cb, e);
+        rc = mft__pretokenize(t->pre, t->digit_runs, &x, mft__enc_word_cb, e);
+    }
+    /* spaces the normaliser removed at either end belong to the neighbouring token, so the
+       offsets still cover the input */
+    if (!rc && e->offsets && e->n > n0) {
+        if (e->offsets[2 * n0] > off0) e->offsets[2 * n0] = off0;
+        if (e->offsets[2 * e->n - 1] < off0 + len) e->offsets[2 * e->n - 1] = off0 + len;
     }
     free(buf);
     free(src);
     return rc;
-}
-
-/* the special token whose text starts at text[i] (longest first), or -1 */
-static int mft__special_at(const mft_tokenizer *t, const char *text, int len, int i, int all)
-{
-    for (int k = 0; k < t->n_special; k++) {
-        int id = t->special[k];
-        if (!all && t->types[id] != MFT__TT_USER) continue;
-        int n = (int)(t->piece_off[id + 1] - t->piece_off[id]);
-        if (n <= len - i && !memcmp(text + i, t->pieces + t->piece_off[id], (size_t)n)) return id;
-    }
-    return -1;
 }
 
 MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags,
@@ -3847,21 +3902,23 @@ MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len,
     if (len > (1 << 28)) return mft__fail(err, MFT_ERR_ARG, "text too long (%d bytes, over 256 MiB): encode it in pieces", len);
     mft__enc e;
     memset(&e, 0, sizeof e);
-    e.t = t; e.ids = ids; e.cap = cap; e.offsets = offsets;
+    e.t = t; e.ids = ids; e.cap = cap; e.offsets = offsets; e.unk_end = -1;
     int rc = 0;
     if ((flags & MFT_BOS) && t->bos_id >= 0) rc = mft__emit(&e, t->bos_id, 0, 0);
-    /* split out special tokens: user-defined ones always (as SentencePiece, llama.cpp and HF
-       do), control ones only with MFT_SPECIAL; a SentencePiece dummy prefix goes in front of
-       the text at the start and after every special token, as llama.cpp does */
-    int start = 0, first = 1, all = (flags & MFT_SPECIAL) != 0;
+    /* Split out special tokens: control ones only with MFT_SPECIAL; user-defined ones always,
+       in the raw text as llama.cpp and HF do, or, for a SentencePiece .model, inside the
+       normalised text as SentencePiece does (mft__enc_text). The dummy prefix goes in front
+       of the text, and after each special token where the reference does that too. */
+    int mask = ((flags & MFT_SPECIAL) ? 2 : 0) | (t->kind == MFT_TOK_SPM && !t->prefix_after_special ? 0 : 1);
+    int start = 0, first = 1;
     for (int i = 0; !rc && i <= len; i++) {
-        int id = i < len && (t->special_first[(unsigned char)text[i]] & (all ? 3 : 1)) ? mft__special_at(t, text, len, i, all) : -1;
+        int id = i < len && t->n_special ? mft__special_at(t, text, len, i, mask) : -1;
         if (id < 0 && i < len) continue;
         if (i > start) { rc = mft__enc_text(&e, text + start, i - start, start, first); first = 0; }
         if (rc || id < 0) break;
         int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]);
         rc = mft__emit(&e, id, i, i + sl);
-        first = 1;
+        first = t->prefix_after_special;
         start = i + sl;
         i = start - 1;
     }
@@ -3884,7 +3941,8 @@ MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, in
     /* the dummy-prefix space is not part of the text: the encoder put one at the start and
        after every special token (control or user-defined), so the decoder takes it away */
     if (t->kind == MFT_TOK_SPM && t->add_dummy_prefix && n > 0 && p[0] == ' ' &&
-        (prev < 0 || prev >= t->vocab_size || prev == t->bos_id || t->types[prev] == MFT__TT_CONTROL || t->types[prev] == MFT__TT_USER)) { p++; n--; }
+        (prev < 0 || prev >= t->vocab_size || prev == t->bos_id ||
+         (t->prefix_after_special && (t->types[prev] == MFT__TT_CONTROL || t->types[prev] == MFT__TT_USER)))) { p++; n--; }
     if (len) *len = n;
     return p;
 }
@@ -3901,10 +3959,11 @@ MFT_API const char *mft_token_piece(const mft_tokenizer *t, int id, int *len)
    sequence is released as it is. */
 MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap)
 {
-    int n, w = 0;
+    int n = 0, w = 0;
     const char *p = id == -1 ? NULL : mft_token_bytes(t, st->prev, id, &n);
-    if (id != -1) st->prev = id;
     if (!p) n = 0;
+    if (cap < st->npend + n) return -1; /* nothing consumed: call again with more room */
+    if (id != -1) st->prev = id;
     for (int i = 0; i <= n; i++) {
         if (i < n) {
             if (st->npend >= 4) { if (w + st->npend > cap) return -1; memcpy(out + w, st->pend, (size_t)st->npend); w += st->npend; st->npend = 0; }
@@ -4063,6 +4122,7 @@ static mft_status mft__tok_load_spm(mft_tokenizer *t, const char *path, const ui
             if (mft__pb_field(&b, &field, &wt, &v, &sub)) goto bad2;
             if (field != 1 || wt != 2) continue;
             type[i] = MFT__TT_NORMAL;
+            piece[i] = text + tu; /* a piece without its string field is empty */
             while (sub.p < sub.end) {
                 if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad2;
                 if (field == 1 && wt == 2) {
@@ -4087,6 +4147,7 @@ static mft_status mft__tok_load_spm(mft_tokenizer *t, const char *path, const ui
         t->add_dummy_prefix = add_prefix;
         t->remove_extra_spaces = remove_ws;
         t->byte_fallback = byte_fallback;
+        t->prefix_after_special = 0; /* SentencePiece: one dummy prefix, for the whole text */
         t->source = "sentencepiece";
         {
             mft__tokspec sp = { MFT_TOK_SPM, V, piece, plen, score, type, 0, NULL };
@@ -4207,10 +4268,13 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
     uint32_t pre = mft__jget(&j, root, "pre_tokenizer"), norm = mft__jget(&j, root, "normalizer");
     int kind = MFT_TOK_BPE, byte_level = 0;
     t->pre = -1;
+    t->prefix_after_special = 1; /* HF normalises each stretch between added tokens on its own */
     if (pre != MFT__JNONE && j.node[pre].type == MFT__J_OBJ) {
-        uint32_t list = mft__jget(&j, pre, "pretokenizers"), one[1] = { pre };
-        uint32_t first = list != MFT__JNONE ? j.node[list].first : one[0];
-        int has_digits = 0, split = -1;
+        /* one pre-tokenizer, or a Sequence of them */
+        uint32_t list = mft__jget(&j, pre, "pretokenizers");
+        if (list != MFT__JNONE && j.node[list].type != MFT__J_ARR) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre_tokenizer.pretokenizers is not an array", path); goto done; }
+        uint32_t first = list != MFT__JNONE ? j.node[list].first : pre;
+        int digits = 0, split = -1;
         for (uint32_t c = first; c != MFT__JNONE; c = list != MFT__JNONE ? j.node[c].next : MFT__JNONE) {
             uint32_t ty = mft__jget(&j, c, "type");
             if (mft__jstr_is(&j, ty, "ByteLevel")) {
@@ -4220,28 +4284,34 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
                 uint32_t aps = mft__jget(&j, c, "add_prefix_space");
                 if (aps != MFT__JNONE && j.node[aps].type == MFT__J_TRUE) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': ByteLevel add_prefix_space=true is not supported", path); goto done; }
             } else if (mft__jstr_is(&j, ty, "Digits")) {
-                has_digits = 1;
+                uint32_t ind = mft__jget(&j, c, "individual_digits");
+                digits = ind != MFT__JNONE && j.node[ind].type == MFT__J_TRUE ? 1 : 2;
             } else if (mft__jstr_is(&j, ty, "Split")) {
                 uint32_t re = mft__jget(&j, mft__jget(&j, c, "pattern"), "Regex");
                 if (mft__jstr_is(&j, re, mft__re_llama3)) split = MFT_PRE_LLAMA3;
                 else if (mft__jstr_is(&j, re, mft__re_qwen2)) split = MFT_PRE_QWEN2;
                 else if (mft__jstr_is(&j, re, mft__re_gpt2)) split = MFT_PRE_GPT2;
                 else {
-                    int rl;
+                    int rl = 0;
                     const char *r = mft__jstr(&j, re, &rl);
-                    s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer regex not supported: %.120s", path, r ? r : "(not a regex)");
+                    s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer regex not supported: %.*s", path, r ? (rl < 120 ? rl : 120) : 14, r ? r : "(not a regex)");
                     goto done;
                 }
             } else if (mft__jstr_is(&j, ty, "Metaspace")) {
+                /* SentencePiece-style: the prepend scheme says where the dummy prefix goes */
                 kind = MFT_TOK_SPM;
+                uint32_t ps = mft__jget(&j, c, "prepend_scheme"), ap = mft__jget(&j, c, "add_prefix_space");
+                if (mft__jstr_is(&j, ps, "always") || (ps == MFT__JNONE && ap != MFT__JNONE && j.node[ap].type == MFT__J_TRUE)) t->add_dummy_prefix = 1;
+                else if (mft__jstr_is(&j, ps, "first")) { t->add_dummy_prefix = 1; t->prefix_after_special = 0; }
             } else {
-                int tl;
+                int tl = 0;
                 const char *tn = mft__jstr(&j, ty, &tl);
-                s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer %.40s is not supported", path, tn ? tn : "?");
+                s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer %.*s is not supported", path, tn ? (tl < 40 ? tl : 40) : 1, tn ? tn : "?");
                 goto done;
             }
         }
-        if (has_digits) split = MFT_PRE_STARCODER;
+        /* Digits then the GPT-2 regex: StarCoder's (each digit alone) or digit runs */
+        if (digits) { split = MFT_PRE_STARCODER; t->digit_runs = digits == 2; }
         t->pre = split;
     }
     if (norm != MFT__JNONE && j.node[norm].type == MFT__J_OBJ) {
@@ -4250,7 +4320,8 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
         else if (mft__jstr_is(&j, ty, "Sequence")) {
             /* Llama-2 / TinyLlama: Prepend("▁") + Replace(" ", "▁") is SentencePiece's escaping */
             uint32_t list = mft__jget(&j, norm, "normalizers");
-            for (uint32_t c = list != MFT__JNONE ? j.node[list].first : MFT__JNONE; c != MFT__JNONE; c = j.node[c].next) {
+            if (list == MFT__JNONE || j.node[list].type != MFT__J_ARR) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer.normalizers is not an array", path); goto done; }
+            for (uint32_t c = j.node[list].first; c != MFT__JNONE; c = j.node[c].next) {
                 uint32_t cty = mft__jget(&j, c, "type");
                 if (mft__jstr_is(&j, cty, "Prepend")) { kind = MFT_TOK_SPM; t->add_dummy_prefix = 1; }
                 else if (mft__jstr_is(&j, cty, "Replace")) kind = MFT_TOK_SPM;
@@ -4261,11 +4332,6 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
     }
     if (kind == MFT_TOK_BPE && !byte_level) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': a BPE model without a ByteLevel or Metaspace pre-tokenizer is not supported", path); goto done; }
     if (kind == MFT_TOK_BPE && t->pre < 0) t->pre = MFT_PRE_GPT2;
-    if (kind == MFT_TOK_SPM && pre != MFT__JNONE) {
-        /* Metaspace as pre-tokenizer: the prepend scheme decides the dummy prefix */
-        uint32_t ps = mft__jget(&j, pre, "prepend_scheme"), ap = mft__jget(&j, pre, "add_prefix_space");
-        if (mft__jstr_is(&j, ps, "first") || mft__jstr_is(&j, ps, "always") || (ap != MFT__JNONE && j.node[ap].type == MFT__J_TRUE)) t->add_dummy_prefix = 1;
-    }
     {
         uint32_t bf = mft__jget(&j, model, "byte_fallback"), im = mft__jget(&j, model, "ignore_merges");
         t->byte_fallback = bf != MFT__JNONE && j.node[bf].type == MFT__J_TRUE;
@@ -4404,7 +4470,8 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
     int V = (int)tokens->n;
     if (scores && (scores->type != MFT_GGUF_ARRAY || scores->n != (uint64_t)V || (scores->arr_type != MFT_GGUF_FLOAT32 && scores->arr_type != MFT_GGUF_FLOAT64)))
         return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.scores does not match the %d tokens", V);
-    if (types && (types->type != MFT_GGUF_ARRAY || types->n != (uint64_t)V || types->arr_type == MFT_GGUF_STRING || types->arr_type == MFT_GGUF_ARRAY))
+    if (types && (types->type != MFT_GGUF_ARRAY || types->n != (uint64_t)V || types->arr_type == MFT_GGUF_STRING || types->arr_type == MFT_GGUF_ARRAY ||
+                  types->arr_type == MFT_GGUF_FLOAT32 || types->arr_type == MFT_GGUF_FLOAT64))
         return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.token_type does not match the %d tokens", V);
     if (kind == MFT_TOK_SPM && !scores) return mft__fail(err, MFT_ERR_FORMAT, "a GGUF llama vocabulary needs tokenizer.ggml.scores");
     if (kind == MFT_TOK_BPE && (!merges || merges->type != MFT_GGUF_ARRAY || merges->arr_type != MFT_GGUF_STRING))
@@ -4464,9 +4531,10 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
         t->pre = MFT_PRE_GPT2;
         if (pre && pre->type == MFT_GGUF_STRING) {
             const char *pn = (const char *)pre->data;
-            if (!strcmp(pn, "gpt-2") || !strcmp(pn, "default")) t->pre = MFT_PRE_GPT2;
-            else if (!strcmp(pn, "starcoder")) t->pre = MFT_PRE_STARCODER;
-            else if (!strcmp(pn, "llama-bpe") || !strcmp(pn, "llama3") || !strcmp(pn, "smollm")) t->pre = MFT_PRE_LLAMA3;
+            /* llama.cpp's names for its pre-tokenizer regex sets */
+            if (!strcmp(pn, "gpt-2")) t->pre = MFT_PRE_GPT2;
+            else if (!strcmp(pn, "starcoder") || !strcmp(pn, "smollm") || !strcmp(pn, "refact")) t->pre = MFT_PRE_STARCODER;
+            else if (!strcmp(pn, "llama-bpe") || !strcmp(pn, "llama3")) t->pre = MFT_PRE_LLAMA3;
             else if (!strcmp(pn, "qwen2")) t->pre = MFT_PRE_QWEN2;
             else { s = mft__fail(err, MFT_ERR_FORMAT, "GGUF pre-tokenizer '%s' is not supported", pn); goto done; }
         }

@@ -471,6 +471,9 @@ typedef struct mft_tokenizer {
     int32_t *special;       /* ids of control and user-defined tokens, longest text first */
     int n_special;
     int ws_split;           /* SentencePiece: merges never cross a space that follows a non-space */
+    int prefix_after_special; /* the dummy prefix also follows each special token (llama.cpp, HF);
+                                 0: once, in front of the whole text (SentencePiece itself) */
+    int digit_runs;         /* MFT_PRE_STARCODER: split digit runs, not single digits */
     uint8_t special_first[256]; /* bit 0: a user-defined token starts with this byte; bit 1: a control one */
     void *mem;
 } mft_tokenizer;

@@ -96,7 +96,8 @@ static int *encode_file(const mft_tokenizer *tok, const char *path, int *n_out)
     mft_error err;
     char *text = read_file(path, &len);
     if (len > (1L << 28)) die("'%s' is too large to encode in one piece", path);
-    int cap = (int)len + 3, n;
+    /* NFC (Qwen) can triple a text before it is split into tokens */
+    int cap = 3 * (int)len + 8, n;
     int *ids = malloc((size_t)cap * sizeof(int));
     if (!ids) die("out of memory for '%s'", path);
     if (mft_encode(tok, text, (int)len, MFT_BOS, ids, cap, &n, NULL, &err)) die_err(&err);
@@ -372,7 +373,7 @@ static int cmd_tokenize(int argc, char **argv)
     long len;
     char *text = read_stdin(&len);
     if (len > (1L << 28)) die("%s", "input over 256 MiB");
-    int cap = (int)len + 3, n;
+    int cap = 3 * (int)len + 8, n; /* NFC (Qwen) can triple a text before it is split */
     int *ids = malloc((size_t)cap * sizeof(int)), *offs = malloc((size_t)cap * 2 * sizeof(int));
     if (!ids || !offs) die("%s", "out of memory");
     int flags = (a.special ? MFT_SPECIAL : 0) | (a.bos ? MFT_BOS : 0) | (a.eos ? MFT_EOS : 0);
@@ -403,7 +404,9 @@ static int cmd_detokenize(int argc, char **argv)
     load_tokenizer(&a, &tok);
     long len;
     char *in = read_stdin(&len);
-    in = realloc(in, (size_t)len + 1);
+    char *grown = realloc(in, (size_t)len + 1);
+    if (!grown) die("%s", "out of memory");
+    in = grown;
     in[len] = 0;
     int cap = (int)(len / 2 + 2), n = 0;
     int *ids = malloc((size_t)cap * sizeof(int));
@@ -417,7 +420,9 @@ static int cmd_detokenize(int argc, char **argv)
         ids[n++] = (int)v;
         p = end;
     }
-    size_t ocap = (size_t)n * 64 + 64;
+    size_t ocap = 64; /* the pieces' lengths, added up */
+    for (int i = 0; i < n; i++) { int pl; mft_token_piece(&tok, ids[i], &pl); ocap += (size_t)pl + 8; }
+    if (ocap >= (1u << 30)) die("%s", "output over 1 GiB");
     char *out = malloc(ocap);
     int olen;
     if (!ids || !out) die("%s", "out of memory");

@@ -1083,6 +1083,8 @@ static void test_tokenizer_reference_ids(void)
         /* the SentencePiece-style tokenizer.json (Metaspace) path: tok512 written in that form
            by tests/gen_tok512_hf.py, ids from @lenml/tokenizers (tests/gen_hfjs_ids.mjs) */
         { { "tok512-hf/tokenizer.json", "-" }, { "hfjs_tok512_hf.jsonl", "-" }, MFT_SPECIAL },
+        /* SentencePiece with user-defined symbols and no byte fallback (tests/gen_spm_user.py) */
+        { { "spm-user.model", "-" }, { "spm_user.jsonl", "-" }, 0 },
     };
     int found = 0;
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
@@ -1091,7 +1093,7 @@ static void test_tokenizer_reference_ids(void)
         found++;
         int cases, bad = jsonl_reference(tp, rp, &cases, sets[i].flags);
         printf("    %s: %d/%d texts exact\n", sets[i].tok[0], cases - bad, cases);
-        EXPECT(bad == 0 && cases == 63, "%s: %d of %d texts differ", sets[i].tok[0], bad, cases);
+        EXPECT(bad == 0 && cases >= 19, "%s: %d of %d texts differ", sets[i].tok[0], bad, cases);
     }
     if (!found) SKIP("no reference tokenizer files found");
 }
@@ -1341,6 +1343,26 @@ static void test_bad_gguf_json_model(void)
     const char *unsup = "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}";
     spit(TMP, unsup, (long)strlen(unsup));
     EXPECT(mft_tokenizer_load(&t, TMP, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, "BPE"), "unsupported model: %s", err.msg);
+    /* structures of the wrong type are errors, not reads out of bounds (reviewer's repros) */
+    const char *odd[] = {
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":\"zzzz\"}}",
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":\"zzzz\"}}",
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[a-z]+\"}}}",
+    };
+    for (int k = 0; k < 3; k++) {
+        spit(TMP, odd[k], (long)strlen(odd[k]));
+        EXPECT(mft_tokenizer_load(&t, TMP, 0, &err) == MFT_ERR_FORMAT, "odd json %d: %s", k, err.msg);
+    }
+    EXPECT(strstr(err.msg, "regex not supported: [a-z]+") && !strstr(err.msg, "pre_tokenizer\""), "regex message: %s", err.msg);
+    /* a .model piece without its string: an empty piece, no crash */
+    const unsigned char pb[] = { 0x0A, 0x05, 0x15, 0x00, 0x00, 0x80, 0x3F, 0x0A, 0x03, 0x0A, 0x01, 'a', 0x12, 0x02, 0x18, 0x02 };
+    spit("build/test_tmp.model", pb, (long)sizeof pb);
+    if (mft_tokenizer_load(&t, "build/test_tmp.model", 0, &err) == MFT_OK) {
+        int ids[8], nn;
+        EXPECT(mft_encode(&t, "aa", 2, 0, ids, 8, &nn, NULL, &err) == MFT_OK, "encode with an empty piece");
+        mft_tokenizer_free(&t);
+    }
+    remove("build/test_tmp.model");
     /* SentencePiece .model: truncated */
     const char *tm = asset("tok512.model", "llama2c/tok512.model");
     char *mo = tm ? slurp(tm, &n) : NULL;
@@ -1353,6 +1375,29 @@ static void test_bad_gguf_json_model(void)
         free(mo);
     }
     remove(TMP);
+}
+
+/* offsets stay in order when NFC reorders marks; the streaming decoder consumes nothing when
+   its buffer is too small */
+static void test_tokenizer_offsets_stream(void)
+{
+    mft_tokenizer t;
+    mft_error err;
+    int ids[32], offs[64], n;
+    const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
+    if (!qp || mft_tokenizer_load(&t, qp, 0, &err)) SKIP("qwen3 tokenizer.json not found");
+    const char *x = "x\xCC\x81\xCC\x96 y"; /* x, acute (230), grave below (220): reordered */
+    EXPECT(mft_encode(&t, x, -1, 0, ids, 32, &n, offs, &err) == MFT_OK, "encode");
+    int ordered = 1;
+    for (int i = 0; i < n; i++) ordered &= offs[2 * i] <= offs[2 * i + 1] && (i == 0 || offs[2 * i] >= offs[2 * i - 2]) && (i == 0 || offs[2 * i] >= offs[2 * i - 1]);
+    EXPECT(ordered && offs[0] == 0 && offs[2 * n - 1] == (int)strlen(x), "NFC offsets out of order or not covering");
+    mft_detok d = { -1, 0, { 0 } };
+    char out[64];
+    int pl;
+    mft_token_bytes(&t, -1, ids[0], &pl);
+    EXPECT(mft_detok_stream(&t, &d, ids[0], out, pl - 1 >= 0 ? pl - 1 : 0) == -1 && d.prev == -1 && d.npend == 0, "a refused call must consume nothing");
+    EXPECT(mft_detok_stream(&t, &d, ids[0], out, 64) >= 0 && d.prev == ids[0], "then it works");
+    mft_tokenizer_free(&t);
 }
 
 /* the generated Unicode tables: a few classes and NFC compositions with their source offsets
@@ -1408,6 +1453,7 @@ int main(int argc, char **argv)
     run("tokenizer_sentencepiece_ids", test_tokenizer_sentencepiece_ids);
     run("tokenizer_edges", test_tokenizer_edges);
     run("unicode_tables", test_unicode_tables);
+    run("tokenizer_offsets_stream", test_tokenizer_offsets_stream);
     run("tokenizer_llamacpp_vectors", test_tokenizer_llamacpp_vectors);
     run("tokenizer_reference_ids", test_tokenizer_reference_ids);
     run("tokenizer_formats_agree", test_tokenizer_formats_agree);
