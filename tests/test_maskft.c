@@ -53,6 +53,34 @@ static double worst(const float *a, const float *b, size_t n, double atol, doubl
     return w;
 }
 
+static int same_ids(const int *a, int na, const int *b, int nb)
+{
+    if (na != nb) return 0;
+    for (int i = 0; i < na; i++) if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+/* the first few ids of a mismatch, side by side */
+static void print_mismatch(const char *where, const char *text, int len, const int *got, int n, const int *want, int nw)
+{
+    printf("    %s \"%.*s\": got", where, len < 40 ? len : 40, text);
+    for (int i = 0; i < n && i < 14; i++) printf(" %d", got[i]);
+    printf(" | want");
+    for (int i = 0; i < nw && i < 14; i++) printf(" %d", want[i]);
+    printf("\n");
+}
+
+/* offsets are in order, each range well formed, and together they cover [0, len) */
+static int offsets_cover(const int *offs, int n, int len)
+{
+    int cover = 0;
+    for (int i = 0; i < n; i++) {
+        if (offs[2 * i] > cover || offs[2 * i + 1] < offs[2 * i]) return 0;
+        if (offs[2 * i + 1] > cover) cover = offs[2 * i + 1];
+    }
+    return n == 0 || cover == len;
+}
+
 static const char *MODEL = "models/stories260K.bin";
 static const char *TOKEN = "models/tok512.bin";
 
@@ -644,16 +672,14 @@ static void test_tokenizer_sentencepiece_ids(void)
         EXPECT(same, "ids differ from SentencePiece for \"%s\" (%d vs %d tokens)", text, n, nw);
         /* decoding gives the text back, and the offsets tile the input */
         char back[8192];
-        int bl = 0, prev = tok.bos_id, cover = 0;
+        int bl = 0, prev = tok.bos_id;
         for (int i = 0; i < n; i++) {
             int pl;
             const char *pc = mft_token_bytes(&tok, prev, ids[i], &pl);
             memcpy(back + bl, pc, (size_t)pl); bl += pl; prev = ids[i];
-            if (offs[2 * i] > cover || offs[2 * i + 1] < offs[2 * i]) cover = -1000000;
-            if (offs[2 * i + 1] > cover) cover = offs[2 * i + 1];
         }
         EXPECT(bl == len && !memcmp(back, text, (size_t)len), "decode(encode(x)) != x for \"%s\"", text);
-        EXPECT(cover == len, "offsets do not cover \"%s\" contiguously", text);
+        EXPECT(offsets_cover(offs, n, len), "offsets do not cover \"%s\" contiguously", text);
         tested++;
     }
     fclose(f);
@@ -949,13 +975,6 @@ static const char *asset(const char *name, const char *rel)
     return b;
 }
 
-static int same_ids(const int *a, int na, const int *b, int nb)
-{
-    if (na != nb) return 0;
-    for (int i = 0; i < na; i++) if (a[i] != b[i]) return 0;
-    return 1;
-}
-
 /* llama.cpp's test-tokenizer-0 vectors: .inp holds the texts separated by
    "\n__ggml_vocab_test__\n", .out one line of ids per text (no BOS, special text as text) */
 static int llamacpp_vectors(const char *gguf, int *n_cases)
@@ -985,13 +1004,7 @@ static int llamacpp_vectors(const char *gguf, int *n_cases)
         int want[4096], nw = 0;
         for (char *r = line; r < nl;) { char *end; long v = strtol(r, &end, 10); if (end == r) break; want[nw++] = (int)v; r = end; }
         if (mft_encode(&tok, p, len, 0, ids, 65536, &n, NULL, &err) || !same_ids(ids, n, want, nw)) {
-            if (bad < 3) {
-                printf("    %s case %d \"%.*s\": got", gguf, cases, len < 40 ? len : 40, p);
-                for (int i = 0; i < n && i < 12; i++) printf(" %d", ids[i]);
-                printf(" | want");
-                for (int i = 0; i < nw && i < 12; i++) printf(" %d", want[i]);
-                printf("\n");
-            }
+            if (bad < 3) print_mismatch(gguf, p, len, ids, n, want, nw);
             bad++;
         }
         cases++;
@@ -1047,21 +1060,9 @@ static int jsonl_reference(const char *tokpath, const char *jsonl, int *n_cases,
         q = strchr(q, '[') + 1;
         while (*q && *q != ']') { char *end; want[nw++] = (int)strtol(q, &end, 10); q = end; while (*q == ',' || *q == ' ') q++; }
         int ok = !mft_encode(&tok, text, len, flags, ids, 65536, &n, offs, &err) && same_ids(ids, n, want, nw);
-        /* offsets are in order and cover the text */
-        int cover = 0;
-        for (int i = 0; ok && i < n; i++) {
-            if (offs[2 * i] > cover || offs[2 * i + 1] < offs[2 * i]) cover = -1000000;
-            if (offs[2 * i + 1] > cover) cover = offs[2 * i + 1];
-        }
-        if (ok && n && cover != len) { printf("    %s: offsets of \"%.30s\" do not cover it\n", tokpath, text); ok = 0; }
+        if (ok && !offsets_cover(offs, n, len)) { printf("    %s: offsets of \"%.30s\" do not cover it\n", tokpath, text); ok = 0; }
         if (!ok) {
-            if (bad < 3) {
-                printf("    %s \"%.40s\": got", tokpath, text);
-                for (int i = 0; i < n && i < 14; i++) printf(" %d", ids[i]);
-                printf(" | want");
-                for (int i = 0; i < nw && i < 14; i++) printf(" %d", want[i]);
-                printf("\n");
-            }
+            if (bad < 3) print_mismatch(tokpath, text, len, ids, n, want, nw);
             bad++;
         }
         cases++;
