@@ -1,8 +1,8 @@
 # maskft - a menu with reasons.
 #   make               the maskft tool and the quickstart, for this machine (build/)
 #   make demo          generate, eval, train on a short text, eval again: the README's first command
-#   make test          the whole suite in four builds: native SIMD, scalar (-DMFT_NO_SIMD),
-#                      AddressSanitizer + UBSan, and aarch64 NEON under qemu; plus CLI checks
+#   make test          the whole suite in four builds: native SIMD, scalar (-DMFT_NO_SIMD, no
+#                      OpenMP), AddressSanitizer + UBSan, and aarch64 NEON under qemu; plus CLI checks
 #   make bench         training throughput, GFLOP/s and peak memory at stories15M / 110M shapes
 #   make bench-torch   the same shapes in PyTorch (Debian python3-torch), to compare side by side
 #   make NO_OMP=1 ...  build without OpenMP
@@ -44,8 +44,9 @@ demo: all
 build/test_native: tests/test_maskft.c $(LIB) | build
 	$(CC) $(OPT) $(NATIVE) $(OMP) $(WARN) -o $@ tests/test_maskft.c $(LDLIBS)
 
+# scalar kernels and no OpenMP: the most portable build (the others cover OpenMP)
 build/test_scalar: tests/test_maskft.c $(LIB) | build
-	$(CC) $(OPT) -DMFT_NO_SIMD $(OMP) $(WARN) -o $@ tests/test_maskft.c $(LDLIBS)
+	$(CC) $(OPT) -DMFT_NO_SIMD $(WARN) -o $@ tests/test_maskft.c $(LDLIBS)
 
 build/test_asan: tests/test_maskft.c $(LIB) | build
 	$(CC) -O1 -g $(NATIVE) $(OMP) $(WARN) -fsanitize=address,undefined -fno-sanitize-recover=all \

@@ -17,7 +17,15 @@
      >>backward   the backward pass, top (loss) to bottom (embedding)
      >>step       gradient normalisation, clipping, schedule, AdamW
      >>decode     one token at a time with a KV cache, and the sampler
-     >>tokenizer  llama2.c tokenizer.bin: load, BPE encode by merge scores, decode
+     >>unicode    UTF-8 checks; generated Unicode class and NFC tables (tools/gen_unicode.py)
+     >>json       a small JSON reader (tokenizer.json, configs, data)
+     >>gguf       GGUF metadata and tensor table, every length checked
+     >>tokenizer  one tokenizer for tokenizer.bin, .model, tokenizer.json and GGUF:
+       >>bpe        the merge loop (by score or by rank) both algorithms share
+       >>pretok     the byte-level pre-tokenizer regexes, hand-coded
+       >>encode     normalisation, special tokens, offsets
+       >>decode-text  bytes of each token, streaming and whole decoding
+                    then the loaders: .model (protobuf), tokenizer.json, GGUF, and dispatch
      >>io         checkpoints: validated readers (v0, v1) and the v0 writer
 
    NAMES. Shapes follow the header: B, T, N = B*T, D, F, L, NH, KV, hs, V; KVD = KV*hs.
