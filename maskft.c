@@ -26,6 +26,7 @@
        >>encode     normalisation, special tokens, offsets
        >>decode-text  bytes of each token, streaming and whole decoding
                     then the loaders: .model (protobuf), tokenizer.json, GGUF, and dispatch
+     >>chat       built-in chat templates (rendered as the models' Jinja templates do)
      >>io         checkpoints: validated readers (v0, v1) and the v0 writer
 
    NAMES. Shapes follow the header: B, T, N = B*T, D, F, L, NH, KV, hs, V; KVD = KV*hs.
@@ -4672,6 +4673,198 @@ static mft_status mft__tok_load_any(mft_tokenizer *t, const char *path, int voca
         return s;
     }
     return mft__tok_load_bin(t, path, vocab_size, err);
+}
+
+/* ============================================================================================
+   >>chat
+   Chat templates without a Jinja engine: each family's template written out in C, producing
+   byte for byte what the model's own Jinja template produces (tests/gen_chat_goldens.py
+   renders the real templates with jinja2 as Hugging Face does; the test compares). For each
+   message the renderer also reports where its content landed in the text, which is how a
+   mask finds a turn's tokens later: on the token offsets of one encode of the whole text,
+   never by tokenising pieces again.
+   ============================================================================================ */
+
+typedef struct mft__sb { char *p; int n, cap, over; } mft__sb;
+
+static void mft__sb_put(mft__sb *b, const char *s, int n)
+{
+    if (n < 0) n = (int)strlen(s);
+    if (b->n + n >= b->cap) { b->over = 1; return; }
+    memcpy(b->p + b->n, s, (size_t)n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+/* Python's str.isspace(), which Jinja's trim and str.strip() use: Unicode White_Space plus
+   U+001C..U+001F */
+static int mft__py_space(const char *s, int n, int i, int *len)
+{
+    mft__txt x = { (const unsigned char *)s, n };
+    int32_t cp;
+    *len = mft__cp(&x, i, &cp);
+    return cp >= 0 && ((cp >= 0x1C && cp <= 0x1F) || (mft__uc_class((uint32_t)cp) & MFT__UC_S));
+}
+
+/* [*b, *e) with white space (or, when only_nl, '\n') removed on the chosen sides */
+static void mft__strip(const char *s, int *b, int *e, int left, int right, int only_nl)
+{
+    int l;
+    while (left && *b < *e && (only_nl ? s[*b] == '\n' : mft__py_space(s, *e, *b, &l))) *b += only_nl ? 1 : l;
+    while (right && *e > *b) {
+        if (only_nl) { if (s[*e - 1] != '\n') break; (*e)--; continue; }
+        /* step back over one UTF-8 character */
+        int k = *e - 1;
+        while (k > *b && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+        if (!mft__py_space(s, *e, k, &l) || k + l != *e) break;
+        *e = k;
+    }
+}
+
+static const char *mft__role_name(int role)
+{
+    return role == MFT_ROLE_SYSTEM ? "system" : role == MFT_ROLE_USER ? "user" : role == MFT_ROLE_ASSISTANT ? "assistant" : "tool";
+}
+
+/* position of needle in s[b..e) at or after b, last occurrence when last, or -1 */
+static int mft__find(const char *s, int b, int e, const char *needle, int last)
+{
+    int nl = (int)strlen(needle), at = -1;
+    for (int i = b; i + nl <= e; i++)
+        if (!memcmp(s + i, needle, (size_t)nl)) { at = i; if (!last) break; }
+    return at;
+}
+
+MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt)
+{
+    int agp = 0, fam = -1;
+    if (!jinja) return -1;
+    if (strstr(jinja, "<|start_header_id|>") && strstr(jinja, "<|eot_id|>")) fam = MFT_CHAT_LLAMA3;
+    else if (strstr(jinja, "<|im_start|>") && strstr(jinja, "</think>")) fam = MFT_CHAT_QWEN3;
+    else if (strstr(jinja, "<|user|>") && strstr(jinja, "<|end|>")) fam = MFT_CHAT_PHI3;
+    /* a template that never tests add_generation_prompt always ends with the assistant header
+       when it writes one after the loop (the Llama-3 template shipped with some copies) */
+    if (fam >= 0 && !strstr(jinja, "add_generation_prompt") && fam == MFT_CHAT_LLAMA3) agp = 1;
+    if (always_generation_prompt) *always_generation_prompt = agp;
+    return fam;
+}
+
+MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n_msg,
+                                   int add_generation_prompt, char *out, int cap, int *len, int *ranges,
+                                   mft_error *err)
+{
+    mft__sb b = { out, 0, cap, 0 };
+    if (len) *len = 0;
+    if (!out || cap < 1 || (n_msg && !m) || n_msg < 0) return mft__fail(err, MFT_ERR_ARG, "mft_chat_render: bad argument");
+    out[0] = 0;
+    for (int i = 0; i < n_msg; i++) {
+        if (m[i].role < MFT_ROLE_SYSTEM || m[i].role > MFT_ROLE_TOOL || !m[i].content || m[i].len < 0)
+            return mft__fail(err, MFT_ERR_ARG, "message %d: bad role or content", i);
+        if (ranges) ranges[2 * i] = ranges[2 * i + 1] = -1;
+    }
+    int bl = 0;
+    const char *bos = t && t->bos_id >= 0 ? mft_token_piece(t, t->bos_id, &bl) : "";
+    switch (family) {
+    case MFT_CHAT_PLAIN:
+        /* the messages one after the other, as the model would read a prompt and its answer */
+        for (int i = 0; i < n_msg; i++) {
+            if (ranges) ranges[2 * i] = b.n;
+            mft__sb_put(&b, m[i].content, m[i].len);
+            if (ranges) ranges[2 * i + 1] = b.n;
+        }
+        break;
+    case MFT_CHAT_LLAMA3:
+        /* bos + per message: <|start_header_id|>ROLE<|end_header_id|>\n\n TRIMMED <|eot_id|> */
+        for (int i = 0; i < n_msg; i++) {
+            int cb = 0, ce = m[i].len;
+            if (i == 0) mft__sb_put(&b, bos, bl);
+            mft__sb_put(&b, "<|start_header_id|>", -1);
+            mft__sb_put(&b, mft__role_name(m[i].role), -1);
+            mft__sb_put(&b, "<|end_header_id|>\n\n", -1);
+            mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
+            if (ranges) ranges[2 * i] = b.n;
+            mft__sb_put(&b, m[i].content + cb, ce - cb);
+            if (ranges) ranges[2 * i + 1] = b.n;
+            mft__sb_put(&b, "<|eot_id|>", -1);
+        }
+        if (add_generation_prompt) mft__sb_put(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n", -1);
+        break;
+    case MFT_CHAT_PHI3:
+        /* bos; user: <|user|>\n C <|end|>\n<|assistant|>\n ; assistant: C <|end|>\n ; others dropped */
+        mft__sb_put(&b, bos, bl);
+        for (int i = 0; i < n_msg; i++) {
+            if (m[i].role == MFT_ROLE_USER) mft__sb_put(&b, "<|user|>\n", -1);
+            else if (m[i].role != MFT_ROLE_ASSISTANT) continue;
+            if (ranges) ranges[2 * i] = b.n;
+            mft__sb_put(&b, m[i].content, m[i].len);
+            if (ranges) ranges[2 * i + 1] = b.n;
+            mft__sb_put(&b, m[i].role == MFT_ROLE_USER ? "<|end|>\n<|assistant|>\n" : "<|end|>\n", -1);
+        }
+        break;
+    case MFT_CHAT_QWEN3: {
+        /* ChatML with Qwen3's reasoning rules: an assistant turn after the last real user
+           query keeps (or gets an empty) <think> block; earlier ones lose theirs */
+        int last_query = n_msg - 1;
+        for (int i = n_msg - 1; i >= 0; i--) {
+            const char *c = m[i].content;
+            int tr = m[i].len >= 15 && !memcmp(c, "<tool_response>", 15) && m[i].len >= 16 && !memcmp(c + m[i].len - 16, "</tool_response>", 16);
+            if (m[i].role == MFT_ROLE_USER && !tr) { last_query = i; break; }
+        }
+        for (int i = 0; i < n_msg; i++) {
+            const char *c = m[i].content;
+            int L = m[i].len;
+            if (m[i].role == MFT_ROLE_USER || m[i].role == MFT_ROLE_SYSTEM) {
+                mft__sb_put(&b, "<|im_start|>", -1);
+                mft__sb_put(&b, mft__role_name(m[i].role), -1);
+                mft__sb_put(&b, "\n", 1);
+                if (ranges) ranges[2 * i] = b.n;
+                mft__sb_put(&b, c, L);
+                if (ranges) ranges[2 * i + 1] = b.n;
+                mft__sb_put(&b, "<|im_end|>\n", -1);
+            } else if (m[i].role == MFT_ROLE_ASSISTANT) {
+                int cb = 0, ce = L, rb = 0, re = 0, close = mft__find(c, 0, L, "</think>", 1);
+                if (close >= 0) {
+                    /* content after the last </think>, left-stripped of newlines; reasoning
+                       before the first </think>, after its last <think> */
+                    cb = close + 8;
+                    mft__strip(c, &cb, &ce, 1, 0, 1);
+                    int first_close = mft__find(c, 0, L, "</think>", 0), open;
+                    rb = 0; re = first_close;
+                    mft__strip(c, &rb, &re, 0, 1, 1);
+                    if ((open = mft__find(c, rb, re, "<think>", 1)) >= 0) rb = open + 7;
+                    mft__strip(c, &rb, &re, 1, 0, 1);
+                }
+                mft__sb_put(&b, "<|im_start|>assistant\n", -1);
+                if (ranges) ranges[2 * i] = b.n;
+                if (i > last_query && (i == n_msg - 1 || re > rb)) {
+                    mft__strip(c, &rb, &re, 1, 1, 1);
+                    mft__strip(c, &cb, &ce, 1, 0, 1);
+                    mft__sb_put(&b, "<think>\n", -1);
+                    mft__sb_put(&b, c + rb, re - rb);
+                    mft__sb_put(&b, "\n</think>\n\n", -1);
+                }
+                mft__sb_put(&b, c + cb, ce - cb);
+                if (ranges) ranges[2 * i + 1] = b.n;
+                mft__sb_put(&b, "<|im_end|>\n", -1);
+            } else { /* tool: grouped into one user turn of <tool_response> blocks */
+                if (i == 0 || m[i - 1].role != MFT_ROLE_TOOL) mft__sb_put(&b, "<|im_start|>user", -1);
+                mft__sb_put(&b, "\n<tool_response>\n", -1);
+                if (ranges) ranges[2 * i] = b.n;
+                mft__sb_put(&b, c, L);
+                if (ranges) ranges[2 * i + 1] = b.n;
+                mft__sb_put(&b, "\n</tool_response>", -1);
+                if (i == n_msg - 1 || m[i + 1].role != MFT_ROLE_TOOL) mft__sb_put(&b, "<|im_end|>\n", -1);
+            }
+        }
+        if (add_generation_prompt) mft__sb_put(&b, "<|im_start|>assistant\n", -1);
+        break;
+    }
+    default:
+        return mft__fail(err, MFT_ERR_ARG, "unknown chat template family %d", family);
+    }
+    if (b.over) return mft__fail(err, MFT_ERR_ARG, "the rendered conversation needs more than %d bytes", cap);
+    if (len) *len = b.n;
+    return mft__ok(err);
 }
 
 /* ============================================================================================

@@ -521,6 +521,27 @@ MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n,
 typedef struct mft_detok { int prev, npend; unsigned char pend[8]; } mft_detok;
 MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap);
 
+/* ---- chat templates ---------------------------------------------------------------------
+   Built-in renderers that produce exactly what a model family's own Jinja chat template
+   produces (checked against the real templates rendered by jinja2, tests/gen_chat_goldens.py).
+   Families so far: plain (contents one after another), Llama-3, Qwen3 (ChatML with its
+   <think> rules and tool turns), Phi-3. */
+
+enum { MFT_CHAT_PLAIN = 0, MFT_CHAT_LLAMA3, MFT_CHAT_QWEN3, MFT_CHAT_PHI3 };
+enum { MFT_ROLE_SYSTEM = 0, MFT_ROLE_USER, MFT_ROLE_ASSISTANT, MFT_ROLE_TOOL };
+
+typedef struct mft_chat_msg { int role; const char *content; int len; } mft_chat_msg;
+
+/* The family of a Jinja chat template (a tokenizer's chat_template), or -1. Sets
+   *always_generation_prompt when the template adds the assistant header unconditionally. */
+MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt);
+/* Renders n messages into out (NUL-terminated). ranges, if not NULL, gets 2 ints per message:
+   the [begin, end) of the text rendered from its content (-1, -1 if the template drops it).
+   t supplies the BOS text some templates start with (may be NULL). */
+MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n,
+                                   int add_generation_prompt, char *out, int cap, int *len, int *ranges,
+                                   mft_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1426,6 +1426,68 @@ static void test_unicode_tables(void)
     }
 }
 
+/* chat templates: every conversation in tests/data/chat_goldens.jsonl (rendered by the
+   models' own Jinja templates with jinja2) renders to the same bytes */
+static void test_chat_templates(void)
+{
+    long n;
+    char *data = slurp("tests/data/chat_goldens.jsonl", &n);
+    if (!data) { EXPECT(0, "missing tests/data/chat_goldens.jsonl"); return; }
+    int cases = 0, bad = 0;
+    char *line = data, *end = data + n;
+    char *out = malloc(1 << 16);
+    while (line < end) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl) nl = end;
+        mft__json j;
+        uint32_t root = mft__json_parse(&j, line, (size_t)(nl - line));
+        if (root == MFT__JNONE) { EXPECT(0, "goldens: %s", j.err); mft__json_free(&j); break; }
+        int fam = mft__jstr_is(&j, mft__jget(&j, root, "template"), "llama3") ? MFT_CHAT_LLAMA3 :
+                  mft__jstr_is(&j, mft__jget(&j, root, "template"), "qwen3") ? MFT_CHAT_QWEN3 : MFT_CHAT_PHI3;
+        uint32_t msgs = mft__jget(&j, root, "messages");
+        mft_chat_msg m[16];
+        int nm = 0;
+        for (uint32_t c = j.node[msgs].first; c != MFT__JNONE && nm < 16; c = j.node[c].next, nm++) {
+            uint32_t r = mft__jget(&j, c, "role");
+            m[nm].role = mft__jstr_is(&j, r, "system") ? MFT_ROLE_SYSTEM : mft__jstr_is(&j, r, "user") ? MFT_ROLE_USER :
+                         mft__jstr_is(&j, r, "assistant") ? MFT_ROLE_ASSISTANT : MFT_ROLE_TOOL;
+            m[nm].content = mft__jstr(&j, mft__jget(&j, c, "content"), &m[nm].len);
+        }
+        int gen = j.node[mft__jget(&j, root, "add_generation_prompt")].type == MFT__J_TRUE, wl = 0, len = 0, ranges[32];
+        const char *want = mft__jstr(&j, mft__jget(&j, root, "text"), &wl);
+        /* the BOS text comes from a tokenizer; these two are all the goldens need */
+        mft_tokenizer tok;
+        memset(&tok, 0, sizeof tok);
+        tok.bos_id = -1;
+        int always = 0;
+        if (fam == MFT_CHAT_LLAMA3) { static char bos[] = "<|begin_of_text|>"; static uint32_t off[2] = { 0, 17 }; tok.pieces = bos; tok.piece_off = off; tok.bos_id = 0; tok.vocab_size = 1; tok.mem = bos; always = 1; }
+        if (fam == MFT_CHAT_PHI3) { static char bos[] = "<s>"; static uint32_t off[2] = { 0, 3 }; tok.pieces = bos; tok.piece_off = off; tok.bos_id = 0; tok.vocab_size = 1; tok.mem = bos; }
+        mft_error err;
+        int ok = mft_chat_render(fam, &tok, m, nm, gen || always, out, 1 << 16, &len, ranges, &err) == MFT_OK && len == wl && !memcmp(out, want, (size_t)wl);
+        for (int i = 0; ok && i < nm; i++) /* ranges in order, inside the text */
+            ok = ranges[2 * i] < 0 || (ranges[2 * i] <= ranges[2 * i + 1] && ranges[2 * i + 1] <= len && (i == 0 || ranges[2 * i] >= ranges[2 * i - 1]));
+        if (!ok && bad++ < 2) printf("    template %d, %d messages: got\n%s\n    want\n%.*s\n", fam, nm, out, wl, want);
+        cases++;
+        mft__json_free(&j);
+        line = nl + 1;
+    }
+    printf("    %d/%d renderings identical to the Jinja templates'\n", cases - bad, cases);
+    EXPECT(bad == 0 && cases >= 40, "%d of %d renderings differ", bad, cases);
+    /* detection from the real template strings */
+    mft_tokenizer q;
+    const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
+    if (qp && !mft_tokenizer_load(&q, qp, 0, NULL)) { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_QWEN3, "qwen3 not detected"); mft_tokenizer_free(&q); }
+    if (!mft_tokenizer_load(&q, "tests/data/ggml-vocab-phi-3.gguf", 0, NULL)) { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_PHI3, "phi-3 not detected"); mft_tokenizer_free(&q); }
+    const char *lp = asset("llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json");
+    if (lp && !mft_tokenizer_load(&q, lp, 0, NULL)) {
+        int always = 0;
+        EXPECT(mft_chat_detect(q.chat_template, &always) == MFT_CHAT_LLAMA3 && always, "llama3 (always adds the assistant header) not detected");
+        mft_tokenizer_free(&q);
+    }
+    free(out);
+    free(data);
+}
+
 int main(int argc, char **argv)
 {
     g_filter = argc > 1 ? argv[1] : NULL;
@@ -1461,6 +1523,7 @@ int main(int argc, char **argv)
     run("tokenizer_roundtrip", test_tokenizer_roundtrip);
     run("tokenizer_special", test_tokenizer_special);
     run("bad_gguf_json_model", test_bad_gguf_json_model);
+    run("chat_templates", test_chat_templates);
     run("bad_model_files", test_bad_model_files);
     run("bad_tokenizer_files", test_bad_tokenizer_files);
     run("bad_arguments", test_bad_arguments);
