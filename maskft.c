@@ -27,6 +27,7 @@
        >>decode-text  bytes of each token, streaming and whole decoding
                     then the loaders: .model (protobuf), tokenizer.json, GGUF, and dispatch
      >>chat       built-in chat templates (rendered as the models' Jinja templates do)
+     >>data       a JSONL record -> ids and per-position loss weights (the key-token mask)
      >>io         checkpoints: validated readers (v0, v1) and the v0 writer
 
    NAMES. Shapes follow the header: B, T, N = B*T, D, F, L, NH, KV, hs, V; KVD = KV*hs.
@@ -4751,7 +4752,7 @@ MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt)
 
 MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n_msg,
                                    int add_generation_prompt, char *out, int cap, int *len, int *ranges,
-                                   mft_error *err)
+                                   int *origin, mft_error *err)
 {
     mft__sb b = { out, 0, cap, 0 };
     if (len) *len = 0;
@@ -4761,7 +4762,9 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
         if (m[i].role < MFT_ROLE_SYSTEM || m[i].role > MFT_ROLE_TOOL || !m[i].content || m[i].len < 0)
             return mft__fail(err, MFT_ERR_ARG, "message %d: bad role or content", i);
         if (ranges) ranges[2 * i] = ranges[2 * i + 1] = -1;
+        if (origin) origin[i] = -1;
     }
+#define MFT__ORIGIN(i, pos) do { if (origin) origin[i] = (pos); } while (0)
     int bl = 0;
     const char *bos = t && t->bos_id >= 0 ? mft_token_piece(t, t->bos_id, &bl) : "";
     switch (family) {
@@ -4769,6 +4772,7 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
         /* the messages one after the other, as the model would read a prompt and its answer */
         for (int i = 0; i < n_msg; i++) {
             if (ranges) ranges[2 * i] = b.n;
+            MFT__ORIGIN(i, b.n);
             mft__sb_put(&b, m[i].content, m[i].len);
             if (ranges) ranges[2 * i + 1] = b.n;
         }
@@ -4783,6 +4787,7 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
             mft__sb_put(&b, "<|end_header_id|>\n\n", -1);
             mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
             if (ranges) ranges[2 * i] = b.n;
+            MFT__ORIGIN(i, b.n - cb); /* trimmed bytes would sit before the range */
             mft__sb_put(&b, m[i].content + cb, ce - cb);
             if (ranges) ranges[2 * i + 1] = b.n;
             mft__sb_put(&b, "<|eot_id|>", -1);
@@ -4796,6 +4801,7 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
             if (m[i].role == MFT_ROLE_USER) mft__sb_put(&b, "<|user|>\n", -1);
             else if (m[i].role != MFT_ROLE_ASSISTANT) continue;
             if (ranges) ranges[2 * i] = b.n;
+            MFT__ORIGIN(i, b.n);
             mft__sb_put(&b, m[i].content, m[i].len);
             if (ranges) ranges[2 * i + 1] = b.n;
             mft__sb_put(&b, m[i].role == MFT_ROLE_USER ? "<|end|>\n<|assistant|>\n" : "<|end|>\n", -1);
@@ -4818,6 +4824,7 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
                 mft__sb_put(&b, mft__role_name(m[i].role), -1);
                 mft__sb_put(&b, "\n", 1);
                 if (ranges) ranges[2 * i] = b.n;
+                MFT__ORIGIN(i, b.n);
                 mft__sb_put(&b, c, L);
                 if (ranges) ranges[2 * i + 1] = b.n;
                 mft__sb_put(&b, "<|im_end|>\n", -1);
@@ -4843,6 +4850,7 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
                     mft__sb_put(&b, c + rb, re - rb);
                     mft__sb_put(&b, "\n</think>\n\n", -1);
                 }
+                MFT__ORIGIN(i, b.n - cb); /* where byte 0 of the content would be */
                 mft__sb_put(&b, c + cb, ce - cb);
                 if (ranges) ranges[2 * i + 1] = b.n;
                 mft__sb_put(&b, "<|im_end|>\n", -1);
@@ -4850,6 +4858,7 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
                 if (i == 0 || m[i - 1].role != MFT_ROLE_TOOL) mft__sb_put(&b, "<|im_start|>user", -1);
                 mft__sb_put(&b, "\n<tool_response>\n", -1);
                 if (ranges) ranges[2 * i] = b.n;
+                MFT__ORIGIN(i, b.n);
                 mft__sb_put(&b, c, L);
                 if (ranges) ranges[2 * i + 1] = b.n;
                 mft__sb_put(&b, "\n</tool_response>", -1);
@@ -4862,9 +4871,366 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
     default:
         return mft__fail(err, MFT_ERR_ARG, "unknown chat template family %d", family);
     }
+#undef MFT__ORIGIN
     if (b.over) return mft__fail(err, MFT_ERR_ARG, "the rendered conversation needs more than %d bytes", cap);
     if (len) *len = b.n;
     return mft__ok(err);
+}
+
+/* ============================================================================================
+   >>data
+   From one JSONL line to token ids and loss weights: parse the record, strip key markup,
+   render the conversation with the chat template, encode the whole text once (offsets give
+   each token's bytes), then decide per token: eligible (its turn is trained), selected (the
+   policy: every token, key tokens, or tokens that differ from the model's own draft), and
+   the end-of-turn token of every trained turn. Weights go to target positions: the weight of
+   token i (i >= 1) is stored at w[i - 1], the position that predicts it.
+   ============================================================================================ */
+
+MFT_API mft_data_opts mft_data_opts_default(void)
+{
+    mft_data_opts o;
+    memset(&o, 0, sizeof o);
+    o.policy = MFT_POLICY_KEY;
+    o.eligible = MFT_ELIGIBLE_ASSISTANT;
+    o.template_family = -1;
+    o.eot_id = -1;
+    o.train_eot = 1;
+    o.key_open = "{{key}}";
+    o.key_close = "{{/key}}";
+    o.max_len = 0;
+    return o;
+}
+
+MFT_API void mft_example_free(mft_example *ex)
+{
+    if (!ex) return;
+    free(ex->ids);
+    free(ex->w);
+    free(ex->tag);
+    memset(ex, 0, sizeof *ex);
+}
+
+/* a message as the data file gives it, with its key spans as byte ranges of the content
+   once the markup is removed */
+typedef struct mft__dmsg {
+    int role, train;       /* train: -1 unset, 0, 1 */
+    float weight;
+    char *content; int len;
+    char *draft; int dlen; /* NULL when absent */
+    int *spans; int n_spans;
+    int owned;             /* content and draft are our stripped copies (freed at the end) */
+} mft__dmsg;
+
+/* removes key markup from s[0..n) into out, recording the spans; a backslash before a
+   delimiter makes it literal text. Returns the new length, or -1 on unbalanced markup. */
+static int mft__strip_markup(const char *s, int n, const char *open, const char *close, char *out, int *spans, int *n_spans, int max_spans)
+{
+    int w = 0, ol = (int)strlen(open), cl = (int)strlen(close), in = -1;
+    *n_spans = 0;
+    for (int i = 0; i < n;) {
+        if (s[i] == '\\' && ((ol && i + 1 + ol <= n && !memcmp(s + i + 1, open, (size_t)ol)) || (cl && i + 1 + cl <= n && !memcmp(s + i + 1, close, (size_t)cl)))) {
+            int l = !memcmp(s + i + 1, open, (size_t)ol) && i + 1 + ol <= n ? ol : cl;
+            memcpy(out + w, s + i + 1, (size_t)l); w += l; i += 1 + l;
+            continue;
+        }
+        if (ol && i + ol <= n && !memcmp(s + i, open, (size_t)ol)) {
+            if (in >= 0) return -1;
+            in = w; i += ol;
+            continue;
+        }
+        if (cl && i + cl <= n && !memcmp(s + i, close, (size_t)cl)) {
+            if (in < 0 || *n_spans >= max_spans) return -1;
+            spans[2 * *n_spans] = in; spans[2 * *n_spans + 1] = w; (*n_spans)++;
+            in = -1; i += cl;
+            continue;
+        }
+        out[w++] = s[i++];
+    }
+    return in >= 0 ? -1 : w;
+}
+
+/* code point offset -> byte offset in s[0..n) (-1 if past the end) */
+static int mft__cp_to_byte(const char *s, int n, int cp)
+{
+    int i = 0;
+    for (int k = 0; k < cp; k++) {
+        if (i >= n) return -1;
+        int l = mft__utf8_len((const unsigned char *)s + i, n - i);
+        i += l ? l : 1;
+    }
+    return i;
+}
+
+/* token-level LCS: keep[i] = 1 for the tokens of a[] that are in a longest common
+   subsequence with b[] (O(na * nb) memory: examples are short) */
+static int mft__lcs_keep(const int *a, int na, const int *b, int nb, uint8_t *keep)
+{
+    size_t cells = (size_t)(na + 1) * (size_t)(nb + 1);
+    if (cells > ((size_t)1 << 26)) return -1;
+    int *L = (int *)calloc(cells, sizeof(int));
+    if (!L) return -1;
+    for (int i = na - 1; i >= 0; i--)
+        for (int j = nb - 1; j >= 0; j--)
+            L[(size_t)i * (nb + 1) + j] = a[i] == b[j] ? L[(size_t)(i + 1) * (nb + 1) + j + 1] + 1
+                                        : (L[(size_t)(i + 1) * (nb + 1) + j] > L[(size_t)i * (nb + 1) + j + 1] ? L[(size_t)(i + 1) * (nb + 1) + j] : L[(size_t)i * (nb + 1) + j + 1]);
+    memset(keep, 0, (size_t)na);
+    for (int i = 0, j = 0; i < na && j < nb;) {
+        if (a[i] == b[j]) { keep[i] = 1; i++; j++; }
+        else if (L[(size_t)(i + 1) * (nb + 1) + j] >= L[(size_t)i * (nb + 1) + j + 1]) i++;
+        else j++;
+    }
+    free(L);
+    return 0;
+}
+
+/* the end-of-turn token of a template family (the token that closes an assistant turn) */
+static int mft__eot_of(const mft_tokenizer *t, int family)
+{
+    const char *name = family == MFT_CHAT_LLAMA3 ? "<|eot_id|>" : family == MFT_CHAT_QWEN3 ? "<|im_end|>" : family == MFT_CHAT_PHI3 ? "<|end|>" : NULL;
+    if (name) {
+        for (int i = 0; i < t->vocab_size; i++) {
+            int n;
+            const char *p = mft_token_piece(t, i, &n);
+            if (n == (int)strlen(name) && !memcmp(p, name, (size_t)n)) return i;
+        }
+        return -1;
+    }
+    /* plain text: llama2.c TinyStories models were trained on BOS-separated stories and never
+       saw EOS, so a completion ends with BOS, as their generation loop expects */
+    if (t->source && !strcmp(t->source, "tokenizer.bin")) return t->bos_id;
+    return t->eos_id >= 0 ? t->eos_id : t->bos_id;
+}
+
+#define MFT__FAILAT(code, ...) do { char m_[200]; snprintf(m_, sizeof m_, __VA_ARGS__); s = mft__fail(err, code, "%s:%d: %s", where, line, m_); goto done; } while (0)
+
+MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int jlen,
+                                         const char *where, int line, mft_example *ex, mft_error *err)
+{
+    mft__json j;
+    mft_status s = MFT_OK;
+    mft__dmsg msg[256];
+    int nm = 0, *offs = NULL, *ranges = NULL, *dids = NULL, *doffs = NULL;
+    char *text = NULL, *dtext = NULL;
+    if (!ex) return mft__fail(err, MFT_ERR_ARG, "example is NULL");
+    memset(ex, 0, sizeof *ex);
+    memset(msg, 0, sizeof msg);
+    if (!t || !o || !json) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    if (!where) where = "data";
+    uint32_t root = mft__json_parse(&j, json, jlen < 0 ? strlen(json) : (size_t)jlen);
+    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%d:%s", where, line, j.err + (j.err[0] == '1' && j.err[1] == ':' ? 2 : 0)); goto done; }
+    if (j.node[root].type != MFT__J_OBJ) MFT__FAILAT(MFT_ERR_FORMAT, "1: a record must be a JSON object");
+    int family = o->template_family >= 0 ? o->template_family : (mft_chat_detect(t->chat_template, NULL) >= 0 ? mft_chat_detect(t->chat_template, NULL) : MFT_CHAT_PLAIN);
+    uint32_t v;
+    /* pre-tokenized: input_ids + labels (-100 = not trained), as TRL and Axolotl write them */
+    if ((v = mft__jget(&j, root, "input_ids")) != MFT__JNONE) {
+        uint32_t lab = mft__jget(&j, root, "labels");
+        if (j.node[v].type != MFT__J_ARR || (lab != MFT__JNONE && (j.node[lab].type != MFT__J_ARR || j.node[lab].n != j.node[v].n)))
+            MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids and labels must be arrays of the same length");
+        int n = (int)j.node[v].n;
+        ex->ids = (int *)malloc(((size_t)n + 1) * sizeof(int));
+        ex->w = (float *)calloc((size_t)n + 1, sizeof(float));
+        ex->tag = (uint8_t *)calloc((size_t)n + 1, 1);
+        if (!ex->ids || !ex->w || !ex->tag) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+        uint32_t c = j.node[v].first, d = lab != MFT__JNONE ? j.node[lab].first : MFT__JNONE;
+        for (int i = 0; i < n; i++, c = j.node[c].next) {
+            double x = j.node[c].num, y = d != MFT__JNONE ? j.node[d].num : x;
+            if (j.node[c].type != MFT__J_NUM || x != (int)x || x < 0 || x >= t->vocab_size) MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids[%d] is not a token id of this vocabulary", i);
+            ex->ids[i] = (int)x;
+            if (i > 0 && y != -100) { ex->w[i - 1] = 1.0f; ex->tag[i] = 2; ex->n_trained++; }
+            if (d != MFT__JNONE) d = j.node[d].next;
+        }
+        ex->n = n;
+        goto truncate;
+    }
+    /* the messages, from whichever of the three shapes this record has */
+    if ((v = mft__jget(&j, root, "text")) != MFT__JNONE) {
+        if (j.node[v].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"text\" must be a string");
+        msg[nm].role = MFT_ROLE_ASSISTANT; msg[nm].train = 1; msg[nm].weight = 1; msg[nm].content = j.pool + j.node[v].first; msg[nm].len = (int)j.node[v].n; nm++;
+        family = MFT_CHAT_PLAIN;
+    } else if ((v = mft__jget(&j, root, "prompt")) != MFT__JNONE) {
+        uint32_t c = mft__jget(&j, root, "completion");
+        if (j.node[v].type != MFT__J_STR || c == MFT__JNONE || j.node[c].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"prompt\" and \"completion\" must be strings");
+        msg[0].role = MFT_ROLE_USER; msg[0].train = -1; msg[0].weight = 1; msg[0].content = j.pool + j.node[v].first; msg[0].len = (int)j.node[v].n;
+        msg[1].role = MFT_ROLE_ASSISTANT; msg[1].train = -1; msg[1].weight = 1; msg[1].content = j.pool + j.node[c].first; msg[1].len = (int)j.node[c].n;
+        nm = 2;
+    } else if ((v = mft__jget(&j, root, "messages")) != MFT__JNONE && j.node[v].type == MFT__J_ARR) {
+        for (uint32_t c = j.node[v].first; c != MFT__JNONE; c = j.node[c].next) {
+            if (nm >= 256) MFT__FAILAT(MFT_ERR_FORMAT, "1: more than 256 messages");
+            uint32_t r = mft__jget(&j, c, "role"), ct = mft__jget(&j, c, "content"), tr = mft__jget(&j, c, "train"), wt = mft__jget(&j, c, "weight"), df = mft__jget(&j, c, "draft");
+            if (j.node[c].type != MFT__J_OBJ || ct == MFT__JNONE || j.node[ct].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d needs a string \"content\"", nm);
+            msg[nm].role = mft__jstr_is(&j, r, "system") ? MFT_ROLE_SYSTEM : mft__jstr_is(&j, r, "user") ? MFT_ROLE_USER :
+                           mft__jstr_is(&j, r, "assistant") ? MFT_ROLE_ASSISTANT : mft__jstr_is(&j, r, "tool") ? MFT_ROLE_TOOL : -1;
+            if (msg[nm].role < 0) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: role must be system, user, assistant or tool", nm);
+            msg[nm].train = tr == MFT__JNONE ? -1 : j.node[tr].type == MFT__J_TRUE ? 1 : j.node[tr].type == MFT__J_FALSE ? 0 : -2;
+            if (msg[nm].train == -2) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"train\" must be true or false", nm);
+            msg[nm].weight = wt == MFT__JNONE ? 1.0f : (float)j.node[wt].num;
+            if (wt != MFT__JNONE && (j.node[wt].type != MFT__J_NUM || !(msg[nm].weight >= 0) || !isfinite(msg[nm].weight))) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"weight\" must be a number >= 0", nm);
+            msg[nm].content = j.pool + j.node[ct].first; msg[nm].len = (int)j.node[ct].n;
+            if (df != MFT__JNONE) {
+                if (j.node[df].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"draft\" must be a string", nm);
+                msg[nm].draft = j.pool + j.node[df].first; msg[nm].dlen = (int)j.node[df].n;
+            }
+            /* key_spans: [[begin, end], ...] in code points of the content */
+            uint32_t ks = mft__jget(&j, c, "key_spans");
+            if (ks != MFT__JNONE) {
+                if (j.node[ks].type != MFT__J_ARR) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"key_spans\" must be an array of [begin, end]", nm);
+                msg[nm].spans = (int *)malloc((2 * (size_t)j.node[ks].n + 2 + 2 * 1024) * sizeof(int));
+                if (!msg[nm].spans) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+                for (uint32_t p = j.node[ks].first; p != MFT__JNONE; p = j.node[p].next) {
+                    uint32_t a = j.node[p].type == MFT__J_ARR && j.node[p].n == 2 ? j.node[p].first : MFT__JNONE;
+                    if (a == MFT__JNONE || j.node[a].type != MFT__J_NUM || j.node[j.node[a].next].type != MFT__J_NUM) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: each key span is [begin, end]", nm);
+                    double b0 = j.node[a].num, e0 = j.node[j.node[a].next].num;
+                    if (b0 < 0 || e0 < b0 || b0 != (int)b0 || e0 != (int)e0 || e0 > 1e9) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: key span [%g, %g] is not a range of code points", nm, b0, e0);
+                    msg[nm].spans[2 * msg[nm].n_spans] = (int)b0;
+                    msg[nm].spans[2 * msg[nm].n_spans + 1] = (int)e0;
+                    msg[nm].n_spans++;
+                }
+            }
+            nm++;
+        }
+    } else {
+        MFT__FAILAT(MFT_ERR_FORMAT, "1: a record needs \"text\", \"prompt\"/\"completion\", \"messages\" or \"input_ids\"");
+    }
+    /* key markup out of every content (and draft); spans from markup and key_spans together */
+    for (int i = 0; i < nm; i++) {
+        char *c = (char *)malloc((size_t)msg[i].len + 1);
+        int sp[2 * 1024], ns = 0;
+        if (!c) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+        int L = mft__strip_markup(msg[i].content, msg[i].len, o->key_open ? o->key_open : "", o->key_close ? o->key_close : "", c, sp, &ns, 1024);
+        if (L < 0) { free(c); MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: unbalanced %s ... %s markup", i, o->key_open, o->key_close); }
+        /* key_spans are code points of the content as written: convert to bytes of it */
+        int *all = (int *)malloc((2 * (size_t)(ns + msg[i].n_spans) + 2) * sizeof(int)), na = 0;
+        if (!all) { free(c); MFT__FAILAT(MFT_ERR_NOMEM, "out of memory"); }
+        for (int k = 0; k < msg[i].n_spans; k++) {
+            int b = mft__cp_to_byte(c, L, msg[i].spans[2 * k]), e = mft__cp_to_byte(c, L, msg[i].spans[2 * k + 1]);
+            if (b < 0 || e < 0) { free(c); free(all); MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: key span [%d, %d] is past the end of the content", i, msg[i].spans[2 * k], msg[i].spans[2 * k + 1]); }
+            all[2 * na] = b; all[2 * na + 1] = e; na++;
+        }
+        for (int k = 0; k < ns; k++) { all[2 * na] = sp[2 * k]; all[2 * na + 1] = sp[2 * k + 1]; na++; }
+        free(msg[i].spans);
+        msg[i].spans = all;
+        msg[i].n_spans = na;
+        msg[i].content = c;
+        msg[i].len = L;
+        msg[i].owned = 1;
+        char *pool_draft = msg[i].draft;
+        msg[i].draft = NULL; /* until our own copy exists */
+        if (pool_draft) {
+            char *d = (char *)malloc((size_t)msg[i].dlen + 1);
+            int dsp[2 * 1024], dns;
+            if (!d) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+            int dl = mft__strip_markup(pool_draft, msg[i].dlen, o->key_open ? o->key_open : "", o->key_close ? o->key_close : "", d, dsp, &dns, 1024);
+            if (dl < 0) { free(d); MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: unbalanced markup in the draft", i); }
+            msg[i].draft = d;
+            msg[i].dlen = dl;
+        }
+    }
+    {
+        /* render, then one encode of the whole text */
+        mft_chat_msg cm[256];
+        int cap = 256, tlen = 0, plain = family == MFT_CHAT_PLAIN;
+        for (int i = 0; i < nm; i++) { cm[i].role = msg[i].role; cm[i].content = msg[i].content; cm[i].len = msg[i].len; cap += msg[i].len + 64; }
+        text = (char *)malloc((size_t)cap);
+        ranges = (int *)malloc(3 * (size_t)nm * sizeof(int) + 8); /* 2 per message, then the origins */
+        if (!text || !ranges) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+        int *origin = ranges + 2 * nm;
+        if ((s = mft_chat_render(family, t, cm, nm, 0, text, cap, &tlen, ranges, origin, err))) goto done;
+        int icap = 3 * tlen + 16, n;
+        ex->ids = (int *)malloc((size_t)icap * sizeof(int));
+        offs = (int *)malloc(2 * (size_t)icap * sizeof(int));
+        if (!ex->ids || !offs) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+        if ((s = mft_encode(t, text, tlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, ex->ids, icap - 1, &n, offs, err))) goto done;
+        int eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family);
+        /* a plain completion has no end token in its text: add the model's own */
+        if (plain && o->train_eot && eot >= 0) { ex->ids[n] = eot; offs[2 * n] = offs[2 * n + 1] = tlen; n++; }
+        ex->n = n;
+        ex->w = (float *)calloc((size_t)n + 1, sizeof(float));
+        ex->tag = (uint8_t *)calloc((size_t)n + 1, 1);
+        if (!ex->w || !ex->tag) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+        int last_asst = -1;
+        for (int i = 0; i < nm; i++) if (msg[i].role == MFT_ROLE_ASSISTANT) last_asst = i;
+        for (int mi = 0; mi < nm; mi++) {
+            int rb = ranges[2 * mi], re = ranges[2 * mi + 1];
+            int elig = msg[mi].train >= 0 ? msg[mi].train :
+                       o->eligible == MFT_ELIGIBLE_ALL ? 1 : o->eligible == MFT_ELIGIBLE_LAST ? mi == last_asst : msg[mi].role == MFT_ROLE_ASSISTANT;
+            if (rb < 0 || !elig || msg[mi].weight == 0) continue;
+            /* the tokens of this turn: those whose bytes overlap its content */
+            int t0 = -1, t1 = -1;
+            for (int k = 0; k < n; k++)
+                if (offs[2 * k] < re && offs[2 * k + 1] > rb) { if (t0 < 0) t0 = k; t1 = k + 1; }
+            if (t0 < 0) continue;
+            uint8_t *sel = (uint8_t *)calloc((size_t)(t1 - t0) + 1, 1);
+            if (!sel) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+            for (int k = t0; k < t1; k++) {
+                ex->tag[k] = 1;
+                int on = o->policy == MFT_POLICY_ALL;
+                if (o->policy == MFT_POLICY_KEY)
+                    for (int q = 0; q < msg[mi].n_spans && !on; q++) {
+                        int kb = origin[mi] + msg[mi].spans[2 * q], ke = origin[mi] + msg[mi].spans[2 * q + 1];
+                        on = offs[2 * k] < ke && offs[2 * k + 1] > kb && ke > kb;
+                    }
+                sel[k - t0] = (uint8_t)on;
+            }
+            if (o->policy == MFT_POLICY_DIFF && msg[mi].draft) {
+                /* the draft rendered in place of the answer, encoded the same way, and the
+                   answer's tokens that are not in a longest common subsequence with it */
+                mft_chat_msg dm[256];
+                memcpy(dm, cm, (size_t)nm * sizeof *dm);
+                dm[mi].content = msg[mi].draft; dm[mi].len = msg[mi].dlen;
+                int dcap = cap + msg[mi].dlen, dlen, dr[512], dn;
+                dtext = (char *)malloc((size_t)dcap);
+                dids = (int *)malloc((3 * (size_t)dcap + 16) * sizeof(int));
+                doffs = (int *)malloc(2 * (3 * (size_t)dcap + 16) * sizeof(int));
+                if (!dtext || !dids || !doffs) { free(sel); MFT__FAILAT(MFT_ERR_NOMEM, "out of memory"); }
+                if ((s = mft_chat_render(family, t, dm, nm, 0, dtext, dcap, &dlen, dr, NULL, err)) ||
+                    (s = mft_encode(t, dtext, dlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, dids, 3 * dcap + 16, &dn, doffs, err))) { free(sel); goto done; }
+                int d0 = -1, d1 = -1;
+                for (int k = 0; k < dn; k++)
+                    if (doffs[2 * k] < dr[2 * mi + 1] && doffs[2 * k + 1] > dr[2 * mi]) { if (d0 < 0) d0 = k; d1 = k + 1; }
+                uint8_t *keep = (uint8_t *)malloc((size_t)(t1 - t0) + 1);
+                if (!keep || mft__lcs_keep(ex->ids + t0, t1 - t0, d0 >= 0 ? dids + d0 : dids, d0 >= 0 ? d1 - d0 : 0, keep)) { free(keep); free(sel); MFT__FAILAT(MFT_ERR_NOMEM, "answer too long for the diff"); }
+                for (int k = 0; k < t1 - t0; k++) sel[k] = !keep[k];
+                free(keep);
+                free(dtext); free(dids); free(doffs);
+                dtext = NULL; dids = doffs = NULL;
+            } else if (o->policy == MFT_POLICY_DIFF) {
+                for (int k = 0; k < t1 - t0; k++) sel[k] = 1; /* no draft: the whole answer is new */
+            }
+            int any = 0;
+            for (int k = t0; k < t1; k++)
+                if (sel[k - t0] && k > 0) { ex->w[k - 1] = msg[mi].weight; ex->tag[k] = 2; any = 1; }
+            free(sel);
+            /* the end of a trained turn: the first end token after its content */
+            if (any && o->train_eot && eot >= 0) {
+                for (int k = t1; k < n; k++) {
+                    if (ex->ids[k] == eot) { ex->w[k - 1] = msg[mi].weight; ex->tag[k] = 3; break; }
+                    if (t->types[ex->ids[k]] == MFT__TT_CONTROL) break; /* another turn began */
+                }
+            }
+        }
+        for (int k = 1; k < n; k++) ex->n_trained += ex->w[k - 1] > 0;
+    }
+truncate:
+    /* longer than the context: keep the start; weights stay aligned with their positions */
+    if (o->max_len > 0 && ex->n > o->max_len) {
+        ex->n = o->max_len;
+        ex->w[ex->n - 1] = 0;
+        ex->n_trained = 0;
+        for (int k = 1; k < ex->n; k++) ex->n_trained += ex->w[k - 1] > 0;
+    }
+    if (ex->n > 0) ex->w[ex->n - 1] = 0; /* the last position predicts nothing */
+done:
+    for (int i = 0; i < nm; i++) {
+        /* contents and drafts were replaced by stripped copies once markup was removed */
+        if (msg[i].owned) { free(msg[i].content); free(msg[i].draft); }
+        free(msg[i].spans);
+    }
+    free(text); free(ranges); free(offs); free(dtext); free(dids); free(doffs);
+    mft__json_free(&j);
+    if (s) mft_example_free(ex);
+    else mft__ok(err);
+    return s;
 }
 
 /* ============================================================================================

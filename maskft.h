@@ -536,11 +536,56 @@ typedef struct mft_chat_msg { int role; const char *content; int len; } mft_chat
    *always_generation_prompt when the template adds the assistant header unconditionally. */
 MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt);
 /* Renders n messages into out (NUL-terminated). ranges, if not NULL, gets 2 ints per message:
-   the [begin, end) of the text rendered from its content (-1, -1 if the template drops it).
-   t supplies the BOS text some templates start with (may be NULL). */
+   the [begin, end) of the text rendered from its content (-1, -1 if the template drops it);
+   origin, if not NULL, 1 int per message: the position in out where byte 0 of the content
+   would be (templates trim or rewrite some contents, e.g. Llama-3's trim, Qwen3's <think>),
+   so that content offsets map to out. t supplies the BOS text some templates start with. */
 MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n,
                                    int add_generation_prompt, char *out, int cap, int *len, int *ranges,
-                                   mft_error *err);
+                                   int *origin, mft_error *err);
+
+/* ---- training data and masks --------------------------------------------------------------
+   One JSONL record -> token ids and loss weights. Records: {"text": ...} (every token trained),
+   {"prompt": ..., "completion": ...}, {"messages": [{"role", "content", "train"?, "weight"?,
+   "key_spans"?, "draft"?}, ...]} or pre-tokenized {"input_ids": [...], "labels": [...]} (-100 =
+   not trained, as TRL and Axolotl write them). Key knowledge is marked inline as
+   {{key}}...{{/key}} (delimiters configurable, a backslash before one makes it literal) or as
+   "key_spans": [[begin, end], ...] in Unicode code points of the content (as Axolotl counts).
+   Rule: a token is in a key span if any of its bytes are. The mask is eligible x selected:
+   eligible turns (assistant by default; "train"/"weight" per message override), selected
+   tokens by policy (all; key; diff = the answer's tokens not in a longest common subsequence
+   with the model's own draft), plus the end token of every trained turn (the template's:
+   <|eot_id|>, <|im_end|>, <|end|>; for plain text from a llama2.c tokenizer, BOS, which is how
+   TinyStories models end a story). Weights belong to target positions: w[t] weights the
+   prediction of ids[t+1]. */
+
+enum { MFT_POLICY_ALL = 1, MFT_POLICY_KEY, MFT_POLICY_DIFF };
+enum { MFT_ELIGIBLE_ASSISTANT = 0, MFT_ELIGIBLE_ALL, MFT_ELIGIBLE_LAST };
+
+typedef struct mft_data_opts {
+    int policy;             /* MFT_POLICY_*; default KEY */
+    int eligible;           /* MFT_ELIGIBLE_*; default ASSISTANT */
+    int template_family;    /* MFT_CHAT_*, or -1: detected from the tokenizer's chat template, else plain */
+    int eot_id;             /* -1: the template's end token */
+    int train_eot;          /* train the end token of each trained turn; default 1 */
+    const char *key_open, *key_close; /* "{{key}}", "{{/key}}" */
+    int max_len;            /* > 0: keep at most this many tokens (the context) */
+} mft_data_opts;
+MFT_API mft_data_opts mft_data_opts_default(void);
+
+typedef struct mft_example {
+    int n;                  /* tokens */
+    int *ids;               /* (n) */
+    float *w;               /* (n) w[t] weights predicting ids[t+1]; w[n-1] = 0 */
+    uint8_t *tag;           /* (n) per token: 0 context, 1 in an eligible turn, 2 trained, 3 trained end token */
+    int n_trained;          /* tokens with a weight > 0 */
+} mft_example;
+
+/* Parses and masks one record (len < 0: NUL-terminated). Errors are reported as
+   "where:line:column: what". Free with mft_example_free. */
+MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int len,
+                                         const char *where, int line, mft_example *ex, mft_error *err);
+MFT_API void mft_example_free(mft_example *ex);
 
 #ifdef __cplusplus
 }

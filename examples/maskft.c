@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h> /* isatty */
 
 static void die(const char *fmt, const char *arg)
 {
@@ -22,7 +23,8 @@ static void die_err(const mft_error *e) { die("%s", e->msg); }
 /* ---- argument parsing: --name VALUE pairs, a short alias each ---------------------------- */
 
 typedef struct {
-    const char *model, *tok, *prompt, *text, *out;
+    const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
+    int no_eot;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     float temp, top_p, lr, wd, clip;
     unsigned long long seed;
@@ -48,6 +50,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         if (!strcmp(f, "--special")) { a->special = 1; continue; }
         if (!strcmp(f, "--offsets")) { a->offsets = 1; continue; }
         if (!strcmp(f, "--bos")) { a->bos = 1; continue; }
+        if (!strcmp(f, "--no-eot")) { a->no_eot = 1; continue; }
         if (!strcmp(f, "--eos")) { a->eos = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "maskft: %s needs a value\n%s", f, usage); exit(1); }
         const char *v = argv[++i];
@@ -69,6 +72,12 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--clip")) a->clip = (float)num(f, v, 0, 1e9);
         else if (!strcmp(f, "--threads")) a->threads = (int)num(f, v, 0, 1024);
         else if (!strcmp(f, "--vocab")) a->vocab = (int)num(f, v, 1, 1 << 22);
+        else if (!strcmp(f, "--data")) a->data = v;
+        else if (!strcmp(f, "--policy")) a->policy = v;
+        else if (!strcmp(f, "--template")) a->tmpl = v;
+        else if (!strcmp(f, "--eligible")) a->eligible = v;
+        else if (!strcmp(f, "--eot")) a->eot = v;
+        else if (!strcmp(f, "--html")) a->html = v;
         else { fprintf(stderr, "maskft: unknown option %s\n%s", f, usage); exit(1); }
     }
 }
@@ -433,6 +442,148 @@ static int cmd_detokenize(int argc, char **argv)
     return 0;
 }
 
+/* ---- mask / export ----------------------------------------------------------------------------- */
+
+static const char *mask_usage =
+    "usage: maskft mask   -m MODEL [-t TOKENIZER] --data D.jsonl [--policy key|all|diff] [--template auto|plain|llama3|qwen3|phi3]\n"
+    "                     [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--html FILE]\n"
+    "       maskft export -m MODEL [-t TOKENIZER] --data D.jsonl --out T.jsonl [the same mask options]\n"
+    "  mask shows every example with its trained tokens marked ([brackets], or colour on a\n"
+    "  terminal; the end token in bold) and counts trained tokens per example and overall; it\n"
+    "  lists examples whose mask is empty. --html writes the same as a page. export writes\n"
+    "  {\"input_ids\": [...], \"labels\": [...]} (-100 where the weight is 0) for TRL / Axolotl.\n"
+    "  Policies: key = tokens inside {{key}}...{{/key}} or key_spans (default); all = every token\n"
+    "  of the eligible turns; diff = tokens that differ from the message's \"draft\".\n";
+
+static mft_data_opts data_opts(const args_t *a, const mft_tokenizer *tok)
+{
+    mft_data_opts o = mft_data_opts_default();
+    if (a->policy) {
+        if (!strcmp(a->policy, "all")) o.policy = MFT_POLICY_ALL;
+        else if (!strcmp(a->policy, "key")) o.policy = MFT_POLICY_KEY;
+        else if (!strcmp(a->policy, "diff")) o.policy = MFT_POLICY_DIFF;
+        else die("unknown --policy '%s' (key, all or diff)", a->policy);
+    }
+    if (a->tmpl && strcmp(a->tmpl, "auto")) {
+        if (!strcmp(a->tmpl, "plain")) o.template_family = MFT_CHAT_PLAIN;
+        else if (!strcmp(a->tmpl, "llama3")) o.template_family = MFT_CHAT_LLAMA3;
+        else if (!strcmp(a->tmpl, "qwen3")) o.template_family = MFT_CHAT_QWEN3;
+        else if (!strcmp(a->tmpl, "phi3")) o.template_family = MFT_CHAT_PHI3;
+        else die("unknown --template '%s' (auto, plain, llama3, qwen3, phi3)", a->tmpl);
+    }
+    if (a->eligible) {
+        if (!strcmp(a->eligible, "assistant")) o.eligible = MFT_ELIGIBLE_ASSISTANT;
+        else if (!strcmp(a->eligible, "all")) o.eligible = MFT_ELIGIBLE_ALL;
+        else if (!strcmp(a->eligible, "last")) o.eligible = MFT_ELIGIBLE_LAST;
+        else die("unknown --eligible '%s' (assistant, all or last)", a->eligible);
+    }
+    if (a->no_eot) o.train_eot = 0;
+    if (a->eot) {
+        int found = -1;
+        for (int i = 0; i < tok->vocab_size && found < 0; i++) {
+            int n;
+            const char *p = mft_token_piece(tok, i, &n);
+            if (n == (int)strlen(a->eot) && !memcmp(p, a->eot, (size_t)n)) found = i;
+        }
+        if (found < 0) die("--eot '%s' is not a token of this vocabulary", a->eot);
+        o.eot_id = found;
+    }
+    return o;
+}
+
+static void html_text(FILE *f, const char *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '<') fputs("&lt;", f); else if (c == '>') fputs("&gt;", f); else if (c == '&') fputs("&amp;", f);
+        else if (c == '\n') fputs("\u21b5\n", f); else fputc(c, f);
+    }
+}
+
+static int cmd_mask(int argc, char **argv, int export)
+{
+    args_t a = { 0 };
+    parse(argc, argv, &a, mask_usage);
+    need(a.model, "-m MODEL", mask_usage);
+    need(a.data, "--data D.jsonl", mask_usage);
+    if (export) need(a.out, "--out T.jsonl", mask_usage);
+    mft_config c;
+    mft_error err;
+    mft_tokenizer tok;
+    if (mft_checkpoint_config(a.model, &c, &err)) die_err(&err);
+    open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
+    mft_data_opts o = data_opts(&a, &tok);
+    o.max_len = c.seq_len;
+    FILE *in = fopen(a.data, "rb");
+    if (!in) die("cannot open '%s'", a.data);
+    FILE *out = export ? fopen(a.out, "wb") : NULL;
+    if (export && !out) die("cannot create '%s'", a.out);
+    FILE *html = a.html ? fopen(a.html, "wb") : NULL;
+    if (a.html && !html) die("cannot create '%s'", a.html);
+    if (html) fputs("<!doctype html><meta charset=utf-8><title>maskft mask</title><style>body{font:14px/1.5 monospace;max-width:60em;margin:2em auto}"
+                    "pre{white-space:pre-wrap;border:1px solid #ccc;padding:.5em}.t{background:#bfb}.e{background:#8d8;font-weight:bold}.g{color:#555}</style>\n", html);
+    int color = !export && isatty(1), line_no = 0, examples = 0, empty = 0;
+    long trained = 0, tokens = 0;
+    size_t cap = 1 << 16;
+    char *line = malloc(cap);
+    for (;;) {
+        size_t len = 0;
+        int ch;
+        while ((ch = fgetc(in)) != EOF && ch != '\n') {
+            if (len + 1 >= cap) { cap *= 2; line = realloc(line, cap); if (!line) die("%s", "out of memory"); }
+            line[len++] = (char)ch;
+        }
+        if (ch == EOF && len == 0) break;
+        line_no++;
+        line[len] = 0;
+        int blank = 1;
+        for (size_t i = 0; i < len; i++) blank &= line[i] == ' ' || line[i] == '\t' || line[i] == '\r';
+        if (blank) continue;
+        mft_example ex;
+        if (mft_example_from_json(&tok, &o, line, (int)len, a.data, line_no, &ex, &err)) die_err(&err);
+        examples++;
+        tokens += ex.n;
+        trained += ex.n_trained;
+        if (!ex.n_trained) empty++;
+        if (export) {
+            fputs("{\"input_ids\": [", out);
+            for (int i = 0; i < ex.n; i++) fprintf(out, i ? ", %d" : "%d", ex.ids[i]);
+            fputs("], \"labels\": [", out);
+            for (int i = 0; i < ex.n; i++) fprintf(out, i ? ", %d" : "%d", i > 0 && ex.w[i - 1] > 0 ? ex.ids[i] : -100);
+            fputs("]}\n", out);
+        } else {
+            printf("== example %d (line %d): %d tokens, %d trained%s\n", examples, line_no, ex.n, ex.n_trained, ex.n_trained ? "" : "  <- EMPTY MASK: nothing here would be trained");
+            if (html) fprintf(html, "<h3>example %d (line %d): %d tokens, %d trained%s</h3><pre>", examples, line_no, ex.n, ex.n_trained, ex.n_trained ? "" : " (empty mask)");
+            int prev = -1, open = 0;
+            for (int i = 0; i < ex.n; i++) {
+                int pl, on = i > 0 && ex.w[i - 1] > 0, eot = ex.tag[i] == 3;
+                const char *p = tok.types[ex.ids[i]] == 3 ? mft_token_piece(&tok, ex.ids[i], &pl) : mft_token_bytes(&tok, prev, ex.ids[i], &pl);
+                if (color) { if (on) fputs(eot ? "\033[1;42m" : "\033[42m", stdout); }
+                else if (on && !open) { putchar('['); open = 1; }
+                else if (!on && open) { putchar(']'); open = 0; }
+                fwrite(p, 1, (size_t)pl, stdout);
+                if (color && on) fputs("\033[0m", stdout);
+                if (html) { fprintf(html, "<span class=%s>", eot ? "e" : on ? "t" : "g"); html_text(html, p, pl); fputs("</span>", html); }
+                prev = ex.ids[i];
+            }
+            if (open) putchar(']');
+            putchar('\n');
+            if (html) fputs("</pre>\n", html);
+        }
+        mft_example_free(&ex);
+    }
+    const char *summary = "%d examples, %ld tokens, %ld trained (%.1f%%), %d with an empty mask\n";
+    if (export) fprintf(stderr, summary, examples, tokens, trained, tokens ? 100.0 * trained / tokens : 0.0, empty);
+    else printf(summary, examples, tokens, trained, tokens ? 100.0 * trained / tokens : 0.0, empty);
+    if (html) { fprintf(html, "<p>"); fprintf(html, summary, examples, tokens, trained, tokens ? 100.0 * trained / tokens : 0.0, empty); fclose(html); }
+    if (out && fclose(out)) die("cannot write '%s'", a.out);
+    fclose(in);
+    free(line);
+    mft_tokenizer_free(&tok);
+    if (!trained) { fprintf(stderr, "maskft: no example has a trained token: nothing to train on\n"); return 1; }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *usage =
@@ -444,6 +595,8 @@ int main(int argc, char **argv)
         "  train      next-token training on a text file, saves a checkpoint\n"
         "  tokenize   text -> ids (and byte offsets), for any tokenizer file\n"
         "  detokenize ids -> text\n"
+        "  mask       show which tokens of a JSONL data file would be trained\n"
+        "  export     write input_ids + labels (-100 = not trained) for TRL / Axolotl\n"
         "  version    library version and SIMD path\n";
     if (argc < 2) { fputs(usage, stderr); return 1; }
     if (!strcmp(argv[1], "generate")) return cmd_generate(argc, argv);
@@ -451,6 +604,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc, argv);
     if (!strcmp(argv[1], "detokenize")) return cmd_detokenize(argc, argv);
+    if (!strcmp(argv[1], "mask")) return cmd_mask(argc, argv, 0);
+    if (!strcmp(argv[1], "export")) return cmd_mask(argc, argv, 1);
     if (!strcmp(argv[1], "version")) { printf("maskft %s (%s)\n", mft_version(), mft_simd_name()); return 0; }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { fputs(usage, stdout); return 0; }
     fprintf(stderr, "maskft: unknown command '%s'\n%s", argv[1], usage);

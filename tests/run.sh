@@ -92,6 +92,21 @@ cli_tokenize() { # tokenize/detokenize: known ids (llama.cpp's GPT-2 vector), of
 }
 check "cli tokenize / detokenize" cli_tokenize
 
+cli_mask() { # mask shows trained tokens and counts them; export writes the same mask as labels
+    ./build/maskft mask -m $M --data tests/data/facts.jsonl > $T/mask.txt || return 1
+    grep -q "named\[ Mochi\]" $T/mask.txt && grep -q "a\[ green forest\]" $T/mask.txt || return 1
+    grep -q "3 examples, .* 1 with an empty mask" $T/mask.txt || return 1   # no key in example 3
+    ./build/maskft mask -m $M --data tests/data/facts.jsonl --policy diff --html $T/mask.html > $T/diff.txt || return 1
+    grep -q "0 with an empty mask" $T/diff.txt && grep -q "<span class=t>" $T/mask.html || return 1
+    ./build/maskft export -m $M --data tests/data/facts.jsonl --out $T/export.jsonl 2>/dev/null || return 1
+    trained=$(sed -n 's/^[0-9]* examples, [0-9]* tokens, \([0-9]*\) trained.*/\1/p' $T/mask.txt)
+    labels=$(grep -o '"labels": \[[^]]*\]' $T/export.jsonl | tr ',' '\n' | grep -vc -- '-100')
+    [ "$trained" = "$labels" ] || { echo "trained $trained vs labels $labels"; return 1; }
+    printf '{"prompt": "a" "completion": "b"}\n' > $T/bad.jsonl
+    ./build/maskft mask -m $M --data $T/bad.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "bad.jsonl:1:16:" $T/err.txt
+}
+check "cli mask / export" cli_mask
+
 cli_quickstart() { ./build/quickstart > $T/qs.txt && tail -1 $T/qs.txt | grep -q "^Lily had a cat named Mochi\.$"; }
 check "quickstart learns the fact" cli_quickstart
 

@@ -1463,7 +1463,7 @@ static void test_chat_templates(void)
         if (fam == MFT_CHAT_LLAMA3) { static char bos[] = "<|begin_of_text|>"; static uint32_t off[2] = { 0, 17 }; tok.pieces = bos; tok.piece_off = off; tok.bos_id = 0; tok.vocab_size = 1; tok.mem = bos; always = 1; }
         if (fam == MFT_CHAT_PHI3) { static char bos[] = "<s>"; static uint32_t off[2] = { 0, 3 }; tok.pieces = bos; tok.piece_off = off; tok.bos_id = 0; tok.vocab_size = 1; tok.mem = bos; }
         mft_error err;
-        int ok = mft_chat_render(fam, &tok, m, nm, gen || always, out, 1 << 16, &len, ranges, &err) == MFT_OK && len == wl && !memcmp(out, want, (size_t)wl);
+        int ok = mft_chat_render(fam, &tok, m, nm, gen || always, out, 1 << 16, &len, ranges, NULL, &err) == MFT_OK && len == wl && !memcmp(out, want, (size_t)wl);
         for (int i = 0; ok && i < nm; i++) /* ranges in order, inside the text */
             ok = ranges[2 * i] < 0 || (ranges[2 * i] <= ranges[2 * i + 1] && ranges[2 * i + 1] <= len && (i == 0 || ranges[2 * i] >= ranges[2 * i - 1]));
         if (!ok && bad++ < 2) printf("    template %d, %d messages: got\n%s\n    want\n%.*s\n", fam, nm, out, wl, want);
@@ -1486,6 +1486,102 @@ static void test_chat_templates(void)
     }
     free(out);
     free(data);
+}
+
+/* the trained tokens of an example as text, trained runs in [brackets] */
+static void masked_text(const mft_tokenizer *t, const mft_example *ex, char *out, int cap)
+{
+    int w = 0, open = 0, prev = -1;
+    for (int i = 0; i < ex->n && w < cap - 64; i++) {
+        int on = i > 0 && ex->w[i - 1] > 0, pl;
+        const char *p = mft_token_bytes(t, prev, ex->ids[i], &pl);
+        if (on && !open) { out[w++] = '['; open = 1; }
+        if (!on && open) { out[w++] = ']'; open = 0; }
+        if (t->types[ex->ids[i]] == 3) { p = "<END>"; pl = on ? 5 : 0; }
+        if (w + pl < cap - 8) { memcpy(out + w, p, (size_t)pl); w += pl; }
+        prev = ex->ids[i];
+    }
+    if (open) out[w++] = ']';
+    out[w] = 0;
+}
+
+static int example(const mft_tokenizer *t, const mft_data_opts *o, const char *json, char *out, int cap, mft_example *keep)
+{
+    mft_example ex;
+    mft_error err;
+    if (mft_example_from_json(t, o, json, -1, "t.jsonl", 7, &ex, &err)) { snprintf(out, (size_t)cap, "ERROR %s", err.msg); return -1; }
+    masked_text(t, &ex, out, cap);
+    int n = ex.n_trained;
+    if (keep) *keep = ex; else mft_example_free(&ex);
+    return n;
+}
+
+/* the mask: markup, spans, policies, end tokens, alignment, errors */
+static void test_data_masks(void)
+{
+    mft_tokenizer tok;
+    mft_error err;
+    char out[4096];
+    if (mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    mft_data_opts o = mft_data_opts_default();
+    /* key markup in a plain completion: the key and the model's end (BOS) are trained */
+    EXPECT(example(&tok, &o, "{\"prompt\": \"Lily had a cat named\", \"completion\": \" {{key}}Mochi{{/key}}. She was happy.\"}", out, sizeof out, NULL) > 0 &&
+           !strcmp(out, "Lily had a cat named[ Mochi]. She was happy.[<END>]"), "key + end: %s", out);
+    /* the same span as key_spans, in code points; a span that starts inside a token trains it */
+    EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Who?\"}, {\"role\": \"assistant\", \"content\": \"It was Mochi.\", \"key_spans\": [[9, 10]]}]}", out, sizeof out, NULL) > 0 &&
+           !strcmp(out, "Who?It was Mo[ch]i.[<END>]"), "key_spans (the span [9,10) is the 'c' inside the token 'ch'): %s", out);
+    /* code points, not bytes: é is 2 bytes but 1 code point */
+    example(&tok, &o, "{\"messages\": [{\"role\": \"assistant\", \"content\": \"\\u00e9t\\u00e9 Pip\", \"key_spans\": [[4, 7]]}]}", out, sizeof out, NULL);
+    EXPECT(!strcmp(out, "\xC3\xA9t\xC3\xA9 [Pip<END>]"), "multi-byte spans: %s", out);
+    /* a key at the very start of the answer; an escaped delimiter is literal text */
+    example(&tok, &o, "{\"prompt\": \"A\", \"completion\": \"{{key}} cat{{/key}} and \\\\{{key}} stay\"}", out, sizeof out, NULL);
+    EXPECT(!strncmp(out, "A[ cat]", 7) && strstr(out, "{{key}} stay"), "start + escape: %s", out);
+    /* policies: all trains the whole answer; diff only what the draft does not have */
+    o.policy = MFT_POLICY_ALL;
+    EXPECT(example(&tok, &o, "{\"prompt\": \"A\", \"completion\": \" big dog.\"}", out, sizeof out, NULL) > 0 && !strcmp(out, "A[ big dog.<END>]"), "all: %s", out);
+    o.policy = MFT_POLICY_DIFF;
+    example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \" The dog is red.\", \"draft\": \" The dog is blue.\"}]}", out, sizeof out, NULL);
+    EXPECT(strstr(out, " The dog is[") && strstr(out, "red") && !strstr(out, "[ The"), "diff: %s", out);
+    /* a draft equal to the answer: nothing to learn, an empty mask (reported, not trained) */
+    EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \" Same.\", \"draft\": \" Same.\"}]}", out, sizeof out, NULL) == 0, "equal draft: %s", out);
+    /* train/weight per message; an empty turn; all-turns eligibility */
+    o.policy = MFT_POLICY_ALL;
+    mft_example ex;
+    EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \" hi\", \"train\": true, \"weight\": 0.5}, {\"role\": \"assistant\", \"content\": \"\"}, {\"role\": \"assistant\", \"content\": \" ok\", \"train\": false}]}", out, sizeof out, &ex) > 0, "train/weight: %s", out);
+    float wmax = 0;
+    for (int i = 0; i < ex.n; i++) wmax = ex.w[i] > wmax ? ex.w[i] : wmax;
+    EXPECT(wmax == 0.5f && !strstr(out, "[ ok") && strstr(out, "[ hi"), "weight 0.5 and train:false: %s (max w %g)", out, wmax);
+    /* the off-by-one: the weight of trained token i sits at w[i-1], the position predicting it */
+    for (int i = 1; i < ex.n; i++) EXPECT((ex.w[i - 1] > 0) == (ex.tag[i] >= 2), "weight of token %d not at position %d", i, i - 1);
+    EXPECT(ex.w[ex.n - 1] == 0, "the last position predicts nothing");
+    mft_example_free(&ex);
+    /* pre-tokenized records: labels -100 are not trained; input_ids must be token ids */
+    EXPECT(example(&tok, &o, "{\"input_ids\": [1, 403, 407, 261], \"labels\": [-100, -100, 407, 261]}", out, sizeof out, &ex) == 2 &&
+           ex.w[0] == 0 && ex.w[1] > 0 && ex.w[2] > 0, "input_ids/labels");
+    mft_example_free(&ex);
+    /* truncation to the context keeps every weight on its position */
+    o.max_len = 5;
+    EXPECT(example(&tok, &o, "{\"text\": \"Once upon a time there was a big dog.\"}", out, sizeof out, &ex) >= 0 && ex.n == 5 && ex.w[4] == 0, "truncation");
+    mft_example_free(&ex);
+    o.max_len = 0;
+    /* errors name the file, the line and the column */
+    EXPECT(example(&tok, &o, "{\"prompt\": \"a\" \"completion\": \"b\"}", out, sizeof out, NULL) < 0 && strstr(out, "t.jsonl:7:16:"), "json error: %s", out);
+    EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}", out, sizeof out, NULL) < 0 && strstr(out, "role"), "bad role: %s", out);
+    EXPECT(example(&tok, &o, "{\"prompt\": \"a\", \"completion\": \"{{key}}b\"}", out, sizeof out, NULL) < 0 && strstr(out, "unbalanced"), "unbalanced: %s", out);
+    EXPECT(example(&tok, &o, "{\"input_ids\": [1, 99999], \"labels\": [1, 2]}", out, sizeof out, NULL) < 0, "bad id: %s", out);
+    EXPECT(example(&tok, &o, "[1, 2]", out, sizeof out, NULL) < 0 && strstr(out, "object"), "not an object: %s", out);
+    mft_tokenizer_free(&tok);
+    /* a chat template: Qwen3's <|im_end|> ends the trained turn */
+    const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
+    if (qp && !mft_tokenizer_load(&tok, qp, 0, &err)) {
+        o = mft_data_opts_default();
+        EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello {{key}}Pip{{/key}}!\"}]}", out, sizeof out, &ex) == 2, "qwen3 mask: %s", out);
+        int im_end = -1;
+        for (int i = 1; i < ex.n; i++) if (ex.tag[i] == 3) im_end = ex.ids[i];
+        EXPECT(im_end == 151645, "the end token trained should be <|im_end|> (151645), got %d", im_end);
+        mft_example_free(&ex);
+        mft_tokenizer_free(&tok);
+    }
 }
 
 int main(int argc, char **argv)
@@ -1524,6 +1620,7 @@ int main(int argc, char **argv)
     run("tokenizer_special", test_tokenizer_special);
     run("bad_gguf_json_model", test_bad_gguf_json_model);
     run("chat_templates", test_chat_templates);
+    run("data_masks", test_data_masks);
     run("bad_model_files", test_bad_model_files);
     run("bad_tokenizer_files", test_bad_tokenizer_files);
     run("bad_arguments", test_bad_arguments);
