@@ -5053,6 +5053,11 @@ MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_
         if (j.node[v].type != MFT__J_STR || c == MFT__JNONE || j.node[c].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"prompt\" and \"completion\" must be strings");
         msg[0].role = MFT_ROLE_USER; msg[0].train = -1; msg[0].weight = 1; msg[0].content = j.pool + j.node[v].first; msg[0].len = (int)j.node[v].n;
         msg[1].role = MFT_ROLE_ASSISTANT; msg[1].train = -1; msg[1].weight = 1; msg[1].content = j.pool + j.node[c].first; msg[1].len = (int)j.node[c].n;
+        uint32_t df = mft__jget(&j, root, "draft");
+        if (df != MFT__JNONE) {
+            if (j.node[df].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"draft\" must be a string");
+            msg[1].draft = j.pool + j.node[df].first; msg[1].dlen = (int)j.node[df].n;
+        }
         nm = 2;
     } else if ((v = mft__jget(&j, root, "messages")) != MFT__JNONE && j.node[v].type == MFT__J_ARR) {
         for (uint32_t c = j.node[v].first; c != MFT__JNONE; c = j.node[c].next) {
@@ -5230,6 +5235,42 @@ done:
     mft__json_free(&j);
     if (s) mft_example_free(ex);
     else mft__ok(err);
+    return s;
+}
+
+/* Negative log-likelihood of every token given the ones before it: nll[t] = -log p(ids[t+1] |
+   ids[0..t]) for t < n - 1, from one forward pass (n - 1 <= the model's T capacity). */
+MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err)
+{
+    if (!m || !ids || !nll || n < 2) return mft__fail(err, MFT_ERR_ARG, "mft_token_nll needs at least 2 tokens");
+    mft_status s = mft_forward(m, ids, ids + 1, NULL, 1, n - 1, err);
+    if (s) return s;
+    size_t V = (size_t)m->cfg.vocab_size;
+    for (int t = 0; t < n - 1; t++) nll[t] = m->a.lse[t] - m->a.logits[(size_t)t * V + (size_t)ids[t + 1]];
+    return MFT_OK;
+}
+
+/* surprise:TAU keeps the selected tokens the model finds surprising (NLL > TAU nats);
+   known:TAU, the complement (Wu et al. 2025's low-perplexity policy). End tokens stay. */
+MFT_API mft_status mft_mask_by_nll(mft_model *m, mft_example *ex, float tau, int keep_surprising, mft_error *err)
+{
+    if (!m || !ex || !ex->ids) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    if (ex->n < 2) return mft__ok(err);
+    int n = ex->n > m->T + 1 ? m->T + 1 : ex->n;
+    float *nll = (float *)malloc((size_t)n * sizeof(float));
+    if (!nll) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    mft_status s = mft_token_nll(m, ex->ids, n, nll, err);
+    if (!s) {
+        ex->n_trained = 0;
+        for (int t = 0; t + 1 < ex->n; t++) {
+            if (ex->w[t] > 0 && ex->tag[t + 1] != 3) {
+                int surprising = t + 1 < n && nll[t] > tau;
+                if (surprising != keep_surprising) { ex->w[t] = 0; ex->tag[t + 1] = 1; }
+            }
+            ex->n_trained += ex->w[t] > 0;
+        }
+    }
+    free(nll);
     return s;
 }
 

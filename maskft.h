@@ -556,7 +556,8 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
    tokens by policy (all; key; diff = the answer's tokens not in a longest common subsequence
    with the model's own draft), plus the end token of every trained turn (the template's:
    <|eot_id|>, <|im_end|>, <|end|>; for plain text from a llama2.c tokenizer, BOS, which is how
-   TinyStories models end a story). Weights belong to target positions: w[t] weights the
+   TinyStories models end a story). surprise:TAU / known:TAU narrow any of these with the base
+   model's NLL (mft_mask_by_nll). Weights belong to target positions: w[t] weights the
    prediction of ids[t+1]. */
 
 enum { MFT_POLICY_ALL = 1, MFT_POLICY_KEY, MFT_POLICY_DIFF };
@@ -586,6 +587,12 @@ typedef struct mft_example {
 MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int len,
                                          const char *where, int line, mft_example *ex, mft_error *err);
 MFT_API void mft_example_free(mft_example *ex);
+/* nll[t] = -log p(ids[t+1] | ids[0..t]) for t < n-1, one forward pass (needs MFT_FORWARD). */
+MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err);
+/* Narrows an example's mask with the model: keep_surprising = 1 keeps the trained tokens whose
+   NLL is above tau nats (surprise:TAU: what the model does not know yet), 0 those at or below
+   (known:TAU, the low-perplexity policy). End tokens keep their weight. */
+MFT_API mft_status mft_mask_by_nll(mft_model *m, mft_example *ex, float tau, int keep_surprising, mft_error *err);
 
 #ifdef __cplusplus
 }

@@ -453,16 +453,31 @@ static const char *mask_usage =
     "  lists examples whose mask is empty. --html writes the same as a page. export writes\n"
     "  {\"input_ids\": [...], \"labels\": [...]} (-100 where the weight is 0) for TRL / Axolotl.\n"
     "  Policies: key = tokens inside {{key}}...{{/key}} or key_spans (default); all = every token\n"
-    "  of the eligible turns; diff = tokens that differ from the message's \"draft\".\n";
+    "  of the eligible turns; diff = tokens that differ from the message's \"draft\". Add\n"
+    "  +surprise:TAU to keep only tokens the model finds surprising (NLL above TAU nats) or\n"
+    "  +known:TAU for the complement (Wu et al. 2025); alone they apply to all.\n";
 
-static mft_data_opts data_opts(const args_t *a, const mft_tokenizer *tok)
+/* --policy BASE[+FILTER]: BASE key|all|diff, FILTER surprise:TAU|known:TAU (alone: all+FILTER) */
+static mft_data_opts data_opts(const args_t *a, const mft_tokenizer *tok, int *filter, float *tau)
 {
     mft_data_opts o = mft_data_opts_default();
+    *filter = 0;
     if (a->policy) {
-        if (!strcmp(a->policy, "all")) o.policy = MFT_POLICY_ALL;
-        else if (!strcmp(a->policy, "key")) o.policy = MFT_POLICY_KEY;
-        else if (!strcmp(a->policy, "diff")) o.policy = MFT_POLICY_DIFF;
-        else die("unknown --policy '%s' (key, all or diff)", a->policy);
+        char base[32] = "", *plus;
+        const char *f = NULL;
+        snprintf(base, sizeof base, "%s", a->policy);
+        if ((plus = strchr(base, '+'))) { *plus = 0; f = a->policy + (plus - base) + 1; }
+        else if (!strncmp(base, "surprise:", 9) || !strncmp(base, "known:", 6)) { f = a->policy; strcpy(base, "all"); }
+        if (!strcmp(base, "all")) o.policy = MFT_POLICY_ALL;
+        else if (!strcmp(base, "key")) o.policy = MFT_POLICY_KEY;
+        else if (!strcmp(base, "diff")) o.policy = MFT_POLICY_DIFF;
+        else die("unknown --policy '%s' (key, all or diff, optionally +surprise:TAU or +known:TAU)", a->policy);
+        if (f) {
+            const char *colon = strchr(f, ':');
+            if (!colon || (strncmp(f, "surprise:", 9) && strncmp(f, "known:", 6))) die("unknown policy filter in '%s' (surprise:TAU or known:TAU)", a->policy);
+            *filter = !strncmp(f, "surprise:", 9) ? 1 : 2;
+            *tau = (float)num("--policy TAU", colon + 1, 0, 1000);
+        }
     }
     if (a->tmpl && strcmp(a->tmpl, "auto")) {
         if (!strcmp(a->tmpl, "plain")) o.template_family = MFT_CHAT_PLAIN;
@@ -512,8 +527,12 @@ static int cmd_mask(int argc, char **argv, int export)
     mft_tokenizer tok;
     if (mft_checkpoint_config(a.model, &c, &err)) die_err(&err);
     open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
-    mft_data_opts o = data_opts(&a, &tok);
+    int filter;
+    float tau = 0;
+    mft_data_opts o = data_opts(&a, &tok, &filter, &tau);
     o.max_len = c.seq_len;
+    mft_model m;
+    if (filter && mft_model_open(&m, a.model, 1, c.seq_len, MFT_FORWARD, &err)) die_err(&err);
     FILE *in = fopen(a.data, "rb");
     if (!in) die("cannot open '%s'", a.data);
     FILE *out = export ? fopen(a.out, "wb") : NULL;
@@ -541,6 +560,7 @@ static int cmd_mask(int argc, char **argv, int export)
         if (blank) continue;
         mft_example ex;
         if (mft_example_from_json(&tok, &o, line, (int)len, a.data, line_no, &ex, &err)) die_err(&err);
+        if (filter && mft_mask_by_nll(&m, &ex, tau, filter == 1, &err)) die_err(&err);
         examples++;
         tokens += ex.n;
         trained += ex.n_trained;
@@ -580,6 +600,7 @@ static int cmd_mask(int argc, char **argv, int export)
     fclose(in);
     free(line);
     mft_tokenizer_free(&tok);
+    if (filter) mft_model_free(&m);
     if (!trained) { fprintf(stderr, "maskft: no example has a trained token: nothing to train on\n"); return 1; }
     return 0;
 }

@@ -1584,6 +1584,42 @@ static void test_data_masks(void)
     }
 }
 
+/* surprise:TAU / known:TAU split the selected tokens by the model's NLL, exactly, and keep
+   the end token */
+static void test_mask_by_nll(void)
+{
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 1, 512, MFT_FORWARD, &err) || mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    mft_data_opts o = mft_data_opts_default();
+    o.policy = MFT_POLICY_ALL;
+    const char *rec = "{\"prompt\": \"Once upon a time, there was a little girl named\", \"completion\": \" Zorbaxi. She liked purple mountains.\"}";
+    mft_example all, sur, kno;
+    EXPECT(!mft_example_from_json(&tok, &o, rec, -1, "t", 1, &all, &err), "%s", err.msg);
+    EXPECT(!mft_example_from_json(&tok, &o, rec, -1, "t", 1, &sur, &err) && !mft_example_from_json(&tok, &o, rec, -1, "t", 1, &kno, &err), "%s", err.msg);
+    float *nll = fbuf((size_t)all.n);
+    EXPECT(mft_token_nll(&m, all.ids, all.n, nll, &err) == MFT_OK, "%s", err.msg);
+    float tau = 2.0f;
+    EXPECT(mft_mask_by_nll(&m, &sur, tau, 1, &err) == MFT_OK && mft_mask_by_nll(&m, &kno, tau, 0, &err) == MFT_OK, "%s", err.msg);
+    int both = 0, split_ok = 1, n_sur = 0, n_kno = 0;
+    for (int t = 0; t + 1 < all.n; t++) {
+        if (all.w[t] == 0) { split_ok &= sur.w[t] == 0 && kno.w[t] == 0; continue; }
+        if (all.tag[t + 1] == 3) { both += sur.w[t] > 0 && kno.w[t] > 0; continue; }
+        split_ok &= (sur.w[t] > 0) == (nll[t] > tau) && (kno.w[t] > 0) == (nll[t] <= tau);
+        n_sur += sur.w[t] > 0; n_kno += kno.w[t] > 0;
+    }
+    EXPECT(split_ok, "surprise/known do not split the tokens by NLL");
+    EXPECT(both == 1, "the end token must stay in both");
+    EXPECT(n_sur > 0 && n_kno > 0, "a split with one side empty proves little (%d / %d)", n_sur, n_kno);
+    /* the invented name is surprising to the model */
+    EXPECT(sur.n_trained == n_sur + 1 && kno.n_trained == n_kno + 1, "n_trained");
+    free(nll);
+    mft_example_free(&all); mft_example_free(&sur); mft_example_free(&kno);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     g_filter = argc > 1 ? argv[1] : NULL;
@@ -1621,6 +1657,7 @@ int main(int argc, char **argv)
     run("bad_gguf_json_model", test_bad_gguf_json_model);
     run("chat_templates", test_chat_templates);
     run("data_masks", test_data_masks);
+    run("mask_by_nll", test_mask_by_nll);
     run("bad_model_files", test_bad_model_files);
     run("bad_tokenizer_files", test_bad_tokenizer_files);
     run("bad_arguments", test_bad_arguments);
