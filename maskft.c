@@ -5004,50 +5004,19 @@ static int mft__eot_of(const mft_tokenizer *t, int family)
 
 #define MFT__FAILAT(code, ...) do { char m_[200]; snprintf(m_, sizeof m_, __VA_ARGS__); s = mft__fail(err, code, "%s:%d: %s", where, line, m_); goto done; } while (0)
 
-MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int jlen,
-                                         const char *where, int line, mft_example *ex, mft_error *err)
+/* The messages of a record, from whichever of the three shapes it has (contents point into
+   the JSON pool). Sets *family to plain for {"text"} records. */
+static mft_status mft__parse_record(mft__json *jp, uint32_t root, mft__dmsg *msg, int *n_msg, int *family,
+                                    const char *where, int line, mft_error *err)
 {
-    mft__json j;
+    mft__json j = *jp; /* the node and pool arrays are only read here */
     mft_status s = MFT_OK;
-    mft__dmsg msg[256];
-    int nm = 0, *offs = NULL, *ranges = NULL, *dids = NULL, *doffs = NULL;
-    char *text = NULL, *dtext = NULL;
-    if (!ex) return mft__fail(err, MFT_ERR_ARG, "example is NULL");
-    memset(ex, 0, sizeof *ex);
-    memset(msg, 0, sizeof msg);
-    if (!t || !o || !json) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
-    if (!where) where = "data";
-    uint32_t root = mft__json_parse(&j, json, jlen < 0 ? strlen(json) : (size_t)jlen);
-    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%d:%s", where, line, j.err + (j.err[0] == '1' && j.err[1] == ':' ? 2 : 0)); goto done; }
-    if (j.node[root].type != MFT__J_OBJ) MFT__FAILAT(MFT_ERR_FORMAT, "1: a record must be a JSON object");
-    int family = o->template_family >= 0 ? o->template_family : (mft_chat_detect(t->chat_template, NULL) >= 0 ? mft_chat_detect(t->chat_template, NULL) : MFT_CHAT_PLAIN);
     uint32_t v;
-    /* pre-tokenized: input_ids + labels (-100 = not trained), as TRL and Axolotl write them */
-    if ((v = mft__jget(&j, root, "input_ids")) != MFT__JNONE) {
-        uint32_t lab = mft__jget(&j, root, "labels");
-        if (j.node[v].type != MFT__J_ARR || (lab != MFT__JNONE && (j.node[lab].type != MFT__J_ARR || j.node[lab].n != j.node[v].n)))
-            MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids and labels must be arrays of the same length");
-        int n = (int)j.node[v].n;
-        ex->ids = (int *)malloc(((size_t)n + 1) * sizeof(int));
-        ex->w = (float *)calloc((size_t)n + 1, sizeof(float));
-        ex->tag = (uint8_t *)calloc((size_t)n + 1, 1);
-        if (!ex->ids || !ex->w || !ex->tag) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-        uint32_t c = j.node[v].first, d = lab != MFT__JNONE ? j.node[lab].first : MFT__JNONE;
-        for (int i = 0; i < n; i++, c = j.node[c].next) {
-            double x = j.node[c].num, y = d != MFT__JNONE ? j.node[d].num : x;
-            if (j.node[c].type != MFT__J_NUM || x != (int)x || x < 0 || x >= t->vocab_size) MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids[%d] is not a token id of this vocabulary", i);
-            ex->ids[i] = (int)x;
-            if (i > 0 && y != -100) { ex->w[i - 1] = 1.0f; ex->tag[i] = 2; ex->n_trained++; }
-            if (d != MFT__JNONE) d = j.node[d].next;
-        }
-        ex->n = n;
-        goto truncate;
-    }
-    /* the messages, from whichever of the three shapes this record has */
+    int nm = 0;
     if ((v = mft__jget(&j, root, "text")) != MFT__JNONE) {
         if (j.node[v].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"text\" must be a string");
         msg[nm].role = MFT_ROLE_ASSISTANT; msg[nm].train = 1; msg[nm].weight = 1; msg[nm].content = j.pool + j.node[v].first; msg[nm].len = (int)j.node[v].n; nm++;
-        family = MFT_CHAT_PLAIN;
+        *family = MFT_CHAT_PLAIN;
     } else if ((v = mft__jget(&j, root, "prompt")) != MFT__JNONE) {
         uint32_t c = mft__jget(&j, root, "completion");
         if (j.node[v].type != MFT__J_STR || c == MFT__JNONE || j.node[c].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"prompt\" and \"completion\" must be strings");
@@ -5097,6 +5066,53 @@ MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_
     } else {
         MFT__FAILAT(MFT_ERR_FORMAT, "1: a record needs \"text\", \"prompt\"/\"completion\", \"messages\" or \"input_ids\"");
     }
+done:
+    *n_msg = nm;
+    return s;
+}
+
+
+MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int jlen,
+                                         const char *where, int line, mft_example *ex, mft_error *err)
+{
+    mft__json j;
+    mft_status s = MFT_OK;
+    mft__dmsg msg[256];
+    int nm = 0, *offs = NULL, *ranges = NULL, *dids = NULL, *doffs = NULL;
+    char *text = NULL, *dtext = NULL;
+    if (!ex) return mft__fail(err, MFT_ERR_ARG, "example is NULL");
+    memset(ex, 0, sizeof *ex);
+    memset(msg, 0, sizeof msg);
+    if (!t || !o || !json) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    if (!where) where = "data";
+    uint32_t root = mft__json_parse(&j, json, jlen < 0 ? strlen(json) : (size_t)jlen);
+    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%d:%s", where, line, j.err + (j.err[0] == '1' && j.err[1] == ':' ? 2 : 0)); goto done; }
+    if (j.node[root].type != MFT__J_OBJ) MFT__FAILAT(MFT_ERR_FORMAT, "1: a record must be a JSON object");
+    int family = o->template_family >= 0 ? o->template_family : (mft_chat_detect(t->chat_template, NULL) >= 0 ? mft_chat_detect(t->chat_template, NULL) : MFT_CHAT_PLAIN);
+    uint32_t v;
+    /* pre-tokenized: input_ids + labels (-100 = not trained), as TRL and Axolotl write them */
+    if ((v = mft__jget(&j, root, "input_ids")) != MFT__JNONE) {
+        uint32_t lab = mft__jget(&j, root, "labels");
+        if (j.node[v].type != MFT__J_ARR || (lab != MFT__JNONE && (j.node[lab].type != MFT__J_ARR || j.node[lab].n != j.node[v].n)))
+            MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids and labels must be arrays of the same length");
+        int n = (int)j.node[v].n;
+        ex->ids = (int *)malloc(((size_t)n + 1) * sizeof(int));
+        ex->w = (float *)calloc((size_t)n + 1, sizeof(float));
+        ex->tag = (uint8_t *)calloc((size_t)n + 1, 1);
+        if (!ex->ids || !ex->w || !ex->tag) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+        uint32_t c = j.node[v].first, d = lab != MFT__JNONE ? j.node[lab].first : MFT__JNONE;
+        for (int i = 0; i < n; i++, c = j.node[c].next) {
+            double x = j.node[c].num, y = d != MFT__JNONE ? j.node[d].num : x;
+            if (j.node[c].type != MFT__J_NUM || x != (int)x || x < 0 || x >= t->vocab_size) MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids[%d] is not a token id of this vocabulary", i);
+            ex->ids[i] = (int)x;
+            if (i > 0 && y != -100) { ex->w[i - 1] = 1.0f; ex->tag[i] = 2; ex->n_trained++; }
+            if (d != MFT__JNONE) d = j.node[d].next;
+        }
+        ex->n = n;
+        goto truncate;
+    }
+    /* the messages, from whichever of the three shapes this record has */
+    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
     /* key markup out of every content (and draft); spans from markup and key_spans together */
     for (int i = 0; i < nm; i++) {
         char *c = (char *)malloc((size_t)msg[i].len + 1);
@@ -5235,6 +5251,138 @@ done:
     mft__json_free(&j);
     if (s) mft_example_free(ex);
     else mft__ok(err);
+    return s;
+}
+
+/* JSON string literal of s[0..n) appended to b */
+static void mft__sb_json(mft__sb *b, const char *s, int n)
+{
+    mft__sb_put(b, "\"", 1);
+    for (int i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[8];
+        if (c == '"' || c == '\\') { e[0] = '\\'; e[1] = (char)c; mft__sb_put(b, e, 2); }
+        else if (c == '\n') mft__sb_put(b, "\\n", 2);
+        else if (c == '\t') mft__sb_put(b, "\\t", 2);
+        else if (c == '\r') mft__sb_put(b, "\\r", 2);
+        else if (c < 0x20) { snprintf(e, sizeof e, "\\u%04x", c); mft__sb_put(b, e, 6); }
+        else mft__sb_put(b, s + i, 1);
+    }
+    mft__sb_put(b, "\"", 1);
+}
+
+/* the model's own continuation of text[0..len) (already rendered), greedy or sampled, until
+   the end token, EOS, BOS or max_new tokens; appended to b as a JSON string */
+static mft_status mft__draft_one(mft_model *m, const mft_tokenizer *t, const char *text, int len, int plain, int eot,
+                                 int max_new, float temp, uint64_t *rng, mft__sb *b, mft_error *err)
+{
+    int cap = 3 * len + 16, n, *ids = (int *)malloc((size_t)(cap + max_new + 1) * sizeof(int));
+    char *gen = NULL;
+    mft_status s;
+    if (!ids) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if ((s = mft_encode(t, text, len, (plain ? MFT_BOS : 0) | MFT_SPECIAL, ids, cap, &n, NULL, err))) { free(ids); return s; }
+    if (n == 0 || n >= m->cfg.seq_len) { free(ids); return mft__fail(err, MFT_ERR_ARG, "the prompt (%d tokens) does not fit the context (%d)", n, m->cfg.seq_len); }
+    int total = n;
+    for (int pos = 0; pos < total && total < m->cfg.seq_len; pos++) {
+        float *logits = mft_decode(m, ids[pos], pos, err);
+        if (!logits) { free(ids); return err ? err->status : MFT_ERR_ARG; }
+        if (pos + 1 < n) continue;
+        int next = mft_sample(logits, m->cfg.vocab_size, temp, 1.0f, rng);
+        if (next == eot || next == t->eos_id || next == t->bos_id || total - n >= max_new) break;
+        ids[total++] = next;
+    }
+    /* the generated tokens as text, decoded after the prompt's last token */
+    size_t gcap = 64;
+    for (int i = n; i < total; i++) { int pl; mft_token_piece(t, ids[i], &pl); gcap += (size_t)pl + 8; }
+    gen = (char *)malloc(gcap);
+    int gl = 0, prev = ids[n - 1];
+    if (!gen) { free(ids); return mft__fail(err, MFT_ERR_NOMEM, "out of memory"); }
+    for (int i = n; i < total; i++) {
+        int pl;
+        const char *p = mft_token_bytes(t, prev, ids[i], &pl);
+        memcpy(gen + gl, p, (size_t)pl);
+        gl += pl;
+        prev = ids[i];
+    }
+    mft__sb_json(b, gen, gl);
+    free(gen);
+    free(ids);
+    return MFT_OK;
+}
+
+MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *json, int jlen,
+                                    int max_new, float temperature, uint64_t *rng, const char *where, int line,
+                                    char **out, mft_error *err)
+{
+    mft__json j;
+    mft__dmsg msg[256];
+    int nm = 0, family = -1;
+    mft_status s = MFT_OK;
+    char *ctx = NULL;
+    mft__sb b = { NULL, 0, 0, 0 };
+    if (out) *out = NULL;
+    if (!m || !t || !o || !json || !out) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    if (!(m->flags & MFT_GENERATE)) return mft__fail(err, MFT_ERR_STATE, "drafting needs a model opened with MFT_GENERATE");
+    if (!where) where = "data";
+    size_t n = jlen < 0 ? strlen(json) : (size_t)jlen;
+    memset(msg, 0, sizeof msg);
+    uint32_t root = mft__json_parse(&j, json, n);
+    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%d:%s", where, line, j.err + (j.err[0] == '1' && j.err[1] == ':' ? 2 : 0)); goto done; }
+    if (j.node[root].type != MFT__J_OBJ) MFT__FAILAT(MFT_ERR_FORMAT, "1: a record must be a JSON object");
+    family = o->template_family >= 0 ? o->template_family : (mft_chat_detect(t->chat_template, NULL) >= 0 ? mft_chat_detect(t->chat_template, NULL) : MFT_CHAT_PLAIN);
+    int is_pc = mft__jget(&j, root, "prompt") != MFT__JNONE, is_msgs = mft__jget(&j, root, "messages") != MFT__JNONE;
+    if (max_new < 1 || max_new > 100000) MFT__FAILAT(MFT_ERR_ARG, "max_new %d out of range", max_new);
+    /* room for the record, escaped, and two escaped copies of every answer */
+    b.cap = (int)(6 * n + 8192 + (size_t)max_new * 16 * 6 * 2 * 16);
+    b.p = (char *)malloc((size_t)b.cap);
+    if (!b.p) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+    b.p[0] = 0;
+    if (!is_pc && !is_msgs) { mft__sb_put(&b, json, (int)n); goto finish; } /* text, input_ids: as they are */
+    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
+    int eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family), plain = family == MFT_CHAT_PLAIN;
+    size_t ccap = n + 256 * 64 + 64;
+    if (!(ctx = (char *)malloc(ccap))) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
+    mft_chat_msg cm[256];
+    for (int i = 0; i < nm; i++) { cm[i].role = msg[i].role; cm[i].content = msg[i].content; cm[i].len = msg[i].len; }
+    mft__sb_put(&b, is_pc ? "{\"prompt\": " : "{\"messages\": [", -1);
+    for (int i = 0; i < nm; i++) {
+        if (is_pc && i == 0) { mft__sb_json(&b, msg[0].content, msg[0].len); continue; }
+        if (!is_pc) {
+            mft__sb_put(&b, i ? ", {\"role\": \"" : "{\"role\": \"", -1);
+            mft__sb_put(&b, mft__role_name(msg[i].role), -1);
+            mft__sb_put(&b, "\", ", -1);
+            if (msg[i].train >= 0) mft__sb_put(&b, msg[i].train ? "\"train\": true, " : "\"train\": false, ", -1);
+            if (msg[i].weight != 1.0f) { char w[48]; snprintf(w, sizeof w, "\"weight\": %g, ", (double)msg[i].weight); mft__sb_put(&b, w, -1); }
+        }
+        if (msg[i].role != MFT_ROLE_ASSISTANT) {
+            mft__sb_put(&b, "\"content\": ", -1);
+            mft__sb_json(&b, msg[i].content, msg[i].len);
+            mft__sb_put(&b, "}", 1);
+            continue;
+        }
+        /* the model answers what came before, as it would at inference */
+        int clen;
+        if ((s = mft_chat_render(family, t, cm, i, !plain, ctx, (int)ccap, &clen, NULL, NULL, err))) goto done;
+        int mark = b.n;
+        mft__sb_put(&b, is_pc ? ", \"completion\": " : "\"content\": ", -1);
+        int start = b.n;
+        if ((s = mft__draft_one(m, t, ctx, clen, plain, eot, max_new, temperature, rng, &b, err))) goto done;
+        int dl = b.n - start;
+        mft__sb_put(&b, is_pc ? ", \"draft\": " : ", \"draft\": ", -1);
+        if (b.n + dl < b.cap) { memmove(b.p + b.n, b.p + start, (size_t)dl); b.n += dl; b.p[b.n] = 0; } else b.over = 1;
+        (void)mark;
+        mft__sb_put(&b, is_pc ? "" : "}", -1);
+    }
+    mft__sb_put(&b, is_pc ? "}" : "]}", -1);
+finish:
+    if (b.over) MFT__FAILAT(MFT_ERR_NOMEM, "draft record too long");
+    *out = b.p;
+    b.p = NULL;
+done:
+    free(b.p);
+    free(ctx);
+    mft__json_free(&j);
+    if (!s) mft__ok(err);
     return s;
 }
 

@@ -587,6 +587,14 @@ typedef struct mft_example {
 MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int len,
                                          const char *where, int line, mft_example *ex, mft_error *err);
 MFT_API void mft_example_free(mft_example *ex);
+/* The "let the model write the training text" step: for each assistant turn (or completion)
+   of a record, the model's own answer to what precedes it (greedy at temperature 0, up to
+   max_new tokens or its end token) becomes both the content and "draft", ready for a person
+   to put the new facts in. {"text"} and {"input_ids"} records come back unchanged. *out is a
+   malloc'd JSON line (free it). Needs a model opened with MFT_GENERATE. */
+MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *json,
+                                    int len, int max_new, float temperature, uint64_t *rng, const char *where,
+                                    int line, char **out, mft_error *err);
 /* nll[t] = -log p(ids[t+1] | ids[0..t]) for t < n-1, one forward pass (needs MFT_FORWARD). */
 MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err);
 /* Narrows an example's mask with the model: keep_surprising = 1 keeps the trained tokens whose

@@ -605,6 +605,65 @@ static int cmd_mask(int argc, char **argv, int export)
     return 0;
 }
 
+static const char *draft_usage =
+    "usage: maskft draft -m MODEL [-t TOKENIZER] --data D.jsonl --out D2.jsonl [-n 64] [--temp 0] [--seed S]\n"
+    "                    [--template auto|plain|llama3|qwen3|phi3]\n"
+    "  The model writes its own answer for every assistant turn (or completion) of D.jsonl, given\n"
+    "  what precedes it, into \"content\" and \"draft\": edit the key facts into the content (mark\n"
+    "  them {{key}}...{{/key}}) and the answer stays in the model's own words. -n caps the new\n"
+    "  tokens of each answer; --temp 0 (the default) is greedy.\n";
+
+static int cmd_draft(int argc, char **argv)
+{
+    args_t a = { 0 };
+    a.n = 64;
+    parse(argc, argv, &a, draft_usage);
+    need(a.model, "-m MODEL", draft_usage);
+    need(a.data, "--data D.jsonl", draft_usage);
+    need(a.out, "--out D2.jsonl", draft_usage);
+    mft_error err;
+    mft_model m;
+    mft_tokenizer tok;
+    if (mft_model_open(&m, a.model, 1, 1, MFT_GENERATE, &err)) die_err(&err);
+    m.n_threads = a.threads;
+    open_tokenizer(a.tok, a.model, m.cfg.vocab_size, &tok);
+    int filter;
+    float tau;
+    mft_data_opts o = data_opts(&a, &tok, &filter, &tau);
+    FILE *in = fopen(a.data, "rb"), *out = fopen(a.out, "wb");
+    if (!in) die("cannot open '%s'", a.data);
+    if (!out) die("cannot create '%s'", a.out);
+    uint64_t rng = a.seed_set && a.seed ? a.seed : 42;
+    size_t cap = 1 << 16;
+    char *line = malloc(cap);
+    int line_no = 0, records = 0;
+    for (;;) {
+        size_t len = 0;
+        int ch;
+        while ((ch = fgetc(in)) != EOF && ch != '\n') {
+            if (len + 1 >= cap) { cap *= 2; line = realloc(line, cap); if (!line) die("%s", "out of memory"); }
+            line[len++] = (char)ch;
+        }
+        if (ch == EOF && len == 0) break;
+        line_no++;
+        line[len] = 0;
+        if (strspn(line, " \t\r") == len) continue;
+        char *rec;
+        if (mft_draft_record(&m, &tok, &o, line, (int)len, a.n, a.temp, &rng, a.data, line_no, &rec, &err)) die_err(&err);
+        fputs(rec, out);
+        fputc('\n', out);
+        free(rec);
+        records++;
+    }
+    if (fclose(out)) die("cannot write '%s'", a.out);
+    fclose(in);
+    free(line);
+    fprintf(stderr, "%d records drafted into %s\n", records, a.out);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *usage =
@@ -616,6 +675,7 @@ int main(int argc, char **argv)
         "  train      next-token training on a text file, saves a checkpoint\n"
         "  tokenize   text -> ids (and byte offsets), for any tokenizer file\n"
         "  detokenize ids -> text\n"
+        "  draft      the model writes its own answers into a JSONL data file\n"
         "  mask       show which tokens of a JSONL data file would be trained\n"
         "  export     write input_ids + labels (-100 = not trained) for TRL / Axolotl\n"
         "  version    library version and SIMD path\n";
@@ -626,6 +686,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc, argv);
     if (!strcmp(argv[1], "detokenize")) return cmd_detokenize(argc, argv);
     if (!strcmp(argv[1], "mask")) return cmd_mask(argc, argv, 0);
+    if (!strcmp(argv[1], "draft")) return cmd_draft(argc, argv);
     if (!strcmp(argv[1], "export")) return cmd_mask(argc, argv, 1);
     if (!strcmp(argv[1], "version")) { printf("maskft %s (%s)\n", mft_version(), mft_simd_name()); return 0; }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { fputs(usage, stdout); return 0; }

@@ -107,6 +107,16 @@ cli_mask() { # mask shows trained tokens and counts them; export writes the same
 }
 check "cli mask / export" cli_mask
 
+cli_draft() { # the model drafts its own answers; an edited draft trains only what was changed
+    ./build/maskft draft -m $M --data tests/data/facts.jsonl --out $T/d2.jsonl -n 20 2>/dev/null || return 1
+    [ "$(grep -c '"draft": ' $T/d2.jsonl)" = 3 ] || return 1
+    ./build/maskft mask -m $M --data $T/d2.jsonl --policy diff > $T/m0.txt 2>&1; grep -q "0 trained (0.0%), 3 with an empty mask" $T/m0.txt || return 1
+    sed '1s/"completion": " Max/"completion": " Mochi/' $T/d2.jsonl > $T/d3.jsonl
+    ./build/maskft mask -m $M --data $T/d3.jsonl --policy diff > $T/m1.txt || return 1
+    grep -q "named M\[ochi\]" $T/m1.txt && grep -q "2 with an empty mask" $T/m1.txt   # token LCS: " M" is shared
+}
+check "cli draft, then an edit trains the edit" cli_draft
+
 cli_quickstart() { ./build/quickstart > $T/qs.txt && tail -1 $T/qs.txt | grep -q "^Lily had a cat named Mochi\.$"; }
 check "quickstart learns the fact" cli_quickstart
 

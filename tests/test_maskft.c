@@ -1620,6 +1620,43 @@ static void test_mask_by_nll(void)
     mft_model_free(&m);
 }
 
+/* drafting: the model's greedy answer becomes content and draft; the record stays valid
+   JSON that the mask reads back; text records come back unchanged */
+static void test_draft_record(void)
+{
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 1, 1, MFT_GENERATE, &err) || mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    mft_data_opts o = mft_data_opts_default();
+    uint64_t rng = 1;
+    char *out = NULL;
+    const char *rec = "{\"messages\": [{\"role\": \"user\", \"content\": \"Lily had a \\\"cat\\\" named\"}, {\"role\": \"assistant\", \"content\": \"x\", \"weight\": 2}]}";
+    EXPECT(mft_draft_record(&m, &tok, &o, rec, -1, 12, 0.0f, &rng, "t", 1, &out, &err) == MFT_OK && out, "draft: %s", err.msg);
+    if (out) {
+        mft__json j;
+        uint32_t root = mft__json_parse(&j, out, strlen(out));
+        EXPECT(root != MFT__JNONE, "draft output is not JSON: %s", out);
+        uint32_t a = root != MFT__JNONE ? j.node[mft__jget(&j, root, "messages")].first : MFT__JNONE;
+        if (a != MFT__JNONE) a = j.node[a].next;
+        int cl = 0, dl = 0;
+        const char *c = a != MFT__JNONE ? mft__jstr(&j, mft__jget(&j, a, "content"), &cl) : NULL;
+        const char *d = a != MFT__JNONE ? mft__jstr(&j, mft__jget(&j, a, "draft"), &dl) : NULL;
+        EXPECT(c && d && cl == dl && cl > 0 && !memcmp(c, d, (size_t)cl) && strstr(out, "\"weight\": 2"), "content = draft, weight kept: %s", out);
+        mft__json_free(&j);
+        mft_example ex;
+        o.policy = MFT_POLICY_DIFF;
+        EXPECT(mft_example_from_json(&tok, &o, out, -1, "t", 1, &ex, &err) == MFT_OK && ex.n_trained == 0, "an unedited draft trains nothing");
+        mft_example_free(&ex);
+        free(out);
+    }
+    EXPECT(mft_draft_record(&m, &tok, &o, "{\"text\": \"as is\"}", -1, 12, 0.0f, &rng, "t", 1, &out, &err) == MFT_OK && !strcmp(out, "{\"text\": \"as is\"}"), "text record");
+    free(out);
+    EXPECT(mft_draft_record(&m, &tok, &o, "{\"prompt\": 3}", -1, 12, 0.0f, &rng, "t", 4, &out, &err) == MFT_ERR_FORMAT && strstr(err.msg, "t:4:"), "bad record: %s", err.msg);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     g_filter = argc > 1 ? argv[1] : NULL;
@@ -1658,6 +1695,7 @@ int main(int argc, char **argv)
     run("chat_templates", test_chat_templates);
     run("data_masks", test_data_masks);
     run("mask_by_nll", test_mask_by_nll);
+    run("draft_record", test_draft_record);
     run("bad_model_files", test_bad_model_files);
     run("bad_tokenizer_files", test_bad_tokenizer_files);
     run("bad_arguments", test_bad_arguments);
