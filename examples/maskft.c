@@ -578,6 +578,9 @@ static int cmd_mask(int argc, char **argv, int export)
             for (int i = 0; i < ex.n; i++) {
                 int pl, on = i > 0 && ex.w[i - 1] > 0, eot = ex.tag[i] == 3;
                 const char *p = tok.types[ex.ids[i]] == 3 ? mft_token_piece(&tok, ex.ids[i], &pl) : mft_token_bytes(&tok, prev, ex.ids[i], &pl);
+                /* a control token is shown as its name (llama2.c stores BOS as "\n<s>\n") */
+                while (tok.types[ex.ids[i]] == 3 && pl > 0 && (p[0] == '\n' || p[0] == ' ')) { p++; pl--; }
+                while (tok.types[ex.ids[i]] == 3 && pl > 0 && (p[pl - 1] == '\n' || p[pl - 1] == ' ')) pl--;
                 if (color) { if (on) fputs(eot ? "\033[1;42m" : "\033[42m", stdout); }
                 else if (on && !open) { putchar('['); open = 1; }
                 else if (!on && open) { putchar(']'); open = 0; }
