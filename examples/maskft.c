@@ -442,6 +442,20 @@ static int cmd_detokenize(int argc, char **argv)
     return 0;
 }
 
+/* one line of a file into *buf (grown as needed, NUL-terminated, without the newline);
+   0 at the end of the file */
+static int read_line(FILE *f, char **buf, size_t *cap, size_t *len)
+{
+    int ch;
+    *len = 0;
+    while ((ch = fgetc(f)) != EOF && ch != '\n') {
+        if (*len + 1 >= *cap) { *cap *= 2; if (!(*buf = realloc(*buf, *cap))) die("%s", "out of memory"); }
+        (*buf)[(*len)++] = (char)ch;
+    }
+    (*buf)[*len] = 0;
+    return !(ch == EOF && *len == 0);
+}
+
 /* ---- mask / export ----------------------------------------------------------------------------- */
 
 static const char *mask_usage =
@@ -545,16 +559,8 @@ static int cmd_mask(int argc, char **argv, int export)
     long trained = 0, tokens = 0;
     size_t cap = 1 << 16;
     char *line = malloc(cap);
-    for (;;) {
-        size_t len = 0;
-        int ch;
-        while ((ch = fgetc(in)) != EOF && ch != '\n') {
-            if (len + 1 >= cap) { cap *= 2; line = realloc(line, cap); if (!line) die("%s", "out of memory"); }
-            line[len++] = (char)ch;
-        }
-        if (ch == EOF && len == 0) break;
+    for (size_t len; read_line(in, &line, &cap, &len);) {
         line_no++;
-        line[len] = 0;
         int blank = 1;
         for (size_t i = 0; i < len; i++) blank &= line[i] == ' ' || line[i] == '\t' || line[i] == '\r';
         if (blank) continue;
@@ -640,16 +646,8 @@ static int cmd_draft(int argc, char **argv)
     size_t cap = 1 << 16;
     char *line = malloc(cap);
     int line_no = 0, records = 0;
-    for (;;) {
-        size_t len = 0;
-        int ch;
-        while ((ch = fgetc(in)) != EOF && ch != '\n') {
-            if (len + 1 >= cap) { cap *= 2; line = realloc(line, cap); if (!line) die("%s", "out of memory"); }
-            line[len++] = (char)ch;
-        }
-        if (ch == EOF && len == 0) break;
+    for (size_t len; read_line(in, &line, &cap, &len);) {
         line_no++;
-        line[len] = 0;
         if (strspn(line, " \t\r") == len) continue;
         char *rec;
         if (mft_draft_record(&m, &tok, &o, line, (int)len, a.n, a.temp, &rng, a.data, line_no, &rec, &err)) die_err(&err);
