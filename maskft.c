@@ -4742,7 +4742,11 @@ MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt)
     if (!jinja) return -1;
     if (strstr(jinja, "<|start_header_id|>") && strstr(jinja, "<|eot_id|>")) fam = MFT_CHAT_LLAMA3;
     else if (strstr(jinja, "<|im_start|>") && strstr(jinja, "</think>")) fam = MFT_CHAT_QWEN3;
+    else if (strstr(jinja, "<|im_start|>")) fam = MFT_CHAT_CHATML;
     else if (strstr(jinja, "<|user|>") && strstr(jinja, "<|end|>")) fam = MFT_CHAT_PHI3;
+    else if (strstr(jinja, "<start_of_turn>")) fam = MFT_CHAT_GEMMA;
+    else if (strstr(jinja, "<<SYS>>") && strstr(jinja, "[INST]")) fam = MFT_CHAT_LLAMA2;
+    else if (strstr(jinja, "[INST]") && !strstr(jinja, "eos_token + ' '")) fam = MFT_CHAT_MISTRAL; /* Mixtral-8x7B-Instruct-v0.1 form */
     /* a template that never tests add_generation_prompt always ends with the assistant header
        when it writes one after the loop (the Llama-3 template shipped with some copies) */
     if (fam >= 0 && !strstr(jinja, "add_generation_prompt") && fam == MFT_CHAT_LLAMA3) agp = 1;
@@ -4868,6 +4872,76 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
         if (add_generation_prompt) mft__sb_put(&b, "<|im_start|>assistant\n", -1);
         break;
     }
+    case MFT_CHAT_CHATML:
+        /* per message: <|im_start|>ROLE\n CONTENT <|im_end|>\n */
+        for (int i = 0; i < n_msg; i++) {
+            mft__sb_put(&b, "<|im_start|>", -1);
+            mft__sb_put(&b, mft__role_name(m[i].role), -1);
+            mft__sb_put(&b, "\n", 1);
+            if (ranges) ranges[2 * i] = b.n;
+            MFT__ORIGIN(i, b.n);
+            mft__sb_put(&b, m[i].content, m[i].len);
+            if (ranges) ranges[2 * i + 1] = b.n;
+            mft__sb_put(&b, "<|im_end|>\n", -1);
+        }
+        if (add_generation_prompt) mft__sb_put(&b, "<|im_start|>assistant\n", -1);
+        break;
+    case MFT_CHAT_GEMMA:
+    case MFT_CHAT_MISTRAL:
+    case MFT_CHAT_LLAMA2: {
+        /* these templates insist on user/assistant turns alternating, starting with the user;
+           only Llama-2 takes a system message (folded into the first user turn) */
+        int el = 0, first = 0, has_sys = n_msg > 0 && m[0].role == MFT_ROLE_SYSTEM;
+        const char *eos = t && t->eos_id >= 0 ? mft_token_piece(t, t->eos_id, &el) : "";
+        if (has_sys && family != MFT_CHAT_LLAMA2) return mft__fail(err, MFT_ERR_ARG, "this chat template does not support a system message");
+        first = has_sys;
+        for (int i = first; i < n_msg; i++)
+            if (m[i].role != ((i - first) % 2 ? MFT_ROLE_ASSISTANT : MFT_ROLE_USER))
+                return mft__fail(err, MFT_ERR_ARG, "this chat template needs user/assistant turns alternating, starting with the user (message %d)", i);
+        if (family != MFT_CHAT_LLAMA2) mft__sb_put(&b, bos, bl);
+        for (int i = first; i < n_msg; i++) {
+            int user = m[i].role == MFT_ROLE_USER, cb = 0, ce = m[i].len;
+            if (family == MFT_CHAT_GEMMA) {
+                mft__sb_put(&b, user ? "<start_of_turn>user\n" : "<start_of_turn>model\n", -1);
+                mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
+                if (ranges) ranges[2 * i] = b.n;
+                MFT__ORIGIN(i, b.n - cb);
+                mft__sb_put(&b, m[i].content + cb, ce - cb);
+                if (ranges) ranges[2 * i + 1] = b.n;
+                mft__sb_put(&b, "<end_of_turn>\n", -1);
+            } else if (family == MFT_CHAT_MISTRAL) {
+                if (user) mft__sb_put(&b, "[INST] ", -1);
+                if (ranges) ranges[2 * i] = b.n;
+                MFT__ORIGIN(i, b.n);
+                mft__sb_put(&b, m[i].content, m[i].len);
+                if (ranges) ranges[2 * i + 1] = b.n;
+                if (user) mft__sb_put(&b, " [/INST]", -1); else mft__sb_put(&b, eos, el);
+            } else {
+                /* Llama-2: content.strip() of (system block + content) for the first user turn */
+                int sys = user && i == first && has_sys;
+                if (user) { mft__sb_put(&b, bos, bl); mft__sb_put(&b, "[INST] ", -1); } else mft__sb_put(&b, " ", 1);
+                if (sys) {
+                    int sb0 = 0, se0 = m[0].len;
+                    mft__sb_put(&b, "<<SYS>>\n", -1);
+                    if (ranges) ranges[0] = b.n;
+                    MFT__ORIGIN(0, b.n);
+                    mft__sb_put(&b, m[0].content + sb0, se0 - sb0);
+                    if (ranges) ranges[1] = b.n;
+                    mft__sb_put(&b, "\n<</SYS>>\n\n", -1);
+                    mft__strip(m[i].content, &cb, &ce, 0, 1, 0);
+                } else {
+                    mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
+                }
+                if (ranges) ranges[2 * i] = b.n;
+                MFT__ORIGIN(i, b.n - cb);
+                mft__sb_put(&b, m[i].content + cb, ce - cb);
+                if (ranges) ranges[2 * i + 1] = b.n;
+                if (user) mft__sb_put(&b, " [/INST]", -1); else { mft__sb_put(&b, " ", 1); mft__sb_put(&b, eos, el); }
+            }
+        }
+        if (add_generation_prompt && family == MFT_CHAT_GEMMA) mft__sb_put(&b, "<start_of_turn>model\n", -1);
+        break;
+    }
     default:
         return mft__fail(err, MFT_ERR_ARG, "unknown chat template family %d", family);
     }
@@ -4987,7 +5061,9 @@ static int mft__lcs_keep(const int *a, int na, const int *b, int nb, uint8_t *ke
 /* the end-of-turn token of a template family (the token that closes an assistant turn) */
 static int mft__eot_of(const mft_tokenizer *t, int family)
 {
-    const char *name = family == MFT_CHAT_LLAMA3 ? "<|eot_id|>" : family == MFT_CHAT_QWEN3 ? "<|im_end|>" : family == MFT_CHAT_PHI3 ? "<|end|>" : NULL;
+    const char *name = family == MFT_CHAT_LLAMA3 ? "<|eot_id|>" : family == MFT_CHAT_QWEN3 || family == MFT_CHAT_CHATML ? "<|im_end|>" :
+                       family == MFT_CHAT_PHI3 ? "<|end|>" : family == MFT_CHAT_GEMMA ? "<end_of_turn>" : NULL;
+    if (family == MFT_CHAT_LLAMA2 || family == MFT_CHAT_MISTRAL) return t->eos_id; /* "</s>" */
     if (name) {
         for (int i = 0; i < t->vocab_size; i++) {
             int n;

@@ -524,10 +524,13 @@ MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char
 /* ---- chat templates ---------------------------------------------------------------------
    Built-in renderers that produce exactly what a model family's own Jinja chat template
    produces (checked against the real templates rendered by jinja2, tests/gen_chat_goldens.py).
-   Families so far: plain (contents one after another), Llama-3, Qwen3 (ChatML with its
-   <think> rules and tool turns), Phi-3. */
+   Families: plain (contents one after another), Llama-3, Qwen3 (ChatML with its <think> rules
+   and tool turns), Phi-3, ChatML, Llama-2 (system folded into the first [INST]), Mistral
+   (Mixtral-8x7B-Instruct-v0.1's [INST] form), Gemma. Llama-2, Mistral and Gemma refuse what
+   their templates refuse (turns that do not alternate; a system message for the last two). */
 
-enum { MFT_CHAT_PLAIN = 0, MFT_CHAT_LLAMA3, MFT_CHAT_QWEN3, MFT_CHAT_PHI3 };
+enum { MFT_CHAT_PLAIN = 0, MFT_CHAT_LLAMA3, MFT_CHAT_QWEN3, MFT_CHAT_PHI3, MFT_CHAT_CHATML, MFT_CHAT_LLAMA2,
+       MFT_CHAT_MISTRAL, MFT_CHAT_GEMMA };
 enum { MFT_ROLE_SYSTEM = 0, MFT_ROLE_USER, MFT_ROLE_ASSISTANT, MFT_ROLE_TOOL };
 
 typedef struct mft_chat_msg { int role; const char *content; int len; } mft_chat_msg;

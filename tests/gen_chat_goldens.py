@@ -7,7 +7,12 @@ byte for byte. Needs Debian's python3-jinja2.
 Usage: /usr/bin/python3 tests/gen_chat_goldens.py > tests/data/chat_goldens.jsonl
 Templates: Llama-3 (tokenizer_config.json of the shared Llama-3 tokenizer), Qwen3
 (tests/data/qwen3/tokenizer_config.json), Phi-3 (tokenizer.chat_template of
-tests/data/ggml-vocab-phi-3.gguf, read with a few lines of GGUF parsing below).
+tests/data/ggml-vocab-phi-3.gguf, read with a few lines of GGUF parsing below), and the
+chat_template strings of teknium/OpenHermes-2.5-Mistral-7B (ChatML),
+mistralai/Mixtral-8x7B-Instruct-v0.1, meta-llama/Llama-2-13b-chat-hf and google/gemma-7b-it
+as published in their tokenizer_config.json files (quoted from a public test of
+llama.cpp-compatible template rendering). A conversation a template rejects
+(raise_exception) is skipped for that template.
 """
 import json, os, struct, sys
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -42,6 +47,12 @@ templates = {
     "qwen3": (json.load(open(os.path.join(here, "data", "qwen3", "tokenizer_config.json")))["chat_template"], "", "<|im_end|>"),
     "phi3": (gguf_string(os.path.join(here, "data", "ggml-vocab-phi-3.gguf"), "tokenizer.chat_template"), "<s>", "<|endoftext|>"),
 }
+RAISE = "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+ALT = "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}" + RAISE + "{% endif %}"
+templates["chatml"] = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}".replace("\\\\n", "\\n"), "<s>", "</s>")
+templates["mistral"] = ("{{ bos_token }}{% for message in messages %}" + ALT + "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}", "<s>", "</s>")
+templates["llama2"] = ("{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}" + ALT + "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}", "<s>", "</s>")
+templates["gemma"] = ("{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}" + ALT + "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}", "<bos>", "<eos>")
 S, U, A, T = "system", "user", "assistant", "tool"
 convs = [
     [(U, "Hello!")],
@@ -52,14 +63,21 @@ convs = [
     [(U, "q1"), (A, "<think>old reasoning</think>a1"), (U, "q2"), (A, "a2")],
     [(U, "Use the tool."), (A, "Calling it."), (T, "{\"temp\": 21}"), (T, "{\"wind\": 3}"), (A, "It is 21 degrees.")],
     [(S, "sys"), (U, "Ünïcödé – ☃ 中文"), (A, "")],
+    [(U, "Hello"), (A, "Hi there"), (U, "Who are you"), (A, "   I am an assistant   "), (U, "Another question")],
+    [(S, "You are a helpful assistant"), (U, "  Hello  "), (A, "Hi there")],
 ]
 env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
 env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False)
+def raise_exception(msg): raise ValueError(msg)
+env.globals["raise_exception"] = raise_exception
 for name, (tpl, bos, eos) in templates.items():
     t = env.from_string(tpl)
     for conv in convs:
         msgs = [{"role": r, "content": c} for r, c in conv]
         if name == "phi3" and any(r == T for r, _ in conv): continue
         for gen in (False, True):
-            text = t.render(messages=msgs, bos_token=bos, eos_token=eos, add_generation_prompt=gen)
+            try:
+                text = t.render(messages=msgs, bos_token=bos, eos_token=eos, add_generation_prompt=gen)
+            except Exception:
+                continue  # the template refuses this conversation
             print(json.dumps({"template": name, "messages": msgs, "add_generation_prompt": gen, "text": text}, ensure_ascii=False))

@@ -1442,8 +1442,10 @@ static void test_chat_templates(void)
         mft__json j;
         uint32_t root = mft__json_parse(&j, line, (size_t)(nl - line));
         if (root == MFT__JNONE) { EXPECT(0, "goldens: %s", j.err); mft__json_free(&j); break; }
-        int fam = mft__jstr_is(&j, mft__jget(&j, root, "template"), "llama3") ? MFT_CHAT_LLAMA3 :
-                  mft__jstr_is(&j, mft__jget(&j, root, "template"), "qwen3") ? MFT_CHAT_QWEN3 : MFT_CHAT_PHI3;
+        uint32_t tn = mft__jget(&j, root, "template");
+        int fam = mft__jstr_is(&j, tn, "llama3") ? MFT_CHAT_LLAMA3 : mft__jstr_is(&j, tn, "qwen3") ? MFT_CHAT_QWEN3 :
+                  mft__jstr_is(&j, tn, "phi3") ? MFT_CHAT_PHI3 : mft__jstr_is(&j, tn, "chatml") ? MFT_CHAT_CHATML :
+                  mft__jstr_is(&j, tn, "llama2") ? MFT_CHAT_LLAMA2 : mft__jstr_is(&j, tn, "mistral") ? MFT_CHAT_MISTRAL : MFT_CHAT_GEMMA;
         uint32_t msgs = mft__jget(&j, root, "messages");
         mft_chat_msg m[16];
         int nm = 0;
@@ -1455,13 +1457,19 @@ static void test_chat_templates(void)
         }
         int gen = j.node[mft__jget(&j, root, "add_generation_prompt")].type == MFT__J_TRUE, wl = 0, len = 0, ranges[32];
         const char *want = mft__jstr(&j, mft__jget(&j, root, "text"), &wl);
-        /* the BOS text comes from a tokenizer; these two are all the goldens need */
+        /* the BOS and EOS texts come from a tokenizer: a two-token stand-in is all it takes */
         mft_tokenizer tok;
         memset(&tok, 0, sizeof tok);
-        tok.bos_id = -1;
-        int always = 0;
-        if (fam == MFT_CHAT_LLAMA3) { static char bos[] = "<|begin_of_text|>"; static uint32_t off[2] = { 0, 17 }; tok.pieces = bos; tok.piece_off = off; tok.bos_id = 0; tok.vocab_size = 1; tok.mem = bos; always = 1; }
-        if (fam == MFT_CHAT_PHI3) { static char bos[] = "<s>"; static uint32_t off[2] = { 0, 3 }; tok.pieces = bos; tok.piece_off = off; tok.bos_id = 0; tok.vocab_size = 1; tok.mem = bos; }
+        static char specials[64];
+        static uint32_t off[3];
+        const char *bt = fam == MFT_CHAT_LLAMA3 ? "<|begin_of_text|>" : fam == MFT_CHAT_GEMMA ? "<bos>" : fam == MFT_CHAT_QWEN3 || fam == MFT_CHAT_CHATML ? "" : "<s>";
+        const char *et = fam == MFT_CHAT_GEMMA ? "<eos>" : "</s>";
+        snprintf(specials, sizeof specials, "%s%s", bt, et);
+        off[0] = 0; off[1] = (uint32_t)strlen(bt); off[2] = off[1] + (uint32_t)strlen(et);
+        tok.pieces = specials; tok.piece_off = off; tok.vocab_size = 2; tok.mem = specials;
+        tok.bos_id = *bt ? 0 : -1;
+        tok.eos_id = 1;
+        int always = fam == MFT_CHAT_LLAMA3;
         mft_error err;
         int ok = mft_chat_render(fam, &tok, m, nm, gen || always, out, 1 << 16, &len, ranges, NULL, &err) == MFT_OK && len == wl && !memcmp(out, want, (size_t)wl);
         for (int i = 0; ok && i < nm; i++) /* ranges in order, inside the text */
@@ -1472,7 +1480,12 @@ static void test_chat_templates(void)
         line = nl + 1;
     }
     printf("    %d/%d renderings identical to the Jinja templates'\n", cases - bad, cases);
-    EXPECT(bad == 0 && cases >= 40, "%d of %d renderings differ", bad, cases);
+    EXPECT(bad == 0 && cases >= 100, "%d of %d renderings differ", bad, cases);
+    /* what the templates refuse, the renderer refuses */
+    mft_chat_msg sysfirst[2] = { { MFT_ROLE_SYSTEM, "s", 1 }, { MFT_ROLE_USER, "u", 1 } }, twice[2] = { { MFT_ROLE_USER, "a", 1 }, { MFT_ROLE_USER, "b", 1 } };
+    int len;
+    EXPECT(mft_chat_render(MFT_CHAT_GEMMA, NULL, sysfirst, 2, 0, out, 1 << 16, &len, NULL, NULL, NULL) == MFT_ERR_ARG, "gemma accepted a system message");
+    EXPECT(mft_chat_render(MFT_CHAT_MISTRAL, NULL, twice, 2, 0, out, 1 << 16, &len, NULL, NULL, NULL) == MFT_ERR_ARG, "mistral accepted two user turns");
     /* detection from the real template strings */
     mft_tokenizer q;
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
