@@ -4735,14 +4735,32 @@ MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt)
     else if (strstr(jinja, "<|im_start|>") && strstr(jinja, "</think>")) fam = MFT_CHAT_QWEN3;
     else if (strstr(jinja, "<|im_start|>")) fam = MFT_CHAT_CHATML;
     else if (strstr(jinja, "<|user|>") && strstr(jinja, "<|end|>")) fam = MFT_CHAT_PHI3;
-    else if (strstr(jinja, "<start_of_turn>")) fam = MFT_CHAT_GEMMA;
+    else if (strstr(jinja, "<|user|>") && strstr(jinja, "<|assistant|>")) fam = MFT_CHAT_ZEPHYR;
+    else if (strstr(jinja, "<start_of_turn>")) fam = strstr(jinja, "first_user_prefix") ? MFT_CHAT_GEMMA3 : MFT_CHAT_GEMMA;
     else if (strstr(jinja, "<<SYS>>") && strstr(jinja, "[INST]")) fam = MFT_CHAT_LLAMA2;
-    else if (strstr(jinja, "[INST]") && !strstr(jinja, "eos_token + ' '")) fam = MFT_CHAT_MISTRAL; /* Mixtral-8x7B-Instruct-v0.1 form */
+    else if (strstr(jinja, "[INST]"))
+        fam = strstr(jinja, "\"[/INST]\"") ? MFT_CHAT_MISTRAL_V3 : strstr(jinja, "eos_token + ' '") ? MFT_CHAT_MISTRAL_V1 : MFT_CHAT_MISTRAL;
     /* a template that never tests add_generation_prompt always ends with the assistant header
        when it writes one after the loop (the Llama-3 template shipped with some copies) */
     if (fam >= 0 && !strstr(jinja, "add_generation_prompt") && fam == MFT_CHAT_LLAMA3) agp = 1;
     if (always_generation_prompt) *always_generation_prompt = agp;
     return fam;
+}
+
+static const char *const mft__chat_names[MFT_CHAT_COUNT] = {
+    "plain", "llama3", "qwen3", "phi3", "chatml", "llama2", "mistral", "gemma", "zephyr", "mistral-v0.1", "mistral-v3", "gemma3"
+};
+
+MFT_API int mft_chat_family(const char *name)
+{
+    for (int i = 0; name && i < MFT_CHAT_COUNT; i++)
+        if (!strcmp(name, mft__chat_names[i])) return i;
+    return -1;
+}
+
+MFT_API const char *mft_chat_family_name(int family)
+{
+    return family >= 0 && family < MFT_CHAT_COUNT ? mft__chat_names[family] : NULL;
 }
 
 MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n_msg,
@@ -4760,8 +4778,9 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
         if (origin) origin[i] = -1;
     }
 #define MFT__ORIGIN(i, pos) do { if (origin) origin[i] = (pos); } while (0)
-    int bl = 0;
+    int bl = 0, el = 0;
     const char *bos = t && t->bos_id >= 0 ? mft_token_piece(t, t->bos_id, &bl) : "";
+    const char *eos = t && t->eos_id >= 0 ? mft_token_piece(t, t->eos_id, &el) : "";
     switch (family) {
     case MFT_CHAT_PLAIN:
         /* the messages one after the other, as the model would read a prompt and its answer */
@@ -4877,46 +4896,104 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
         }
         if (add_generation_prompt) mft__sb_put(&b, "<|im_start|>assistant\n", -1);
         break;
+    case MFT_CHAT_ZEPHYR:
+        /* per message: <|ROLE|>\n CONTENT eos \n (tool turns dropped); the generation prompt
+           is written inside the loop, after the last message */
+        for (int i = 0; i < n_msg; i++) {
+            if (m[i].role == MFT_ROLE_TOOL) continue;
+            mft__sb_put(&b, m[i].role == MFT_ROLE_USER ? "<|user|>\n" : m[i].role == MFT_ROLE_SYSTEM ? "<|system|>\n" : "<|assistant|>\n", -1);
+            if (ranges) ranges[2 * i] = b.n;
+            MFT__ORIGIN(i, b.n);
+            mft__sb_put(&b, m[i].content, m[i].len);
+            if (ranges) ranges[2 * i + 1] = b.n;
+            mft__sb_put(&b, eos, el);
+            mft__sb_put(&b, "\n", 1);
+        }
+        if (add_generation_prompt && n_msg > 0) mft__sb_put(&b, "<|assistant|>\n", -1);
+        break;
     case MFT_CHAT_GEMMA:
+    case MFT_CHAT_GEMMA3:
     case MFT_CHAT_MISTRAL:
+    case MFT_CHAT_MISTRAL_V1:
+    case MFT_CHAT_MISTRAL_V3:
     case MFT_CHAT_LLAMA2: {
-        /* these templates insist on user/assistant turns alternating, starting with the user;
-           only Llama-2 takes a system message (folded into the first user turn) */
-        int el = 0, first = 0, has_sys = n_msg > 0 && m[0].role == MFT_ROLE_SYSTEM;
-        const char *eos = t && t->eos_id >= 0 ? mft_token_piece(t, t->eos_id, &el) : "";
-        if (has_sys && family != MFT_CHAT_LLAMA2) return mft__fail(err, MFT_ERR_ARG, "this chat template does not support a system message");
+        /* these templates insist on turns alternating, a user turn at every even position of
+           the loop (after an optional leading system message, which Llama-2 folds into the
+           first user turn, Gemma 3 prefixes to it, Mistral v3 puts before the *last* user turn
+           and so drops when the conversation ends with the assistant; Gemma 1 and the v0.1
+           Mistral forms refuse it). What sits at an odd position that is not the assistant:
+           Gemma renders it under its own role name, Llama-2 drops it, Mistral refuses it. */
+        int first = 0, has_sys = n_msg > 0 && m[0].role == MFT_ROLE_SYSTEM;
+        int mistral = family == MFT_CHAT_MISTRAL || family == MFT_CHAT_MISTRAL_V1 || family == MFT_CHAT_MISTRAL_V3;
+        int gemma = family == MFT_CHAT_GEMMA || family == MFT_CHAT_GEMMA3;
+        if (has_sys && (family == MFT_CHAT_GEMMA || family == MFT_CHAT_MISTRAL || family == MFT_CHAT_MISTRAL_V1))
+            return mft__fail(err, MFT_ERR_ARG, "this chat template does not support a system message");
         first = has_sys;
-        for (int i = first; i < n_msg; i++)
-            if (m[i].role != ((i - first) % 2 ? MFT_ROLE_ASSISTANT : MFT_ROLE_USER))
+        for (int i = first; i < n_msg; i++) {
+            int even = (i - first) % 2 == 0;
+            if ((m[i].role == MFT_ROLE_USER) != even)
                 return mft__fail(err, MFT_ERR_ARG, "this chat template needs user/assistant turns alternating, starting with the user (message %d)", i);
+            if (mistral && !even && m[i].role != MFT_ROLE_ASSISTANT)
+                return mft__fail(err, MFT_ERR_ARG, "this chat template supports only user and assistant turns after the system message (message %d)", i);
+        }
         if (family != MFT_CHAT_LLAMA2) mft__sb_put(&b, bos, bl);
         for (int i = first; i < n_msg; i++) {
             int user = m[i].role == MFT_ROLE_USER, cb = 0, ce = m[i].len;
-            if (family == MFT_CHAT_GEMMA) {
-                mft__sb_put(&b, user ? "<start_of_turn>user\n" : "<start_of_turn>model\n", -1);
+            if (gemma) {
+                mft__sb_put(&b, "<start_of_turn>", -1);
+                mft__sb_put(&b, m[i].role == MFT_ROLE_ASSISTANT ? "model" : mft__role_name(m[i].role), -1);
+                mft__sb_put(&b, "\n", 1);
+                if (has_sys && i == first) { /* Gemma 3: the system text, untrimmed, then a blank line */
+                    if (ranges) ranges[0] = b.n;
+                    MFT__ORIGIN(0, b.n);
+                    mft__sb_put(&b, m[0].content, m[0].len);
+                    if (ranges) ranges[1] = b.n;
+                    mft__sb_put(&b, "\n\n", 2);
+                }
                 mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
                 if (ranges) ranges[2 * i] = b.n;
                 MFT__ORIGIN(i, b.n - cb);
                 mft__sb_put(&b, m[i].content + cb, ce - cb);
                 if (ranges) ranges[2 * i + 1] = b.n;
                 mft__sb_put(&b, "<end_of_turn>\n", -1);
-            } else if (family == MFT_CHAT_MISTRAL) {
+            } else if (family == MFT_CHAT_MISTRAL_V3) {
+                /* [INST] (system \n\n if this is the last message) CONTENT[/INST] ; assistant: " " TRIMMED eos */
+                if (user) {
+                    mft__sb_put(&b, "[INST] ", -1);
+                    if (has_sys && i == n_msg - 1) {
+                        if (ranges) ranges[0] = b.n;
+                        MFT__ORIGIN(0, b.n);
+                        mft__sb_put(&b, m[0].content, m[0].len);
+                        if (ranges) ranges[1] = b.n;
+                        mft__sb_put(&b, "\n\n", 2);
+                    }
+                } else {
+                    mft__sb_put(&b, " ", 1);
+                    mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
+                }
+                if (ranges) ranges[2 * i] = b.n;
+                MFT__ORIGIN(i, b.n - cb);
+                mft__sb_put(&b, m[i].content + cb, ce - cb);
+                if (ranges) ranges[2 * i + 1] = b.n;
+                if (user) mft__sb_put(&b, "[/INST]", -1); else mft__sb_put(&b, eos, el);
+            } else if (mistral) {
+                /* [INST] CONTENT [/INST] ; assistant: CONTENT eos (Mistral-7B v0.1 adds a space) */
                 if (user) mft__sb_put(&b, "[INST] ", -1);
                 if (ranges) ranges[2 * i] = b.n;
                 MFT__ORIGIN(i, b.n);
                 mft__sb_put(&b, m[i].content, m[i].len);
                 if (ranges) ranges[2 * i + 1] = b.n;
-                if (user) mft__sb_put(&b, " [/INST]", -1); else mft__sb_put(&b, eos, el);
-            } else {
+                if (user) mft__sb_put(&b, " [/INST]", -1);
+                else { mft__sb_put(&b, eos, el); if (family == MFT_CHAT_MISTRAL_V1) mft__sb_put(&b, " ", 1); }
+            } else if (user || m[i].role == MFT_ROLE_ASSISTANT) {
                 /* Llama-2: content.strip() of (system block + content) for the first user turn */
                 int sys = user && i == first && has_sys;
                 if (user) { mft__sb_put(&b, bos, bl); mft__sb_put(&b, "[INST] ", -1); } else mft__sb_put(&b, " ", 1);
                 if (sys) {
-                    int sb0 = 0, se0 = m[0].len;
                     mft__sb_put(&b, "<<SYS>>\n", -1);
                     if (ranges) ranges[0] = b.n;
                     MFT__ORIGIN(0, b.n);
-                    mft__sb_put(&b, m[0].content + sb0, se0 - sb0);
+                    mft__sb_put(&b, m[0].content, m[0].len);
                     if (ranges) ranges[1] = b.n;
                     mft__sb_put(&b, "\n<</SYS>>\n\n", -1);
                     mft__strip(m[i].content, &cb, &ce, 0, 1, 0);
@@ -4930,7 +5007,7 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
                 if (user) mft__sb_put(&b, " [/INST]", -1); else { mft__sb_put(&b, " ", 1); mft__sb_put(&b, eos, el); }
             }
         }
-        if (add_generation_prompt && family == MFT_CHAT_GEMMA) mft__sb_put(&b, "<start_of_turn>model\n", -1);
+        if (add_generation_prompt && gemma) mft__sb_put(&b, "<start_of_turn>model\n", -1);
         break;
     }
     default:
@@ -5053,8 +5130,9 @@ static int mft__lcs_keep(const int *a, int na, const int *b, int nb, uint8_t *ke
 static int mft__eot_of(const mft_tokenizer *t, int family)
 {
     const char *name = family == MFT_CHAT_LLAMA3 ? "<|eot_id|>" : family == MFT_CHAT_QWEN3 || family == MFT_CHAT_CHATML ? "<|im_end|>" :
-                       family == MFT_CHAT_PHI3 ? "<|end|>" : family == MFT_CHAT_GEMMA ? "<end_of_turn>" : NULL;
-    if (family == MFT_CHAT_LLAMA2 || family == MFT_CHAT_MISTRAL) return t->eos_id; /* "</s>" */
+                       family == MFT_CHAT_PHI3 ? "<|end|>" : family == MFT_CHAT_GEMMA || family == MFT_CHAT_GEMMA3 ? "<end_of_turn>" : NULL;
+    if (family == MFT_CHAT_LLAMA2 || family == MFT_CHAT_MISTRAL || family == MFT_CHAT_MISTRAL_V1 || family == MFT_CHAT_MISTRAL_V3 ||
+        family == MFT_CHAT_ZEPHYR) return t->eos_id; /* "</s>" */
     if (name) {
         for (int i = 0; i < t->vocab_size; i++) {
             int n;

@@ -524,13 +524,18 @@ MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char
 /* ---- chat templates ---------------------------------------------------------------------
    Built-in renderers that produce exactly what a model family's own Jinja chat template
    produces (checked against the real templates rendered by jinja2, tests/gen_chat_goldens.py).
-   Families: plain (contents one after another), Llama-3, Qwen3 (ChatML with its <think> rules
-   and tool turns), Phi-3, ChatML, Llama-2 (system folded into the first [INST]), Mistral
-   (Mixtral-8x7B-Instruct-v0.1's [INST] form), Gemma. Llama-2, Mistral and Gemma refuse what
-   their templates refuse (turns that do not alternate; a system message for the last two). */
+   Families (CLI names in quotes): "plain" (contents one after another), "llama3", "qwen3"
+   (ChatML with its <think> rules and tool turns), "phi3", "chatml", "zephyr", "llama2" (system
+   folded into the first [INST]), "mistral" (Mixtral-8x7B-Instruct-v0.1 / Mistral v0.2 [INST]
+   form), "mistral-v0.1" (Mistral-7B-Instruct-v0.1: a space after each </s>), "mistral-v3"
+   (v0.3 / Nemo: "[INST] x[/INST]", the system message before the last user turn), "gemma"
+   (Gemma 1/2), "gemma3" (the system message prefixed to the first user turn). The renderers
+   refuse what their templates refuse (turns that do not alternate, a system message where the
+   template raises). */
 
 enum { MFT_CHAT_PLAIN = 0, MFT_CHAT_LLAMA3, MFT_CHAT_QWEN3, MFT_CHAT_PHI3, MFT_CHAT_CHATML, MFT_CHAT_LLAMA2,
-       MFT_CHAT_MISTRAL, MFT_CHAT_GEMMA };
+       MFT_CHAT_MISTRAL, MFT_CHAT_GEMMA, MFT_CHAT_ZEPHYR, MFT_CHAT_MISTRAL_V1, MFT_CHAT_MISTRAL_V3,
+       MFT_CHAT_GEMMA3, MFT_CHAT_COUNT };
 enum { MFT_ROLE_SYSTEM = 0, MFT_ROLE_USER, MFT_ROLE_ASSISTANT, MFT_ROLE_TOOL };
 
 typedef struct mft_chat_msg { int role; const char *content; int len; } mft_chat_msg;
@@ -538,6 +543,9 @@ typedef struct mft_chat_msg { int role; const char *content; int len; } mft_chat
 /* The family of a Jinja chat template (a tokenizer's chat_template), or -1. Sets
    *always_generation_prompt when the template adds the assistant header unconditionally. */
 MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt);
+/* "llama3" <-> MFT_CHAT_LLAMA3 and so on (names above); -1 / NULL when unknown */
+MFT_API int mft_chat_family(const char *name);
+MFT_API const char *mft_chat_family_name(int family);
 /* Renders n messages into out (NUL-terminated). ranges, if not NULL, gets 2 ints per message:
    the [begin, end) of the text rendered from its content (-1, -1 if the template drops it);
    origin, if not NULL, 1 int per message: the position in out where byte 0 of the content

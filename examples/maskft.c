@@ -459,7 +459,7 @@ static int read_line(FILE *f, char **buf, size_t *cap, size_t *len)
 /* ---- mask / export ----------------------------------------------------------------------------- */
 
 static const char *mask_usage =
-    "usage: maskft mask   -m MODEL [-t TOKENIZER] --data D.jsonl [--policy key|all|diff] [--template auto|plain|llama3|qwen3|phi3|chatml|llama2|mistral|gemma]\n"
+    "usage: maskft mask   -m MODEL [-t TOKENIZER] --data D.jsonl [--policy key|all|diff] [--template auto|NAME]\n"
     "                     [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--html FILE]\n"
     "       maskft export -m MODEL [-t TOKENIZER] --data D.jsonl --out T.jsonl [the same mask options]\n"
     "  mask shows every example with its trained tokens marked ([brackets], or colour on a\n"
@@ -469,7 +469,9 @@ static const char *mask_usage =
     "  Policies: key = tokens inside {{key}}...{{/key}} or key_spans (default); all = every token\n"
     "  of the eligible turns; diff = tokens that differ from the message's \"draft\". Add\n"
     "  +surprise:TAU to keep only tokens the model finds surprising (NLL above TAU nats) or\n"
-    "  +known:TAU for the complement (Wu et al. 2025); alone they apply to all.\n";
+    "  +known:TAU for the complement (Wu et al. 2025); alone they apply to all.\n"
+    "  Templates (auto = detected from the tokenizer's chat_template): plain, llama3, qwen3, phi3,\n"
+    "  chatml, zephyr, llama2, mistral, mistral-v0.1, mistral-v3, gemma, gemma3.\n";
 
 /* --policy BASE[+FILTER]: BASE key|all|diff, FILTER surprise:TAU|known:TAU (alone: all+FILTER) */
 static mft_data_opts data_opts(const args_t *a, const mft_tokenizer *tok, int *filter, float *tau)
@@ -494,15 +496,8 @@ static mft_data_opts data_opts(const args_t *a, const mft_tokenizer *tok, int *f
         }
     }
     if (a->tmpl && strcmp(a->tmpl, "auto")) {
-        if (!strcmp(a->tmpl, "plain")) o.template_family = MFT_CHAT_PLAIN;
-        else if (!strcmp(a->tmpl, "llama3")) o.template_family = MFT_CHAT_LLAMA3;
-        else if (!strcmp(a->tmpl, "qwen3")) o.template_family = MFT_CHAT_QWEN3;
-        else if (!strcmp(a->tmpl, "phi3")) o.template_family = MFT_CHAT_PHI3;
-        else if (!strcmp(a->tmpl, "chatml")) o.template_family = MFT_CHAT_CHATML;
-        else if (!strcmp(a->tmpl, "llama2")) o.template_family = MFT_CHAT_LLAMA2;
-        else if (!strcmp(a->tmpl, "mistral")) o.template_family = MFT_CHAT_MISTRAL;
-        else if (!strcmp(a->tmpl, "gemma")) o.template_family = MFT_CHAT_GEMMA;
-        else die("unknown --template '%s' (auto, plain, llama3, qwen3, phi3, chatml, llama2, mistral, gemma)", a->tmpl);
+        if ((o.template_family = mft_chat_family(a->tmpl)) < 0)
+            die("unknown --template '%s' (auto, plain, llama3, qwen3, phi3, chatml, zephyr, llama2, mistral, mistral-v0.1, mistral-v3, gemma, gemma3)", a->tmpl);
     }
     if (a->eligible) {
         if (!strcmp(a->eligible, "assistant")) o.eligible = MFT_ELIGIBLE_ASSISTANT;
@@ -620,7 +615,7 @@ static int cmd_mask(int argc, char **argv, int export)
 
 static const char *draft_usage =
     "usage: maskft draft -m MODEL [-t TOKENIZER] --data D.jsonl --out D2.jsonl [-n 64] [--temp 0] [--seed S]\n"
-    "                    [--template auto|plain|llama3|qwen3|phi3|chatml|llama2|mistral|gemma]\n"
+    "                    [--template auto|NAME]\n"
     "  The model writes its own answer for every assistant turn (or completion) of D.jsonl, given\n"
     "  what precedes it, into \"content\" and \"draft\": edit the key facts into the content (mark\n"
     "  them {{key}}...{{/key}}) and the answer stays in the model's own words. -n caps the new\n"

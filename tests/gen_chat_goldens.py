@@ -8,11 +8,9 @@ Usage: /usr/bin/python3 tests/gen_chat_goldens.py > tests/data/chat_goldens.json
 Templates: Llama-3 (tokenizer_config.json of the shared Llama-3 tokenizer), Qwen3
 (tests/data/qwen3/tokenizer_config.json), Phi-3 (tokenizer.chat_template of
 tests/data/ggml-vocab-phi-3.gguf, read with a few lines of GGUF parsing below), and the
-chat_template strings of teknium/OpenHermes-2.5-Mistral-7B (ChatML),
-mistralai/Mixtral-8x7B-Instruct-v0.1, meta-llama/Llama-2-13b-chat-hf and google/gemma-7b-it
-as published in their tokenizer_config.json files (quoted from a public test of
-llama.cpp-compatible template rendering). A conversation a template rejects
-(raise_exception) is skipped for that template.
+chat_template strings in tests/data/templates/ (ChatML, Zephyr, Llama-2, three Mistral forms,
+Gemma, Gemma 3; where each was published: tests/data/README.md). A conversation a template
+rejects (raise_exception) is skipped for that template.
 """
 import json, os, struct, sys
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -47,12 +45,12 @@ templates = {
     "qwen3": (json.load(open(os.path.join(here, "data", "qwen3", "tokenizer_config.json")))["chat_template"], "", "<|im_end|>"),
     "phi3": (gguf_string(os.path.join(here, "data", "ggml-vocab-phi-3.gguf"), "tokenizer.chat_template"), "<s>", "<|endoftext|>"),
 }
-RAISE = "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
-ALT = "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}" + RAISE + "{% endif %}"
-templates["chatml"] = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}".replace("\\\\n", "\\n"), "<s>", "</s>")
-templates["mistral"] = ("{{ bos_token }}{% for message in messages %}" + ALT + "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}", "<s>", "</s>")
-templates["llama2"] = ("{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}" + ALT + "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}", "<s>", "</s>")
-templates["gemma"] = ("{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}" + ALT + "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}", "<bos>", "<eos>")
+# the other templates, as published in the models' tokenizer_config.json files (sources in
+# tests/data/README.md), one file each
+for name, bos, eos in [("chatml", "<s>", "</s>"), ("zephyr", "<s>", "</s>"), ("llama2", "<s>", "</s>"),
+                       ("mistral", "<s>", "</s>"), ("mistral-v0.1", "<s>", "</s>"), ("mistral-v3", "<s>", "</s>"),
+                       ("gemma", "<bos>", "<eos>"), ("gemma3", "<bos>", "<eos>")]:
+    templates[name] = (open(os.path.join(here, "data", "templates", name + ".jinja")).read(), bos, eos)
 S, U, A, T = "system", "user", "assistant", "tool"
 convs = [
     [(U, "Hello!")],
@@ -65,6 +63,9 @@ convs = [
     [(S, "sys"), (U, "Ünïcödé – ☃ 中文"), (A, "")],
     [(U, "Hello"), (A, "Hi there"), (U, "Who are you"), (A, "   I am an assistant   "), (U, "Another question")],
     [(S, "You are a helpful assistant"), (U, "  Hello  "), (A, "Hi there")],
+    [(S, " sys with spaces \n"), (U, "u1"), (A, " a1 "), (U, "u2")],
+    [(U, "q"), (S, "a system turn in the middle"), (U, "x")],
+    [(U, "q"), (T, "a tool turn where the assistant would be"), (U, "x"), (A, "y")],
 ]
 env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
 env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False)
