@@ -623,11 +623,13 @@ static void mft__rope_tables(float *cosb, float *sinb, int seq_len, int hs, floa
         }
 }
 
-/* x: (n_pos, n_heads, hs) rows, row r at position pos0 + r % period (period = T for a batch) */
-MFT__REF void mft__rope_ref(float *x, const float *cosb, const float *sinb, int n_rows, int period, int pos0, int n_heads, int hs, float sign)
+/* x: (n_pos, n_heads, hs) rows, row r at position pos0 + r % period (period = T for a batch),
+   or at pos[r] when pos is given (packed sequences restart their positions at 0) */
+MFT__REF void mft__rope_ref(float *x, const float *cosb, const float *sinb, int n_rows, int period, int pos0, const int *posv,
+                            int n_heads, int hs, float sign)
 {
     for (int r = 0; r < n_rows; r++) {
-        int pos = pos0 + r % period;
+        int pos = posv ? posv[r] : pos0 + r % period;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + ((size_t)r * n_heads + h) * hs;
             for (int j = 0; j < hs; j += 2) {
@@ -640,7 +642,8 @@ MFT__REF void mft__rope_ref(float *x, const float *cosb, const float *sinb, int 
     }
 }
 
-static void mft__rope(float *x, const float *cosb, const float *sinb, int n_rows, int period, int pos0, int n_heads, int hs, float sign, int nt)
+static void mft__rope(float *x, const float *cosb, const float *sinb, int n_rows, int period, int pos0, const int *posv,
+                      int n_heads, int hs, float sign, int nt)
 {
 #if MFT__VW > 1
     if (hs % MFT__VW == 0) {
@@ -648,7 +651,8 @@ static void mft__rope(float *x, const float *cosb, const float *sinb, int n_rows
         nt = mft__par(nt, (double)n_rows * n_heads * hs);
         MFT__PARFOR(nt)
         for (int r = 0; r < n_rows; r++) {
-            const float *cb = cosb + (size_t)(pos0 + r % period) * hs, *sb = sinb + (size_t)(pos0 + r % period) * hs;
+            int pos = posv ? posv[r] : pos0 + r % period;
+            const float *cb = cosb + (size_t)pos * hs, *sb = sinb + (size_t)pos * hs;
             for (int h = 0; h < n_heads; h++) {
                 float *v = x + ((size_t)r * n_heads + h) * hs;
                 for (int j = 0; j < hs; j += MFT__VW) {
@@ -662,7 +666,7 @@ static void mft__rope(float *x, const float *cosb, const float *sinb, int n_rows
     }
 #endif
     (void)nt;
-    mft__rope_ref(x, cosb, sinb, n_rows, period, pos0, n_heads, hs, sign);
+    mft__rope_ref(x, cosb, sinb, n_rows, period, pos0, posv, n_heads, hs, sign);
 }
 
 /* ---- >>softmax ------------------------------------------------------------------------------
@@ -865,8 +869,10 @@ static inline void mft__attn_row(float *out, float *p, const float *q, const flo
     for (int u = 0; u < n; u++) mft__axpy(out, p[u], v + (size_t)u * stride, hs);
 }
 
-/* q (B,T,NH,hs), k v (B,T,KV,hs) -> out (B,T,NH,hs), att (B,NH,T,T) */
-static void mft__attention_fwd(float *out, float *att, const float *q, const float *k, const float *v,
+/* q (B,T,NH,hs), k v (B,T,KV,hs) -> out (B,T,NH,hs), att (B,NH,T,T). Position t attends to
+   t0..t, where t0 = t - pos[t] is the start of its own sequence (0 without pos): several
+   examples packed in one row never see each other. Row t of att holds p at t0..t. */
+static void mft__attention_fwd(float *out, float *att, const float *q, const float *k, const float *v, const int *pos,
                                int B, int T, int NH, int KV, int hs, int nt)
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
@@ -876,15 +882,18 @@ static void mft__attention_fwd(float *out, float *att, const float *q, const flo
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         const float *kb = k + (size_t)b * T * KVD + (h / grp) * hs, *vb = v + (size_t)b * T * KVD + (h / grp) * hs;
-        for (int t = 0; t < T; t++)
-            mft__attn_row(out + ((size_t)b * T + t) * D + h * hs, att + ((size_t)bh * T + t) * T,
-                          q + ((size_t)b * T + t) * D + h * hs, kb, vb, KVD, t + 1, hs, scale);
+        for (int t = 0; t < T; t++) {
+            int t0 = pos ? t - pos[(size_t)b * T + t] : 0;
+            mft__attn_row(out + ((size_t)b * T + t) * D + h * hs, att + ((size_t)bh * T + t) * T + t0,
+                          q + ((size_t)b * T + t) * D + h * hs, kb + (size_t)t0 * KVD, vb + (size_t)t0 * KVD, KVD, t - t0 + 1, hs, scale);
+        }
     }
 }
 
 /* accumulates dq (B,T,NH,hs), dk, dv (B,T,KV,hs); dp is scratch (B*KV, T) */
 static void mft__attention_bwd(float *dq, float *dk, float *dv, float *dp, const float *dout, const float *att,
-                               const float *q, const float *k, const float *v, int B, int T, int NH, int KV, int hs, int nt)
+                               const float *q, const float *k, const float *v, const int *pos, int B, int T, int NH, int KV,
+                               int hs, int nt)
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
@@ -898,13 +907,14 @@ static void mft__attention_bwd(float *dq, float *dk, float *dv, float *dp, const
             for (int t = 0; t < T; t++) {
                 size_t qoff = ((size_t)b * T + t) * D + (size_t)h * hs;
                 const float *p = att + (((size_t)b * NH + h) * T + t) * T, *dot = dout + qoff;
+                int t0 = pos ? t - pos[(size_t)b * T + t] : 0;
                 float s = 0.0f;
-                for (int u = 0; u <= t; u++) {
+                for (int u = t0; u <= t; u++) {
                     dpr[u] = mft__dot(dot, v + koff + (size_t)u * KVD, hs);
                     s += p[u] * dpr[u];
                     mft__axpy(dv + koff + (size_t)u * KVD, p[u], dot, hs);
                 }
-                for (int u = 0; u <= t; u++) {
+                for (int u = t0; u <= t; u++) {
                     float ds = p[u] * (dpr[u] - s) * scale;
                     mft__axpy(dq + qoff, ds, k + koff + (size_t)u * KVD, hs);
                     mft__axpy(dk + koff + (size_t)u * KVD, ds, q + qoff, hs);
@@ -1024,6 +1034,7 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->a.logits, N * V, fwd);
     MFT__TAKE(m->a.lse, N, fwd);
     MFT__TAKE(m->a.inputs, N, fwd);
+    MFT__TAKE(m->a.pos, N, fwd);
     MFT__TAKE(m->a.targets, N, fwd);
     MFT__TAKE(m->a.weights, N, fwd);
     MFT__TAKE(m->d.dres, N * D, train);
@@ -1176,6 +1187,12 @@ static mft_status mft__check_tokens(const int *ids, size_t n, int V, const char 
 MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets,
                                const float *weights, int B, int T, mft_error *err)
 {
+    return mft_forward_packed(m, inputs, targets, weights, NULL, B, T, err);
+}
+
+MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int *targets, const float *weights,
+                                      const int *pos, int B, int T, mft_error *err)
+{
     if (!m || !inputs) return mft__fail(err, MFT_ERR_ARG, "model or inputs is NULL");
     if (!(m->flags & MFT_FORWARD)) return mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_FORWARD or MFT_TRAIN");
     if (B <= 0 || T <= 0 || B > m->B || T > m->T) {
@@ -1192,12 +1209,21 @@ MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targe
         for (size_t i = 0; i < N; i++)
             if (!(weights[i] >= 0.0f) || !isfinite(weights[i]))
                 return mft__fail(err, MFT_ERR_ARG, "weights[%zu] = %g: loss weights must be finite and >= 0", i, (double)weights[i]);
+    /* a row's positions count 0, 1, 2, ... and restart at 0 where a packed example begins */
+    for (size_t i = 0; pos && i < N; i++) {
+        int t = (int)(i % (size_t)T);
+        if (t == 0 ? pos[i] != 0 : pos[i] != 0 && pos[i] != pos[i - 1] + 1)
+            return mft__fail(err, MFT_ERR_ARG, "pos[%zu] = %d: positions must start at 0 in each row and count up by 1 or restart at 0", i, pos[i]);
+    }
 
     int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = D / NH, KVD = KV * hs;
     size_t V = (size_t)c->vocab_size;
     int nt = mft__nthreads(m);
     mft_acts *a = &m->a;
     const mft_params *w = &m->w;
+    for (size_t n = 0; n < N; n++) a->pos[n] = pos ? pos[n] : (int)(n % (size_t)T);
+    const int *pv = pos ? a->pos : NULL; /* NULL: plain causal rows, the faster path */
+    m->fwd_packed = pos != NULL;
 
     /* token embedding */
     for (size_t n = 0; n < N; n++) memcpy(a->res + n * D, w->tok_emb + (size_t)inputs[n] * D, (size_t)D * sizeof(float));
@@ -1213,9 +1239,9 @@ MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targe
         mft__matmul_fwd(q, xn, w->wq + (size_t)l * D * D, (int)N, D, D, nt);
         mft__matmul_fwd(k, xn, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt);
         mft__matmul_fwd(v, xn, w->wv + (size_t)l * KVD * D, (int)N, D, KVD, nt);
-        mft__rope(q, m->rope_cos, m->rope_sin, (int)N, T, 0, NH, hs, 1.0f, nt);
-        mft__rope(k, m->rope_cos, m->rope_sin, (int)N, T, 0, KV, hs, 1.0f, nt);
-        mft__attention_fwd(ao, a->att + (size_t)l * B * NH * T * T, q, k, v, B, T, NH, KV, hs, nt);
+        mft__rope(q, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, 1.0f, nt);
+        mft__rope(k, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, 1.0f, nt);
+        mft__attention_fwd(ao, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B, T, NH, KV, hs, nt);
         mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * D, (int)N, D, D, nt);
         mft__vec_add(mid, x, N * D);
 
@@ -1302,6 +1328,7 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
     const mft_params *g = &m->g;
     const int *targets = a->targets;
     const float *weights = a->weights;
+    const int *pv = m->fwd_packed ? a->pos : NULL;
     if (m->fwd_weight_sum == 0.0) { /* nothing to learn from: the gradient is exactly zero */
         m->fwd_B = 0;
         return mft__ok(err);
@@ -1351,9 +1378,9 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         memset(d->dq, 0, N * D * sizeof(float));
         memset(d->dk, 0, N * KVD * sizeof(float));
         memset(d->dv, 0, N * KVD * sizeof(float));
-        mft__attention_bwd(d->dq, d->dk, d->dv, d->dp, d->datt_out, a->att + (size_t)l * B * NH * T * T, q, k, v, B, T, NH, KV, hs, nt);
-        mft__rope(d->dq, m->rope_cos, m->rope_sin, (int)N, T, 0, NH, hs, -1.0f, nt);
-        mft__rope(d->dk, m->rope_cos, m->rope_sin, (int)N, T, 0, KV, hs, -1.0f, nt);
+        mft__attention_bwd(d->dq, d->dk, d->dv, d->dp, d->datt_out, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B, T, NH, KV, hs, nt);
+        mft__rope(d->dq, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, -1.0f, nt);
+        mft__rope(d->dk, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, -1.0f, nt);
         memset(d->dxn, 0, N * D * sizeof(float));
         mft__matmul_bwd_dx(d->dxn, d->dq, w->wq + (size_t)l * D * D, (int)N, D, D, nt);
         mft__matmul_bwd_dx(d->dxn, d->dk, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt);
@@ -1532,8 +1559,8 @@ MFT_API float *mft_decode(mft_model *m, int token, int pos, mft_error *err)
         mft__matmul_fwd(s->q, s->xn, w->wq + (size_t)l * D * D, 1, D, D, nt);
         mft__matmul_fwd(kc + (size_t)pos * KVD, s->xn, w->wk + (size_t)l * KVD * D, 1, D, KVD, nt);
         mft__matmul_fwd(vc + (size_t)pos * KVD, s->xn, w->wv + (size_t)l * KVD * D, 1, D, KVD, nt);
-        mft__rope(s->q, m->rope_cos, m->rope_sin, 1, 1, pos, NH, hs, 1.0f, 1);
-        mft__rope(kc + (size_t)pos * KVD, m->rope_cos, m->rope_sin, 1, 1, pos, KV, hs, 1.0f, 1);
+        mft__rope(s->q, m->rope_cos, m->rope_sin, 1, 1, pos, NULL, NH, hs, 1.0f, 1);
+        mft__rope(kc + (size_t)pos * KVD, m->rope_cos, m->rope_sin, 1, 1, pos, NULL, KV, hs, 1.0f, 1);
         MFT__PARFOR(mft__par(nt, (double)NH * (pos + 1) * hs))
         for (int h = 0; h < NH; h++)
             mft__attn_row(s->att_out + h * hs, s->att + (size_t)h * S, s->q + h * hs, kc + (h / grp) * hs,
@@ -2861,6 +2888,58 @@ static int mft__jstr_is(const mft__json *j, uint32_t v, const char *s)
     int n;
     const char *p = mft__jstr(j, v, &n);
     return p && (size_t)n == strlen(s) && !memcmp(p, s, (size_t)n);
+}
+
+/* ---- the public reader: the same parser behind a handle, nodes as ints (-1 = none) ---- */
+struct mft_json { mft__json j; uint32_t root; };
+
+MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err)
+{
+    mft_json *h = (mft_json *)calloc(1, sizeof *h);
+    if (!h) { mft__fail(err, MFT_ERR_NOMEM, "out of memory"); return NULL; }
+    if (!text) { mft__fail(err, MFT_ERR_ARG, "mft_json_parse: NULL text"); free(h); return NULL; }
+    h->root = mft__json_parse(&h->j, text, len < 0 ? strlen(text) : (size_t)len);
+    if (h->root == MFT__JNONE) { mft__fail(err, MFT_ERR_FORMAT, "%s", h->j.err); mft__json_free(&h->j); free(h); return NULL; }
+    mft__ok(err);
+    return h;
+}
+
+MFT_API void mft_json_free(mft_json *h) { if (h) { mft__json_free(&h->j); free(h); } }
+MFT_API int mft_json_root(const mft_json *h) { return h ? (int)h->root : -1; }
+
+static int mft__jok(const mft_json *h, int v) { return h && v >= 0 && (uint32_t)v < h->j.n_node; }
+
+MFT_API int mft_json_get(const mft_json *h, int obj, const char *key)
+{
+    uint32_t v = mft__jok(h, obj) && key ? mft__jget(&h->j, (uint32_t)obj, key) : MFT__JNONE;
+    return v == MFT__JNONE ? -1 : (int)v;
+}
+
+MFT_API int mft_json_len(const mft_json *h, int v)
+{
+    if (!mft__jok(h, v)) return -1;
+    int t = h->j.node[v].type;
+    return t == MFT__J_STR || t == MFT__J_ARR || t == MFT__J_OBJ ? (int)h->j.node[v].n : -1;
+}
+
+MFT_API int mft_json_at(const mft_json *h, int arr, int i)
+{
+    if (!mft__jok(h, arr) || h->j.node[arr].type != MFT__J_ARR || i < 0) return -1;
+    uint32_t c = h->j.node[arr].first;
+    while (c != MFT__JNONE && i-- > 0) c = h->j.node[c].next;
+    return c == MFT__JNONE ? -1 : (int)c;
+}
+
+MFT_API const char *mft_json_str(const mft_json *h, int v, int *len)
+{
+    return mft__jok(h, v) ? mft__jstr(&h->j, (uint32_t)v, len) : NULL;
+}
+
+MFT_API int mft_json_num(const mft_json *h, int v, double *out)
+{
+    if (!mft__jok(h, v) || h->j.node[v].type != MFT__J_NUM) return 0;
+    if (out) *out = h->j.node[v].num;
+    return 1;
 }
 
 /* ============================================================================================
@@ -5533,6 +5612,42 @@ done:
 
 /* Negative log-likelihood of every token given the ones before it: nll[t] = -log p(ids[t+1] |
    ids[0..t]) for t < n - 1, from one forward pass (n - 1 <= the model's T capacity). */
+/* the end token examples get under these options: --eot, else the template's */
+MFT_API int mft_end_token(const mft_tokenizer *t, const mft_data_opts *o)
+{
+    if (!t) return -1;
+    if (o && o->eot_id >= 0) return o->eot_id;
+    int fam = o && o->template_family >= 0 ? o->template_family : mft_chat_detect(t->chat_template, NULL);
+    return mft__eot_of(t, fam >= 0 ? fam : MFT_CHAT_PLAIN);
+}
+
+/* ---- forgetting metrics ----------------------------------------------------------------------
+   KL(P || Q) = sum_i P_i (log P_i - log Q_i) with P = softmax(p), Q = softmax(q), in double:
+   log P_i = p_i - logsumexp(p). A loop at the end of a generation: the shortest period p
+   (1..32) such that the last max(3p, 12) tokens repeat with period p. */
+MFT_API double mft_kl_logits(const float *p, const float *q, int V)
+{
+    double mp = -INFINITY, mq = -INFINITY, sp = 0.0, sq = 0.0, kl = 0.0;
+    for (int i = 0; i < V; i++) { if (p[i] > mp) mp = p[i]; if (q[i] > mq) mq = q[i]; }
+    for (int i = 0; i < V; i++) { sp += exp(p[i] - mp); sq += exp(q[i] - mq); }
+    double lp = mp + log(sp), lq = mq + log(sq);
+    for (int i = 0; i < V; i++) {
+        double a = p[i] - lp, b = q[i] - lq;
+        kl += exp(a) * (a - b);
+    }
+    return kl > 0.0 ? kl : 0.0; /* rounding can leave -1e-17 for identical rows */
+}
+
+MFT_API int mft_tail_loop(const int *ids, int n)
+{
+    for (int p = 1; p <= 32; p++) {
+        int L = 3 * p > 12 ? 3 * p : 12, ok = n >= L;
+        for (int i = n - L + p; ok && i < n; i++) ok = ids[i] == ids[i - p];
+        if (ok) return p;
+    }
+    return 0;
+}
+
 MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err)
 {
     if (!m || !ids || !nll || n < 2) return mft__fail(err, MFT_ERR_ARG, "mft_token_nll needs at least 2 tokens");
@@ -5765,4 +5880,130 @@ MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_erro
     }
     free(tmp);
     return mft__ok(err);
+}
+
+/* ---- training checkpoints ------------------------------------------------------------------
+   Everything a run needs to continue bit for bit: the weights, AdamW's two moments, the step
+   counter (the learning-rate schedule and the bias correction read it), and an opaque block
+   of the caller's (the CLI keeps its data position and RNG state there). Layout, host byte
+   order: "MFTCKPT1", int32 x8 shape (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+   vocab_size, seq_len, shared_classifier), float norm_eps, rope_theta, int64 step, n_params,
+   user_bytes, int32 has_adam, then params, [adam_m, adam_v], the user block, and an FNV-1a
+   64-bit hash of every byte before it, so a truncated or damaged file is refused rather than
+   half loaded. Written to PATH.tmp and renamed: a crash never replaces a good checkpoint. */
+
+static uint64_t mft__fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 1099511628211ull; }
+    return h;
+}
+
+typedef struct mft__ckpt_head {
+    char magic[8];
+    int32_t shape[8];
+    float eps, theta;
+    int64_t step, n_params, user_bytes;
+    int32_t has_adam, pad;
+} mft__ckpt_head;
+
+static mft__ckpt_head mft__ckpt_head_of(const mft_model *m, size_t user_bytes)
+{
+    mft__ckpt_head h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, "MFTCKPT1", 8);
+    const mft_config *c = &m->cfg;
+    int32_t sh[8] = { c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, c->shared_classifier };
+    memcpy(h.shape, sh, sizeof sh);
+    h.eps = c->norm_eps; h.theta = c->rope_theta;
+    h.step = m->step; h.n_params = (int64_t)m->n_params; h.user_bytes = (int64_t)user_bytes;
+    h.has_adam = m->adam_m != NULL;
+    return h;
+}
+
+MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, const void *user, size_t user_bytes, mft_error *err)
+{
+    if (!m || !m->params || !path || (user_bytes && !user)) return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_save: NULL argument");
+    mft__ckpt_head h = mft__ckpt_head_of(m, user_bytes);
+    size_t plen = strlen(path);
+    char *tmp = (char *)malloc(plen + 5);
+    if (!tmp) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { mft_status s = mft__fail(err, MFT_ERR_IO, "cannot create '%s'", tmp); free(tmp); return s; }
+    uint64_t hash = mft__fnv(14695981039346656037ull, &h, sizeof h);
+    int ok = fwrite(&h, sizeof h, 1, f) == 1;
+    const void *part[4] = { m->params, m->adam_m, m->adam_v, user };
+    size_t bytes[4] = { m->n_params * sizeof(float), h.has_adam ? m->n_params * sizeof(float) : 0, h.has_adam ? m->n_params * sizeof(float) : 0, user_bytes };
+    for (int i = 0; i < 4 && ok; i++) {
+        if (!bytes[i]) continue;
+        ok = fwrite(part[i], 1, bytes[i], f) == bytes[i];
+        hash = mft__fnv(hash, part[i], bytes[i]);
+    }
+    ok = ok && fwrite(&hash, 8, 1, f) == 1;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        mft_status s = mft__fail(err, MFT_ERR_IO, "cannot write '%s'", path);
+        free(tmp);
+        return s;
+    }
+    free(tmp);
+    return mft__ok(err);
+}
+
+MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err)
+{
+    if (!m || !m->params || !path || (user_bytes && !user)) return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_load: NULL argument");
+    FILE *f = fopen(path, "rb");
+    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", path);
+    mft__ckpt_head h, want = mft__ckpt_head_of(m, user_bytes);
+    mft_status st = MFT_OK;
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, "MFTCKPT1", 8)) {
+        st = mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a maskft training checkpoint", path);
+    } else if (memcmp(h.shape, want.shape, sizeof h.shape) || h.eps != want.eps || h.theta != want.theta || h.n_params != want.n_params) {
+        st = mft__fail(err, MFT_ERR_FORMAT, "'%s' holds a model of another shape (dim %d, %d layers, vocabulary %d) than this one (dim %d, %d layers, vocabulary %d)",
+                       path, h.shape[0], h.shape[2], h.shape[5], want.shape[0], want.shape[2], want.shape[5]);
+    } else if (h.has_adam && !m->adam_m) {
+        st = mft__fail(err, MFT_ERR_STATE, "'%s' holds optimizer state: open the model with MFT_TRAIN to resume", path);
+    } else if (h.user_bytes != (int64_t)user_bytes) {
+        st = mft__fail(err, MFT_ERR_FORMAT, "'%s': its run state is %lld bytes, this program expects %zu (written by another version?)", path, (long long)h.user_bytes, user_bytes);
+    }
+    /* first pass: the whole file must be there and hash right before anything is overwritten */
+    size_t n = m->n_params * sizeof(float), total = n * (h.has_adam ? 3 : 1) + user_bytes;
+    if (!st) {
+        uint64_t hash = mft__fnv(14695981039346656037ull, &h, sizeof h), stored = 0;
+        unsigned char buf[1 << 16];
+        size_t left = total;
+        while (left > 0) {
+            size_t k = left < sizeof buf ? left : sizeof buf;
+            if (fread(buf, 1, k, f) != k) break;
+            hash = mft__fnv(hash, buf, k);
+            left -= k;
+        }
+        int extra = fgetc(f) != EOF;
+        if (left || fseek(f, -8, SEEK_END) || fread(&stored, 8, 1, f) != 1)
+            st = mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated", path);
+        else if (!extra || stored != hash)
+            st = mft__fail(err, MFT_ERR_FORMAT, "'%s' is damaged (its checksum does not match)", path);
+        else {
+            long want_size = (long)(sizeof h + total + 8);
+            if (fseek(f, 0, SEEK_END) || ftell(f) != want_size) st = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %ld bytes, expected %ld", path, ftell(f), want_size);
+        }
+    }
+    if (!st) {
+        fseek(f, (long)sizeof h, SEEK_SET);
+        int ok = fread(m->params, 1, n, f) == n;
+        if (ok && h.has_adam) ok = fread(m->adam_m, 1, n, f) == n && fread(m->adam_v, 1, n, f) == n;
+        else if (ok && m->adam_m) { memset(m->adam_m, 0, n); memset(m->adam_v, 0, n); }
+        if (ok && user_bytes) ok = fread(user, 1, user_bytes, f) == user_bytes;
+        if (!ok) st = mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path);
+        m->step = (long)h.step;
+        if (m->grads) memset(m->grads, 0, n);
+        m->step_loss_sum = m->step_weight_sum = 0.0;
+        m->fwd_B = 0;
+    }
+    fclose(f);
+    return st ? st : mft__ok(err);
 }

@@ -247,6 +247,7 @@ typedef struct mft_acts {
     float *logits;   /* (N, V); backward() overwrites it with dloss/dlogits */
     float *lse;      /* (N)         log-sum-exp of each logits row (for the loss gradient) */
     int *inputs;     /* (N)         copies of what forward() was given */
+    int *pos;        /* (N)         position of each token inside its own (packed) sequence */
     int *targets;    /* (N) */
     float *weights;  /* (N)         loss weights (all 1 when forward() got none) */
 } mft_acts;
@@ -291,6 +292,7 @@ typedef struct mft_model {
     mft_decode_state s;
     int fwd_B, fwd_T;    /* shape of the last forward() (0 when its activations are spent) */
     int fwd_has_targets; /* the last forward() computed a loss */
+    int fwd_packed;      /* the last forward() had positions (mft_forward_packed) */
     double fwd_loss_sum; /* sum of w*CE over the last forward() (0 without targets) */
     double fwd_weight_sum;
     double step_loss_sum;   /* accumulated by backward() since the last step() */
@@ -317,6 +319,11 @@ MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, 
 MFT_API void mft_model_init_random(mft_model *m, uint64_t seed);
 /* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
 MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err);
+/* Training checkpoint: weights, AdamW moments, step counter and `user_bytes` of the caller's
+   own run state (data position, RNG), hashed, written to PATH.tmp and renamed. Loading checks
+   shape, size and hash before it overwrites anything; the model must have the same shape. */
+MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, const void *user, size_t user_bytes, mft_error *err);
+MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err);
 /* Frees the block if mft_model_open allocated it; always clears the struct. */
 MFT_API void mft_model_free(mft_model *m);
 
@@ -328,6 +335,12 @@ MFT_API void mft_model_free(mft_model *m);
    given. Needs MFT_FORWARD. T must not exceed the context or the capacity. */
 MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets,
                                const float *weights, int B, int T, mft_error *err);
+/* The same for rows that pack several examples: pos (B, T) is each token's position inside its
+   own example (0, 1, 2, ... restarting at 0 where the next example begins). A token attends
+   only to its own example and gets its RoPE angle from pos, so a packed row gives the loss and
+   gradients the examples would give one by one. mft_forward is this with pos = NULL. */
+MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int *targets, const float *weights,
+                                      const int *pos, int B, int T, mft_error *err);
 /* Accumulates into m->grads the gradient of sum(w*CE) of the last forward(); adds its loss and
    weight to the step totals. Needs MFT_TRAIN and a forward() with targets. */
 MFT_API mft_status mft_backward(mft_model *m, mft_error *err);
@@ -521,6 +534,19 @@ MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n,
 typedef struct mft_detok { int prev, npend; unsigned char pend[8]; } mft_detok;
 MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap);
 
+/* ---- JSON (reading) -----------------------------------------------------------------------
+   The strict RFC 8259 parser the loaders use, for callers that read JSONL too. Nodes are ints
+   (-1 = none); strings come back decoded (UTF-8, escapes resolved), valid until mft_json_free. */
+typedef struct mft_json mft_json;
+MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err); /* len < 0: NUL-terminated */
+MFT_API void mft_json_free(mft_json *j);
+MFT_API int mft_json_root(const mft_json *j);
+MFT_API int mft_json_get(const mft_json *j, int object, const char *key);
+MFT_API int mft_json_len(const mft_json *j, int node);            /* array/object members, string bytes */
+MFT_API int mft_json_at(const mft_json *j, int array, int i);
+MFT_API const char *mft_json_str(const mft_json *j, int node, int *len); /* NULL if not a string */
+MFT_API int mft_json_num(const mft_json *j, int node, double *out);      /* 0 if not a number */
+
 /* ---- chat templates ---------------------------------------------------------------------
    Built-in renderers that produce exactly what a model family's own Jinja chat template
    produces (checked against the real templates rendered by jinja2, tests/gen_chat_goldens.py).
@@ -606,6 +632,12 @@ MFT_API void mft_example_free(mft_example *ex);
 MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *json,
                                     int len, int max_new, float temperature, uint64_t *rng, const char *where,
                                     int line, char **out, mft_error *err);
+/* The end token examples get under o (its eot_id, else the template's; see above). */
+MFT_API int mft_end_token(const mft_tokenizer *t, const mft_data_opts *o);
+/* KL(softmax(p) || softmax(q)) in nats, computed in double. */
+MFT_API double mft_kl_logits(const float *p, const float *q, int V);
+/* > 0 (the period) when ids end in a loop: the last max(3p, 12) tokens repeat with period p. */
+MFT_API int mft_tail_loop(const int *ids, int n);
 /* nll[t] = -log p(ids[t+1] | ids[0..t]) for t < n-1, one forward pass (needs MFT_FORWARD). */
 MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err);
 /* Narrows an example's mask with the model: keep_surprising = 1 keeps the trained tokens whose

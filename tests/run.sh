@@ -117,6 +117,34 @@ cli_draft() { # the model drafts its own answers; an edited draft trains only wh
 }
 check "cli draft, then an edit trains the edit" cli_draft
 
+cli_train_data() { # masked training on JSONL: empty masks refused, resume bit for bit, a fact learned
+    printf '{"prompt": "Tom saw a", "completion": " dog."}\n' > $T/nokey.jsonl
+    ./build/maskft train -m $M --data $T/nokey.jsonl --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "no example has a trained token" $T/err.txt || return 1
+    D="-m $M --data tests/data/facts.jsonl --epochs 12 --batch 2 --seq 40 --grad-accum 2 --lr 2e-3 --seed 5"
+    ./build/maskft train $D --out $T/a.bin --log $T/a.log 2> $T/a.txt || return 1
+    grep -q "empty mask" $T/a.txt && [ "$(wc -l < $T/a.log)" -gt 4 ] || return 1
+    ./build/maskft train $D --out $T/b.bin --stop-after 3 2> /dev/null && [ ! -e $T/b.bin ] && [ -e $T/b.bin.ckpt ] || return 1
+    ./build/maskft train $D --out $T/b.bin --resume $T/b.bin.ckpt 2> /dev/null && cmp $T/a.bin $T/b.bin || { echo "resumed run differs"; return 1; }
+    ./build/maskft train $D --lr 1e-3 --out $T/c.bin --resume $T/b.bin.ckpt > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "other training options" $T/err.txt || return 1
+    printf '{"prompt": "Lily had a cat named", "answer": " Mochi"}\n' > $T/probe.jsonl
+    ./build/maskft eval -m $T/a.bin -t $K --facts $T/probe.jsonl --json | grep -q '"recall": 1.0000' || return 1
+    ./build/maskft eval -m $M --facts $T/probe.jsonl --json | grep -q '"recall": 0.0000'
+}
+check "cli train on JSONL: masks, resume, recall" cli_train_data
+
+cli_compare() { # a model against itself: KL 0, same top-1 and agreement 100%; against a tuned one: not
+    ./build/maskft probe -m $M --n 20 --out $T/p.jsonl --seed 2 2> /dev/null && [ "$(wc -l < $T/p.jsonl)" = 20 ] || return 1
+    ./build/maskft eval -m $M --compare $M --probes $T/p.jsonl --gen 5 --json > $T/same.json || return 1
+    grep -q '"kl_mean": 0.000000, "kl_p99": 0.000000, "same_top1": 1.0000, "generations": 5, "agree_n": 16, "agreement": 1.0000' $T/same.json || { cat $T/same.json; return 1; }
+    ./build/maskft eval -m $T/a.bin -t $K --compare $M --probes $T/p.jsonl --gen 5 --json > $T/diff.json || return 1
+    ! grep -q '"kl_mean": 0.000000' $T/diff.json || return 1
+    printf '{"query": "Lily had a", "choices": [" cat", " zzq"], "gold": 0}\n{"query": "The sun was", "choices": [" hot", " xqz"], "gold": 0}\n' > $T/mc.jsonl
+    ./build/maskft eval -m $M --mc $T/mc.jsonl --compare $M --probes $T/p.jsonl --gen 1 --json | grep -q '"acc": 1.0000, "acc_norm": 1.0000, "base_acc": 1.0000, "flipped": 0.0000' || return 1
+    printf '{"query": "x", "choices": ["a"], "gold": 0}\n' > $T/badmc.jsonl
+    ./build/maskft eval -m $M --mc $T/badmc.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "badmc.jsonl:1:" $T/err.txt
+}
+check "cli probe / eval --compare / --mc" cli_compare
+
 cli_quickstart() { ./build/quickstart > $T/qs.txt && tail -1 $T/qs.txt | grep -q "^Lily had a cat named Mochi\.$"; }
 check "quickstart learns the fact" cli_quickstart
 

@@ -84,6 +84,24 @@ static int offsets_cover(const int *offs, int n, int len)
 static const char *MODEL = "models/stories260K.bin";
 static const char *TOKEN = "models/tok512.bin";
 
+static char *slurp(const char *path, long *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END); *n = ftell(f); fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)*n + 1);
+    if (fread(b, 1, (size_t)*n, f) != (size_t)*n) { free(b); b = NULL; }
+    else b[*n] = 0; /* a text file can be used as a C string */
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *path, const void *p, long n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) { fwrite(p, 1, (size_t)n, f); fclose(f); }
+}
+
 static mft_config tiny_config(int shared)
 {
     mft_config c;
@@ -174,8 +192,8 @@ static void test_kernel_rope(void)
     float *x = fbuf((size_t)rows * H * hs), *a = fbuf((size_t)rows * H * hs), *b = fbuf((size_t)rows * H * hs);
     fill(x, (size_t)rows * H * hs, 1);
     memcpy(a, x, (size_t)rows * H * hs * 4); memcpy(b, x, (size_t)rows * H * hs * 4);
-    mft__rope_ref(a, cb, sb, rows, T, 3, H, hs, 1.0f);
-    mft__rope(b, cb, sb, rows, T, 3, H, hs, 1.0f, 2);
+    mft__rope_ref(a, cb, sb, rows, T, 3, NULL, H, hs, 1.0f);
+    mft__rope(b, cb, sb, rows, T, 3, NULL, H, hs, 1.0f, 2);
     EXPECT(worst(b, a, (size_t)rows * H * hs, 1e-6, 1e-6, NULL) <= 1, "rope fwd vs ref");
     /* the explicit rotation for one element pair: row 7 is position 3 + 7 % 5 = 5, pair i = 1 */
     double ang = 5 * pow(10000.0, -2.0 * 1 / hs);
@@ -183,7 +201,7 @@ static void test_kernel_rope(void)
     EXPECT(fabs(r[0] - (v[0] * cos(ang) - v[1] * sin(ang))) < 1e-6, "rope pair rotation x0");
     EXPECT(fabs(r[1] - (v[0] * sin(ang) + v[1] * cos(ang))) < 1e-6, "rope pair rotation x1");
     /* backward is the inverse rotation: undo gives x back */
-    mft__rope(b, cb, sb, rows, T, 3, H, hs, -1.0f, 2);
+    mft__rope(b, cb, sb, rows, T, 3, NULL, H, hs, -1.0f, 2);
     EXPECT(worst(b, x, (size_t)rows * H * hs, 1e-6, 1e-6, NULL) <= 1, "rope bwd o fwd = identity");
     free(cb); free(sb); free(x); free(a); free(b);
 }
@@ -258,7 +276,7 @@ static void test_kernel_attention(void)
     float *q = fbuf((size_t)B * T * D), *k = fbuf((size_t)B * T * KVD), *v = fbuf((size_t)B * T * KVD);
     float *out = fbuf((size_t)B * T * D), *att = fbuf((size_t)B * NH * T * T);
     fill(q, (size_t)B * T * D, 2); fill(k, (size_t)B * T * KVD, 2); fill(v, (size_t)B * T * KVD, 1);
-    mft__attention_fwd(out, att, q, k, v, B, T, NH, KV, hs, 2);
+    mft__attention_fwd(out, att, q, k, v, NULL, B, T, NH, KV, hs, 2);
     double maxerr = 0.0;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
@@ -427,6 +445,129 @@ static void test_grad_accumulation(void)
     EXPECT(worst(b.params, a.params, a.n_params, 1e-6, 1e-5, NULL) <= 1, "weights after the step differ");
     mft_model_free(&a);
     mft_model_free(&b);
+}
+
+/* packing: two examples and a padded tail in one row give the loss and gradients the two
+   examples give one by one, and the attention of one never reaches into the other */
+static void test_packing(void)
+{
+    mft_config c = tiny_config(0);
+    mft_model a, b;
+    EXPECT(open_tiny(&a, &c, 1, 12, MFT_TRAIN, 5) == MFT_OK && open_tiny(&b, &c, 1, 12, MFT_TRAIN, 5) == MFT_OK, "init");
+    int in[12], tg[12], pos[12];
+    float w[12];
+    random_batch(in, tg, w, 1, 12, c.vocab_size, 21);
+    for (int t = 0; t < 12; t++) w[t] = t >= 10 ? 0.0f : 0.25f + 0.5f * (float)(t % 3); /* 10, 11: padding */
+    for (int t = 0; t < 12; t++) pos[t] = t < 4 ? t : t < 10 ? t - 4 : t - 10;         /* 4 + 6 + 2 */
+    EXPECT(mft_forward_packed(&a, in, tg, w, pos, 1, 12, NULL) == MFT_OK && mft_backward(&a, NULL) == MFT_OK, "packed");
+    double packed_loss = a.step_loss_sum;
+    EXPECT(mft_forward(&b, in, tg, w, 1, 4, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "first alone");
+    EXPECT(mft_forward(&b, in + 4, tg + 4, w + 4, 1, 6, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "second alone");
+    EXPECT(fabs(packed_loss - b.step_loss_sum) < 1e-5 * fabs(packed_loss), "loss %.7f packed vs %.7f alone", packed_loss, b.step_loss_sum);
+    size_t at = 0;
+    double bad = worst(a.grads, b.grads, a.n_params, 1e-6, 1e-4, &at);
+    EXPECT(bad <= 1, "gradients differ (%.3g of tolerance at %zu)", bad, at);
+    /* the logits of the second example do not depend on the first one's tokens */
+    float *l1 = fbuf(12 * (size_t)c.vocab_size);
+    EXPECT(mft_forward_packed(&a, in, NULL, NULL, pos, 1, 12, NULL) == MFT_OK, "packed forward");
+    memcpy(l1, a.a.logits, 12 * (size_t)c.vocab_size * sizeof(float));
+    for (int t = 0; t < 4; t++) in[t] = (in[t] + 1) % c.vocab_size;
+    EXPECT(mft_forward_packed(&a, in, NULL, NULL, pos, 1, 12, NULL) == MFT_OK, "packed forward 2");
+    EXPECT(!memcmp(l1 + 4 * c.vocab_size, a.a.logits + 4 * c.vocab_size, 8 * (size_t)c.vocab_size * sizeof(float)), "attention leaked across examples");
+    EXPECT(memcmp(l1, a.a.logits, 4 * (size_t)c.vocab_size * sizeof(float)), "changing the first example changed nothing");
+    /* positions that do not count up from 0 are refused */
+    int badpos[12] = { 0, 1, 2, 4 };
+    mft_error err;
+    EXPECT(mft_forward_packed(&a, in, NULL, NULL, badpos, 1, 12, &err) == MFT_ERR_ARG, "bad positions accepted");
+    free(l1);
+    mft_model_free(&a);
+    mft_model_free(&b);
+}
+
+/* a run stopped at a checkpoint and resumed ends on the same weights, bit for bit, as one run;
+   truncated or damaged checkpoints are refused and leave the model as it was */
+static void test_checkpoint_resume(void)
+{
+    mft_config c = tiny_config(0);
+    mft_model a, b, r;
+    EXPECT(open_tiny(&a, &c, 2, 8, MFT_TRAIN, 9) == MFT_OK && open_tiny(&b, &c, 2, 8, MFT_TRAIN, 9) == MFT_OK &&
+           open_tiny(&r, &c, 2, 8, MFT_TRAIN, 1234) == MFT_OK, "init");
+    mft_train_opts o = mft_train_opts_default();
+    o.lr = 3e-3f; o.warmup_steps = 2; o.total_steps = 6; o.weight_decay = 0.1f;
+    int in[16], tg[16];
+    float w[16];
+    const char *ck = "build/test_resume.ckpt";
+    uint64_t state[2] = { 42, 7 }, back[2] = { 0, 0 };
+    for (int s = 0; s < 6; s++) {
+        random_batch(in, tg, w, 2, 8, c.vocab_size, 100 + (uint64_t)s);
+        EXPECT(mft_train_step(&a, &o, in, tg, w, 2, 8, NULL, NULL) == MFT_OK, "step a");
+        if (s < 3) EXPECT(mft_train_step(&b, &o, in, tg, w, 2, 8, NULL, NULL) == MFT_OK, "step b");
+        if (s == 2) EXPECT(mft_checkpoint_save(&b, ck, state, sizeof state, NULL) == MFT_OK, "save");
+        if (s >= 3) {
+            if (s == 3) EXPECT(mft_checkpoint_load(&r, ck, back, sizeof back, NULL) == MFT_OK && back[0] == 42 && back[1] == 7 && r.step == 3, "load");
+            EXPECT(mft_train_step(&r, &o, in, tg, w, 2, 8, NULL, NULL) == MFT_OK, "step r");
+        }
+    }
+    EXPECT(!memcmp(a.params, r.params, a.n_params * sizeof(float)) && !memcmp(a.adam_v, r.adam_v, a.n_params * sizeof(float)),
+           "resumed run differs from the uninterrupted one");
+    /* damage: truncated, one byte flipped, wrong run-state size, another shape */
+    long n;
+    char *bytes = slurp(ck, &n);
+    float before = r.params[5];
+    mft_error err;
+    spit("build/test_trunc.ckpt", bytes, n - 100);
+    EXPECT(mft_checkpoint_load(&r, "build/test_trunc.ckpt", back, sizeof back, &err) == MFT_ERR_FORMAT && strstr(err.msg, "truncated"), "truncated: %s", err.msg);
+    bytes[n / 2] ^= 0x10;
+    spit("build/test_trunc.ckpt", bytes, n);
+    EXPECT(mft_checkpoint_load(&r, "build/test_trunc.ckpt", back, sizeof back, &err) == MFT_ERR_FORMAT && strstr(err.msg, "damaged"), "flipped byte: %s", err.msg);
+    EXPECT(r.params[5] == before, "a refused checkpoint changed the model");
+    EXPECT(mft_checkpoint_load(&r, ck, back, 4, &err) == MFT_ERR_FORMAT, "run-state size not checked");
+    mft_config c2 = tiny_config(1);
+    mft_model o2;
+    EXPECT(open_tiny(&o2, &c2, 1, 8, MFT_TRAIN, 3) == MFT_OK, "init other");
+    EXPECT(mft_checkpoint_load(&o2, ck, back, sizeof back, &err) == MFT_ERR_FORMAT && strstr(err.msg, "another shape"), "shape: %s", err.msg);
+    EXPECT(mft_checkpoint_load(&o2, "build/nonexistent.ckpt", back, sizeof back, &err) == MFT_ERR_IO, "missing file");
+    free(bytes);
+    remove("build/test_trunc.ckpt");
+    remove(ck);
+    mft_model_free(&o2);
+    mft_model_free(&a);
+    mft_model_free(&b);
+    mft_model_free(&r);
+}
+
+/* forgetting metrics on cases worked out by hand */
+static void test_metrics(void)
+{
+    /* two tokens: P = (1/2, 1/2), Q = (3/4, 1/4): KL = 1/2 ln(2/3) + 1/2 ln 2 = 1/2 ln(4/3) */
+    float p[2] = { 0.0f, 0.0f }, q[2] = { logf(3.0f), 0.0f }, q2[2] = { 5.0f, 5.0f };
+    double kl = mft_kl_logits(p, q, 2), want = 0.5 * log(4.0 / 3.0);
+    EXPECT(fabs(kl - want) < 1e-7, "KL %.9f, want %.9f", kl, want);
+    double rev = mft_kl_logits(q, p, 2), wrev = 0.75 * log(1.5) + 0.25 * log(0.5); /* not symmetric */
+    EXPECT(fabs(rev - wrev) < 1e-7, "KL(Q||P) %.9f, want %.9f", rev, wrev);
+    EXPECT(mft_kl_logits(p, q2, 2) < 1e-15 && mft_kl_logits(p, p, 2) == 0.0, "KL of identical distributions is %g", mft_kl_logits(p, q2, 2));
+    float big[3] = { 1000.0f, 0.0f, -1000.0f }, big2[3] = { 0.0f, 1000.0f, 0.0f };
+    EXPECT(fabs(mft_kl_logits(big, big2, 3) - 1000.0) < 1e-3, "large logits: %g", mft_kl_logits(big, big2, 3));
+    /* loops at the end of a generation */
+    int ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = i;
+    EXPECT(mft_tail_loop(ids, 40) == 0, "no loop found a loop");
+    for (int i = 20; i < 40; i++) ids[i] = 100 + i % 2;
+    EXPECT(mft_tail_loop(ids, 40) == 2, "period-2 loop: %d", mft_tail_loop(ids, 40));
+    for (int i = 0; i < 40; i++) ids[i] = 7;
+    EXPECT(mft_tail_loop(ids, 11) == 0 && mft_tail_loop(ids, 12) == 1, "a run needs 12 tokens");
+    for (int i = 0; i < 40; i++) ids[i] = i < 10 ? i : 50 + (i - 10) % 9;
+    EXPECT(mft_tail_loop(ids, 37) == 9 && mft_tail_loop(ids, 36) == 0, "period 9 needs 27 tokens: %d %d", mft_tail_loop(ids, 37), mft_tail_loop(ids, 36));
+    /* the public JSON reader */
+    mft_error err;
+    mft_json *j = mft_json_parse("{\"query\": \"caf\\u00e9\", \"choices\": [\"a\", \"b\"], \"gold\": 1}", -1, &err);
+    int r = mft_json_root(j), n, ch = mft_json_get(j, r, "choices");
+    double g = 0;
+    const char *qs = mft_json_str(j, mft_json_get(j, r, "query"), &n);
+    EXPECT(j && qs && n == 5 && !memcmp(qs, "caf\xc3\xa9", 5) && mft_json_len(j, ch) == 2 && mft_json_num(j, mft_json_get(j, r, "gold"), &g) && g == 1.0, "json reader");
+    EXPECT(mft_json_at(j, ch, 2) == -1 && mft_json_get(j, r, "nope") == -1 && !mft_json_str(j, ch, NULL), "json reader misses");
+    mft_json_free(j);
+    EXPECT(!mft_json_parse("{\"a\": [1, 2}", -1, &err) && err.status == MFT_ERR_FORMAT, "bad JSON accepted");
 }
 
 /* ---- the real model against PyTorch ------------------------------------------------------ */
@@ -716,23 +857,6 @@ static void test_tokenizer_edges(void)
 
 /* ---- bad input: clear errors, never a crash ------------------------------------------------ */
 
-static char *slurp(const char *path, long *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END); *n = ftell(f); fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)*n + 1);
-    if (fread(b, 1, (size_t)*n, f) != (size_t)*n) { free(b); b = NULL; }
-    else b[*n] = 0; /* a text file can be used as a C string */
-    fclose(f);
-    return b;
-}
-
-static void spit(const char *path, const void *p, long n)
-{
-    FILE *f = fopen(path, "wb");
-    if (f) { fwrite(p, 1, (size_t)n, f); fclose(f); }
-}
 
 static const char *TMP = "build/test_tmp.bin";
 
@@ -1777,6 +1901,9 @@ int main(int argc, char **argv)
     run("mask_alignment", test_mask_alignment);
     run("empty_mask", test_empty_mask);
     run("grad_accumulation", test_grad_accumulation);
+    run("packing", test_packing);
+    run("checkpoint_resume", test_checkpoint_resume);
+    run("metrics", test_metrics);
     run("pytorch_reference", test_pytorch_reference);
     run("thread_determinism", test_thread_determinism);
     run("decode_matches_forward", test_decode_matches_forward);
