@@ -11,14 +11,14 @@
        >>softmax    exp, softmax rows, log-sum-exp
        >>swiglu     silu(a) * b forward and backward
        >>adamw      the optimizer update
-     >>attention  causal grouped-query attention, forward and backward
+     >>attention  causal grouped-query attention, forward and backward (packed rows too)
      >>model      configuration checks, the memory layout, init, random weights
      >>forward    the forward pass and the masked loss
      >>backward   the backward pass, top (loss) to bottom (embedding)
      >>step       gradient normalisation, clipping, schedule, AdamW
      >>decode     one token at a time with a KV cache, and the sampler
      >>unicode    UTF-8 checks; generated Unicode class and NFC tables (tools/gen_unicode.py)
-     >>json       a small JSON reader (tokenizer.json, configs, data)
+     >>json       a small JSON reader (tokenizer.json, configs, data), and its public handle
      >>gguf       GGUF metadata and tensor table, every length checked
      >>tokenizer  one tokenizer for tokenizer.bin, .model, tokenizer.json and GGUF:
        >>bpe        the merge loop (by score or by rank) both algorithms share
@@ -27,8 +27,10 @@
        >>decode-text  bytes of each token, streaming and whole decoding
                     then the loaders: .model (protobuf), tokenizer.json, GGUF, and dispatch
      >>chat       built-in chat templates (rendered as the models' Jinja templates do)
-     >>data       a JSONL record -> ids and per-position loss weights (the key-token mask)
-     >>io         checkpoints: validated readers (v0, v1) and the v0 writer
+     >>data       a JSONL record -> ids and per-position loss weights (the key-token mask),
+                  the model's NLL filter, and the forgetting metrics (KL, tail loops)
+     >>io         checkpoints: validated readers (v0, v1), the v0 writer, and training
+                  checkpoints (weights + AdamW + run state, hashed)
 
    NAMES. Shapes follow the header: B, T, N = B*T, D, F, L, NH, KV, hs, V; KVD = KV*hs.
    Kernel signatures put outputs first, then inputs, then sizes, then nt (threads).

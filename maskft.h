@@ -3,7 +3,8 @@
 
    maskft is a plain-C (C99, libc + libm, OpenMP optional) training engine for LLaMA-family
    models: forward and backward pass written by hand, a masked cross-entropy loss, AdamW, a
-   llama2.c checkpoint/tokenizer reader and a sampler. It is built around *minimal
+   llama2.c checkpoint reader, tokenizers (tokenizer.bin, SentencePiece, tokenizer.json, GGUF),
+   chat templates, a JSONL data front end that builds the masks, and a sampler. It is built around *minimal
    modification*: train on text in the model's own words and let only the tokens that carry
    new knowledge contribute to the loss, so that plain full-parameter SFT adds facts without
    moving the model elsewhere. This header is the whole API; maskft.c is the implementation.
@@ -83,6 +84,16 @@
        A position with w = 0 contributes nothing. A step whose weights are all 0 leaves the
        weights and optimizer state untouched and returns MFT_EMPTY_MASK (not an error).
        Internally backward() accumulates the gradient of sum(w*CE) and step() divides by sum(w).
+
+   PACKING AND THE REST OF A TRAINING RUN
+       mft_forward_packed() takes several examples in one row: pos[t] counts 0, 1, 2, ... in
+       each example and restarts at 0 where the next begins; a token attends only to its own
+       example and gets its RoPE angle from pos, so a packed row gives the loss and gradients of
+       its examples run one by one. mft_checkpoint_save/load keep weights, AdamW moments, the
+       step counter and the caller's run state (data position, RNG) in one hashed file, so a
+       run resumes bit for bit. The data front end (mft_example_from_json) turns JSONL records
+       and chat templates into ids and weights; mft_kl_logits, mft_tail_loop and mft_token_nll
+       are the pieces of the forgetting measurements the maskft tool reports.
 
    MEMORY
        mft_model_bytes(cfg, B, T, flags) is the exact size of everything a model needs: weights,

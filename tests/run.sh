@@ -54,7 +54,7 @@ cli_greedy() { # llama2.c test_all.py: 200 greedy tokens from BOS
 }
 check "cli generate --temp 0 reproduces llama2.c" cli_greedy
 
-ppl() { ./build/maskft eval -m "$1" -t $K --text "$2" | sed -n 's/^perplexity: //p'; }
+ppl() { ./build/maskft eval -m "$1" -t $K --text "$2" | sed -n 's/^ *perplexity: //p'; }
 cli_train() { # training on a text lowers that text's perplexity; the checkpoint loads again
     before=$(ppl $M tests/data/story.txt) || return 1
     ./build/maskft train -m $M -t $K --text tests/data/story.txt --out $T/tuned.bin --steps 30 --lr 1e-3 --batch 2 --seq 64 --seed 1 > $T/train.log || return 1
@@ -131,6 +131,16 @@ cli_train_data() { # masked training on JSONL: empty masks refused, resume bit f
     ./build/maskft eval -m $M --facts $T/probe.jsonl --json | grep -q '"recall": 0.0000'
 }
 check "cli train on JSONL: masks, resume, recall" cli_train_data
+
+cli_sigint() { # Ctrl-C writes a checkpoint and exits 130; resuming ends on the uninterrupted weights
+    D="-m $M --data examples/data/facts_train.jsonl --epochs 25 --batch 1 --seq 256 --lr 1e-4 --seed 3"
+    ./build/maskft train $D --out $T/u.bin 2> /dev/null || return 1
+    ./build/maskft train $D --out $T/i.bin 2> $T/int.txt & pid=$!
+    sleep 1; kill -INT $pid; wait $pid; rc=$?
+    [ $rc -eq 130 ] && [ -e $T/i.bin.ckpt ] && [ ! -e $T/i.bin ] && grep -q "interrupted after step" $T/int.txt || { echo "exit $rc"; return 1; }
+    ./build/maskft train $D --out $T/i.bin --resume $T/i.bin.ckpt 2> /dev/null && cmp $T/u.bin $T/i.bin
+}
+check "cli train: Ctrl-C, then resume" cli_sigint
 
 cli_compare() { # a model against itself: KL 0, same top-1 and agreement 100%; against a tuned one: not
     ./build/maskft probe -m $M --n 20 --out $T/p.jsonl --seed 2 2> /dev/null && [ "$(wc -l < $T/p.jsonl)" = 20 ] || return 1
