@@ -1314,6 +1314,27 @@ MFT_API void mft_zero_grad(mft_model *m)
     if (m && m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
+/* The context anchor: sum_n aw_n KL(Q_n || P_n) joins the objective, Q_n = softmax(base_n) the
+   base model's distribution at position n, P_n the model's. Its gradient on the logits is
+   aw_n (P_n - Q_n), added to the cross-entropy's in backward(). */
+MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const float *anchor_w, mft_error *err)
+{
+    if (!m || !base_logits || !anchor_w) return mft__fail(err, MFT_ERR_ARG, "mft_set_anchor: NULL argument");
+    if (!m->fwd_B || !m->fwd_has_targets) return mft__fail(err, MFT_ERR_STATE, "mft_set_anchor needs a forward() with targets first");
+    size_t N = (size_t)m->fwd_B * m->fwd_T, V = (size_t)m->cfg.vocab_size;
+    double sum = 0.0;
+    for (size_t n = 0; n < N; n++) {
+        if (!(anchor_w[n] >= 0.0f) || !isfinite(anchor_w[n]))
+            return mft__fail(err, MFT_ERR_ARG, "anchor_w[%zu] = %g: anchor weights must be finite and >= 0", n, (double)anchor_w[n]);
+        if (anchor_w[n] > 0.0f) sum += anchor_w[n] * mft_kl_logits(base_logits + n * V, m->a.logits + n * V, (int)V);
+    }
+    if (!isfinite(sum)) return mft__fail(err, MFT_ERR_NONFINITE, "the anchor's KL is not finite: the base logits hold NaN/Inf");
+    m->anchor_logits = base_logits;
+    m->anchor_w = anchor_w;
+    m->fwd_anchor_sum = sum;
+    return mft__ok(err);
+}
+
 MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
 {
     if (!m || !(m->flags & MFT_TRAIN)) return mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_TRAIN");
@@ -1331,20 +1352,32 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
     const int *targets = a->targets;
     const float *weights = a->weights;
     const int *pv = m->fwd_packed ? a->pos : NULL;
-    if (m->fwd_weight_sum == 0.0) { /* nothing to learn from: the gradient is exactly zero */
+    const float *aw = m->anchor_w, *base = m->anchor_logits;
+    double anchor_sum = m->fwd_anchor_sum;
+    m->anchor_w = m->anchor_logits = NULL; /* an anchor belongs to one forward */
+    m->fwd_anchor_sum = 0.0;
+    if (m->fwd_weight_sum == 0.0 && !aw) { /* nothing to learn from: the gradient is exactly zero */
         m->fwd_B = 0;
         return mft__ok(err);
     }
 
-    /* loss -> logits, in place */
+    /* loss -> logits, in place: d(w CE)/dz = w (P - onehot), d(aw KL(Q||P))/dz = aw (P - Q) */
     MFT__PARFOR(mft__par(nt, (double)N * V))
     for (long long n = 0; n < (long long)N; n++) {
         float *lr = a->logits + (size_t)n * V;
-        float wn = weights[n];
-        if (wn == 0.0f) { memset(lr, 0, V * sizeof(float)); continue; }
+        float wn = weights[n], an = aw ? aw[n] : 0.0f;
+        if (wn == 0.0f && an == 0.0f) { memset(lr, 0, V * sizeof(float)); continue; }
         mft__vec_exp_sum(lr, lr, a->lse[n], (int)V);     /* softmax, already normalised by lse */
-        mft__vec_scale(lr, wn, (int)V);
-        lr[targets[n]] -= wn;
+        mft__vec_scale(lr, wn + an, (int)V);
+        if (wn != 0.0f) lr[targets[n]] -= wn;
+        if (an != 0.0f) {
+            const float *bz = base + (size_t)n * V;
+            float bm = mft__vec_max(bz, (int)V);
+            double bs = 0.0;
+            for (size_t i = 0; i < V; i++) bs += exp((double)bz[i] - bm);
+            double blse = bm + log(bs);
+            for (size_t i = 0; i < V; i++) lr[i] -= an * (float)exp((double)bz[i] - blse);
+        }
     }
 
     /* classifier and final norm */
@@ -1398,6 +1431,7 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
 
     m->step_loss_sum += m->fwd_loss_sum;
     m->step_weight_sum += m->fwd_weight_sum;
+    m->step_anchor_sum += anchor_sum;
     m->fwd_B = 0; /* the activations are spent (logits now hold their gradient) */
     return mft__ok(err);
 }
@@ -1467,17 +1501,19 @@ MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info
     if (!m || !(m->flags & MFT_TRAIN)) return mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_TRAIN");
     mft_status st = mft__check_opts(o, err);
     if (st) return st;
-    double W = m->step_weight_sum, Lsum = m->step_loss_sum;
-    m->step_weight_sum = m->step_loss_sum = 0.0;
+    double W = m->step_weight_sum, Lsum = m->step_loss_sum, Asum = m->step_anchor_sum;
+    m->step_weight_sum = m->step_loss_sum = m->step_anchor_sum = 0.0;
     info->lr = mft_lr_at(o, m->step);
     info->weight_sum = W;
     if (W == 0.0) {
         mft_zero_grad(m);
         return mft__fail(err, MFT_EMPTY_MASK, "step %ld: every loss weight was 0; weights left unchanged", m->step);
     }
-    /* The gradients hold d(sum w CE); dividing by W = sum w turns them into d(loss). */
+    /* The gradients hold d(sum w CE [+ sum aw KL]); dividing by W = sum w turns them into
+       d(loss). The anchor's share is reported on its own. */
     float gscale = (float)(1.0 / W);
     info->loss = (float)(Lsum / W);
+    info->anchor = (float)(Asum / W);
 
     double ss = 0.0;
     int ntens = mft_tensor_count(&m->cfg);
@@ -1528,7 +1564,7 @@ MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const i
     st = mft_forward(m, inputs, targets, weights, B, T, err);
     if (!st) st = mft_backward(m, err);
     if (st) {
-        if (m && m->grads) { mft_zero_grad(m); m->step_loss_sum = m->step_weight_sum = 0.0; }
+        if (m && m->grads) { mft_zero_grad(m); m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0; }
         return st;
     }
     return mft_step(m, o, info, err);
@@ -6003,7 +6039,7 @@ MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *use
         if (!ok) st = mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path);
         m->step = (long)h.step;
         if (m->grads) memset(m->grads, 0, n);
-        m->step_loss_sum = m->step_weight_sum = 0.0;
+        m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0;
         m->fwd_B = 0;
     }
     fclose(f);

@@ -308,6 +308,9 @@ typedef struct mft_model {
     double fwd_weight_sum;
     double step_loss_sum;   /* accumulated by backward() since the last step() */
     double step_weight_sum;
+    double step_anchor_sum; /* sum(aw*KL) of the anchors since the last step() */
+    const float *anchor_logits, *anchor_w; /* mft_set_anchor(), for the next backward() only */
+    double fwd_anchor_sum;
     long step;           /* optimizer steps taken */
     void *arena; size_t arena_bytes; int owns_arena;
 } mft_model;
@@ -355,6 +358,14 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
 /* Accumulates into m->grads the gradient of sum(w*CE) of the last forward(); adds its loss and
    weight to the step totals. Needs MFT_TRAIN and a forward() with targets. */
 MFT_API mft_status mft_backward(mft_model *m, mft_error *err);
+/* Optional, between forward() and backward(): the context anchor. Adds sum_n aw[n] *
+   KL(softmax(base_logits[n]) || softmax(logits[n])) to what backward() differentiates, so the
+   step's objective becomes (sum w CE + sum aw KL) / sum w. base_logits (B*T, V) are a frozen
+   base model's logits on the same rows (its own forward()), aw (B*T) >= 0, typically set on the
+   untrained positions; both must stay valid until backward(), which uses and forgets them.
+   m->fwd_anchor_sum gets sum aw*KL. Pulls the model's distributions on the context of its own
+   training text back to the base model's. */
+MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const float *anchor_w, mft_error *err);
 MFT_API void mft_zero_grad(mft_model *m);
 
 /* AdamW as torch.optim.AdamW (decoupled weight decay, bias correction; every parameter
@@ -379,6 +390,7 @@ typedef struct mft_step_info {
     float grad_norm;     /* global L2 norm of the normalised gradient, before clipping */
     float lr;            /* learning rate used */
     double weight_sum;   /* sum of the step's loss weights (trained tokens when weights are 0/1) */
+    float anchor;        /* sum(aw*KL) / sum(w) of the step's anchors (mft_set_anchor); 0 without */
 } mft_step_info;
 
 /* Normalises the accumulated gradient by the step's weight sum, clips, applies AdamW and

@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo: the experiment maskft stands on, on the bundled stories260K model.
 # 24 invented facts told as little stories (examples/data/facts_train.jsonl, the names marked
-# {{key}}...{{/key}}) are taught with the same budget in four ways from the same base model;
+# {{key}}...{{/key}}) are taught with the same budget in five ways from the same base model;
 # each tuned model is then asked for the facts in other words (facts_probes.jsonl) and compared
 # with the base model on 1000 retention probes the base model wrote itself.
 # Output: a table on stdout (and build/demo/table.md), build/demo/demo.svg (loss curves; recall
@@ -29,7 +29,7 @@ run() { # run NAME POLICY [EXTRA TRAIN OPTIONS]
     ./build/maskft train -m $M --data $DATA --policy $policy $TRAIN "$@" --out $D/$name.bin --log $D/$name.log 2> $D/$name.train.txt
     t1=$(now)
     ./build/maskft eval -m $D/$name.bin -t $K --facts $PROBES --compare $M --probes $D/probes.jsonl \
-        --gen 200 --len 128 --json > $D/$name.json
+        --gen 100 --len 128 --json > $D/$name.json
     trained=$(sed -n 's/.*tokens, \([0-9]*\) trained.*/\1/p' $D/$name.train.txt | head -1)
     echo "$name $trained $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') $(tr -d '{}",:' < $D/$name.json)" >> $D/rows.txt
     echo "   $name: done ($(tail -1 $D/$name.train.txt))"
@@ -43,6 +43,9 @@ run all all --no-eot
 run key key --no-eot
 run known known:2.5 --no-eot
 run key_eot key
+# the context anchor: also pull the model's distributions on the untrained positions of the
+# training text back to the base model's (weight 1, mean KL over those positions)
+run key_anchor key --no-eot --anchor 1
 
 # the table: field N of rows.txt is found by name, so the JSON's order does not matter
 awk '
@@ -52,7 +55,7 @@ BEGIN {
     print "|---|---|---|---|---|---|---|---|---|---|"
 }
 {
-    label = $1 == "all" ? "all tokens" : $1 == "key" ? "key tokens" : $1 == "known" ? "known:2.5 (low-perplexity)" : "key tokens + end token"
+    label = $1 == "all" ? "all tokens" : $1 == "key" ? "key tokens" : $1 == "known" ? "known:2.5 (low-perplexity)" : $1 == "key_eot" ? "key tokens + end token" : "key tokens + context anchor"
     printf "| %s | %d | %d | %.3f | %.2f | %.1f%% | %.1f%% | %.1f%% (%.1f%%) | %.1f%% | %.1f s |\n", label, $2, f("recalled"),
         f("kl_mean"), f("kl_p99"), 100 * f("same_top1"), 100 * f("agreement"), 100 * f("termination"), 100 * f("termination_base"),
         100 * f("tail_repetition"), $3
@@ -64,8 +67,8 @@ cat $D/table.md
 awk -v rows=$D/rows.txt '
 function f(line, k,   n, a, i) { n = split(line, a, " "); for (i = 1; i <= n; i++) if (a[i] == k) return a[i + 1] + 0; return 0 }
 BEGIN {
-    col["all"] = "#d62728"; col["key"] = "#2ca02c"; col["known"] = "#1f77b4"; col["key_eot"] = "#9467bd"
-    nm["all"] = "all tokens"; nm["key"] = "key tokens"; nm["known"] = "known:2.5"; nm["key_eot"] = "key + end token"
+    col["all"] = "#d62728"; col["key"] = "#2ca02c"; col["known"] = "#1f77b4"; col["key_eot"] = "#9467bd"; col["key_anchor"] = "#ff7f0e"
+    nm["all"] = "all tokens"; nm["key"] = "key tokens"; nm["known"] = "known:2.5"; nm["key_eot"] = "key + end token"; nm["key_anchor"] = "key + anchor"
     while ((getline line < rows) > 0) { split(line, a, " "); r = a[1]; order[++nr] = r; rec[r] = f(line, "recalled"); kl[r] = f(line, "kl_mean") }
 }
 FNR == 1 { run = FILENAME; sub(/.*\//, "", run); sub(/\.log$/, "", run) }
@@ -102,6 +105,6 @@ END {
     for (i = 1; i <= nr; i++) { r = order[i]; cx = x1 + w * kl[r] / maxkl; cy = y0 + h - h * rec[r] / 24
         printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s</text>\n", cx, cy, col[r], cx + 9, cy + 4, col[r], nm[r] }
     print "</svg>"
-}' $D/all.log $D/key.log $D/known.log $D/key_eot.log > $D/demo.svg
+}' $D/all.log $D/key.log $D/known.log $D/key_eot.log $D/key_anchor.log > $D/demo.svg
 echo
 echo "chart: $D/demo.svg   table: $D/table.md   models, logs, results: $D/"

@@ -28,7 +28,7 @@ typedef struct {
     int no_eot, json;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     int epochs, accum, save_every, len, stop_after;
-    float temp, top_p, lr, wd, clip;
+    float temp, top_p, lr, wd, clip, anchor;
     unsigned long long seed;
 } args_t;
 
@@ -85,6 +85,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--grad-accum")) a->accum = (int)num(f, v, 1, 1e6);
         else if (!strcmp(f, "--save-every")) a->save_every = (int)num(f, v, 1, 1e9);
         else if (!strcmp(f, "--stop-after")) a->stop_after = (int)num(f, v, 1, 1e9);
+        else if (!strcmp(f, "--anchor")) a->anchor = (float)num(f, v, 0, 1e6);
         else if (!strcmp(f, "--resume")) a->resume = v;
         else if (!strcmp(f, "--log")) a->log = v;
         else if (!strcmp(f, "--compare")) a->base = v;
@@ -209,7 +210,7 @@ static const char *train_usage =
     "                    [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--epochs 1] [--lr 1e-4]\n"
     "                    [--batch 4] [--seq 256] [--grad-accum 1] [--warmup 0] [--weight-decay 0.01]\n"
     "                    [--clip 1.0] [--seed S] [--save-every N] [--stop-after N] [--resume OUT.bin.ckpt]\n"
-    "                    [--log L.jsonl]\n"
+    "                    [--anchor W] [--log L.jsonl]\n"
     "       maskft train -m MODEL [-t TOKENIZER] --text FILE --out OUT.bin [--steps 100] [--lr 1e-3] ...\n"
     "  --data: masked fine-tuning on a JSONL file (the records and policies of `maskft mask -h`).\n"
     "  Examples are packed into rows of --seq tokens (each attends only to itself; the tail of a\n"
@@ -219,6 +220,9 @@ static const char *train_usage =
     "  the end, OUT.bin.ckpt holds weights, optimizer state, data position and RNG state;\n"
     "  --resume continues from it to the same weights, bit for bit, as an uninterrupted run.\n"
     "  --stop-after N ends the run after step N as Ctrl-C would (a time-boxed run).\n"
+    "  --anchor W adds W x the mean KL(base || model) over the untrained positions of each step\n"
+    "  (the context anchor: the base model's distributions there are kept, computed on the fly\n"
+    "  by a frozen copy of MODEL); 0, the default, trains the mask alone.\n"
     "  --log writes one JSON record per step. OUT.bin is a llama2.c checkpoint.\n"
     "  --text: plain next-token training on random windows of a text file (every token weighted\n"
     "  1) for --steps steps.\n";
@@ -725,7 +729,7 @@ static uint64_t opts_hash(const args_t *a, const mft_train_opts *o, int B, int T
 {
     uint64_t h = 14695981039346656037ull;
     int iv[5] = { B, T, a->accum, a->epochs, o->warmup_steps };
-    float fv[5] = { o->lr, o->weight_decay, o->max_grad_norm, o->min_lr_ratio, o->beta2 };
+    float fv[6] = { o->lr, o->weight_decay, o->max_grad_norm, o->min_lr_ratio, o->beta2, a->anchor };
     h = fnv_bytes(h, iv, sizeof iv);
     return fnv_bytes(h, fv, sizeof fv);
 }
@@ -788,7 +792,7 @@ static int cmd_train_data(args_t *ap)
         if (memcmp(got.magic, rs.magic, 8)) die("'%s' was not written by maskft train", a.resume);
         if (got.data_hash != rs.data_hash) die("'%s' was written for other data (or another mask policy / template)", a.resume);
         if (got.opts_hash != rs.opts_hash || got.seed != rs.seed)
-            die("'%s' was written with other training options (batch, seq, grad-accum, epochs, lr, warmup, weight decay, clip, seed): give the same ones", a.resume);
+            die("'%s' was written with other training options (batch, seq, grad-accum, epochs, lr, warmup, weight decay, clip, anchor, seed): give the same ones", a.resume);
         rs = got;
         fprintf(stderr, "resuming %s at step %lld of %ld\n", a.resume, (long long)rs.step, total);
     }
@@ -798,8 +802,15 @@ static int cmd_train_data(args_t *ap)
     fprintf(stderr, "training %s: %ld steps (%d epoch%s, %d rows of %d tokens, %d x %d per step), lr %g, %s\n", a.model, total, a.epochs,
             a.epochs == 1 ? "" : "s", n_rows, T, B, a.accum, (double)o.lr, mft_simd_name());
     int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int)), *pos = malloc((size_t)B * T * sizeof(int));
-    float *w = malloc((size_t)B * T * sizeof(float));
-    if (!in || !tg || !pos || !w) die("%s", "out of memory");
+    float *w = malloc((size_t)B * T * sizeof(float)), *aw = malloc((size_t)B * T * sizeof(float)), *blog = NULL;
+    if (!in || !tg || !pos || !w || !aw) die("%s", "out of memory");
+    /* the anchor's reference: a frozen copy of the model the run started from */
+    mft_model base;
+    if (a.anchor > 0.0f) {
+        if (mft_model_open(&base, a.model, B, T, MFT_FORWARD, &err)) die_err(&err);
+        base.n_threads = a.threads;
+        if (!(blog = malloc((size_t)B * T * c.vocab_size * sizeof(float)))) die("%s", "out of memory for the anchor's logits");
+    }
     signal(SIGINT, on_sigint);
     struct timespec t_start;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
@@ -807,6 +818,13 @@ static int cmd_train_data(args_t *ap)
     long trained_seen = 0, tokens_seen = 0, first_step = (long)rs.step;
     for (long step = rs.step; step < total; step++) {
         long trained = 0, toks = 0;
+        /* the anchor averages KL over the step's untrained positions, relative to the CE mean
+           over its trained ones: weight W * sum(w) / n_untrained on each untrained position */
+        double sw = 0.0, nu = 0.0, ascale = 0.0;
+        for (long r = rs.rows_done; a.anchor > 0.0f && r < rs.rows_done + (long)per_step && r < n_rows; r++)
+            for (int k = row_first[r], last = r + 1 < n_rows ? row_first[r + 1] : a.epochs * d.n; k < last; k++)
+                for (int j = 0; j + 1 < d.ex[order[k]].n; j++) { float x = d.ex[order[k]].w[j]; sw += x; nu += x == 0.0f; }
+        if (nu > 0) ascale = a.anchor * sw / nu;
         for (int mb = 0; mb < a.accum; mb++) {
             int rows = 0;
             /* fill B rows: each row takes its examples from row_first[r] to row_first[r+1] */
@@ -820,16 +838,22 @@ static int cmd_train_data(args_t *ap)
                     const mft_example *ex = &d.ex[order[k]];
                     for (int j = 0; j + 1 < ex->n; j++, t++) {
                         ri[t] = ex->ids[j]; rt[t] = ex->ids[j + 1]; rw[t] = ex->w[j]; rp[t] = j;
+                        aw[(size_t)b * T + t] = ex->w[j] == 0.0f ? (float)ascale : 0.0f;
                         trained += ex->w[j] > 0;
                     }
                 }
                 toks += t;
-                for (int j = 0; t < T; t++, j++) { ri[t] = rt[t] = 0; rw[t] = 0.0f; rp[t] = j; } /* padding: its own sequence, weight 0 */
+                for (int j = 0; t < T; t++, j++) { ri[t] = rt[t] = 0; rw[t] = 0.0f; rp[t] = j; aw[(size_t)b * T + t] = 0.0f; } /* padding: its own sequence, weight 0 */
                 rows++;
                 rs.rows_done++;
             }
             if (!rows) break;
-            if (mft_forward_packed(&m, in, tg, w, pos, rows, T, &err) || mft_backward(&m, &err)) {
+            if (a.anchor > 0.0f) {
+                if (mft_forward_packed(&base, in, NULL, NULL, pos, rows, T, &err)) die_err(&err);
+                memcpy(blog, base.a.logits, (size_t)rows * T * c.vocab_size * sizeof(float));
+            }
+            if (mft_forward_packed(&m, in, tg, w, pos, rows, T, &err) || (a.anchor > 0.0f && mft_set_anchor(&m, blog, aw, &err)) ||
+                mft_backward(&m, &err)) {
                 fprintf(stderr, "\nmaskft: step %ld: %s\n", step + 1, err.msg);
                 die("%s", "stopped; the weights were not updated with it");
             }
@@ -847,13 +871,17 @@ static int cmd_train_data(args_t *ap)
         rs.seconds = sec0 + el;
         trained_seen += trained; tokens_seen += toks;
         char line[256];
-        snprintf(line, sizeof line, "step %ld/%ld  loss %.4f  lr %.2e  |g| %.3f  %.0f trained tok/s  %.0f tok/s", rs.step, total,
-                 (double)info.loss, (double)info.lr, (double)info.grad_norm, trained_seen / (el > 0 ? el : 1e-9), tokens_seen / (el > 0 ? el : 1e-9));
+        double akl = a.anchor > 0.0f ? info.anchor / a.anchor : 0.0; /* mean KL over the untrained positions */
+        char extra[48] = "";
+        if (a.anchor > 0.0f) snprintf(extra, sizeof extra, "  anchor KL %.4f", akl);
+        snprintf(line, sizeof line, "step %ld/%ld  loss %.4f%s  lr %.2e  |g| %.3f  %.0f trained tok/s  %.0f tok/s", rs.step, total,
+                 (double)info.loss, extra, (double)info.lr, (double)info.grad_norm, trained_seen / (el > 0 ? el : 1e-9),
+                 tokens_seen / (el > 0 ? el : 1e-9));
         if (tty) fprintf(stderr, "\r%s  ETA %.0f s  ", line, el / (double)(rs.step - first_step) * (double)(total - rs.step));
         else fprintf(stderr, "%s\n", line);
         if (log) {
-            fprintf(log, "{\"step\": %ld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6f, \"trained_tokens\": %ld, \"tokens\": %ld, \"seconds\": %.3f}\n",
-                    rs.step, (double)info.loss, (double)info.lr, (double)info.grad_norm, trained, toks, rs.seconds);
+            fprintf(log, "{\"step\": %ld, \"loss\": %.6f, \"anchor_kl\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6f, \"trained_tokens\": %ld, \"tokens\": %ld, \"seconds\": %.3f}\n",
+                    rs.step, (double)info.loss, akl, (double)info.lr, (double)info.grad_norm, trained, toks, rs.seconds);
             fflush(log);
         }
         int stop = a.stop_after && rs.step == a.stop_after && rs.step < total;
@@ -870,7 +898,8 @@ static int cmd_train_data(args_t *ap)
     if (mft_model_save(&m, a.out, &err)) die_err(&err);
     fprintf(stderr, "saved %s (and %s) after %ld steps, %.1f s\n", a.out, ckpt, rs.step, rs.seconds);
     if (log) fclose(log);
-    free(in); free(tg); free(pos); free(w); free(row_first); free(order); free(ckpt);
+    free(in); free(tg); free(pos); free(w); free(aw); free(blog); free(row_first); free(order); free(ckpt);
+    if (a.anchor > 0.0f) mft_model_free(&base);
     dataset_free(&d);
     mft_tokenizer_free(&tok);
     mft_model_free(&m);

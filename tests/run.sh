@@ -45,7 +45,7 @@ else
 fi
 
 echo "=== command line"
-T=build/cli_tmp; mkdir -p $T
+T=build/cli_tmp; rm -rf $T; mkdir -p $T
 M=models/stories260K.bin; K=models/tok512.bin
 
 cli_greedy() { # llama2.c test_all.py: 200 greedy tokens from BOS
@@ -126,6 +126,11 @@ cli_train_data() { # masked training on JSONL: empty masks refused, resume bit f
     ./build/maskft train $D --out $T/b.bin --stop-after 3 2> /dev/null && [ ! -e $T/b.bin ] && [ -e $T/b.bin.ckpt ] || return 1
     ./build/maskft train $D --out $T/b.bin --resume $T/b.bin.ckpt 2> /dev/null && cmp $T/a.bin $T/b.bin || { echo "resumed run differs"; return 1; }
     ./build/maskft train $D --lr 1e-3 --out $T/c.bin --resume $T/b.bin.ckpt > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "other training options" $T/err.txt || return 1
+    # with the context anchor too; its log records the anchor's KL
+    ./build/maskft train $D --anchor 1 --out $T/e.bin --log $T/e.log 2> /dev/null && ./build/maskft train $D --anchor 1 --out $T/f.bin --stop-after 2 2> /dev/null &&
+        ./build/maskft train $D --anchor 1 --out $T/f.bin --resume $T/f.bin.ckpt 2> /dev/null && cmp $T/e.bin $T/f.bin && ! cmp -s $T/a.bin $T/e.bin || { echo "anchor run"; return 1; }
+    # step 1 starts from the base model itself (KL 0); later steps have moved away from it
+    grep -q '"step": 1, "loss": [0-9.]*, "anchor_kl": 0.000000' $T/e.log && grep -q '"anchor_kl": [0-9]*\.[0-9]*[1-9]' $T/e.log || return 1
     printf '{"prompt": "Lily had a cat named", "answer": " Mochi"}\n' > $T/probe.jsonl
     ./build/maskft eval -m $T/a.bin -t $K --facts $T/probe.jsonl --json | grep -q '"recall": 1.0000' || return 1
     ./build/maskft eval -m $M --facts $T/probe.jsonl --json | grep -q '"recall": 0.0000'

@@ -360,6 +360,76 @@ static void gradcheck(int shared)
 static void test_gradcheck_untied(void) { gradcheck(0); }
 static void test_gradcheck_tied(void) { gradcheck(1); }
 
+/* the anchored objective J = sum w CE + sum aw KL(base || model) against finite differences */
+static double anchored_objective(mft_model *m, const int *in, const int *tg, const float *w, const float *base, const float *aw, int B, int T)
+{
+    mft_forward(m, in, tg, w, B, T, NULL);
+    mft_set_anchor(m, base, aw, NULL);
+    double j = m->fwd_loss_sum + m->fwd_anchor_sum;
+    m->anchor_w = m->anchor_logits = NULL; /* no backward follows */
+    return j;
+}
+
+static void test_gradcheck_anchor(void)
+{
+    mft_config c = tiny_config(0);
+    mft_model m;
+    int B = 2, T = 6, N = 12, in[12], tg[12];
+    float w[12], aw[12], *base = fbuf((size_t)N * c.vocab_size);
+    EXPECT(open_tiny(&m, &c, B, T, MFT_TRAIN, 41) == MFT_OK, "init");
+    random_batch(in, tg, w, B, T, c.vocab_size, 17);
+    uint64_t r = 23;
+    for (int n = 0; n < N; n++) aw[n] = w[n] == 0.0f ? 2.0f : n % 3 == 0 ? 0.5f : 0.0f; /* on untrained and some trained rows */
+    for (size_t i = 0; i < (size_t)N * c.vocab_size; i++) base[i] = 3.0f * (2.0f * mft__rand_f32(&r) - 1.0f);
+    m.n_threads = 1;
+    mft_error err;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, &err) == MFT_OK, "anchor: %s", err.msg);
+    EXPECT(m.fwd_anchor_sum > 0.1, "anchor KL %g", m.fwd_anchor_sum);
+    EXPECT(mft_backward(&m, NULL) == MFT_OK, "backward");
+    float *an = fbuf(m.n_params);
+    memcpy(an, m.grads, m.n_params * sizeof(float));
+    int checked = 0;
+    for (int ti = 0; ti < mft_tensor_count(&c); ti++) {
+        mft_tensor_info inf = mft_tensor_at(&c, ti);
+        double worst_e = 0.0;
+        for (int s = 0; s < 8; s++) {
+            size_t j = (size_t)(mft__rand_u64(&r) % inf.numel);
+            float *p = m.params + inf.offset + j, p0 = *p;
+            float h = 1e-3f * (fabsf(p0) > 1.0f ? fabsf(p0) : 1.0f);
+            *p = p0 + h; double lp = anchored_objective(&m, in, tg, w, base, aw, B, T);
+            *p = p0 - h; double lm = anchored_objective(&m, in, tg, w, base, aw, B, T);
+            *p = p0 + 2 * h; double lp2 = anchored_objective(&m, in, tg, w, base, aw, B, T);
+            *p = p0 - 2 * h; double lm2 = anchored_objective(&m, in, tg, w, base, aw, B, T);
+            *p = p0;
+            double fd = (8.0 * (lp - lm) - (lp2 - lm2)) / (12.0 * h);
+            /* J is a sum over 12 rows (~70): its float32 rounding leaves ~3e-3 of FD noise */
+            double e = fabs(fd - an[inf.offset + j]) / (6e-3 + 5e-3 * fabs(fd));
+            if (e > worst_e) worst_e = e;
+            if (getenv("MFT_VERBOSE")) printf("    %s[%zu]: fd %.6f analytic %.6f (J %.4f)\n", inf.name, j, fd, an[inf.offset + j], lp);
+            checked++;
+        }
+        EXPECT(worst_e <= 1.0, "%s: finite difference disagrees with the anchored gradient (error %.2f of the bound)", inf.name, worst_e);
+    }
+    EXPECT(checked >= 12 * 8, "checked %d", checked);
+    /* an anchor on the base model's own logits pulls nothing: KL 0 and the CE gradient alone */
+    float *own = fbuf((size_t)N * c.vocab_size), *g0 = fbuf(m.n_params);
+    mft_zero_grad(&m);
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_backward(&m, NULL) == MFT_OK, "plain");
+    memcpy(g0, m.grads, m.n_params * sizeof(float));
+    mft_zero_grad(&m);
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK, "forward");
+    memcpy(own, m.a.logits, (size_t)N * c.vocab_size * sizeof(float));
+    EXPECT(mft_set_anchor(&m, own, aw, NULL) == MFT_OK && m.fwd_anchor_sum < 1e-9 && mft_backward(&m, NULL) == MFT_OK, "self anchor");
+    size_t wat = 0;
+    double wr = worst(m.grads, g0, m.n_params, 2e-5, 1e-4, &wat);
+    EXPECT(wr <= 1, "an anchor on the model's own distribution changed the gradient (%.3g of tolerance at %zu: %g vs %g)", wr, wat, m.grads[wat], g0[wat]);
+    aw[0] = NAN;
+    mft_zero_grad(&m);
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, &err) == MFT_ERR_ARG, "NaN anchor weight accepted");
+    free(own); free(g0); free(an); free(base);
+    mft_model_free(&m);
+}
+
 /* The weight of position t belongs to predicting targets[t] from inputs[0..t]: a single weight
    at t gives exactly that position's cross-entropy, and later inputs cannot change it. */
 static void test_mask_alignment(void)
@@ -651,6 +721,50 @@ static void test_pytorch_reference(void)
     }
     free(g); free(in); free(tg);
     free(r.tokens); free(r.weights); free(r.logits); free(r.grads); free(r.losses);
+    mft_model_free(&m);
+}
+
+/* packed rows and the context anchor against PyTorch (tests/gen_ref_packed.py): the objective
+   (sum w CE + sum aw KL(base || model)) / sum w and its gradient, on stories260K */
+static void test_pytorch_packed_anchor(void)
+{
+    mft_config c;
+    mft_error err;
+    if (mft_checkpoint_config(MODEL, &c, &err)) SKIP("%s", err.msg);
+    FILE *f = fopen("tests/data/ref_packed_stories260K.bin", "rb");
+    char magic[8];
+    int B = 0, T = 0;
+    if (!f || fread(magic, 1, 8, f) != 8 || memcmp(magic, "MFTREF02", 8) || fread(&B, 4, 1, f) != 1 || fread(&T, 4, 1, f) != 1 ||
+        B != 2 || T != 32) { EXPECT(0, "cannot read tests/data/ref_packed_stories260K.bin"); if (f) fclose(f); return; }
+    size_t N = (size_t)B * T, V = (size_t)c.vocab_size, P = mft_param_count(&c);
+    int *tok = malloc((N + (size_t)B) * sizeof(int)), *pos = malloc(N * sizeof(int));
+    float *w = fbuf(N), *aw = fbuf(N), *base = fbuf(N * V), *rg = fbuf(P), jr[2];
+    int ok = fread(tok, 4, N + B, f) == N + B && fread(w, 4, N, f) == N && fread(aw, 4, N, f) == N && fread(pos, 4, N, f) == N &&
+             fread(base, 4, N * V, f) == N * V && fread(jr, 4, 2, f) == 2 && fread(rg, 4, P, f) == P && fgetc(f) == EOF;
+    fclose(f);
+    EXPECT(ok, "ref_packed_stories260K.bin is truncated or too long");
+    mft_model m;
+    EXPECT(ok && mft_model_open(&m, MODEL, B, T, MFT_TRAIN, &err) == MFT_OK, "open");
+    if (!ok) return;
+    int in[64], tg[64];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) { in[b * T + t] = tok[b * (T + 1) + t]; tg[b * T + t] = tok[b * (T + 1) + t + 1]; }
+    EXPECT(mft_forward_packed(&m, in, tg, w, pos, B, T, &err) == MFT_OK && mft_set_anchor(&m, base, aw, &err) == MFT_OK, "forward: %s", err.msg);
+    double W = m.fwd_weight_sum, J = (m.fwd_loss_sum + m.fwd_anchor_sum) / W, A = m.fwd_anchor_sum / W;
+    printf("    objective %.7f vs torch %.7f, anchor part %.7f vs %.7f\n", J, (double)jr[0], A, (double)jr[1]);
+    EXPECT(fabs(J - jr[0]) <= 2e-6 * fabs(jr[0]) && fabs(A - jr[1]) <= 2e-6 * fabs(jr[1]), "objective differs from torch");
+    EXPECT(mft_backward(&m, &err) == MFT_OK, "backward");
+    float *g = fbuf(m.n_params);
+    for (size_t i = 0; i < m.n_params; i++) g[i] = (float)(m.grads[i] / W);
+    for (int ti = 0; ti < mft_tensor_count(&c); ti++) {
+        mft_tensor_info inf = mft_tensor_at(&c, ti);
+        double gmax = 0.0;
+        size_t where = 0;
+        for (size_t j = 0; j < inf.numel; j++) gmax = fmax(gmax, fabs(rg[inf.offset + j]));
+        double e = worst(g + inf.offset, rg + inf.offset, inf.numel, 1e-5 * gmax, 1e-4, &where);
+        EXPECT(e <= 1, "grad %s: worst %.3g of the bound (%.7g vs %.7g)", inf.name, e, g[inf.offset + where], rg[inf.offset + where]);
+    }
+    free(g); free(tok); free(pos); free(w); free(aw); free(base); free(rg);
     mft_model_free(&m);
 }
 
@@ -1898,6 +2012,7 @@ int main(int argc, char **argv)
     run("kernel_attention", test_kernel_attention);
     run("gradcheck_untied", test_gradcheck_untied);
     run("gradcheck_tied", test_gradcheck_tied);
+    run("gradcheck_anchor", test_gradcheck_anchor);
     run("mask_alignment", test_mask_alignment);
     run("empty_mask", test_empty_mask);
     run("grad_accumulation", test_grad_accumulation);
@@ -1905,6 +2020,7 @@ int main(int argc, char **argv)
     run("checkpoint_resume", test_checkpoint_resume);
     run("metrics", test_metrics);
     run("pytorch_reference", test_pytorch_reference);
+    run("pytorch_packed_anchor", test_pytorch_packed_anchor);
     run("thread_determinism", test_thread_determinism);
     run("decode_matches_forward", test_decode_matches_forward);
     run("greedy_matches_llama2c", test_greedy_matches_llama2c);
