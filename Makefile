@@ -60,7 +60,14 @@ build/test_cxx.o: maskft.h | build
 	echo '#include "../maskft.h"' > build/test_cxx.cpp
 	g++ -Wall -Wextra -Werror -c build/test_cxx.cpp -o $@
 
-test: build/test_native build/test_scalar build/test_asan build/maskft build/quickstart
+# the programs in examples/ and bench/ compile cleanly with warnings as errors, too
+build/strict.stamp: examples/maskft.c examples/quickstart.c bench/bench.c $(LIB) | build
+	for f in examples/maskft.c examples/quickstart.c bench/bench.c; do \
+	  $(CC) $(OPT) $(NATIVE) $(OMP) $(WARN) -c $$f -o build/strict.o || exit 1; done
+	$(CC) $(OPT) $(NATIVE) $(OMP) $(WARN) -c maskft.c -o build/strict.o
+	@rm -f build/strict.o; touch $@
+
+test: build/test_native build/test_scalar build/test_asan build/maskft build/quickstart build/strict.stamp
 	@sh tests/run.sh
 
 bench: build/bench

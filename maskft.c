@@ -1223,6 +1223,8 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     int nt = mft__nthreads(m);
     mft_acts *a = &m->a;
     const mft_params *w = &m->w;
+    m->anchor_w = m->anchor_logits = NULL; /* an anchor set for an earlier forward is void */
+    m->fwd_anchor_sum = 0.0;
     for (size_t n = 0; n < N; n++) a->pos[n] = pos ? pos[n] : (int)(n % (size_t)T);
     const int *pv = pos ? a->pos : NULL; /* NULL: plain causal rows, the faster path */
     m->fwd_packed = pos != NULL;
@@ -5673,7 +5675,8 @@ MFT_API double mft_kl_logits(const float *p, const float *q, int V)
         double a = p[i] - lp, b = q[i] - lq;
         kl += exp(a) * (a - b);
     }
-    return kl > 0.0 ? kl : 0.0; /* rounding can leave -1e-17 for identical rows */
+    if (kl < 0.0) kl = 0.0; /* rounding can leave -1e-17 for identical rows; NaN stays NaN */
+    return kl;
 }
 
 MFT_API int mft_tail_loop(const int *ids, int n)
@@ -6009,8 +6012,9 @@ MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *use
         st = mft__fail(err, MFT_ERR_FORMAT, "'%s': its run state is %lld bytes, this program expects %zu (written by another version?)", path, (long long)h.user_bytes, user_bytes);
     }
     /* first pass: the whole file must be there and hash right before anything is overwritten */
-    size_t n = m->n_params * sizeof(float), total = n * (h.has_adam ? 3 : 1) + user_bytes;
+    size_t n = m->n_params * sizeof(float), total = 0;
     if (!st) {
+        total = n * (h.has_adam ? 3 : 1) + user_bytes;
         uint64_t hash = mft__fnv(14695981039346656037ull, &h, sizeof h), stored = 0;
         unsigned char buf[1 << 16];
         size_t left = total;
@@ -6037,10 +6041,11 @@ MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *use
         else if (ok && m->adam_m) { memset(m->adam_m, 0, n); memset(m->adam_v, 0, n); }
         if (ok && user_bytes) ok = fread(user, 1, user_bytes, f) == user_bytes;
         if (!ok) st = mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path);
-        m->step = (long)h.step;
+        else m->step = (long)h.step;
         if (m->grads) memset(m->grads, 0, n);
         m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0;
         m->fwd_B = 0;
+        m->anchor_w = m->anchor_logits = NULL;
     }
     fclose(f);
     return st ? st : mft__ok(err);

@@ -1,4 +1,4 @@
-/* maskft - the command-line tool: generate, eval, train.
+/* maskft - the command-line tool: generate, train, eval, probe, draft, mask, export, tokenize.
    Built by `make`; every subcommand prints its usage with -h. */
 #include "../maskft.h"
 
@@ -233,8 +233,9 @@ static int cmd_train(int argc, char **argv)
 {
     args_t a = { 0 };
     mft_train_opts o = mft_train_opts_default();
-    a.steps = 100; a.lr = o.lr; a.batch = 4; a.seq = 256; a.wd = o.weight_decay; a.clip = o.max_grad_norm;
+    a.steps = 100; a.lr = -1.0f; a.batch = 4; a.seq = 256; a.wd = o.weight_decay; a.clip = o.max_grad_norm;
     parse(argc, argv, &a, train_usage);
+    if (a.lr < 0.0f) a.lr = a.data ? 1e-4f : o.lr; /* fine-tuning moves a trained model: a smaller default step */
     need(a.model, "-m MODEL", train_usage);
     need(a.out, "--out OUT.bin", train_usage);
     if (a.data && a.text) die("%s", "give --data or --text, not both");
@@ -667,7 +668,7 @@ static uint64_t xorshift(uint64_t *s)
 }
 
 /* every example of a data file, masked; the lines of empty masks reported */
-typedef struct { mft_example *ex; int n, n_empty; long tokens, trained; uint64_t hash; } dataset_t;
+typedef struct { mft_example *ex; int n, n_empty, n_full; long tokens, trained; uint64_t hash; } dataset_t;
 
 static void load_dataset(const args_t *a, const mft_tokenizer *tok, mft_model *m, int max_len, int quiet, dataset_t *d)
 {
@@ -697,6 +698,7 @@ static void load_dataset(const args_t *a, const mft_tokenizer *tok, mft_model *m
         d->hash = fnv_bytes(d->hash, ex->w, (size_t)ex->n * sizeof(float));
         d->tokens += ex->n;
         d->trained += ex->n_trained;
+        d->n_full += ex->n >= max_len; /* as long as a row allows: probably cut to it */
         if (!ex->n_trained) {
             d->n_empty++;
             if (!quiet && shown++ < 10) fprintf(stderr, "maskft: %s:%d: empty mask: no token of this example is trained; left out\n", a->data, line_no);
@@ -707,6 +709,9 @@ static void load_dataset(const args_t *a, const mft_tokenizer *tok, mft_model *m
         d->n++;
     }
     if (!quiet && d->n_empty > 10) fprintf(stderr, "maskft: ... %d examples with an empty mask in all\n", d->n_empty);
+    if (!quiet && d->n_full)
+        fprintf(stderr, "maskft: %d examples fill a whole row (%d tokens) and were probably cut to it: what lies beyond is not trained (raise --seq?)\n",
+                d->n_full, max_len - 1);
     fclose(in);
     free(line);
 }
@@ -720,7 +725,7 @@ static void dataset_free(dataset_t *d)
 /* the run state kept in a checkpoint beside the model's weights and AdamW moments */
 typedef struct {
     char magic[8];
-    uint64_t seed, rng, data_hash, opts_hash;
+    uint64_t seed, rng, data_hash, opts_hash, model_hash; /* model_hash: the starting weights */
     int64_t step, total_steps, rows_done;
     double seconds;
 } run_state;
@@ -757,6 +762,7 @@ static int cmd_train_data(args_t *ap)
     fprintf(stderr, "%s: %d examples, %ld tokens, %ld trained (%.1f%%), %d with an empty mask\n", a.data, d.n + d.n_empty,
             d.tokens, d.trained, d.tokens ? 100.0 * d.trained / d.tokens : 0.0, d.n_empty);
     if (!d.trained) die("%s", "no example has a trained token: nothing to train on (see `maskft mask -h`)");
+    if ((double)a.epochs * d.n > 1e9 || (double)B * a.accum > 1e6) die("%s", "--epochs x examples or --batch x --grad-accum is too large");
 
     /* the rows of every epoch, packed up front (next fit, in a shuffled order), so the step
        count for the schedule is known and a resumed run rebuilds exactly the same rows */
@@ -782,8 +788,9 @@ static int cmd_train_data(args_t *ap)
     o.total_steps = total;
     run_state rs;
     memset(&rs, 0, sizeof rs);
-    memcpy(rs.magic, "MFTRUN01", 8);
+    memcpy(rs.magic, "MFTRUN02", 8);
     rs.seed = seed; rs.rng = rng; rs.data_hash = d.hash; rs.opts_hash = opts_hash(&a, &o, B, T); rs.total_steps = total;
+    rs.model_hash = fnv_bytes(14695981039346656037ull, m.params, m.n_params * sizeof(float));
     char *ckpt = malloc(strlen(a.out) + 6);
     sprintf(ckpt, "%s.ckpt", a.out);
     if (a.resume) {
@@ -791,6 +798,7 @@ static int cmd_train_data(args_t *ap)
         if (mft_checkpoint_load(&m, a.resume, &got, sizeof got, &err)) die_err(&err);
         if (memcmp(got.magic, rs.magic, 8)) die("'%s' was not written by maskft train", a.resume);
         if (got.data_hash != rs.data_hash) die("'%s' was written for other data (or another mask policy / template)", a.resume);
+        if (got.model_hash != rs.model_hash) die("'%s' was written by a run that started from another model: give its -m", a.resume);
         if (got.opts_hash != rs.opts_hash || got.seed != rs.seed)
             die("'%s' was written with other training options (batch, seq, grad-accum, epochs, lr, warmup, weight decay, clip, anchor, seed): give the same ones", a.resume);
         rs = got;
@@ -908,6 +916,43 @@ static int cmd_train_data(args_t *ap)
 
 /* ---- eval --mc / --facts / --compare, and probe ------------------------------------------- */
 
+/* the longest token's bytes, plus a little for a decoder's leading space */
+static int max_piece(const mft_tokenizer *t)
+{
+    int mx = 8;
+    for (int i = 0; i < t->vocab_size; i++) { int l; mft_token_piece(t, i, &l); if (l + 4 > mx) mx = l + 4; }
+    return mx;
+}
+
+/* well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF), as JSON needs */
+static int utf8_ok(const unsigned char *s, int n)
+{
+    for (int i = 0; i < n;) {
+        unsigned c = s[i];
+        int k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (k < 0 || i + k >= n + (k == 0)) return 0;
+        if (k == 0) { i++; continue; }
+        unsigned cp = c & (0x3F >> k);
+        for (int q = 1; q <= k; q++) { if ((s[i + q] & 0xC0) != 0x80) return 0; cp = cp << 6 | (s[i + q] & 0x3F); }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* s as a JSON string on stdout */
+static void put_json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch < 0x20) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
 /* {"k1": "v1", "k2": "v2"} with the strings JSON-escaped */
 static char *record2(const char *k1, const char *v1, int l1, const char *k2, const char *v2, int l2)
 {
@@ -941,6 +986,7 @@ static int continue_ids(mft_model *m, const int *ids, int n, int max_new, int en
     float *logits = NULL;
     int k = 0;
     *ended = 0;
+    if (n < 1) die("%s", "a continuation needs at least one token to start from");
     if (n + max_new > m->cfg.seq_len) max_new = m->cfg.seq_len - n;
     for (int i = 0; i < n; i++)
         if (!(logits = mft_decode(m, ids[i], i, &err))) die_err(&err);
@@ -982,6 +1028,12 @@ static void each_jsonl(const char *path, void (*fn)(void *ctx, mft_json *j, int 
     free(line);
 }
 
+static void die_at(const char *where, int line, const char *what)
+{
+    fprintf(stderr, "maskft: %s:%d: %s\n", where, line, what);
+    exit(1);
+}
+
 static const char *need_str(mft_json *j, int obj, const char *key, int *len, const char *where, int line)
 {
     const char *s = mft_json_str(j, mft_json_get(j, obj, key), len);
@@ -993,7 +1045,7 @@ typedef struct {
     mft_model *m, *base;        /* base only with --compare */
     const mft_tokenizer *tok;
     mft_data_opts o;
-    int end, agree_n, gen_len, gen_max;
+    int end, agree_n, gen_len, gen_max, maxp; /* maxp: the longest token, in bytes (+ slack) */
     float *lbuf, *nll;
     int *ids, *g1, *g2;
     /* results */
@@ -1032,7 +1084,8 @@ static void mc_item(void *ctx, mft_json *j, int root, const char *where, int lin
     int nq, cap = e->m->cfg.seq_len;
     char *buf = malloc((size_t)ql + 1);
     memcpy(buf, q, (size_t)ql);
-    if (mft_encode(e->tok, buf, ql, MFT_BOS, e->ids, cap, &nq, NULL, &err)) die_err(&err);
+    if (mft_encode(e->tok, buf, ql, MFT_BOS, e->ids, cap, &nq, NULL, &err)) die_at(where, line, err.msg);
+    if (nq == 0) die_at(where, line, "the query is empty and the tokenizer adds no BOS: nothing to condition the choices on");
     int best[2] = { 0, 0 }, bestn = 0;
     double bl[2] = { -INFINITY, -INFINITY }, bn = -INFINITY;
     for (int c = 0; c < nc; c++) {
@@ -1076,13 +1129,16 @@ static void fact_item(void *ctx, mft_json *j, int root, const char *where, int l
     if (mft_token_nll(e->m, ex.ids, ex.n, e->nll, &err)) die_err(&err);
     double lp = 0.0;
     int k = 0;
+    if (np == 0) die_at(where, line, "the prompt is empty and the tokenizer adds no BOS: nothing to continue");
     for (int t = np; t < ex.n; t++) if (ex.tag[t] != 3) { lp -= e->nll[t - 1]; k++; }
-    e->facts_lp += k ? lp / k : 0.0;
+    if (!k) die_at(where, line, "no token of the answer is left to score (an empty answer, or a prompt that fills the context)");
+    e->facts_lp += lp / k;
     /* greedy continuation of the prompt: does it say the answer? */
     int g = continue_ids(e->m, ex.ids, np, 48, e->end, 0.0f, NULL, e->g1, &ended);
-    char *text = malloc((size_t)g * 64 + 1);
-    int tl = 0;
-    if (mft_decode_ids(e->tok, e->g1, g, 0, text, g * 64 + 1, &tl, &err)) die_err(&err);
+    int tcap = g * e->maxp + 1, tl = 0;
+    char *text = malloc((size_t)tcap);
+    if (!text) die("%s", "out of memory");
+    if (mft_decode_ids(e->tok, e->g1, g, 0, text, tcap, &tl, &err)) die_err(&err);
     text[tl] = 0;
     while (al > 0 && (*ans == ' ' || *ans == '\n')) { ans++; al--; }
     while (al > 0 && (ans[al - 1] == ' ' || ans[al - 1] == '\n')) al--;
@@ -1184,7 +1240,9 @@ static int cmd_eval(int argc, char **argv)
     e.o.policy = MFT_POLICY_ALL;
     e.o.max_len = c.seq_len;
     e.end = mft_end_token(&tok, &e.o);
-    e.agree_n = a.n; e.gen_len = a.len; e.gen_max = a.steps;
+    if (a.n < 1) die("%s", "-n (the tokens greedy generations must agree on) must be at least 1");
+    e.agree_n = a.n; e.gen_len = a.len < c.seq_len - 1 ? a.len : c.seq_len - 1; e.gen_max = a.steps;
+    e.maxp = max_piece(&tok);
     e.lbuf = malloc((size_t)c.seq_len * c.vocab_size * sizeof(float));
     e.nll = malloc((size_t)c.seq_len * sizeof(float));
     e.ids = malloc((size_t)c.seq_len * sizeof(int));
@@ -1227,7 +1285,8 @@ static int cmd_eval(int argc, char **argv)
     }
 #define PCT(x, n) ((n) ? 100.0 * (double)(x) / (double)(n) : 0.0)
     if (a.json) {
-        printf("{\"model\": \"%s\"", a.model);
+        printf("{\"model\": ");
+        put_json_str(a.model);
         if (a.text) printf(", \"text\": {\"tokens\": %d, \"nll\": %.6f, \"ppl\": %.4f}", body, text_nll / body, exp(text_nll / body));
         if (a.mc) {
             printf(", \"mc\": {\"items\": %d, \"acc\": %.4f, \"acc_norm\": %.4f", e.mc_items, PCT(e.mc_acc, e.mc_items) / 100, PCT(e.mc_accn, e.mc_items) / 100);
@@ -1235,12 +1294,15 @@ static int cmd_eval(int argc, char **argv)
             printf("}");
         }
         if (a.facts) printf(", \"facts\": {\"n\": %d, \"recalled\": %d, \"recall\": %.4f, \"answer_logprob\": %.4f}", e.facts, e.facts_hit, PCT(e.facts_hit, e.facts) / 100, e.facts ? e.facts_lp / e.facts : 0.0);
-        if (a.base)
-            printf(", \"compare\": {\"base\": \"%s\", \"probes\": %d, \"positions\": %ld, \"kl_mean\": %.6f, \"kl_p99\": %.6f, \"same_top1\": %.4f, "
+        if (a.base) {
+            printf(", \"compare\": {\"base\": ");
+            put_json_str(a.base);
+            printf(", \"probes\": %d, \"positions\": %ld, \"kl_mean\": %.6f, \"kl_p99\": %.6f, \"same_top1\": %.4f, "
                    "\"generations\": %d, \"agree_n\": %d, \"agreement\": %.4f, \"termination_base\": %.4f, \"termination\": %.4f, "
                    "\"tail_repetition_base\": %.4f, \"tail_repetition\": %.4f}",
-                   a.base, e.probes, e.n_kl, klm, klp99, PCT(e.same_top1, e.n_kl) / 100, e.gens, e.agree_n, PCT(e.agree, e.gens) / 100,
+                   e.probes, e.n_kl, klm, klp99, PCT(e.same_top1, e.n_kl) / 100, e.gens, e.agree_n, PCT(e.agree, e.gens) / 100,
                    PCT(e.end_b, e.gens) / 100, PCT(e.end_t, e.gens) / 100, PCT(e.loop_b, e.gens) / 100, PCT(e.loop_t, e.gens) / 100);
+        }
         printf("}\n");
     } else {
         printf("model: %s\n", a.model);
@@ -1288,6 +1350,7 @@ static int cmd_probe(int argc, char **argv)
     parse(argc, argv, &a, probe_usage);
     need(a.model, "-m BASE", probe_usage);
     need(a.out, "--out P.jsonl", probe_usage);
+    if (a.len < 8) die("%s", "--len must be at least 8 tokens: a probe is split into a prompt and a completion");
     mft_error err;
     mft_model m;
     mft_tokenizer tok;
@@ -1295,30 +1358,39 @@ static int cmd_probe(int argc, char **argv)
     m.n_threads = a.threads;
     open_tokenizer(a.tok, a.model, m.cfg.vocab_size, &tok);
     mft_data_opts o = data_opts(&a, &tok, &(int){ 0 }, &(float){ 0 });
-    int end = mft_end_token(&tok, &o), start = tok.bos_id >= 0 ? tok.bos_id : 0, ended;
+    /* the start of a sequence: BOS, or (as lm-evaluation-harness does without one) the end token */
+    int end = mft_end_token(&tok, &o), start = tok.bos_id >= 0 ? tok.bos_id : end, ended;
+    if (start < 0) die("%s", "the tokenizer has neither BOS nor an end token to start a sample from");
     uint64_t rng = a.seed_set && a.seed ? a.seed : 1337;
     FILE *out = fopen(a.out, "wb");
     if (!out) die("cannot create '%s'", a.out);
-    int *g = malloc(((size_t)a.len + 1) * sizeof(int)), written = 0;
-    char *text = malloc((size_t)a.len * 64 + 1);
-    for (int i = 0; i < a.n; i++) {
-        int n = continue_ids(&m, &start, 1, a.len, end, a.temp, &rng, g, &ended);
-        if (n < 8) { i--; continue; } /* too short to split; draw again */
-        int k = n / 4 < 4 ? 4 : n / 4, pl, cl;
-        if (mft_decode_ids(&tok, g, k, 0, text, a.len * 64 + 1, &pl, &err)) die_err(&err);
-        char *ptxt = malloc((size_t)pl + 1);
-        memcpy(ptxt, text, (size_t)pl);
-        /* the completion's text: the whole decoded, minus the prompt's bytes */
-        if (mft_decode_ids(&tok, g, n, 0, text, a.len * 64 + 1, &cl, &err)) die_err(&err);
-        if (cl < pl || memcmp(text, ptxt, (size_t)pl)) { free(ptxt); i--; continue; }
+    int *g = malloc(((size_t)a.len + 1) * sizeof(int)), written = 0, cap = a.len * max_piece(&tok) + 1;
+    long draws = 0, max_draws = 20L * a.n + 100;
+    char *text = malloc((size_t)cap), *ptxt = malloc((size_t)cap);
+    if (!g || !text || !ptxt) die("%s", "out of memory");
+    while (written < a.n) {
+        if (draws++ >= max_draws)
+            die("%s", "gave up after 20 samples per probe: the model rarely writes 8 tokens before its end token at this --temp (or --len is beyond the context)");
+        int n = continue_ids(&m, &start, 1, a.len, end, a.temp, &rng, g, &ended), pl = 0, cl;
+        if (n < 8) continue; /* too short to split; draw again */
+        /* the completion's text: the whole decoded, minus the prompt's bytes; the split moves
+           right until the prompt ends on a whole character */
+        if (mft_decode_ids(&tok, g, n, 0, text, cap, &cl, &err)) die_err(&err);
+        int k = n / 4 < 4 ? 4 : n / 4, ok = 0;
+        for (; k <= n - 4 && !ok; k++) {
+            if (mft_decode_ids(&tok, g, k, 0, ptxt, cap, &pl, &err)) die_err(&err);
+            ok = pl <= cl && !memcmp(text, ptxt, (size_t)pl) && utf8_ok((const unsigned char *)ptxt, pl) &&
+                 utf8_ok((const unsigned char *)text + pl, cl - pl);
+        }
+        if (!ok) continue;
         char *rec = record2("prompt", ptxt, pl, "completion", text + pl, cl - pl);
         fprintf(out, "%s\n", rec);
-        free(rec); free(ptxt);
+        free(rec);
         written++;
     }
     if (fclose(out)) die("cannot write '%s'", a.out);
     fprintf(stderr, "%d probes from %s written to %s\n", written, a.model, a.out);
-    free(g); free(text);
+    free(g); free(text); free(ptxt);
     mft_tokenizer_free(&tok);
     mft_model_free(&m);
     return 0;

@@ -141,7 +141,8 @@ cli_sigint() { # Ctrl-C writes a checkpoint and exits 130; resuming ends on the 
     D="-m $M --data examples/data/facts_train.jsonl --epochs 25 --batch 1 --seq 256 --lr 1e-4 --seed 3"
     ./build/maskft train $D --out $T/u.bin 2> /dev/null || return 1
     ./build/maskft train $D --out $T/i.bin 2> $T/int.txt & pid=$!
-    sleep 1; kill -INT $pid; wait $pid; rc=$?
+    i=0; until grep -q "^step 2/" $T/int.txt || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done   # training has begun
+    kill -INT $pid; wait $pid; rc=$?
     [ $rc -eq 130 ] && [ -e $T/i.bin.ckpt ] && [ ! -e $T/i.bin ] && grep -q "interrupted after step" $T/int.txt || { echo "exit $rc"; return 1; }
     ./build/maskft train $D --out $T/i.bin --resume $T/i.bin.ckpt 2> /dev/null && cmp $T/u.bin $T/i.bin
 }

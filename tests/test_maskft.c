@@ -423,6 +423,11 @@ static void test_gradcheck_anchor(void)
     size_t wat = 0;
     double wr = worst(m.grads, g0, m.n_params, 2e-5, 1e-4, &wat);
     EXPECT(wr <= 1, "an anchor on the model's own distribution changed the gradient (%.3g of tolerance at %zu: %g vs %g)", wr, wat, m.grads[wat], g0[wat]);
+    /* an anchor belongs to the forward it was set after: a new forward voids it */
+    mft_zero_grad(&m);
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, NULL) == MFT_OK, "anchor set");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && !m.anchor_w && mft_backward(&m, NULL) == MFT_OK, "forward again");
+    EXPECT(worst(m.grads, g0, m.n_params, 2e-5, 1e-4, NULL) <= 1, "a stale anchor reached the next backward");
     aw[0] = NAN;
     mft_zero_grad(&m);
     EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, &err) == MFT_ERR_ARG, "NaN anchor weight accepted");
@@ -618,6 +623,8 @@ static void test_metrics(void)
     EXPECT(mft_kl_logits(p, q2, 2) < 1e-15 && mft_kl_logits(p, p, 2) == 0.0, "KL of identical distributions is %g", mft_kl_logits(p, q2, 2));
     float big[3] = { 1000.0f, 0.0f, -1000.0f }, big2[3] = { 0.0f, 1000.0f, 0.0f };
     EXPECT(fabs(mft_kl_logits(big, big2, 3) - 1000.0) < 1e-3, "large logits: %g", mft_kl_logits(big, big2, 3));
+    float nanq[2] = { NAN, 0.0f };
+    EXPECT(isnan(mft_kl_logits(p, nanq, 2)), "NaN logits gave KL %g, not NaN", mft_kl_logits(p, nanq, 2));
     /* loops at the end of a generation */
     int ids[40];
     for (int i = 0; i < 40; i++) ids[i] = i;
