@@ -5885,17 +5885,41 @@ MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, 
     return MFT_OK;
 }
 
+/* Files are written to PATH.tmp and renamed over PATH only when every write succeeded, so a
+   crash or a full disk never replaces a good file with half of one. */
+static FILE *mft__tmp_create(const char *path, char **tmp, mft_status *st, mft_error *err)
+{
+    size_t plen = strlen(path);
+    *tmp = (char *)malloc(plen + 5);
+    if (!*tmp) { *st = mft__fail(err, MFT_ERR_NOMEM, "out of memory"); return NULL; }
+    memcpy(*tmp, path, plen);
+    memcpy(*tmp + plen, ".tmp", 5);
+    FILE *f = fopen(*tmp, "wb");
+    if (!f) { *st = mft__fail(err, MFT_ERR_IO, "cannot create '%s'", *tmp); free(*tmp); *tmp = NULL; }
+    return f;
+}
+
+/* closes f; renames tmp to path if ok (every write succeeded), else removes it; frees tmp */
+static mft_status mft__tmp_commit(FILE *f, char *tmp, const char *path, int ok, mft_error *err)
+{
+    if (fclose(f) != 0) ok = 0;
+    mft_status st = MFT_OK;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        st = mft__fail(err, MFT_ERR_IO, "cannot write '%s'", path);
+    }
+    free(tmp);
+    return st ? st : mft__ok(err);
+}
+
 MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err)
 {
     if (!m || !m->params || !path) return mft__fail(err, MFT_ERR_ARG, "mft_model_save: NULL argument");
     const mft_config *c = &m->cfg;
-    size_t plen = strlen(path);
-    char *tmp = (char *)malloc(plen + 5);
-    if (!tmp) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { mft_status s = mft__fail(err, MFT_ERR_IO, "cannot create '%s'", tmp); free(tmp); return s; }
+    char *tmp;
+    mft_status st;
+    FILE *f = mft__tmp_create(path, &tmp, &st, err);
+    if (!f) return st;
     int32_t hd[7] = { c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
                       c->shared_classifier ? c->vocab_size : -c->vocab_size, c->seq_len };
     size_t sz[12], core = 0;
@@ -5912,15 +5936,7 @@ MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_erro
                 ok = fwrite(&v, 4, 1, f) == 1;
             }
     if (ok && !c->shared_classifier) ok = fwrite(m->w.wcls, sizeof(float), sz[11], f) == sz[11];
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        mft_status s = mft__fail(err, MFT_ERR_IO, "cannot write '%s'", path);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return mft__ok(err);
+    return mft__tmp_commit(f, tmp, path, ok, err);
 }
 
 /* ---- training checkpoints ------------------------------------------------------------------
@@ -5966,13 +5982,10 @@ MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, con
 {
     if (!m || !m->params || !path || (user_bytes && !user)) return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_save: NULL argument");
     mft__ckpt_head h = mft__ckpt_head_of(m, user_bytes);
-    size_t plen = strlen(path);
-    char *tmp = (char *)malloc(plen + 5);
-    if (!tmp) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { mft_status s = mft__fail(err, MFT_ERR_IO, "cannot create '%s'", tmp); free(tmp); return s; }
+    char *tmp;
+    mft_status st;
+    FILE *f = mft__tmp_create(path, &tmp, &st, err);
+    if (!f) return st;
     uint64_t hash = mft__fnv(14695981039346656037ull, &h, sizeof h);
     int ok = fwrite(&h, sizeof h, 1, f) == 1;
     const void *part[4] = { m->params, m->adam_m, m->adam_v, user };
@@ -5983,15 +5996,7 @@ MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, con
         hash = mft__fnv(hash, part[i], bytes[i]);
     }
     ok = ok && fwrite(&hash, 8, 1, f) == 1;
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        mft_status s = mft__fail(err, MFT_ERR_IO, "cannot write '%s'", path);
-        free(tmp);
-        return s;
-    }
-    free(tmp);
-    return mft__ok(err);
+    return mft__tmp_commit(f, tmp, path, ok, err);
 }
 
 MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err)

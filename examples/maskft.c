@@ -205,6 +205,13 @@ static int cmd_generate(int argc, char **argv)
 
 /* ---- train ----------------------------------------------------------------------------------- */
 
+/* xorshift64 (Marsaglia): the shuffles and window draws of training; any nonzero seed */
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17;
+    return *s;
+}
+
 static const char *train_usage =
     "usage: maskft train -m MODEL [-t TOKENIZER] --data D.jsonl --out OUT.bin [--policy P] [--template T]\n"
     "                    [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--epochs 1] [--lr 1e-4]\n"
@@ -264,8 +271,7 @@ static int cmd_train(int argc, char **argv)
         for (int b = 0; b < B; b++) {
             int start = 0, span = n - 1 - T;
             if (span > 0) {
-                rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-                start = (int)(rng % (uint64_t)(span + 1));
+                start = (int)(xorshift(&rng) % (uint64_t)(span + 1));
             }
             memcpy(in + (size_t)b * T, ids + start, (size_t)T * sizeof(int));
             memcpy(tg + (size_t)b * T, ids + start + 1, (size_t)T * sizeof(int));
@@ -439,6 +445,19 @@ static int read_line(FILE *f, char **buf, size_t *cap, size_t *len)
     return !(ch == EOF && *len == 0);
 }
 
+/* the next record of a JSONL file: the next line that is not blank (spaces, tabs, a CR),
+   counting lines in *line_no for file:line messages; 0 at the end of the file */
+static int next_record(FILE *f, char **buf, size_t *cap, size_t *len, int *line_no)
+{
+    while (read_line(f, buf, cap, len)) {
+        ++*line_no;
+        size_t i = 0;
+        while (i < *len && ((*buf)[i] == ' ' || (*buf)[i] == '\t' || (*buf)[i] == '\r')) i++;
+        if (i < *len) return 1;
+    }
+    return 0;
+}
+
 /* ---- mask / export ----------------------------------------------------------------------------- */
 
 static const char *mask_usage =
@@ -541,11 +560,7 @@ static int cmd_mask(int argc, char **argv, int export)
     long trained = 0, tokens = 0;
     size_t cap = 1 << 16;
     char *line = malloc(cap);
-    for (size_t len; read_line(in, &line, &cap, &len);) {
-        line_no++;
-        int blank = 1;
-        for (size_t i = 0; i < len; i++) blank &= line[i] == ' ' || line[i] == '\t' || line[i] == '\r';
-        if (blank) continue;
+    for (size_t len; next_record(in, &line, &cap, &len, &line_no);) {
         mft_example ex;
         if (mft_example_from_json(&tok, &o, line, (int)len, a.data, line_no, &ex, &err)) die_err(&err);
         if (filter && mft_mask_by_nll(&m, &ex, tau, filter == 1, &err)) die_err(&err);
@@ -628,9 +643,7 @@ static int cmd_draft(int argc, char **argv)
     size_t cap = 1 << 16;
     char *line = malloc(cap);
     int line_no = 0, records = 0;
-    for (size_t len; read_line(in, &line, &cap, &len);) {
-        line_no++;
-        if (strspn(line, " \t\r") == len) continue;
+    for (size_t len; next_record(in, &line, &cap, &len, &line_no);) {
         char *rec;
         if (mft_draft_record(&m, &tok, &o, line, (int)len, a.n, a.temp, &rng, a.data, line_no, &rec, &err)) die_err(&err);
         fputs(rec, out);
@@ -661,12 +674,6 @@ static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-static uint64_t xorshift(uint64_t *s)
-{
-    *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17;
-    return *s;
-}
-
 /* every example of a data file, masked; the lines of empty masks reported */
 typedef struct { mft_example *ex; int n, n_empty, n_full; long tokens, trained; uint64_t hash; } dataset_t;
 
@@ -685,11 +692,7 @@ static void load_dataset(const args_t *a, const mft_tokenizer *tok, mft_model *m
     memset(d, 0, sizeof *d);
     d->ex = malloc((size_t)ecap * sizeof *d->ex);
     d->hash = 14695981039346656037ull;
-    while (read_line(in, &line, &cap, &len)) {
-        line_no++;
-        int blank = 1;
-        for (size_t i = 0; i < len; i++) blank &= line[i] == ' ' || line[i] == '\t' || line[i] == '\r';
-        if (blank) continue;
+    while (next_record(in, &line, &cap, &len, &line_no)) {
         if (d->n == ecap && !(d->ex = realloc(d->ex, (size_t)(ecap *= 2) * sizeof *d->ex))) die("%s", "out of memory");
         mft_example *ex = &d->ex[d->n];
         if (mft_example_from_json(tok, &o, line, (int)len, a->data, line_no, ex, &err)) die_err(&err);
@@ -1013,11 +1016,7 @@ static void each_jsonl(const char *path, void (*fn)(void *ctx, mft_json *j, int 
     size_t cap = 1 << 16, len;
     char *line = malloc(cap);
     int no = 0;
-    while (read_line(f, &line, &cap, &len)) {
-        no++;
-        int blank = 1;
-        for (size_t i = 0; i < len; i++) blank &= line[i] == ' ' || line[i] == '\t' || line[i] == '\r';
-        if (blank) continue;
+    while (next_record(f, &line, &cap, &len, &no)) {
         mft_error err;
         mft_json *j = mft_json_parse(line, (int)len, &err);
         if (!j) { fprintf(stderr, "maskft: %s:%d: %s\n", path, no, err.msg); exit(1); }
