@@ -1,24 +1,38 @@
 #!/bin/sh
 # The whole test suite: the unit tests in every build, then the command-line checks.
-# Run from the repository root (make test). Ends with "N passed, N failed".
-# MFT_REQUIRE_ALL=1 (set by .ci/run) turns a missing cross compiler or qemu into a failure.
+# Run from the repository root (make test). Ends with "N passed, N failed" or
+# "N passed, N failed, N skipped", after a "missing assets: ..." line when test files were absent.
+# MFT_REQUIRE_ALL=1 (set by .ci/run) turns every skip into a failure: a missing cross compiler or
+# qemu, and every unit-test check skipped for a missing asset.
 set -u
 PASS=0 FAIL=0 SKIP=0
+MISSING=""   # the missing assets of every build, one a line, each once
 MAKE=${MAKE:-make}
 
-# runs a unit-test binary, adds its "N passed, N failed" to the totals
+# runs a unit-test binary; its result line, "N passed, N failed[, N skipped]", goes into the totals
+# and the names on its "missing assets: a, b" line into MISSING
 unit() {
     name=$1; shift
     echo "=== $name"
     out=$("$@" 2>&1); rc=$?
-    echo "$out" | grep -v '^ok ' 
-    line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
+    echo "$out" | grep -v '^ok '
+    line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' | tail -1)
     if [ -z "$line" ]; then
         echo "FAIL $name: no result line (exit $rc)"; FAIL=$((FAIL + 1)); return
     fi
     p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
     f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -E -n 's/.*, ([0-9]+) skipped$/\1/p'); s=${s:-0}
+    miss=$(echo "$out" | sed -n 's/^missing assets: //p' | tail -1)
     PASS=$((PASS + p)); FAIL=$((FAIL + f))
+    if [ -n "$miss" ]; then
+        MISSING=$(printf '%s\n%s\n' "$MISSING" "$(echo "$miss" | sed 's/, /,/g' | tr , '\n')" | awk 'NF && !seen[$0]++')
+    fi
+    if [ "$s" -gt 0 ]; then
+        if [ "${MFT_REQUIRE_ALL:-0}" = 1 ]; then
+            echo "FAIL $name: $s skipped checks (missing assets: ${miss:-none named})"; FAIL=$((FAIL + s))
+        else SKIP=$((SKIP + s)); fi
+    fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then echo "FAIL $name: exit $rc"; FAIL=$((FAIL + 1)); fi
 }
 
@@ -179,5 +193,6 @@ else
 fi
 
 echo
+[ -n "$MISSING" ] && echo "missing assets: $(echo "$MISSING" | paste -sd, - | sed 's/,/, /g') (tests/data or ../shared/assets)"
 if [ "$SKIP" -gt 0 ]; then echo "$PASS passed, $FAIL failed, $SKIP skipped"; else echo "$PASS passed, $FAIL failed"; fi
 [ "$FAIL" -eq 0 ]

@@ -1,14 +1,21 @@
 /* maskft test suite. Includes maskft.c directly (as llm.c's test does with TESTING) so that the
    scalar reference kernels and the fast ones can be compared side by side.
-   Run from the repository root: ./build/test_maskft [name-filter]
-   Prints one line per test and ends with "N passed, N failed"; exits 1 on any failure. */
+   Run from the repository root: ./build/test_native [name-filter] (or test_scalar, ...)
+   Prints one line per test and ends with "N passed, N failed" (tests), or with ", N skipped"
+   (checks that did not run) added; exits 1 on any failure. A check skips only when a file it
+   needs is absent (missing_asset): those files are named on a "missing assets: ..." line just
+   before the last line. A file that exists but does not load is a failure, never a skip. */
 #define _GNU_SOURCE /* memmem */
 #include "../maskft.c"
 
 #include <stdio.h>
 
-static int g_pass, g_fail, g_skip, g_cur_fail;
+static int g_pass, g_fail, g_skip;          /* tests passed, tests failed, checks skipped */
+static int g_cur_fail, g_cur_missing, g_cur_skip; /* the running test: failed checks, checks
+                                                     skipped for a missing file, SKIP() called */
 static const char *g_filter;
+static char g_missing[64][128];             /* the names of the missing assets, each once */
+static int g_n_missing;
 
 #define EXPECT(cond, ...)                                                   \
     do {                                                                    \
@@ -22,15 +29,35 @@ static const char *g_filter;
         }                                                                   \
     } while (0)
 
-#define SKIP(...) do { printf("    skipped: "); printf(__VA_ARGS__); printf("\n"); g_cur_fail = -1; return; } while (0)
+/* ends the running test as skipped; failures recorded before it still make the test FAIL */
+#define SKIP(...) do { printf("    skipped: "); printf(__VA_ARGS__); printf("\n"); g_cur_skip = 1; return; } while (0)
+
+/* the name of an absent asset, for the "missing assets:" line (each name once) */
+static void note_missing(const char *name)
+{
+    for (int i = 0; i < g_n_missing; i++) if (!strcmp(g_missing[i], name)) return;
+    if (g_n_missing < 64) snprintf(g_missing[g_n_missing++], sizeof g_missing[0], "%s", name);
+}
+
+/* a check that cannot run because the asset NAME is absent: named, and counted as one skipped
+   check; the test goes on with its other checks */
+static void missing_asset(const char *name)
+{
+    note_missing(name);
+    g_cur_missing++;
+}
 
 static void run(const char *name, void (*fn)(void))
 {
     if (g_filter && !strstr(name, g_filter)) return;
-    g_cur_fail = 0;
+    g_cur_fail = g_cur_missing = g_cur_skip = 0;
     fn();
-    if (g_cur_fail < 0) { g_skip++; printf("skip %s\n", name); return; }
+    /* the checks a missing asset stopped always count as skipped; a whole-test SKIP() counts
+       once more only when nothing failed and no missing asset was counted already */
+    g_skip += g_cur_missing;
     if (g_cur_fail) { g_fail++; printf("FAIL %s (%d checks)\n", name, g_cur_fail); }
+    else if (g_cur_skip) { g_skip += !g_cur_missing; printf("skip %s\n", name); }
+    else if (g_cur_missing) { g_pass++; printf("ok   %s (%d check%s skipped)\n", name, g_cur_missing, g_cur_missing > 1 ? "s" : ""); }
     else { g_pass++; printf("ok   %s\n", name); }
     fflush(stdout);
 }
@@ -687,7 +714,7 @@ static void test_pytorch_reference(void)
     mft_error err;
     ref_t r;
     mft_config c;
-    if (mft_checkpoint_config(MODEL, &c, &err)) SKIP("%s", err.msg);
+    if (mft_checkpoint_config(MODEL, &c, &err)) { EXPECT(0, "%s: %s", MODEL, err.msg); return; }
     if (!load_ref("tests/data/ref_stories260K.bin", &c, &r)) { EXPECT(0, "cannot read tests/data/ref_stories260K.bin"); return; }
     int B = r.B, T = r.T;
     size_t N = (size_t)B * T, V = (size_t)c.vocab_size;
@@ -737,7 +764,7 @@ static void test_pytorch_packed_anchor(void)
 {
     mft_config c;
     mft_error err;
-    if (mft_checkpoint_config(MODEL, &c, &err)) SKIP("%s", err.msg);
+    if (mft_checkpoint_config(MODEL, &c, &err)) { EXPECT(0, "%s: %s", MODEL, err.msg); return; }
     FILE *f = fopen("tests/data/ref_packed_stories260K.bin", "rb");
     char magic[8];
     int B = 0, T = 0;
@@ -775,37 +802,45 @@ static void test_pytorch_packed_anchor(void)
     mft_model_free(&m);
 }
 
-/* 1, 2 and 3 threads give bit-identical gradients and weights (3 does not divide the work
-   evenly, so it exercises uneven splits; oversubscribing 2 cores is harmless here) */
+/* With OpenMP: 1, 2 and 3 threads give bit-identical gradients and weights (3 does not divide
+   the work evenly, so it exercises uneven splits; oversubscribing 2 cores is harmless here).
+   Without OpenMP n_threads is ignored: 1 and 4 must give bit-identical logits, gradients and
+   weights. */
 static void test_thread_determinism(void)
 {
-#ifndef _OPENMP
-    SKIP("built without OpenMP");
+#ifdef _OPENMP
+    enum { NM = 3 };
+    static const int threads[NM] = { 1, 2, 3 };
 #else
-    mft_model m[3];
+    enum { NM = 2 };
+    static const int threads[NM] = { 1, 4 };
+#endif
+    mft_model m[NM];
     mft_error err;
     int B = 4, T = 200; /* big enough that every kernel runs in parallel (see mft__par) */
-    for (int i = 0; i < 3; i++)
-        if (mft_model_open(&m[i], MODEL, B, T, MFT_TRAIN, &err)) { EXPECT(0, "%s", err.msg); return; }
+    for (int i = 0; i < NM; i++)
+        if (mft_model_open(&m[i], MODEL, B, T, MFT_TRAIN, &err)) { EXPECT(0, "%s", err.msg); while (i--) mft_model_free(&m[i]); return; }
     int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int));
     float *w = fbuf((size_t)B * T);
+    size_t nlogits = (size_t)B * T * m[0].cfg.vocab_size;
     random_batch(in, tg, w, B, T, m[0].cfg.vocab_size, 77);
     mft_train_opts o = mft_train_opts_default();
     for (int s = 0; s < 2; s++) {
-        for (int i = 0; i < 3; i++) {
-            m[i].n_threads = i + 1;
+        for (int i = 0; i < NM; i++) {
+            m[i].n_threads = threads[i];
             mft_forward(&m[i], in, tg, w, B, T, NULL);
-            mft_backward(&m[i], NULL);
         }
-        for (int i = 1; i < 3; i++)
-            EXPECT(!memcmp(m[0].grads, m[i].grads, m[0].n_params * 4), "gradients differ between 1 and %d threads at step %d", i + 1, s);
-        for (int i = 0; i < 3; i++) mft_step(&m[i], &o, NULL, NULL);
+        for (int i = 1; i < NM; i++) /* before backward, which may reuse the logits' memory */
+            EXPECT(!memcmp(m[0].a.logits, m[i].a.logits, nlogits * 4), "logits differ between 1 and %d threads at step %d", threads[i], s);
+        for (int i = 0; i < NM; i++) mft_backward(&m[i], NULL);
+        for (int i = 1; i < NM; i++)
+            EXPECT(!memcmp(m[0].grads, m[i].grads, m[0].n_params * 4), "gradients differ between 1 and %d threads at step %d", threads[i], s);
+        for (int i = 0; i < NM; i++) mft_step(&m[i], &o, NULL, NULL);
     }
-    for (int i = 1; i < 3; i++)
-        EXPECT(!memcmp(m[0].params, m[i].params, m[0].n_params * 4), "weights differ between 1 and %d threads", i + 1);
+    for (int i = 1; i < NM; i++)
+        EXPECT(!memcmp(m[0].params, m[i].params, m[0].n_params * 4), "weights differ between 1 and %d threads", threads[i]);
     free(in); free(tg); free(w);
-    for (int i = 0; i < 3; i++) mft_model_free(&m[i]);
-#endif
+    for (int i = 0; i < NM; i++) mft_model_free(&m[i]);
 }
 
 /* the KV-cache decoder computes the same logits as the batch forward pass */
@@ -1274,7 +1309,7 @@ static void test_tokenizer_llamacpp_vectors(void)
     int found = 0;
     for (int i = 0; i < 4; i++) {
         const char *path = asset(names[i][0], names[i][1]);
-        if (!path) { printf("    %s not found (tests/data or ../shared/assets): skipped\n", names[i][0]); continue; }
+        if (!path) { printf("    %s not found (tests/data or ../shared/assets): skipped\n", names[i][0]); missing_asset(names[i][0]); continue; }
         found++;
         int cases, bad = llamacpp_vectors(path, &cases);
         printf("    %s: %d/%d cases exact\n", names[i][0], cases - bad, cases);
@@ -1336,7 +1371,13 @@ static void test_tokenizer_reference_ids(void)
     int found = 0;
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         const char *tp = asset(sets[i].tok[0], sets[i].tok[1]), *rp = asset(sets[i].ref[0], sets[i].ref[1]);
-        if (!tp || !rp) { printf("    %s or %s not found: skipped\n", sets[i].tok[0], sets[i].ref[0]); continue; }
+        if (!tp || !rp) {
+            printf("    %s or %s not found: skipped\n", sets[i].tok[0], sets[i].ref[0]);
+            if (!tp) note_missing(sets[i].tok[0]);
+            if (!rp) note_missing(sets[i].ref[0]);
+            g_cur_missing++; /* one check: this tokenizer against its reference */
+            continue;
+        }
         found++;
         int cases, bad = jsonl_reference(tp, rp, &cases, sets[i].flags);
         printf("    %s: %d/%d texts exact\n", sets[i].tok[0], cases - bad, cases);
@@ -1378,6 +1419,8 @@ static int load_texts(char ***texts, int **lens)
         (*lens)[n++] = len;
     }
     if (f) fclose(f);
+    /* both files are vendored in tests/data: fewer texts would weaken every cross-check */
+    EXPECT(n >= 100, "only %d cross-check texts (ggml-vocab-gpt-2.gguf.inp, spm_tok512_model.jsonl)", n);
     return n;
 }
 
@@ -1417,7 +1460,8 @@ static void equivalent(const char *a, const char *b, int skip_spaces, int min_ca
 static void ws_split_agrees(const char *path, int vocab)
 {
     mft_tokenizer t;
-    if (!path || mft_tokenizer_load(&t, path, vocab, NULL)) return;
+    mft_error err;
+    if (mft_tokenizer_load(&t, path, vocab, &err)) { EXPECT(0, "%s: %s", path, err.msg); return; }
     EXPECT(t.ws_split, "%s: expected ws_split", path);
     char **texts;
     int *lens, nt = load_texts(&texts, &lens), bad = 0;
@@ -1438,15 +1482,21 @@ static void ws_split_agrees(const char *path, int vocab)
 static void test_tokenizer_formats_agree(void)
 {
     ws_split_agrees("models/tok512.bin", 512);
-    ws_split_agrees(asset("tokenizer.model", "tokenizers/llama2-spm/tokenizer.model"), 0);
+    const char *lm = asset("tokenizer.model", "tokenizers/llama2-spm/tokenizer.model");
+    if (lm) ws_split_agrees(lm, 0); else { printf("    tokenizer.model not found: skipped\n"); missing_asset("tokenizer.model"); }
     const char *gj = asset("gpt2/tokenizer.json", "tokenizers/gpt2/tokenizer.json"), *gg = asset("ggml-vocab-gpt-2.gguf", "llama-cpp-vocab/ggml-vocab-gpt-2.gguf");
     const char *tb = "models/tok512.bin", *tm = asset("tok512.model", "llama2c/tok512.model");
     const char *sg = asset("tinyllamas-stories-260k-f32.gguf", "gguf/tinyllamas-stories-260k-f32.gguf");
-    if (gj && gg) equivalent(gj, gg, 0, 100); else printf("    gpt-2 files not found: skipped\n");
-    if (sg) equivalent(tb, sg, 0, 100); else printf("    stories260K GGUF not found: skipped\n");
-    equivalent(tb, "tests/data/tok512-hf/tokenizer.json", 0, 100);
-    if (tm) equivalent(tb, tm, 1, 80); else printf("    tok512.model not found: skipped\n");
-    if (!gj && !sg && !tm) SKIP("no tokenizer files found");
+    if (gj && gg) equivalent(gj, gg, 0, 100);
+    else {
+        printf("    gpt-2 files not found: skipped\n");
+        if (!gj) note_missing("gpt2/tokenizer.json");
+        if (!gg) note_missing("ggml-vocab-gpt-2.gguf");
+        g_cur_missing++;
+    }
+    if (sg) equivalent(tb, sg, 0, 100); else { printf("    stories260K GGUF not found: skipped\n"); missing_asset("tinyllamas-stories-260k-f32.gguf"); }
+    equivalent(tb, "tests/data/tok512-hf/tokenizer.json", 0, 100); /* vendored: always checked */
+    if (tm) equivalent(tb, tm, 1, 80); else { printf("    tok512.model not found: skipped\n"); missing_asset("tok512.model"); }
 }
 
 /* decode(encode(x)) == x on valid UTF-8 for every vocabulary whose normaliser keeps the text
@@ -1469,7 +1519,7 @@ static void test_tokenizer_roundtrip(void)
         const char *path = !strcmp(files[fi][0], "tok512.bin") ? "models/tok512.bin" : asset(files[fi][0], files[fi][1]);
         mft_tokenizer t;
         mft_error err;
-        if (!path) continue;
+        if (!path) { printf("    %s not found: skipped\n", files[fi][0]); missing_asset(files[fi][0]); continue; }
         if (mft_tokenizer_load(&t, path, 0, &err) && mft_tokenizer_load(&t, path, 512, &err)) { EXPECT(0, "%s: %s", path, err.msg); continue; }
         tested++;
         int bad = 0, cases = 0;
@@ -1512,7 +1562,7 @@ static void test_tokenizer_roundtrip(void)
     }
     for (int i = 0; i < nt; i++) free(texts[i]);
     free(texts); free(lens); free(ids); free(out); free(st);
-    if (!tested) SKIP("no tokenizer files found");
+    EXPECT(tested > 0, "no tokenizer loaded"); /* models/tok512.bin is always tried */
 }
 
 /* special tokens: parsed only when asked; a user-defined token always */
@@ -1522,8 +1572,8 @@ static void test_tokenizer_special(void)
     mft_tokenizer t;
     mft_error err;
     int ids[64], n;
-    if (!qp) SKIP("qwen3 tokenizer.json not found");
-    if (mft_tokenizer_load(&t, qp, 0, &err)) { EXPECT(0, "%s", err.msg); return; }
+    if (!qp) { missing_asset("qwen3/tokenizer.json"); SKIP("qwen3 tokenizer.json not found"); }
+    if (mft_tokenizer_load(&t, qp, 0, &err)) { EXPECT(0, "%s: %s", qp, err.msg); return; }
     const char *msg = "<|im_start|>user\nHi<|im_end|>";
     EXPECT(mft_encode(&t, msg, -1, MFT_SPECIAL, ids, 64, &n, NULL, &err) == MFT_OK && n >= 4, "encode");
     EXPECT(ids[0] == 151644 && ids[n - 1] == 151645, "<|im_start|> / <|im_end|> not parsed: %d %d", ids[0], ids[n - 1]);
@@ -1550,8 +1600,9 @@ static void test_bad_gguf_json_model(void)
     mft_gguf g;
     long n;
     const char *gp = asset("ggml-vocab-gpt-2.gguf", "llama-cpp-vocab/ggml-vocab-gpt-2.gguf");
-    char *orig = gp ? slurp(gp, &n) : NULL;
-    if (!orig) SKIP("gpt-2 gguf not found");
+    if (!gp) { missing_asset("ggml-vocab-gpt-2.gguf"); SKIP("gpt-2 gguf not found"); }
+    char *orig = slurp(gp, &n);
+    if (!orig) { EXPECT(0, "cannot read %s", gp); return; }
     long cuts[] = { 0, 3, 8, 15, 23, 30, 100, 5000, n / 3, n - 1 };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         spit(TMP, orig, cuts[i]);
@@ -1613,6 +1664,8 @@ static void test_bad_gguf_json_model(void)
     /* SentencePiece .model: truncated */
     const char *tm = asset("tok512.model", "llama2c/tok512.model");
     char *mo = tm ? slurp(tm, &n) : NULL;
+    if (!tm) { printf("    tok512.model not found: truncated .model check skipped\n"); missing_asset("tok512.model"); }
+    else EXPECT(mo, "cannot read %s", tm);
     if (mo) {
         char tmpm[64];
         snprintf(tmpm, sizeof tmpm, "build/test_tmp.model");
@@ -1632,7 +1685,8 @@ static void test_tokenizer_offsets_stream(void)
     mft_error err;
     int ids[32], offs[64], n;
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
-    if (!qp || mft_tokenizer_load(&t, qp, 0, &err)) SKIP("qwen3 tokenizer.json not found");
+    if (!qp) { missing_asset("qwen3/tokenizer.json"); SKIP("qwen3 tokenizer.json not found"); }
+    if (mft_tokenizer_load(&t, qp, 0, &err)) { EXPECT(0, "%s: %s", qp, err.msg); return; }
     const char *x = "x\xCC\x81\xCC\x96 y"; /* x, acute (230), grave below (220): reordered */
     EXPECT(mft_encode(&t, x, -1, 0, ids, 32, &n, offs, &err) == MFT_OK, "encode");
     int ordered = 1;
@@ -1757,11 +1811,17 @@ static void test_chat_templates(void)
     EXPECT(mft_chat_render(MFT_CHAT_MISTRAL, NULL, twice, 2, 0, out, 1 << 16, &len, NULL, NULL, NULL) == MFT_ERR_ARG, "mistral accepted two user turns");
     /* detection from the real template strings */
     mft_tokenizer q;
+    mft_error qerr;
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
-    if (qp && !mft_tokenizer_load(&q, qp, 0, NULL)) { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_QWEN3, "qwen3 not detected"); mft_tokenizer_free(&q); }
-    if (!mft_tokenizer_load(&q, "tests/data/ggml-vocab-phi-3.gguf", 0, NULL)) { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_PHI3, "phi-3 not detected"); mft_tokenizer_free(&q); }
+    if (!qp) { printf("    qwen3 tokenizer.json not found: its detection skipped\n"); missing_asset("qwen3/tokenizer.json"); }
+    else if (mft_tokenizer_load(&q, qp, 0, &qerr)) EXPECT(0, "%s: %s", qp, qerr.msg);
+    else { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_QWEN3, "qwen3 not detected"); mft_tokenizer_free(&q); }
+    if (mft_tokenizer_load(&q, "tests/data/ggml-vocab-phi-3.gguf", 0, &qerr)) EXPECT(0, "tests/data/ggml-vocab-phi-3.gguf: %s", qerr.msg);
+    else { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_PHI3, "phi-3 not detected"); mft_tokenizer_free(&q); }
     const char *lp = asset("llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json");
-    if (lp && !mft_tokenizer_load(&q, lp, 0, NULL)) {
+    if (!lp) { printf("    llama3 tokenizer.json not found: its detection skipped\n"); missing_asset("llama3/tokenizer.json"); }
+    else if (mft_tokenizer_load(&q, lp, 0, &qerr)) EXPECT(0, "%s: %s", lp, qerr.msg);
+    else {
         int always = 0;
         EXPECT(mft_chat_detect(q.chat_template, &always) == MFT_CHAT_LLAMA3 && always, "llama3 (always adds the assistant header) not detected");
         mft_tokenizer_free(&q);
@@ -1811,7 +1871,12 @@ static void test_chat_ids(void)
                              "tests/data/mistral/tokenizer.json" };
     mft_tokenizer tok[3];
     int have[3] = { 0 }, cases = 0, bad = 0, per[MFT_CHAT_COUNT] = { 0 };
-    for (int k = 0; k < 3; k++) have[k] = paths[k] && !mft_tokenizer_load(&tok[k], paths[k], 0, NULL);
+    for (int k = 0; k < 3; k++) {
+        mft_error lerr;
+        if (!paths[k]) continue; /* only the Llama-3 one can be absent: reported below */
+        have[k] = !mft_tokenizer_load(&tok[k], paths[k], 0, &lerr);
+        EXPECT(have[k], "%s: %s", paths[k], lerr.msg);
+    }
     EXPECT(have[1] && have[2], "vendored qwen3 / mistral tokenizers did not load");
     int *ids = malloc(sizeof(int) * 8192);
     char *line = data, *end = data + n;
@@ -1855,7 +1920,7 @@ static void test_chat_ids(void)
     printf(" )\n");
     EXPECT(bad == 0 && cases >= 50, "%d of %d conversations give other ids", bad, cases);
     for (int k = 0; k < 3; k++) if (have[k]) mft_tokenizer_free(&tok[k]);
-    if (!have[0]) printf("    Llama-3 tokenizer not found: its conversations skipped\n");
+    if (!paths[0]) { printf("    Llama-3 tokenizer not found: its conversations skipped\n"); missing_asset("llama3/tokenizer.json"); }
     free(ids);
     free(data);
 }
@@ -1917,7 +1982,9 @@ static void test_data_masks(void)
     mft_tokenizer_free(&tok);
     /* a chat template: Qwen3's <|im_end|> ends the trained turn */
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
-    if (qp && !mft_tokenizer_load(&tok, qp, 0, &err)) {
+    if (!qp) { printf("    qwen3 tokenizer.json not found: its chat mask skipped\n"); missing_asset("qwen3/tokenizer.json"); }
+    else if (mft_tokenizer_load(&tok, qp, 0, &err)) EXPECT(0, "%s: %s", qp, err.msg);
+    else {
         o = mft_data_opts_default();
         EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello {{key}}Pip{{/key}}!\"}]}", out, sizeof out, &ex) == 2, "qwen3 mask: %s", out);
         int im_end = -1;
@@ -2001,6 +2068,24 @@ static void test_draft_record(void)
     mft_model_free(&m);
 }
 
+/* every test, in the order of its function in this file; the name is the function's without
+   "test_" (an unlisted test function is an unused static function: an error with -Werror) */
+#define TEST(name) { #name, test_##name }
+static const struct { const char *name; void (*fn)(void); } tests[] = {
+    TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
+    TEST(kernel_swiglu_adamw), TEST(kernel_attention), TEST(gradcheck_untied), TEST(gradcheck_tied),
+    TEST(gradcheck_anchor), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
+    TEST(packing), TEST(checkpoint_resume), TEST(metrics), TEST(pytorch_reference),
+    TEST(pytorch_packed_anchor), TEST(thread_determinism), TEST(decode_matches_forward),
+    TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
+    TEST(bad_model_files), TEST(bad_tokenizer_files), TEST(bad_arguments), TEST(save_load),
+    TEST(lr_schedule_and_sampler), TEST(tokenizer_llamacpp_vectors), TEST(tokenizer_reference_ids),
+    TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special),
+    TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
+    TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
+};
+#undef TEST
+
 int main(int argc, char **argv)
 {
     g_filter = argc > 1 ? argv[1] : NULL;
@@ -2011,46 +2096,12 @@ int main(int argc, char **argv)
            "no OpenMP"
 #endif
     );
-    run("kernel_matmul", test_kernel_matmul);
-    run("kernel_rmsnorm", test_kernel_rmsnorm);
-    run("kernel_rope", test_kernel_rope);
-    run("kernel_exp_softmax", test_kernel_exp_softmax);
-    run("kernel_swiglu_adamw", test_kernel_swiglu_adamw);
-    run("kernel_attention", test_kernel_attention);
-    run("gradcheck_untied", test_gradcheck_untied);
-    run("gradcheck_tied", test_gradcheck_tied);
-    run("gradcheck_anchor", test_gradcheck_anchor);
-    run("mask_alignment", test_mask_alignment);
-    run("empty_mask", test_empty_mask);
-    run("grad_accumulation", test_grad_accumulation);
-    run("packing", test_packing);
-    run("checkpoint_resume", test_checkpoint_resume);
-    run("metrics", test_metrics);
-    run("pytorch_reference", test_pytorch_reference);
-    run("pytorch_packed_anchor", test_pytorch_packed_anchor);
-    run("thread_determinism", test_thread_determinism);
-    run("decode_matches_forward", test_decode_matches_forward);
-    run("greedy_matches_llama2c", test_greedy_matches_llama2c);
-    run("tokenizer_sentencepiece_ids", test_tokenizer_sentencepiece_ids);
-    run("tokenizer_edges", test_tokenizer_edges);
-    run("unicode_tables", test_unicode_tables);
-    run("tokenizer_offsets_stream", test_tokenizer_offsets_stream);
-    run("tokenizer_llamacpp_vectors", test_tokenizer_llamacpp_vectors);
-    run("tokenizer_reference_ids", test_tokenizer_reference_ids);
-    run("tokenizer_formats_agree", test_tokenizer_formats_agree);
-    run("tokenizer_roundtrip", test_tokenizer_roundtrip);
-    run("tokenizer_special", test_tokenizer_special);
-    run("bad_gguf_json_model", test_bad_gguf_json_model);
-    run("chat_templates", test_chat_templates);
-    run("chat_ids", test_chat_ids);
-    run("data_masks", test_data_masks);
-    run("mask_by_nll", test_mask_by_nll);
-    run("draft_record", test_draft_record);
-    run("bad_model_files", test_bad_model_files);
-    run("bad_tokenizer_files", test_bad_tokenizer_files);
-    run("bad_arguments", test_bad_arguments);
-    run("save_load", test_save_load);
-    run("lr_schedule_and_sampler", test_lr_schedule_and_sampler);
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) run(tests[i].name, tests[i].fn);
+    if (g_n_missing) {
+        printf("missing assets: ");
+        for (int i = 0; i < g_n_missing; i++) printf("%s%s", i ? ", " : "", g_missing[i]);
+        printf("\n");
+    }
     printf("%d passed, %d failed", g_pass, g_fail);
     if (g_skip) printf(", %d skipped", g_skip);
     printf("\n");
