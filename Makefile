@@ -60,11 +60,13 @@ build/test_cxx.o: maskft.h | build
 	echo '#include "../maskft.h"' > build/test_cxx.cpp
 	g++ -Wall -Wextra -Werror -c build/test_cxx.cpp -o $@
 
-# the programs in examples/ and bench/ compile cleanly with warnings as errors, too
+# the programs in examples/ and bench/ compile cleanly with warnings as errors, too, and so does
+# the engine alone (MFT_NO_TEXT: Part I of maskft.c)
 build/strict.stamp: examples/maskft.c examples/quickstart.c bench/bench.c $(LIB) | build
 	for f in examples/maskft.c examples/quickstart.c bench/bench.c; do \
 	  $(CC) $(OPT) $(NATIVE) $(OMP) $(WARN) -c $$f -o build/strict.o || exit 1; done
 	$(CC) $(OPT) $(NATIVE) $(OMP) $(WARN) -c maskft.c -o build/strict.o
+	$(CC) $(OPT) $(WARN) -DMFT_NO_TEXT -c maskft.c -o build/strict.o
 	@rm -f build/strict.o; touch $@
 
 test: build/test_native build/test_scalar build/test_asan build/maskft build/quickstart build/strict.stamp

@@ -1,49 +1,108 @@
 /* maskft.c - implementation of maskft.h. MIT license.
 
-   TABLE OF CONTENTS (grep for the anchor to jump)
+   HOW THIS FILE IS LAID OUT
+   Part I is the engine and reads top to bottom like llm.c's train_gpt2.c: the kernels, the
+   masked loss as a layer of its own, attention, the model and its files, then forward,
+   backward (which starts from the loss), the optimizer step and generation. It needs nothing
+   from the rest but the file helpers of the files section (declared in config). Part II is
+   text and data: JSON, GGUF, Unicode, tokenizers, chat templates, the JSONL front end that
+   builds the masks, packing and the metrics; MFT_NO_TEXT leaves it out. Part III, the appendix, holds
+   generated tables only (tools/gen_unicode.py writes it).
+
+   TABLE OF CONTENTS (grep for the anchor to jump; each occurs once below, in this order)
+   PART I, THE ENGINE
+     >>config     feature macros, includes, allocator hooks, threading, file-reader interface
      >>simd       which vector path is compiled, and the few wrappers every kernel uses
      >>errors     status strings and the error channel
      >>kernels    the hot loops, each as a plain scalar reference (_ref) and a fast version
-                  written against the >>simd wrappers; tests compare the two
+                  written against the simd wrappers; tests compare the two
        >>matmul     y = x W^T forward, and its two backward products (dx, dW)
        >>rmsnorm    forward and backward
        >>rope       rotary position embedding, forward and backward (one kernel, sign flip)
-       >>softmax    exp, softmax rows, log-sum-exp
+       >>softmax    exp, softmax rows
        >>swiglu     silu(a) * b forward and backward
        >>adamw      the optimizer update
+     >>xent       the masked cross-entropy and the anchor's KL: log-sum-exp, forward, backward
      >>attention  causal grouped-query attention, forward and backward (packed rows too)
-     >>model      configuration checks, the memory layout, init, random weights
-     >>forward    the forward pass and the masked loss
-     >>backward   the backward pass, top (loss) to bottom (embedding)
-     >>step       gradient normalisation, clipping, schedule, AdamW
-     >>decode     one token at a time with a KV cache, and the sampler
-     >>unicode    UTF-8 checks; generated Unicode class and NFC tables (tools/gen_unicode.py)
-     >>json       a small JSON reader (tokenizer.json, configs, data), and its public handle
+     >>model      configuration checks, the memory layout, init, random weights, and the
+                  llama2.c checkpoint reader (v0, v1) and writer (v0)
+     >>forward    the forward pass, ending in the loss; the anchor; per-token NLL
+     >>backward   the backward pass, from the loss down to the embedding
+     >>step       gradient normalisation, clipping, schedule, AdamW; training checkpoints
+     >>generate   one token at a time with a KV cache, the sampler, generation, the data order
+   PART II, TEXT AND DATA
+     >>files      the byte source every reader parses from (a file or memory), read-all,
+                  write to a temporary file and rename, JSONL records
+     >>json       a small strict JSON reader, and its public handle
      >>gguf       GGUF metadata and tensor table, every length checked
+     >>unicode    UTF-8, character classes and NFC over the generated tables (appendix)
      >>tokenizer  one tokenizer for tokenizer.bin, .model, tokenizer.json and GGUF:
        >>bpe        the merge loop (by score or by rank) both algorithms share
        >>pretok     the byte-level pre-tokenizer regexes, hand-coded
        >>encode     normalisation, special tokens, offsets
-       >>decode-text  bytes of each token, streaming and whole decoding
-                    then the loaders: .model (protobuf), tokenizer.json, GGUF, and dispatch
-     >>chat       built-in chat templates (rendered as the models' Jinja templates do)
+       >>detokenize bytes of each token, streaming and whole decoding
+       >>vocabs     the loaders: tokenizer.bin, .model (protobuf), tokenizer.json, GGUF
+     >>chat       built-in chat templates, one renderer per family in a table
      >>data       a JSONL record -> ids and per-position loss weights (the key-token mask),
-                  the model's NLL filter, and the forgetting metrics (KL, tail loops)
-     >>io         checkpoints: validated readers (v0, v1), the v0 writer, and training
-                  checkpoints (weights + AdamW + run state, hashed)
+                  and the model's own drafts
+     >>pack       examples packed next-fit into rows, rows filled for a forward pass
+     >>metrics    the NLL filter, tail loops, multiple-choice and fact scoring
+   PART III, APPENDIX
+     >>appendix   generated Unicode tables
 
    NAMES. Shapes follow the header: B, T, N = B*T, D, F, L, NH, KV, hs, V; KVD = KV*hs.
    Kernel signatures put outputs first, then inputs, then sizes, then nt (threads).
    Backward kernels ACCUMULATE (+=) into gradient buffers, as llm.c's do: mft_zero_grad()
    is the only thing that clears them, which is what makes gradient accumulation free.
+   Private names are static and start with mft__ / MFT__.
 */
+
+/* ============================================================================================
+   >>config
+   ============================================================================================ */
+/* POSIX's fseeko/ftello give 64-bit file offsets on every POSIX system (long is 32 bits on some);
+   they must be asked for before the first system header. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "maskft.h"
 
-#include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The allocator: all three or none, as stb_image asks, so a block is never freed by another
+   allocator than the one that made it. */
+#if defined(MFT_MALLOC) || defined(MFT_REALLOC) || defined(MFT_FREE)
+#if !defined(MFT_MALLOC) || !defined(MFT_REALLOC) || !defined(MFT_FREE)
+#error "define all or none of MFT_MALLOC, MFT_REALLOC and MFT_FREE"
+#endif
+#else
+#define MFT_MALLOC(n) malloc(n)
+#define MFT_REALLOC(p, n) realloc(p, n)
+#define MFT_FREE(p) free(p)
+#endif
+
+/* Helpers that a build may leave unused (MFT_NO_TEXT) are marked so, not to warn. */
+#if defined(__GNUC__)
+#define MFT__UNUSED __attribute__((unused))
+#else
+#define MFT__UNUSED
+#endif
+
+/* calloc through MFT_MALLOC: n elements of sz bytes, zeroed (NULL if n * sz overflows) */
+static MFT__UNUSED void *mft__calloc(size_t n, size_t sz)
+{
+    if (sz && n > (size_t)-1 / sz) return NULL;
+    size_t bytes = n * sz;
+    void *p = MFT_MALLOC(bytes ? bytes : 1);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+MFT_API void mft_free(void *p) { MFT_FREE(p); }
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -58,11 +117,7 @@
 #define MFT__PI 3.14159265358979323846
 
 /* The scalar reference kernels are the tests' oracle; the library itself calls only some. */
-#if defined(__GNUC__)
-#define MFT__REF static __attribute__((unused))
-#else
-#define MFT__REF static
-#endif
+#define MFT__REF static MFT__UNUSED
 
 /* Small loops run on one thread: waking a team costs more than the work, and on a busy
    machine a descheduled team member stalls everyone at the barrier. */
@@ -77,6 +132,25 @@ static int mft__nthreads(const mft_model *m)
     return 1;
 #endif
 }
+
+/* The bytes a reader parses: a file, read as it goes, or a block of memory. The model and
+   checkpoint readers of Part I and the GGUF reader use it; it is defined in files. Every
+   read is checked against the size first, so a truncated file is a FORMAT error with the
+   offset, never a short read. */
+typedef struct mft__src {
+    const char *name;         /* for messages: the path, or "(memory)" */
+    const unsigned char *mem; /* the block, or NULL for a file */
+    FILE *f;
+    uint64_t size, pos;
+} mft__src;
+static mft_status mft__src_open(mft__src *s, const char *path, mft_error *err);
+static void mft__src_memory(mft__src *s, const void *data, size_t size);
+static mft_status mft__src_read(mft__src *s, void *dst, uint64_t n, mft_error *err);
+static mft_status mft__src_seek(mft__src *s, uint64_t pos, mft_error *err);
+static void mft__src_close(mft__src *s);
+/* Files written through a temporary file renamed into place (files). */
+static FILE *mft__tmp_create(const char *path, char **tmp, mft_status *st, mft_error *err);
+static mft_status mft__tmp_commit(FILE *f, char *tmp, const char *path, int ok, mft_error *err);
 
 /* ============================================================================================
    >>simd
@@ -205,6 +279,8 @@ MFT_API const char *mft_version(void) { return MFT_VERSION_STRING; }
 
 /* ============================================================================================
    >>errors
+   A status is always the return value; the message is extra, for callers that pass an
+   mft_error. Nothing reads err back to decide what happened.
    ============================================================================================ */
 MFT_API const char *mft_status_str(mft_status s)
 {
@@ -217,17 +293,20 @@ MFT_API const char *mft_status_str(mft_status s)
     case MFT_ERR_FORMAT: return "bad file format";
     case MFT_ERR_NONFINITE: return "non-finite value (NaN or Inf)";
     case MFT_ERR_STATE: return "object not set up for this call";
+    case MFT_ERR_SPACE: return "buffer too small";
     }
     return "unknown status";
 }
 
+#if defined(__GNUC__)
+#define MFT__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define MFT__PRINTF(a, b)
+#endif
+
 /* Records status and a printf-style message in *err (if given) and returns the status, so error
    paths read `return mft__fail(err, MFT_ERR_ARG, "...", ...);`. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static mft_status mft__fail(mft_error *err, mft_status s, const char *fmt, ...);
-#include <stdarg.h>
+static mft_status mft__fail(mft_error *err, mft_status s, const char *fmt, ...) MFT__PRINTF(3, 4);
 static mft_status mft__fail(mft_error *err, mft_status s, const char *fmt, ...)
 {
     if (err) {
@@ -240,9 +319,32 @@ static mft_status mft__fail(mft_error *err, mft_status s, const char *fmt, ...)
     return s;
 }
 
+/* The same with a place in front: "file:line:col: what" (col 0: "file:line: what"), the form
+   compilers use, so editors can jump to it. */
+static MFT__UNUSED mft_status mft__errat(mft_error *err, mft_status s, const char *file, int line, int col,
+                                         const char *fmt, ...) MFT__PRINTF(6, 7);
+static mft_status mft__errat(mft_error *err, mft_status s, const char *file, int line, int col, const char *fmt, ...)
+{
+    if (err) {
+        char what[200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        if (col > 0)
+            mft__fail(err, s, "%s:%d:%d: %s", file, line, col, what);
+        else
+            mft__fail(err, s, "%s:%d: %s", file, line, what);
+    }
+    return s;
+}
+
 static mft_status mft__ok(mft_error *err)
 {
-    if (err) { err->status = MFT_OK; err->msg[0] = 0; }
+    if (err) {
+        err->status = MFT_OK;
+        err->msg[0] = 0;
+    }
     return MFT_OK;
 }
 
@@ -342,30 +444,60 @@ static inline void mft__mm_tile3x4(float *out, int ldo, const float *x, const fl
     mft__vf a20 = a00, a21 = a00, a22 = a00, a23 = a00;
     for (; c + MFT__VW <= C; c += MFT__VW) {
         mft__vf v0 = mft__vload(x0 + c), v1 = mft__vload(x1 + c), v2 = mft__vload(x2 + c), u;
-        u = mft__vload(w0 + c); a00 = mft__vfma(v0, u, a00); a10 = mft__vfma(v1, u, a10); a20 = mft__vfma(v2, u, a20);
-        u = mft__vload(w1 + c); a01 = mft__vfma(v0, u, a01); a11 = mft__vfma(v1, u, a11); a21 = mft__vfma(v2, u, a21);
-        u = mft__vload(w2 + c); a02 = mft__vfma(v0, u, a02); a12 = mft__vfma(v1, u, a12); a22 = mft__vfma(v2, u, a22);
-        u = mft__vload(w3 + c); a03 = mft__vfma(v0, u, a03); a13 = mft__vfma(v1, u, a13); a23 = mft__vfma(v2, u, a23);
+        u = mft__vload(w0 + c);
+        a00 = mft__vfma(v0, u, a00);
+        a10 = mft__vfma(v1, u, a10);
+        a20 = mft__vfma(v2, u, a20);
+        u = mft__vload(w1 + c);
+        a01 = mft__vfma(v0, u, a01);
+        a11 = mft__vfma(v1, u, a11);
+        a21 = mft__vfma(v2, u, a21);
+        u = mft__vload(w2 + c);
+        a02 = mft__vfma(v0, u, a02);
+        a12 = mft__vfma(v1, u, a12);
+        a22 = mft__vfma(v2, u, a22);
+        u = mft__vload(w3 + c);
+        a03 = mft__vfma(v0, u, a03);
+        a13 = mft__vfma(v1, u, a13);
+        a23 = mft__vfma(v2, u, a23);
     }
-    s[0][0] = mft__vhsum(a00); s[0][1] = mft__vhsum(a01); s[0][2] = mft__vhsum(a02); s[0][3] = mft__vhsum(a03);
-    s[1][0] = mft__vhsum(a10); s[1][1] = mft__vhsum(a11); s[1][2] = mft__vhsum(a12); s[1][3] = mft__vhsum(a13);
-    s[2][0] = mft__vhsum(a20); s[2][1] = mft__vhsum(a21); s[2][2] = mft__vhsum(a22); s[2][3] = mft__vhsum(a23);
+    s[0][0] = mft__vhsum(a00);
+    s[0][1] = mft__vhsum(a01);
+    s[0][2] = mft__vhsum(a02);
+    s[0][3] = mft__vhsum(a03);
+    s[1][0] = mft__vhsum(a10);
+    s[1][1] = mft__vhsum(a11);
+    s[1][2] = mft__vhsum(a12);
+    s[1][3] = mft__vhsum(a13);
+    s[2][0] = mft__vhsum(a20);
+    s[2][1] = mft__vhsum(a21);
+    s[2][2] = mft__vhsum(a22);
+    s[2][3] = mft__vhsum(a23);
 #else
-    for (int i = 0; i < 3; i++) for (int j = 0; j < 4; j++) s[i][j] = 0.0f;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) s[i][j] = 0.0f;
 #endif
     for (; c < C; c++) {
         float v0 = x0[c], v1 = x1[c], v2 = x2[c];
-        s[0][0] += v0 * w0[c]; s[1][0] += v1 * w0[c]; s[2][0] += v2 * w0[c];
-        s[0][1] += v0 * w1[c]; s[1][1] += v1 * w1[c]; s[2][1] += v2 * w1[c];
-        s[0][2] += v0 * w2[c]; s[1][2] += v1 * w2[c]; s[2][2] += v2 * w2[c];
-        s[0][3] += v0 * w3[c]; s[1][3] += v1 * w3[c]; s[2][3] += v2 * w3[c];
+        s[0][0] += v0 * w0[c];
+        s[1][0] += v1 * w0[c];
+        s[2][0] += v2 * w0[c];
+        s[0][1] += v0 * w1[c];
+        s[1][1] += v1 * w1[c];
+        s[2][1] += v2 * w1[c];
+        s[0][2] += v0 * w2[c];
+        s[1][2] += v1 * w2[c];
+        s[2][2] += v2 * w2[c];
+        s[0][3] += v0 * w3[c];
+        s[1][3] += v1 * w3[c];
+        s[2][3] += v2 * w3[c];
     }
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++) out[(size_t)i * ldo + j] = s[i][j];
 }
 
-#define MFT__MM_NB 48   /* rows of inp per job: 48 x C floats stay in L2 while W tiles pass */
-#define MFT__MM_OB 64   /* weight rows per job */
+#define MFT__MM_NB 48 /* rows of inp per job: 48 x C floats stay in L2 while W tiles pass */
+#define MFT__MM_OB 64 /* weight rows per job */
 
 static void mft__matmul_fwd(float *out, const float *inp, const float *w, int N, int C, int OC, int nt)
 {
@@ -387,7 +519,7 @@ static void mft__matmul_fwd(float *out, const float *inp, const float *w, int N,
     }
 }
 
-#define MFT__DX_OB 128  /* rows of W per pass: a 128 x 2-vector strip of W stays in L1 */
+#define MFT__DX_OB 128 /* rows of W per pass: a 128 x 2-vector strip of W stays in L1 */
 
 static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, int N, int C, int OC, int nt)
 {
@@ -417,15 +549,27 @@ static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, i
                     for (int o = ob; o < oe; o++) {
                         const float *wr = w + (size_t)o * C + c;
                         mft__vf u0 = mft__vload(wr), u1 = mft__vload(wr + MFT__VW), b;
-                        b = mft__vset1(g[o]);          a00 = mft__vfma(b, u0, a00); a01 = mft__vfma(b, u1, a01);
-                        b = mft__vset1(g[OC + o]);     a10 = mft__vfma(b, u0, a10); a11 = mft__vfma(b, u1, a11);
-                        b = mft__vset1(g[2 * OC + o]); a20 = mft__vfma(b, u0, a20); a21 = mft__vfma(b, u1, a21);
-                        b = mft__vset1(g[3 * OC + o]); a30 = mft__vfma(b, u0, a30); a31 = mft__vfma(b, u1, a31);
+                        b = mft__vset1(g[o]);
+                        a00 = mft__vfma(b, u0, a00);
+                        a01 = mft__vfma(b, u1, a01);
+                        b = mft__vset1(g[OC + o]);
+                        a10 = mft__vfma(b, u0, a10);
+                        a11 = mft__vfma(b, u1, a11);
+                        b = mft__vset1(g[2 * OC + o]);
+                        a20 = mft__vfma(b, u0, a20);
+                        a21 = mft__vfma(b, u1, a21);
+                        b = mft__vset1(g[3 * OC + o]);
+                        a30 = mft__vfma(b, u0, a30);
+                        a31 = mft__vfma(b, u1, a31);
                     }
-                    mft__vstore(d0, a00); mft__vstore(d0 + MFT__VW, a01);
-                    mft__vstore(d1, a10); mft__vstore(d1 + MFT__VW, a11);
-                    mft__vstore(d2, a20); mft__vstore(d2 + MFT__VW, a21);
-                    mft__vstore(d3, a30); mft__vstore(d3 + MFT__VW, a31);
+                    mft__vstore(d0, a00);
+                    mft__vstore(d0 + MFT__VW, a01);
+                    mft__vstore(d1, a10);
+                    mft__vstore(d1 + MFT__VW, a11);
+                    mft__vstore(d2, a20);
+                    mft__vstore(d2 + MFT__VW, a21);
+                    mft__vstore(d3, a30);
+                    mft__vstore(d3 + MFT__VW, a31);
                 }
                 for (; n < n1; n++) {
                     float *d0 = dinp + (size_t)n * C + c;
@@ -435,7 +579,8 @@ static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, i
                         a0 = mft__vfma(b, mft__vload(w + (size_t)o * C + c), a0);
                         a1 = mft__vfma(b, mft__vload(w + (size_t)o * C + c + MFT__VW), a1);
                     }
-                    mft__vstore(d0, a0); mft__vstore(d0 + MFT__VW, a1);
+                    mft__vstore(d0, a0);
+                    mft__vstore(d0 + MFT__VW, a1);
                 }
             }
 #endif
@@ -450,8 +595,8 @@ static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, i
     }
 }
 
-#define MFT__DW_OB 16   /* rows of dW per job */
-#define MFT__DW_NB 256  /* rows of inp per pass */
+#define MFT__DW_OB 16  /* rows of dW per job */
+#define MFT__DW_NB 256 /* rows of inp per pass */
 
 static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, int N, int C, int OC, int nt)
 {
@@ -465,7 +610,8 @@ static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, i
         float gp[MFT__DW_NB * MFT__DW_OB];
         for (int nb = 0; nb < N; nb += MFT__DW_NB) {
             int ne = nb + MFT__DW_NB < N ? nb + MFT__DW_NB : N;
-            for (int n = nb; n < ne; n++) memcpy(gp + (size_t)(n - nb) * MFT__DW_OB, dout + (size_t)n * OC + o0, (size_t)no * sizeof(float));
+            for (int n = nb; n < ne; n++)
+                memcpy(gp + (size_t)(n - nb) * MFT__DW_OB, dout + (size_t)n * OC + o0, (size_t)no * sizeof(float));
             int c = 0;
 #if MFT__VW > 1
             for (; c + 2 * MFT__VW <= C; c += 2 * MFT__VW) {
@@ -479,15 +625,27 @@ static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, i
                     for (int n = nb; n < ne; n++) {
                         const float *xr = inp + (size_t)n * C + c, *g = gp + (size_t)(n - nb) * MFT__DW_OB + (o - o0);
                         mft__vf u0 = mft__vload(xr), u1 = mft__vload(xr + MFT__VW), b;
-                        b = mft__vset1(g[0]); a00 = mft__vfma(b, u0, a00); a01 = mft__vfma(b, u1, a01);
-                        b = mft__vset1(g[1]); a10 = mft__vfma(b, u0, a10); a11 = mft__vfma(b, u1, a11);
-                        b = mft__vset1(g[2]); a20 = mft__vfma(b, u0, a20); a21 = mft__vfma(b, u1, a21);
-                        b = mft__vset1(g[3]); a30 = mft__vfma(b, u0, a30); a31 = mft__vfma(b, u1, a31);
+                        b = mft__vset1(g[0]);
+                        a00 = mft__vfma(b, u0, a00);
+                        a01 = mft__vfma(b, u1, a01);
+                        b = mft__vset1(g[1]);
+                        a10 = mft__vfma(b, u0, a10);
+                        a11 = mft__vfma(b, u1, a11);
+                        b = mft__vset1(g[2]);
+                        a20 = mft__vfma(b, u0, a20);
+                        a21 = mft__vfma(b, u1, a21);
+                        b = mft__vset1(g[3]);
+                        a30 = mft__vfma(b, u0, a30);
+                        a31 = mft__vfma(b, u1, a31);
                     }
-                    mft__vstore(d0, a00); mft__vstore(d0 + MFT__VW, a01);
-                    mft__vstore(d1, a10); mft__vstore(d1 + MFT__VW, a11);
-                    mft__vstore(d2, a20); mft__vstore(d2 + MFT__VW, a21);
-                    mft__vstore(d3, a30); mft__vstore(d3 + MFT__VW, a31);
+                    mft__vstore(d0, a00);
+                    mft__vstore(d0 + MFT__VW, a01);
+                    mft__vstore(d1, a10);
+                    mft__vstore(d1 + MFT__VW, a11);
+                    mft__vstore(d2, a20);
+                    mft__vstore(d2 + MFT__VW, a21);
+                    mft__vstore(d3, a30);
+                    mft__vstore(d3 + MFT__VW, a31);
                 }
                 for (; o < o1; o++) {
                     float *d0 = dw + (size_t)o * C + c;
@@ -497,14 +655,16 @@ static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, i
                         a0 = mft__vfma(b, mft__vload(inp + (size_t)n * C + c), a0);
                         a1 = mft__vfma(b, mft__vload(inp + (size_t)n * C + c + MFT__VW), a1);
                     }
-                    mft__vstore(d0, a0); mft__vstore(d0 + MFT__VW, a1);
+                    mft__vstore(d0, a0);
+                    mft__vstore(d0 + MFT__VW, a1);
                 }
             }
 #endif
             for (; c < C; c++)
                 for (int o = o0; o < o1; o++) {
                     float s = dw[(size_t)o * C + c];
-                    for (int n = nb; n < ne; n++) s += gp[(size_t)(n - nb) * MFT__DW_OB + (o - o0)] * inp[(size_t)n * C + c];
+                    for (int n = nb; n < ne; n++)
+                        s += gp[(size_t)(n - nb) * MFT__DW_OB + (o - o0)] * inp[(size_t)n * C + c];
                     dw[(size_t)o * C + c] = s;
                 }
         }
@@ -542,13 +702,15 @@ static void mft__rmsnorm_fwd(float *y, float *rs, const float *x, const float *w
         rs[n] = r;
 #if MFT__VW > 1
         mft__vf vr = mft__vset1(r);
-        for (; d + MFT__VW <= D; d += MFT__VW) mft__vstore(yr + d, mft__vmul(mft__vmul(mft__vload(xr + d), vr), mft__vload(w + d)));
+        for (; d + MFT__VW <= D; d += MFT__VW)
+            mft__vstore(yr + d, mft__vmul(mft__vmul(mft__vload(xr + d), vr), mft__vload(w + d)));
 #endif
         for (; d < D; d++) yr[d] = xr[d] * r * w[d];
     }
 }
 
-MFT__REF void mft__rmsnorm_bwd_ref(float *dx, float *dw, const float *dy, const float *x, const float *rs, const float *w, int N, int D)
+MFT__REF void mft__rmsnorm_bwd_ref(float *dx, float *dw, const float *dy, const float *x, const float *rs,
+                                   const float *w, int N, int D)
 {
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * D, *gr = dy + (size_t)n * D;
@@ -563,7 +725,8 @@ MFT__REF void mft__rmsnorm_bwd_ref(float *dx, float *dw, const float *dy, const 
     }
 }
 
-static void mft__rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *rs, const float *w, int N, int D, int nt)
+static void mft__rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const float *rs, const float *w,
+                             int N, int D, int nt)
 {
     nt = mft__par(nt, (double)N * D);
     MFT__PARFOR(nt)
@@ -584,7 +747,8 @@ static void mft__rmsnorm_bwd(float *dx, float *dw, const float *dy, const float 
 #if MFT__VW > 1
         mft__vf vr = mft__vset1(r), vc = mft__vset1(c);
         for (; d + MFT__VW <= D; d += MFT__VW) {
-            mft__vf t = mft__vsub(mft__vmul(vr, mft__vmul(mft__vload(gr + d), mft__vload(w + d))), mft__vmul(vc, mft__vload(xr + d)));
+            mft__vf t = mft__vsub(mft__vmul(vr, mft__vmul(mft__vload(gr + d), mft__vload(w + d))),
+                                  mft__vmul(vc, mft__vload(xr + d)));
             mft__vstore(dr + d, mft__vadd(mft__vload(dr + d), t));
         }
 #endif
@@ -627,8 +791,8 @@ static void mft__rope_tables(float *cosb, float *sinb, int seq_len, int hs, floa
 
 /* x: (n_pos, n_heads, hs) rows, row r at position pos0 + r % period (period = T for a batch),
    or at pos[r] when pos is given (packed sequences restart their positions at 0) */
-MFT__REF void mft__rope_ref(float *x, const float *cosb, const float *sinb, int n_rows, int period, int pos0, const int *posv,
-                            int n_heads, int hs, float sign)
+MFT__REF void mft__rope_ref(float *x, const float *cosb, const float *sinb, int n_rows, int period, int pos0,
+                            const int *posv, int n_heads, int hs, float sign)
 {
     for (int r = 0; r < n_rows; r++) {
         int pos = posv ? posv[r] : pos0 + r % period;
@@ -672,14 +836,18 @@ static void mft__rope(float *x, const float *cosb, const float *sinb, int n_rows
 }
 
 /* ---- >>softmax ------------------------------------------------------------------------------
-   p_i = exp(x_i - max) / sum_j exp(x_j - max): subtracting the max keeps exp() in range. */
+   p_i = exp(x_i - max) / sum_j exp(x_j - max): subtracting the max keeps exp() in range. The
+   log-sum-exp of the loss is in xent. */
 
 MFT__REF void mft__softmax_ref(float *p, const float *x, int n)
 {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     double s = 0.0;
-    for (int i = 0; i < n; i++) { p[i] = expf(x[i] - mx); s += p[i]; }
+    for (int i = 0; i < n; i++) {
+        p[i] = expf(x[i] - mx);
+        s += p[i];
+    }
     for (int i = 0; i < n; i++) p[i] = (float)(p[i] / s);
 }
 
@@ -713,7 +881,10 @@ static inline float mft__vec_exp_sum(float *p, const float *x, float shift, int 
     }
     s = mft__vhsum(acc);
 #endif
-    for (; i < n; i++) { p[i] = expf(x[i] - shift); s += p[i]; }
+    for (; i < n; i++) {
+        p[i] = expf(x[i] - shift);
+        s += p[i];
+    }
     return s;
 }
 
@@ -839,11 +1010,116 @@ static void mft__adamw(float *p, float *m, float *v, const float *g, size_t n, c
             mft__vf vi = mft__vfma(c2, mft__vmul(gi, gi), mft__vmul(b2, mft__vload(v + i)));
             mft__vf den = mft__vadd(mft__vdiv(mft__vsqrt(vi), bc), eps);
             pi = mft__vsub(pi, mft__vdiv(mft__vmul(ss, mi), den));
-            mft__vstore(p + i, pi); mft__vstore(m + i, mi); mft__vstore(v + i, vi);
+            mft__vstore(p + i, pi);
+            mft__vstore(m + i, mi);
+            mft__vstore(v + i, vi);
         }
 #endif
         if (i < e) mft__adamw_ref(p + i, m + i, v + i, g + i, e - i, k);
     }
+}
+
+/* ============================================================================================
+   >>xent
+   The loss, as a layer of its own (llm.c's crossentropy_forward / _backward). For logits z_n
+   (one row of V per position), target y_n and weight w_n >= 0:
+       CE_n = lse(z_n) - z_n[y_n],   lse(z) = log sum_i exp(z_i)
+       loss = sum_n w_n CE_n / sum_n w_n
+   forward keeps lse_n for backward, which writes d(sum_n w_n CE_n)/dz_n = w_n (P_n - onehot(y_n))
+   over the logits, P_n = softmax(z_n) = exp(z_n - lse_n). mft_step divides by sum w.
+   The context anchor adds sum_n a_n KL(Q_n || P_n), Q_n = softmax(b_n) of a frozen base model's
+   logits b_n; its gradient on z_n is a_n (P_n - Q_n), so backward writes one combined row
+       dz_n = (w_n + a_n) P_n - w_n onehot(y_n) - a_n Q_n.
+   lse is the max-shifted sum, so exp never overflows: lse(z) = m + log sum_i exp(z_i - m),
+   m = max z. mft__lse sums in float vectors (the loss's hot path, N x V); mft__lse64 in double,
+   for KL, where two close distributions are subtracted and float's 1e-7 would be the answer.
+   ============================================================================================ */
+
+static inline float mft__lse(const float *x, int n)
+{
+    float mx = mft__vec_max(x, n);
+    int i = 0;
+    float s = 0.0f;
+#if MFT__VW > 1
+    mft__vf acc = mft__vset1(0.0f), vm = mft__vset1(mx);
+    for (; i + MFT__VW <= n; i += MFT__VW) acc = mft__vadd(acc, mft__vexp(mft__vsub(mft__vload(x + i), vm)));
+    s = mft__vhsum(acc);
+#endif
+    for (; i < n; i++) s += expf(x[i] - mx);
+    return mx + logf(s);
+}
+
+static double mft__lse64(const float *x, int n)
+{
+    double mx = -INFINITY, s = 0.0;
+    for (int i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    for (int i = 0; i < n; i++) s += exp(x[i] - mx);
+    return mx + log(s);
+}
+
+/* forward: lse (N) of every row, and the weighted sums of CE and of the weights, in double and
+   in order after the parallel part (so the sum does not depend on the thread count) */
+static void mft__xent_fwd(float *lse, double *loss_sum, double *weight_sum, const float *logits, const int *targets,
+                          const float *w, size_t N, size_t V, int nt)
+{
+    (void)nt; /* without OpenMP */
+    MFT__PARFOR(mft__par(nt, (double)N * V))
+    for (long long n = 0; n < (long long)N; n++) lse[n] = mft__lse(logits + (size_t)n * V, (int)V);
+    *loss_sum = *weight_sum = 0.0;
+    for (size_t n = 0; n < N; n++) {
+        double wn = w[n];
+        if (wn == 0.0) continue;
+        *loss_sum += wn * ((double)lse[n] - logits[n * V + (size_t)targets[n]]);
+        *weight_sum += wn;
+    }
+}
+
+/* backward, in place: logits (N, V) become dz. A row with w = a = 0 gets exactly 0. base and aw
+   may be NULL (no anchor). */
+static void mft__xent_bwd(float *logits, const float *lse, const int *targets, const float *w, const float *aw,
+                          const float *base, size_t N, size_t V, int nt)
+{
+    (void)nt; /* without OpenMP */
+    MFT__PARFOR(mft__par(nt, (double)N * V))
+    for (long long n = 0; n < (long long)N; n++) {
+        float *z = logits + (size_t)n * V;
+        float wn = w[n], an = aw ? aw[n] : 0.0f;
+        if (wn == 0.0f && an == 0.0f) {
+            memset(z, 0, V * sizeof(float));
+            continue;
+        }
+        mft__vec_exp_sum(z, z, lse[n], (int)V); /* P: already normalised by lse */
+        mft__vec_scale(z, wn + an, (int)V);
+        if (wn != 0.0f) z[targets[n]] -= wn;
+        if (an != 0.0f) {
+            const float *bz = base + (size_t)n * V;
+            double blse = mft__lse64(bz, (int)V);
+            for (size_t i = 0; i < V; i++) z[i] -= an * (float)exp((double)bz[i] - blse);
+        }
+    }
+}
+
+/* KL(P || Q) = sum_i P_i (log P_i - log Q_i), P = softmax(p), Q = softmax(q), log P_i = p_i -
+   lse(p), all in double. */
+MFT_API double mft_kl_logits(const float *p, const float *q, int V)
+{
+    double lp = mft__lse64(p, V), lq = mft__lse64(q, V), kl = 0.0;
+    for (int i = 0; i < V; i++) {
+        double a = p[i] - lp, b = q[i] - lq;
+        kl += exp(a) * (a - b);
+    }
+    if (kl < 0.0) kl = 0.0; /* rounding can leave -1e-17 for identical rows; NaN stays NaN */
+    return kl;
+}
+
+/* the anchor's forward: sum_n aw_n KL(base_n || z_n) over the rows with aw_n > 0 */
+static double mft__anchor_fwd(const float *logits, const float *base, const float *aw, size_t N, size_t V)
+{
+    double sum = 0.0;
+    for (size_t n = 0; n < N; n++)
+        if (aw[n] > 0.0f) sum += aw[n] * mft_kl_logits(base + n * V, logits + n * V, (int)V);
+    return sum;
 }
 
 /* ============================================================================================
@@ -862,8 +1138,8 @@ static void mft__adamw(float *p, float *m, float *v, const float *g, size_t n, c
    ============================================================================================ */
 
 /* one query row: p (n) = softmax of the scores against n keys, out (hs) = p . values */
-static inline void mft__attn_row(float *out, float *p, const float *q, const float *k, const float *v,
-                                 size_t stride, int n, int hs, float scale)
+static inline void mft__attn_row(float *out, float *p, const float *q, const float *k, const float *v, size_t stride,
+                                 int n, int hs, float scale)
 {
     for (int u = 0; u < n; u++) p[u] = mft__dot(q, k + (size_t)u * stride, hs) * scale;
     mft__softmax(p, p, n);
@@ -887,15 +1163,16 @@ static void mft__attention_fwd(float *out, float *att, const float *q, const flo
         for (int t = 0; t < T; t++) {
             int t0 = pos ? t - pos[(size_t)b * T + t] : 0;
             mft__attn_row(out + ((size_t)b * T + t) * D + h * hs, att + ((size_t)bh * T + t) * T + t0,
-                          q + ((size_t)b * T + t) * D + h * hs, kb + (size_t)t0 * KVD, vb + (size_t)t0 * KVD, KVD, t - t0 + 1, hs, scale);
+                          q + ((size_t)b * T + t) * D + h * hs, kb + (size_t)t0 * KVD, vb + (size_t)t0 * KVD, KVD,
+                          t - t0 + 1, hs, scale);
         }
     }
 }
 
 /* accumulates dq (B,T,NH,hs), dk, dv (B,T,KV,hs); dp is scratch (B*KV, T) */
 static void mft__attention_bwd(float *dq, float *dk, float *dv, float *dp, const float *dout, const float *att,
-                               const float *q, const float *k, const float *v, const int *pos, int B, int T, int NH, int KV,
-                               int hs, int nt)
+                               const float *q, const float *k, const float *v, const int *pos, int B, int T, int NH,
+                               int KV, int hs, int nt)
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
@@ -927,24 +1204,39 @@ static void mft__attention_bwd(float *dq, float *dk, float *dv, float *dp, const
 
 /* ============================================================================================
    >>model
+   The configuration, the sizes and the one-block memory layout, init, random weights, and
+   the llama2.c checkpoints the weights come from and go to.
    ============================================================================================ */
 
 MFT_API mft_status mft_config_check(const mft_config *c, mft_error *err)
 {
     if (!c) return mft__fail(err, MFT_ERR_ARG, "config is NULL");
     /* generous ceilings that still keep every product below 2^62 */
-    if (c->dim <= 0 || c->dim > (1 << 16)) return mft__fail(err, MFT_ERR_FORMAT, "dim %d out of range (1..65536)", c->dim);
-    if (c->hidden_dim <= 0 || c->hidden_dim > (1 << 18)) return mft__fail(err, MFT_ERR_FORMAT, "hidden_dim %d out of range (1..262144)", c->hidden_dim);
-    if (c->n_layers <= 0 || c->n_layers > 1024) return mft__fail(err, MFT_ERR_FORMAT, "n_layers %d out of range (1..1024)", c->n_layers);
-    if (c->n_heads <= 0 || c->n_heads > c->dim) return mft__fail(err, MFT_ERR_FORMAT, "n_heads %d out of range (1..dim)", c->n_heads);
-    if (c->n_kv_heads <= 0 || c->n_kv_heads > c->n_heads) return mft__fail(err, MFT_ERR_FORMAT, "n_kv_heads %d out of range (1..n_heads=%d)", c->n_kv_heads, c->n_heads);
-    if (c->dim % c->n_heads) return mft__fail(err, MFT_ERR_FORMAT, "dim %d is not a multiple of n_heads %d", c->dim, c->n_heads);
-    if (c->n_heads % c->n_kv_heads) return mft__fail(err, MFT_ERR_FORMAT, "n_heads %d is not a multiple of n_kv_heads %d", c->n_heads, c->n_kv_heads);
-    if ((c->dim / c->n_heads) % 2) return mft__fail(err, MFT_ERR_FORMAT, "head size %d is odd: RoPE needs pairs", c->dim / c->n_heads);
-    if (c->vocab_size <= 0 || c->vocab_size > (1 << 22)) return mft__fail(err, MFT_ERR_FORMAT, "vocab_size %d out of range (1..4194304)", c->vocab_size);
-    if (c->seq_len <= 0 || c->seq_len > (1 << 20)) return mft__fail(err, MFT_ERR_FORMAT, "seq_len %d out of range (1..1048576)", c->seq_len);
-    if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f)) return mft__fail(err, MFT_ERR_FORMAT, "norm_eps %g out of range (0, 1)", (double)c->norm_eps);
-    if (!(c->rope_theta > 1.0f && c->rope_theta < 1e12f)) return mft__fail(err, MFT_ERR_FORMAT, "rope_theta %g out of range", (double)c->rope_theta);
+    if (c->dim <= 0 || c->dim > (1 << 16))
+        return mft__fail(err, MFT_ERR_FORMAT, "dim %d out of range (1..65536)", c->dim);
+    if (c->hidden_dim <= 0 || c->hidden_dim > (1 << 18))
+        return mft__fail(err, MFT_ERR_FORMAT, "hidden_dim %d out of range (1..262144)", c->hidden_dim);
+    if (c->n_layers <= 0 || c->n_layers > 1024)
+        return mft__fail(err, MFT_ERR_FORMAT, "n_layers %d out of range (1..1024)", c->n_layers);
+    if (c->n_heads <= 0 || c->n_heads > c->dim)
+        return mft__fail(err, MFT_ERR_FORMAT, "n_heads %d out of range (1..dim)", c->n_heads);
+    if (c->n_kv_heads <= 0 || c->n_kv_heads > c->n_heads)
+        return mft__fail(err, MFT_ERR_FORMAT, "n_kv_heads %d out of range (1..n_heads=%d)", c->n_kv_heads, c->n_heads);
+    if (c->dim % c->n_heads)
+        return mft__fail(err, MFT_ERR_FORMAT, "dim %d is not a multiple of n_heads %d", c->dim, c->n_heads);
+    if (c->n_heads % c->n_kv_heads)
+        return mft__fail(err, MFT_ERR_FORMAT, "n_heads %d is not a multiple of n_kv_heads %d", c->n_heads,
+                         c->n_kv_heads);
+    if ((c->dim / c->n_heads) % 2)
+        return mft__fail(err, MFT_ERR_FORMAT, "head size %d is odd: RoPE needs pairs", c->dim / c->n_heads);
+    if (c->vocab_size <= 0 || c->vocab_size > (1 << 22))
+        return mft__fail(err, MFT_ERR_FORMAT, "vocab_size %d out of range (1..4194304)", c->vocab_size);
+    if (c->seq_len <= 0 || c->seq_len > (1 << 20))
+        return mft__fail(err, MFT_ERR_FORMAT, "seq_len %d out of range (1..1048576)", c->seq_len);
+    if (!(c->norm_eps > 0.0f && c->norm_eps < 1.0f))
+        return mft__fail(err, MFT_ERR_FORMAT, "norm_eps %g out of range (0, 1)", (double)c->norm_eps);
+    if (!(c->rope_theta > 1.0f && c->rope_theta < 1e12f))
+        return mft__fail(err, MFT_ERR_FORMAT, "rope_theta %g out of range", (double)c->rope_theta);
     return mft__ok(err);
 }
 
@@ -953,14 +1245,22 @@ static void mft__tensor_sizes(const mft_config *c, size_t sz[12])
 {
     size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim, L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
     size_t KVD = (size_t)c->n_kv_heads * (D / (size_t)c->n_heads);
-    sz[0] = V * D; sz[1] = L * D; sz[2] = L * D * D; sz[3] = L * KVD * D; sz[4] = L * KVD * D;
-    sz[5] = L * D * D; sz[6] = L * D; sz[7] = L * F * D; sz[8] = L * D * F; sz[9] = L * F * D;
-    sz[10] = D; sz[11] = c->shared_classifier ? 0 : V * D;
+    sz[0] = V * D;
+    sz[1] = L * D;
+    sz[2] = L * D * D;
+    sz[3] = L * KVD * D;
+    sz[4] = L * KVD * D;
+    sz[5] = L * D * D;
+    sz[6] = L * D;
+    sz[7] = L * F * D;
+    sz[8] = L * D * F;
+    sz[9] = L * F * D;
+    sz[10] = D;
+    sz[11] = c->shared_classifier ? 0 : V * D;
 }
 
-static const char *const mft__tensor_names[12] = {
-    "tok_emb", "rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3", "rms_final", "wcls"
-};
+static const char *const mft__tensor_names[12] = { "tok_emb", "rms_att", "wq", "wk", "wv",        "wo",
+                                                   "rms_ffn", "w1",      "w2", "w3", "rms_final", "wcls" };
 
 MFT_API size_t mft_param_count(const mft_config *c)
 {
@@ -988,10 +1288,13 @@ MFT_API mft_tensor_info mft_tensor_at(const mft_config *c, int i)
 static void mft__point_params(mft_params *p, float *base, const mft_config *c)
 {
     size_t sz[12];
-    float **slot[12] = { &p->tok_emb, &p->rms_att, &p->wq, &p->wk, &p->wv, &p->wo, &p->rms_ffn,
-                         &p->w1, &p->w2, &p->w3, &p->rms_final, &p->wcls };
+    float **slot[12] = { &p->tok_emb, &p->rms_att, &p->wq, &p->wk, &p->wv,        &p->wo,
+                         &p->rms_ffn, &p->w1,      &p->w2, &p->w3, &p->rms_final, &p->wcls };
     mft__tensor_sizes(c, sz);
-    for (int i = 0; i < 12; i++) { *slot[i] = base; base += sz[i]; }
+    for (int i = 0; i < 12; i++) {
+        *slot[i] = base;
+        base += sz[i];
+    }
     if (c->shared_classifier) p->wcls = p->tok_emb;
 }
 
@@ -1005,11 +1308,11 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     size_t V = (size_t)c->vocab_size, hs = D / (size_t)c->n_heads, KVD = (size_t)c->n_kv_heads * hs;
     size_t N = (size_t)B * T, S = (size_t)c->seq_len, NP = mft_param_count(c);
     int train = (flags & MFT_TRAIN) != 0, fwd = train || (flags & MFT_FORWARD);
-#define MFT__TAKE(field, nfloats, cond)                                         \
-    do {                                                                        \
-        size_t n_ = (cond) ? (size_t)(nfloats) : 0;                             \
-        if (m) (field) = n_ ? (void *)(base + off) : NULL;                      \
-        off += (n_ * sizeof(float) + 63) & ~(size_t)63;                         \
+#define MFT__TAKE(field, nfloats, cond)                                                                                \
+    do {                                                                                                               \
+        size_t n_ = (cond) ? (size_t)(nfloats) : 0;                                                                    \
+        if (m) (field) = n_ ? (void *)(base + off) : NULL;                                                             \
+        off += (n_ * sizeof(float) + 63) & ~(size_t)63;                                                                \
     } while (0)
     MFT__TAKE(m->params, NP, 1);
     MFT__TAKE(m->grads, NP, train);
@@ -1070,19 +1373,23 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
     mft_status s = mft_config_check(c, err);
     if (s) return s;
     if (flags & (MFT_FORWARD | MFT_TRAIN)) {
-        if (B <= 0 || T <= 0) return mft__fail(err, MFT_ERR_ARG, "batch B=%d and positions T=%d must be positive", B, T);
-        if (T > c->seq_len) return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c->seq_len);
+        if (B <= 0 || T <= 0)
+            return mft__fail(err, MFT_ERR_ARG, "batch B=%d and positions T=%d must be positive", B, T);
+        if (T > c->seq_len)
+            return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c->seq_len);
     }
     /* positions and (row, head) pairs are counted in int by the kernels */
     if ((double)B * T > 2147483647.0 || (double)B * c->n_heads * T > 2147483647.0)
         return mft__fail(err, MFT_ERR_ARG, "B=%d x T=%d is too many positions", B, T);
     /* every buffer's size in double: refuse what size_t arithmetic could not hold */
     double D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, NH = c->n_heads, S = c->seq_len;
-    double KVD = c->n_kv_heads * (D / NH), N = (double)B * T, P = 2 * V * D + L * (2 * D * D + 2 * D * KVD + 3 * D * F + 2 * D);
-    double floats = 4 * P + 2 * S * D / NH + L * B * NH * (double)T * T + L * N * (7 * D + 2 * KVD + 3 * F) + N * (V + 6 * D + 3 * F + 4)
-                  + 2 * L * S * KVD + NH * S + V + 5 * D + 2 * F;
+    double KVD = c->n_kv_heads * (D / NH), N = (double)B * T,
+           P = 2 * V * D + L * (2 * D * D + 2 * D * KVD + 3 * D * F + 2 * D);
+    double floats = 4 * P + 2 * S * D / NH + L * B * NH * (double)T * T + L * N * (7 * D + 2 * KVD + 3 * F) +
+                    N * (V + 6 * D + 3 * F + 4) + 2 * L * S * KVD + NH * S + V + 5 * D + 2 * F;
     if (floats * 4.0 > 4.0e18)
-        return mft__fail(err, MFT_ERR_ARG, "a model of this shape (B=%d, T=%d) would need more memory than can be addressed", B, T);
+        return mft__fail(err, MFT_ERR_ARG,
+                         "a model of this shape (B=%d, T=%d) would need more memory than can be addressed", B, T);
     return MFT_OK;
 }
 
@@ -1092,8 +1399,8 @@ MFT_API size_t mft_model_bytes(const mft_config *c, int B, int T, int flags)
     return mft__layout(NULL, NULL, c, B, T, flags) + 64; /* + 64: room to align the start */
 }
 
-MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int T, int flags,
-                                  void *mem, size_t mem_bytes, mft_error *err)
+MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int T, int flags, void *mem,
+                                  size_t mem_bytes, mft_error *err)
 {
     if (!m || !c) return mft__fail(err, MFT_ERR_ARG, "model or config is NULL");
     mft_config cfg = *c; /* c may point into *m, which is cleared next */
@@ -1104,7 +1411,8 @@ MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int 
     if (flags & MFT_TRAIN) flags |= MFT_FORWARD;
     size_t need = mft_model_bytes(c, B, T, flags);
     if (!mem || mem_bytes < need)
-        return mft__fail(err, MFT_ERR_NOMEM, "memory block of %zu bytes is smaller than the %zu needed", mem_bytes, need);
+        return mft__fail(err, MFT_ERR_NOMEM, "memory block of %zu bytes is smaller than the %zu needed", mem_bytes,
+                         need);
     char *base = (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
     memset(base, 0, need - 64);
     m->cfg = *c;
@@ -1124,7 +1432,7 @@ MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int 
 MFT_API void mft_model_free(mft_model *m)
 {
     if (!m) return;
-    if (m->owns_arena) free(m->arena);
+    if (m->owns_arena) MFT_FREE(m->arena);
     memset(m, 0, sizeof *m);
 }
 
@@ -1132,7 +1440,9 @@ MFT_API void mft_model_free(mft_model *m)
 static uint64_t mft__rand_u64(uint64_t *s)
 {
     uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
-    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
     *s = x;
     return x * 0x2545F4914F6CDD1Dull;
 }
@@ -1169,37 +1479,293 @@ MFT_API void mft_model_init_random(mft_model *m, uint64_t seed)
     }
 }
 
+
+/* ---- llama2.c checkpoints -------------------------------------------------------------------
+   Version 0: int32 dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (negative:
+   separate classifier), seq_len; the tensors in mft_params order up to rms_final;
+   freq_cis_real and freq_cis_imag (seq_len x hs/2 each, unused: RoPE is computed); then wcls
+   if separate. Version 1: uint32 magic "ak42", int32 version 1, the same 7 int32, uint8
+   shared_classifier, zero padding to 256 bytes; then all norms first (rms_att, rms_ffn,
+   rms_final), tok_emb, wq, wk, wv, wo, w1, w2, w3, and wcls if separate. */
+
+#define MFT__AK42 0x616b3432u
+
+typedef struct mft__ckpt {
+    mft_config cfg;
+    int version;
+    uint64_t header_bytes;
+} mft__ckpt;
+
+static mft_status mft__read_header(mft__src *f, mft__ckpt *h, mft_error *err)
+{
+    int32_t hd[7];
+    uint32_t magic;
+    mft_status s;
+    memset(h, 0, sizeof *h);
+    if (f->size < 28)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' (%llu bytes) is too small to be a llama2.c checkpoint", f->name,
+                         (unsigned long long)f->size);
+    if ((s = mft__src_read(f, &magic, 4, err))) return s;
+    if (magic == MFT__AK42) {
+        int32_t ver;
+        uint8_t shared;
+        if (f->size < 256)
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s' has the ak42 magic but is shorter than its 256-byte header",
+                             f->name);
+        if ((s = mft__src_read(f, &ver, 4, err)) || (s = mft__src_read(f, hd, 28, err)) ||
+            (s = mft__src_read(f, &shared, 1, err)))
+            return s;
+        if (ver == 2)
+            return mft__fail(err, MFT_ERR_FORMAT,
+                             "'%s' is a llama2.c version 2 (int8 quantized) checkpoint; maskft trains fp32 weights: "
+                             "export version 0 or 1",
+                             f->name);
+        if (ver != 1)
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': unknown llama2.c checkpoint version %d", f->name, (int)ver);
+        if (shared > 1)
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': shared_classifier flag is %d, not 0 or 1", f->name, shared);
+        h->version = 1;
+        h->header_bytes = 256;
+        h->cfg.shared_classifier = shared;
+        h->cfg.vocab_size = hd[5];
+    } else {
+        hd[0] = (int32_t)magic;
+        if ((s = mft__src_read(f, hd + 1, 24, err))) return s;
+        h->version = 0;
+        h->header_bytes = 28;
+        /* "negative vocab size is hacky way of signaling unshared weights" (llama2.c) */
+        h->cfg.shared_classifier = hd[5] > 0;
+        h->cfg.vocab_size = hd[5] == INT32_MIN ? 0 : (hd[5] < 0 ? -hd[5] : hd[5]);
+    }
+    h->cfg.dim = hd[0];
+    h->cfg.hidden_dim = hd[1];
+    h->cfg.n_layers = hd[2];
+    h->cfg.n_heads = hd[3];
+    h->cfg.n_kv_heads = hd[4];
+    h->cfg.seq_len = hd[6];
+    h->cfg.norm_eps = 1e-5f;
+    h->cfg.rope_theta = 10000.0f;
+    mft_error e2;
+    if (mft_config_check(&h->cfg, &e2))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a llama2.c checkpoint (v%d header: %s)", f->name, h->version,
+                         e2.msg);
+    /* the size the header implies must be the file size, to the byte */
+    double expect = (double)h->header_bytes + 4.0 * (double)mft_param_count(&h->cfg);
+    if (h->version == 0) expect += 4.0 * (double)h->cfg.seq_len * (h->cfg.dim / h->cfg.n_heads);
+    if (expect != (double)f->size) {
+        const mft_config *c = &h->cfg;
+        return mft__fail(err, MFT_ERR_FORMAT,
+                         "'%s' has %llu bytes but its v%d header (dim %d, hidden %d, layers %d, heads %d/%d, vocab %d, "
+                         "seq %d) implies %.0f: %s",
+                         f->name, (unsigned long long)f->size, h->version, c->dim, c->hidden_dim, c->n_layers,
+                         c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, expect,
+                         (double)f->size < expect ? "truncated" : "trailing bytes or not a llama2.c checkpoint");
+    }
+    return MFT_OK;
+}
+
+static mft_status mft__model_config(mft__src *f, mft_config *c, mft_error *err)
+{
+    mft__ckpt h;
+    if (!c) return mft__fail(err, MFT_ERR_ARG, "config is NULL");
+    mft_status s = mft__read_header(f, &h, err);
+    if (!s) *c = h.cfg;
+    return s;
+}
+
+MFT_API mft_status mft_model_config(const char *path, mft_config *c, mft_error *err)
+{
+    mft__src f;
+    mft_status s = mft__src_open(&f, path, err);
+    if (s) return s;
+    s = mft__model_config(&f, c, err);
+    mft__src_close(&f);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API mft_status mft_model_config_from_memory(const void *data, size_t size, mft_config *c, mft_error *err)
+{
+    mft__src f;
+    if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_model_config_from_memory: NULL data");
+    mft__src_memory(&f, data, size);
+    mft_status s = mft__model_config(&f, c, err);
+    return s ? s : mft__ok(err);
+}
+
+static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)
+{
+    mft__ckpt h;
+    if (!m || !m->params) return mft__fail(err, MFT_ERR_STATE, "model is not initialised");
+    mft_status s = mft__read_header(f, &h, err);
+    if (s) return s;
+    const mft_config *c = &m->cfg;
+    if (h.cfg.dim != c->dim || h.cfg.hidden_dim != c->hidden_dim || h.cfg.n_layers != c->n_layers ||
+        h.cfg.n_heads != c->n_heads || h.cfg.n_kv_heads != c->n_kv_heads || h.cfg.vocab_size != c->vocab_size ||
+        h.cfg.seq_len != c->seq_len || h.cfg.shared_classifier != c->shared_classifier)
+        return mft__fail(err, MFT_ERR_ARG, "'%s' has a different shape than the model it is loaded into", f->name);
+    size_t sz[12];
+    mft__tensor_sizes(c, sz);
+    const mft_params *w = &m->w;
+    s = mft__src_seek(f, h.header_bytes, err);
+    if (!s && h.version == 0) {
+        size_t core = 0;
+        for (int i = 0; i < 11; i++) core += sz[i];
+        s = mft__src_read(f, m->params, 4 * (uint64_t)core, err);
+        if (!s) s = mft__src_seek(f, f->pos + 4 * (uint64_t)c->seq_len * (uint64_t)(c->dim / c->n_heads), err);
+        if (!s && !c->shared_classifier) s = mft__src_read(f, w->wcls, 4 * (uint64_t)sz[11], err);
+    } else if (!s) {
+        float *order[12] = { w->rms_att, w->rms_ffn, w->rms_final, w->tok_emb, w->wq, w->wk,
+                             w->wv,      w->wo,      w->w1,        w->w2,      w->w3, w->wcls };
+        size_t n[12] = { sz[1], sz[6], sz[10], sz[0], sz[2], sz[3], sz[4], sz[5], sz[7], sz[8], sz[9], sz[11] };
+        for (int i = 0; i < 12 && !s; i++)
+            if (n[i]) s = mft__src_read(f, order[i], 4 * (uint64_t)n[i], err);
+    }
+    if (s) return s;
+    /* a NaN in the weights would make every later result silently meaningless */
+    for (int i = 0; i < mft_tensor_count(c); i++) {
+        mft_tensor_info ti = mft_tensor_at(c, i);
+        for (size_t j = 0; j < ti.numel; j++)
+            if (!isfinite(m->params[ti.offset + j]))
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s holds a non-finite value at element %zu",
+                                 f->name, ti.name, j);
+    }
+    return MFT_OK;
+}
+
+MFT_API mft_status mft_model_load_weights(mft_model *m, const char *path, mft_error *err)
+{
+    mft__src f;
+    mft_status s = mft__src_open(&f, path, err);
+    if (s) return s;
+    s = mft__load_weights(m, &f, err);
+    mft__src_close(&f);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API mft_status mft_model_load_weights_from_memory(mft_model *m, const void *data, size_t size, mft_error *err)
+{
+    mft__src f;
+    if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_model_load_weights_from_memory: NULL data");
+    mft__src_memory(&f, data, size);
+    mft_status s = mft__load_weights(m, &f, err);
+    return s ? s : mft__ok(err);
+}
+
+/* read the config, allocate one block, init, load */
+static mft_status mft__model_open(mft_model *m, mft__src *f, int B, int T, int flags, mft_error *err)
+{
+    mft_config c;
+    if (!m) return mft__fail(err, MFT_ERR_ARG, "model is NULL");
+    memset(m, 0, sizeof *m);
+    mft_status s = mft__model_config(f, &c, err);
+    if (s) return s;
+    if (T > c.seq_len)
+        return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c.seq_len);
+    s = mft__check_shape(&c, B, T, flags, err);
+    if (s) return s;
+    size_t bytes = mft_model_bytes(&c, B, T, flags);
+    void *mem = MFT_MALLOC(bytes);
+    if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "cannot allocate %zu bytes for the model", bytes);
+    s = mft_model_init(m, &c, B, T, flags, mem, bytes, err);
+    if (!s) {
+        m->owns_arena = 1;
+        s = mft__src_seek(f, 0, err);
+        if (!s) s = mft__load_weights(m, f, err);
+    }
+    if (s) {
+        if (m->arena)
+            mft_model_free(m);
+        else
+            MFT_FREE(mem);
+        return s;
+    }
+    return MFT_OK;
+}
+
+MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, int flags, mft_error *err)
+{
+    mft__src f;
+    if (m) memset(m, 0, sizeof *m);
+    mft_status s = mft__src_open(&f, path, err);
+    if (s) return s;
+    s = mft__model_open(m, &f, B, T, flags, err);
+    mft__src_close(&f);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API mft_status mft_model_open_from_memory(mft_model *m, const void *data, size_t size, int B, int T, int flags,
+                                              mft_error *err)
+{
+    mft__src f;
+    if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_model_open_from_memory: NULL data");
+    mft__src_memory(&f, data, size);
+    mft_status s = mft__model_open(m, &f, B, T, flags, err);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err)
+{
+    if (!m || !m->params || !path) return mft__fail(err, MFT_ERR_ARG, "mft_model_save: NULL argument");
+    const mft_config *c = &m->cfg;
+    char *tmp;
+    mft_status st;
+    FILE *f = mft__tmp_create(path, &tmp, &st, err);
+    if (!f) return st;
+    int32_t hd[7] = { c->dim,     c->hidden_dim, c->n_layers,
+                      c->n_heads, c->n_kv_heads, c->shared_classifier ? c->vocab_size : -c->vocab_size,
+                      c->seq_len };
+    size_t sz[12], core = 0;
+    mft__tensor_sizes(c, sz);
+    for (int i = 0; i < 11; i++) core += sz[i];
+    int ok = fwrite(hd, 4, 7, f) == 7 && fwrite(m->params, sizeof(float), core, f) == core;
+    /* freq_cis tables: llama2.c's run.c skips over them, so they must be there */
+    int hs = c->dim / c->n_heads;
+    for (int part = 0; part < 2 && ok; part++)
+        for (int p = 0; p < c->seq_len && ok; p++)
+            for (int i = 0; i < hs / 2 && ok; i++) {
+                double a = p * pow((double)c->rope_theta, -2.0 * i / hs);
+                float v = (float)(part ? sin(a) : cos(a));
+                ok = fwrite(&v, 4, 1, f) == 1;
+            }
+    if (ok && !c->shared_classifier) ok = fwrite(m->w.wcls, sizeof(float), sz[11], f) == sz[11];
+    return mft__tmp_commit(f, tmp, path, ok, err);
+}
+
 /* ============================================================================================
    >>forward
    For each layer l, with x = res[l] (N, D):
      xn  = rmsnorm(x) * rms_att            q = xn wq^T, k = xn wk^T, v = xn wv^T, RoPE on q, k
      a   = attention(q, k, v)              res_mid = x + a wo^T
      xn2 = rmsnorm(res_mid) * rms_ffn      res[l+1] = res_mid + (silu(xn2 w1^T) * xn2 w3^T) w2^T
-   then logits = (rmsnorm(res[L]) * rms_final) wcls^T, and the masked loss.
+   then logits = (rmsnorm(res[L]) * rms_final) wcls^T, and the masked loss (xent).
    ============================================================================================ */
 
 static mft_status mft__check_tokens(const int *ids, size_t n, int V, const char *what, mft_error *err)
 {
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= V)
-            return mft__fail(err, MFT_ERR_ARG, "%s[%zu] = %d is outside the vocabulary (0..%d)", what, i, ids[i], V - 1);
+            return mft__fail(err, MFT_ERR_ARG, "%s[%zu] = %d is outside the vocabulary (0..%d)", what, i, ids[i],
+                             V - 1);
     return MFT_OK;
 }
 
-MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets,
-                               const float *weights, int B, int T, mft_error *err)
+MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets, const float *weights, int B, int T,
+                               mft_fwd_info *info, mft_error *err)
 {
-    return mft_forward_packed(m, inputs, targets, weights, NULL, B, T, err);
+    return mft_forward_packed(m, inputs, targets, weights, NULL, B, T, info, err);
 }
 
 MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int *targets, const float *weights,
-                                      const int *pos, int B, int T, mft_error *err)
+                                      const int *pos, int B, int T, mft_fwd_info *info, mft_error *err)
 {
+    if (info) memset(info, 0, sizeof *info);
     if (!m || !inputs) return mft__fail(err, MFT_ERR_ARG, "model or inputs is NULL");
-    if (!(m->flags & MFT_FORWARD)) return mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_FORWARD or MFT_TRAIN");
+    if (!(m->flags & MFT_FORWARD))
+        return mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_FORWARD or MFT_TRAIN");
     if (B <= 0 || T <= 0 || B > m->B || T > m->T) {
         if (T > m->cfg.seq_len)
-            return mft__fail(err, MFT_ERR_ARG, "sequence of %d positions is longer than the context (%d)", T, m->cfg.seq_len);
+            return mft__fail(err, MFT_ERR_ARG, "sequence of %d positions is longer than the context (%d)", T,
+                             m->cfg.seq_len);
         return mft__fail(err, MFT_ERR_ARG, "batch %d x %d outside the model's capacity %d x %d", B, T, m->B, m->T);
     }
     const mft_config *c = &m->cfg;
@@ -1210,12 +1776,15 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     if (weights)
         for (size_t i = 0; i < N; i++)
             if (!(weights[i] >= 0.0f) || !isfinite(weights[i]))
-                return mft__fail(err, MFT_ERR_ARG, "weights[%zu] = %g: loss weights must be finite and >= 0", i, (double)weights[i]);
+                return mft__fail(err, MFT_ERR_ARG, "weights[%zu] = %g: loss weights must be finite and >= 0", i,
+                                 (double)weights[i]);
     /* a row's positions count 0, 1, 2, ... and restart at 0 where a packed example begins */
     for (size_t i = 0; pos && i < N; i++) {
         int t = (int)(i % (size_t)T);
         if (t == 0 ? pos[i] != 0 : pos[i] != 0 && pos[i] != pos[i - 1] + 1)
-            return mft__fail(err, MFT_ERR_ARG, "pos[%zu] = %d: positions must start at 0 in each row and count up by 1 or restart at 0", i, pos[i]);
+            return mft__fail(err, MFT_ERR_ARG,
+                             "pos[%zu] = %d: positions must start at 0 in each row and count up by 1 or restart at 0",
+                             i, pos[i]);
     }
 
     int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = D / NH, KVD = KV * hs;
@@ -1230,10 +1799,12 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     m->fwd_packed = pos != NULL;
 
     /* token embedding */
-    for (size_t n = 0; n < N; n++) memcpy(a->res + n * D, w->tok_emb + (size_t)inputs[n] * D, (size_t)D * sizeof(float));
+    for (size_t n = 0; n < N; n++)
+        memcpy(a->res + n * D, w->tok_emb + (size_t)inputs[n] * D, (size_t)D * sizeof(float));
 
     for (int l = 0; l < c->n_layers; l++) {
-        float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + (size_t)l * N * D, *xo = a->res + (size_t)(l + 1) * N * D;
+        float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + (size_t)l * N * D,
+              *xo = a->res + (size_t)(l + 1) * N * D;
         float *xn = a->xn_att + (size_t)l * N * D, *q = a->q + (size_t)l * N * D;
         float *k = a->k + (size_t)l * N * KVD, *v = a->v + (size_t)l * N * KVD, *ao = a->att_out + (size_t)l * N * D;
         float *xn2 = a->xn_ffn + (size_t)l * N * D;
@@ -1256,43 +1827,67 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
         mft__matmul_fwd(xo, hg, w->w2 + (size_t)l * D * F, (int)N, F, D, nt);
         mft__vec_add(xo, mid, N * D);
     }
-    mft__rmsnorm_fwd(a->xn_final, a->rs_final, a->res + (size_t)c->n_layers * N * D, w->rms_final, (int)N, D, c->norm_eps, nt);
+    mft__rmsnorm_fwd(a->xn_final, a->rs_final, a->res + (size_t)c->n_layers * N * D, w->rms_final, (int)N, D,
+                     c->norm_eps, nt);
     mft__matmul_fwd(a->logits, a->xn_final, w->wcls, (int)N, D, (int)V, nt);
 
-    /* masked cross-entropy: CE_n = logsumexp(logits_n) - logits_n[target_n]. lse is kept for
-       the backward pass; the sum is done in double, in order, after the parallel part. */
-    m->fwd_B = B; m->fwd_T = T;
+    /* the loss, xent */
+    m->fwd_B = B;
+    m->fwd_T = T;
     m->fwd_has_targets = targets != NULL;
     m->fwd_loss_sum = m->fwd_weight_sum = 0.0;
     memcpy(a->inputs, inputs, N * sizeof(int));
     if (targets) {
         memcpy(a->targets, targets, N * sizeof(int));
         for (size_t n = 0; n < N; n++) a->weights[n] = weights ? weights[n] : 1.0f;
-        MFT__PARFOR(mft__par(nt, (double)N * V))
-        for (long long n = 0; n < (long long)N; n++) {
-            const float *lr = a->logits + (size_t)n * V;
-            float mx = mft__vec_max(lr, (int)V);
-            /* exp into the next row's slot would clobber it; sum without storing instead */
-            int i = 0;
-            float s = 0.0f;
-#if MFT__VW > 1
-            mft__vf acc = mft__vset1(0.0f), vm = mft__vset1(mx);
-            for (; i + MFT__VW <= (int)V; i += MFT__VW) acc = mft__vadd(acc, mft__vexp(mft__vsub(mft__vload(lr + i), vm)));
-            s = mft__vhsum(acc);
-#endif
-            for (; i < (int)V; i++) s += expf(lr[i] - mx);
-            a->lse[n] = mx + logf(s);
-        }
-        for (size_t n = 0; n < N; n++) {
-            double wn = a->weights[n];
-            if (wn == 0.0) continue;
-            m->fwd_loss_sum += wn * ((double)a->lse[n] - a->logits[n * V + (size_t)targets[n]]);
-            m->fwd_weight_sum += wn;
-        }
+        mft__xent_fwd(a->lse, &m->fwd_loss_sum, &m->fwd_weight_sum, a->logits, targets, a->weights, N, V, nt);
         if (!isfinite(m->fwd_loss_sum))
-            return mft__fail(err, MFT_ERR_NONFINITE, "the loss is not finite (%g): the weights or inputs hold NaN/Inf", m->fwd_loss_sum);
+            return mft__fail(err, MFT_ERR_NONFINITE, "the loss is not finite (%g): the weights or inputs hold NaN/Inf",
+                             m->fwd_loss_sum);
+    }
+    if (info) {
+        info->loss_sum = m->fwd_loss_sum;
+        info->weight_sum = m->fwd_weight_sum;
+        info->loss = m->fwd_weight_sum > 0.0 ? (float)(m->fwd_loss_sum / m->fwd_weight_sum) : 0.0f;
     }
     return mft__ok(err);
+}
+
+
+/* The context anchor: sum_n aw_n KL(Q_n || P_n) joins the objective, Q_n = softmax(base_n) the
+   base model's distribution at position n, P_n the model's. Its gradient on the logits is
+   aw_n (P_n - Q_n), added to the cross-entropy's in backward() (xent). */
+MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const float *anchor_w, double *kl_sum,
+                                  mft_error *err)
+{
+    if (kl_sum) *kl_sum = 0.0;
+    if (!m || !base_logits || !anchor_w) return mft__fail(err, MFT_ERR_ARG, "mft_set_anchor: NULL argument");
+    if (!m->fwd_B || !m->fwd_has_targets)
+        return mft__fail(err, MFT_ERR_STATE, "mft_set_anchor needs a forward() with targets first");
+    size_t N = (size_t)m->fwd_B * m->fwd_T, V = (size_t)m->cfg.vocab_size;
+    for (size_t n = 0; n < N; n++)
+        if (!(anchor_w[n] >= 0.0f) || !isfinite(anchor_w[n]))
+            return mft__fail(err, MFT_ERR_ARG, "anchor_w[%zu] = %g: anchor weights must be finite and >= 0", n,
+                             (double)anchor_w[n]);
+    double sum = mft__anchor_fwd(m->a.logits, base_logits, anchor_w, N, V);
+    if (!isfinite(sum))
+        return mft__fail(err, MFT_ERR_NONFINITE, "the anchor's KL is not finite: the base logits hold NaN/Inf");
+    m->anchor_logits = base_logits;
+    m->anchor_w = anchor_w;
+    m->fwd_anchor_sum = sum;
+    if (kl_sum) *kl_sum = sum;
+    return mft__ok(err);
+}
+
+/* nll[t] = CE of position t without weights: lse_t - logit of the next token */
+MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err)
+{
+    if (!m || !ids || !nll || n < 2) return mft__fail(err, MFT_ERR_ARG, "mft_token_nll needs at least 2 tokens");
+    mft_status s = mft_forward(m, ids, ids + 1, NULL, 1, n - 1, NULL, err);
+    if (s) return s;
+    size_t V = (size_t)m->cfg.vocab_size;
+    for (int t = 0; t < n - 1; t++) nll[t] = m->a.lse[t] - m->a.logits[(size_t)t * V + (size_t)ids[t + 1]];
+    return MFT_OK;
 }
 
 /* ============================================================================================
@@ -1314,27 +1909,6 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
 MFT_API void mft_zero_grad(mft_model *m)
 {
     if (m && m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
-}
-
-/* The context anchor: sum_n aw_n KL(Q_n || P_n) joins the objective, Q_n = softmax(base_n) the
-   base model's distribution at position n, P_n the model's. Its gradient on the logits is
-   aw_n (P_n - Q_n), added to the cross-entropy's in backward(). */
-MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const float *anchor_w, mft_error *err)
-{
-    if (!m || !base_logits || !anchor_w) return mft__fail(err, MFT_ERR_ARG, "mft_set_anchor: NULL argument");
-    if (!m->fwd_B || !m->fwd_has_targets) return mft__fail(err, MFT_ERR_STATE, "mft_set_anchor needs a forward() with targets first");
-    size_t N = (size_t)m->fwd_B * m->fwd_T, V = (size_t)m->cfg.vocab_size;
-    double sum = 0.0;
-    for (size_t n = 0; n < N; n++) {
-        if (!(anchor_w[n] >= 0.0f) || !isfinite(anchor_w[n]))
-            return mft__fail(err, MFT_ERR_ARG, "anchor_w[%zu] = %g: anchor weights must be finite and >= 0", n, (double)anchor_w[n]);
-        if (anchor_w[n] > 0.0f) sum += anchor_w[n] * mft_kl_logits(base_logits + n * V, m->a.logits + n * V, (int)V);
-    }
-    if (!isfinite(sum)) return mft__fail(err, MFT_ERR_NONFINITE, "the anchor's KL is not finite: the base logits hold NaN/Inf");
-    m->anchor_logits = base_logits;
-    m->anchor_w = anchor_w;
-    m->fwd_anchor_sum = sum;
-    return mft__ok(err);
 }
 
 MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
@@ -1363,31 +1937,17 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         return mft__ok(err);
     }
 
-    /* loss -> logits, in place: d(w CE)/dz = w (P - onehot), d(aw KL(Q||P))/dz = aw (P - Q) */
-    MFT__PARFOR(mft__par(nt, (double)N * V))
-    for (long long n = 0; n < (long long)N; n++) {
-        float *lr = a->logits + (size_t)n * V;
-        float wn = weights[n], an = aw ? aw[n] : 0.0f;
-        if (wn == 0.0f && an == 0.0f) { memset(lr, 0, V * sizeof(float)); continue; }
-        mft__vec_exp_sum(lr, lr, a->lse[n], (int)V);     /* softmax, already normalised by lse */
-        mft__vec_scale(lr, wn + an, (int)V);
-        if (wn != 0.0f) lr[targets[n]] -= wn;
-        if (an != 0.0f) {
-            const float *bz = base + (size_t)n * V;
-            float bm = mft__vec_max(bz, (int)V);
-            double bs = 0.0;
-            for (size_t i = 0; i < V; i++) bs += exp((double)bz[i] - bm);
-            double blse = bm + log(bs);
-            for (size_t i = 0; i < V; i++) lr[i] -= an * (float)exp((double)bz[i] - blse);
-        }
-    }
+    /* the loss layer first, as llm.c's gpt2_backward starts from crossentropy_softmax_backward:
+       the logits become d(sum w CE + sum aw KL)/dz, in place (xent) */
+    mft__xent_bwd(a->logits, a->lse, targets, weights, aw, base, N, V, nt);
 
     /* classifier and final norm */
     memset(d->dxn, 0, N * D * sizeof(float));
     memset(d->dres, 0, N * D * sizeof(float));
     mft__matmul_bwd_dx(d->dxn, a->logits, w->wcls, (int)N, D, (int)V, nt);
     mft__matmul_bwd_dw(g->wcls, a->logits, a->xn_final, (int)N, D, (int)V, nt);
-    mft__rmsnorm_bwd(d->dres, g->rms_final, d->dxn, a->res + (size_t)c->n_layers * N * D, a->rs_final, w->rms_final, (int)N, D, nt);
+    mft__rmsnorm_bwd(d->dres, g->rms_final, d->dxn, a->res + (size_t)c->n_layers * N * D, a->rs_final, w->rms_final,
+                     (int)N, D, nt);
 
     for (int l = c->n_layers - 1; l >= 0; l--) {
         float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + (size_t)l * N * D;
@@ -1406,7 +1966,8 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         mft__matmul_bwd_dx(d->dxn, d->dh3, w->w3 + (size_t)l * F * D, (int)N, D, F, nt);
         mft__matmul_bwd_dw(g->w1 + (size_t)l * F * D, d->dh1, xn2, (int)N, D, F, nt);
         mft__matmul_bwd_dw(g->w3 + (size_t)l * F * D, d->dh3, xn2, (int)N, D, F, nt);
-        mft__rmsnorm_bwd(d->dres, g->rms_ffn + (size_t)l * D, d->dxn, mid, a->rs_ffn + (size_t)l * N, w->rms_ffn + (size_t)l * D, (int)N, D, nt);
+        mft__rmsnorm_bwd(d->dres, g->rms_ffn + (size_t)l * D, d->dxn, mid, a->rs_ffn + (size_t)l * N,
+                         w->rms_ffn + (size_t)l * D, (int)N, D, nt);
 
         /* attention block: mid = x + ao wo^T */
         memset(d->datt_out, 0, N * D * sizeof(float));
@@ -1415,7 +1976,8 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         memset(d->dq, 0, N * D * sizeof(float));
         memset(d->dk, 0, N * KVD * sizeof(float));
         memset(d->dv, 0, N * KVD * sizeof(float));
-        mft__attention_bwd(d->dq, d->dk, d->dv, d->dp, d->datt_out, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B, T, NH, KV, hs, nt);
+        mft__attention_bwd(d->dq, d->dk, d->dv, d->dp, d->datt_out, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B,
+                           T, NH, KV, hs, nt);
         mft__rope(d->dq, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, -1.0f, nt);
         mft__rope(d->dk, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, -1.0f, nt);
         memset(d->dxn, 0, N * D * sizeof(float));
@@ -1425,7 +1987,8 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         mft__matmul_bwd_dw(g->wq + (size_t)l * D * D, d->dq, xn, (int)N, D, D, nt);
         mft__matmul_bwd_dw(g->wk + (size_t)l * KVD * D, d->dk, xn, (int)N, D, KVD, nt);
         mft__matmul_bwd_dw(g->wv + (size_t)l * KVD * D, d->dv, xn, (int)N, D, KVD, nt);
-        mft__rmsnorm_bwd(d->dres, g->rms_att + (size_t)l * D, d->dxn, x, a->rs_att + (size_t)l * N, w->rms_att + (size_t)l * D, (int)N, D, nt);
+        mft__rmsnorm_bwd(d->dres, g->rms_att + (size_t)l * D, d->dxn, x, a->rs_att + (size_t)l * N,
+                         w->rms_att + (size_t)l * D, (int)N, D, nt);
     }
 
     /* embedding: rows of repeated tokens add up, so this one stays sequential (it is N x D) */
@@ -1446,12 +2009,12 @@ MFT_API mft_train_opts mft_train_opts_default(void)
 {
     mft_train_opts o;
     memset(&o, 0, sizeof o);
-    o.lr = 1e-3f;            /* torch.optim.AdamW defaults */
+    o.lr = 1e-3f; /* torch.optim.AdamW defaults */
     o.beta1 = 0.9f;
     o.beta2 = 0.999f;
     o.eps = 1e-8f;
     o.weight_decay = 0.01f;
-    o.max_grad_norm = 1.0f;  /* HF Trainer's default */
+    o.max_grad_norm = 1.0f; /* HF Trainer's default */
     o.warmup_steps = 0;
     o.total_steps = 0;
     o.min_lr_ratio = 0.0f;
@@ -1485,13 +2048,18 @@ static double mft__sumsq(const float *x, size_t n)
 static mft_status mft__check_opts(const mft_train_opts *o, mft_error *err)
 {
     if (!o) return mft__fail(err, MFT_ERR_ARG, "train options are NULL");
-    if (!(o->lr >= 0.0f) || !isfinite(o->lr)) return mft__fail(err, MFT_ERR_ARG, "lr %g must be finite and >= 0", (double)o->lr);
-    if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f)) return mft__fail(err, MFT_ERR_ARG, "beta1 %g must be in [0, 1)", (double)o->beta1);
-    if (!(o->beta2 >= 0.0f && o->beta2 < 1.0f)) return mft__fail(err, MFT_ERR_ARG, "beta2 %g must be in [0, 1)", (double)o->beta2);
+    if (!(o->lr >= 0.0f) || !isfinite(o->lr))
+        return mft__fail(err, MFT_ERR_ARG, "lr %g must be finite and >= 0", (double)o->lr);
+    if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f))
+        return mft__fail(err, MFT_ERR_ARG, "beta1 %g must be in [0, 1)", (double)o->beta1);
+    if (!(o->beta2 >= 0.0f && o->beta2 < 1.0f))
+        return mft__fail(err, MFT_ERR_ARG, "beta2 %g must be in [0, 1)", (double)o->beta2);
     if (!(o->eps > 0.0f)) return mft__fail(err, MFT_ERR_ARG, "eps %g must be > 0", (double)o->eps);
-    if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay)) return mft__fail(err, MFT_ERR_ARG, "weight_decay %g must be finite and >= 0", (double)o->weight_decay);
+    if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay))
+        return mft__fail(err, MFT_ERR_ARG, "weight_decay %g must be finite and >= 0", (double)o->weight_decay);
     if (isnan(o->max_grad_norm)) return mft__fail(err, MFT_ERR_ARG, "max_grad_norm is NaN");
-    if (o->warmup_steps < 0 || o->total_steps < 0) return mft__fail(err, MFT_ERR_ARG, "warmup_steps and total_steps must be >= 0");
+    if (o->warmup_steps < 0 || o->total_steps < 0)
+        return mft__fail(err, MFT_ERR_ARG, "warmup_steps and total_steps must be >= 0");
     return MFT_OK;
 }
 
@@ -1526,7 +2094,8 @@ MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info
             size_t j = 0;
             while (j < ti.numel && isfinite(m->grads[ti.offset + j])) j++;
             mft_zero_grad(m);
-            return mft__fail(err, MFT_ERR_NONFINITE, "step %ld: gradient of %s is not finite (first at element %zu); weights left unchanged",
+            return mft__fail(err, MFT_ERR_NONFINITE,
+                             "step %ld: gradient of %s is not finite (first at element %zu); weights left unchanged",
                              m->step, ti.name, j < ti.numel ? j : 0);
         }
         ss += t;
@@ -1556,34 +2125,184 @@ MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info
     return mft__ok(err);
 }
 
-MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const int *inputs,
-                                  const int *targets, const float *weights, int B, int T,
-                                  mft_step_info *info, mft_error *err)
+MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const int *inputs, const int *targets,
+                                  const float *weights, int B, int T, mft_step_info *info, mft_error *err)
 {
     if (!targets) return mft__fail(err, MFT_ERR_ARG, "training needs targets");
     mft_status st = mft__check_opts(o, err);
     if (st) return st;
-    st = mft_forward(m, inputs, targets, weights, B, T, err);
+    st = mft_forward(m, inputs, targets, weights, B, T, NULL, err);
     if (!st) st = mft_backward(m, err);
     if (st) {
-        if (m && m->grads) { mft_zero_grad(m); m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0; }
+        if (m && m->grads) {
+            mft_zero_grad(m);
+            m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0;
+        }
         return st;
     }
     return mft_step(m, o, info, err);
 }
 
+/* ---- training checkpoints ------------------------------------------------------------------
+   Everything a run needs to continue bit for bit: the weights, AdamW's two moments, the step
+   counter (the learning-rate schedule and the bias correction read it), and an opaque block
+   of the caller's (the CLI keeps its data position and RNG state there). Layout, host byte
+   order: "MFTCKPT1", int32 x8 shape (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+   vocab_size, seq_len, shared_classifier), float norm_eps, rope_theta, int64 step, n_params,
+   user_bytes, int32 has_adam, then params, [adam_m, adam_v], the user block, and an FNV-1a
+   64-bit hash of every byte before it, so a truncated or damaged file is refused rather than
+   half loaded. Written to PATH.tmp and renamed: a crash never replaces a good checkpoint. */
+
+typedef struct mft__ckpt_head {
+    char magic[8];
+    int32_t shape[8];
+    float eps, theta;
+    int64_t step, n_params, user_bytes;
+    int32_t has_adam, pad;
+} mft__ckpt_head;
+
+static mft__ckpt_head mft__ckpt_head_of(const mft_model *m, size_t user_bytes)
+{
+    mft__ckpt_head h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, "MFTCKPT1", 8);
+    const mft_config *c = &m->cfg;
+    int32_t sh[8] = { c->dim,        c->hidden_dim, c->n_layers, c->n_heads,
+                      c->n_kv_heads, c->vocab_size, c->seq_len,  c->shared_classifier };
+    memcpy(h.shape, sh, sizeof sh);
+    h.eps = c->norm_eps;
+    h.theta = c->rope_theta;
+    h.step = m->step;
+    h.n_params = (int64_t)m->n_params;
+    h.user_bytes = (int64_t)user_bytes;
+    h.has_adam = m->adam_m != NULL;
+    return h;
+}
+
+MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, const void *user, size_t user_bytes,
+                                       mft_error *err)
+{
+    if (!m || !m->params || !path || (user_bytes && !user))
+        return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_save: NULL argument");
+    mft__ckpt_head h = mft__ckpt_head_of(m, user_bytes);
+    char *tmp;
+    mft_status st;
+    FILE *f = mft__tmp_create(path, &tmp, &st, err);
+    if (!f) return st;
+    uint64_t hash = mft_hash(MFT_HASH_SEED, &h, sizeof h);
+    int ok = fwrite(&h, sizeof h, 1, f) == 1;
+    const void *part[4] = { m->params, m->adam_m, m->adam_v, user };
+    size_t bytes[4] = { m->n_params * sizeof(float), h.has_adam ? m->n_params * sizeof(float) : 0,
+                        h.has_adam ? m->n_params * sizeof(float) : 0, user_bytes };
+    for (int i = 0; i < 4 && ok; i++) {
+        if (!bytes[i]) continue;
+        ok = fwrite(part[i], 1, bytes[i], f) == bytes[i];
+        hash = mft_hash(hash, part[i], bytes[i]);
+    }
+    ok = ok && fwrite(&hash, 8, 1, f) == 1;
+    return mft__tmp_commit(f, tmp, path, ok, err);
+}
+
+/* checks everything, then loads: the shape, the size to the byte and the hash, before any
+   byte of the model is overwritten */
+static mft_status mft__checkpoint_load(mft_model *m, mft__src *f, void *user, size_t user_bytes, mft_error *err)
+{
+    if (!m || !m->params || (user_bytes && !user))
+        return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_load: NULL argument");
+    mft__ckpt_head h, want = mft__ckpt_head_of(m, user_bytes);
+    if (f->size < sizeof h + 8 || mft__src_read(f, &h, sizeof h, NULL) || memcmp(h.magic, "MFTCKPT1", 8))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a maskft training checkpoint", f->name);
+    if (memcmp(h.shape, want.shape, sizeof h.shape) || h.eps != want.eps || h.theta != want.theta ||
+        h.n_params != want.n_params)
+        return mft__fail(
+            err, MFT_ERR_FORMAT,
+            "'%s' holds a model of another shape (dim %d, %d layers, vocabulary %d) than this one (dim %d, "
+            "%d layers, vocabulary %d)",
+            f->name, h.shape[0], h.shape[2], h.shape[5], want.shape[0], want.shape[2], want.shape[5]);
+    if (h.has_adam && !m->adam_m)
+        return mft__fail(err, MFT_ERR_STATE, "'%s' holds optimizer state: open the model with MFT_TRAIN to resume",
+                         f->name);
+    if (h.user_bytes != (int64_t)user_bytes)
+        return mft__fail(err, MFT_ERR_FORMAT,
+                         "'%s': its run state is %lld bytes, this program expects %zu (written by "
+                         "another version?)",
+                         f->name, (long long)h.user_bytes, user_bytes);
+    /* first pass: the whole file must be there and hash right before anything is overwritten */
+    size_t n = m->n_params * sizeof(float);
+    uint64_t total = (uint64_t)n * (h.has_adam ? 3 : 1) + user_bytes, want_size = sizeof h + total + 8;
+    if (f->size < want_size) return mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated", f->name);
+    uint64_t hash = mft_hash(MFT_HASH_SEED, &h, sizeof h), stored = 0;
+    unsigned char buf[1 << 16];
+    mft_status s = MFT_OK;
+    for (uint64_t left = total; left > 0 && !s;) {
+        size_t k = left < sizeof buf ? (size_t)left : sizeof buf;
+        s = mft__src_read(f, buf, k, err);
+        hash = mft_hash(hash, buf, k);
+        left -= k;
+    }
+    if (!s) s = mft__src_read(f, &stored, 8, err);
+    if (s) return s;
+    if (stored != hash) return mft__fail(err, MFT_ERR_FORMAT, "'%s' is damaged (its checksum does not match)", f->name);
+    if (f->size != want_size)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' has %llu bytes, expected %llu", f->name,
+                         (unsigned long long)f->size, (unsigned long long)want_size);
+    /* second pass: load */
+    s = mft__src_seek(f, sizeof h, err);
+    if (!s) s = mft__src_read(f, m->params, n, err);
+    if (!s && h.has_adam) {
+        s = mft__src_read(f, m->adam_m, n, err);
+        if (!s) s = mft__src_read(f, m->adam_v, n, err);
+    } else if (!s && m->adam_m) {
+        memset(m->adam_m, 0, n);
+        memset(m->adam_v, 0, n);
+    }
+    if (!s && user_bytes) s = mft__src_read(f, user, user_bytes, err);
+    if (!s) m->step = (long)h.step;
+    if (m->grads) memset(m->grads, 0, n);
+    m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0;
+    m->fwd_B = 0;
+    m->anchor_w = m->anchor_logits = NULL;
+    return s;
+}
+
+MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err)
+{
+    mft__src f;
+    mft_status s = mft__src_open(&f, path, err);
+    if (s) return s;
+    s = mft__checkpoint_load(m, &f, user, user_bytes, err);
+    mft__src_close(&f);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API mft_status mft_checkpoint_load_from_memory(mft_model *m, const void *data, size_t size, void *user,
+                                                   size_t user_bytes, mft_error *err)
+{
+    mft__src f;
+    if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_load_from_memory: NULL data");
+    mft__src_memory(&f, data, size);
+    mft_status s = mft__checkpoint_load(m, &f, user, user_bytes, err);
+    return s ? s : mft__ok(err);
+}
+
 /* ============================================================================================
-   >>decode
-   The same layers as >>forward for a single position, with keys and values of earlier
-   positions read from the cache instead of recomputed: what generation needs.
+   >>generate
+   The same layers as forward for a single position, with keys and values of earlier
+   positions read from the cache instead of recomputed (mft_decode); the sampler; and the
+   loop that feeds a prompt and samples a continuation (mft_generate), which every caller
+   that generates (drafts, probes, fact recall, the tool's generate) uses.
    ============================================================================================ */
 
-MFT_API float *mft_decode(mft_model *m, int token, int pos, mft_error *err)
+MFT_API mft_status mft_decode(mft_model *m, int token, int pos, float **logits, mft_error *err)
 {
-    if (!m || !(m->flags & MFT_GENERATE)) { mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_GENERATE"); return NULL; }
+    if (logits) *logits = NULL;
+    if (!m || !(m->flags & MFT_GENERATE))
+        return mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_GENERATE");
     const mft_config *c = &m->cfg;
-    if (token < 0 || token >= c->vocab_size) { mft__fail(err, MFT_ERR_ARG, "token %d is outside the vocabulary (0..%d)", token, c->vocab_size - 1); return NULL; }
-    if (pos < 0 || pos >= c->seq_len) { mft__fail(err, MFT_ERR_ARG, "position %d is outside the context (0..%d)", pos, c->seq_len - 1); return NULL; }
+    if (token < 0 || token >= c->vocab_size)
+        return mft__fail(err, MFT_ERR_ARG, "token %d is outside the vocabulary (0..%d)", token, c->vocab_size - 1);
+    if (pos < 0 || pos >= c->seq_len)
+        return mft__fail(err, MFT_ERR_ARG, "position %d is outside the context (0..%d)", pos, c->seq_len - 1);
     int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = D / NH, KVD = KV * hs, grp = NH / KV;
     size_t S = (size_t)c->seq_len;
     float scale = 1.0f / sqrtf((float)hs);
@@ -1616,8 +2335,8 @@ MFT_API float *mft_decode(mft_model *m, int token, int pos, mft_error *err)
     }
     mft__rmsnorm_fwd(s->xn, &rs, s->x, w->rms_final, 1, D, c->norm_eps, 1);
     mft__matmul_fwd(s->logits, s->xn, w->wcls, 1, D, c->vocab_size, nt);
-    mft__ok(err);
-    return s->logits;
+    if (logits) *logits = s->logits;
+    return mft__ok(err);
 }
 
 MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uint64_t *rng)
@@ -1625,13 +2344,17 @@ MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uin
     int best = 0;
     if (!logits || V <= 0) return -1;
     if (!(temperature > 0.0f)) {
-        for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+        for (int i = 1; i < V; i++)
+            if (logits[i] > logits[best]) best = i;
         return best;
     }
     /* softmax(logits / T) computed as exp((x - max) / T): a tiny T cannot overflow to Inf */
     float mx = mft__vec_max(logits, V);
     double sum = 0.0;
-    for (int i = 0; i < V; i++) { logits[i] = expf((logits[i] - mx) / temperature); sum += logits[i]; }
+    for (int i = 0; i < V; i++) {
+        logits[i] = expf((logits[i] - mx) / temperature);
+        sum += logits[i];
+    }
     for (int i = 0; i < V; i++) logits[i] = (float)(logits[i] / sum);
     float *p = logits;
     /* Nucleus: the smallest set of most likely tokens whose mass reaches top_p is
@@ -1643,13 +2366,18 @@ MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uin
         for (int it = 0; it < 40; it++) {
             float mid = 0.5f * (lo + hi);
             double mass = 0.0;
-            for (int i = 0; i < V; i++) if (p[i] >= mid) mass += p[i];
-            if (mass >= top_p) lo = mid; else hi = mid;
+            for (int i = 0; i < V; i++)
+                if (p[i] >= mid) mass += p[i];
+            if (mass >= top_p)
+                lo = mid;
+            else
+                hi = mid;
         }
         tau = lo;
     }
     double mass = 0.0;
-    for (int i = 0; i < V; i++) if (p[i] >= tau) mass += p[i];
+    for (int i = 0; i < V; i++)
+        if (p[i] >= tau) mass += p[i];
     double r = mft__rand_f32(rng ? rng : &(uint64_t){ 1 }) * mass, acc = 0.0;
     for (int i = 0; i < V; i++) {
         if (p[i] < tau) continue;
@@ -1660,25 +2388,1249 @@ MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uin
     return best;
 }
 
+
+MFT_API mft_gen_opts mft_gen_opts_default(void)
+{
+    mft_gen_opts o;
+    memset(&o, 0, sizeof o);
+    o.max_new = 256;
+    o.temperature = 0.0f;
+    o.top_p = 1.0f;
+    for (int i = 0; i < 4; i++) o.stop[i] = -1;
+    return o;
+}
+
+MFT_API mft_status mft_generate(mft_model *m, const int *prompt, int n_prompt, const mft_gen_opts *o, uint64_t *rng,
+                                int *out, int cap, int *n_out, int *ended, mft_error *err)
+{
+    if (n_out) *n_out = 0;
+    if (ended) *ended = 0;
+    if (!m || !prompt || !o || !n_out || (cap > 0 && !out) || cap < 0)
+        return mft__fail(err, MFT_ERR_ARG, "mft_generate: bad argument");
+    if (n_prompt < 1) return mft__fail(err, MFT_ERR_ARG, "a generation needs at least one token to start from");
+    if (n_prompt > m->cfg.seq_len)
+        return mft__fail(err, MFT_ERR_ARG, "the prompt (%d tokens) is longer than the context (%d)", n_prompt,
+                         m->cfg.seq_len);
+    float *logits = NULL;
+    mft_status s = MFT_OK;
+    for (int i = 0; i < n_prompt && !s; i++) s = mft_decode(m, prompt[i], i, &logits, err);
+    /* the prompt and its continuation fit in the context */
+    int k = 0, max_new = o->max_new, room = m->cfg.seq_len - n_prompt;
+    if (max_new > room) max_new = room;
+    while (!s && k < max_new) {
+        int next = mft_sample(logits, m->cfg.vocab_size, o->temperature, o->top_p, rng);
+        int stop = 0;
+        for (int j = 0; j < 4; j++) stop |= o->stop[j] >= 0 && next == o->stop[j];
+        if (stop) {
+            if (ended) *ended = 1;
+            break;
+        }
+        if (k < cap) out[k] = next;
+        k++;
+        if (o->on_token && o->on_token(o->user, next)) break;
+        if (k < max_new) s = mft_decode(m, next, n_prompt + k - 1, &logits, err);
+    }
+    *n_out = k;
+    if (s) return s;
+    if (k > cap) return mft__fail(err, MFT_ERR_SPACE, "%d tokens were generated, more than the %d slots given", k, cap);
+    return mft__ok(err);
+}
+
+/* ---- the data order ----------------------------------------------------------------------
+   A second generator, beside the sampler's xorshift64*: the order of training examples and
+   the windows of plain-text training have always come from this one, so runs made with
+   earlier versions reproduce to the byte. */
+MFT_API uint64_t mft_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+MFT_API void mft_shuffle(int *a, int n, uint64_t *s)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(mft_rand(s) % (uint64_t)(i + 1)), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* FNV-1a 64: run-state and data fingerprints, and the training checkpoint's checksum */
+MFT_API uint64_t mft_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* ============================================================================================
+   PART II: TEXT AND DATA
+   ============================================================================================ */
+
+/* ============================================================================================
+   >>files
+   The byte source of every reader (declared in config): a file read as it goes, or memory,
+   with one bounds check in front of every read. Sizes and offsets are 64-bit: fseeko/ftello
+   (or _fseeki64 on Windows), since long is 32 bits on some systems. Writers go through a
+   temporary file that is renamed over the target only when every write succeeded.
+   ============================================================================================ */
+
+#if defined(_WIN32)
+#define MFT__FSEEK(f, o, w) _fseeki64(f, (__int64)(o), w)
+#define MFT__FTELL(f) ((int64_t)_ftelli64(f))
+#else
+#define MFT__FSEEK(f, o, w) fseeko(f, (off_t)(o), w)
+#define MFT__FTELL(f) ((int64_t)ftello(f))
+#endif
+
+static mft_status mft__src_open(mft__src *s, const char *path, mft_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->name = path ? path : "(null)";
+    s->f = path ? fopen(path, "rb") : NULL;
+    if (!s->f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", s->name);
+    int64_t n = -1;
+    if (MFT__FSEEK(s->f, 0, SEEK_END) == 0) n = MFT__FTELL(s->f);
+    if (n < 0 || MFT__FSEEK(s->f, 0, SEEK_SET) != 0) {
+        fclose(s->f);
+        s->f = NULL;
+        return mft__fail(err, MFT_ERR_IO, "cannot seek in '%s' (not a regular file?)", s->name);
+    }
+    s->size = (uint64_t)n;
+    return MFT_OK;
+}
+
+static void mft__src_memory(mft__src *s, const void *data, size_t size)
+{
+    memset(s, 0, sizeof *s);
+    s->name = "(memory)";
+    s->mem = (const unsigned char *)data;
+    s->size = size;
+}
+
+static mft_status mft__src_read(mft__src *s, void *dst, uint64_t n, mft_error *err)
+{
+    if (n > s->size - s->pos)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated: %llu bytes needed at offset %llu, %llu left", s->name,
+                         (unsigned long long)n, (unsigned long long)s->pos, (unsigned long long)(s->size - s->pos));
+    if (s->mem) {
+        if (n) memcpy(dst, s->mem + s->pos, (size_t)n);
+    } else if (n && fread(dst, 1, (size_t)n, s->f) != (size_t)n) {
+        return mft__fail(err, MFT_ERR_IO, "read error in '%s'", s->name);
+    }
+    s->pos += n;
+    return MFT_OK;
+}
+
+static mft_status mft__src_seek(mft__src *s, uint64_t pos, mft_error *err)
+{
+    if (pos > s->size)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated: offset %llu is past its end", s->name,
+                         (unsigned long long)pos);
+    if (!s->mem && MFT__FSEEK(s->f, pos, SEEK_SET) != 0)
+        return mft__fail(err, MFT_ERR_IO, "cannot seek in '%s'", s->name);
+    s->pos = pos;
+    return MFT_OK;
+}
+
+static void mft__src_close(mft__src *s)
+{
+    if (s->f) fclose(s->f);
+    s->f = NULL;
+}
+
+/* a stream read to its end (standard input, a pipe), NUL-terminated */
+static mft_status mft__read_stream(FILE *f, const char *name, size_t max, char **out, size_t *n, mft_error *err)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = (char *)MFT_MALLOC(cap);
+    for (;;) {
+        if (!buf) return mft__fail(err, MFT_ERR_NOMEM, "out of memory reading %s", name);
+        size_t got = fread(buf + len, 1, cap - 1 - len, f);
+        len += got;
+        if (len > max) {
+            MFT_FREE(buf);
+            return mft__fail(err, MFT_ERR_FORMAT, "%s is too large (over %zu bytes)", name, max);
+        }
+        if (got == 0) break;
+        if (len + 1 == cap) {
+            char *grown = (char *)MFT_REALLOC(buf, cap * 2);
+            if (!grown) MFT_FREE(buf);
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (ferror(f)) {
+        MFT_FREE(buf);
+        return mft__fail(err, MFT_ERR_IO, "read error on %s", name);
+    }
+    buf[len] = 0;
+    *out = buf;
+    *n = len;
+    return MFT_OK;
+}
+
+/* A whole file, NUL-terminated: its size first for a regular file, else (a pipe, a device;
+   path NULL: standard input) read until its end. */
+static mft_status mft__read_all(const char *path, size_t max, char **out, size_t *n, mft_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!path) return mft__read_stream(stdin, "standard input", max, out, n, err);
+    mft__src s;
+    mft_status st = mft__src_open(&s, path, NULL);
+    if (st == MFT_ERR_IO) { /* not seekable: read it as a stream */
+        FILE *f = fopen(path, "rb");
+        if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", path);
+        char name[300];
+        snprintf(name, sizeof name, "'%s'", path);
+        st = mft__read_stream(f, name, max, out, n, err);
+        fclose(f);
+        return st;
+    }
+    if (s.size > max) {
+        mft__src_close(&s);
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is too large (%llu bytes, the limit is %zu)", path,
+                         (unsigned long long)s.size, max);
+    }
+    char *buf = (char *)MFT_MALLOC((size_t)s.size + 1);
+    if (!buf)
+        st = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path);
+    else
+        st = mft__src_read(&s, buf, s.size, err);
+    mft__src_close(&s);
+    if (st) {
+        MFT_FREE(buf);
+        return st;
+    }
+    buf[s.size] = 0;
+    *out = buf;
+    *n = (size_t)s.size;
+    return MFT_OK;
+}
+
+MFT_API mft_status mft_read_file(const char *path, size_t max_bytes, char **data, size_t *size, mft_error *err)
+{
+    if (!data || !size) return mft__fail(err, MFT_ERR_ARG, "mft_read_file: NULL argument");
+    mft_status s = mft__read_all(path, max_bytes, data, size, err);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API int mft_jsonl_next(const char *data, size_t size, size_t *pos, int *line, const char **rec, int *len)
+{
+    while (data && *pos < size) {
+        size_t b = *pos, e = b;
+        while (e < size && data[e] != '\n') e++;
+        *pos = e < size ? e + 1 : e;
+        ++*line;
+        size_t i = b;
+        while (i < e && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r')) i++;
+        if (i < e) {
+            *rec = data + b;
+            *len = (int)(e - b);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* PATH.tmp, opened for writing; on failure NULL with *st set */
+static FILE *mft__tmp_create(const char *path, char **tmp, mft_status *st, mft_error *err)
+{
+    size_t plen = strlen(path);
+    *tmp = (char *)MFT_MALLOC(plen + 5);
+    if (!*tmp) {
+        *st = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(*tmp, path, plen);
+    memcpy(*tmp + plen, ".tmp", 5);
+    FILE *f = fopen(*tmp, "wb");
+    if (!f) {
+        *st = mft__fail(err, MFT_ERR_IO, "cannot create '%s'", *tmp);
+        MFT_FREE(*tmp);
+        *tmp = NULL;
+    }
+    return f;
+}
+
+/* closes f; renames tmp to path if ok (every write succeeded), else removes it; frees tmp */
+static mft_status mft__tmp_commit(FILE *f, char *tmp, const char *path, int ok, mft_error *err)
+{
+    if (fclose(f) != 0) ok = 0;
+    mft_status st = MFT_OK;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        st = mft__fail(err, MFT_ERR_IO, "cannot write '%s'", path);
+    }
+    MFT_FREE(tmp);
+    return st ? st : mft__ok(err);
+}
+
+#ifndef MFT_NO_TEXT
+
+/* ============================================================================================
+   >>json
+   A small JSON reader for tokenizer.json, tokenizer_config.json and (later) JSONL data: the
+   whole document becomes an array of nodes; arrays and objects link their children by index
+   (first child, next sibling), strings are decoded into one byte pool (they may hold NUL, so
+   every string has a length). Depth is limited, so hostile input cannot blow the stack.
+   ============================================================================================ */
+
+static int mft__utf8_len(const unsigned char *s, int n); /* unicode */
+
+/* A string builder: into a caller's buffer, where what does not fit is still counted (n is
+   the length the whole text needs, as snprintf's return value), or into its own growing one
+   (grow = 1; nomem when an allocation failed). The text is NUL-terminated as far as it fits. */
+typedef struct mft__sb {
+    char *p;
+    int n, cap;
+    int over, grow, nomem;
+} mft__sb;
+
+static void mft__sb_put(mft__sb *b, const char *s, int n)
+{
+    if (n < 0) n = (int)strlen(s);
+    if (b->grow && !b->nomem && (size_t)b->n + (size_t)n + 1 > (size_t)b->cap) {
+        size_t cap = b->cap ? (size_t)b->cap : 256;
+        while (cap < (size_t)b->n + (size_t)n + 1) cap *= 2;
+        char *q = cap < (1u << 31) ? (char *)MFT_REALLOC(b->p, cap) : NULL;
+        if (!q)
+            b->nomem = 1;
+        else {
+            b->p = q;
+            b->cap = (int)cap;
+        }
+    }
+    if (!b->over && b->n + n < b->cap) {
+        memcpy(b->p + b->n, s, (size_t)n);
+        b->p[b->n + n] = 0;
+    } else {
+        b->over = 1;
+    }
+    b->n += n;
+}
+
+/* s[0..n) as a JSON string literal: quote, backslash and the control characters escaped */
+static void mft__sb_json(mft__sb *b, const char *s, int n)
+{
+    mft__sb_put(b, "\"", 1);
+    for (int i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[8];
+        if (c == '"' || c == '\\') {
+            e[0] = '\\';
+            e[1] = (char)c;
+            mft__sb_put(b, e, 2);
+        } else if (c == '\n') {
+            mft__sb_put(b, "\\n", 2);
+        } else if (c == '\t') {
+            mft__sb_put(b, "\\t", 2);
+        } else if (c == '\r') {
+            mft__sb_put(b, "\\r", 2);
+        } else if (c < 0x20) {
+            snprintf(e, sizeof e, "\\u%04x", c);
+            mft__sb_put(b, e, 6);
+        } else {
+            int k = i;
+            while (k < n && (unsigned char)s[k] >= 0x20 && s[k] != '"' && s[k] != '\\') k++;
+            mft__sb_put(b, s + i, k - i);
+            i = k - 1;
+        }
+    }
+    mft__sb_put(b, "\"", 1);
+}
+
+MFT_API mft_status mft_json_escape(const char *s, int n, char *out, int cap, int *len)
+{
+    if (len) *len = 0;
+    if ((!s && n) || n < 0 || cap < 0 || (cap > 0 && !out)) return MFT_ERR_ARG;
+    mft__sb b = { out, 0, cap, 0, 0, 0 };
+    if (cap > 0) out[0] = 0;
+    mft__sb_json(&b, s, n);
+    if (len) *len = b.n;
+    return b.n < cap || cap == 0 ? MFT_OK : MFT_ERR_SPACE;
+}
+
+enum { MFT__J_NULL, MFT__J_FALSE, MFT__J_TRUE, MFT__J_NUM, MFT__J_STR, MFT__J_ARR, MFT__J_OBJ };
+
+typedef struct mft__jnode {
+    uint8_t type;
+    uint32_t n;         /* string: bytes; array/object: children */
+    uint32_t first;     /* string: offset in the pool; array/object: first child (node index) */
+    uint32_t next;      /* next sibling, or UINT32_MAX */
+    uint32_t key, klen; /* object members: the key, in the pool */
+    uint32_t at;        /* byte offset of the value in the text, for messages */
+    double num;
+} mft__jnode;
+
+typedef struct mft__json {
+    mft__jnode *node;
+    uint32_t n_node, cap_node;
+    char *pool;
+    size_t n_pool, cap_pool;
+    const char *src; /* the text being parsed, for error positions */
+    size_t len, pos;
+    int err_line, err_col; /* where the first error is (1-based) */
+    char err[160];         /* what it is */
+} mft__json;
+
+#define MFT__JNONE UINT32_MAX
+
+static void mft__json_free(mft__json *j)
+{
+    MFT_FREE(j->node);
+    MFT_FREE(j->pool);
+    memset(j, 0, sizeof *j);
+}
+
+/* line:column (1-based) of a byte offset, for messages */
+static void mft__linecol(const char *s, size_t pos, int *line, int *col)
+{
+    int l = 1, c = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (s[i] == '\n') {
+            l++;
+            c = 1;
+        } else if (((unsigned char)s[i] & 0xC0) != 0x80)
+            c++; /* columns count characters */
+    }
+    *line = l;
+    *col = c;
+}
+
+static int mft__json_error(mft__json *j, const char *what)
+{
+    mft__linecol(j->src, j->pos, &j->err_line, &j->err_col);
+    snprintf(j->err, sizeof j->err, "%s", what);
+    return -1;
+}
+
+/* line and column of node v in the text it was parsed from */
+static void mft__jpos(const mft__json *j, uint32_t v, int *line, int *col)
+{
+    *line = *col = 1;
+    if (v != MFT__JNONE && v < j->n_node) mft__linecol(j->src, j->node[v].at, line, col);
+}
+
+static uint32_t mft__json_new(mft__json *j, int type)
+{
+    if (j->n_node == j->cap_node) {
+        uint32_t cap = j->cap_node ? j->cap_node * 2 : 1024;
+        if (cap > (1u << 30)) return MFT__JNONE;
+        mft__jnode *p = (mft__jnode *)MFT_REALLOC(j->node, cap * sizeof *p);
+        if (!p) return MFT__JNONE;
+        j->node = p;
+        j->cap_node = cap;
+    }
+    mft__jnode *n = &j->node[j->n_node];
+    memset(n, 0, sizeof *n);
+    n->type = (uint8_t)type;
+    n->next = MFT__JNONE;
+    n->first = MFT__JNONE;
+    return j->n_node++;
+}
+
+static int mft__json_put(mft__json *j, const void *p, size_t n)
+{
+    if (j->n_pool + n > j->cap_pool) {
+        size_t cap = j->cap_pool ? j->cap_pool : 4096;
+        while (cap < j->n_pool + n) cap *= 2;
+        if (cap > ((size_t)1 << 32)) return -1;
+        char *q = (char *)MFT_REALLOC(j->pool, cap);
+        if (!q) return -1;
+        j->pool = q;
+        j->cap_pool = cap;
+    }
+    memcpy(j->pool + j->n_pool, p, n);
+    j->n_pool += n;
+    return 0;
+}
+
+static void mft__json_ws(mft__json *j)
+{
+    while (j->pos < j->len &&
+           (j->src[j->pos] == ' ' || j->src[j->pos] == '\t' || j->src[j->pos] == '\n' || j->src[j->pos] == '\r'))
+        j->pos++;
+}
+
+static int mft__utf8_put(unsigned cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 63));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 63));
+        out[2] = (char)(0x80 | (cp & 63));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | ((cp >> 12) & 63));
+    out[2] = (char)(0x80 | ((cp >> 6) & 63));
+    out[3] = (char)(0x80 | (cp & 63));
+    return 4;
+}
+
+
+static int mft__hex4(const char *s, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = s[i], d = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (d < 0) return -1;
+        *v = *v * 16 + (unsigned)d;
+    }
+    return 0;
+}
+
+/* parses a string at j->pos (on the opening quote) into the pool; returns its offset/length */
+static int mft__json_string(mft__json *j, uint32_t *off, uint32_t *len)
+{
+    size_t start = j->n_pool;
+    j->pos++;
+    for (;;) {
+        if (j->pos >= j->len) return mft__json_error(j, "unterminated string");
+        unsigned char c = (unsigned char)j->src[j->pos];
+        if (c == '"') {
+            j->pos++;
+            break;
+        }
+        if (c < 0x20) return mft__json_error(j, "control character in a string (escape it)");
+        if (c == '\\') {
+            char buf[4];
+            int nb = 1;
+            if (j->pos + 1 >= j->len) return mft__json_error(j, "unterminated escape");
+            switch (j->src[j->pos + 1]) {
+            case '"': buf[0] = '"'; break;
+            case '\\': buf[0] = '\\'; break;
+            case '/': buf[0] = '/'; break;
+            case 'b': buf[0] = '\b'; break;
+            case 'f': buf[0] = '\f'; break;
+            case 'n': buf[0] = '\n'; break;
+            case 'r': buf[0] = '\r'; break;
+            case 't': buf[0] = '\t'; break;
+            case 'u': {
+                unsigned cp, lo;
+                if (j->pos + 6 > j->len || mft__hex4(j->src + j->pos + 2, &cp))
+                    return mft__json_error(j, "bad \\u escape");
+                if (cp >= 0xD800 && cp < 0xDC00) {
+                    if (j->pos + 12 > j->len || j->src[j->pos + 6] != '\\' || j->src[j->pos + 7] != 'u' ||
+                        mft__hex4(j->src + j->pos + 8, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                        return mft__json_error(j, "unpaired surrogate in \\u escape");
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    j->pos += 6;
+                } else if (cp >= 0xDC00 && cp < 0xE000) {
+                    return mft__json_error(j, "unpaired surrogate in \\u escape");
+                }
+                nb = mft__utf8_put(cp, buf);
+                j->pos += 4;
+                break;
+            }
+            default: return mft__json_error(j, "unknown escape");
+            }
+            if (mft__json_put(j, buf, (size_t)nb)) return mft__json_error(j, "out of memory");
+            j->pos += 2;
+            continue;
+        }
+        /* a run of plain bytes; UTF-8 must be valid */
+        size_t s0 = j->pos;
+        while (j->pos < j->len) {
+            c = (unsigned char)j->src[j->pos];
+            if (c == '"' || c == '\\' || c < 0x20) break;
+            if (c < 0x80) {
+                j->pos++;
+                continue;
+            }
+            int l =
+                mft__utf8_len((const unsigned char *)j->src + j->pos, (int)(j->len - j->pos < 4 ? j->len - j->pos : 4));
+            if (!l) return mft__json_error(j, "invalid UTF-8");
+            j->pos += (size_t)l;
+        }
+        if (mft__json_put(j, j->src + s0, j->pos - s0)) return mft__json_error(j, "out of memory");
+    }
+    if (j->n_pool - start > 0xFFFFFFFFu) return mft__json_error(j, "string too long");
+    *off = (uint32_t)start;
+    *len = (uint32_t)(j->n_pool - start);
+    return 0;
+}
+
+static uint32_t mft__json_value1(mft__json *j, int depth);
+
+/* a value, and where it starts (for messages about it) */
+static uint32_t mft__json_value(mft__json *j, int depth)
+{
+    mft__json_ws(j);
+    size_t at = j->pos;
+    uint32_t id = mft__json_value1(j, depth);
+    if (id != MFT__JNONE) j->node[id].at = (uint32_t)at;
+    return id;
+}
+
+static uint32_t mft__json_value1(mft__json *j, int depth)
+{
+    mft__json_ws(j);
+    if (depth > 200) {
+        mft__json_error(j, "nested too deeply");
+        return MFT__JNONE;
+    }
+    if (j->pos >= j->len) {
+        mft__json_error(j, "unexpected end of input");
+        return MFT__JNONE;
+    }
+    char c = j->src[j->pos];
+    uint32_t id;
+    if (c == '{' || c == '[') {
+        int obj = c == '{';
+        id = mft__json_new(j, obj ? MFT__J_OBJ : MFT__J_ARR);
+        if (id == MFT__JNONE) {
+            mft__json_error(j, "out of memory");
+            return id;
+        }
+        j->pos++;
+        mft__json_ws(j);
+        uint32_t last = MFT__JNONE, count = 0;
+        if (j->pos < j->len && j->src[j->pos] == (obj ? '}' : ']')) {
+            j->pos++;
+            return id;
+        }
+        for (;;) {
+            uint32_t koff = 0, klen = 0;
+            if (obj) {
+                mft__json_ws(j);
+                if (j->pos >= j->len || j->src[j->pos] != '"') {
+                    mft__json_error(j, "expected a string key");
+                    return MFT__JNONE;
+                }
+                if (mft__json_string(j, &koff, &klen)) return MFT__JNONE;
+                mft__json_ws(j);
+                if (j->pos >= j->len || j->src[j->pos] != ':') {
+                    mft__json_error(j, "expected ':'");
+                    return MFT__JNONE;
+                }
+                j->pos++;
+            }
+            uint32_t ch = mft__json_value(j, depth + 1);
+            if (ch == MFT__JNONE) return ch;
+            j->node[ch].key = koff;
+            j->node[ch].klen = klen;
+            if (last == MFT__JNONE)
+                j->node[id].first = ch;
+            else
+                j->node[last].next = ch;
+            last = ch;
+            count++;
+            mft__json_ws(j);
+            if (j->pos < j->len && j->src[j->pos] == ',') {
+                j->pos++;
+                continue;
+            }
+            if (j->pos < j->len && j->src[j->pos] == (obj ? '}' : ']')) {
+                j->pos++;
+                break;
+            }
+            mft__json_error(j, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+            return MFT__JNONE;
+        }
+        j->node[id].n = count;
+        return id;
+    }
+    if (c == '"') {
+        uint32_t off, len;
+        if (mft__json_string(j, &off, &len)) return MFT__JNONE;
+        id = mft__json_new(j, MFT__J_STR);
+        if (id == MFT__JNONE) {
+            mft__json_error(j, "out of memory");
+            return id;
+        }
+        j->node[id].first = off;
+        j->node[id].n = len;
+        return id;
+    }
+    static const char *const words[3] = { "null", "false", "true" };
+    for (int w = 0; w < 3; w++) {
+        size_t wl = strlen(words[w]);
+        if (j->len - j->pos >= wl && !memcmp(j->src + j->pos, words[w], wl)) {
+            j->pos += wl;
+            id = mft__json_new(j, w == 0 ? MFT__J_NULL : w == 1 ? MFT__J_FALSE : MFT__J_TRUE);
+            if (id == MFT__JNONE) mft__json_error(j, "out of memory");
+            return id;
+        }
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        /* the JSON number grammar, checked, then converted by strtod on a bounded copy */
+        size_t p = j->pos, s0 = p;
+        if (j->src[p] == '-') p++;
+        if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) {
+            j->pos = p;
+            mft__json_error(j, "bad number");
+            return MFT__JNONE;
+        }
+        if (j->src[p] == '0')
+            p++;
+        else
+            while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
+        if (p < j->len && j->src[p] == '.') {
+            p++;
+            if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) {
+                j->pos = p;
+                mft__json_error(j, "bad number");
+                return MFT__JNONE;
+            }
+            while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
+        }
+        if (p < j->len && (j->src[p] == 'e' || j->src[p] == 'E')) {
+            p++;
+            if (p < j->len && (j->src[p] == '+' || j->src[p] == '-')) p++;
+            if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) {
+                j->pos = p;
+                mft__json_error(j, "bad number");
+                return MFT__JNONE;
+            }
+            while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
+        }
+        char small[64], *buf = small;
+        size_t nl = p - s0;
+        if (nl >= sizeof small && !(buf = (char *)MFT_MALLOC(nl + 1))) {
+            mft__json_error(j, "out of memory");
+            return MFT__JNONE;
+        }
+        memcpy(buf, j->src + s0, nl);
+        buf[nl] = 0;
+        j->pos = p;
+        id = mft__json_new(j, MFT__J_NUM);
+        if (id != MFT__JNONE)
+            j->node[id].num = strtod(buf, NULL);
+        else
+            mft__json_error(j, "out of memory");
+        if (buf != small) MFT_FREE(buf);
+        return id;
+    }
+    mft__json_error(j, "unexpected character");
+    return MFT__JNONE;
+}
+
+/* Parses one JSON document that fills s[0..n) (surrounding whitespace allowed). Returns the
+   root node, or MFT__JNONE with j->err (what) and j->err_line / err_col (where). */
+static uint32_t mft__json_parse(mft__json *j, const char *s, size_t n)
+{
+    memset(j, 0, sizeof *j);
+    j->src = s;
+    j->len = n;
+    uint32_t root = mft__json_value(j, 0);
+    if (root == MFT__JNONE) return root;
+    mft__json_ws(j);
+    if (j->pos != j->len) {
+        mft__json_error(j, "trailing characters after the JSON value");
+        return MFT__JNONE;
+    }
+    return root;
+}
+
+/* member `key` of object node o, or MFT__JNONE */
+static uint32_t mft__jget(const mft__json *j, uint32_t o, const char *key)
+{
+    if (o == MFT__JNONE || j->node[o].type != MFT__J_OBJ) return MFT__JNONE;
+    size_t kl = strlen(key);
+    for (uint32_t c = j->node[o].first; c != MFT__JNONE; c = j->node[c].next)
+        if (j->node[c].klen == kl && !memcmp(j->pool + j->node[c].key, key, kl)) return c;
+    return MFT__JNONE;
+}
+
+/* string node -> pointer and length (NULL if not a string) */
+static const char *mft__jstr(const mft__json *j, uint32_t v, int *len)
+{
+    if (v == MFT__JNONE || j->node[v].type != MFT__J_STR) return NULL;
+    if (len) *len = (int)j->node[v].n;
+    return j->pool + j->node[v].first;
+}
+
+static int mft__jstr_is(const mft__json *j, uint32_t v, const char *s)
+{
+    int n;
+    const char *p = mft__jstr(j, v, &n);
+    return p && (size_t)n == strlen(s) && !memcmp(p, s, (size_t)n);
+}
+
+/* a JSON number that is an integer in [lo, hi]: checked as a double before any cast */
+static int mft__jint(const mft__json *j, uint32_t v, double lo, double hi, int *out)
+{
+    if (v == MFT__JNONE || j->node[v].type != MFT__J_NUM) return 0;
+    double x = j->node[v].num;
+    if (!(x >= lo && x <= hi) || x != floor(x)) return 0;
+    *out = (int)x;
+    return 1;
+}
+
+/* ---- the public reader: the same parser behind a handle, nodes as ints (-1 = none) ---- */
+struct mft_json {
+    mft__json j;
+    uint32_t root;
+};
+
+MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err)
+{
+    mft_json *h = (mft_json *)mft__calloc(1, sizeof *h);
+    if (!h) {
+        mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (!text) {
+        mft__fail(err, MFT_ERR_ARG, "mft_json_parse: NULL text");
+        MFT_FREE(h);
+        return NULL;
+    }
+    h->root = mft__json_parse(&h->j, text, len < 0 ? strlen(text) : (size_t)len);
+    if (h->root == MFT__JNONE) {
+        mft__fail(err, MFT_ERR_FORMAT, "%d:%d: %s", h->j.err_line, h->j.err_col, h->j.err);
+        mft__json_free(&h->j);
+        MFT_FREE(h);
+        return NULL;
+    }
+    mft__ok(err);
+    return h;
+}
+
+MFT_API void mft_json_free(mft_json *h)
+{
+    if (h) {
+        mft__json_free(&h->j);
+        MFT_FREE(h);
+    }
+}
+MFT_API int mft_json_root(const mft_json *h) { return h ? (int)h->root : -1; }
+
+static int mft__jok(const mft_json *h, int v) { return h && v >= 0 && (uint32_t)v < h->j.n_node; }
+
+MFT_API int mft_json_get(const mft_json *h, int obj, const char *key)
+{
+    uint32_t v = mft__jok(h, obj) && key ? mft__jget(&h->j, (uint32_t)obj, key) : MFT__JNONE;
+    return v == MFT__JNONE ? -1 : (int)v;
+}
+
+MFT_API int mft_json_len(const mft_json *h, int v)
+{
+    if (!mft__jok(h, v)) return -1;
+    int t = h->j.node[v].type;
+    return t == MFT__J_STR || t == MFT__J_ARR || t == MFT__J_OBJ ? (int)h->j.node[v].n : -1;
+}
+
+MFT_API int mft_json_first(const mft_json *h, int v)
+{
+    if (!mft__jok(h, v) || (h->j.node[v].type != MFT__J_ARR && h->j.node[v].type != MFT__J_OBJ)) return -1;
+    uint32_t c = h->j.node[v].first;
+    return c == MFT__JNONE ? -1 : (int)c;
+}
+
+MFT_API int mft_json_next(const mft_json *h, int v)
+{
+    if (!mft__jok(h, v)) return -1;
+    uint32_t c = h->j.node[v].next;
+    return c == MFT__JNONE ? -1 : (int)c;
+}
+
+MFT_API int mft_json_at(const mft_json *h, int arr, int i)
+{
+    if (!mft__jok(h, arr) || h->j.node[arr].type != MFT__J_ARR || i < 0) return -1;
+    uint32_t c = h->j.node[arr].first;
+    while (c != MFT__JNONE && i-- > 0) c = h->j.node[c].next;
+    return c == MFT__JNONE ? -1 : (int)c;
+}
+
+MFT_API const char *mft_json_str(const mft_json *h, int v, int *len)
+{
+    return mft__jok(h, v) ? mft__jstr(&h->j, (uint32_t)v, len) : NULL;
+}
+
+MFT_API int mft_json_num(const mft_json *h, int v, double *out)
+{
+    if (!mft__jok(h, v) || h->j.node[v].type != MFT__J_NUM) return 0;
+    if (out) *out = h->j.node[v].num;
+    return 1;
+}
+
+/* ============================================================================================
+   >>gguf
+   GGUF metadata (versions 1 to 3, little-endian): the header, every key/value pair of every
+   type (arrays included) and the tensor table. Every count and length is checked against the
+   bytes left in the file before anything is allocated or read. Values live in a chunked arena
+   owned by the mft_gguf, so pointers into it stay valid until mft_gguf_close.
+   ============================================================================================ */
+
+typedef struct mft__chunk {
+    struct mft__chunk *next;
+    size_t used, cap;
+} mft__chunk;
+
+static void *mft__arena_alloc(void **head, size_t n)
+{
+    mft__chunk *c = (mft__chunk *)*head;
+    n = (n + 15) & ~(size_t)15;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > ((size_t)1 << 20) ? n : ((size_t)1 << 20);
+        mft__chunk *nc = (mft__chunk *)MFT_MALLOC(sizeof(mft__chunk) + 16 + cap);
+        if (!nc) return NULL;
+        nc->next = c;
+        nc->used = 0;
+        nc->cap = cap;
+        *head = nc;
+        c = nc;
+    }
+    void *p = (char *)(c + 1) + 16 + c->used;
+    c->used += n;
+    return p;
+}
+
+static void mft__arena_free(void **head)
+{
+    mft__chunk *c = (mft__chunk *)*head;
+    while (c) {
+        mft__chunk *n = c->next;
+        MFT_FREE(c);
+        c = n;
+    }
+    *head = NULL;
+}
+
+static const int mft__gguf_size[13] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 }; /* bytes per scalar type */
+
+/* The GGUF reader's state: the byte source, the format version (counts and lengths are uint32
+   in version 1, uint64 after), and the status of the first failure, so that every path out
+   returns it (the message went to err). */
+typedef struct mft__rd {
+    mft__src *s;
+    int version;
+    mft_status st;
+    mft_error *err;
+} mft__rd;
+
+static int mft__rd_bytes(mft__rd *r, void *dst, uint64_t n)
+{
+    mft_status s = mft__src_read(r->s, dst, n, r->err);
+    if (s) r->st = s;
+    return s ? -1 : 0;
+}
+
+static int mft__rd_fail(mft__rd *r, mft_status s)
+{
+    r->st = s;
+    return -1;
+}
+
+/* a count or length: uint32 in version 1, uint64 after */
+static int mft__rd_len(mft__rd *r, uint64_t *v)
+{
+    if (r->version == 1) {
+        uint32_t x;
+        if (mft__rd_bytes(r, &x, 4)) return -1;
+        *v = x;
+        return 0;
+    }
+    return mft__rd_bytes(r, v, 8);
+}
+
+static int mft__rd_str(mft__rd *r, void **arena, mft_gguf_str *s)
+{
+    uint64_t n;
+    const char *name = r->s->name;
+    if (mft__rd_len(r, &n)) return -1;
+    if (n > r->s->size - r->s->pos)
+        return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_FORMAT,
+                                         "'%s': a string of %llu bytes at offset %llu runs past the end of the file",
+                                         name, (unsigned long long)n, (unsigned long long)r->s->pos));
+    char *p = (char *)mft__arena_alloc(arena, (size_t)n + 1);
+    if (!p) return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", name));
+    if (mft__rd_bytes(r, p, n)) return -1;
+    p[n] = 0;
+    s->s = p;
+    s->n = n;
+    return 0;
+}
+
+/* A little-endian scalar of a numeric GGUF type at p, into v->v (a union): the integer types in
+   u and i (which agree), the float types in f. */
+static void mft__gguf_scalar(int type, const uint8_t *p, mft_gguf_kv *v)
+{
+    uint64_t u = 0;
+    int64_t i = 0;
+    switch (type) {
+    case MFT_GGUF_UINT8: u = p[0]; break;
+    case MFT_GGUF_BOOL: u = p[0] != 0; break;
+    case MFT_GGUF_INT8: i = (int8_t)p[0]; break;
+    case MFT_GGUF_UINT16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        u = x;
+        break;
+    }
+    case MFT_GGUF_INT16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        i = x;
+        break;
+    }
+    case MFT_GGUF_UINT32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        u = x;
+        break;
+    }
+    case MFT_GGUF_INT32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        i = x;
+        break;
+    }
+    case MFT_GGUF_UINT64: memcpy(&u, p, 8); break;
+    case MFT_GGUF_INT64: memcpy(&i, p, 8); break;
+    case MFT_GGUF_FLOAT32:
+    case MFT_GGUF_FLOAT64: {
+        double f;
+        if (type == MFT_GGUF_FLOAT32) {
+            float x;
+            memcpy(&x, p, 4);
+            f = x;
+        } else {
+            memcpy(&f, p, 8);
+        }
+        v->v.f = f;
+        return;
+    }
+    }
+    int is_signed = type == MFT_GGUF_INT8 || type == MFT_GGUF_INT16 || type == MFT_GGUF_INT32 || type == MFT_GGUF_INT64;
+    if (is_signed)
+        u = (uint64_t)i;
+    else
+        i = (int64_t)u;
+    v->v.u = u;
+}
+
+static int mft__rd_value(mft__rd *r, void **arena, int type, mft_gguf_kv *kv, int depth)
+{
+    const char *name = r->s->name;
+    if (type < 0 || type > 12)
+        return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_FORMAT, "'%s': unknown value type %d at offset %llu", name,
+                                         type, (unsigned long long)r->s->pos));
+    kv->type = type;
+    if (type == MFT_GGUF_STRING) {
+        mft_gguf_str s;
+        if (mft__rd_str(r, arena, &s)) return -1;
+        kv->data = s.s;
+        kv->n = s.n;
+        return 0;
+    }
+    if (type == MFT_GGUF_ARRAY) {
+        uint32_t et;
+        uint64_t n;
+        if (depth > 4)
+            return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_FORMAT, "'%s': arrays nested too deeply", name));
+        if (mft__rd_bytes(r, &et, 4) || mft__rd_len(r, &n)) return -1;
+        if (et > 12)
+            return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_FORMAT, "'%s': unknown array element type %u", name, et));
+        kv->arr_type = (int)et;
+        kv->n = n;
+        /* each element takes at least one byte (strings at least their length field) */
+        uint64_t minsz = et == MFT_GGUF_STRING  ? (r->version == 1 ? 4 : 8)
+                         : et == MFT_GGUF_ARRAY ? 12
+                                                : (uint64_t)mft__gguf_size[et];
+        if (n > (r->s->size - r->s->pos) / minsz)
+            return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_FORMAT,
+                                             "'%s': an array of %llu elements at offset %llu cannot fit in the file",
+                                             name, (unsigned long long)n, (unsigned long long)r->s->pos));
+        if (et == MFT_GGUF_STRING) {
+            mft_gguf_str *a = (mft_gguf_str *)mft__arena_alloc(arena, (size_t)n * sizeof *a + 1);
+            if (!a) return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", name));
+            for (uint64_t i = 0; i < n; i++)
+                if (mft__rd_str(r, arena, &a[i])) return -1;
+            kv->data = a;
+        } else if (et == MFT_GGUF_ARRAY) {
+            /* an array of arrays is legal GGUF but used by no tokenizer: read past it */
+            for (uint64_t i = 0; i < n; i++) {
+                mft_gguf_kv sub;
+                memset(&sub, 0, sizeof sub);
+                if (mft__rd_value(r, arena, MFT_GGUF_ARRAY, &sub, depth + 1)) return -1;
+            }
+            kv->data = NULL;
+        } else {
+            void *a = mft__arena_alloc(arena, (size_t)(n * minsz) + 1);
+            if (!a) return mft__rd_fail(r, mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", name));
+            if (mft__rd_bytes(r, a, n * minsz)) return -1;
+            kv->data = a;
+        }
+        return 0;
+    }
+    uint8_t b[8] = { 0 };
+    if (mft__rd_bytes(r, b, (uint64_t)mft__gguf_size[type])) return -1;
+    mft__gguf_scalar(type, b, kv);
+    return 0;
+}
+
+MFT_API void mft_gguf_free(mft_gguf *g)
+{
+    if (!g) return;
+    mft__arena_free(&g->mem);
+    memset(g, 0, sizeof *g);
+}
+
+static mft_status mft__gguf_read(mft_gguf *g, mft__src *src, mft_error *err)
+{
+    const char *path = src->name;
+    mft__rd r = { src, 3, MFT_OK, err };
+    char magic[4];
+    uint32_t ver;
+    if (src->size < 8 || mft__rd_bytes(&r, magic, 4) || memcmp(magic, "GGUF", 4))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a GGUF file (no GGUF magic)", path);
+    if (mft__rd_bytes(&r, &ver, 4)) return r.st;
+    if (ver < 1 || ver > 3) {
+        if ((ver >> 24) >= 1 && (ver >> 24) <= 3 && !(ver & 0xFFFFFF))
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s' is a big-endian GGUF file; maskft reads little-endian ones",
+                             path);
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': unsupported GGUF version %u", path, ver);
+    }
+    r.version = (int)ver;
+    g->version = (int)ver;
+    g->file_size = src->size;
+    if (mft__rd_len(&r, &g->n_tensors) || mft__rd_len(&r, &g->n_kv)) return r.st;
+    /* a key/value pair takes at least 12 bytes, a tensor entry at least 24 */
+    uint64_t left = src->size - src->pos;
+    if (g->n_kv > left / 12 || g->n_tensors > left / 24)
+        return mft__fail(err, MFT_ERR_FORMAT,
+                         "'%s': header claims %llu keys and %llu tensors, more than the file can hold", path,
+                         (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors);
+    g->kv = (mft_gguf_kv *)mft__arena_alloc(&g->mem, (size_t)g->n_kv * sizeof *g->kv + 1);
+    g->tensors = (mft_gguf_tensor *)mft__arena_alloc(&g->mem, (size_t)g->n_tensors * sizeof *g->tensors + 1);
+    if (!g->kv || !g->tensors) return mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path);
+    g->alignment = 32;
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        mft_gguf_kv *kv = &g->kv[i];
+        mft_gguf_str key;
+        uint32_t type;
+        memset(kv, 0, sizeof *kv);
+        if (mft__rd_str(&r, &g->mem, &key) || mft__rd_bytes(&r, &type, 4)) return r.st;
+        kv->key = key.s;
+        if (mft__rd_value(&r, &g->mem, (int)type, kv, 0)) return r.st;
+        if (!strcmp(kv->key, "general.alignment")) {
+            if (kv->type != MFT_GGUF_UINT32 || kv->v.u == 0 || (kv->v.u & (kv->v.u - 1)) || kv->v.u > 65536)
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': general.alignment must be a power of two uint32", path);
+            g->alignment = kv->v.u;
+        }
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        mft_gguf_tensor *t = &g->tensors[i];
+        mft_gguf_str name;
+        uint32_t nd, type;
+        memset(t, 0, sizeof *t);
+        if (mft__rd_str(&r, &g->mem, &name) || mft__rd_bytes(&r, &nd, 4)) return r.st;
+        t->name = name.s;
+        if (nd < 1 || nd > 4)
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s has %u dimensions", path, t->name, nd);
+        t->n_dims = (int)nd;
+        for (uint32_t d = 0; d < nd; d++)
+            if (mft__rd_len(&r, &t->dims[d])) return r.st;
+        if (mft__rd_bytes(&r, &type, 4) || mft__rd_bytes(&r, &t->offset, 8)) return r.st;
+        t->type = (int)type;
+    }
+    g->data_offset = (src->pos + g->alignment - 1) / g->alignment * g->alignment;
+    if (g->n_tensors && g->data_offset > src->size)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated before its tensor data", path);
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].offset > src->size - g->data_offset)
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s starts past the end of the file", path,
+                             g->tensors[i].name);
+    return MFT_OK;
+}
+
+MFT_API mft_status mft_gguf_open(mft_gguf *g, const char *path, mft_error *err)
+{
+    if (!g) return mft__fail(err, MFT_ERR_ARG, "gguf is NULL");
+    memset(g, 0, sizeof *g);
+    mft__src src;
+    mft_status s = mft__src_open(&src, path, err);
+    if (s) return s;
+    s = mft__gguf_read(g, &src, err);
+    mft__src_close(&src);
+    if (s) mft_gguf_free(g);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API mft_status mft_gguf_open_from_memory(mft_gguf *g, const void *data, size_t size, mft_error *err)
+{
+    if (!g || !data) return mft__fail(err, MFT_ERR_ARG, "mft_gguf_open_from_memory: NULL argument");
+    memset(g, 0, sizeof *g);
+    mft__src src;
+    mft__src_memory(&src, data, size);
+    mft_status s = mft__gguf_read(g, &src, err);
+    if (s) mft_gguf_free(g);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API const mft_gguf_kv *mft_gguf_get(const mft_gguf *g, const char *key)
+{
+    if (!g || !key) return NULL;
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (!strcmp(g->kv[i].key, key)) return &g->kv[i];
+    return NULL;
+}
+
+/* element i of a numeric array (or the scalar itself), as int64 / double */
+static mft_gguf_kv mft__gguf_elem(const mft_gguf_kv *kv, uint64_t i)
+{
+    if (kv->type != MFT_GGUF_ARRAY) return *kv;
+    mft_gguf_kv e;
+    memset(&e, 0, sizeof e);
+    e.type = kv->arr_type;
+    mft__gguf_scalar(kv->arr_type, (const uint8_t *)kv->data + i * (uint64_t)mft__gguf_size[kv->arr_type], &e);
+    return e;
+}
+
+static int mft__gguf_is_float(int type) { return type == MFT_GGUF_FLOAT32 || type == MFT_GGUF_FLOAT64; }
+
+/* as an integer: a float truncated toward zero, saturating (no out-of-range conversion) */
+static int64_t mft__gguf_int(const mft_gguf_kv *kv, uint64_t i)
+{
+    mft_gguf_kv e = mft__gguf_elem(kv, i);
+    if (!mft__gguf_is_float(e.type)) return e.v.i;
+    double f = e.v.f;
+    return !(f > -9.2e18) ? (f != f ? 0 : INT64_MIN) : f < 9.2e18 ? (int64_t)f : INT64_MAX;
+}
+
+static double mft__gguf_f64(const mft_gguf_kv *kv, uint64_t i)
+{
+    mft_gguf_kv e = mft__gguf_elem(kv, i);
+    return mft__gguf_is_float(e.type) ? e.v.f : (double)e.v.i;
+}
+
 /* ============================================================================================
    >>unicode
    UTF-8 validation, and the Unicode tables the tokenizers need: letter / number / white-space
    classes for the pre-tokenizer regexes, and NFC composition (Qwen's normaliser).
    ============================================================================================ */
 
-static FILE *mft__open_sized(const char *path, long *size, mft_error *err);
+/* Unicode functions for the tokenizers: character classes for the pre-tokenizer patterns
+   (\p{L}, \p{N}, \s, ...) and NFC normalization (the "NFC" normalizer of a Hugging Face
+   tokenizer.json, e.g. Qwen2/Qwen3).
 
-
-/* >>unicode-tables: generated by tools/gen_unicode.py from Debian's unicode-data (Unicode 15.0.0); do not edit */
-/* Unicode 15.0.0 data and functions for the tokenizers: character classes for the
-   pre-tokenizer patterns (\p{L}, \p{N}, \s, ...) and NFC normalization (the "NFC" normalizer
-   of a Hugging Face tokenizer.json, e.g. Qwen2/Qwen3).
-
-   Derived from the Unicode Character Database (UnicodeData.txt, PropList.txt,
-   CompositionExclusions.txt, DerivedNormalizationProps.txt), Copyright (c) Unicode, Inc.,
-   under the Unicode License ("Unicode, Inc. License Agreement - Data Files and Software",
-   https://www.unicode.org/license.txt). Regenerate, never edit:
-       python3 tools/gen_unicode.py --inplace maskft.c
+   The data they use, derived from the Unicode Character Database, is generated by
+   tools/gen_unicode.py into the generated block of appendix at the very end of this file (with the
+   Unicode version, the Unicode license notice and the command that regenerates it). This
+   code is written by hand; it reaches the tables only through mft__uc_tab(), the one
+   function of that block, which returns a struct mft__uc_tables (below) that points to all
+   of them. (A static const array cannot be declared here and defined at the end: C++
+   refuses a const object without an initializer; a function can be.)
 
    ENCODED TABLES. To keep the source small, the big tables are strings of base-64 digits:
    the character '0' + v stands for the digit v (0..63), so the digits run '0'..'9', ':', ';',
@@ -1699,7 +3651,7 @@ static FILE *mft__open_sized(const char *path, long *size, mft_error *err);
    that give the smallest tables. */
 
 /* Digit i of an encoded table, and the w-digit number that starts at digit i. */
-#define MFT__UC_DIGIT(t, i) ((uint32_t)((t)[(i) >> 6][(i) & 63] - '0'))
+#define MFT__UC_DIGIT(t, i) ((uint32_t)((t)[(i) >> 6][(i)&63] - '0'))
 
 static inline uint32_t mft__uc_num(const char (*t)[65], uint32_t i, int w)
 {
@@ -1709,11 +3661,53 @@ static inline uint32_t mft__uc_num(const char (*t)[65], uint32_t i, int w)
 }
 
 struct mft__uc_trie {
-    const char (*lv[3])[65];     /* the top level, level 1, level 2 */
+    const char (*lv[3])[65]; /* the top level, level 1, level 2 */
     const char (*leaf)[65];
-    uint32_t ntop;               /* the number of entries of the top level */
-    unsigned char sh[3], w[3];   /* s0 s1 s2; the digits per entry of the three levels */
+    uint32_t ntop;             /* the number of entries of the top level */
+    unsigned char sh[3], w[3]; /* s0 s1 s2; the digits per entry of the three levels */
 };
+
+/* Everything gen_unicode.py generates: the tables (each an encoded table as above, unless
+   said otherwise), the two trie descriptions and the numbers. The sections "character
+   classes" and "NFC normalization" below tell what the values mean. The generator writes
+   the initializer in this order and checks (with --inplace) that the fields still are these. */
+struct mft__uc_tables {
+    const char *version;          /* the Unicode version of the data, e.g. "15.0.0" */
+    struct mft__uc_trie cls;      /* the class trie: a 3-bit class code per code point, two
+                                       per digit (an even code point in bits 0-2) */
+    const char *ascii;            /* the class mask of each ASCII character, as '0' + mask
+                                       (a plain string of 128 characters) */
+    int maxdec;                   /* the longest full canonical decomposition, at most
+                                       MFT__UC_MAXDEC */
+    int nccc;                     /* the number of runs of ccc_run */
+    const char (*ccc_run)[65];    /* the code points of class code 6 in runs of equal
+                                       properties, sorted: 3 digits first code point, 1 digit
+                                       length - 1 (runs are at most 64 long), 1 digit
+                                       combining class code */
+    const unsigned char *ccc_val; /* combining class code -> ccc (a plain array; code 0: a
+                                       second starter, ccc 0) */
+    struct mft__uc_trie dec;      /* the decomposition bit trie: 1 if the code point has a
+                                       canonical decomposition (Hangul syllables included),
+                                       four code points per digit (the lowest in bit 0) */
+    int ndrun;                    /* the number of runs of drun (without the end mark) */
+    const char (*drun)[65];       /* the decomposing code points in runs of consecutive ones,
+                                       sorted: 3 digits first code point, 2 digits index of
+                                       its record in drec; then an end mark, code point
+                                       64^3 - 1 and the number of records */
+    const char (*drec)[65];       /* the decomposition records, in code point order, 4 digits
+                                       each: v < 2^18 is a singleton mapping to v, else
+                                       v = (j + 2) * 2^17 + a is the pair a, snd[j] */
+    int nprim;                    /* the number of entries of snd that belong to primary
+                                       composites: j < nprim tells a primary composite */
+    const char (*snd)[65];        /* the second characters of the pairs, 3 digits each: those
+                                       of primary composites (sorted), then those of the other
+                                       pairs (sorted) */
+    int ncomp;                    /* the number of primary composites */
+    const char (*comp)[65];       /* the primary composites, as indices of their records
+                                       (2 digits each), sorted by the pair (a, b) */
+};
+
+static const struct mft__uc_tables *mft__uc_tab(void); /* defined in appendix */
 
 /* The position of cp's value among the leaf entries of trie t (entry 0 of the all-zero leaf
    block 0 for a code point beyond the top level). Level by level: the entry of cp in block b
@@ -1736,7 +3730,10 @@ static int mft__uc_last(const char (*t)[65], int n, int rec, uint32_t cp)
     int lo = 0, hi = n;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (mft__uc_num(t, (uint32_t)(mid * rec), 3) <= cp) lo = mid + 1; else hi = mid;
+        if (mft__uc_num(t, (uint32_t)(mid * rec), 3) <= cp)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo - 1;
 }
@@ -1761,8 +3758,3998 @@ static int mft__uc_last(const char (*t)[65], int n, int rec, uint32_t cp)
 #define MFT__UC_M 8
 #define MFT__UC_P 16
 
-static const unsigned char mft__uc_cls_bit[8] = {0, MFT__UC_L, MFT__UC_N, MFT__UC_S, MFT__UC_M,
-                                                 MFT__UC_P, MFT__UC_M, 0};
+static const unsigned char mft__uc_cls_bit[8] = {
+    0, MFT__UC_L, MFT__UC_N, MFT__UC_S, MFT__UC_M, MFT__UC_P, MFT__UC_M, 0
+};
+
+static inline unsigned mft__uc_cls_code(uint32_t cp)
+{
+    const struct mft__uc_tables *U = mft__uc_tab();
+    uint32_t i = mft__uc_trie_find(&U->cls, cp);
+    return MFT__UC_DIGIT(U->cls.leaf, i >> 1) >> (3 * (i & 1)) & 7;
+}
+
+static int mft__uc_class(uint32_t cp)
+{
+    if (cp < 0x80) return mft__uc_tab()->ascii[cp] - '0'; /* the common case, one read */
+    return mft__uc_cls_bit[mft__uc_cls_code(cp)];
+}
+
+/* ---- NFC normalization (Unicode Standard Annex #15) ----
+   NFC(s) is the canonical composition of the canonical decomposition of s:
+     1. Decompose: replace every character by its full canonical decomposition (the mappings
+        of UnicodeData.txt applied recursively; Hangul syllables algorithmically: LV -> L V,
+        LVT -> L V T).
+     2. Order: sort every run of non-starters (characters of canonical combining class
+        ccc > 0) by ccc, keeping the order of equal classes (a stable sort). Starters
+        (ccc 0) never move.
+     3. Compose: left to right, a character C combines with the last starter L when C is not
+        "blocked" from L, that is no character B left between them has ccc(B) = 0 or
+        ccc(B) >= ccc(C), and L C has a primary composite P: L becomes P and C disappears.
+        Primary composites are the two-character canonical decompositions except those in
+        CompositionExclusions.txt and those starting with a non-starter (singletons never
+        compose); Hangul L V -> LV and LV T -> LVT are algorithmic.
+
+   DATA. mft__uc_nfc_props(cp) gives ccc | MFT__UC_DEC (cp has a canonical decomposition,
+   Hangul syllables included) | MFT__UC_SEC (cp is a starter that can be the second half of
+   a composite: U+0BBE and the like, Hangul vowels and trailing consonants). Most code points
+   have none of these, which two trie reads tell: class code 6 (above) marks the ones with a
+   ccc or SEC, found then in the runs ccc_run of mft__uc_tab(), and the bit trie dec those
+   that decompose. A decomposition is one level deep in the tables (the recursion is done
+   here): the record of a code point (drec) is found through the runs of consecutive
+   decomposing code points (drun, a binary search), and gives one character or a pair.
+   Composition is a binary search by (a, b) among the pairs that are primary composites
+   (comp).
+
+   HOW mft__uc_nfc WORKS, in one left-to-right pass and fixed memory. A cursor walks the
+   decomposed input (struct mft__uc_cur: the current input character, its decomposition and
+   the position in it). The state is the pending starter L, composed as far as known. Then:
+     a. the run R of non-starters that follows L is measured (its length and smallest class)
+        as the cursor moves on to the next starter X (or the end);
+     b. R is composed with L in canonical order without sorting it: for each class present,
+        from the smallest up, R is scanned in input order for the marks of that class.
+        Marks of smaller classes never block a mark, and within a class the first mark that
+        does not combine blocks the rest of it (same ccc), so "blocked" is one flag. The
+        marks that combine (at most MFT__UC_MAXDEC - 1) are remembered by position;
+     c. if every mark of R combined (or R is empty), X is not blocked from L: if L X has a
+        primary composite, L becomes it, X is consumed, and we go back to a;
+     d. otherwise L is final. It is written, then the marks of R that did not combine, again
+        class by class (that is the canonical order), and X becomes L.
+   The marks of R are kept in a buffer of MFT__UC_RUNBUF entries as they are measured. A
+   longer run (far beyond real text: the Stream-Safe Text Format of UAX #15 allows 30) is not
+   cut: its scans read it again from the input, through a copy of the cursor saved at its
+   start. Either way a scan per class costs (distinct classes in R) x |R|, and there are
+   only 55 classes, so the time stays O(n) and the memory fixed, with no limit on the
+   length of a run of marks (a pathological run of 10^5 marks of all classes goes at a few
+   hundred KB/s, real text at tens of MB/s).
+   FAST PATHS. An ASCII character is a starter that neither decomposes nor combines with
+   what precedes it, so a run of ASCII bytes is copied as it is, all but its last byte
+   (which becomes L: a combining mark may follow it). And a precomposed character that NFC
+   keeps (e.g. U+00E9, or a Hangul syllable) is not taken apart when what follows cannot
+   combine with it (see mft__uc_load).
+   Invalid UTF-8 (overlong forms, surrogates, values above U+10FFFF, truncated sequences,
+   stray continuation bytes, as in RFC 3629) is copied a byte at a time: each such byte is a
+   starter that combines with nothing, so normalization never reaches across it. */
+#define MFT__UC_DEC 0x100
+#define MFT__UC_SEC 0x200
+#define MFT__UC_RAW 0x110000u /* an invalid input byte b travels as MFT__UC_RAW + b */
+#ifndef MFT__UC_RUNBUF
+#define MFT__UC_RUNBUF 128 /* marks of a run kept in memory (any value >= 1 is correct) */
+#endif
+/* room for the longest full canonical decomposition (4 in Unicode 15.0: U+1F82 and the like);
+   gen_unicode.py --inplace refuses data that needs more */
+#define MFT__UC_MAXDEC 4
+
+/* ccc | MFT__UC_DEC | MFT__UC_SEC of a code point (0 above U+10FFFF, so for raw bytes) */
+static unsigned mft__uc_nfc_props(uint32_t cp)
+{
+    const struct mft__uc_tables *U = mft__uc_tab();
+    unsigned p = 0;
+    if (mft__uc_cls_code(cp) == 6) {
+        int r = mft__uc_last(U->ccc_run, U->nccc, 5, cp);
+        uint32_t i = (uint32_t)r * 5;
+        uint32_t start = mft__uc_num(U->ccc_run, i, 3);
+        if (r >= 0 && cp - start <= MFT__UC_DIGIT(U->ccc_run, i + 3)) {
+            p = U->ccc_val[MFT__UC_DIGIT(U->ccc_run, i + 4)];
+            if (!p) p = MFT__UC_SEC; /* class code 0: a second starter */
+        }
+    } else if (cp - 0x1161u < 21u || cp - 0x11A8u < 27u) { /* Hangul V, Hangul T */
+        p = MFT__UC_SEC;
+    }
+    uint32_t i = mft__uc_trie_find(&U->dec, cp);
+    if (MFT__UC_DIGIT(U->dec.leaf, i >> 2) >> (i & 3) & 1) p |= MFT__UC_DEC;
+    return p;
+}
+
+/* The decomposition record of cp (a code point with MFT__UC_DEC, not a Hangul syllable):
+   its one or two characters in m, their number returned (0 if there is no record); *prim
+   tells whether cp is a primary composite. */
+static int mft__uc_record(uint32_t cp, uint32_t *m, int *prim)
+{
+    const struct mft__uc_tables *U = mft__uc_tab();
+    int r = mft__uc_last(U->drun, U->ndrun, 5, cp);
+    *prim = 0;
+    if (r < 0) return 0;
+    uint32_t i = (uint32_t)r * 5, start = mft__uc_num(U->drun, i, 3);
+    uint32_t j = mft__uc_num(U->drun, i + 3, 2) + (cp - start);
+    if (j >= mft__uc_num(U->drun, i + 8, 2)) return 0; /* past the run: a gap */
+    uint32_t v = mft__uc_num(U->drec, j * 4, 4);
+    if (v < 1u << 18) {
+        m[0] = v;
+        return 1;
+    }
+    m[0] = v & 0x1FFFFu;
+    m[1] = mft__uc_num(U->snd, ((v >> 17) - 2) * 3, 3);
+    *prim = (v >> 17) - 2 < (uint32_t)U->nprim;
+    return 2;
+}
+
+/* The full canonical decomposition of cp (which has MFT__UC_DEC) into d; returns its length,
+   at most MFT__UC_MAXDEC. The recursion goes at most 3 deep. */
+static int mft__uc_decompose(uint32_t cp, uint32_t *d)
+{
+    if (cp - 0xAC00u < 11172u) { /* Hangul syllable: L V, or L V T */
+        uint32_t s = cp - 0xAC00u;
+        d[0] = 0x1100u + s / 588;
+        d[1] = 0x1161u + s % 588 / 28;
+        if (s % 28 == 0) return 2;
+        d[2] = 0x11A7u + s % 28;
+        return 3;
+    }
+    uint32_t m[2];
+    int prim, nm = mft__uc_record(cp, m, &prim), n = 0;
+    if (nm == 0) {
+        d[0] = cp;
+        return 1;
+    } /* not reached for a code point with DEC */
+    for (int j = 0; j < nm; j++) {
+        if (mft__uc_nfc_props(m[j]) & MFT__UC_DEC)
+            n += mft__uc_decompose(m[j], d + n);
+        else
+            d[n++] = m[j];
+    }
+    return n;
+}
+
+/* The primary composite of the starter a followed by b, or 0 if there is none. */
+static uint32_t mft__uc_compose(uint32_t a, uint32_t b)
+{
+    if (a - 0x1100u < 19u && b - 0x1161u < 21u) /* L V -> LV */
+        return 0xAC00u + ((a - 0x1100u) * 21 + (b - 0x1161u)) * 28;
+    if (a - 0xAC00u < 11172u && (a - 0xAC00u) % 28 == 0 && b - 0x11A8u < 27u)
+        return a + (b - 0x11A7u); /* LV T -> LVT */
+    const struct mft__uc_tables *U = mft__uc_tab();
+    int lo = 0, hi = U->ncomp;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        uint32_t j = mft__uc_num(U->comp, (uint32_t)mid * 2, 2);
+        uint32_t v = mft__uc_num(U->drec, j * 4, 4);
+        uint32_t pa = v & 0x1FFFFu, pb = mft__uc_num(U->snd, ((v >> 17) - 2) * 3, 3);
+        if (pa < a || (pa == a && pb < b)) {
+            lo = mid + 1;
+            continue;
+        }
+        if (pa != a || pb != b) {
+            hi = mid;
+            continue;
+        }
+        /* found record j: its code point, from the run that holds it */
+        int r = 0, rh = U->ndrun;
+        while (rh - r > 1) {
+            int rm = (r + rh) / 2;
+            if (mft__uc_num(U->drun, (uint32_t)rm * 5 + 3, 2) <= j)
+                r = rm;
+            else
+                rh = rm;
+        }
+        return mft__uc_num(U->drun, (uint32_t)r * 5, 3) + j - mft__uc_num(U->drun, (uint32_t)r * 5 + 3, 2);
+    }
+    return 0;
+}
+
+/* One UTF-8 character at s (n > 0 bytes available): its length, and the code point in *cp;
+   an invalid byte is a character of length 1 with *cp = MFT__UC_RAW + the byte. */
+static int mft__uc_utf8(const unsigned char *s, int n, uint32_t *cp)
+{
+    uint32_t c = s[0];
+    int len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (len == 1) {
+        *cp = c;
+        return 1;
+    }
+    if (len && c <= 0xF4 && len <= n) {
+        uint32_t v = c & (0x7Fu >> len);
+        int i = 1;
+        while (i < len && (s[i] & 0xC0) == 0x80) v = v << 6 | (s[i++] & 0x3Fu);
+        if (i == len &&
+            v >= (len == 2   ? 0x80u
+                  : len == 3 ? 0x800u
+                             : 0x10000u) &&
+            (v < 0xD800u || v > 0xDFFFu) && v <= 0x10FFFFu) {
+            *cp = v;
+            return len;
+        }
+    }
+    *cp = MFT__UC_RAW + c;
+    return 1;
+}
+
+/* A cursor over the decomposed input: element k of the decomposition d[0..nd) of the input
+   character at byte offset off (len bytes long), with the properties p[] of the elements;
+   nd == 0 at the end. A cursor is a plain value: a copy saves the position. */
+struct mft__uc_cur {
+    const unsigned char *in;
+    int n, off, len, nd, k;
+    uint32_t d[MFT__UC_MAXDEC];
+    unsigned p[MFT__UC_MAXDEC];
+};
+
+/* Whether cp, which has MFT__UC_DEC, is a Hangul syllable or a primary composite: then it
+   is a starter that NFC leaves as it is unless what follows combines with its pieces. */
+static int mft__uc_stays(uint32_t cp)
+{
+    uint32_t m[2];
+    int prim;
+    if (cp - 0xAC00u < 11172u) return 1;
+    mft__uc_record(cp, m, &prim);
+    return prim;
+}
+
+/* Whether the input at byte offset off (of n) starts with a starter that combines with
+   nothing before it: the end, or a character whose decomposition starts with such a
+   starter (checked for the common cases only: no decomposition, or one that stays). */
+static int mft__uc_safe(const unsigned char *in, int n, int off)
+{
+    uint32_t cp;
+    if (off >= n || in[off] < 0x80) return 1;
+    mft__uc_utf8(in + off, n - off, &cp);
+    unsigned p = mft__uc_nfc_props(cp);
+    if (p & (0xFF | MFT__UC_SEC)) return 0;
+    return !(p & MFT__UC_DEC) || mft__uc_stays(cp);
+}
+
+/* Decode and decompose the input character at c->off, and point at its first element.
+   Quick check: a Hangul syllable or primary composite (e.g. U+00E9) that is followed by a
+   safe starter is already NFC, and is passed on whole instead of being taken apart and put
+   back together (the generator checks that it is a starter that combines with nothing
+   before it, and so is the first character of its decomposition). */
+static void mft__uc_load(struct mft__uc_cur *c)
+{
+    uint32_t cp;
+    c->k = 0;
+    if (c->off >= c->n) {
+        c->nd = 0;
+        return;
+    }
+    c->len = mft__uc_utf8(c->in + c->off, c->n - c->off, &cp);
+    c->p[0] = mft__uc_nfc_props(cp);
+    if ((c->p[0] & MFT__UC_DEC) && mft__uc_stays(cp) && mft__uc_safe(c->in, c->n, c->off + c->len))
+        c->p[0] &= ~(unsigned)MFT__UC_DEC;
+    if (!(c->p[0] & MFT__UC_DEC)) {
+        c->d[0] = cp;
+        c->nd = 1;
+        return;
+    }
+    c->nd = mft__uc_decompose(cp, c->d);
+    for (int i = 0; i < c->nd; i++) c->p[i] = mft__uc_nfc_props(c->d[i]);
+}
+
+static void mft__uc_next(struct mft__uc_cur *c)
+{
+    if (++c->k >= c->nd) {
+        c->off += c->len;
+        mft__uc_load(c);
+    }
+}
+
+/* The run of non-starters after the pending starter. */
+struct mft__uc_run {
+    int n;                       /* its length */
+    unsigned lo;                 /* its smallest combining class */
+    struct mft__uc_cur start;    /* a cursor at its first mark */
+    uint32_t cp[MFT__UC_RUNBUF]; /* the marks, their classes and source offsets, */
+    unsigned char ccc[MFT__UC_RUNBUF];
+    int src[MFT__UC_RUNBUF]; /* if n <= MFT__UC_RUNBUF */
+};
+
+/* Mark i of run R, with its class in *k and source offset in *s. A scan visits i = 0, 1, ...
+   in turn, with r a fresh copy of R->start that this moves along if the run is too long
+   for the buffer. */
+static uint32_t mft__uc_mark(const struct mft__uc_run *R, struct mft__uc_cur *r, int i, unsigned *k, int *s)
+{
+    if (R->n <= MFT__UC_RUNBUF) {
+        *k = R->ccc[i];
+        *s = R->src[i];
+        return R->cp[i];
+    }
+    if (i > 0) mft__uc_next(r);
+    *k = r->p[r->k] & 0xFF;
+    *s = r->off;
+    return r->d[r->k];
+}
+
+/* Append cp (or the raw byte it stands for) to out[o..cap) in UTF-8, each byte's source
+   offset being s: the new length, or -1 if it does not fit. */
+static int mft__uc_put(unsigned char *out, int cap, int *src, int o, uint32_t cp, int s)
+{
+    unsigned char b[4];
+    int len = cp < 0x80 || cp >= MFT__UC_RAW ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (len == 1)
+        b[0] = (unsigned char)(cp & 0xFF);
+    else {
+        for (int i = len - 1; i > 0; i--, cp >>= 6) b[i] = (unsigned char)(0x80 | (cp & 0x3F));
+        b[0] = (unsigned char)(((0xFF00u >> len) & 0xFF) | cp); /* 110xxxxx 1110xxxx 11110xxx */
+    }
+    if (len > cap - o) return -1;
+    for (int i = 0; i < len; i++) {
+        out[o + i] = b[i];
+        if (src) src[o + i] = s;
+    }
+    return o + len;
+}
+
+/* NFC of the n bytes of UTF-8 at in, into out (at most cap bytes). If src is not NULL,
+   src[i] receives the offset in `in` of the input character that output byte i comes from
+   (for a composed character, that of its starter; every byte of an output character gets
+   the same offset). Returns the number of bytes written, or -1 if cap is too small. The
+   output is never more than 3 times the input (U+0958 and the like grow from 3 bytes to 6,
+   U+1D15E and the like from 4 to 12), and no longer than it for text that is already NFC. */
+static int mft__uc_nfc(const unsigned char *in, int n, unsigned char *out, int cap, int *src)
+{
+    struct mft__uc_cur c, r;
+    struct mft__uc_run R;
+    uint32_t L = 0;               /* the pending starter, */
+    int Ls = 0, haveL = 0, o = 0; /* its source offset, whether there is one; bytes written */
+    memset(&R, 0, sizeof R);      /* (never read unwritten; this tells the compiler so) */
+    c.in = in;
+    c.n = n < 0 ? 0 : n;
+    c.off = 0;
+    c.len = 0;
+    mft__uc_load(&c);
+    for (;;) {
+        if (c.nd && c.k == 0 && in[c.off] < 0x80) { /* ASCII fast path */
+            int e = c.off + 1, m;
+            while (e < c.n && in[e] < 0x80) e++;
+            if (haveL && (o = mft__uc_put(out, cap, src, o, L, Ls)) < 0) return -1;
+            m = e - 1 - c.off; /* all but the last byte */
+            if (m > cap - o) return -1;
+            if (m > 0) {
+                memcpy(out + o, in + c.off, (size_t)m);
+                if (src)
+                    for (int i = 0; i < m; i++) src[o + i] = c.off + i;
+                o += m;
+            }
+            L = in[e - 1];
+            Ls = e - 1;
+            haveL = 1;
+            c.off = e;
+            mft__uc_load(&c);
+            continue;
+        }
+        /* a. the run of non-starters after L */
+        int comb[MFT__UC_MAXDEC], nc = 0;
+        R.n = 0;
+        R.lo = 256;
+        if (c.nd && (c.p[c.k] & 0xFF)) {
+            R.start = c;
+            do {
+                unsigned k = c.p[c.k] & 0xFF;
+                if (k < R.lo) R.lo = k;
+                if (R.n < MFT__UC_RUNBUF) {
+                    R.cp[R.n] = c.d[c.k];
+                    R.ccc[R.n] = (unsigned char)k;
+                    R.src[R.n] = c.off;
+                }
+                R.n++;
+                mft__uc_next(&c);
+            } while (c.nd && (c.p[c.k] & 0xFF));
+        }
+        /* b. compose the run with L, class by class */
+        if (haveL && R.n) {
+            for (unsigned k = R.lo; k < 256;) {
+                unsigned next = 256, rk;
+                int blocked = 0, rs;
+                r = R.start;
+                for (int i = 0; i < R.n; i++) {
+                    uint32_t m = mft__uc_mark(&R, &r, i, &rk, &rs), x;
+                    if (rk != k) {
+                        if (rk > k && rk < next) next = rk;
+                        continue;
+                    }
+                    if (blocked) continue;
+                    x = nc < MFT__UC_MAXDEC ? mft__uc_compose(L, m) : 0;
+                    if (x) {
+                        L = x;
+                        comb[nc++] = i;
+                    } else
+                        blocked = 1;
+                }
+                k = next;
+            }
+        }
+        /* c. the next starter X, when nothing is left between it and L */
+        if (haveL && c.nd && R.n == nc && (c.p[c.k] & MFT__UC_SEC)) {
+            uint32_t x = mft__uc_compose(L, c.d[c.k]);
+            if (x) {
+                L = x;
+                mft__uc_next(&c);
+                continue;
+            }
+        }
+        /* d. L and what is left of the run are final */
+        if (haveL && (o = mft__uc_put(out, cap, src, o, L, Ls)) < 0) return -1;
+        if (R.n > nc) {
+            for (unsigned k = R.lo; k < 256;) {
+                unsigned next = 256, rk;
+                int rs;
+                r = R.start;
+                for (int i = 0; i < R.n; i++) {
+                    uint32_t m = mft__uc_mark(&R, &r, i, &rk, &rs);
+                    if (rk != k) {
+                        if (rk > k && rk < next) next = rk;
+                        continue;
+                    }
+                    int j = 0;
+                    while (j < nc && comb[j] != i) j++;
+                    if (j == nc && (o = mft__uc_put(out, cap, src, o, m, rs)) < 0) return -1;
+                }
+                k = next;
+            }
+        }
+        if (!c.nd) break;
+        L = c.d[c.k];
+        Ls = c.off;
+        haveL = 1;
+        mft__uc_next(&c);
+    }
+    return o;
+}
+
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one
+   (overlong forms, surrogates and values above U+10FFFF are invalid, as in RFC 3629) */
+static int mft__utf8_len(const unsigned char *s, int n)
+{
+    uint32_t cp;
+    int l = mft__uc_utf8(s, n, &cp);
+    return cp >= MFT__UC_RAW ? 0 : l;
+}
+
+MFT_API int mft_utf8_len(const char *s, int n) { return s && n > 0 ? mft__utf8_len((const unsigned char *)s, n) : 0; }
+
+MFT_API int mft_utf8_valid(const char *s, int n)
+{
+    for (int i = 0; i < n;) {
+        int l = mft__utf8_len((const unsigned char *)s + i, n - i);
+        if (!l) return 0;
+        i += l;
+    }
+    return 1;
+}
+
+/* ============================================================================================
+   >>tokenizer
+   One tokenizer for every file type, two algorithms:
+   - SentencePiece-style BPE (MFT_TOK_SPM: llama2.c tokenizer.bin, SentencePiece .model, GGUF
+     "llama", tokenizer.json with a Metaspace pre-tokenizer). Text is normalised the way
+     SentencePiece does it (optional whitespace clean-up, a dummy-prefix space, spaces as the
+     '▁' meta symbol, which the vocabulary stores here as a plain space), split into UTF-8
+     characters, and adjacent symbols are merged by priority: the merge with the highest piece
+     score first (or, for tokenizer.json, the lowest merge rank). Characters still unknown at
+     the end fall back to <0xNN> byte tokens.
+   - byte-level BPE (MFT_TOK_BPE: tokenizer.json ByteLevel, GGUF "gpt2"): optional NFC, a
+     pre-tokenizer splits the text into words (the regexes of GPT-2, Llama-3, Qwen2, StarCoder,
+     hand-coded below), and each word's bytes are merged by merge rank.
+   Both merge with the same heap (bpe). Pieces are stored as the raw bytes they stand for
+   (byte-level pieces are mapped back from GPT-2's printable-byte alphabet at load time), so
+   lookups, decoding and offsets all work on plain bytes.
+   ============================================================================================ */
+
+enum {
+    MFT__TT_NORMAL = 1,
+    MFT__TT_UNKNOWN = 2,
+    MFT__TT_CONTROL = 3,
+    MFT__TT_USER = 4,
+    MFT__TT_UNUSED = 5,
+    MFT__TT_BYTE = 6
+};
+
+static uint32_t mft__hash(const char *s, int n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t mft__hash64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return (uint32_t)k;
+}
+
+/* id of the piece with exactly these bytes, or -1 */
+static int mft__tok_lookup(const mft_tokenizer *t, const char *s, int n)
+{
+    uint32_t mask = t->hash_cap - 1, i = mft__hash(s, n) & mask;
+    for (;;) {
+        int id = t->hash[i];
+        if (id < 0) return -1;
+        uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
+        if ((int)len == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n)) return id;
+        i = (i + 1) & mask;
+    }
+}
+
+/* merge (a, b) -> slot in the merge table, or -1 */
+static int mft__merge_find(const mft_tokenizer *t, int a, int b)
+{
+    if (!t->merge_cap) return -1;
+    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    uint32_t mask = t->merge_cap - 1, i = mft__hash64(key) & mask;
+    for (;;) {
+        if (t->merge_rank[i] < 0) return -1;
+        if (t->merge_key[i] == key) return (int)i;
+        i = (i + 1) & mask;
+    }
+}
+
+static int mft__hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+/* Everything a loader hands to mft__tok_build: the vocabulary as raw bytes, and, for
+   rank-merged vocabularies, the merges as pairs of ids in rank order. */
+typedef struct mft__tokspec {
+    int kind, V;
+    const char **piece; /* V pieces (raw bytes) */
+    const int *plen;
+    const float *score;  /* V, or NULL (then merges must be given) */
+    const uint8_t *type; /* V, or NULL (all normal) */
+    int n_merges;
+    const int32_t *merge; /* 2 * n_merges ids */
+} mft__tokspec;
+
+static void mft__tok_defaults(mft_tokenizer *t)
+{
+    t->bos_id = t->eos_id = t->unk_id = t->pad_id = t->eot_id = -1;
+    t->prefix_after_special = 1;
+}
+
+static int mft__cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lays out one allocation with every table and fills it. The caller has set the flags and
+   special ids on *t; this sets vocab_size, pieces, decodings, hashes and merges. */
+static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_error *err)
+{
+    size_t V = (size_t)sp->V, text = 0, cap = 1, mcap = 0;
+    if (sp->V <= 0 || sp->V > (1 << 22))
+        return mft__fail(err, MFT_ERR_FORMAT, "vocabulary size %d out of range", sp->V);
+    for (size_t i = 0; i < V; i++) {
+        if (sp->plen[i] < 0 || sp->plen[i] > (1 << 16))
+            return mft__fail(err, MFT_ERR_FORMAT, "token %zu is %d bytes long", i, sp->plen[i]);
+        text += (size_t)sp->plen[i];
+    }
+    if (text > ((size_t)1 << 30)) return mft__fail(err, MFT_ERR_FORMAT, "vocabulary text over 1 GiB");
+    while (cap < 2 * V) cap <<= 1;
+    if (sp->n_merges > 0) {
+        mcap = 1;
+        while (mcap < 2 * (size_t)sp->n_merges) mcap <<= 1;
+    }
+    size_t bytes = V * (sizeof(float) + 1) + 2 * (V + 1) * sizeof(uint32_t) + cap * sizeof(int32_t) +
+                   mcap * (sizeof(uint64_t) + 2 * sizeof(int32_t)) + V * sizeof(int32_t) + V * sizeof(uint64_t) +
+                   2 * text + 5 * V + 64;
+    char *mem = (char *)mft__calloc(1, bytes);
+    if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "out of memory for the tokenizer (%zu bytes)", bytes);
+    t->mem = mem;
+    t->merge_key = (uint64_t *)mem;
+    mem += mcap * sizeof(uint64_t);
+    uint64_t *special_key = (uint64_t *)mem;
+    mem += V * sizeof(uint64_t); /* scratch for sorting */
+    t->scores = (float *)mem;
+    mem += V * sizeof(float);
+    t->piece_off = (uint32_t *)mem;
+    mem += (V + 1) * sizeof(uint32_t);
+    t->dec_off = (uint32_t *)mem;
+    mem += (V + 1) * sizeof(uint32_t);
+    t->hash = (int32_t *)mem;
+    mem += cap * sizeof(int32_t);
+    t->merge_rank = (int32_t *)mem;
+    mem += mcap * sizeof(int32_t);
+    t->merge_id = (int32_t *)mem;
+    mem += mcap * sizeof(int32_t);
+    t->special = (int32_t *)mem;
+    mem += V * sizeof(int32_t);
+    t->types = (uint8_t *)mem;
+    mem += V;
+    t->pieces = mem;
+    mem += text + 8;
+    t->dec = mem;
+    t->hash_cap = (uint32_t)cap;
+    t->merge_cap = (uint32_t)mcap;
+    t->vocab_size = sp->V;
+    t->kind = sp->kind;
+
+    size_t used = 0;
+    for (size_t i = 0; i < V; i++) {
+        t->piece_off[i] = (uint32_t)used;
+        memcpy(t->pieces + used, sp->piece[i], (size_t)sp->plen[i]);
+        used += (size_t)sp->plen[i];
+        t->scores[i] = sp->score ? sp->score[i] : 0.0f;
+        t->types[i] = sp->type ? sp->type[i] : MFT__TT_NORMAL;
+        if (!isfinite(t->scores[i])) {
+            mft_tokenizer_free(t);
+            return mft__fail(err, MFT_ERR_FORMAT, "token %zu has a non-finite score", i);
+        }
+    }
+    t->piece_off[V] = (uint32_t)used;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    for (size_t i = 0; i < cap; i++) t->hash[i] = -1;
+    for (size_t i = 0; i < mcap; i++) t->merge_rank[i] = -1;
+    size_t dused = 0;
+    for (size_t i = 0; i < V; i++) {
+        const char *p = t->pieces + t->piece_off[i];
+        int n = (int)(t->piece_off[i + 1] - t->piece_off[i]);
+        int byte_shaped = n == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>' &&
+                          mft__hexval(p[3]) >= 0 && mft__hexval(p[4]) >= 0;
+        if (t->kind == MFT_TOK_SPM && byte_shaped && t->types[i] != MFT__TT_CONTROL) {
+            int b = mft__hexval(p[3]) * 16 + mft__hexval(p[4]);
+            if (t->byte_id[b] < 0) t->byte_id[b] = (int)i;
+            t->types[i] = MFT__TT_BYTE;
+        } else if (t->types[i] == MFT__TT_BYTE) {
+            t->types[i] = MFT__TT_NORMAL; /* marked as a byte token but not shaped <0xNN> */
+        }
+        /* only normal and user-defined pieces are ever matched from text (first id wins if a
+           piece appears twice); control, unknown, byte and unused pieces are not */
+        if ((t->types[i] == MFT__TT_NORMAL || t->types[i] == MFT__TT_USER) && mft__tok_lookup(t, p, n) < 0) {
+            uint32_t j = mft__hash(p, n) & (t->hash_cap - 1);
+            while (t->hash[j] >= 0) j = (j + 1) & (t->hash_cap - 1);
+            t->hash[j] = (int32_t)i;
+        }
+        /* what the token decodes to: a byte token its byte, a control token nothing, the
+           unknown token SentencePiece's " \u2047 ", anything else its piece */
+        t->dec_off[i] = (uint32_t)dused;
+        if (t->types[i] == MFT__TT_BYTE) {
+            t->dec[dused++] = (char)(mft__hexval(p[3]) * 16 + mft__hexval(p[4]));
+        } else if (t->types[i] == MFT__TT_UNKNOWN) {
+            memcpy(t->dec + dused, " \xE2\x81\x87 ", 5);
+            dused += 5;
+        } else if (t->types[i] != MFT__TT_CONTROL && (int)i != t->bos_id && (int)i != t->eos_id) {
+            memcpy(t->dec + dused, p, (size_t)n);
+            dused += (size_t)n;
+        }
+    }
+    t->dec_off[V] = (uint32_t)dused;
+    /* byte-level vocabularies: every single byte is a piece of its own */
+    if (t->kind == MFT_TOK_BPE)
+        for (int b = 0; b < 256; b++) {
+            char c = (char)b;
+            t->byte_id[b] = mft__tok_lookup(t, &c, 1);
+        }
+    /* merges: (a, b) -> rank and the id of the merged piece */
+    for (int r = 0; r < sp->n_merges; r++) {
+        int a = sp->merge[2 * r], b = sp->merge[2 * r + 1];
+        if (a < 0 || b < 0 || a >= sp->V || b >= sp->V) continue;
+        int la = (int)(t->piece_off[a + 1] - t->piece_off[a]), lb = (int)(t->piece_off[b + 1] - t->piece_off[b]);
+        if (la + lb > 4096) continue;
+        char buf[4096];
+        memcpy(buf, t->pieces + t->piece_off[a], (size_t)la);
+        memcpy(buf + la, t->pieces + t->piece_off[b], (size_t)lb);
+        int id = mft__tok_lookup(t, buf, la + lb);
+        if (id < 0 || mft__merge_find(t, a, b) >= 0) continue; /* first (best) rank wins */
+        uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+        uint32_t j = mft__hash64(key) & (t->merge_cap - 1);
+        while (t->merge_rank[j] >= 0) j = (j + 1) & (t->merge_cap - 1);
+        t->merge_key[j] = key;
+        t->merge_rank[j] = r;
+        t->merge_id[j] = id;
+    }
+    /* tokens that MFT_SPECIAL finds in text: control and user-defined ones with some text,
+       longest first so that a longer special wins over its own prefix */
+    int ns = 0;
+    for (size_t i = 0; i < V; i++)
+        if ((t->types[i] == MFT__TT_CONTROL || t->types[i] == MFT__TT_USER) && t->piece_off[i + 1] > t->piece_off[i])
+            t->special[ns++] = (int32_t)i;
+    /* by length, longest first, then by id: stored as (length << 22 | id) keys and sorted */
+    for (int i = 0; i < ns; i++) {
+        int32_t id = t->special[i];
+        uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
+        special_key[i] = ((uint64_t)(0xFFFFFFFFu - len) << 32) | (uint32_t)id;
+    }
+    qsort(special_key, (size_t)ns, sizeof(uint64_t), mft__cmp_u64);
+    for (int i = 0; i < ns; i++) t->special[i] = (int32_t)(special_key[i] & 0xFFFFFFFFu);
+    t->n_special = ns;
+    /* SentencePiece pieces carry a space only at their start, or consist of spaces only: no
+       matchable piece has a space right after another character. Then no merge can cross the
+       point where a space follows a non-space, and the encoder may merge the stretches between
+       such points independently (same result, a small heap that stays in cache). Checked here
+       rather than assumed. */
+    t->ws_split = t->kind == MFT_TOK_SPM;
+    for (size_t i = 0; i < V && t->ws_split; i++) {
+        if (t->types[i] != MFT__TT_NORMAL && t->types[i] != MFT__TT_USER) continue;
+        const char *p = t->pieces + t->piece_off[i];
+        for (uint32_t k = 1; k < t->piece_off[i + 1] - t->piece_off[i]; k++)
+            if (p[k] == ' ' && p[k - 1] != ' ') {
+                t->ws_split = 0;
+                break;
+            }
+    }
+    /* which bytes can start a special token: the encoder skips every other position fast */
+    memset(t->special_first, 0, sizeof t->special_first);
+    for (int k = 0; k < ns; k++) {
+        unsigned char c0 = (unsigned char)t->pieces[t->piece_off[t->special[k]]];
+        t->special_first[c0] |= t->types[t->special[k]] == MFT__TT_USER ? 1 : 2;
+    }
+    return MFT_OK;
+}
+
+MFT_API void mft_tokenizer_free(mft_tokenizer *t)
+{
+    if (!t) return;
+    MFT_FREE(t->mem);
+    MFT_FREE(t->chat_template);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- >>bpe: the merge loop shared by both algorithms ---------------------------------------
+   Symbols form a linked list over a byte string; candidate merges of adjacent symbols sit in
+   a max-heap ordered by priority, leftmost first on ties (SentencePiece's and HF's rule). A
+   candidate is stale once either side has changed, detected by comparing the lengths recorded
+   when it was pushed. Each merge removes a symbol and pushes at most two candidates, so the
+   heap never holds more than 2n + 1. */
+
+typedef struct {
+    int start, len, prev, next, id;
+} mft__sym;
+typedef struct {
+    float prio;
+    int left, right, llen, rlen, id;
+} mft__cand;
+
+typedef struct mft__bpe {
+    mft__sym *sym;
+    mft__cand *heap;
+    int nh, cap; /* symbols (and 2 * cap + 1 heap slots) allocated */
+} mft__bpe;
+
+static int mft__bpe_reserve(mft__bpe *w, int n)
+{
+    if (n <= w->cap) return 0;
+    int cap = w->cap ? w->cap : 256;
+    while (cap < n) cap *= 2;
+    mft__sym *s = (mft__sym *)MFT_REALLOC(w->sym, (size_t)cap * sizeof *s);
+    if (!s) return -1;
+    w->sym = s;
+    mft__cand *h = (mft__cand *)MFT_REALLOC(w->heap, (2 * (size_t)cap + 1) * sizeof *h);
+    if (!h) return -1;
+    w->heap = h;
+    w->cap = cap;
+    return 0;
+}
+
+static int mft__cand_before(const mft__cand *a, const mft__cand *b, const mft__sym *sym)
+{
+    if (a->prio != b->prio) return a->prio > b->prio;
+    return sym[a->left].start < sym[b->left].start;
+}
+
+static void mft__heap_push(mft__bpe *w, mft__cand c)
+{
+    int i = w->nh++;
+    w->heap[i] = c;
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!mft__cand_before(&w->heap[i], &w->heap[p], w->sym)) break;
+        mft__cand t = w->heap[i];
+        w->heap[i] = w->heap[p];
+        w->heap[p] = t;
+        i = p;
+    }
+}
+
+static mft__cand mft__heap_pop(mft__bpe *w)
+{
+    mft__cand top = w->heap[0];
+    w->heap[0] = w->heap[--w->nh];
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, b = i;
+        if (l < w->nh && mft__cand_before(&w->heap[l], &w->heap[b], w->sym)) b = l;
+        if (r < w->nh && mft__cand_before(&w->heap[r], &w->heap[b], w->sym)) b = r;
+        if (b == i) break;
+        mft__cand t = w->heap[i];
+        w->heap[i] = w->heap[b];
+        w->heap[b] = t;
+        i = b;
+    }
+    return top;
+}
+
+/* the merge of symbols a and b, if the vocabulary has one: by merge rank when the vocabulary
+   has merges (lower rank first), else by the score of the concatenated piece */
+static void mft__try_pair(const mft_tokenizer *t, const char *txt, mft__bpe *w, int a, int b)
+{
+    if (a < 0 || b < 0) return;
+    mft__sym *s = w->sym;
+    mft__cand c;
+    if (t->merge_cap) {
+        if (s[a].id < 0 || s[b].id < 0) return;
+        int slot = mft__merge_find(t, s[a].id, s[b].id);
+        if (slot < 0) return;
+        c.prio = -(float)t->merge_rank[slot];
+        c.id = t->merge_id[slot];
+    } else {
+        int id = mft__tok_lookup(t, txt + s[a].start, s[a].len + s[b].len);
+        if (id < 0) return;
+        c.prio = t->scores[id];
+        c.id = id;
+    }
+    c.left = a;
+    c.right = b;
+    c.llen = s[a].len;
+    c.rlen = s[b].len;
+    mft__heap_push(w, c);
+}
+
+/* Merges txt[0..n) (symbols: UTF-8 characters, or single bytes when `bytes`) and leaves the
+   resulting symbol list in w->sym, starting at 0 (or empty when n == 0). */
+static int mft__bpe_run(const mft_tokenizer *t, const char *txt, int n, int bytes, mft__bpe *w)
+{
+    if (mft__bpe_reserve(w, n + 1)) return -1;
+    mft__sym *s = w->sym;
+    int ns = 0;
+    for (int i = 0; i < n;) {
+        int cl = bytes ? 1 : mft__utf8_len((const unsigned char *)txt + i, n - i);
+        if (!cl) cl = 1;
+        s[ns].start = i;
+        s[ns].len = cl;
+        s[ns].prev = ns - 1;
+        s[ns].next = i + cl < n ? ns + 1 : -1;
+        s[ns].id = bytes ? t->byte_id[(unsigned char)txt[i]] : mft__tok_lookup(t, txt + i, cl);
+        ns++;
+        i += cl;
+    }
+    w->nh = 0;
+    for (int i = 0; i + 1 < ns; i++) mft__try_pair(t, txt, w, i, i + 1);
+    while (w->nh > 0) {
+        mft__cand c = mft__heap_pop(w);
+        mft__sym *a = &s[c.left], *b = &s[c.right];
+        if (a->len != c.llen || b->len != c.rlen || a->next != c.right || a->len == 0 || b->len == 0) continue;
+        a->len += b->len;
+        a->id = c.id;
+        a->next = b->next;
+        if (b->next >= 0) s[b->next].prev = c.left;
+        b->len = 0;
+        mft__try_pair(t, txt, w, a->prev, c.left);
+        mft__try_pair(t, txt, w, c.left, a->next);
+    }
+    return ns;
+}
+
+/* ---- >>pretok: the byte-level pre-tokenizers -----------------------------------------------
+   Each is a regex of the model's, hand-coded as "the length of the match at position i",
+   trying the alternatives in order as a backtracking regex engine does. \p{L} letters,
+   \p{N} numbers and \s (Unicode White_Space) come from the generated tables in unicode. */
+
+typedef struct {
+    const unsigned char *s;
+    int n;
+} mft__txt;
+
+/* code point at i (-1 for an invalid byte) and its length, by the strict decoder of the
+   generated Unicode section */
+static int mft__cp(const mft__txt *x, int i, int32_t *cp)
+{
+    uint32_t c;
+    int l = mft__uc_utf8(x->s + i, x->n - i, &c);
+    *cp = c >= MFT__UC_RAW ? -1 : (int32_t)c;
+    return l;
+}
+
+static int mft__cls(const mft__txt *x, int i, int *len)
+{
+    int32_t cp;
+    int l = mft__cp(x, i, &cp);
+    if (len) *len = l;
+    return cp < 0 ? 0 : mft__uc_class((uint32_t)cp);
+}
+
+#define MFT__ISL(c) ((c)&MFT__UC_L)
+#define MFT__ISN(c) ((c)&MFT__UC_N)
+#define MFT__ISS(c) ((c)&MFT__UC_S)
+
+/* 's 't 're 've 'm 'll 'd (ASCII apostrophe), optionally case-insensitive */
+static int mft__pre_contraction(const mft__txt *x, int i, int icase)
+{
+    if (x->s[i] != '\'' || i + 1 >= x->n) return 0;
+    char a = (char)x->s[i + 1], b = i + 2 < x->n ? (char)x->s[i + 2] : 0;
+    if (icase) {
+        if (a >= 'A' && a <= 'Z') a += 32;
+        if (b >= 'A' && b <= 'Z') b += 32;
+    }
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    return 0;
+}
+
+/* a run of characters of class `want` (bitmask; `neg` inverts), from i; returns the end */
+static int mft__pre_run(const mft__txt *x, int i, int want, int neg, int max_chars)
+{
+    int k = 0;
+    while (i < x->n && k < max_chars) {
+        int l, c = mft__cls(x, i, &l);
+        if (neg ? (c & want) != 0 : (c & want) == 0) break;
+        i += l;
+        k++;
+    }
+    return i;
+}
+
+/* \s+(?!\S) then \s+ : a whitespace run, leaving its last character to the next word when
+   a non-space follows */
+static int mft__pre_spaces(const mft__txt *x, int i)
+{
+    int e = i, last = i;
+    while (e < x->n) {
+        int l, c = mft__cls(x, e, &l);
+        if (!MFT__ISS(c)) break;
+        last = e;
+        e += l;
+    }
+    if (e == i) return 0;
+    if (e < x->n && last > i) return last - i;
+    return e - i;
+}
+
+/* GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+static int mft__pre_gpt2(const mft__txt *x, int i)
+{
+    int l = mft__pre_contraction(x, i, 0), j, e;
+    if (l) return l;
+    j = i + (x->s[i] == ' ' && i + 1 < x->n);
+    if ((e = mft__pre_run(x, j, MFT__UC_L, 0, 1 << 30)) > j) return e - i;
+    if ((e = mft__pre_run(x, j, MFT__UC_N, 0, 1 << 30)) > j) return e - i;
+    if ((e = mft__pre_run(x, j, MFT__UC_S | MFT__UC_L | MFT__UC_N, 1, 1 << 30)) > j) return e - i;
+    if ((l = mft__pre_spaces(x, i))) return l;
+    mft__cls(x, i, &l);
+    return l;
+}
+
+/* Llama-3 (digits = 3) and Qwen2 (digits = 1):
+   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+   \s*[\r\n]+|\s+(?!\S)|\s+ */
+static int mft__pre_llama3(const mft__txt *x, int i, int digits)
+{
+    int l = mft__pre_contraction(x, i, 1), e, c0, l0;
+    if (l) return l;
+    c0 = mft__cls(x, i, &l0);
+    if (MFT__ISL(c0)) return mft__pre_run(x, i, MFT__UC_L, 0, 1 << 30) - i;
+    if (!MFT__ISN(c0) && x->s[i] != '\r' && x->s[i] != '\n' && i + l0 < x->n && MFT__ISL(mft__cls(x, i + l0, NULL)))
+        return mft__pre_run(x, i + l0, MFT__UC_L, 0, 1 << 30) - i;
+    if (MFT__ISN(c0)) return mft__pre_run(x, i, MFT__UC_N, 0, digits) - i;
+    int j = i + (x->s[i] == ' ' && i + 1 < x->n);
+    if ((e = mft__pre_run(x, j, MFT__UC_S | MFT__UC_L | MFT__UC_N, 1, 1 << 30)) > j) {
+        while (e < x->n && (x->s[e] == '\r' || x->s[e] == '\n')) e++;
+        return e - i;
+    }
+    /* \s*[\r\n]+ : the whitespace run up to and including its last CR or LF */
+    int k = i, lastnl = -1;
+    while (k < x->n) {
+        int lk, ck = mft__cls(x, k, &lk);
+        if (!MFT__ISS(ck)) break;
+        if (x->s[k] == '\r' || x->s[k] == '\n') lastnl = k;
+        k += lk;
+    }
+    if (lastnl >= 0) return lastnl + 1 - i;
+    if ((l = mft__pre_spaces(x, i))) return l;
+    return l0;
+}
+
+/* Splits x into words: calls emit(word) for each. StarCoder first isolates every \p{N}
+   character, then applies GPT-2's regex to what lies between. */
+static int mft__pretokenize(int pre, int digit_runs, const mft__txt *x, int (*emit)(void *, int, int), void *ctx)
+{
+    int i = 0, next_num = -1; /* StarCoder: where the next \p{N} starts (kept, not rescanned) */
+    while (i < x->n) {
+        int l;
+        if (pre == MFT_PRE_STARCODER) {
+            int cl, c = mft__cls(x, i, &cl);
+            if (MFT__ISN(c)) {
+                l = digit_runs ? mft__pre_run(x, i, MFT__UC_N, 0, 1 << 30) - i : cl;
+            } else {
+                /* the GPT-2 regex on the stretch up to the next number */
+                if (next_num < i) {
+                    next_num = i;
+                    while (next_num < x->n) {
+                        int le, ce = mft__cls(x, next_num, &le);
+                        if (MFT__ISN(ce)) break;
+                        next_num += le;
+                    }
+                }
+                mft__txt sub = { x->s, next_num };
+                l = mft__pre_gpt2(&sub, i);
+            }
+        } else if (pre == MFT_PRE_LLAMA3)
+            l = mft__pre_llama3(x, i, 3);
+        else if (pre == MFT_PRE_QWEN2)
+            l = mft__pre_llama3(x, i, 1);
+        else
+            l = mft__pre_gpt2(x, i);
+        if (l <= 0) l = 1;
+        if (emit(ctx, i, l)) return -1;
+        i += l;
+    }
+    return 0;
+}
+
+/* ---- >>encode ---------------------------------------------------------------------------- */
+
+typedef struct mft__enc {
+    const mft_tokenizer *t;
+    int *ids, cap, n, *offsets; /* n counts every token; only the first cap are stored */
+    int last;                   /* the id of the last token (stored or not) */
+    const int *src;             /* for each byte of the normalised text, its offset in the input */
+    int src_end;                /* input offset where the current piece of text ends */
+    const char *txt;            /* the normalised text */
+    int txt_n;
+    int unk_end; /* input offset where the last emitted unknown token ends, or -1 */
+    mft__bpe w;
+} mft__enc;
+
+static int mft__emit(mft__enc *e, int id, int b, int end)
+{
+    if (end < b) end = b;
+    /* SentencePiece (without byte fallback) and HF's fuse_unk: a run of unknown characters
+       is one unknown token */
+    if (id == e->t->unk_id && id >= 0 && !e->t->byte_fallback && e->unk_end == b && e->n > 0 && e->last == id) {
+        if (e->offsets && e->n <= e->cap) e->offsets[2 * e->n - 1] = end;
+        e->unk_end = end;
+        return 0;
+    }
+    if (e->n < e->cap) {
+        if (e->offsets) {
+            e->offsets[2 * e->n] = b;
+            e->offsets[2 * e->n + 1] = end;
+        }
+        e->ids[e->n] = id;
+    }
+    e->n++;
+    e->last = id;
+    e->unk_end = id == e->t->unk_id ? end : -1;
+    return 0;
+}
+
+/* input offsets of the normalised bytes [a, b): from the first real byte to where the next
+   byte starts (inserted bytes, such as the dummy prefix, map to -1) */
+static void mft__span(const mft__enc *e, int a, int b, int *ib, int *ie)
+{
+    int k = a;
+    while (k < b && e->src[k] < 0) k++;
+    int end = b < e->txt_n ? e->src[b] : e->src_end;
+    *ib = k < b ? e->src[k] : end;
+    *ie = end;
+}
+
+/* merges normalised bytes [a, a+n) and emits the tokens */
+static int mft__enc_word(mft__enc *e, int a, int n)
+{
+    const mft_tokenizer *t = e->t;
+    const char *txt = e->txt + a;
+    int ib, ie;
+    if (n <= 0) return 0;
+    if (t->kind == MFT_TOK_BPE && t->ignore_merges) {
+        /* Llama-3: a word that is a token of its own is taken whole, merges or not */
+        int id = mft__tok_lookup(t, txt, n);
+        if (id >= 0) {
+            mft__span(e, a, a + n, &ib, &ie);
+            return mft__emit(e, id, ib, ie);
+        }
+    }
+    int ns = mft__bpe_run(t, txt, n, t->kind == MFT_TOK_BPE, &e->w);
+    if (ns < 0) return -2;
+    for (int i = ns > 0 ? 0 : -1; i >= 0; i = e->w.sym[i].next) {
+        const mft__sym *s = &e->w.sym[i];
+        if (s->id >= 0) {
+            mft__span(e, a + s->start, a + s->start + s->len, &ib, &ie);
+            if (mft__emit(e, s->id, ib, ie)) return -1;
+            continue;
+        }
+        /* not in the vocabulary: one <0xNN> token per byte, or the unknown token */
+        if (t->byte_fallback || t->kind == MFT_TOK_BPE) {
+            for (int j = 0; j < s->len; j++) {
+                int id = t->byte_id[(unsigned char)txt[s->start + j]];
+                mft__span(e, a + s->start + j, a + s->start + j + 1, &ib, &ie);
+                if (mft__emit(e, id >= 0 ? id : (t->unk_id >= 0 ? t->unk_id : 0), ib, ie)) return -1;
+            }
+        } else {
+            mft__span(e, a + s->start, a + s->start + s->len, &ib, &ie);
+            if (mft__emit(e, t->unk_id >= 0 ? t->unk_id : 0, ib, ie)) return -1;
+        }
+    }
+    return 0;
+}
+
+static int mft__enc_word_cb(void *ctx, int a, int n) { return mft__enc_word((mft__enc *)ctx, a, n); }
+
+/* normalised SentencePiece text [a, b): merged stretch by stretch when that is exact */
+static int mft__enc_spm(mft__enc *e, int a, int b)
+{
+    int rc = 0, s0 = a;
+    for (int k = a + 1; e->t->ws_split && k < b && !rc; k++)
+        if (e->txt[k] == ' ' && e->txt[k - 1] != ' ') {
+            rc = mft__enc_word(e, s0, k - s0);
+            s0 = k;
+        }
+    return rc ? rc : mft__enc_word(e, s0, b - s0);
+}
+
+/* the special token whose text starts at text[i] (longest first), or -1. mask: 1 user-defined
+   tokens, 2 control tokens */
+static int mft__special_at(const mft_tokenizer *t, const char *text, int len, int i, int mask)
+{
+    if (!(t->special_first[(unsigned char)text[i]] & mask)) return -1;
+    for (int k = 0; k < t->n_special; k++) {
+        int id = t->special[k];
+        if (!(mask & (t->types[id] == MFT__TT_USER ? 1 : 2))) continue;
+        int n = (int)(t->piece_off[id + 1] - t->piece_off[id]);
+        if (n <= len - i && !memcmp(text + i, t->pieces + t->piece_off[id], (size_t)n)) return id;
+    }
+    return -1;
+}
+
+/* One stretch of plain text (no special tokens inside): normalise, then merge. `first` says
+   whether a SentencePiece dummy prefix belongs here. */
+static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int first)
+{
+    const mft_tokenizer *t = e->t;
+    /* worst case growth: NFC can triple, the dummy prefix adds one */
+    size_t cap = 3 * (size_t)len + 8;
+    char *buf = (char *)MFT_MALLOC(cap);
+    int *src = (int *)MFT_MALLOC(cap * sizeof(int));
+    int n = 0, rc = 0, n0 = e->n;
+    if (!buf || !src) {
+        MFT_FREE(buf);
+        MFT_FREE(src);
+        return -2;
+    }
+    if (t->kind == MFT_TOK_SPM) {
+        /* SentencePiece: optionally drop leading/trailing spaces and collapse runs, then a
+           space in front (the dummy prefix) if anything is left. A literal U+2581 is the
+           meta symbol itself, i.e. a space; a space is kept as ' ' (the vocabulary's form). */
+        int i = 0, end = len;
+        if (t->remove_extra_spaces) {
+            while (i < end && text[i] == ' ') i++;
+            while (end > i && text[end - 1] == ' ') end--;
+        }
+        if (first && t->add_dummy_prefix && i < end) {
+            buf[n] = ' ';
+            src[n++] = -1;
+        }
+        while (i < end) {
+            if (t->remove_extra_spaces && text[i] == ' ' && i > 0 && text[i - 1] == ' ') {
+                i++;
+                continue;
+            }
+            if (i + 3 <= end && (unsigned char)text[i] == 0xE2 && (unsigned char)text[i + 1] == 0x96 &&
+                (unsigned char)text[i + 2] == 0x81) {
+                buf[n] = ' ';
+                src[n++] = off0 + i;
+                i += 3;
+                continue;
+            }
+            buf[n] = text[i];
+            src[n++] = off0 + i;
+            i++;
+        }
+    } else if (t->nfc) {
+        n = mft__uc_nfc((const unsigned char *)text, len, (unsigned char *)buf, (int)cap, src);
+        if (n < 0) {
+            MFT_FREE(buf);
+            MFT_FREE(src);
+            return -2;
+        }
+        /* canonical reordering may move a mark before the one it followed: keep the offsets
+           in order (a reordered mark shares its neighbour's position) */
+        for (int i = 0; i < n; i++) {
+            src[i] += off0;
+            if (i && src[i] < src[i - 1]) src[i] = src[i - 1];
+        }
+    } else {
+        memcpy(buf, text, (size_t)len);
+        for (int i = 0; i < len; i++) src[i] = off0 + i;
+        n = len;
+    }
+    e->txt = buf;
+    e->txt_n = n;
+    e->src = src;
+    e->src_end = off0 + len;
+    if (t->kind == MFT_TOK_SPM && !t->prefix_after_special && t->n_special) {
+        /* SentencePiece proper finds user-defined symbols in the normalised text */
+        int s0 = 0;
+        for (int k = 0; k < n && !rc; k++) {
+            int id = mft__special_at(t, buf, n, k, 1);
+            if (id < 0) continue;
+            int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]), ib, ie;
+            rc = mft__enc_spm(e, s0, k);
+            mft__span(e, k, k + sl, &ib, &ie);
+            if (!rc) rc = mft__emit(e, id, ib, ie);
+            s0 = k + sl;
+            k = s0 - 1;
+        }
+        if (!rc) rc = mft__enc_spm(e, s0, n);
+    } else if (t->kind == MFT_TOK_SPM) {
+        rc = mft__enc_spm(e, 0, n);
+    } else {
+        mft__txt x = { (const unsigned char *)buf, n };
+        rc = mft__pretokenize(t->pre, t->digit_runs, &x, mft__enc_word_cb, e);
+    }
+    /* spaces the normaliser removed at either end belong to the neighbouring token, so the
+       offsets still cover the input */
+    if (!rc && e->offsets && e->n > n0 && e->n <= e->cap) {
+        if (e->offsets[2 * n0] > off0) e->offsets[2 * n0] = off0;
+        if (e->offsets[2 * e->n - 1] < off0 + len) e->offsets[2 * e->n - 1] = off0 + len;
+    }
+    MFT_FREE(buf);
+    MFT_FREE(src);
+    return rc;
+}
+
+MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags, int *ids, int cap,
+                              int *n_out, int *offsets, mft_error *err)
+{
+    if (n_out) *n_out = 0;
+    if (!t || !t->mem || !text || !n_out || cap < 0 || (cap > 0 && !ids))
+        return mft__fail(err, MFT_ERR_ARG, "mft_encode: NULL argument");
+    /* 256 MiB per call keeps every index below 2^31 (NFC may triple the text) */
+    if (len < 0) {
+        size_t sl = strlen(text);
+        if (sl > (size_t)1 << 28)
+            return mft__fail(err, MFT_ERR_ARG, "text too long (over 256 MiB): encode it in pieces");
+        len = (int)sl;
+    }
+    if (len > (1 << 28))
+        return mft__fail(err, MFT_ERR_ARG, "text too long (%d bytes, over 256 MiB): encode it in pieces", len);
+    mft__enc e;
+    memset(&e, 0, sizeof e);
+    e.t = t;
+    e.ids = ids;
+    e.cap = cap;
+    e.offsets = offsets;
+    e.unk_end = -1;
+    e.last = -1;
+    int rc = 0;
+    if ((flags & MFT_BOS) && t->bos_id >= 0) rc = mft__emit(&e, t->bos_id, 0, 0);
+    /* Split out special tokens: control ones only with MFT_SPECIAL; user-defined ones always,
+       in the raw text as llama.cpp and HF do, or, for a SentencePiece .model, inside the
+       normalised text as SentencePiece does (mft__enc_text). The dummy prefix goes in front
+       of the text, and after each special token where the reference does that too. */
+    int mask = ((flags & MFT_SPECIAL) ? 2 : 0) | (t->kind == MFT_TOK_SPM && !t->prefix_after_special ? 0 : 1);
+    int start = 0, first = 1;
+    for (int i = 0; !rc && i <= len; i++) {
+        int id = i < len && t->n_special ? mft__special_at(t, text, len, i, mask) : -1;
+        if (id < 0 && i < len) continue;
+        if (i > start) {
+            rc = mft__enc_text(&e, text + start, i - start, start, first);
+            first = 0;
+        }
+        if (rc || id < 0) break;
+        int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]);
+        rc = mft__emit(&e, id, i, i + sl);
+        first = t->prefix_after_special;
+        start = i + sl;
+        i = start - 1;
+    }
+    if (!rc && (flags & MFT_EOS) && t->eos_id >= 0) rc = mft__emit(&e, t->eos_id, len, len);
+    MFT_FREE(e.w.sym);
+    MFT_FREE(e.w.heap);
+    *n_out = e.n;
+    if (rc) return mft__fail(err, MFT_ERR_NOMEM, "out of memory encoding %d bytes", len);
+    if (e.n > cap && cap > 0)
+        return mft__fail(err, MFT_ERR_SPACE, "the text needs %d token slots, %d were given", e.n, cap);
+    return mft__ok(err);
+}
+
+/* ---- >>detokenize -------------------------------------------------------------------------- */
+
+MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, int *len)
+{
+    if (!t || !t->mem || id < 0 || id >= t->vocab_size) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    const char *p = t->dec + t->dec_off[id];
+    int n = (int)(t->dec_off[id + 1] - t->dec_off[id]);
+    /* the dummy-prefix space is not part of the text: the encoder put one at the start and
+       after every special token (control or user-defined), so the decoder takes it away */
+    if (t->kind == MFT_TOK_SPM && t->add_dummy_prefix && n > 0 && p[0] == ' ' &&
+        (prev < 0 || prev >= t->vocab_size || prev == t->bos_id ||
+         (t->prefix_after_special && (t->types[prev] == MFT__TT_CONTROL || t->types[prev] == MFT__TT_USER)))) {
+        p++;
+        n--;
+    }
+    if (len) *len = n;
+    return p;
+}
+
+MFT_API const char *mft_token_piece(const mft_tokenizer *t, int id, int *len)
+{
+    if (!t || !t->mem || id < 0 || id >= t->vocab_size) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = (int)(t->piece_off[id + 1] - t->piece_off[id]);
+    return t->pieces + t->piece_off[id];
+}
+
+MFT_API int mft_token_type(const mft_tokenizer *t, int id)
+{
+    return t && t->mem && id >= 0 && id < t->vocab_size ? t->types[id] : 0;
+}
+
+MFT_API int mft_token_find(const mft_tokenizer *t, const char *s, int n)
+{
+    if (!t || !t->mem || !s || n < 0) return -1;
+    for (int id = 0; id < t->vocab_size; id++)
+        if ((int)(t->piece_off[id + 1] - t->piece_off[id]) == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n))
+            return id;
+    return -1;
+}
+
+/* Streaming: bytes are released only as whole UTF-8 characters, so a character split over
+   two byte tokens is printed once complete. A byte that cannot be part of any valid
+   sequence is released as it is. The first pass only measures, so a call that would not fit
+   changes nothing. */
+static int mft__detok(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap)
+{
+    int n = 0, w = 0;
+    const char *p = id == -1 ? NULL : mft_token_bytes(t, st->prev, id, &n);
+    if (!p) n = 0;
+    if (id != -1) st->prev = id;
+    for (int i = 0; i <= n; i++) {
+        if (i < n) {
+            if (st->npend >= 4) {
+                if (out) memcpy(out + w, st->pend, (size_t)st->npend);
+                w += st->npend;
+                st->npend = 0;
+            }
+            st->pend[st->npend++] = (unsigned char)p[i];
+        } else if (id != -1) {
+            break;
+        }
+        /* release the longest valid prefix; keep an incomplete tail; release invalid bytes */
+        while (st->npend > 0) {
+            unsigned c = st->pend[0];
+            int need = c < 0x80 ? 1 : c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+            int take;
+            if (!need) {
+                take = 1;
+            } else if (st->npend < need) {
+                int ok = 1;
+                for (int k = 1; k < st->npend; k++) ok &= (st->pend[k] & 0xC0) == 0x80;
+                if (ok && id != -1) break; /* wait for the rest */
+                take = 1;
+            } else {
+                take = mft__utf8_len(st->pend, need) == need ? need : 1;
+            }
+            if (out) memcpy(out + w, st->pend, (size_t)take);
+            w += take;
+            memmove(st->pend, st->pend + take, (size_t)(st->npend - take));
+            st->npend -= take;
+        }
+    }
+    (void)cap;
+    return w;
+}
+
+MFT_API mft_status mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap, int *len)
+{
+    if (len) *len = 0;
+    if (!t || !st || cap < 0 || (cap > 0 && !out)) return MFT_ERR_ARG;
+    mft_detok probe = *st;
+    int need = mft__detok(t, &probe, id, NULL, 0);
+    if (len) *len = need;
+    if (need > cap) return MFT_ERR_SPACE; /* nothing consumed: call again with more room */
+    mft__detok(t, st, id, out, cap);
+    return MFT_OK;
+}
+
+MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n, int flags, char *out, int cap,
+                                  int *len, mft_error *err)
+{
+    int w = 0, prev = -1, fit = 0; /* fit: the bytes that were written */
+    if (len) *len = 0;
+    if (!t || !t->mem || (!ids && n) || cap < 0 || (cap > 0 && !out))
+        return mft__fail(err, MFT_ERR_ARG, "mft_decode_ids: bad argument");
+    for (int i = 0; i < n; i++) {
+        int pl;
+        const char *p;
+        if (ids[i] < 0 || ids[i] >= t->vocab_size)
+            return mft__fail(err, MFT_ERR_ARG, "ids[%d] = %d is outside the vocabulary", i, ids[i]);
+        int control = t->types[ids[i]] == MFT_TOKEN_CONTROL || ids[i] == t->bos_id || ids[i] == t->eos_id;
+        if ((flags & MFT_SPECIAL) && control)
+            p = mft_token_piece(t, ids[i], &pl);
+        else
+            p = mft_token_bytes(t, prev, ids[i], &pl);
+        if (w + pl < cap) {
+            memcpy(out + w, p, (size_t)pl);
+            fit = w + pl;
+        }
+        w += pl;
+        prev = ids[i];
+    }
+    if (len) *len = w;
+    if (cap > 0) out[fit] = 0;
+    if (w >= cap && cap > 0)
+        return mft__fail(err, MFT_ERR_SPACE, "the text needs %d bytes, the buffer has %d", w + 1, cap);
+    return mft__ok(err);
+}
+
+/* SentencePiece writes a space as U+2581 ("▁"); this tokenizer stores it as ' '. Converts
+   p[0..n) in place (it can only shrink) and returns the new length. */
+static int mft__unescape_ws(char *p, int n)
+{
+    int w = 0;
+    for (int i = 0; i < n;) {
+        if (i + 3 <= n && (unsigned char)p[i] == 0xE2 && (unsigned char)p[i + 1] == 0x96 &&
+            (unsigned char)p[i + 2] == 0x81) {
+            p[w++] = ' ';
+            i += 3;
+        } else
+            p[w++] = p[i++];
+    }
+    return w;
+}
+
+/* ---- >>vocabs ---------------------------------------------------------------------------
+   The loaders: each turns one file format into the piece list, scores or merges and special
+   ids that mft__tok_build lays out. */
+
+/* ---- llama2.c tokenizer.bin -------------------------------------------------------------- */
+
+static mft_status mft__tok_load_bin(mft_tokenizer *t, const char *path, const char *buf, size_t fsize, int vocab_size,
+                                    mft_error *err)
+{
+    if (vocab_size <= 0 || vocab_size > (1 << 22))
+        return mft__fail(err, MFT_ERR_ARG,
+                         "'%s' is a llama2.c tokenizer.bin, whose size comes from the model: give vocab_size (got %d)",
+                         path, vocab_size);
+    /* every token needs at least 8 bytes; the file is capped so that no size can wrap */
+    if (fsize > ((size_t)1 << 30))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is over 1 GiB: not a tokenizer.bin", path);
+    if (fsize < 4 + 8 * (size_t)vocab_size)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' (%zu bytes) is too small for a tokenizer.bin of %d tokens", path,
+                         fsize, vocab_size);
+    size_t V = (size_t)vocab_size;
+    const char **piece = (const char **)MFT_MALLOC(V * sizeof *piece);
+    int *plen = (int *)MFT_MALLOC(V * sizeof *plen);
+    float *score = (float *)MFT_MALLOC(V * sizeof *score);
+    uint8_t *type = (uint8_t *)MFT_MALLOC(V);
+    mft_status s = MFT_OK;
+    if (!piece || !plen || !score || !type) {
+        s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path);
+        goto done;
+    }
+    size_t pos = 4;
+    for (size_t i = 0; i < V; i++) {
+        int32_t len;
+        if (fsize - pos < 8) {
+            s = mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated: it ends before token %zu of %d", path, i,
+                          vocab_size);
+            goto done;
+        }
+        memcpy(&score[i], buf + pos, 4);
+        memcpy(&len, buf + pos + 4, 4);
+        pos += 8;
+        if (len < 0 || (size_t)len > fsize - pos) {
+            s = mft__fail(err, MFT_ERR_FORMAT, "'%s': token %zu has length %d, beyond the end of the file", path, i,
+                          (int)len);
+            goto done;
+        }
+        piece[i] = buf + pos;
+        plen[i] = len;
+        pos += (size_t)len;
+        type[i] = MFT__TT_NORMAL;
+    }
+    if (pos != fsize) {
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %zu bytes after %d tokens: not a tokenizer.bin for vocab_size %d",
+                      path, fsize - pos, vocab_size, vocab_size);
+        goto done;
+    }
+    /* llama2.c's export: id 0 <unk>, 1 BOS "\n<s>\n", 2 EOS "\n</s>\n", then the byte tokens */
+    mft__tok_defaults(t);
+    if (V > 0) {
+        t->unk_id = 0;
+        type[0] = MFT__TT_UNKNOWN;
+    }
+    if (V > 1) {
+        t->bos_id = 1;
+        type[1] = MFT__TT_CONTROL;
+    }
+    if (V > 2) {
+        t->eos_id = t->eot_id = 2;
+        type[2] = MFT__TT_CONTROL;
+    }
+    t->add_bos = 1;
+    t->add_dummy_prefix = 1;
+    t->byte_fallback = 1;
+    /* llama2.c's own encoder does not clean whitespace, and the file cannot say whether the
+       .model it came from did: we do as run.c does (the .model reader knows better) */
+    t->remove_extra_spaces = 0;
+    t->source = "tokenizer.bin";
+    {
+        mft__tokspec sp = { MFT_TOK_SPM, vocab_size, piece, plen, score, type, 0, NULL };
+        s = mft__tok_build(t, &sp, err);
+        /* control pieces of tokenizer.bin ("\n<s>\n") are not text to be matched */
+        if (!s) {
+            t->n_special = 0;
+            memset(t->special_first, 0, sizeof t->special_first);
+        }
+    }
+done:
+    MFT_FREE(piece);
+    MFT_FREE(plen);
+    MFT_FREE(score);
+    MFT_FREE(type);
+    if (s) mft_tokenizer_free(t);
+    return s;
+}
+/* ---- SentencePiece .model (protobuf) -------------------------------------------------------
+   A minimal reader for the fields that change behaviour: ModelProto { 1: pieces (repeated
+   SentencePiece { 1: piece, 2: score, 3: type }), 2: trainer_spec { 3: model_type,
+   35: byte_fallback, 40-43: unk/bos/eos/pad ids }, 3: normalizer_spec { 1: name,
+   2: precompiled_charsmap, 3: add_dummy_prefix, 4: remove_extra_whitespaces,
+   5: escape_whitespaces } }. */
+
+typedef struct {
+    const uint8_t *p, *end;
+} mft__pb;
+
+static int mft__pb_varint(mft__pb *b, uint64_t *v)
+{
+    *v = 0;
+    for (int sh = 0; sh < 64; sh += 7) {
+        if (b->p >= b->end) return -1;
+        uint8_t c = *b->p++;
+        *v |= (uint64_t)(c & 0x7F) << sh;
+        if (!(c & 0x80)) return 0;
+    }
+    return -1;
+}
+
+/* next field: number, wire type, and for length-delimited fields the sub-buffer */
+static int mft__pb_field(mft__pb *b, int *field, int *wt, uint64_t *v, mft__pb *sub)
+{
+    uint64_t key;
+    if (mft__pb_varint(b, &key)) return -1;
+    *field = (int)(key >> 3);
+    *wt = (int)(key & 7);
+    switch (*wt) {
+    case 0: return mft__pb_varint(b, v);
+    case 1:
+        if (b->end - b->p < 8) return -1;
+        memcpy(v, b->p, 8);
+        b->p += 8;
+        return 0;
+    case 5: {
+        uint32_t x;
+        if (b->end - b->p < 4) return -1;
+        memcpy(&x, b->p, 4);
+        *v = x;
+        b->p += 4;
+        return 0;
+    }
+    case 2:
+        if (mft__pb_varint(b, v) || *v > (uint64_t)(b->end - b->p)) return -1;
+        sub->p = b->p;
+        sub->end = b->p + *v;
+        b->p += *v;
+        return 0;
+    }
+    return -1;
+}
+
+static mft_status mft__tok_load_spm(mft_tokenizer *t, const char *path, const uint8_t *data, size_t size,
+                                    mft_error *err)
+{
+    mft__pb b = { data, data + size }, sub, s2;
+    int field, wt, V = 0, model_type = 1;
+    uint64_t v;
+    /* first pass: count pieces and read the specs */
+    int add_prefix = 1, remove_ws = 1, escape_ws = 1, byte_fallback = 0, charsmap = 0;
+    int64_t ids[4] = { 0, 1, 2, -1 };
+    while (b.p < b.end) {
+        if (mft__pb_field(&b, &field, &wt, &v, &sub)) goto bad;
+        if (field == 1 && wt == 2)
+            V++;
+        else if (field == 2 && wt == 2) {
+            while (sub.p < sub.end) {
+                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad;
+                if (wt != 0) continue;
+                if (field == 3)
+                    model_type = (int)v;
+                else if (field == 35)
+                    byte_fallback = v != 0;
+                else if (field >= 40 && field <= 43)
+                    ids[field - 40] = (int64_t)(int32_t)(uint32_t)v;
+            }
+        } else if (field == 3 && wt == 2) {
+            while (sub.p < sub.end) {
+                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad;
+                if (field == 2 && wt == 2 && v > 0)
+                    charsmap = 1;
+                else if (field == 3 && wt == 0)
+                    add_prefix = v != 0;
+                else if (field == 4 && wt == 0)
+                    remove_ws = v != 0;
+                else if (field == 5 && wt == 0)
+                    escape_ws = v != 0;
+            }
+        }
+    }
+    if (model_type != 2)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is a SentencePiece %s model; maskft reads BPE models", path,
+                         model_type == 1   ? "unigram"
+                         : model_type == 3 ? "word"
+                         : model_type == 4 ? "char"
+                                           : "unknown-type");
+    if (charsmap)
+        return mft__fail(
+            err, MFT_ERR_FORMAT,
+            "'%s' uses a precompiled normalization charsmap (e.g. nmt_nfkc), which maskft does not implement; "
+            "only the identity normalizer is supported",
+            path);
+    if (!escape_ws)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' has escape_whitespaces=false, which maskft does not implement",
+                         path);
+    if (V <= 0) return mft__fail(err, MFT_ERR_FORMAT, "'%s' has no pieces: not a SentencePiece model", path);
+    {
+        const char **piece = (const char **)mft__calloc((size_t)V, sizeof *piece);
+        int *plen = (int *)mft__calloc((size_t)V, sizeof *plen);
+        float *score = (float *)mft__calloc((size_t)V, sizeof *score);
+        uint8_t *type = (uint8_t *)mft__calloc((size_t)V, 1);
+        char *text = (char *)MFT_MALLOC(size + 1);
+        size_t tu = 0;
+        mft_status s = MFT_OK;
+        int i = 0;
+        if (!piece || !plen || !score || !type || !text) {
+            s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path);
+            goto done;
+        }
+        b.p = data;
+        while (b.p < b.end) {
+            if (mft__pb_field(&b, &field, &wt, &v, &sub)) goto bad2;
+            if (field != 1 || wt != 2) continue;
+            type[i] = MFT__TT_NORMAL;
+            piece[i] = text + tu; /* a piece without its string field is empty */
+            while (sub.p < sub.end) {
+                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad2;
+                if (field == 1 && wt == 2) {
+                    piece[i] = text + tu;
+                    memcpy(text + tu, s2.p, (size_t)(s2.end - s2.p));
+                    plen[i] = mft__unescape_ws(text + tu, (int)(s2.end - s2.p));
+                    tu += (size_t)plen[i];
+                } else if (field == 2 && wt == 5) {
+                    uint32_t x = (uint32_t)v;
+                    memcpy(&score[i], &x, 4);
+                } else if (field == 3 && wt == 0) {
+                    type[i] = (uint8_t)(v >= 1 && v <= 6 ? v : MFT__TT_NORMAL);
+                }
+            }
+            i++;
+        }
+        mft__tok_defaults(t);
+        for (int k = 0; k < 4; k++)
+            if (ids[k] < -1 || ids[k] >= V) {
+                s = mft__fail(err, MFT_ERR_FORMAT, "'%s': special id %lld out of range", path, (long long)ids[k]);
+                goto done;
+            }
+        t->unk_id = (int)ids[0];
+        t->bos_id = (int)ids[1];
+        t->eos_id = (int)ids[2];
+        t->pad_id = (int)ids[3];
+        t->eot_id = t->eos_id;
+        t->add_bos = 1;
+        t->add_dummy_prefix = add_prefix;
+        t->remove_extra_spaces = remove_ws;
+        t->byte_fallback = byte_fallback;
+        t->prefix_after_special = 0; /* SentencePiece: one dummy prefix, for the whole text */
+        t->source = "sentencepiece";
+        {
+            mft__tokspec sp = { MFT_TOK_SPM, V, piece, plen, score, type, 0, NULL };
+            s = mft__tok_build(t, &sp, err);
+        }
+        goto done;
+    bad2:
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a valid SentencePiece model (corrupt protobuf)", path);
+    done:
+        MFT_FREE(piece);
+        MFT_FREE(plen);
+        MFT_FREE(score);
+        MFT_FREE(type);
+        MFT_FREE(text);
+        if (s) mft_tokenizer_free(t);
+        return s;
+    }
+bad:
+    return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a valid SentencePiece model (corrupt protobuf)", path);
+}
+
+/* ---- byte-level pieces ---------------------------------------------------------------------
+   GPT-2's vocabulary writes every byte as a printable character: bytes '!'..'~', 0xA1..0xAC
+   and 0xAE..0xFF stand for themselves, and the other 68 bytes, in order, for U+0100..U+0143.
+   Pieces are turned back into the bytes they stand for; a piece with any other character
+   (an added token such as "<|endoftext|>" is plain text) is kept as it is. */
+
+static int mft__bl_byte(int32_t cp)
+{
+    if ((cp >= '!' && cp <= '~') || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return cp;
+    /* the k-th byte outside those ranges (0x00-0x20, 0x7F-0xA0, 0xAD) is U+0100 + k */
+    int k = cp - 0x100;
+    if (k < 0 || k >= 68) return -1;
+    return k < 33 ? k : k < 67 ? 0x7F + (k - 33) : 0xAD;
+}
+
+/* converts s[0..n) in place; returns the new length, or -1 if it is not byte-level text */
+static int mft__bl_decode(char *s, int n)
+{
+    mft__txt x = { (const unsigned char *)s, n };
+    int w = 0;
+    for (int i = 0; i < n;) {
+        int32_t cp;
+        int l = mft__cp(&x, i, &cp);
+        int b = mft__bl_byte(cp);
+        if (b < 0) return -1;
+        s[w++] = (char)b;
+        i += l;
+    }
+    return w;
+}
+
+/* One merge "a b" as a file writes it (pieces in the byte-level alphabet, or with
+   SentencePiece's U+2581), turned into the ids of its two halves in `vocab` (-1 for a half
+   that is not a piece, or is too long to be one; the builder skips such merges). */
+static void mft__merge_pair(const mft_tokenizer *vocab, int kind, const char *a, int la, const char *b, int lb,
+                            int32_t out[2])
+{
+    char buf[4096];
+    const char *half[2] = { a, b };
+    int len[2] = { la, lb };
+    for (int k = 0; k < 2; k++) {
+        int n = len[k];
+        out[k] = -1;
+        if (n < 0 || n > (int)sizeof buf) continue;
+        memcpy(buf, half[k], (size_t)n);
+        if (kind == MFT_TOK_BPE) {
+            int m = mft__bl_decode(buf, n);
+            if (m >= 0) n = m;
+        } else
+            n = mft__unescape_ws(buf, n);
+        out[k] = mft__tok_lookup(vocab, buf, n);
+    }
+}
+
+/* ---- Hugging Face tokenizer.json ---------------------------------------------------------- */
+
+static const char *const mft__re_gpt2 =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+static const char *const mft__re_llama3 =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char *const mft__re_qwen2 =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* a token name in tokenizer_config.json: "eos_token": "<|im_end|>" or {"content": ...} */
+static int mft__config_token(const mft_tokenizer *t, const mft__json *j, uint32_t root, const char *key)
+{
+    uint32_t v = mft__jget(j, root, key);
+    if (v != MFT__JNONE && j->node[v].type == MFT__J_OBJ) v = mft__jget(j, v, "content");
+    int n;
+    const char *s = mft__jstr(j, v, &n);
+    if (!s) return -2;
+    for (int id = 0; id < t->vocab_size; id++)
+        if ((int)(t->piece_off[id + 1] - t->piece_off[id]) == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n))
+            return id;
+    return -1;
+}
+
+/* tokenizer.json, read in stages over one parse: the id space, the pre-tokenizer and the
+   normaliser (which decide the algorithm), the pieces, the merges. */
+typedef struct mft__tokjson {
+    const char *path;
+    mft__json j;
+    uint32_t model, vocab, merges, added;
+    int V, kind, byte_level;
+    char *text;         /* the JSON pool, copied: pieces are decoded in place */
+    const char **piece; /* (V) */
+    int *plen;          /* (V) */
+    uint8_t *type;      /* (V) */
+    int32_t *merge;     /* 2 ids per merge, in rank order */
+    int n_merges;
+} mft__tokjson;
+
+/* the id space: the largest id in vocab or added_tokens, plus one */
+static mft_status mft__tj_ids(mft__tokjson *x, mft_error *err)
+{
+    const mft__json *j = &x->j;
+    for (uint32_t c = j->node[x->vocab].first; c != MFT__JNONE; c = j->node[c].next) {
+        int id;
+        if (!mft__jint(j, c, 0, (1 << 22) - 1, &id))
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': a vocab id is not an integer in range", x->path);
+        if (id + 1 > x->V) x->V = id + 1;
+    }
+    if (x->added != MFT__JNONE && j->node[x->added].type == MFT__J_ARR)
+        for (uint32_t c = j->node[x->added].first; c != MFT__JNONE; c = j->node[c].next) {
+            int id;
+            if (!mft__jint(j, mft__jget(j, c, "id"), 0, (1 << 22) - 1, &id))
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': an added token has no valid id", x->path);
+            if (id + 1 > x->V) x->V = id + 1;
+        }
+    return MFT_OK;
+}
+
+/* one pre-tokenizer, or a Sequence of them: ByteLevel, Digits, the Split regexes maskft knows,
+   or Metaspace (SentencePiece-style, whose prepend scheme says where the dummy prefix goes) */
+static mft_status mft__tj_pretok(mft__tokjson *x, mft_tokenizer *t, uint32_t pre, mft_error *err)
+{
+    const mft__json *j = &x->j;
+    const char *path = x->path;
+    if (pre == MFT__JNONE || j->node[pre].type != MFT__J_OBJ) return MFT_OK;
+    uint32_t list = mft__jget(j, pre, "pretokenizers");
+    if (list != MFT__JNONE && j->node[list].type != MFT__J_ARR)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': pre_tokenizer.pretokenizers is not an array", path);
+    uint32_t first = list != MFT__JNONE ? j->node[list].first : pre;
+    int digits = 0, split = -1;
+    for (uint32_t c = first; c != MFT__JNONE; c = list != MFT__JNONE ? j->node[c].next : MFT__JNONE) {
+        uint32_t ty = mft__jget(j, c, "type");
+        if (mft__jstr_is(j, ty, "ByteLevel")) {
+            x->byte_level = 1;
+            uint32_t ur = mft__jget(j, c, "use_regex"), aps = mft__jget(j, c, "add_prefix_space");
+            if (ur == MFT__JNONE || j->node[ur].type == MFT__J_TRUE) split = split < 0 ? MFT_PRE_GPT2 : split;
+            if (aps != MFT__JNONE && j->node[aps].type == MFT__J_TRUE)
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': ByteLevel add_prefix_space=true is not supported", path);
+        } else if (mft__jstr_is(j, ty, "Digits")) {
+            uint32_t ind = mft__jget(j, c, "individual_digits");
+            digits = ind != MFT__JNONE && j->node[ind].type == MFT__J_TRUE ? 1 : 2;
+        } else if (mft__jstr_is(j, ty, "Split")) {
+            uint32_t re = mft__jget(j, mft__jget(j, c, "pattern"), "Regex");
+            if (mft__jstr_is(j, re, mft__re_llama3)) {
+                split = MFT_PRE_LLAMA3;
+            } else if (mft__jstr_is(j, re, mft__re_qwen2)) {
+                split = MFT_PRE_QWEN2;
+            } else if (mft__jstr_is(j, re, mft__re_gpt2)) {
+                split = MFT_PRE_GPT2;
+            } else {
+                int rl = 0;
+                const char *r = mft__jstr(j, re, &rl);
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer regex not supported: %.*s", path,
+                                 r ? (rl < 120 ? rl : 120) : 14, r ? r : "(not a regex)");
+            }
+        } else if (mft__jstr_is(j, ty, "Metaspace")) {
+            x->kind = MFT_TOK_SPM;
+            uint32_t ps = mft__jget(j, c, "prepend_scheme"), ap = mft__jget(j, c, "add_prefix_space");
+            if (mft__jstr_is(j, ps, "always") ||
+                (ps == MFT__JNONE && ap != MFT__JNONE && j->node[ap].type == MFT__J_TRUE)) {
+                t->add_dummy_prefix = 1;
+            } else if (mft__jstr_is(j, ps, "first")) {
+                t->add_dummy_prefix = 1;
+                t->prefix_after_special = 0;
+            }
+        } else {
+            int tl = 0;
+            const char *tn = mft__jstr(j, ty, &tl);
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer %.*s is not supported", path,
+                             tn ? (tl < 40 ? tl : 40) : 1, tn ? tn : "?");
+        }
+    }
+    /* Digits then the GPT-2 regex: StarCoder's (each digit alone) or digit runs */
+    if (digits) {
+        split = MFT_PRE_STARCODER;
+        t->digit_runs = digits == 2;
+    }
+    t->pre = split;
+    return MFT_OK;
+}
+
+/* NFC, or (Llama-2 / TinyLlama) Prepend("▁") + Replace(" ", "▁"), which is SentencePiece's
+   escaping */
+static mft_status mft__tj_normalizer(mft__tokjson *x, mft_tokenizer *t, uint32_t norm, mft_error *err)
+{
+    const mft__json *j = &x->j;
+    if (norm == MFT__JNONE || j->node[norm].type != MFT__J_OBJ) return MFT_OK;
+    uint32_t ty = mft__jget(j, norm, "type");
+    if (mft__jstr_is(j, ty, "NFC")) {
+        t->nfc = 1;
+        return MFT_OK;
+    }
+    if (!mft__jstr_is(j, ty, "Sequence"))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer not supported", x->path);
+    uint32_t list = mft__jget(j, norm, "normalizers");
+    if (list == MFT__JNONE || j->node[list].type != MFT__J_ARR)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer.normalizers is not an array", x->path);
+    for (uint32_t c = j->node[list].first; c != MFT__JNONE; c = j->node[c].next) {
+        uint32_t cty = mft__jget(j, c, "type");
+        if (mft__jstr_is(j, cty, "Prepend")) {
+            x->kind = MFT_TOK_SPM;
+            t->add_dummy_prefix = 1;
+        } else if (mft__jstr_is(j, cty, "Replace")) {
+            x->kind = MFT_TOK_SPM;
+        } else if (mft__jstr_is(j, cty, "NFC")) {
+            t->nfc = 1;
+        } else {
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer not supported", x->path);
+        }
+    }
+    return MFT_OK;
+}
+
+/* every id's piece: vocab keys decoded to raw bytes (from GPT-2's byte alphabet, or with
+   SentencePiece's U+2581 made a space), added tokens as they are (special ones are control
+   tokens), ids in neither unused */
+static mft_status mft__tj_pieces(mft__tokjson *x, mft_error *err)
+{
+    const mft__json *j = &x->j;
+    for (int i = 0; i < x->V; i++) {
+        x->piece[i] = x->text;
+        x->plen[i] = 0;
+        x->type[i] = MFT__TT_UNUSED;
+    }
+    for (uint32_t c = j->node[x->vocab].first; c != MFT__JNONE; c = j->node[c].next) {
+        int id = (int)j->node[c].num, n = (int)j->node[c].klen;
+        char *p = x->text + j->node[c].key;
+        if (x->kind == MFT_TOK_BPE) {
+            int m = mft__bl_decode(p, n);
+            if (m >= 0) n = m;
+        } else {
+            n = mft__unescape_ws(p, n);
+        }
+        x->piece[id] = p;
+        x->plen[id] = n;
+        x->type[id] = MFT__TT_NORMAL;
+    }
+    if (x->added == MFT__JNONE || j->node[x->added].type != MFT__J_ARR) return MFT_OK;
+    for (uint32_t c = j->node[x->added].first; c != MFT__JNONE; c = j->node[c].next) {
+        int id = (int)j->node[mft__jget(j, c, "id")].num, n;
+        uint32_t cn = mft__jget(j, c, "content"), sp = mft__jget(j, c, "special");
+        if (!mft__jstr(j, cn, &n))
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': an added token has no content", x->path);
+        x->piece[id] = x->text + j->node[cn].first;
+        x->plen[id] = n;
+        x->type[id] = sp != MFT__JNONE && j->node[sp].type == MFT__J_TRUE ? MFT__TT_CONTROL : MFT__TT_USER;
+    }
+    return MFT_OK;
+}
+
+/* merges: "a b" strings (older files) or ["a", "b"] pairs, in rank order, as pairs of ids,
+   looked up in a temporary table piece -> id (the builder's hash does not exist yet) */
+static mft_status mft__tj_merges(mft__tokjson *x, mft_error *err)
+{
+    const mft__json *j = &x->j;
+    if (x->merges == MFT__JNONE || j->node[x->merges].type != MFT__J_ARR || j->node[x->merges].n == 0) return MFT_OK;
+    x->merge = (int32_t *)MFT_MALLOC(2 * (size_t)j->node[x->merges].n * sizeof *x->merge);
+    if (!x->merge) return mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", x->path);
+    mft_tokenizer tmp;
+    memset(&tmp, 0, sizeof tmp);
+    mft__tok_defaults(&tmp);
+    mft__tokspec sp = { x->kind, x->V, x->piece, x->plen, NULL, NULL, 0, NULL };
+    mft_status s = mft__tok_build(&tmp, &sp, err);
+    if (s) return s;
+    for (uint32_t c = j->node[x->merges].first; c != MFT__JNONE; c = j->node[c].next) {
+        const char *a, *b;
+        int la, lb;
+        if (j->node[c].type == MFT__J_STR) {
+            /* a piece may start with ' ' only in SentencePiece form: split at a later space */
+            a = x->text + j->node[c].first;
+            const char *space = (const char *)memchr(a + 1, ' ', j->node[c].n > 1 ? j->node[c].n - 1 : 0);
+            if (!space) continue;
+            la = (int)(space - a);
+            b = space + 1;
+            lb = (int)j->node[c].n - la - 1;
+        } else if (j->node[c].type == MFT__J_ARR && j->node[c].n == 2) {
+            uint32_t p = j->node[c].first, q = j->node[p].next;
+            if (j->node[p].type != MFT__J_STR || j->node[q].type != MFT__J_STR) continue;
+            a = x->text + j->node[p].first;
+            la = (int)j->node[p].n;
+            b = x->text + j->node[q].first;
+            lb = (int)j->node[q].n;
+        } else {
+            continue;
+        }
+        mft__merge_pair(&tmp, x->kind, a, la, b, lb, x->merge + 2 * x->n_merges);
+        x->n_merges++;
+    }
+    mft_tokenizer_free(&tmp);
+    return MFT_OK;
+}
+
+static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const char *data, size_t size, mft_error *err)
+{
+    mft__tokjson x;
+    memset(&x, 0, sizeof x);
+    x.path = path;
+    x.kind = MFT_TOK_BPE;
+    mft_status s = MFT_OK;
+    mft__json *j = &x.j;
+    uint32_t root = mft__json_parse(j, data, size);
+    if (root == MFT__JNONE) {
+        s = mft__errat(err, MFT_ERR_FORMAT, path, j->err_line, j->err_col, "%s", j->err);
+        goto done;
+    }
+    x.model = mft__jget(j, root, "model");
+    x.vocab = mft__jget(j, x.model, "vocab");
+    x.merges = mft__jget(j, x.model, "merges");
+    x.added = mft__jget(j, root, "added_tokens");
+    if (!mft__jstr_is(j, mft__jget(j, x.model, "type"), "BPE")) {
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s': model.type is not BPE (only BPE tokenizer.json files are supported)",
+                      path);
+        goto done;
+    }
+    if (x.vocab == MFT__JNONE || j->node[x.vocab].type != MFT__J_OBJ) {
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s': model.vocab is missing", path);
+        goto done;
+    }
+    if ((s = mft__tj_ids(&x, err))) goto done;
+    x.piece = (const char **)mft__calloc((size_t)x.V, sizeof *x.piece);
+    x.plen = (int *)mft__calloc((size_t)x.V, sizeof *x.plen);
+    x.type = (uint8_t *)mft__calloc((size_t)x.V, 1);
+    x.text = (char *)MFT_MALLOC(j->n_pool + 1);
+    if (!x.piece || !x.plen || !x.type || !x.text) {
+        s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path);
+        goto done;
+    }
+    if (j->n_pool) memcpy(x.text, j->pool, j->n_pool);
+    /* the algorithm comes from the pre-tokenizer and the normaliser */
+    mft__tok_defaults(t);
+    t->pre = -1;
+    t->prefix_after_special = 1; /* HF normalises each stretch between added tokens on its own */
+    if ((s = mft__tj_pretok(&x, t, mft__jget(j, root, "pre_tokenizer"), err))) goto done;
+    if ((s = mft__tj_normalizer(&x, t, mft__jget(j, root, "normalizer"), err))) goto done;
+    if (x.kind == MFT_TOK_BPE && !x.byte_level) {
+        s = mft__fail(err, MFT_ERR_FORMAT,
+                      "'%s': a BPE model without a ByteLevel or Metaspace pre-tokenizer is not supported", path);
+        goto done;
+    }
+    if (x.kind == MFT_TOK_BPE && t->pre < 0) t->pre = MFT_PRE_GPT2;
+    uint32_t bf = mft__jget(j, x.model, "byte_fallback"), im = mft__jget(j, x.model, "ignore_merges");
+    t->byte_fallback = bf != MFT__JNONE && j->node[bf].type == MFT__J_TRUE;
+    t->ignore_merges = im != MFT__JNONE && j->node[im].type == MFT__J_TRUE;
+    if ((s = mft__tj_pieces(&x, err)) || (s = mft__tj_merges(&x, err))) goto done;
+    if (x.kind == MFT_TOK_SPM && !x.n_merges) {
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has no merges", path);
+        goto done;
+    }
+    t->source = "tokenizer.json";
+    mft__tokspec sp = { x.kind, x.V, x.piece, x.plen, NULL, x.type, x.n_merges, x.merge };
+    s = mft__tok_build(t, &sp, err);
+done:
+    mft__json_free(j);
+    MFT_FREE(x.piece);
+    MFT_FREE(x.plen);
+    MFT_FREE(x.type);
+    MFT_FREE(x.merge);
+    MFT_FREE(x.text);
+    return s;
+}
+
+/* tokenizer_config.json: special tokens, add_bos, chat template */
+MFT_API mft_status mft_tokenizer_apply_config(mft_tokenizer *t, const char *json, size_t len, mft_error *err)
+{
+    if (!t || !t->mem || !json) return mft__fail(err, MFT_ERR_ARG, "mft_tokenizer_apply_config: NULL argument");
+    mft__json j;
+    uint32_t root = mft__json_parse(&j, json, len);
+    mft_status s = MFT_OK;
+    if (root == MFT__JNONE) {
+        s = mft__errat(err, MFT_ERR_FORMAT, "tokenizer_config.json", j.err_line, j.err_col, "%s", j.err);
+    } else {
+        int id;
+        if ((id = mft__config_token(t, &j, root, "bos_token")) >= 0) t->bos_id = id;
+        if ((id = mft__config_token(t, &j, root, "eos_token")) >= 0) t->eos_id = t->eot_id = id;
+        if ((id = mft__config_token(t, &j, root, "pad_token")) >= 0) t->pad_id = id;
+        if ((id = mft__config_token(t, &j, root, "unk_token")) >= 0) t->unk_id = id;
+        uint32_t ab = mft__jget(&j, root, "add_bos_token");
+        if (ab != MFT__JNONE) t->add_bos = j.node[ab].type == MFT__J_TRUE;
+        uint32_t ae = mft__jget(&j, root, "add_eos_token");
+        if (ae != MFT__JNONE) t->add_eos = j.node[ae].type == MFT__J_TRUE;
+        int tl;
+        const char *tpl = mft__jstr(&j, mft__jget(&j, root, "chat_template"), &tl);
+        if (tpl) {
+            char *c = (char *)MFT_MALLOC((size_t)tl + 1);
+            if (!c) {
+                s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+            } else {
+                memcpy(c, tpl, (size_t)tl);
+                c[tl] = 0;
+                MFT_FREE(t->chat_template);
+                t->chat_template = c;
+            }
+        }
+    }
+    mft__json_free(&j);
+    return s ? s : mft__ok(err);
+}
+
+/* the file `name` in the folder of path, malloc'd */
+static char *mft__sibling(const char *path, const char *name)
+{
+    size_t dl = strlen(path), nl = strlen(name);
+    while (dl > 0 && path[dl - 1] != '/') dl--;
+    char *p = (char *)MFT_MALLOC(dl + nl + 1);
+    if (p) {
+        memcpy(p, path, dl);
+        memcpy(p + dl, name, nl + 1);
+    }
+    return p;
+}
+
+/* tokenizer_config.json beside a tokenizer.json, if there is one: a missing file is fine, a
+   broken one is an error */
+static mft_status mft__tok_config_beside(mft_tokenizer *t, const char *path, mft_error *err)
+{
+    char *cp = mft__sibling(path, "tokenizer_config.json"), *data;
+    size_t n;
+    if (!cp) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    FILE *f = fopen(cp, "rb");
+    mft_status s = MFT_OK;
+    if (f) {
+        fclose(f);
+        s = mft__read_all(cp, (size_t)64 << 20, &data, &n, err);
+        if (!s) {
+            s = mft_tokenizer_apply_config(t, data, n, err);
+            MFT_FREE(data);
+        }
+    }
+    MFT_FREE(cp);
+    return s;
+}
+
+/* ---- GGUF vocabularies -------------------------------------------------------------------- */
+
+MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err)
+{
+    if (!t || !g) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    memset(t, 0, sizeof *t);
+    const mft_gguf_kv *model = mft_gguf_get(g, "tokenizer.ggml.model"),
+                      *tokens = mft_gguf_get(g, "tokenizer.ggml.tokens");
+    const mft_gguf_kv *scores = mft_gguf_get(g, "tokenizer.ggml.scores"),
+                      *types = mft_gguf_get(g, "tokenizer.ggml.token_type");
+    const mft_gguf_kv *merges = mft_gguf_get(g, "tokenizer.ggml.merges"), *pre = mft_gguf_get(g, "tokenizer.ggml.pre");
+    if (!model || model->type != MFT_GGUF_STRING)
+        return mft__fail(err, MFT_ERR_FORMAT, "the GGUF file has no tokenizer.ggml.model");
+    if (!tokens || tokens->type != MFT_GGUF_ARRAY || tokens->arr_type != MFT_GGUF_STRING || tokens->n == 0 ||
+        tokens->n > (1u << 22))
+        return mft__fail(err, MFT_ERR_FORMAT, "the GGUF file has no valid tokenizer.ggml.tokens");
+    int kind = !strcmp((const char *)model->data, "llama")  ? MFT_TOK_SPM
+               : !strcmp((const char *)model->data, "gpt2") ? MFT_TOK_BPE
+                                                            : 0;
+    if (!kind)
+        return mft__fail(err, MFT_ERR_FORMAT, "GGUF tokenizer model '%s' is not supported (llama and gpt2 are)",
+                         (const char *)model->data);
+    int V = (int)tokens->n;
+    if (scores && (scores->type != MFT_GGUF_ARRAY || scores->n != (uint64_t)V ||
+                   (scores->arr_type != MFT_GGUF_FLOAT32 && scores->arr_type != MFT_GGUF_FLOAT64)))
+        return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.scores does not match the %d tokens", V);
+    if (types && (types->type != MFT_GGUF_ARRAY || types->n != (uint64_t)V || types->arr_type == MFT_GGUF_STRING ||
+                  types->arr_type == MFT_GGUF_ARRAY || types->arr_type == MFT_GGUF_FLOAT32 ||
+                  types->arr_type == MFT_GGUF_FLOAT64))
+        return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.token_type does not match the %d tokens", V);
+    if (kind == MFT_TOK_SPM && !scores)
+        return mft__fail(err, MFT_ERR_FORMAT, "a GGUF llama vocabulary needs tokenizer.ggml.scores");
+    if (kind == MFT_TOK_BPE && (!merges || merges->type != MFT_GGUF_ARRAY || merges->arr_type != MFT_GGUF_STRING))
+        return mft__fail(err, MFT_ERR_FORMAT, "a GGUF gpt2 vocabulary needs tokenizer.ggml.merges");
+    mft_status s = MFT_OK;
+    const mft_gguf_str *tok = (const mft_gguf_str *)tokens->data;
+    size_t text = 0;
+    for (int i = 0; i < V; i++) {
+        if (tok[i].n > (1 << 16)) return mft__fail(err, MFT_ERR_FORMAT, "token %d is too long", i);
+        text += tok[i].n;
+    }
+    const char **piece = (const char **)mft__calloc((size_t)V, sizeof *piece);
+    int *plen = (int *)mft__calloc((size_t)V, sizeof *plen);
+    float *score = (float *)mft__calloc((size_t)V, sizeof *score);
+    uint8_t *type = (uint8_t *)mft__calloc((size_t)V, 1);
+    char *buf = (char *)MFT_MALLOC(text + 1);
+    int32_t *merge = NULL;
+    int n_merges = 0;
+    if (!piece || !plen || !score || !type || !buf) {
+        s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    mft__tok_defaults(t);
+    size_t u = 0;
+    for (int i = 0; i < V; i++) {
+        char *p = buf + u;
+        int n = (int)tok[i].n;
+        memcpy(p, tok[i].s, (size_t)n);
+        int64_t ty = types ? mft__gguf_int(types, (uint64_t)i) : MFT__TT_NORMAL;
+        type[i] = (uint8_t)(ty >= 1 && ty <= 6 ? ty : MFT__TT_NORMAL);
+        if (kind == MFT_TOK_BPE) {
+            if (type[i] == MFT__TT_NORMAL) {
+                int m = mft__bl_decode(p, n);
+                if (m >= 0) n = m;
+            }
+        } else {
+            n = mft__unescape_ws(p, n);
+        }
+        piece[i] = p;
+        plen[i] = n;
+        score[i] = scores ? (float)mft__gguf_f64(scores, (uint64_t)i) : 0.0f;
+        u += (size_t)n;
+    }
+    if (kind == MFT_TOK_BPE) {
+        mft_tokenizer tmp;
+        memset(&tmp, 0, sizeof tmp);
+        mft__tok_defaults(&tmp);
+        mft__tokspec sp0 = { kind, V, piece, plen, NULL, type, 0, NULL };
+        if ((s = mft__tok_build(&tmp, &sp0, err))) goto done;
+        merge = (int32_t *)MFT_MALLOC(2 * (size_t)merges->n * sizeof *merge + 8);
+        if (!merge) {
+            mft_tokenizer_free(&tmp);
+            s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        const mft_gguf_str *ms = (const mft_gguf_str *)merges->data;
+        for (uint64_t r = 0; r < merges->n; r++) {
+            const char *sp = ms[r].n > 1 ? (const char *)memchr(ms[r].s + 1, ' ', (size_t)ms[r].n - 1) : NULL;
+            if (!sp) continue;
+            int la = (int)(sp - ms[r].s);
+            mft__merge_pair(&tmp, kind, ms[r].s, la, sp + 1, (int)ms[r].n - la - 1, merge + 2 * n_merges);
+            n_merges++;
+        }
+        mft_tokenizer_free(&tmp);
+        t->pre = MFT_PRE_GPT2;
+        if (pre && pre->type == MFT_GGUF_STRING) {
+            const char *pn = (const char *)pre->data;
+            /* llama.cpp's names for its pre-tokenizer regex sets */
+            if (!strcmp(pn, "gpt-2"))
+                t->pre = MFT_PRE_GPT2;
+            else if (!strcmp(pn, "starcoder") || !strcmp(pn, "smollm") || !strcmp(pn, "refact"))
+                t->pre = MFT_PRE_STARCODER;
+            else if (!strcmp(pn, "llama-bpe") || !strcmp(pn, "llama3"))
+                t->pre = MFT_PRE_LLAMA3;
+            else if (!strcmp(pn, "qwen2"))
+                t->pre = MFT_PRE_QWEN2;
+            else {
+                s = mft__fail(err, MFT_ERR_FORMAT, "GGUF pre-tokenizer '%s' is not supported", pn);
+                goto done;
+            }
+        }
+        t->ignore_merges = t->pre == MFT_PRE_LLAMA3;
+    }
+    {
+        const mft_gguf_kv *kv;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.bos_token_id")) && kv->v.i >= 0 && kv->v.i < V)
+            t->bos_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.eos_token_id")) && kv->v.i >= 0 && kv->v.i < V)
+            t->eos_id = t->eot_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.eot_token_id")) && kv->v.i >= 0 && kv->v.i < V)
+            t->eot_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.unknown_token_id")) && kv->v.i >= 0 && kv->v.i < V)
+            t->unk_id = (int)kv->v.i;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.padding_token_id")) && kv->v.i >= 0 && kv->v.i < V)
+            t->pad_id = (int)kv->v.i;
+        t->add_bos = kind == MFT_TOK_SPM;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_bos_token")) && kv->type == MFT_GGUF_BOOL)
+            t->add_bos = (int)kv->v.u;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_eos_token")) && kv->type == MFT_GGUF_BOOL)
+            t->add_eos = (int)kv->v.u;
+        t->add_dummy_prefix = kind == MFT_TOK_SPM;
+        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_space_prefix")) && kv->type == MFT_GGUF_BOOL)
+            t->add_dummy_prefix = (int)kv->v.u;
+        if ((kv = mft_gguf_get(g, "tokenizer.chat_template")) && kv->type == MFT_GGUF_STRING &&
+            (t->chat_template = (char *)MFT_MALLOC(kv->n + 1))) {
+            memcpy(t->chat_template, kv->data, kv->n);
+            t->chat_template[kv->n] = 0;
+        }
+        if (t->unk_id < 0)
+            for (int i = 0; i < V; i++)
+                if (type[i] == MFT__TT_UNKNOWN) {
+                    t->unk_id = i;
+                    break;
+                }
+    }
+    /* llama.cpp's SPM: byte fallback and no whitespace clean-up */
+    t->byte_fallback = 1;
+    t->remove_extra_spaces = 0;
+    t->source = "gguf";
+    {
+        mft__tokspec sp = { kind, V, piece, plen, kind == MFT_TOK_SPM ? score : NULL, type, n_merges, merge };
+        s = mft__tok_build(t, &sp, err);
+    }
+done:
+    MFT_FREE(piece);
+    MFT_FREE(plen);
+    MFT_FREE(score);
+    MFT_FREE(type);
+    MFT_FREE(buf);
+    MFT_FREE(merge);
+    if (s) {
+        mft_tokenizer_free(t);
+        return s;
+    }
+    return mft__ok(err);
+}
+
+/* ---- one entry point for every file type -------------------------------------------------
+   The format is told by content: GGUF magic; JSON ('{' after white space); a SentencePiece
+   model (a protobuf whose first field, a piece, is length-delimited: byte 0x0A, whose own
+   first field is the piece string, 0x0A again), or a file named .model; else tokenizer.bin,
+   whose first uint32 is small (so its second byte is 0). */
+
+static mft_status mft__tok_open_memory(mft_tokenizer *t, const char *name, const char *data, size_t n, int vocab_size,
+                                       int named_model, mft_error *err)
+{
+    const unsigned char *head = (const unsigned char *)data;
+    size_t k = 0;
+    while (k < n && k < 16 && (head[k] == ' ' || head[k] == '\n' || head[k] == '\r' || head[k] == '\t')) k++;
+    if (n >= 4 && !memcmp(head, "GGUF", 4)) {
+        mft_gguf g;
+        mft_status s = mft_gguf_open_from_memory(&g, data, n, err);
+        if (s) return s;
+        s = mft_tokenizer_from_gguf(t, &g, err);
+        mft_gguf_free(&g);
+        return s;
+    }
+    if (k < n && head[k] == '{') return mft__tok_load_json(t, name, data, n, err);
+    if (named_model || (n >= 4 && head[0] == 0x0A && head[1] != 0 && (head[2] == 0x0A || head[3] == 0x0A)))
+        return mft__tok_load_spm(t, name, (const uint8_t *)data, n, err);
+    return mft__tok_load_bin(t, name, data, n, vocab_size, err);
+}
+
+/* a tokenizer with more tokens than the model has rows is not the model's */
+static mft_status mft__tok_check_vocab(mft_tokenizer *t, const char *name, int vocab_size, mft_error *err)
+{
+    if (vocab_size > 0 && t->vocab_size > vocab_size) {
+        mft_status s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %d tokens, more than the model's %d", name,
+                                 t->vocab_size, vocab_size);
+        mft_tokenizer_free(t);
+        return s;
+    }
+    return mft__ok(err);
+}
+
+MFT_API mft_status mft_tokenizer_open_from_memory(mft_tokenizer *t, const void *data, size_t size, int vocab_size,
+                                                  mft_error *err)
+{
+    if (!t) return mft__fail(err, MFT_ERR_ARG, "tokenizer is NULL");
+    memset(t, 0, sizeof *t);
+    if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_tokenizer_open_from_memory: NULL data");
+    mft_status s = mft__tok_open_memory(t, "(memory)", (const char *)data, size, vocab_size, 0, err);
+    return s ? s : mft__tok_check_vocab(t, "(memory)", vocab_size, err);
+}
+
+MFT_API mft_status mft_tokenizer_open(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
+{
+    if (!t) return mft__fail(err, MFT_ERR_ARG, "tokenizer is NULL");
+    memset(t, 0, sizeof *t);
+    if (!path) return mft__fail(err, MFT_ERR_ARG, "tokenizer path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open tokenizer '%s'", path);
+    char magic[4] = { 0 };
+    size_t got = fread(magic, 1, 4, f);
+    fclose(f);
+    mft_status s;
+    if (got == 4 && !memcmp(magic, "GGUF", 4)) {
+        /* a GGUF model can be gigabytes: read its metadata, not the file */
+        mft_gguf g;
+        if ((s = mft_gguf_open(&g, path, err))) return s;
+        s = mft_tokenizer_from_gguf(t, &g, err);
+        mft_gguf_free(&g);
+    } else {
+        char *data;
+        size_t n, pl = strlen(path);
+        if ((s = mft__read_all(path, (size_t)1 << 30, &data, &n, err))) return s;
+        s = mft__tok_open_memory(t, path, data, n, vocab_size, pl > 6 && !strcmp(path + pl - 6, ".model"), err);
+        if (!s && !strcmp(t->source, "tokenizer.json")) s = mft__tok_config_beside(t, path, err);
+        MFT_FREE(data);
+        if (s) mft_tokenizer_free(t);
+    }
+    return s ? s : mft__tok_check_vocab(t, path, vocab_size, err);
+}
+
+/* The tokenizer that comes with a model: inside a GGUF file, or a file beside the checkpoint,
+   in this order: tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin (llama2.c's name
+   for a custom vocabulary of V tokens). */
+MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err)
+{
+    if (!t || !model_path) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    memset(t, 0, sizeof *t);
+    FILE *f = fopen(model_path, "rb");
+    char magic[4] = { 0 };
+    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", model_path);
+    size_t got = fread(magic, 1, 4, f);
+    fclose(f);
+    if (got == 4 && !memcmp(magic, "GGUF", 4)) return mft_tokenizer_open(t, model_path, vocab_size, err);
+    char names[4][40] = { "tokenizer.json", "tokenizer.model", "tokenizer.bin", "" };
+    snprintf(names[3], sizeof names[3], "tok%d.bin", vocab_size);
+    for (int i = 0; i < 4; i++) {
+        char *path = mft__sibling(model_path, names[i]);
+        if (!path) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        if ((f = fopen(path, "rb"))) {
+            fclose(f);
+            mft_status s = mft_tokenizer_open(t, path, vocab_size, err);
+            MFT_FREE(path);
+            return s;
+        }
+        MFT_FREE(path);
+    }
+    return mft__fail(err, MFT_ERR_IO,
+                     "no tokenizer beside '%s' (looked for tokenizer.json, tokenizer.model, tokenizer.bin, tok%d.bin): "
+                     "give one",
+                     model_path, vocab_size);
+}
+
+/* ============================================================================================
+   >>chat
+   Chat templates without a Jinja engine: each family's template written out in C, producing
+   byte for byte what the model's own Jinja template produces (tests/gen_chat_goldens.py
+   renders the real templates with jinja2 as Hugging Face does; the test compares). For each
+   message the renderer also reports where its content landed in the text, which is how a
+   mask finds a turn's tokens later: on the token offsets of one encode of the whole text,
+   never by tokenising pieces again.
+   ============================================================================================ */
+
+/* Python's str.isspace(), which Jinja's trim and str.strip() use: Unicode White_Space plus
+   U+001C..U+001F */
+static int mft__py_space(const char *s, int n, int i, int *len)
+{
+    mft__txt x = { (const unsigned char *)s, n };
+    int32_t cp;
+    *len = mft__cp(&x, i, &cp);
+    return cp >= 0 && ((cp >= 0x1C && cp <= 0x1F) || (mft__uc_class((uint32_t)cp) & MFT__UC_S));
+}
+
+/* [*b, *e) with white space (or, when only_nl, '\n') removed on the chosen sides */
+static void mft__strip(const char *s, int *b, int *e, int left, int right, int only_nl)
+{
+    int l;
+    while (left && *b < *e && (only_nl ? s[*b] == '\n' : mft__py_space(s, *e, *b, &l))) *b += only_nl ? 1 : l;
+    while (right && *e > *b) {
+        if (only_nl) {
+            if (s[*e - 1] != '\n') break;
+            (*e)--;
+            continue;
+        }
+        /* step back over one UTF-8 character */
+        int k = *e - 1;
+        while (k > *b && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+        if (!mft__py_space(s, *e, k, &l) || k + l != *e) break;
+        *e = k;
+    }
+}
+
+static const char *mft__role_name(int role)
+{
+    return role == MFT_ROLE_SYSTEM      ? "system"
+           : role == MFT_ROLE_USER      ? "user"
+           : role == MFT_ROLE_ASSISTANT ? "assistant"
+                                        : "tool";
+}
+
+/* position of needle in s[b..e) at or after b, last occurrence when last, or -1 */
+static int mft__find(const char *s, int b, int e, const char *needle, int last)
+{
+    int nl = (int)strlen(needle), at = -1;
+    for (int i = b; i + nl <= e; i++)
+        if (!memcmp(s + i, needle, (size_t)nl)) {
+            at = i;
+            if (!last) break;
+        }
+    return at;
+}
+
+/* ---- one renderer per family -------------------------------------------------------------
+   A render in progress: the messages, the text so far (counted on past the buffer's end, see
+   BUFFERS), and where each content lands. */
+typedef struct mft__chat {
+    mft__sb b;
+    const mft_chat_msg *m;
+    int n, family, gen; /* gen: add_generation_prompt */
+    int *ranges, *origin;
+    const char *bos, *eos;
+    int bl, el;
+} mft__chat;
+
+static void mft__put(mft__chat *c, const char *s) { mft__sb_put(&c->b, s, -1); }
+
+/* The bytes [cb, ce) of message i's content, appended, with its range in the text (from rb,
+   or from here when rb < 0) and the origin: where byte 0 of the content would be. */
+static void mft__chat_content(mft__chat *c, int i, int cb, int ce, int rb)
+{
+    if (c->ranges) c->ranges[2 * i] = rb >= 0 ? rb : c->b.n;
+    if (c->origin) c->origin[i] = c->b.n - cb;
+    mft__sb_put(&c->b, c->m[i].content + cb, ce - cb);
+    if (c->ranges) c->ranges[2 * i + 1] = c->b.n;
+}
+
+static void mft__chat_whole(mft__chat *c, int i) { mft__chat_content(c, i, 0, c->m[i].len, -1); }
+
+/* the messages one after the other, as the model would read a prompt and its answer */
+static mft_status mft__chat_plain(mft__chat *c, mft_error *err)
+{
+    (void)err;
+    for (int i = 0; i < c->n; i++) mft__chat_whole(c, i);
+    return MFT_OK;
+}
+
+/* bos + per message: <|start_header_id|>ROLE<|end_header_id|>\n\n TRIMMED <|eot_id|> */
+static mft_status mft__chat_llama3(mft__chat *c, mft_error *err)
+{
+    (void)err;
+    for (int i = 0; i < c->n; i++) {
+        int cb = 0, ce = c->m[i].len;
+        if (i == 0) mft__sb_put(&c->b, c->bos, c->bl);
+        mft__put(c, "<|start_header_id|>");
+        mft__put(c, mft__role_name(c->m[i].role));
+        mft__put(c, "<|end_header_id|>\n\n");
+        mft__strip(c->m[i].content, &cb, &ce, 1, 1, 0);
+        mft__chat_content(c, i, cb, ce, -1); /* trimmed bytes would sit before the range */
+        mft__put(c, "<|eot_id|>");
+    }
+    if (c->gen) mft__put(c, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    return MFT_OK;
+}
+
+/* bos; user: <|user|>\n C <|end|>\n<|assistant|>\n ; assistant: C <|end|>\n ; others dropped */
+static mft_status mft__chat_phi3(mft__chat *c, mft_error *err)
+{
+    (void)err;
+    mft__sb_put(&c->b, c->bos, c->bl);
+    for (int i = 0; i < c->n; i++) {
+        int user = c->m[i].role == MFT_ROLE_USER;
+        if (user)
+            mft__put(c, "<|user|>\n");
+        else if (c->m[i].role != MFT_ROLE_ASSISTANT)
+            continue;
+        mft__chat_whole(c, i);
+        mft__put(c, user ? "<|end|>\n<|assistant|>\n" : "<|end|>\n");
+    }
+    return MFT_OK;
+}
+
+/* ChatML with Qwen3's reasoning rules: an assistant turn after the last real user query keeps
+   (or gets an empty) <think> block; earlier ones lose theirs; tool turns are grouped into one
+   user turn of <tool_response> blocks */
+static mft_status mft__chat_qwen3(mft__chat *c, mft_error *err)
+{
+    (void)err;
+    const mft_chat_msg *m = c->m;
+    int n = c->n, last_query = n - 1;
+    for (int i = n - 1; i >= 0; i--) {
+        const char *s = m[i].content;
+        int L = m[i].len;
+        int tr = L >= 16 && !memcmp(s, "<tool_response>", 15) && !memcmp(s + L - 16, "</tool_response>", 16);
+        if (m[i].role == MFT_ROLE_USER && !tr) {
+            last_query = i;
+            break;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const char *s = m[i].content;
+        int L = m[i].len;
+        if (m[i].role == MFT_ROLE_USER || m[i].role == MFT_ROLE_SYSTEM) {
+            mft__put(c, "<|im_start|>");
+            mft__put(c, mft__role_name(m[i].role));
+            mft__put(c, "\n");
+            mft__chat_whole(c, i);
+            mft__put(c, "<|im_end|>\n");
+        } else if (m[i].role == MFT_ROLE_ASSISTANT) {
+            int cb = 0, ce = L, rb = 0, re = 0, close = mft__find(s, 0, L, "</think>", 1);
+            if (close >= 0) {
+                /* content after the last </think>, left-stripped of newlines; reasoning before
+                   the first </think>, after its last <think> */
+                cb = close + 8;
+                mft__strip(s, &cb, &ce, 1, 0, 1);
+                int first_close = mft__find(s, 0, L, "</think>", 0), open;
+                rb = 0;
+                re = first_close;
+                mft__strip(s, &rb, &re, 0, 1, 1);
+                if ((open = mft__find(s, rb, re, "<think>", 1)) >= 0) rb = open + 7;
+                mft__strip(s, &rb, &re, 1, 0, 1);
+            }
+            mft__put(c, "<|im_start|>assistant\n");
+            int range_begin = c->b.n; /* the range takes in the <think> block */
+            if (i > last_query && (i == n - 1 || re > rb)) {
+                mft__strip(s, &rb, &re, 1, 1, 1);
+                mft__strip(s, &cb, &ce, 1, 0, 1);
+                mft__put(c, "<think>\n");
+                mft__sb_put(&c->b, s + rb, re - rb);
+                mft__put(c, "\n</think>\n\n");
+            }
+            mft__chat_content(c, i, cb, ce, range_begin);
+            mft__put(c, "<|im_end|>\n");
+        } else {
+            if (i == 0 || m[i - 1].role != MFT_ROLE_TOOL) mft__put(c, "<|im_start|>user");
+            mft__put(c, "\n<tool_response>\n");
+            mft__chat_whole(c, i);
+            mft__put(c, "\n</tool_response>");
+            if (i == n - 1 || m[i + 1].role != MFT_ROLE_TOOL) mft__put(c, "<|im_end|>\n");
+        }
+    }
+    if (c->gen) mft__put(c, "<|im_start|>assistant\n");
+    return MFT_OK;
+}
+
+/* per message: <|im_start|>ROLE\n CONTENT <|im_end|>\n */
+static mft_status mft__chat_chatml(mft__chat *c, mft_error *err)
+{
+    (void)err;
+    for (int i = 0; i < c->n; i++) {
+        mft__put(c, "<|im_start|>");
+        mft__put(c, mft__role_name(c->m[i].role));
+        mft__put(c, "\n");
+        mft__chat_whole(c, i);
+        mft__put(c, "<|im_end|>\n");
+    }
+    if (c->gen) mft__put(c, "<|im_start|>assistant\n");
+    return MFT_OK;
+}
+
+/* per message: <|ROLE|>\n CONTENT eos \n (tool turns dropped); the generation prompt is written
+   inside the template's loop, so only after at least one message */
+static mft_status mft__chat_zephyr(mft__chat *c, mft_error *err)
+{
+    (void)err;
+    for (int i = 0; i < c->n; i++) {
+        int role = c->m[i].role;
+        if (role == MFT_ROLE_TOOL) continue;
+        mft__put(c, role == MFT_ROLE_USER     ? "<|user|>\n"
+                    : role == MFT_ROLE_SYSTEM ? "<|system|>\n"
+                                              : "<|assistant|>\n");
+        mft__chat_whole(c, i);
+        mft__sb_put(&c->b, c->eos, c->el);
+        mft__put(c, "\n");
+    }
+    if (c->gen && c->n > 0) mft__put(c, "<|assistant|>\n");
+    return MFT_OK;
+}
+
+/* The templates of Gemma, Mistral and Llama-2 insist on turns alternating, a user turn at every
+   even position of the loop after an optional leading system message (which Llama-2 folds into
+   the first user turn, Gemma 3 prefixes to it, Mistral v3 puts before the *last* user turn and
+   so drops when the conversation ends with the assistant; Gemma 1 and the v0.1 / v0.2 Mistral
+   forms refuse it). What sits at an odd position that is not the assistant: Gemma renders it
+   under its own role name, Llama-2 drops it, Mistral refuses it. Returns the first message
+   after the system one. */
+static mft_status mft__chat_alternating(const mft__chat *c, int *first, mft_error *err)
+{
+    int fam = c->family, has_sys = c->n > 0 && c->m[0].role == MFT_ROLE_SYSTEM;
+    int mistral = fam == MFT_CHAT_MISTRAL || fam == MFT_CHAT_MISTRAL_V1 || fam == MFT_CHAT_MISTRAL_V3;
+    if (has_sys && (fam == MFT_CHAT_GEMMA || fam == MFT_CHAT_MISTRAL || fam == MFT_CHAT_MISTRAL_V1))
+        return mft__fail(err, MFT_ERR_ARG, "this chat template does not support a system message");
+    *first = has_sys;
+    for (int i = has_sys; i < c->n; i++) {
+        int even = (i - has_sys) % 2 == 0;
+        if ((c->m[i].role == MFT_ROLE_USER) != even)
+            return mft__fail(err, MFT_ERR_ARG,
+                             "this chat template needs user/assistant turns alternating, starting with the user "
+                             "(message %d)",
+                             i);
+        if (mistral && !even && c->m[i].role != MFT_ROLE_ASSISTANT)
+            return mft__fail(err, MFT_ERR_ARG,
+                             "this chat template supports only user and assistant turns after the system message "
+                             "(message %d)",
+                             i);
+    }
+    return MFT_OK;
+}
+
+/* bos; <start_of_turn>ROLE\n TRIMMED <end_of_turn>\n, the assistant as "model"; Gemma 3 puts the
+   system text, untrimmed, and a blank line at the start of the first user turn */
+static mft_status mft__chat_gemma(mft__chat *c, mft_error *err)
+{
+    int first;
+    mft_status s = mft__chat_alternating(c, &first, err);
+    if (s) return s;
+    mft__sb_put(&c->b, c->bos, c->bl);
+    for (int i = first; i < c->n; i++) {
+        int cb = 0, ce = c->m[i].len, role = c->m[i].role;
+        mft__put(c, "<start_of_turn>");
+        mft__put(c, role == MFT_ROLE_ASSISTANT ? "model" : mft__role_name(role));
+        mft__put(c, "\n");
+        if (first && i == first) {
+            mft__chat_whole(c, 0);
+            mft__put(c, "\n\n");
+        }
+        mft__strip(c->m[i].content, &cb, &ce, 1, 1, 0);
+        mft__chat_content(c, i, cb, ce, -1);
+        mft__put(c, "<end_of_turn>\n");
+    }
+    if (c->gen) mft__put(c, "<start_of_turn>model\n");
+    return MFT_OK;
+}
+
+/* bos; [INST] CONTENT [/INST] ; assistant: CONTENT eos (Mistral-7B v0.1 adds a space) */
+static mft_status mft__chat_mistral(mft__chat *c, mft_error *err)
+{
+    int first;
+    mft_status s = mft__chat_alternating(c, &first, err);
+    if (s) return s;
+    mft__sb_put(&c->b, c->bos, c->bl);
+    for (int i = first; i < c->n; i++) {
+        int user = c->m[i].role == MFT_ROLE_USER;
+        if (user) mft__put(c, "[INST] ");
+        mft__chat_whole(c, i);
+        if (user) {
+            mft__put(c, " [/INST]");
+        } else {
+            mft__sb_put(&c->b, c->eos, c->el);
+            if (c->family == MFT_CHAT_MISTRAL_V1) mft__put(c, " ");
+        }
+    }
+    return MFT_OK;
+}
+
+/* bos; [INST] (system \n\n if this is the last message) CONTENT[/INST] ; assistant: " " TRIMMED eos */
+static mft_status mft__chat_mistral_v3(mft__chat *c, mft_error *err)
+{
+    int first;
+    mft_status s = mft__chat_alternating(c, &first, err);
+    if (s) return s;
+    mft__sb_put(&c->b, c->bos, c->bl);
+    for (int i = first; i < c->n; i++) {
+        int user = c->m[i].role == MFT_ROLE_USER, cb = 0, ce = c->m[i].len;
+        if (user) {
+            mft__put(c, "[INST] ");
+            if (first && i == c->n - 1) {
+                mft__chat_whole(c, 0);
+                mft__put(c, "\n\n");
+            }
+        } else {
+            mft__put(c, " ");
+            mft__strip(c->m[i].content, &cb, &ce, 1, 1, 0);
+        }
+        mft__chat_content(c, i, cb, ce, -1);
+        if (user)
+            mft__put(c, "[/INST]");
+        else
+            mft__sb_put(&c->b, c->eos, c->el);
+    }
+    return MFT_OK;
+}
+
+/* per user turn: bos [INST] CONTENT.strip() [/INST], the first with the system block
+   <<SYS>>\n SYSTEM \n<</SYS>>\n\n in front (and only right-stripped); assistant: " " TRIMMED " " eos */
+static mft_status mft__chat_llama2(mft__chat *c, mft_error *err)
+{
+    int first;
+    mft_status s = mft__chat_alternating(c, &first, err);
+    if (s) return s;
+    for (int i = first; i < c->n; i++) {
+        int user = c->m[i].role == MFT_ROLE_USER, cb = 0, ce = c->m[i].len;
+        if (!user && c->m[i].role != MFT_ROLE_ASSISTANT) continue;
+        int sys = user && i == first && first;
+        if (user) {
+            mft__sb_put(&c->b, c->bos, c->bl);
+            mft__put(c, "[INST] ");
+        } else {
+            mft__put(c, " ");
+        }
+        if (sys) {
+            mft__put(c, "<<SYS>>\n");
+            mft__chat_whole(c, 0);
+            mft__put(c, "\n<</SYS>>\n\n");
+            mft__strip(c->m[i].content, &cb, &ce, 0, 1, 0);
+        } else {
+            mft__strip(c->m[i].content, &cb, &ce, 1, 1, 0);
+        }
+        mft__chat_content(c, i, cb, ce, -1);
+        if (user) {
+            mft__put(c, " [/INST]");
+        } else {
+            mft__put(c, " ");
+            mft__sb_put(&c->b, c->eos, c->el);
+        }
+    }
+    return MFT_OK;
+}
+
+/* ---- the families ----------------------------------------------------------------------------
+   In detection order: a chat_template is of the first family whose markers it all holds (a
+   family without markers is never detected). eot is the text of the token that ends an
+   assistant turn; NULL means the tokenizer's EOS ("</s>"), or for plain text see mft__eot_of. */
+typedef struct mft__chat_family {
+    int family;
+    const char *name;
+    const char *marker[2];
+    const char *eot;
+    mft_status (*render)(mft__chat *c, mft_error *err);
+} mft__chat_family;
+
+static const mft__chat_family mft__chat_families[MFT_CHAT_COUNT] = {
+    { MFT_CHAT_LLAMA3, "llama3", { "<|start_header_id|>", "<|eot_id|>" }, "<|eot_id|>", mft__chat_llama3 },
+    { MFT_CHAT_QWEN3, "qwen3", { "<|im_start|>", "</think>" }, "<|im_end|>", mft__chat_qwen3 },
+    { MFT_CHAT_CHATML, "chatml", { "<|im_start|>", NULL }, "<|im_end|>", mft__chat_chatml },
+    { MFT_CHAT_PHI3, "phi3", { "<|user|>", "<|end|>" }, "<|end|>", mft__chat_phi3 },
+    { MFT_CHAT_ZEPHYR, "zephyr", { "<|user|>", "<|assistant|>" }, NULL, mft__chat_zephyr },
+    { MFT_CHAT_GEMMA3, "gemma3", { "<start_of_turn>", "first_user_prefix" }, "<end_of_turn>", mft__chat_gemma },
+    { MFT_CHAT_GEMMA, "gemma", { "<start_of_turn>", NULL }, "<end_of_turn>", mft__chat_gemma },
+    { MFT_CHAT_LLAMA2, "llama2", { "<<SYS>>", "[INST]" }, NULL, mft__chat_llama2 },
+    { MFT_CHAT_MISTRAL_V3, "mistral-v3", { "[INST]", "\"[/INST]\"" }, NULL, mft__chat_mistral_v3 },
+    { MFT_CHAT_MISTRAL_V1, "mistral-v0.1", { "[INST]", "eos_token + ' '" }, NULL, mft__chat_mistral },
+    { MFT_CHAT_MISTRAL, "mistral", { "[INST]", NULL }, NULL, mft__chat_mistral },
+    { MFT_CHAT_PLAIN, "plain", { NULL, NULL }, NULL, mft__chat_plain },
+};
+
+static const mft__chat_family *mft__chat_get(int family)
+{
+    for (int i = 0; i < MFT_CHAT_COUNT; i++)
+        if (mft__chat_families[i].family == family) return &mft__chat_families[i];
+    return NULL;
+}
+
+MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt)
+{
+    if (always_generation_prompt) *always_generation_prompt = 0;
+    if (!jinja) return -1;
+    for (int i = 0; i < MFT_CHAT_COUNT; i++) {
+        const mft__chat_family *f = &mft__chat_families[i];
+        if (!f->marker[0] || !strstr(jinja, f->marker[0]) || (f->marker[1] && !strstr(jinja, f->marker[1]))) continue;
+        /* a Llama-3 template that never tests add_generation_prompt writes the assistant
+           header after the loop unconditionally (the template shipped with some copies) */
+        if (always_generation_prompt && f->family == MFT_CHAT_LLAMA3 && !strstr(jinja, "add_generation_prompt"))
+            *always_generation_prompt = 1;
+        return f->family;
+    }
+    return -1;
+}
+
+MFT_API int mft_chat_family(const char *name)
+{
+    for (int i = 0; name && i < MFT_CHAT_COUNT; i++)
+        if (!strcmp(name, mft__chat_families[i].name)) return mft__chat_families[i].family;
+    return -1;
+}
+
+MFT_API const char *mft_chat_family_name(int family)
+{
+    const mft__chat_family *f = mft__chat_get(family);
+    return f ? f->name : NULL;
+}
+
+MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n_msg,
+                                   int add_generation_prompt, char *out, int cap, int *len, int *ranges, int *origin,
+                                   mft_error *err)
+{
+    mft__chat c;
+    memset(&c, 0, sizeof c);
+    if (len) *len = 0;
+    if ((cap > 0 && !out) || cap < 0 || (n_msg && !m) || n_msg < 0)
+        return mft__fail(err, MFT_ERR_ARG, "mft_chat_render: bad argument");
+    const mft__chat_family *f = mft__chat_get(family);
+    if (!f) return mft__fail(err, MFT_ERR_ARG, "unknown chat template family %d", family);
+    if (cap > 0) out[0] = 0;
+    for (int i = 0; i < n_msg; i++) {
+        if (m[i].role < MFT_ROLE_SYSTEM || m[i].role > MFT_ROLE_TOOL || !m[i].content || m[i].len < 0)
+            return mft__fail(err, MFT_ERR_ARG, "message %d: bad role or content", i);
+        if (ranges) ranges[2 * i] = ranges[2 * i + 1] = -1;
+        if (origin) origin[i] = -1;
+    }
+    c.b.p = out;
+    c.b.cap = cap;
+    c.m = m;
+    c.n = n_msg;
+    c.family = family;
+    c.gen = add_generation_prompt;
+    c.ranges = ranges;
+    c.origin = origin;
+    c.bos = t && t->bos_id >= 0 ? mft_token_piece(t, t->bos_id, &c.bl) : "";
+    c.eos = t && t->eos_id >= 0 ? mft_token_piece(t, t->eos_id, &c.el) : "";
+    mft_status s = f->render(&c, err);
+    if (s) return s;
+    if (len) *len = c.b.n;
+    if (c.b.n >= cap && cap > 0)
+        return mft__fail(err, MFT_ERR_SPACE, "the rendered conversation needs %d bytes, the buffer has %d", c.b.n + 1,
+                         cap);
+    return mft__ok(err);
+}
+
+/* ============================================================================================
+   >>data
+   From one JSONL line to token ids and loss weights: parse the record, strip key markup,
+   render the conversation with the chat template, encode the whole text once (offsets give
+   each token's bytes), then decide per token: eligible (its turn is trained), selected (the
+   policy: every token, key tokens, or tokens that differ from the model's own draft), and
+   the end-of-turn token of every trained turn. Weights go to target positions: the weight of
+   token i (i >= 1) is stored at w[i - 1], the position that predicts it.
+   ============================================================================================ */
+
+MFT_API mft_data_opts mft_data_opts_default(void)
+{
+    mft_data_opts o;
+    memset(&o, 0, sizeof o);
+    o.policy = MFT_POLICY_KEY;
+    o.eligible = MFT_ELIGIBLE_ASSISTANT;
+    o.template_family = -1;
+    o.eot_id = -1;
+    o.train_eot = 1;
+    o.key_open = "{{key}}";
+    o.key_close = "{{/key}}";
+    o.max_len = 0;
+    return o;
+}
+
+MFT_API void mft_example_free(mft_example *ex)
+{
+    if (!ex) return;
+    MFT_FREE(ex->ids);
+    MFT_FREE(ex->w);
+    MFT_FREE(ex->tag);
+    memset(ex, 0, sizeof *ex);
+}
+
+/* a message as the data file gives it, with its key spans as byte ranges of the content
+   once the markup is removed */
+typedef struct mft__dmsg {
+    int role, train; /* train: -1 unset, 0, 1 */
+    float weight;
+    char *content;
+    int len;
+    char *draft;
+    int dlen; /* NULL when absent */
+    int *spans;
+    int n_spans;
+    int owned; /* content and draft are our stripped copies (freed at the end) */
+} mft__dmsg;
+
+/* removes key markup from s[0..n) into out, recording the spans; a backslash before a
+   delimiter makes it literal text. Returns the new length, or -1 on unbalanced markup. */
+static int mft__strip_markup(const char *s, int n, const char *open, const char *close, char *out, int *spans,
+                             int *n_spans, int max_spans)
+{
+    int w = 0, ol = (int)strlen(open), cl = (int)strlen(close), in = -1;
+    *n_spans = 0;
+    for (int i = 0; i < n;) {
+        if (s[i] == '\\' && ((ol && i + 1 + ol <= n && !memcmp(s + i + 1, open, (size_t)ol)) ||
+                             (cl && i + 1 + cl <= n && !memcmp(s + i + 1, close, (size_t)cl)))) {
+            int l = !memcmp(s + i + 1, open, (size_t)ol) && i + 1 + ol <= n ? ol : cl;
+            memcpy(out + w, s + i + 1, (size_t)l);
+            w += l;
+            i += 1 + l;
+            continue;
+        }
+        if (ol && i + ol <= n && !memcmp(s + i, open, (size_t)ol)) {
+            if (in >= 0) return -1;
+            in = w;
+            i += ol;
+            continue;
+        }
+        if (cl && i + cl <= n && !memcmp(s + i, close, (size_t)cl)) {
+            if (in < 0 || *n_spans >= max_spans) return -1;
+            spans[2 * *n_spans] = in;
+            spans[2 * *n_spans + 1] = w;
+            (*n_spans)++;
+            in = -1;
+            i += cl;
+            continue;
+        }
+        out[w++] = s[i++];
+    }
+    return in >= 0 ? -1 : w;
+}
+
+/* code point offset -> byte offset in s[0..n) (-1 if past the end) */
+static int mft__cp_to_byte(const char *s, int n, int cp)
+{
+    int i = 0;
+    for (int k = 0; k < cp; k++) {
+        if (i >= n) return -1;
+        int l = mft__utf8_len((const unsigned char *)s + i, n - i);
+        i += l ? l : 1;
+    }
+    return i;
+}
+
+/* token-level LCS: keep[i] = 1 for the tokens of a[] that are in a longest common
+   subsequence with b[] (O(na * nb) memory: examples are short) */
+static int mft__lcs_keep(const int *a, int na, const int *b, int nb, uint8_t *keep)
+{
+    if (na < 0 || nb < 0) return -1;
+    size_t cells = (size_t)(na + 1) * (size_t)(nb + 1);
+    if (cells > ((size_t)1 << 26)) return -1;
+    int *L = (int *)mft__calloc(cells, sizeof(int));
+    if (!L) return -1;
+    for (int i = na - 1; i >= 0; i--)
+        for (int j = nb - 1; j >= 0; j--)
+            L[(size_t)i * (nb + 1) + j] = a[i] == b[j]
+                                              ? L[(size_t)(i + 1) * (nb + 1) + j + 1] + 1
+                                              : (L[(size_t)(i + 1) * (nb + 1) + j] > L[(size_t)i * (nb + 1) + j + 1]
+                                                     ? L[(size_t)(i + 1) * (nb + 1) + j]
+                                                     : L[(size_t)i * (nb + 1) + j + 1]);
+    memset(keep, 0, (size_t)na);
+    for (int i = 0, j = 0; i < na && j < nb;) {
+        if (a[i] == b[j]) {
+            keep[i] = 1;
+            i++;
+            j++;
+        } else if (L[(size_t)(i + 1) * (nb + 1) + j] >= L[(size_t)i * (nb + 1) + j + 1])
+            i++;
+        else
+            j++;
+    }
+    MFT_FREE(L);
+    return 0;
+}
+
+/* the end-of-turn token of a template family (the token that closes an assistant turn) */
+static int mft__eot_of(const mft_tokenizer *t, int family)
+{
+    const mft__chat_family *f = mft__chat_get(family);
+    if (f && f->eot) return mft_token_find(t, f->eot, (int)strlen(f->eot));
+    if (family != MFT_CHAT_PLAIN) return t->eos_id; /* "</s>" */
+    /* plain text: llama2.c TinyStories models were trained on BOS-separated stories and never
+       saw EOS, so a completion ends with BOS, as their generation loop expects */
+    if (t->source && !strcmp(t->source, "tokenizer.bin")) return t->bos_id;
+    return t->eos_id >= 0 ? t->eos_id : t->bos_id;
+}
+
+/* the template of a record under o: o's, else the one the tokenizer's chat_template is of,
+   else plain */
+static int mft__family_of(const mft_tokenizer *t, const mft_data_opts *o)
+{
+    if (o && o->template_family >= 0) return o->template_family;
+    int f = mft_chat_detect(t->chat_template, NULL);
+    return f >= 0 ? f : MFT_CHAT_PLAIN;
+}
+
+/* ---- stage 0: the record and its errors -------------------------------------------------- */
+
+/* "where:line:col: what" for a problem at JSON node v of a one-line record (its column; the
+   record's first column when v is none) */
+static mft_status mft__rec_fail(mft_error *err, mft_status code, const mft__json *j, uint32_t v, const char *where,
+                                int line, const char *fmt, ...) MFT__PRINTF(7, 8);
+static mft_status mft__rec_fail(mft_error *err, mft_status code, const mft__json *j, uint32_t v, const char *where,
+                                int line, const char *fmt, ...)
+{
+    char what[200];
+    int l = 1, c = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (j) mft__jpos(j, v, &l, &c);
+    return mft__errat(err, code, where, line + l - 1, c, "%s", what);
+}
+
+/* parses one record, which must be a JSON object */
+static mft_status mft__record_parse(mft__json *j, uint32_t *root, const char *json, int len, const char *where,
+                                    int line, mft_error *err)
+{
+    *root = mft__json_parse(j, json, len < 0 ? strlen(json) : (size_t)len);
+    if (*root == MFT__JNONE)
+        return mft__errat(err, MFT_ERR_FORMAT, where, line + j->err_line - 1, j->err_col, "%s", j->err);
+    if (j->node[*root].type != MFT__J_OBJ)
+        return mft__rec_fail(err, MFT_ERR_FORMAT, j, *root, where, line, "a record must be a JSON object");
+    return MFT_OK;
+}
+
+
+static void mft__msgs_free(mft__dmsg *msg, int nm)
+{
+    for (int i = 0; i < nm; i++) {
+        /* contents and drafts were replaced by stripped copies once markup was removed */
+        if (msg[i].owned) {
+            MFT_FREE(msg[i].content);
+            MFT_FREE(msg[i].draft);
+        }
+        MFT_FREE(msg[i].spans);
+    }
+}
+
+/* ---- stage 1: the messages, from whichever of the three shapes the record has ------------
+   Contents point into the JSON pool. Sets *family to plain for {"text"} records. On an error
+   the messages read so far are freed. */
+static mft_status mft__parse_record(const mft__json *j, uint32_t root, mft__dmsg *msg, int *n_msg, int *family,
+                                    const char *where, int line, mft_error *err)
+{
+    uint32_t v;
+    int nm = 0;
+    mft_status s = MFT_OK;
+#define MFT__RECFAIL(node, ...)                                                                                        \
+    do {                                                                                                               \
+        s = mft__rec_fail(err, MFT_ERR_FORMAT, j, node, where, line, __VA_ARGS__);                                     \
+        goto fail;                                                                                                     \
+    } while (0)
+    *n_msg = 0;
+    if ((v = mft__jget(j, root, "text")) != MFT__JNONE) {
+        if (j->node[v].type != MFT__J_STR) MFT__RECFAIL(v, "\"text\" must be a string");
+        msg[0].role = MFT_ROLE_ASSISTANT;
+        msg[0].train = 1;
+        msg[0].weight = 1;
+        msg[0].content = j->pool + j->node[v].first;
+        msg[0].len = (int)j->node[v].n;
+        nm = 1;
+        *family = MFT_CHAT_PLAIN;
+    } else if ((v = mft__jget(j, root, "prompt")) != MFT__JNONE) {
+        uint32_t c = mft__jget(j, root, "completion"), df = mft__jget(j, root, "draft");
+        if (j->node[v].type != MFT__J_STR || c == MFT__JNONE || j->node[c].type != MFT__J_STR)
+            MFT__RECFAIL(v, "\"prompt\" and \"completion\" must be strings");
+        for (int k = 0; k < 2; k++) {
+            uint32_t node = k ? c : v;
+            msg[k].role = k ? MFT_ROLE_ASSISTANT : MFT_ROLE_USER;
+            msg[k].train = -1;
+            msg[k].weight = 1;
+            msg[k].content = j->pool + j->node[node].first;
+            msg[k].len = (int)j->node[node].n;
+        }
+        if (df != MFT__JNONE) {
+            if (j->node[df].type != MFT__J_STR) MFT__RECFAIL(df, "\"draft\" must be a string");
+            msg[1].draft = j->pool + j->node[df].first;
+            msg[1].dlen = (int)j->node[df].n;
+        }
+        nm = 2;
+    } else if ((v = mft__jget(j, root, "messages")) != MFT__JNONE && j->node[v].type == MFT__J_ARR) {
+        for (uint32_t c = j->node[v].first; c != MFT__JNONE; c = j->node[c].next, nm++) {
+            if (nm >= 256) MFT__RECFAIL(c, "more than 256 messages");
+            mft__dmsg *d = &msg[nm];
+            uint32_t r = mft__jget(j, c, "role"), ct = mft__jget(j, c, "content"), tr = mft__jget(j, c, "train");
+            uint32_t wt = mft__jget(j, c, "weight"), df = mft__jget(j, c, "draft"), ks = mft__jget(j, c, "key_spans");
+            if (j->node[c].type != MFT__J_OBJ || ct == MFT__JNONE || j->node[ct].type != MFT__J_STR)
+                MFT__RECFAIL(c, "message %d needs a string \"content\"", nm);
+            d->role = mft__jstr_is(j, r, "system")      ? MFT_ROLE_SYSTEM
+                      : mft__jstr_is(j, r, "user")      ? MFT_ROLE_USER
+                      : mft__jstr_is(j, r, "assistant") ? MFT_ROLE_ASSISTANT
+                      : mft__jstr_is(j, r, "tool")      ? MFT_ROLE_TOOL
+                                                        : -1;
+            if (d->role < 0)
+                MFT__RECFAIL(r != MFT__JNONE ? r : c, "message %d: role must be system, user, assistant or tool", nm);
+            d->train = tr == MFT__JNONE                   ? -1
+                       : j->node[tr].type == MFT__J_TRUE  ? 1
+                       : j->node[tr].type == MFT__J_FALSE ? 0
+                                                          : -2;
+            if (d->train == -2) MFT__RECFAIL(tr, "message %d: \"train\" must be true or false", nm);
+            d->weight = wt == MFT__JNONE ? 1.0f : (float)j->node[wt].num;
+            if (wt != MFT__JNONE && (j->node[wt].type != MFT__J_NUM || !(d->weight >= 0) || !isfinite(d->weight)))
+                MFT__RECFAIL(wt, "message %d: \"weight\" must be a number >= 0", nm);
+            d->content = j->pool + j->node[ct].first;
+            d->len = (int)j->node[ct].n;
+            if (df != MFT__JNONE) {
+                if (j->node[df].type != MFT__J_STR) MFT__RECFAIL(df, "message %d: \"draft\" must be a string", nm);
+                d->draft = j->pool + j->node[df].first;
+                d->dlen = (int)j->node[df].n;
+            }
+            /* key_spans: [[begin, end], ...] in code points of the content */
+            if (ks == MFT__JNONE) continue;
+            if (j->node[ks].type != MFT__J_ARR)
+                MFT__RECFAIL(ks, "message %d: \"key_spans\" must be an array of [begin, end]", nm);
+            d->spans = (int *)MFT_MALLOC((2 * (size_t)j->node[ks].n + 2) * sizeof(int));
+            if (!d->spans) {
+                s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+                nm++; /* so that its spans are freed */
+                goto fail;
+            }
+            for (uint32_t p = j->node[ks].first; p != MFT__JNONE; p = j->node[p].next) {
+                uint32_t a = j->node[p].type == MFT__J_ARR && j->node[p].n == 2 ? j->node[p].first : MFT__JNONE;
+                int b0, e0;
+                if (a == MFT__JNONE || j->node[a].type != MFT__J_NUM || j->node[j->node[a].next].type != MFT__J_NUM) {
+                    nm++;
+                    MFT__RECFAIL(p, "message %d: each key span is [begin, end]", nm - 1);
+                }
+                if (!mft__jint(j, a, 0, 1e9, &b0) || !mft__jint(j, j->node[a].next, b0, 1e9, &e0)) {
+                    nm++;
+                    MFT__RECFAIL(p, "message %d: key span [%g, %g] is not a range of code points", nm - 1,
+                                 j->node[a].num, j->node[j->node[a].next].num);
+                }
+                d->spans[2 * d->n_spans] = b0;
+                d->spans[2 * d->n_spans + 1] = e0;
+                d->n_spans++;
+            }
+        }
+    } else {
+        MFT__RECFAIL(root, "a record needs \"text\", \"prompt\"/\"completion\", \"messages\" or \"input_ids\"");
+    }
+#undef MFT__RECFAIL
+    *n_msg = nm;
+    return MFT_OK;
+fail:
+    mft__msgs_free(msg, nm);
+    memset(msg, 0, (size_t)(nm < 256 ? nm + 1 : nm) * sizeof *msg);
+    return s;
+}
+
+/* ---- stage 2: key markup out of every content (and draft) --------------------------------
+   The key spans of a message become byte ranges of its stripped content: those of key_spans
+   (code points of the content as written) first, then those of the markup. */
+static mft_status mft__strip_messages(mft__dmsg *msg, int nm, const mft_data_opts *o, const char *where, int line,
+                                      mft_error *err)
+{
+    const char *ko = o->key_open ? o->key_open : "", *kc = o->key_close ? o->key_close : "";
+    for (int i = 0; i < nm; i++) {
+        mft__dmsg *d = &msg[i];
+        char *c = (char *)MFT_MALLOC((size_t)d->len + 1);
+        int sp[2 * 1024], ns = 0;
+        if (!c) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        int L = mft__strip_markup(d->content, d->len, ko, kc, c, sp, &ns, 1024);
+        if (L < 0) {
+            MFT_FREE(c);
+            return mft__errat(err, MFT_ERR_FORMAT, where, line, 1, "message %d: unbalanced %s ... %s markup", i, ko,
+                              kc);
+        }
+        int *all = (int *)MFT_MALLOC((2 * (size_t)(ns + d->n_spans) + 2) * sizeof(int)), na = 0;
+        if (!all) {
+            MFT_FREE(c);
+            return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        }
+        for (int k = 0; k < d->n_spans; k++) {
+            int b = mft__cp_to_byte(c, L, d->spans[2 * k]), e = mft__cp_to_byte(c, L, d->spans[2 * k + 1]);
+            if (b < 0 || e < 0) {
+                MFT_FREE(c);
+                MFT_FREE(all);
+                return mft__errat(err, MFT_ERR_FORMAT, where, line, 1,
+                                  "message %d: key span [%d, %d] is past the end of the content", i, d->spans[2 * k],
+                                  d->spans[2 * k + 1]);
+            }
+            all[2 * na] = b;
+            all[2 * na + 1] = e;
+            na++;
+        }
+        for (int k = 0; k < ns; k++) {
+            all[2 * na] = sp[2 * k];
+            all[2 * na + 1] = sp[2 * k + 1];
+            na++;
+        }
+        MFT_FREE(d->spans);
+        d->spans = all;
+        d->n_spans = na;
+        d->content = c;
+        d->len = L;
+        d->owned = 1;
+        char *pool_draft = d->draft;
+        d->draft = NULL; /* until our own copy exists */
+        if (pool_draft) {
+            char *dr = (char *)MFT_MALLOC((size_t)d->dlen + 1);
+            int dsp[2 * 1024], dns;
+            if (!dr) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+            int dl = mft__strip_markup(pool_draft, d->dlen, ko, kc, dr, dsp, &dns, 1024);
+            if (dl < 0) {
+                MFT_FREE(dr);
+                return mft__errat(err, MFT_ERR_FORMAT, where, line, 1, "message %d: unbalanced markup in the draft", i);
+            }
+            d->draft = dr;
+            d->dlen = dl;
+        }
+    }
+    return MFT_OK;
+}
+
+/* ---- stage 3: render, then one encode of the whole text -------------------------------------
+   Both measure first (BUFFERS), so the buffers are exactly as large as they need to be. */
+static mft_status mft__render_alloc(int family, const mft_tokenizer *t, const mft_chat_msg *cm, int nm, int gen,
+                                    char **text, int *len, int *ranges, int *origin, mft_error *err)
+{
+    mft_status s = mft_chat_render(family, t, cm, nm, gen, NULL, 0, len, ranges, origin, err);
+    if (s) return s;
+    if (!(*text = (char *)MFT_MALLOC((size_t)*len + 1))) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    return mft_chat_render(family, t, cm, nm, gen, *text, *len + 1, len, ranges, origin, err);
+}
+
+/* ids (with `extra` free slots after them) and offsets (2 per id) of text[0..len) */
+static mft_status mft__encode_alloc(const mft_tokenizer *t, const char *text, int len, int flags, int extra, int **ids,
+                                    int **offs, int *n, mft_error *err)
+{
+    *ids = NULL;
+    *offs = NULL;
+    mft_status s = mft_encode(t, text, len, flags, NULL, 0, n, NULL, err);
+    if (s) return s;
+    *ids = (int *)MFT_MALLOC(((size_t)*n + (size_t)extra + 1) * sizeof(int));
+    *offs = (int *)MFT_MALLOC(2 * ((size_t)*n + (size_t)extra + 1) * sizeof(int));
+    if (!*ids || !*offs) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    return mft_encode(t, text, len, flags, *ids, *n, n, *offs, err);
+}
+
+static void mft__chat_msgs(mft_chat_msg *cm, const mft__dmsg *msg, int nm)
+{
+    for (int i = 0; i < nm; i++) {
+        cm[i].role = msg[i].role;
+        cm[i].content = msg[i].content;
+        cm[i].len = msg[i].len;
+    }
+}
+
+/* the tokens of ids[0..n) whose bytes overlap [rb, re): [*t0, *t1), or *t0 = -1 */
+static void mft__tokens_in(const int *offs, int n, int rb, int re, int *t0, int *t1)
+{
+    *t0 = *t1 = -1;
+    for (int k = 0; k < n; k++)
+        if (offs[2 * k] < re && offs[2 * k + 1] > rb) {
+            if (*t0 < 0) *t0 = k;
+            *t1 = k + 1;
+        }
+}
+
+/* ---- stage 4: what each turn trains ---------------------------------------------------------
+   diff: the draft rendered in place of the answer, encoded the same way, and the answer's tokens
+   that are not in a longest common subsequence with it. sel[k] for the tokens t0..t1 of turn mi. */
+static mft_status mft__select_diff(const mft_tokenizer *t, int family, int plain, const mft__dmsg *msg, int nm, int mi,
+                                   const int *ids, int t0, int t1, uint8_t *sel, mft_error *err)
+{
+    mft_chat_msg dm[256];
+    char *dtext = NULL;
+    int *dids = NULL, *doffs = NULL, dlen, dn, dr[512], d0, d1;
+    uint8_t *keep = NULL;
+    mft__chat_msgs(dm, msg, nm);
+    dm[mi].content = msg[mi].draft;
+    dm[mi].len = msg[mi].dlen;
+    mft_status s = mft__render_alloc(family, t, dm, nm, 0, &dtext, &dlen, dr, NULL, err);
+    if (!s) s = mft__encode_alloc(t, dtext, dlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, 0, &dids, &doffs, &dn, err);
+    if (!s) {
+        mft__tokens_in(doffs, dn, dr[2 * mi], dr[2 * mi + 1], &d0, &d1);
+        keep = (uint8_t *)MFT_MALLOC((size_t)(t1 - t0) + 1);
+        if (!keep || mft__lcs_keep(ids + t0, t1 - t0, d0 >= 0 ? dids + d0 : dids, d0 >= 0 ? d1 - d0 : 0, keep))
+            s = mft__fail(err, MFT_ERR_NOMEM, "answer too long for the diff");
+        else
+            for (int k = 0; k < t1 - t0; k++) sel[k] = !keep[k];
+    }
+    MFT_FREE(keep);
+    MFT_FREE(dtext);
+    MFT_FREE(dids);
+    MFT_FREE(doffs);
+    return s;
+}
+
+/* tags and weights of one eligible turn: its tokens are in the turn; the policy's are trained,
+   and the first end token after them (while no other turn began) too */
+static mft_status mft__select_turn(const mft_tokenizer *t, const mft_data_opts *o, int family, int plain,
+                                   const mft__dmsg *msg, int nm, int mi, const int *origin, const int *offs, int eot,
+                                   int rb, int re, mft_example *ex, mft_error *err)
+{
+    int t0, t1, n = ex->n;
+    mft__tokens_in(offs, n, rb, re, &t0, &t1);
+    if (t0 < 0) return MFT_OK;
+    uint8_t *sel = (uint8_t *)mft__calloc((size_t)(t1 - t0) + 1, 1);
+    if (!sel) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    const mft__dmsg *d = &msg[mi];
+    for (int k = t0; k < t1; k++) {
+        ex->tag[k] = MFT_TAG_TURN;
+        int on = o->policy == MFT_POLICY_ALL || o->policy == MFT_POLICY_DIFF; /* diff without a draft: all new */
+        for (int q = 0; o->policy == MFT_POLICY_KEY && q < d->n_spans && !on; q++) {
+            int kb = origin[mi] + d->spans[2 * q], ke = origin[mi] + d->spans[2 * q + 1];
+            on = offs[2 * k] < ke && offs[2 * k + 1] > kb && ke > kb;
+        }
+        sel[k - t0] = (uint8_t)on;
+    }
+    mft_status s = MFT_OK;
+    if (o->policy == MFT_POLICY_DIFF && d->draft)
+        s = mft__select_diff(t, family, plain, msg, nm, mi, ex->ids, t0, t1, sel, err);
+    int any = 0;
+    for (int k = t0; k < t1 && !s; k++)
+        if (sel[k - t0] && k > 0) {
+            ex->w[k - 1] = d->weight;
+            ex->tag[k] = MFT_TAG_TRAINED;
+            any = 1;
+        }
+    MFT_FREE(sel);
+    if (any && o->train_eot && eot >= 0)
+        for (int k = t1; k < n; k++) {
+            if (ex->ids[k] == eot) {
+                ex->w[k - 1] = d->weight;
+                ex->tag[k] = MFT_TAG_END;
+                break;
+            }
+            if (t->types[ex->ids[k]] == MFT_TOKEN_CONTROL) break; /* another turn began */
+        }
+    return s;
+}
+
+/* {"input_ids": [...], "labels": [...]}: -100 = not trained, as TRL and Axolotl write them */
+static mft_status mft__record_ids(const mft_tokenizer *t, const mft__json *j, uint32_t v, uint32_t lab,
+                                  const char *where, int line, mft_example *ex, mft_error *err)
+{
+    if (j->node[v].type != MFT__J_ARR ||
+        (lab != MFT__JNONE && (j->node[lab].type != MFT__J_ARR || j->node[lab].n != j->node[v].n)))
+        return mft__rec_fail(err, MFT_ERR_FORMAT, j, v, where, line,
+                             "input_ids and labels must be arrays of the same length");
+    int n = (int)j->node[v].n;
+    ex->ids = (int *)MFT_MALLOC(((size_t)n + 1) * sizeof(int));
+    ex->w = (float *)mft__calloc((size_t)n + 1, sizeof(float));
+    ex->tag = (uint8_t *)mft__calloc((size_t)n + 1, 1);
+    if (!ex->ids || !ex->w || !ex->tag) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    uint32_t c = j->node[v].first, d = lab != MFT__JNONE ? j->node[lab].first : MFT__JNONE;
+    for (int i = 0; i < n; i++, c = j->node[c].next) {
+        int x;
+        if (!mft__jint(j, c, 0, t->vocab_size - 1, &x))
+            return mft__rec_fail(err, MFT_ERR_FORMAT, j, c, where, line,
+                                 "input_ids[%d] is not a token id of this vocabulary", i);
+        ex->ids[i] = x;
+        int trained = d == MFT__JNONE || j->node[d].type != MFT__J_NUM || j->node[d].num != -100;
+        if (i > 0 && trained) {
+            ex->w[i - 1] = 1.0f;
+            ex->tag[i] = MFT_TAG_TRAINED;
+            ex->n_trained++;
+        }
+        if (d != MFT__JNONE) d = j->node[d].next;
+    }
+    ex->n = n;
+    return MFT_OK;
+}
+
+/* ---- stage 5: longer than the context: keep the start; weights stay with their positions -- */
+static void mft__truncate(mft_example *ex, int max_len)
+{
+    if (max_len > 0 && ex->n > max_len) {
+        ex->n = max_len;
+        ex->w[ex->n - 1] = 0;
+        ex->n_trained = 0;
+        for (int k = 1; k < ex->n; k++) ex->n_trained += ex->w[k - 1] > 0;
+    }
+    if (ex->n > 0) ex->w[ex->n - 1] = 0; /* the last position predicts nothing */
+}
+
+MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int jlen,
+                                         const char *where, int line, mft_example *ex, mft_error *err)
+{
+    mft__json j;
+    mft__dmsg msg[256];
+    mft_chat_msg cm[256];
+    int nm = 0, ranges[3 * 256], *origin = ranges + 2 * 256, *offs = NULL, tlen, n;
+    char *text = NULL;
+    uint32_t root, v;
+    if (!ex) return mft__fail(err, MFT_ERR_ARG, "example is NULL");
+    memset(ex, 0, sizeof *ex);
+    memset(&j, 0, sizeof j);
+    memset(msg, 0, sizeof msg);
+    if (!t || !o || !json) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    if (!where) where = "data";
+    int family = mft__family_of(t, o);
+    mft_status s = mft__record_parse(&j, &root, json, jlen, where, line, err);
+    if (s) goto done;
+    if ((v = mft__jget(&j, root, "input_ids")) != MFT__JNONE) {
+        s = mft__record_ids(t, &j, v, mft__jget(&j, root, "labels"), where, line, ex, err);
+        goto truncate;
+    }
+    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
+    if ((s = mft__strip_messages(msg, nm, o, where, line, err))) goto done;
+    int plain = family == MFT_CHAT_PLAIN, eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family);
+    mft__chat_msgs(cm, msg, nm);
+    if ((s = mft__render_alloc(family, t, cm, nm, 0, &text, &tlen, ranges, origin, err))) goto done;
+    if ((s = mft__encode_alloc(t, text, tlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, 1, &ex->ids, &offs, &n, err)))
+        goto done;
+    /* a plain completion has no end token in its text: add the model's own */
+    if (plain && o->train_eot && eot >= 0) {
+        ex->ids[n] = eot;
+        offs[2 * n] = offs[2 * n + 1] = tlen;
+        n++;
+    }
+    ex->n = n;
+    ex->w = (float *)mft__calloc((size_t)n + 1, sizeof(float));
+    ex->tag = (uint8_t *)mft__calloc((size_t)n + 1, 1);
+    if (!ex->w || !ex->tag) {
+        s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    int last_asst = -1;
+    for (int i = 0; i < nm; i++)
+        if (msg[i].role == MFT_ROLE_ASSISTANT) last_asst = i;
+    for (int mi = 0; mi < nm && !s; mi++) {
+        int rb = ranges[2 * mi], re = ranges[2 * mi + 1];
+        int elig = msg[mi].train >= 0                 ? msg[mi].train
+                   : o->eligible == MFT_ELIGIBLE_ALL  ? 1
+                   : o->eligible == MFT_ELIGIBLE_LAST ? mi == last_asst
+                                                      : msg[mi].role == MFT_ROLE_ASSISTANT;
+        if (rb < 0 || !elig || msg[mi].weight == 0) continue;
+        s = mft__select_turn(t, o, family, plain, msg, nm, mi, origin, offs, eot, rb, re, ex, err);
+    }
+    for (int k = 1; k < n; k++) ex->n_trained += ex->w[k - 1] > 0;
+truncate:
+    if (!s) mft__truncate(ex, o->max_len);
+done:
+    mft__msgs_free(msg, nm);
+    MFT_FREE(text);
+    MFT_FREE(offs);
+    mft__json_free(&j);
+    if (s)
+        mft_example_free(ex);
+    else
+        mft__ok(err);
+    return s;
+}
+
+/* ---- drafts: the model writes the answers ------------------------------------------------- */
+
+/* the model's own continuation of text[0..len) (already rendered), greedy or sampled, until
+   the end token, EOS, BOS or max_new tokens; appended to b as a JSON string */
+static mft_status mft__draft_one(mft_model *m, const mft_tokenizer *t, const char *text, int len, int plain, int eot,
+                                 int max_new, float temp, uint64_t *rng, mft__sb *b, mft_error *err)
+{
+    int *ids = NULL, *offs = NULL, *gen = NULL, n, ng, ended;
+    mft__sb g = { NULL, 0, 0, 0, 1, 0 };
+    mft_status s = mft__encode_alloc(t, text, len, (plain ? MFT_BOS : 0) | MFT_SPECIAL, 0, &ids, &offs, &n, err);
+    if (!s && (n == 0 || n >= m->cfg.seq_len))
+        s = mft__fail(err, MFT_ERR_ARG, "the prompt (%d tokens) does not fit the context (%d)", n, m->cfg.seq_len);
+    if (!s && !(gen = (int *)MFT_MALLOC(((size_t)max_new + 1) * sizeof(int))))
+        s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) {
+        mft_gen_opts go = mft_gen_opts_default();
+        go.max_new = max_new;
+        go.temperature = temp;
+        go.stop[0] = eot;
+        go.stop[1] = t->eos_id;
+        go.stop[2] = t->bos_id;
+        s = mft_generate(m, ids, n, &go, rng, gen, max_new, &ng, &ended, err);
+    }
+    /* the generated tokens as text, decoded after the prompt's last token */
+    for (int i = 0, prev = n > 0 ? ids[n - 1] : -1; !s && i < ng; prev = gen[i++]) {
+        int pl;
+        const char *p = mft_token_bytes(t, prev, gen[i], &pl);
+        mft__sb_put(&g, p, pl);
+    }
+    if (!s && g.nomem) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) mft__sb_json(b, g.p ? g.p : "", g.n);
+    MFT_FREE(g.p);
+    MFT_FREE(ids);
+    MFT_FREE(offs);
+    MFT_FREE(gen);
+    return s;
+}
+
+MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *json,
+                                    int jlen, int max_new, float temperature, uint64_t *rng, const char *where,
+                                    int line, char **out, mft_error *err)
+{
+    mft__json j;
+    mft__dmsg msg[256];
+    mft_chat_msg cm[256];
+    int nm = 0;
+    char *ctx = NULL;
+    mft__sb b = { NULL, 0, 0, 0, 1, 0 };
+    uint32_t root;
+    if (out) *out = NULL;
+    if (!m || !t || !o || !json || !out) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    if (!(m->flags & MFT_GENERATE))
+        return mft__fail(err, MFT_ERR_STATE, "drafting needs a model opened with MFT_GENERATE");
+    if (!where) where = "data";
+    memset(&j, 0, sizeof j);
+    memset(msg, 0, sizeof msg);
+    size_t n = jlen < 0 ? strlen(json) : (size_t)jlen;
+    int family = mft__family_of(t, o);
+    mft_status s = mft__record_parse(&j, &root, json, (int)n, where, line, err);
+    if (s) goto done;
+    int is_pc = mft__jget(&j, root, "prompt") != MFT__JNONE, is_msgs = mft__jget(&j, root, "messages") != MFT__JNONE;
+    if (max_new < 1 || max_new > 100000) {
+        s = mft__errat(err, MFT_ERR_ARG, where, line, 0, "max_new %d out of range", max_new);
+        goto done;
+    }
+    if (!is_pc && !is_msgs) { /* text, input_ids: as they are */
+        mft__sb_put(&b, json, (int)n);
+        goto finish;
+    }
+    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
+    int eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family), plain = family == MFT_CHAT_PLAIN;
+    mft__chat_msgs(cm, msg, nm);
+    mft__sb_put(&b, is_pc ? "{\"prompt\": " : "{\"messages\": [", -1);
+    for (int i = 0; i < nm && !s; i++) {
+        if (is_pc && i == 0) {
+            mft__sb_json(&b, msg[0].content, msg[0].len);
+            continue;
+        }
+        if (!is_pc) {
+            mft__sb_put(&b, i ? ", {\"role\": \"" : "{\"role\": \"", -1);
+            mft__sb_put(&b, mft__role_name(msg[i].role), -1);
+            mft__sb_put(&b, "\", ", -1);
+            if (msg[i].train >= 0) mft__sb_put(&b, msg[i].train ? "\"train\": true, " : "\"train\": false, ", -1);
+            if (msg[i].weight != 1.0f) {
+                char w[48];
+                snprintf(w, sizeof w, "\"weight\": %g, ", (double)msg[i].weight);
+                mft__sb_put(&b, w, -1);
+            }
+        }
+        if (msg[i].role != MFT_ROLE_ASSISTANT) {
+            mft__sb_put(&b, "\"content\": ", -1);
+            mft__sb_json(&b, msg[i].content, msg[i].len);
+            mft__sb_put(&b, "}", 1);
+            continue;
+        }
+        /* the model answers what came before, as it would at inference; the answer goes in
+           twice, as the content and as the draft */
+        int clen;
+        MFT_FREE(ctx);
+        ctx = NULL;
+        if ((s = mft__render_alloc(family, t, cm, i, !plain, &ctx, &clen, NULL, NULL, err))) break;
+        mft__sb_put(&b, is_pc ? ", \"completion\": " : "\"content\": ", -1);
+        int start = b.n;
+        if ((s = mft__draft_one(m, t, ctx, clen, plain, eot, max_new, temperature, rng, &b, err))) break;
+        int dl = b.n - start;
+        char *copy = (char *)MFT_MALLOC((size_t)dl + 1); /* b.p may move as b grows */
+        if (!copy) {
+            s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(copy, b.over ? "" : b.p + start, b.over ? 0 : (size_t)dl);
+        mft__sb_put(&b, ", \"draft\": ", -1);
+        mft__sb_put(&b, copy, b.over ? 0 : dl);
+        MFT_FREE(copy);
+        if (!is_pc) mft__sb_put(&b, "}", 1);
+    }
+    if (!s) mft__sb_put(&b, is_pc ? "}" : "]}", -1);
+finish:
+    if (!s && (b.nomem || b.over)) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory for the draft record");
+    if (!s) {
+        *out = b.p;
+        b.p = NULL;
+    }
+done:
+    mft__msgs_free(msg, nm);
+    MFT_FREE(b.p);
+    MFT_FREE(ctx);
+    mft__json_free(&j);
+    if (!s) mft__ok(err);
+    return s;
+}
+
+/* the end token examples get under these options: o's eot_id, else the template's */
+MFT_API int mft_end_token(const mft_tokenizer *t, const mft_data_opts *o)
+{
+    if (!t) return -1;
+    if (o && o->eot_id >= 0) return o->eot_id;
+    return mft__eot_of(t, mft__family_of(t, o));
+}
+
+/* ============================================================================================
+   >>pack
+   Training rows: examples one after another, each attending only to itself (its positions
+   restart at 0, which mft_forward_packed reads as the start of a sequence), the tail of a row a
+   padding segment of its own with weight 0. Next fit in the order given keeps the order a
+   shuffle chose and costs one pass; the rows of an epoch are all known before the first step,
+   so the schedule knows its total and a resumed run rebuilds exactly the same rows.
+   ============================================================================================ */
+
+MFT_API mft_status mft_pack_examples(mft_pack *p, const mft_example *ex, int n_ex, const int *order, int n_order,
+                                     int epoch, int T, mft_error *err)
+{
+    if (!p) return mft__fail(err, MFT_ERR_ARG, "pack is NULL");
+    memset(p, 0, sizeof *p);
+    if (!ex || !order || n_ex < 0 || n_order < 0 || T < 1 || epoch < 0)
+        return mft__fail(err, MFT_ERR_ARG, "mft_pack_examples: bad argument");
+    p->T = T;
+    p->n_slots = n_order;
+    p->slot = (int *)MFT_MALLOC(((size_t)n_order + 1) * sizeof(int));
+    p->row_first = (int *)MFT_MALLOC(((size_t)n_order + 2) * sizeof(int)); /* at most a row per slot */
+    if (!p->slot || !p->row_first) {
+        mft_pack_free(p);
+        return mft__fail(err, MFT_ERR_NOMEM, "out of memory packing %d examples", n_order);
+    }
+    for (int i = 0, used = T; i < n_order; i++) {
+        int k = order[i];
+        if (k < 0 || k >= n_ex || ex[k].n < 2 || ex[k].n - 1 > T) {
+            int len = k >= 0 && k < n_ex ? ex[k].n : -1;
+            mft_pack_free(p);
+            return mft__fail(err, MFT_ERR_ARG, "order[%d] = %d: not an example of 2 to %d tokens (it has %d)", i, k,
+                             T + 1, len);
+        }
+        int need = ex[k].n - 1;
+        if (used + need > T || (epoch > 0 && i % epoch == 0)) {
+            p->row_first[p->n_rows++] = i;
+            used = 0;
+        }
+        used += need;
+        p->slot[i] = k;
+    }
+    p->row_first[p->n_rows] = n_order;
+    return mft__ok(err);
+}
+
+MFT_API void mft_pack_free(mft_pack *p)
+{
+    if (!p) return;
+    MFT_FREE(p->slot);
+    MFT_FREE(p->row_first);
+    memset(p, 0, sizeof *p);
+}
+
+MFT_API mft_status mft_pack_fill(const mft_pack *p, const mft_example *ex, long r0, int B, int *inputs, int *targets,
+                                 float *weights, int *pos, float *anchor_w, float anchor_scale, mft_fill_info *info,
+                                 mft_error *err)
+{
+    mft_fill_info fi = { 0, 0, 0 };
+    if (info) *info = fi;
+    if (!p || !ex || !inputs || !targets || !weights || !pos || B < 1 || r0 < 0)
+        return mft__fail(err, MFT_ERR_ARG, "mft_pack_fill: bad argument");
+    int T = p->T;
+    for (int b = 0; b < B && r0 + b < p->n_rows; b++) {
+        long r = r0 + b;
+        int t = 0;
+        int *ri = inputs + (size_t)b * T, *rt = targets + (size_t)b * T, *rp = pos + (size_t)b * T;
+        float *rw = weights + (size_t)b * T, *ra = anchor_w ? anchor_w + (size_t)b * T : NULL;
+        for (int k = p->row_first[r]; k < p->row_first[r + 1]; k++) {
+            const mft_example *e = &ex[p->slot[k]];
+            for (int j = 0; j + 1 < e->n; j++, t++) {
+                ri[t] = e->ids[j];
+                rt[t] = e->ids[j + 1];
+                rw[t] = e->w[j];
+                rp[t] = j;
+                if (ra) ra[t] = e->w[j] == 0.0f ? anchor_scale : 0.0f;
+                fi.trained += e->w[j] > 0;
+            }
+        }
+        fi.tokens += t;
+        /* padding: its own sequence, weight 0 */
+        for (int j = 0; t < T; t++, j++) {
+            ri[t] = rt[t] = 0;
+            rw[t] = 0.0f;
+            rp[t] = j;
+            if (ra) ra[t] = 0.0f;
+        }
+        fi.rows++;
+    }
+    if (info) *info = fi;
+    return mft__ok(err);
+}
+
+MFT_API float mft_pack_anchor_scale(const mft_pack *p, const mft_example *ex, long r0, long r1, float W)
+{
+    double sw = 0.0, nu = 0.0;
+    if (!p || !ex) return 0.0f;
+    for (long r = r0 < 0 ? 0 : r0; r < r1 && r < p->n_rows; r++)
+        for (int k = p->row_first[r]; k < p->row_first[r + 1]; k++)
+            for (int j = 0; j + 1 < ex[p->slot[k]].n; j++) {
+                float x = ex[p->slot[k]].w[j];
+                sw += x;
+                nu += x == 0.0f;
+            }
+    return nu > 0 ? (float)(W * sw / nu) : 0.0f;
+}
+
+/* ============================================================================================
+   >>metrics
+   The pieces of the forgetting measurements: the model's NLL as a mask filter, loops at the
+   end of a generation, multiple choice as lm-evaluation-harness scores it, and fact recall.
+   (KL between two models' distributions is mft_kl_logits, in xent.)
+   ============================================================================================ */
+/* A loop at the end of a generation: the shortest period p (1..32) such that the last
+   max(3p, 12) tokens repeat with period p. */
+MFT_API int mft_tail_loop(const int *ids, int n)
+{
+    for (int p = 1; p <= 32; p++) {
+        int L = 3 * p > 12 ? 3 * p : 12, ok = n >= L;
+        for (int i = n - L + p; ok && i < n; i++) ok = ids[i] == ids[i - p];
+        if (ok) return p;
+    }
+    return 0;
+}
+
+/* surprise:TAU keeps the selected tokens the model finds surprising (NLL > TAU nats);
+   known:TAU, the complement (Wu et al. 2025's low-perplexity policy). End tokens stay. */
+MFT_API mft_status mft_mask_by_nll(mft_model *m, mft_example *ex, float tau, int keep_surprising, mft_error *err)
+{
+    if (!m || !ex || !ex->ids) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    if (ex->n < 2) return mft__ok(err);
+    int n = ex->n > m->T + 1 ? m->T + 1 : ex->n;
+    float *nll = (float *)MFT_MALLOC((size_t)n * sizeof(float));
+    if (!nll) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    mft_status s = mft_token_nll(m, ex->ids, n, nll, err);
+    if (!s) {
+        ex->n_trained = 0;
+        for (int t = 0; t + 1 < ex->n; t++) {
+            if (ex->w[t] > 0 && ex->tag[t + 1] != MFT_TAG_END) {
+                int surprising = t + 1 < n && nll[t] > tau;
+                if (surprising != keep_surprising) {
+                    ex->w[t] = 0;
+                    ex->tag[t + 1] = 1;
+                }
+            }
+            ex->n_trained += ex->w[t] > 0;
+        }
+    }
+    MFT_FREE(nll);
+    return s;
+}
+
+
+/* the log-likelihood ids[from..n) gets after ids[0..from) */
+static mft_status mft__loglik(mft_model *m, const int *ids, int n, int from, double *ll, mft_error *err)
+{
+    float *nll = (float *)MFT_MALLOC((size_t)n * sizeof(float));
+    if (!nll) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    mft_status s = mft_token_nll(m, ids, n, nll, err);
+    *ll = 0.0;
+    for (int t = from - 1; !s && t < n - 1; t++) *ll -= nll[t];
+    MFT_FREE(nll);
+    return s;
+}
+
+MFT_API mft_status mft_score_choices(mft_model *m, const mft_tokenizer *t, const char *query, int qlen,
+                                     const char *const *choices, const int *choice_len, int n_choices, double *ll,
+                                     int *chars, mft_error *err)
+{
+    if (!m || !t || !query || !choices || !choice_len || !ll || n_choices < 1 || qlen < 0)
+        return mft__fail(err, MFT_ERR_ARG, "mft_score_choices: bad argument");
+    int nq, n, *ids = NULL;
+    size_t longest = 0;
+    for (int c = 0; c < n_choices; c++) {
+        if (!choices[c] || choice_len[c] < 0) return mft__fail(err, MFT_ERR_ARG, "choice %d is NULL", c);
+        if ((size_t)choice_len[c] > longest) longest = (size_t)choice_len[c];
+    }
+    char *buf = (char *)MFT_MALLOC((size_t)qlen + longest + 1);
+    if (!buf) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    memcpy(buf, query, (size_t)qlen);
+    mft_status s = mft_encode(t, buf, qlen, MFT_BOS, NULL, 0, &nq, NULL, err);
+    if (!s && nq == 0)
+        s = mft__fail(err, MFT_ERR_ARG,
+                      "the query is empty and the tokenizer adds no BOS: nothing to condition the choices on");
+    for (int c = 0; c < n_choices && !s; c++) {
+        /* as lm-evaluation-harness does: query + choice encoded whole; the choice's tokens are
+           what follows the query's own encoding */
+        memcpy(buf + qlen, choices[c], (size_t)choice_len[c]);
+        s = mft_encode(t, buf, qlen + choice_len[c], MFT_BOS, NULL, 0, &n, NULL, err);
+        if (s) break;
+        if (n <= nq) {
+            s = mft__fail(err, MFT_ERR_ARG, "choice %d adds no token to the query", c);
+            break;
+        }
+        if (n - 1 > m->T) {
+            s = mft__fail(err, MFT_ERR_ARG, "query + choice %d is %d tokens, more than the model's %d + 1", c, n, m->T);
+            break;
+        }
+        MFT_FREE(ids);
+        if (!(ids = (int *)MFT_MALLOC((size_t)n * sizeof(int)))) {
+            s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        s = mft_encode(t, buf, qlen + choice_len[c], MFT_BOS, ids, n, &n, NULL, err);
+        if (!s) s = mft__loglik(m, ids, n, nq, &ll[c], err);
+        if (chars) {
+            chars[c] = 0;
+            for (int i = 0; i < choice_len[c]; i++) chars[c] += ((unsigned char)choices[c][i] & 0xC0) != 0x80;
+        }
+    }
+    MFT_FREE(ids);
+    MFT_FREE(buf);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API mft_status mft_score_fact(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *prompt,
+                                  int plen, const char *answer, int alen, const char *where, int line, int max_new,
+                                  double *logprob, int *recalled, char *text, int cap, int *text_len, mft_error *err)
+{
+    if (logprob) *logprob = 0.0;
+    if (!where) where = "fact";
+    if (recalled) *recalled = 0;
+    if (text_len) *text_len = 0;
+    if (!m || !t || !o || !prompt || !answer || plen < 0 || alen < 0 || max_new < 1 || cap < 0 || (cap > 0 && !text))
+        return mft__fail(err, MFT_ERR_ARG, "mft_score_fact: bad argument");
+    /* the example {"prompt", "completion"} as training builds it, every token of the answer in
+       its turn and the end token tagged */
+    mft__sb rec = { NULL, 0, 0, 0, 1, 0 };
+    mft__sb_put(&rec, "{\"prompt\": ", -1);
+    mft__sb_json(&rec, prompt, plen);
+    mft__sb_put(&rec, ", \"completion\": ", -1);
+    mft__sb_json(&rec, answer, alen);
+    mft__sb_put(&rec, "}", 1);
+    if (rec.nomem) {
+        MFT_FREE(rec.p);
+        return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    }
+    mft_data_opts fo = *o;
+    fo.policy = MFT_POLICY_ALL;
+    mft_example ex;
+    int *gen = NULL, ng = 0, ended, np = 0, k = 0;
+    mft_status s = mft_example_from_json(t, &fo, rec.p, rec.n, where, line, &ex, err);
+    MFT_FREE(rec.p);
+    if (s) return s;
+    while (np < ex.n && ex.tag[np] == MFT_TAG_CONTEXT) np++;
+    if (np == 0)
+        s = mft__errat(err, MFT_ERR_ARG, where, line, 0,
+                       "the prompt is empty and the tokenizer adds no BOS: nothing to continue");
+    /* mean log-probability of the answer's tokens (not the end token) after the prompt */
+    float *nll = s ? NULL : (float *)MFT_MALLOC((size_t)ex.n * sizeof(float));
+    if (!s && !nll) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) s = mft_token_nll(m, ex.ids, ex.n, nll, err);
+    double lp = 0.0;
+    for (int i = np; !s && i < ex.n; i++)
+        if (ex.tag[i] != MFT_TAG_END) {
+            lp -= nll[i - 1];
+            k++;
+        }
+    if (!s && !k)
+        s = mft__errat(err, MFT_ERR_ARG, where, line, 0,
+                       "no token of the answer is left to score (an empty answer, or a prompt that fills "
+                       "the context)");
+    /* the greedy continuation of the prompt: does it say the answer? */
+    if (!s && !(gen = (int *)MFT_MALLOC((size_t)max_new * sizeof(int))))
+        s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) {
+        mft_gen_opts go = mft_gen_opts_default();
+        go.max_new = max_new;
+        go.stop[0] = mft_end_token(t, &fo);
+        s = mft_generate(m, ex.ids, np, &go, NULL, gen, max_new, &ng, &ended, err);
+    }
+    char *said = NULL;
+    int sl = 0;
+    if (!s) s = mft_decode_ids(t, gen, ng, 0, NULL, 0, &sl, err);
+    if (!s && !(said = (char *)MFT_MALLOC((size_t)sl + 1))) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) s = mft_decode_ids(t, gen, ng, 0, said, sl + 1, &sl, err);
+    if (!s) {
+        int ab = 0, ae = alen;
+        while (ab < ae && (answer[ab] == ' ' || answer[ab] == '\n')) ab++;
+        while (ae > ab && (answer[ae - 1] == ' ' || answer[ae - 1] == '\n')) ae--;
+        char *want = (char *)MFT_MALLOC((size_t)(ae - ab) + 1);
+        if (!want) {
+            s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        } else {
+            memcpy(want, answer + ab, (size_t)(ae - ab));
+            want[ae - ab] = 0;
+            if (recalled) *recalled = ae > ab && strstr(said, want) != NULL;
+            if (logprob) *logprob = lp / k;
+            if (text_len) *text_len = sl;
+            if (cap > 0) {
+                int w = sl < cap ? sl : cap - 1;
+                memcpy(text, said, (size_t)w);
+                text[w] = 0;
+            }
+            MFT_FREE(want);
+        }
+    }
+    MFT_FREE(said);
+    MFT_FREE(gen);
+    MFT_FREE(nll);
+    mft_example_free(&ex);
+    return s ? s : mft__ok(err);
+}
+
+#endif /* MFT_NO_TEXT */
+
+/* ============================================================================================
+   PART III: APPENDIX
+   >>appendix
+   ============================================================================================ */
+#ifndef MFT_NO_TEXT
+/* clang-format off */
+/* BEGIN GENERATED TABLES: written by tools/gen_unicode.py from Debian's unicode-data (Unicode 15.0.0); do not edit */
+/* Unicode 15.0.0 data for the character classes and the NFC normalization of the
+   tokenizers: only tables, and the function mft__uc_tab() that points to them (struct
+   mft__uc_tables, with the code that reads them, tells what each one holds). Generated by
+   tools/gen_unicode.py; never edit, regenerate (Debian: apt-get install unicode-data):
+       python3 tools/gen_unicode.py --inplace maskft.c
+
+   Derived from the Unicode Character Database 15.0.0 (UnicodeData.txt, PropList.txt,
+   CompositionExclusions.txt, DerivedNormalizationProps.txt) as packaged by Debian's
+   unicode-data. The data has been modified: it is re-encoded into these compact lookup
+   tables (character classes, canonical combining classes, decompositions, compositions).
+   It is covered by the Unicode license, whose notice follows.
+
+   COPYRIGHT AND PERMISSION NOTICE
+
+   Copyright (c) 1991-2005 Unicode, Inc. All rights reserved.
+   Distributed under the Terms of Use in http://www.unicode.org/copyright.html.
+
+   Permission is hereby granted, free of charge, to any person obtaining a copy
+   of the Unicode data files and any associated documentation (the "Data Files")
+   or Unicode software and any associated documentation (the "Software") to deal
+   in the Data Files or Software without restriction, including without limitation
+   the rights to use, copy, modify, merge, publish, distribute, and/or sell copies
+   of the Data Files or Software, and to permit persons to whom the Data Files
+   or Software are furnished to do so, provided that (a) the above copyright notice(s)
+   and this permission notice appear with all copies of the Data Files or Software,
+   (b) both the above copyright notice(s) and this permission notice appear
+   in associated documentation, and (c) there is clear notice in each modified
+   Data File or in the Software as well as in the documentation associated with
+   the Data File(s) or Software that the data or software has been modified.
+
+   THE DATA FILES AND SOFTWARE ARE PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND,
+   EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+   FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT OF THIRD PARTY RIGHTS.
+   IN NO EVENT SHALL THE COPYRIGHT HOLDER OR HOLDERS INCLUDED IN THIS NOTICE BE LIABLE
+   FOR ANY CLAIM, OR ANY SPECIAL INDIRECT OR CONSEQUENTIAL DAMAGES, OR ANY DAMAGES
+   WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN ACTION OF
+   CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF OR IN CONNECTION
+   WITH THE USE OR PERFORMANCE OF THE DATA FILES OR SOFTWARE.
+
+   Except as contained in this notice, the name of a copyright holder shall not be used
+   in advertising or otherwise to promote the sale, use or other dealings in these
+   Data Files or Software without prior written authorization of the copyright holder. */
 
 /* class trie, top level: 449 block ids of 1 digit(s) */
 static const char mft__uc_cls_t0[][65] = {
@@ -1926,101 +7913,12 @@ static const char mft__uc_cls_leaf[][65] = {
 "8118899991998800010888898118888881189199919989119999989989899899"
 };
 
-static const struct mft__uc_trie mft__uc_cls = {
-    {mft__uc_cls_t0, mft__uc_cls_t1, mft__uc_cls_t2}, mft__uc_cls_leaf, 449, {11, 7, 4}, {1, 2, 2}
-};
-
 /* the class of each ASCII character, as the character '0' + mask */
 static const char mft__uc_ascii[129] =
     "00000000044444000000000000000000"
     "4@@@0@@@@@@0@@@@2222222222@@000@"
     "@11111111111111111111111111@@@0@"
     "011111111111111111111111111@0@00";
-
-static inline unsigned mft__uc_cls_code(uint32_t cp)
-{
-    uint32_t i = mft__uc_trie_find(&mft__uc_cls, cp);
-    return MFT__UC_DIGIT(mft__uc_cls_leaf, i >> 1) >> (3 * (i & 1)) & 7;
-}
-
-static int mft__uc_class(uint32_t cp)
-{
-    if (cp < 0x80) return mft__uc_ascii[cp] - '0';     /* the common case, one read */
-    return mft__uc_cls_bit[mft__uc_cls_code(cp)];
-}
-
-/* ---- NFC normalization (Unicode Standard Annex #15) ----
-   NFC(s) is the canonical composition of the canonical decomposition of s:
-     1. Decompose: replace every character by its full canonical decomposition (the mappings
-        of UnicodeData.txt applied recursively; Hangul syllables algorithmically: LV -> L V,
-        LVT -> L V T).
-     2. Order: sort every run of non-starters (characters of canonical combining class
-        ccc > 0) by ccc, keeping the order of equal classes (a stable sort). Starters
-        (ccc 0) never move.
-     3. Compose: left to right, a character C combines with the last starter L when C is not
-        "blocked" from L, that is no character B left between them has ccc(B) = 0 or
-        ccc(B) >= ccc(C), and L C has a primary composite P: L becomes P and C disappears.
-        Primary composites are the two-character canonical decompositions except those in
-        CompositionExclusions.txt and those starting with a non-starter (singletons never
-        compose); Hangul L V -> LV and LV T -> LVT are algorithmic.
-
-   DATA. mft__uc_nfc_props(cp) gives ccc | MFT__UC_DEC (cp has a canonical decomposition,
-   Hangul syllables included) | MFT__UC_SEC (cp is a starter that can be the second half of
-   a composite: U+0BBE and the like, Hangul vowels and trailing consonants). Most code points
-   have none of these, which two trie reads tell: class code 6 (above) marks the ones with a
-   ccc or SEC, found then in the runs mft__uc_ccc_run, and the bit trie mft__uc_dec those
-   that decompose. A decomposition is one level deep in the tables (the recursion is done
-   here): the record of a code point is found through the runs of consecutive decomposing
-   code points (mft__uc_drun, a binary search), and gives one character or a pair.
-   Composition is a binary search by (a, b) among the pairs that are primary composites.
-
-   HOW mft__uc_nfc WORKS, in one left-to-right pass and fixed memory. A cursor walks the
-   decomposed input (struct mft__uc_cur: the current input character, its decomposition and
-   the position in it). The state is the pending starter L, composed as far as known. Then:
-     a. the run R of non-starters that follows L is measured (its length and smallest class)
-        as the cursor moves on to the next starter X (or the end);
-     b. R is composed with L in canonical order without sorting it: for each class present,
-        from the smallest up, R is scanned in input order for the marks of that class.
-        Marks of smaller classes never block a mark, and within a class the first mark that
-        does not combine blocks the rest of it (same ccc), so "blocked" is one flag. The
-        marks that combine (at most MFT__UC_MAXDEC - 1) are remembered by position;
-     c. if every mark of R combined (or R is empty), X is not blocked from L: if L X has a
-        primary composite, L becomes it, X is consumed, and we go back to a;
-     d. otherwise L is final. It is written, then the marks of R that did not combine, again
-        class by class (that is the canonical order), and X becomes L.
-   The marks of R are kept in a buffer of MFT__UC_RUNBUF entries as they are measured. A
-   longer run (far beyond real text: the Stream-Safe Text Format of UAX #15 allows 30) is not
-   cut: its scans read it again from the input, through a copy of the cursor saved at its
-   start. Either way a scan per class costs (distinct classes in R) x |R|, and there are
-   only 55 classes, so the time stays O(n) and the memory fixed, with no limit on the
-   length of a run of marks (a pathological run of 10^5 marks of all classes goes at a few
-   hundred KB/s, real text at tens of MB/s).
-   FAST PATHS. An ASCII character is a starter that neither decomposes nor combines with
-   what precedes it, so a run of ASCII bytes is copied as it is, all but its last byte
-   (which becomes L: a combining mark may follow it). And a precomposed character that NFC
-   keeps (e.g. U+00E9, or a Hangul syllable) is not taken apart when what follows cannot
-   combine with it (see mft__uc_load).
-   Invalid UTF-8 (overlong forms, surrogates, values above U+10FFFF, truncated sequences,
-   stray continuation bytes, as in RFC 3629) is copied a byte at a time: each such byte is a
-   starter that combines with nothing, so normalization never reaches across it. */
-#define MFT__UC_DEC 0x100
-#define MFT__UC_SEC 0x200
-#define MFT__UC_RAW 0x110000u   /* an invalid input byte b travels as MFT__UC_RAW + b */
-#ifndef MFT__UC_RUNBUF
-#define MFT__UC_RUNBUF 128      /* marks of a run kept in memory (any value >= 1 is correct) */
-#endif
-
-#define MFT__UC_MAXDEC 4  /* the longest full canonical decomposition */
-#define MFT__UC_NCCC 410
-#define MFT__UC_NDRUN 231
-#define MFT__UC_NCOMP 941
-#define MFT__UC_NPRIM 63
-
-/* combining class code -> ccc (code 0: a second starter, ccc 0) */
-static const unsigned char mft__uc_ccc_val[56] = {
-0,1,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,84,
-91,103,107,118,122,129,130,132,202,214,216,218,220,222,224,226,228,230,232,233,234,240
-};
 
 /* the 410 code-6 marks in runs: 3 digits first code point, 1 digit length - 1, 1 digit
    combining class code */
@@ -2058,6 +7956,12 @@ static const char mft__uc_ccc_run[][65] = {
 "Fo`12KbN01M5U1\\M5W21M5]0aM5^4\\M5k7^M654cM6:1^M6Z3cM922cN006cN08@",
 "cN0K6cN0S1cN0V4cN2\?0cN4`6cN:^0cN;\\3cNC\\1dNC^0^NC_0cNS@6^NU45cNU:",
 "0300000000000000000000000000000000000000000000000000000000000000"
+};
+
+/* combining class code -> ccc (code 0: a second starter, ccc 0) */
+static const unsigned char mft__uc_ccc_val[56] = {
+0,1,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,84,
+91,103,107,118,122,129,130,132,202,214,216,218,220,222,224,226,228,230,232,233,234,240
 };
 
 /* decomposition bit trie, top level: 191 block ids of 1 digit(s) */
@@ -2098,10 +8002,6 @@ static const char mft__uc_dec_leaf[][65] = {
 "\?0<300000060000000000001000555555:20;=6300000974\?0000000\?\?\?35>\?7",
 "56<\?\?\?\?\?\?\?\?3\?\?\?\?0000000:00<\?\?7\?5;=\?700000000004100800000000<0000",
 "0081000000000085000000100000000<\?10000000000008\?1000000000000000"
-};
-
-static const struct mft__uc_trie mft__uc_dec = {
-    {mft__uc_dec_t0, mft__uc_dec_t1, mft__uc_dec_t2}, mft__uc_dec_leaf, 191, {10, 7, 5}, {1, 1, 2}
 };
 
 /* the 2061 decomposing code points in 231 runs of consecutive ones (and an end mark): 3 digits
@@ -2306,3752 +8206,30 @@ static const char mft__uc_comp[][65] = {
 "GEGFGGGHGIGJGKGMGLGNGOGPGQ00000000000000000000000000000000000000"
 };
 
-/* ccc | MFT__UC_DEC | MFT__UC_SEC of a code point (0 above U+10FFFF, so for raw bytes) */
-static unsigned mft__uc_nfc_props(uint32_t cp)
-{
-    unsigned p = 0;
-    if (mft__uc_cls_code(cp) == 6) {
-        int r = mft__uc_last(mft__uc_ccc_run, MFT__UC_NCCC, 5, cp);
-        uint32_t i = (uint32_t)r * 5;
-        uint32_t start = mft__uc_num(mft__uc_ccc_run, i, 3);
-        if (r >= 0 && cp - start <= MFT__UC_DIGIT(mft__uc_ccc_run, i + 3)) {
-            p = mft__uc_ccc_val[MFT__UC_DIGIT(mft__uc_ccc_run, i + 4)];
-            if (!p) p = MFT__UC_SEC;                          /* class code 0: a second starter */
-        }
-    } else if (cp - 0x1161u < 21u || cp - 0x11A8u < 27u) {    /* Hangul V, Hangul T */
-        p = MFT__UC_SEC;
-    }
-    uint32_t i = mft__uc_trie_find(&mft__uc_dec, cp);
-    if (MFT__UC_DIGIT(mft__uc_dec_leaf, i >> 2) >> (i & 3) & 1) p |= MFT__UC_DEC;
-    return p;
-}
-
-/* The decomposition record of cp (a code point with MFT__UC_DEC, not a Hangul syllable):
-   its one or two characters in m, their number returned (0 if there is no record); *prim
-   tells whether cp is a primary composite. */
-static int mft__uc_record(uint32_t cp, uint32_t *m, int *prim)
-{
-    int r = mft__uc_last(mft__uc_drun, MFT__UC_NDRUN, 5, cp);
-    *prim = 0;
-    if (r < 0) return 0;
-    uint32_t i = (uint32_t)r * 5, start = mft__uc_num(mft__uc_drun, i, 3);
-    uint32_t j = mft__uc_num(mft__uc_drun, i + 3, 2) + (cp - start);
-    if (j >= mft__uc_num(mft__uc_drun, i + 8, 2)) return 0;   /* past the run: a gap */
-    uint32_t v = mft__uc_num(mft__uc_drec, j * 4, 4);
-    if (v < 1u << 18) { m[0] = v; return 1; }
-    m[0] = v & 0x1FFFFu;
-    m[1] = mft__uc_num(mft__uc_snd, ((v >> 17) - 2) * 3, 3);
-    *prim = (v >> 17) - 2 < MFT__UC_NPRIM;
-    return 2;
-}
-
-/* The full canonical decomposition of cp (which has MFT__UC_DEC) into d; returns its length,
-   at most MFT__UC_MAXDEC. The recursion goes at most 3 deep. */
-static int mft__uc_decompose(uint32_t cp, uint32_t *d)
-{
-    if (cp - 0xAC00u < 11172u) {                  /* Hangul syllable: L V, or L V T */
-        uint32_t s = cp - 0xAC00u;
-        d[0] = 0x1100u + s / 588;
-        d[1] = 0x1161u + s % 588 / 28;
-        if (s % 28 == 0) return 2;
-        d[2] = 0x11A7u + s % 28;
-        return 3;
-    }
-    uint32_t m[2];
-    int prim, nm = mft__uc_record(cp, m, &prim), n = 0;
-    if (nm == 0) { d[0] = cp; return 1; }         /* not reached for a code point with DEC */
-    for (int j = 0; j < nm; j++) {
-        if (mft__uc_nfc_props(m[j]) & MFT__UC_DEC) n += mft__uc_decompose(m[j], d + n);
-        else d[n++] = m[j];
-    }
-    return n;
-}
-
-/* The primary composite of the starter a followed by b, or 0 if there is none. */
-static uint32_t mft__uc_compose(uint32_t a, uint32_t b)
-{
-    if (a - 0x1100u < 19u && b - 0x1161u < 21u)                        /* L V -> LV */
-        return 0xAC00u + ((a - 0x1100u) * 21 + (b - 0x1161u)) * 28;
-    if (a - 0xAC00u < 11172u && (a - 0xAC00u) % 28 == 0 && b - 0x11A8u < 27u)
-        return a + (b - 0x11A7u);                                       /* LV T -> LVT */
-    int lo = 0, hi = MFT__UC_NCOMP;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        uint32_t j = mft__uc_num(mft__uc_comp, (uint32_t)mid * 2, 2);
-        uint32_t v = mft__uc_num(mft__uc_drec, j * 4, 4);
-        uint32_t pa = v & 0x1FFFFu, pb = mft__uc_num(mft__uc_snd, ((v >> 17) - 2) * 3, 3);
-        if (pa < a || (pa == a && pb < b)) { lo = mid + 1; continue; }
-        if (pa != a || pb != b) { hi = mid; continue; }
-        /* found record j: its code point, from the run that holds it */
-        int r = 0, rh = MFT__UC_NDRUN;
-        while (rh - r > 1) {
-            int rm = (r + rh) / 2;
-            if (mft__uc_num(mft__uc_drun, (uint32_t)rm * 5 + 3, 2) <= j) r = rm; else rh = rm;
-        }
-        return mft__uc_num(mft__uc_drun, (uint32_t)r * 5, 3) + j
-               - mft__uc_num(mft__uc_drun, (uint32_t)r * 5 + 3, 2);
-    }
-    return 0;
-}
-
-/* One UTF-8 character at s (n > 0 bytes available): its length, and the code point in *cp;
-   an invalid byte is a character of length 1 with *cp = MFT__UC_RAW + the byte. */
-static int mft__uc_utf8(const unsigned char *s, int n, uint32_t *cp)
-{
-    uint32_t c = s[0];
-    int len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (len == 1) { *cp = c; return 1; }
-    if (len && c <= 0xF4 && len <= n) {
-        uint32_t v = c & (0x7Fu >> len);
-        int i = 1;
-        while (i < len && (s[i] & 0xC0) == 0x80) v = v << 6 | (s[i++] & 0x3Fu);
-        if (i == len && v >= (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u)
-            && (v < 0xD800u || v > 0xDFFFu) && v <= 0x10FFFFu) {
-            *cp = v;
-            return len;
-        }
-    }
-    *cp = MFT__UC_RAW + c;
-    return 1;
-}
-
-/* A cursor over the decomposed input: element k of the decomposition d[0..nd) of the input
-   character at byte offset off (len bytes long), with the properties p[] of the elements;
-   nd == 0 at the end. A cursor is a plain value: a copy saves the position. */
-struct mft__uc_cur {
-    const unsigned char *in;
-    int n, off, len, nd, k;
-    uint32_t d[MFT__UC_MAXDEC];
-    unsigned p[MFT__UC_MAXDEC];
-};
-
-/* Whether cp, which has MFT__UC_DEC, is a Hangul syllable or a primary composite: then it
-   is a starter that NFC leaves as it is unless what follows combines with its pieces. */
-static int mft__uc_stays(uint32_t cp)
-{
-    uint32_t m[2];
-    int prim;
-    if (cp - 0xAC00u < 11172u) return 1;
-    mft__uc_record(cp, m, &prim);
-    return prim;
-}
-
-/* Whether the input at byte offset off (of n) starts with a starter that combines with
-   nothing before it: the end, or a character whose decomposition starts with such a
-   starter (checked for the common cases only: no decomposition, or one that stays). */
-static int mft__uc_safe(const unsigned char *in, int n, int off)
-{
-    uint32_t cp;
-    if (off >= n || in[off] < 0x80) return 1;
-    mft__uc_utf8(in + off, n - off, &cp);
-    unsigned p = mft__uc_nfc_props(cp);
-    if (p & (0xFF | MFT__UC_SEC)) return 0;
-    return !(p & MFT__UC_DEC) || mft__uc_stays(cp);
-}
-
-/* Decode and decompose the input character at c->off, and point at its first element.
-   Quick check: a Hangul syllable or primary composite (e.g. U+00E9) that is followed by a
-   safe starter is already NFC, and is passed on whole instead of being taken apart and put
-   back together (the generator checks that it is a starter that combines with nothing
-   before it, and so is the first character of its decomposition). */
-static void mft__uc_load(struct mft__uc_cur *c)
-{
-    uint32_t cp;
-    c->k = 0;
-    if (c->off >= c->n) { c->nd = 0; return; }
-    c->len = mft__uc_utf8(c->in + c->off, c->n - c->off, &cp);
-    c->p[0] = mft__uc_nfc_props(cp);
-    if ((c->p[0] & MFT__UC_DEC) && mft__uc_stays(cp) && mft__uc_safe(c->in, c->n, c->off + c->len))
-        c->p[0] &= ~(unsigned)MFT__UC_DEC;
-    if (!(c->p[0] & MFT__UC_DEC)) { c->d[0] = cp; c->nd = 1; return; }
-    c->nd = mft__uc_decompose(cp, c->d);
-    for (int i = 0; i < c->nd; i++) c->p[i] = mft__uc_nfc_props(c->d[i]);
-}
-
-static void mft__uc_next(struct mft__uc_cur *c)
-{
-    if (++c->k >= c->nd) { c->off += c->len; mft__uc_load(c); }
-}
-
-/* The run of non-starters after the pending starter. */
-struct mft__uc_run {
-    int n;                          /* its length */
-    unsigned lo;                    /* its smallest combining class */
-    struct mft__uc_cur start;       /* a cursor at its first mark */
-    uint32_t cp[MFT__UC_RUNBUF];    /* the marks, their classes and source offsets, */
-    unsigned char ccc[MFT__UC_RUNBUF];
-    int src[MFT__UC_RUNBUF];        /* if n <= MFT__UC_RUNBUF */
-};
-
-/* Mark i of run R, with its class in *k and source offset in *s. A scan visits i = 0, 1, ...
-   in turn, with r a fresh copy of R->start that this moves along if the run is too long
-   for the buffer. */
-static uint32_t mft__uc_mark(const struct mft__uc_run *R, struct mft__uc_cur *r, int i,
-                             unsigned *k, int *s)
-{
-    if (R->n <= MFT__UC_RUNBUF) { *k = R->ccc[i]; *s = R->src[i]; return R->cp[i]; }
-    if (i > 0) mft__uc_next(r);
-    *k = r->p[r->k] & 0xFF;
-    *s = r->off;
-    return r->d[r->k];
-}
-
-/* Append cp (or the raw byte it stands for) to out[o..cap) in UTF-8, each byte's source
-   offset being s: the new length, or -1 if it does not fit. */
-static int mft__uc_put(unsigned char *out, int cap, int *src, int o, uint32_t cp, int s)
-{
-    unsigned char b[4];
-    int len = cp < 0x80 || cp >= MFT__UC_RAW ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (len == 1) b[0] = (unsigned char)(cp & 0xFF);
-    else {
-        for (int i = len - 1; i > 0; i--, cp >>= 6) b[i] = (unsigned char)(0x80 | (cp & 0x3F));
-        b[0] = (unsigned char)(((0xFF00u >> len) & 0xFF) | cp);   /* 110xxxxx 1110xxxx 11110xxx */
-    }
-    if (len > cap - o) return -1;
-    for (int i = 0; i < len; i++) {
-        out[o + i] = b[i];
-        if (src) src[o + i] = s;
-    }
-    return o + len;
-}
-
-/* NFC of the n bytes of UTF-8 at in, into out (at most cap bytes). If src is not NULL,
-   src[i] receives the offset in `in` of the input character that output byte i comes from
-   (for a composed character, that of its starter; every byte of an output character gets
-   the same offset). Returns the number of bytes written, or -1 if cap is too small. The
-   output is never more than 3 times the input (U+0958 and the like grow from 3 bytes to 6,
-   U+1D15E and the like from 4 to 12), and no longer than it for text that is already NFC. */
-static int mft__uc_nfc(const unsigned char *in, int n, unsigned char *out, int cap, int *src)
-{
-    struct mft__uc_cur c, r;
-    struct mft__uc_run R;
-    uint32_t L = 0;                  /* the pending starter, */
-    int Ls = 0, haveL = 0, o = 0;    /* its source offset, whether there is one; bytes written */
-    memset(&R, 0, sizeof R);         /* (never read unwritten; this tells the compiler so) */
-    c.in = in; c.n = n < 0 ? 0 : n; c.off = 0; c.len = 0;
-    mft__uc_load(&c);
-    for (;;) {
-        if (c.nd && c.k == 0 && in[c.off] < 0x80) {          /* ASCII fast path */
-            int e = c.off + 1, m;
-            while (e < c.n && in[e] < 0x80) e++;
-            if (haveL && (o = mft__uc_put(out, cap, src, o, L, Ls)) < 0) return -1;
-            m = e - 1 - c.off;                               /* all but the last byte */
-            if (m > cap - o) return -1;
-            if (m > 0) {
-                memcpy(out + o, in + c.off, (size_t)m);
-                if (src) for (int i = 0; i < m; i++) src[o + i] = c.off + i;
-                o += m;
-            }
-            L = in[e - 1]; Ls = e - 1; haveL = 1;
-            c.off = e; mft__uc_load(&c);
-            continue;
-        }
-        /* a. the run of non-starters after L */
-        int comb[MFT__UC_MAXDEC], nc = 0;
-        R.n = 0; R.lo = 256;
-        if (c.nd && (c.p[c.k] & 0xFF)) {
-            R.start = c;
-            do {
-                unsigned k = c.p[c.k] & 0xFF;
-                if (k < R.lo) R.lo = k;
-                if (R.n < MFT__UC_RUNBUF) {
-                    R.cp[R.n] = c.d[c.k]; R.ccc[R.n] = (unsigned char)k; R.src[R.n] = c.off;
-                }
-                R.n++;
-                mft__uc_next(&c);
-            } while (c.nd && (c.p[c.k] & 0xFF));
-        }
-        /* b. compose the run with L, class by class */
-        if (haveL && R.n) {
-            for (unsigned k = R.lo; k < 256;) {
-                unsigned next = 256, rk;
-                int blocked = 0, rs;
-                r = R.start;
-                for (int i = 0; i < R.n; i++) {
-                    uint32_t m = mft__uc_mark(&R, &r, i, &rk, &rs), x;
-                    if (rk != k) { if (rk > k && rk < next) next = rk; continue; }
-                    if (blocked) continue;
-                    x = nc < MFT__UC_MAXDEC ? mft__uc_compose(L, m) : 0;
-                    if (x) { L = x; comb[nc++] = i; } else blocked = 1;
-                }
-                k = next;
-            }
-        }
-        /* c. the next starter X, when nothing is left between it and L */
-        if (haveL && c.nd && R.n == nc && (c.p[c.k] & MFT__UC_SEC)) {
-            uint32_t x = mft__uc_compose(L, c.d[c.k]);
-            if (x) { L = x; mft__uc_next(&c); continue; }
-        }
-        /* d. L and what is left of the run are final */
-        if (haveL && (o = mft__uc_put(out, cap, src, o, L, Ls)) < 0) return -1;
-        if (R.n > nc) {
-            for (unsigned k = R.lo; k < 256;) {
-                unsigned next = 256, rk;
-                int rs;
-                r = R.start;
-                for (int i = 0; i < R.n; i++) {
-                    uint32_t m = mft__uc_mark(&R, &r, i, &rk, &rs);
-                    if (rk != k) { if (rk > k && rk < next) next = rk; continue; }
-                    int j = 0;
-                    while (j < nc && comb[j] != i) j++;
-                    if (j == nc && (o = mft__uc_put(out, cap, src, o, m, rs)) < 0) return -1;
-                }
-                k = next;
-            }
-        }
-        if (!c.nd) break;
-        L = c.d[c.k]; Ls = c.off; haveL = 1;
-        mft__uc_next(&c);
-    }
-    return o;
-}
-/* <<unicode-tables */
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one
-   (overlong forms, surrogates and values above U+10FFFF are invalid, as in RFC 3629) */
-static int mft__utf8_len(const unsigned char *s, int n)
-{
-    uint32_t cp;
-    int l = mft__uc_utf8(s, n, &cp);
-    return cp >= MFT__UC_RAW ? 0 : l;
-}
-
-/* ============================================================================================
-   >>json
-   A small JSON reader for tokenizer.json, tokenizer_config.json and (later) JSONL data: the
-   whole document becomes an array of nodes; arrays and objects link their children by index
-   (first child, next sibling), strings are decoded into one byte pool (they may hold NUL, so
-   every string has a length). Depth is limited, so hostile input cannot blow the stack.
-   ============================================================================================ */
-
-enum { MFT__J_NULL, MFT__J_FALSE, MFT__J_TRUE, MFT__J_NUM, MFT__J_STR, MFT__J_ARR, MFT__J_OBJ };
-
-typedef struct mft__jnode {
-    uint8_t type;
-    uint32_t n;      /* string: bytes; array/object: children */
-    uint32_t first;  /* string: offset in the pool; array/object: first child (node index) */
-    uint32_t next;   /* next sibling, or UINT32_MAX */
-    uint32_t key, klen; /* object members: the key, in the pool */
-    double num;
-} mft__jnode;
-
-typedef struct mft__json {
-    mft__jnode *node;
-    uint32_t n_node, cap_node;
-    char *pool;
-    size_t n_pool, cap_pool;
-    const char *src;  /* the text being parsed, for error positions */
-    size_t len, pos;
-    char err[160];
-} mft__json;
-
-#define MFT__JNONE UINT32_MAX
-
-static void mft__json_free(mft__json *j)
-{
-    free(j->node);
-    free(j->pool);
-    memset(j, 0, sizeof *j);
-}
-
-/* line:column (1-based) of a byte offset, for messages */
-static void mft__linecol(const char *s, size_t pos, int *line, int *col)
-{
-    int l = 1, c = 1;
-    for (size_t i = 0; i < pos; i++) {
-        if (s[i] == '\n') { l++; c = 1; }
-        else if (((unsigned char)s[i] & 0xC0) != 0x80) c++; /* columns count characters */
-    }
-    *line = l;
-    *col = c;
-}
-
-static int mft__json_error(mft__json *j, const char *what)
-{
-    int l, c;
-    mft__linecol(j->src, j->pos, &l, &c);
-    snprintf(j->err, sizeof j->err, "%d:%d: %s", l, c, what);
-    return -1;
-}
-
-static uint32_t mft__json_new(mft__json *j, int type)
-{
-    if (j->n_node == j->cap_node) {
-        uint32_t cap = j->cap_node ? j->cap_node * 2 : 1024;
-        if (cap > (1u << 30)) return MFT__JNONE;
-        mft__jnode *p = (mft__jnode *)realloc(j->node, cap * sizeof *p);
-        if (!p) return MFT__JNONE;
-        j->node = p;
-        j->cap_node = cap;
-    }
-    mft__jnode *n = &j->node[j->n_node];
-    memset(n, 0, sizeof *n);
-    n->type = (uint8_t)type;
-    n->next = MFT__JNONE;
-    n->first = MFT__JNONE;
-    return j->n_node++;
-}
-
-static int mft__json_put(mft__json *j, const void *p, size_t n)
-{
-    if (j->n_pool + n > j->cap_pool) {
-        size_t cap = j->cap_pool ? j->cap_pool : 4096;
-        while (cap < j->n_pool + n) cap *= 2;
-        if (cap > ((size_t)1 << 32)) return -1;
-        char *q = (char *)realloc(j->pool, cap);
-        if (!q) return -1;
-        j->pool = q;
-        j->cap_pool = cap;
-    }
-    memcpy(j->pool + j->n_pool, p, n);
-    j->n_pool += n;
-    return 0;
-}
-
-static void mft__json_ws(mft__json *j)
-{
-    while (j->pos < j->len && (j->src[j->pos] == ' ' || j->src[j->pos] == '\t' || j->src[j->pos] == '\n' || j->src[j->pos] == '\r')) j->pos++;
-}
-
-static int mft__utf8_put(unsigned cp, char *out)
-{
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) { out[0] = (char)(0xC0 | cp >> 6); out[1] = (char)(0x80 | (cp & 63)); return 2; }
-    if (cp < 0x10000) { out[0] = (char)(0xE0 | cp >> 12); out[1] = (char)(0x80 | ((cp >> 6) & 63)); out[2] = (char)(0x80 | (cp & 63)); return 3; }
-    out[0] = (char)(0xF0 | cp >> 18); out[1] = (char)(0x80 | ((cp >> 12) & 63));
-    out[2] = (char)(0x80 | ((cp >> 6) & 63)); out[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
-
-
-static int mft__hex4(const char *s, unsigned *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        *v = *v * 16 + (unsigned)d;
-    }
-    return 0;
-}
-
-/* parses a string at j->pos (on the opening quote) into the pool; returns its offset/length */
-static int mft__json_string(mft__json *j, uint32_t *off, uint32_t *len)
-{
-    size_t start = j->n_pool;
-    j->pos++;
-    for (;;) {
-        if (j->pos >= j->len) return mft__json_error(j, "unterminated string");
-        unsigned char c = (unsigned char)j->src[j->pos];
-        if (c == '"') { j->pos++; break; }
-        if (c < 0x20) return mft__json_error(j, "control character in a string (escape it)");
-        if (c == '\\') {
-            char buf[4];
-            int nb = 1;
-            if (j->pos + 1 >= j->len) return mft__json_error(j, "unterminated escape");
-            switch (j->src[j->pos + 1]) {
-            case '"': buf[0] = '"'; break;
-            case '\\': buf[0] = '\\'; break;
-            case '/': buf[0] = '/'; break;
-            case 'b': buf[0] = '\b'; break;
-            case 'f': buf[0] = '\f'; break;
-            case 'n': buf[0] = '\n'; break;
-            case 'r': buf[0] = '\r'; break;
-            case 't': buf[0] = '\t'; break;
-            case 'u': {
-                unsigned cp, lo;
-                if (j->pos + 6 > j->len || mft__hex4(j->src + j->pos + 2, &cp)) return mft__json_error(j, "bad \\u escape");
-                if (cp >= 0xD800 && cp < 0xDC00) {
-                    if (j->pos + 12 > j->len || j->src[j->pos + 6] != '\\' || j->src[j->pos + 7] != 'u' ||
-                        mft__hex4(j->src + j->pos + 8, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                        return mft__json_error(j, "unpaired surrogate in \\u escape");
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    j->pos += 6;
-                } else if (cp >= 0xDC00 && cp < 0xE000) {
-                    return mft__json_error(j, "unpaired surrogate in \\u escape");
-                }
-                nb = mft__utf8_put(cp, buf);
-                j->pos += 4;
-                break;
-            }
-            default: return mft__json_error(j, "unknown escape");
-            }
-            if (mft__json_put(j, buf, (size_t)nb)) return mft__json_error(j, "out of memory");
-            j->pos += 2;
-            continue;
-        }
-        /* a run of plain bytes; UTF-8 must be valid */
-        size_t s0 = j->pos;
-        while (j->pos < j->len) {
-            c = (unsigned char)j->src[j->pos];
-            if (c == '"' || c == '\\' || c < 0x20) break;
-            if (c < 0x80) { j->pos++; continue; }
-            int l = mft__utf8_len((const unsigned char *)j->src + j->pos, (int)(j->len - j->pos < 4 ? j->len - j->pos : 4));
-            if (!l) return mft__json_error(j, "invalid UTF-8");
-            j->pos += (size_t)l;
-        }
-        if (mft__json_put(j, j->src + s0, j->pos - s0)) return mft__json_error(j, "out of memory");
-    }
-    if (j->n_pool - start > 0xFFFFFFFFu) return mft__json_error(j, "string too long");
-    *off = (uint32_t)start;
-    *len = (uint32_t)(j->n_pool - start);
-    return 0;
-}
-
-static uint32_t mft__json_value(mft__json *j, int depth)
-{
-    mft__json_ws(j);
-    if (depth > 200) { mft__json_error(j, "nested too deeply"); return MFT__JNONE; }
-    if (j->pos >= j->len) { mft__json_error(j, "unexpected end of input"); return MFT__JNONE; }
-    char c = j->src[j->pos];
-    uint32_t id;
-    if (c == '{' || c == '[') {
-        int obj = c == '{';
-        id = mft__json_new(j, obj ? MFT__J_OBJ : MFT__J_ARR);
-        if (id == MFT__JNONE) { mft__json_error(j, "out of memory"); return id; }
-        j->pos++;
-        mft__json_ws(j);
-        uint32_t last = MFT__JNONE, count = 0;
-        if (j->pos < j->len && j->src[j->pos] == (obj ? '}' : ']')) { j->pos++; return id; }
-        for (;;) {
-            uint32_t koff = 0, klen = 0;
-            if (obj) {
-                mft__json_ws(j);
-                if (j->pos >= j->len || j->src[j->pos] != '"') { mft__json_error(j, "expected a string key"); return MFT__JNONE; }
-                if (mft__json_string(j, &koff, &klen)) return MFT__JNONE;
-                mft__json_ws(j);
-                if (j->pos >= j->len || j->src[j->pos] != ':') { mft__json_error(j, "expected ':'"); return MFT__JNONE; }
-                j->pos++;
-            }
-            uint32_t ch = mft__json_value(j, depth + 1);
-            if (ch == MFT__JNONE) return ch;
-            j->node[ch].key = koff;
-            j->node[ch].klen = klen;
-            if (last == MFT__JNONE) j->node[id].first = ch; else j->node[last].next = ch;
-            last = ch;
-            count++;
-            mft__json_ws(j);
-            if (j->pos < j->len && j->src[j->pos] == ',') { j->pos++; continue; }
-            if (j->pos < j->len && j->src[j->pos] == (obj ? '}' : ']')) { j->pos++; break; }
-            mft__json_error(j, obj ? "expected ',' or '}'" : "expected ',' or ']'");
-            return MFT__JNONE;
-        }
-        j->node[id].n = count;
-        return id;
-    }
-    if (c == '"') {
-        uint32_t off, len;
-        if (mft__json_string(j, &off, &len)) return MFT__JNONE;
-        id = mft__json_new(j, MFT__J_STR);
-        if (id == MFT__JNONE) { mft__json_error(j, "out of memory"); return id; }
-        j->node[id].first = off;
-        j->node[id].n = len;
-        return id;
-    }
-    static const char *const words[3] = { "null", "false", "true" };
-    for (int w = 0; w < 3; w++) {
-        size_t wl = strlen(words[w]);
-        if (j->len - j->pos >= wl && !memcmp(j->src + j->pos, words[w], wl)) {
-            j->pos += wl;
-            id = mft__json_new(j, w == 0 ? MFT__J_NULL : w == 1 ? MFT__J_FALSE : MFT__J_TRUE);
-            if (id == MFT__JNONE) mft__json_error(j, "out of memory");
-            return id;
-        }
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        /* the JSON number grammar, checked, then converted by strtod on a bounded copy */
-        size_t p = j->pos, s0 = p;
-        if (j->src[p] == '-') p++;
-        if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) { j->pos = p; mft__json_error(j, "bad number"); return MFT__JNONE; }
-        if (j->src[p] == '0') p++; else while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
-        if (p < j->len && j->src[p] == '.') {
-            p++;
-            if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) { j->pos = p; mft__json_error(j, "bad number"); return MFT__JNONE; }
-            while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
-        }
-        if (p < j->len && (j->src[p] == 'e' || j->src[p] == 'E')) {
-            p++;
-            if (p < j->len && (j->src[p] == '+' || j->src[p] == '-')) p++;
-            if (p >= j->len || !(j->src[p] >= '0' && j->src[p] <= '9')) { j->pos = p; mft__json_error(j, "bad number"); return MFT__JNONE; }
-            while (p < j->len && j->src[p] >= '0' && j->src[p] <= '9') p++;
-        }
-        char small[64], *buf = small;
-        size_t nl = p - s0;
-        if (nl >= sizeof small && !(buf = (char *)malloc(nl + 1))) { mft__json_error(j, "out of memory"); return MFT__JNONE; }
-        memcpy(buf, j->src + s0, nl);
-        buf[nl] = 0;
-        j->pos = p;
-        id = mft__json_new(j, MFT__J_NUM);
-        if (id != MFT__JNONE) j->node[id].num = strtod(buf, NULL);
-        else mft__json_error(j, "out of memory");
-        if (buf != small) free(buf);
-        return id;
-    }
-    mft__json_error(j, "unexpected character");
-    return MFT__JNONE;
-}
-
-/* Parses one JSON document that fills s[0..n) (surrounding whitespace allowed). Returns the
-   root node, or MFT__JNONE with j->err = "line:col: what". */
-static uint32_t mft__json_parse(mft__json *j, const char *s, size_t n)
-{
-    memset(j, 0, sizeof *j);
-    j->src = s;
-    j->len = n;
-    uint32_t root = mft__json_value(j, 0);
-    if (root == MFT__JNONE) return root;
-    mft__json_ws(j);
-    if (j->pos != j->len) { mft__json_error(j, "trailing characters after the JSON value"); return MFT__JNONE; }
-    return root;
-}
-
-/* member `key` of object node o, or MFT__JNONE */
-static uint32_t mft__jget(const mft__json *j, uint32_t o, const char *key)
-{
-    if (o == MFT__JNONE || j->node[o].type != MFT__J_OBJ) return MFT__JNONE;
-    size_t kl = strlen(key);
-    for (uint32_t c = j->node[o].first; c != MFT__JNONE; c = j->node[c].next)
-        if (j->node[c].klen == kl && !memcmp(j->pool + j->node[c].key, key, kl)) return c;
-    return MFT__JNONE;
-}
-
-/* string node -> pointer and length (NULL if not a string) */
-static const char *mft__jstr(const mft__json *j, uint32_t v, int *len)
-{
-    if (v == MFT__JNONE || j->node[v].type != MFT__J_STR) return NULL;
-    if (len) *len = (int)j->node[v].n;
-    return j->pool + j->node[v].first;
-}
-
-static int mft__jstr_is(const mft__json *j, uint32_t v, const char *s)
-{
-    int n;
-    const char *p = mft__jstr(j, v, &n);
-    return p && (size_t)n == strlen(s) && !memcmp(p, s, (size_t)n);
-}
-
-/* ---- the public reader: the same parser behind a handle, nodes as ints (-1 = none) ---- */
-struct mft_json { mft__json j; uint32_t root; };
-
-MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err)
-{
-    mft_json *h = (mft_json *)calloc(1, sizeof *h);
-    if (!h) { mft__fail(err, MFT_ERR_NOMEM, "out of memory"); return NULL; }
-    if (!text) { mft__fail(err, MFT_ERR_ARG, "mft_json_parse: NULL text"); free(h); return NULL; }
-    h->root = mft__json_parse(&h->j, text, len < 0 ? strlen(text) : (size_t)len);
-    if (h->root == MFT__JNONE) { mft__fail(err, MFT_ERR_FORMAT, "%s", h->j.err); mft__json_free(&h->j); free(h); return NULL; }
-    mft__ok(err);
-    return h;
-}
-
-MFT_API void mft_json_free(mft_json *h) { if (h) { mft__json_free(&h->j); free(h); } }
-MFT_API int mft_json_root(const mft_json *h) { return h ? (int)h->root : -1; }
-
-static int mft__jok(const mft_json *h, int v) { return h && v >= 0 && (uint32_t)v < h->j.n_node; }
-
-MFT_API int mft_json_get(const mft_json *h, int obj, const char *key)
-{
-    uint32_t v = mft__jok(h, obj) && key ? mft__jget(&h->j, (uint32_t)obj, key) : MFT__JNONE;
-    return v == MFT__JNONE ? -1 : (int)v;
-}
-
-MFT_API int mft_json_len(const mft_json *h, int v)
-{
-    if (!mft__jok(h, v)) return -1;
-    int t = h->j.node[v].type;
-    return t == MFT__J_STR || t == MFT__J_ARR || t == MFT__J_OBJ ? (int)h->j.node[v].n : -1;
-}
-
-MFT_API int mft_json_at(const mft_json *h, int arr, int i)
-{
-    if (!mft__jok(h, arr) || h->j.node[arr].type != MFT__J_ARR || i < 0) return -1;
-    uint32_t c = h->j.node[arr].first;
-    while (c != MFT__JNONE && i-- > 0) c = h->j.node[c].next;
-    return c == MFT__JNONE ? -1 : (int)c;
-}
-
-MFT_API const char *mft_json_str(const mft_json *h, int v, int *len)
-{
-    return mft__jok(h, v) ? mft__jstr(&h->j, (uint32_t)v, len) : NULL;
-}
-
-MFT_API int mft_json_num(const mft_json *h, int v, double *out)
-{
-    if (!mft__jok(h, v) || h->j.node[v].type != MFT__J_NUM) return 0;
-    if (out) *out = h->j.node[v].num;
-    return 1;
-}
-
-/* ============================================================================================
-   >>gguf
-   GGUF metadata (versions 1 to 3, little-endian): the header, every key/value pair of every
-   type (arrays included) and the tensor table. Every count and length is checked against the
-   bytes left in the file before anything is allocated or read. Values live in a chunked arena
-   owned by the mft_gguf, so pointers into it stay valid until mft_gguf_close.
-   ============================================================================================ */
-
-typedef struct mft__chunk { struct mft__chunk *next; size_t used, cap; } mft__chunk;
-
-static void *mft__arena_alloc(void **head, size_t n)
-{
-    mft__chunk *c = (mft__chunk *)*head;
-    n = (n + 15) & ~(size_t)15;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > ((size_t)1 << 20) ? n : ((size_t)1 << 20);
-        mft__chunk *nc = (mft__chunk *)malloc(sizeof(mft__chunk) + 16 + cap);
-        if (!nc) return NULL;
-        nc->next = c;
-        nc->used = 0;
-        nc->cap = cap;
-        *head = nc;
-        c = nc;
-    }
-    void *p = (char *)(c + 1) + 16 + c->used;
-    c->used += n;
-    return p;
-}
-
-static void mft__arena_free(void **head)
-{
-    mft__chunk *c = (mft__chunk *)*head;
-    while (c) { mft__chunk *n = c->next; free(c); c = n; }
-    *head = NULL;
-}
-
-static const int mft__gguf_size[13] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 }; /* bytes per scalar type */
-
-typedef struct mft__rd {
-    FILE *f;
-    uint64_t pos, size;
-    int version;
-    const char *path;
-    mft_error *err;
-} mft__rd;
-
-static int mft__rd_bytes(mft__rd *r, void *dst, uint64_t n)
-{
-    if (n > r->size - r->pos) {
-        mft__fail(r->err, MFT_ERR_FORMAT, "'%s' is truncated: %llu bytes needed at offset %llu, %llu left",
-                  r->path, (unsigned long long)n, (unsigned long long)r->pos, (unsigned long long)(r->size - r->pos));
-        return -1;
-    }
-    if (n && fread(dst, 1, (size_t)n, r->f) != (size_t)n) { mft__fail(r->err, MFT_ERR_IO, "read error in '%s'", r->path); return -1; }
-    r->pos += n;
-    return 0;
-}
-
-/* a count or length: uint32 in version 1, uint64 after */
-static int mft__rd_len(mft__rd *r, uint64_t *v)
-{
-    if (r->version == 1) {
-        uint32_t x;
-        if (mft__rd_bytes(r, &x, 4)) return -1;
-        *v = x;
-        return 0;
-    }
-    return mft__rd_bytes(r, v, 8);
-}
-
-static int mft__rd_str(mft__rd *r, void **arena, mft_gguf_str *s)
-{
-    uint64_t n;
-    if (mft__rd_len(r, &n)) return -1;
-    if (n > r->size - r->pos) {
-        mft__fail(r->err, MFT_ERR_FORMAT, "'%s': a string of %llu bytes at offset %llu runs past the end of the file", r->path,
-                  (unsigned long long)n, (unsigned long long)r->pos);
-        return -1;
-    }
-    char *p = (char *)mft__arena_alloc(arena, (size_t)n + 1);
-    if (!p) { mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", r->path); return -1; }
-    if (mft__rd_bytes(r, p, n)) return -1;
-    p[n] = 0;
-    s->s = p;
-    s->n = n;
-    return 0;
-}
-
-static int mft__rd_value(mft__rd *r, void **arena, int type, mft_gguf_kv *kv, int depth)
-{
-    if (type < 0 || type > 12) { mft__fail(r->err, MFT_ERR_FORMAT, "'%s': unknown value type %d at offset %llu", r->path, type, (unsigned long long)r->pos); return -1; }
-    kv->type = type;
-    if (type == MFT_GGUF_STRING) {
-        mft_gguf_str s;
-        if (mft__rd_str(r, arena, &s)) return -1;
-        kv->data = s.s;
-        kv->n = s.n;
-        return 0;
-    }
-    if (type == MFT_GGUF_ARRAY) {
-        uint32_t et;
-        uint64_t n;
-        if (depth > 4) { mft__fail(r->err, MFT_ERR_FORMAT, "'%s': arrays nested too deeply", r->path); return -1; }
-        if (mft__rd_bytes(r, &et, 4) || mft__rd_len(r, &n)) return -1;
-        if (et > 12) { mft__fail(r->err, MFT_ERR_FORMAT, "'%s': unknown array element type %u", r->path, et); return -1; }
-        kv->arr_type = (int)et;
-        kv->n = n;
-        /* each element takes at least one byte (strings at least their length field) */
-        uint64_t minsz = et == MFT_GGUF_STRING ? (r->version == 1 ? 4 : 8) : et == MFT_GGUF_ARRAY ? 12 : (uint64_t)mft__gguf_size[et];
-        if (n > (r->size - r->pos) / minsz) {
-            mft__fail(r->err, MFT_ERR_FORMAT, "'%s': an array of %llu elements at offset %llu cannot fit in the file", r->path,
-                      (unsigned long long)n, (unsigned long long)r->pos);
-            return -1;
-        }
-        if (et == MFT_GGUF_STRING) {
-            mft_gguf_str *a = (mft_gguf_str *)mft__arena_alloc(arena, (size_t)n * sizeof *a + 1);
-            if (!a) { mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", r->path); return -1; }
-            for (uint64_t i = 0; i < n; i++) if (mft__rd_str(r, arena, &a[i])) return -1;
-            kv->data = a;
-        } else if (et == MFT_GGUF_ARRAY) {
-            /* an array of arrays is legal GGUF but used by no tokenizer: read past it */
-            for (uint64_t i = 0; i < n; i++) {
-                mft_gguf_kv sub;
-                memset(&sub, 0, sizeof sub);
-                if (mft__rd_value(r, arena, MFT_GGUF_ARRAY, &sub, depth + 1)) return -1;
-            }
-            kv->data = NULL;
-        } else {
-            void *a = mft__arena_alloc(arena, (size_t)(n * minsz) + 1);
-            if (!a) { mft__fail(r->err, MFT_ERR_NOMEM, "out of memory reading '%s'", r->path); return -1; }
-            if (mft__rd_bytes(r, a, n * minsz)) return -1;
-            kv->data = a;
-        }
-        return 0;
-    }
-    uint8_t b[8] = { 0 };
-    if (mft__rd_bytes(r, b, (uint64_t)mft__gguf_size[type])) return -1;
-    switch (type) {
-    case MFT_GGUF_UINT8: kv->v.u = b[0]; break;
-    case MFT_GGUF_INT8: kv->v.i = (int8_t)b[0]; break;
-    case MFT_GGUF_BOOL: kv->v.u = b[0] != 0; break;
-    case MFT_GGUF_UINT16: { uint16_t x; memcpy(&x, b, 2); kv->v.u = x; break; }
-    case MFT_GGUF_INT16: { int16_t x; memcpy(&x, b, 2); kv->v.i = x; break; }
-    case MFT_GGUF_UINT32: { uint32_t x; memcpy(&x, b, 4); kv->v.u = x; break; }
-    case MFT_GGUF_INT32: { int32_t x; memcpy(&x, b, 4); kv->v.i = x; break; }
-    case MFT_GGUF_FLOAT32: { float x; memcpy(&x, b, 4); kv->v.f = x; break; }
-    case MFT_GGUF_UINT64: memcpy(&kv->v.u, b, 8); break;
-    case MFT_GGUF_INT64: memcpy(&kv->v.i, b, 8); break;
-    case MFT_GGUF_FLOAT64: memcpy(&kv->v.f, b, 8); break;
-    }
-    /* signed and unsigned views agree for the integer types, so either field can be read */
-    if (type == MFT_GGUF_INT8 || type == MFT_GGUF_INT16 || type == MFT_GGUF_INT32 || type == MFT_GGUF_INT64) kv->v.u = (uint64_t)kv->v.i;
-    else if (type != MFT_GGUF_FLOAT32 && type != MFT_GGUF_FLOAT64) kv->v.i = (int64_t)kv->v.u;
-    return 0;
-}
-
-MFT_API void mft_gguf_close(mft_gguf *g)
-{
-    if (!g) return;
-    mft__arena_free(&g->mem);
-    memset(g, 0, sizeof *g);
-}
-
-MFT_API mft_status mft_gguf_open(mft_gguf *g, const char *path, mft_error *err)
-{
-    if (!g) return mft__fail(err, MFT_ERR_ARG, "gguf is NULL");
-    memset(g, 0, sizeof *g);
-    long fsize;
-    FILE *f = mft__open_sized(path, &fsize, err);
-    if (!f) return MFT_ERR_IO;
-    mft__rd r = { f, 0, (uint64_t)fsize, 3, path, err };
-    char magic[4];
-    uint32_t ver;
-    if (fsize < 8 || mft__rd_bytes(&r, magic, 4) || memcmp(magic, "GGUF", 4)) {
-        fclose(f);
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a GGUF file (no GGUF magic)", path);
-    }
-    if (mft__rd_bytes(&r, &ver, 4)) { fclose(f); return MFT_ERR_FORMAT; }
-    if (ver < 1 || ver > 3) {
-        fclose(f);
-        if ((ver >> 24) >= 1 && (ver >> 24) <= 3 && !(ver & 0xFFFFFF))
-            return mft__fail(err, MFT_ERR_FORMAT, "'%s' is a big-endian GGUF file; maskft reads little-endian ones", path);
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s': unsupported GGUF version %u", path, ver);
-    }
-    r.version = (int)ver;
-    g->version = (int)ver;
-    g->file_size = (uint64_t)fsize;
-    if (mft__rd_len(&r, &g->n_tensors) || mft__rd_len(&r, &g->n_kv)) goto fail;
-    /* a key/value pair takes at least 12 bytes, a tensor entry at least 24 */
-    if (g->n_kv > (r.size - r.pos) / 12 || g->n_tensors > (r.size - r.pos) / 24) {
-        mft__fail(err, MFT_ERR_FORMAT, "'%s': header claims %llu keys and %llu tensors, more than the file can hold", path,
-                  (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors);
-        goto fail;
-    }
-    g->kv = (mft_gguf_kv *)mft__arena_alloc(&g->mem, (size_t)g->n_kv * sizeof *g->kv + 1);
-    g->tensors = (mft_gguf_tensor *)mft__arena_alloc(&g->mem, (size_t)g->n_tensors * sizeof *g->tensors + 1);
-    if (!g->kv || !g->tensors) { mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto fail; }
-    g->alignment = 32;
-    for (uint64_t i = 0; i < g->n_kv; i++) {
-        mft_gguf_kv *kv = &g->kv[i];
-        mft_gguf_str key;
-        uint32_t type;
-        memset(kv, 0, sizeof *kv);
-        if (mft__rd_str(&r, &g->mem, &key) || mft__rd_bytes(&r, &type, 4)) goto fail;
-        kv->key = key.s;
-        if (mft__rd_value(&r, &g->mem, (int)type, kv, 0)) goto fail;
-        if (!strcmp(kv->key, "general.alignment")) {
-            if (kv->type != MFT_GGUF_UINT32 || kv->v.u == 0 || (kv->v.u & (kv->v.u - 1)) || kv->v.u > 65536) {
-                mft__fail(err, MFT_ERR_FORMAT, "'%s': general.alignment must be a power of two uint32", path);
-                goto fail;
-            }
-            g->alignment = kv->v.u;
-        }
-    }
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        mft_gguf_tensor *t = &g->tensors[i];
-        mft_gguf_str name;
-        uint32_t nd, type;
-        memset(t, 0, sizeof *t);
-        if (mft__rd_str(&r, &g->mem, &name) || mft__rd_bytes(&r, &nd, 4)) goto fail;
-        t->name = name.s;
-        if (nd < 1 || nd > 4) { mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s has %u dimensions", path, t->name, nd); goto fail; }
-        t->n_dims = (int)nd;
-        for (uint32_t d = 0; d < nd; d++) if (mft__rd_len(&r, &t->dims[d])) goto fail;
-        if (mft__rd_bytes(&r, &type, 4) || mft__rd_bytes(&r, &t->offset, 8)) goto fail;
-        t->type = (int)type;
-    }
-    g->data_offset = (r.pos + g->alignment - 1) / g->alignment * g->alignment;
-    if (g->n_tensors && g->data_offset > r.size) { mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated before its tensor data", path); goto fail; }
-    for (uint64_t i = 0; i < g->n_tensors; i++)
-        if (g->tensors[i].offset > r.size - g->data_offset) {
-            mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s starts past the end of the file", path, g->tensors[i].name);
-            goto fail;
-        }
-    fclose(f);
-    return mft__ok(err);
-fail:
-    fclose(f);
-    {
-        mft_status s = err ? err->status : MFT_ERR_FORMAT;
-        mft_gguf_close(g);
-        return s ? s : MFT_ERR_FORMAT;
-    }
-}
-
-MFT_API const mft_gguf_kv *mft_gguf_get(const mft_gguf *g, const char *key)
-{
-    if (!g || !key) return NULL;
-    for (uint64_t i = 0; i < g->n_kv; i++)
-        if (!strcmp(g->kv[i].key, key)) return &g->kv[i];
-    return NULL;
-}
-
-/* element i of a numeric array (or the scalar itself), as int64 / double */
-static int64_t mft__gguf_int(const mft_gguf_kv *kv, uint64_t i)
-{
-    int t = kv->type == MFT_GGUF_ARRAY ? kv->arr_type : kv->type;
-    const uint8_t *p = kv->type == MFT_GGUF_ARRAY ? (const uint8_t *)kv->data + i * (uint64_t)mft__gguf_size[t] : NULL;
-    if (!p) return kv->v.i;
-    switch (t) {
-    case MFT_GGUF_UINT8: case MFT_GGUF_BOOL: return p[0];
-    case MFT_GGUF_INT8: return (int8_t)p[0];
-    case MFT_GGUF_UINT16: { uint16_t x; memcpy(&x, p, 2); return x; }
-    case MFT_GGUF_INT16: { int16_t x; memcpy(&x, p, 2); return x; }
-    case MFT_GGUF_UINT32: { uint32_t x; memcpy(&x, p, 4); return x; }
-    case MFT_GGUF_INT32: { int32_t x; memcpy(&x, p, 4); return x; }
-    case MFT_GGUF_UINT64: case MFT_GGUF_INT64: { int64_t x; memcpy(&x, p, 8); return x; }
-    case MFT_GGUF_FLOAT32: { float x; memcpy(&x, p, 4); return (int64_t)x; }
-    case MFT_GGUF_FLOAT64: { double x; memcpy(&x, p, 8); return (int64_t)x; }
-    }
-    return 0;
-}
-
-static double mft__gguf_f64(const mft_gguf_kv *kv, uint64_t i)
-{
-    int t = kv->type == MFT_GGUF_ARRAY ? kv->arr_type : kv->type;
-    if (kv->type == MFT_GGUF_ARRAY && t == MFT_GGUF_FLOAT32) { float x; memcpy(&x, (const uint8_t *)kv->data + 4 * i, 4); return x; }
-    if (kv->type == MFT_GGUF_ARRAY && t == MFT_GGUF_FLOAT64) { double x; memcpy(&x, (const uint8_t *)kv->data + 8 * i, 8); return x; }
-    if (kv->type == MFT_GGUF_FLOAT32 || kv->type == MFT_GGUF_FLOAT64) return kv->v.f;
-    return (double)mft__gguf_int(kv, i);
-}
-
-/* ============================================================================================
-   >>tokenizer
-   One tokenizer for every file type, two algorithms:
-   - SentencePiece-style BPE (MFT_TOK_SPM: llama2.c tokenizer.bin, SentencePiece .model, GGUF
-     "llama", tokenizer.json with a Metaspace pre-tokenizer). Text is normalised the way
-     SentencePiece does it (optional whitespace clean-up, a dummy-prefix space, spaces as the
-     '▁' meta symbol, which the vocabulary stores here as a plain space), split into UTF-8
-     characters, and adjacent symbols are merged by priority: the merge with the highest piece
-     score first (or, for tokenizer.json, the lowest merge rank). Characters still unknown at
-     the end fall back to <0xNN> byte tokens.
-   - byte-level BPE (MFT_TOK_BPE: tokenizer.json ByteLevel, GGUF "gpt2"): optional NFC, a
-     pre-tokenizer splits the text into words (the regexes of GPT-2, Llama-3, Qwen2, StarCoder,
-     hand-coded below), and each word's bytes are merged by merge rank.
-   Both merge with the same heap (>>bpe). Pieces are stored as the raw bytes they stand for
-   (byte-level pieces are mapped back from GPT-2's printable-byte alphabet at load time), so
-   lookups, decoding and offsets all work on plain bytes.
-   ============================================================================================ */
-
-enum { MFT__TT_NORMAL = 1, MFT__TT_UNKNOWN = 2, MFT__TT_CONTROL = 3, MFT__TT_USER = 4, MFT__TT_UNUSED = 5, MFT__TT_BYTE = 6 };
-
-static uint32_t mft__hash(const char *s, int n)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (int i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 16777619u; }
-    return h;
-}
-
-static uint32_t mft__hash64(uint64_t k)
-{
-    k ^= k >> 33; k *= 0xff51afd7ed558ccdull; k ^= k >> 33; k *= 0xc4ceb9fe1a85ec53ull; k ^= k >> 33;
-    return (uint32_t)k;
-}
-
-/* id of the piece with exactly these bytes, or -1 */
-static int mft__tok_lookup(const mft_tokenizer *t, const char *s, int n)
-{
-    uint32_t mask = t->hash_cap - 1, i = mft__hash(s, n) & mask;
-    for (;;) {
-        int id = t->hash[i];
-        if (id < 0) return -1;
-        uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
-        if ((int)len == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n)) return id;
-        i = (i + 1) & mask;
-    }
-}
-
-/* merge (a, b) -> slot in the merge table, or -1 */
-static int mft__merge_find(const mft_tokenizer *t, int a, int b)
-{
-    if (!t->merge_cap) return -1;
-    uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-    uint32_t mask = t->merge_cap - 1, i = mft__hash64(key) & mask;
-    for (;;) {
-        if (t->merge_rank[i] < 0) return -1;
-        if (t->merge_key[i] == key) return (int)i;
-        i = (i + 1) & mask;
-    }
-}
-
-static int mft__hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    return -1;
-}
-
-/* Everything a loader hands to mft__tok_build: the vocabulary as raw bytes, and, for
-   rank-merged vocabularies, the merges as pairs of ids in rank order. */
-typedef struct mft__tokspec {
-    int kind, V;
-    const char **piece;   /* V pieces (raw bytes) */
-    const int *plen;
-    const float *score;   /* V, or NULL (then merges must be given) */
-    const uint8_t *type;  /* V, or NULL (all normal) */
-    int n_merges;
-    const int32_t *merge; /* 2 * n_merges ids */
-} mft__tokspec;
-
-static void mft__tok_defaults(mft_tokenizer *t)
-{
-    t->bos_id = t->eos_id = t->unk_id = t->pad_id = t->eot_id = -1;
-    t->prefix_after_special = 1;
-}
-
-static int mft__cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Lays out one allocation with every table and fills it. The caller has set the flags and
-   special ids on *t; this sets vocab_size, pieces, decodings, hashes and merges. */
-static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_error *err)
-{
-    size_t V = (size_t)sp->V, text = 0, cap = 1, mcap = 0;
-    if (sp->V <= 0 || sp->V > (1 << 22)) return mft__fail(err, MFT_ERR_FORMAT, "vocabulary size %d out of range", sp->V);
-    for (size_t i = 0; i < V; i++) {
-        if (sp->plen[i] < 0 || sp->plen[i] > (1 << 16)) return mft__fail(err, MFT_ERR_FORMAT, "token %zu is %d bytes long", i, sp->plen[i]);
-        text += (size_t)sp->plen[i];
-    }
-    if (text > ((size_t)1 << 30)) return mft__fail(err, MFT_ERR_FORMAT, "vocabulary text over 1 GiB");
-    while (cap < 2 * V) cap <<= 1;
-    if (sp->n_merges > 0) { mcap = 1; while (mcap < 2 * (size_t)sp->n_merges) mcap <<= 1; }
-    size_t bytes = V * (sizeof(float) + 1) + 2 * (V + 1) * sizeof(uint32_t) + cap * sizeof(int32_t) +
-                   mcap * (sizeof(uint64_t) + 2 * sizeof(int32_t)) + V * sizeof(int32_t) + V * sizeof(uint64_t) + 2 * text + 5 * V + 64;
-    char *mem = (char *)calloc(1, bytes);
-    if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "out of memory for the tokenizer (%zu bytes)", bytes);
-    t->mem = mem;
-    t->merge_key = (uint64_t *)mem; mem += mcap * sizeof(uint64_t);
-    uint64_t *special_key = (uint64_t *)mem; mem += V * sizeof(uint64_t); /* scratch for sorting */
-    t->scores = (float *)mem; mem += V * sizeof(float);
-    t->piece_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
-    t->dec_off = (uint32_t *)mem; mem += (V + 1) * sizeof(uint32_t);
-    t->hash = (int32_t *)mem; mem += cap * sizeof(int32_t);
-    t->merge_rank = (int32_t *)mem; mem += mcap * sizeof(int32_t);
-    t->merge_id = (int32_t *)mem; mem += mcap * sizeof(int32_t);
-    t->special = (int32_t *)mem; mem += V * sizeof(int32_t);
-    t->types = (uint8_t *)mem; mem += V;
-    t->pieces = mem; mem += text + 8;
-    t->dec = mem;
-    t->hash_cap = (uint32_t)cap;
-    t->merge_cap = (uint32_t)mcap;
-    t->vocab_size = sp->V;
-    t->kind = sp->kind;
-
-    size_t used = 0;
-    for (size_t i = 0; i < V; i++) {
-        t->piece_off[i] = (uint32_t)used;
-        memcpy(t->pieces + used, sp->piece[i], (size_t)sp->plen[i]);
-        used += (size_t)sp->plen[i];
-        t->scores[i] = sp->score ? sp->score[i] : 0.0f;
-        t->types[i] = sp->type ? sp->type[i] : MFT__TT_NORMAL;
-        if (!isfinite(t->scores[i])) { mft_tokenizer_free(t); return mft__fail(err, MFT_ERR_FORMAT, "token %zu has a non-finite score", i); }
-    }
-    t->piece_off[V] = (uint32_t)used;
-    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
-    for (size_t i = 0; i < cap; i++) t->hash[i] = -1;
-    for (size_t i = 0; i < mcap; i++) t->merge_rank[i] = -1;
-    size_t dused = 0;
-    for (size_t i = 0; i < V; i++) {
-        const char *p = t->pieces + t->piece_off[i];
-        int n = (int)(t->piece_off[i + 1] - t->piece_off[i]);
-        int byte_shaped = n == 6 && p[0] == '<' && p[1] == '0' && p[2] == 'x' && p[5] == '>' && mft__hexval(p[3]) >= 0 && mft__hexval(p[4]) >= 0;
-        if (t->kind == MFT_TOK_SPM && byte_shaped && t->types[i] != MFT__TT_CONTROL) {
-            int b = mft__hexval(p[3]) * 16 + mft__hexval(p[4]);
-            if (t->byte_id[b] < 0) t->byte_id[b] = (int)i;
-            t->types[i] = MFT__TT_BYTE;
-        } else if (t->types[i] == MFT__TT_BYTE) {
-            t->types[i] = MFT__TT_NORMAL; /* marked as a byte token but not shaped <0xNN> */
-        }
-        /* only normal and user-defined pieces are ever matched from text (first id wins if a
-           piece appears twice); control, unknown, byte and unused pieces are not */
-        if ((t->types[i] == MFT__TT_NORMAL || t->types[i] == MFT__TT_USER) && mft__tok_lookup(t, p, n) < 0) {
-            uint32_t j = mft__hash(p, n) & (t->hash_cap - 1);
-            while (t->hash[j] >= 0) j = (j + 1) & (t->hash_cap - 1);
-            t->hash[j] = (int32_t)i;
-        }
-        /* what the token decodes to: a byte token its byte, a control token nothing, the
-           unknown token SentencePiece's " \u2047 ", anything else its piece */
-        t->dec_off[i] = (uint32_t)dused;
-        if (t->types[i] == MFT__TT_BYTE) {
-            t->dec[dused++] = (char)(mft__hexval(p[3]) * 16 + mft__hexval(p[4]));
-        } else if (t->types[i] == MFT__TT_UNKNOWN) {
-            memcpy(t->dec + dused, " \xE2\x81\x87 ", 5);
-            dused += 5;
-        } else if (t->types[i] != MFT__TT_CONTROL && (int)i != t->bos_id && (int)i != t->eos_id) {
-            memcpy(t->dec + dused, p, (size_t)n);
-            dused += (size_t)n;
-        }
-    }
-    t->dec_off[V] = (uint32_t)dused;
-    /* byte-level vocabularies: every single byte is a piece of its own */
-    if (t->kind == MFT_TOK_BPE)
-        for (int b = 0; b < 256; b++) {
-            char c = (char)b;
-            t->byte_id[b] = mft__tok_lookup(t, &c, 1);
-        }
-    /* merges: (a, b) -> rank and the id of the merged piece */
-    for (int r = 0; r < sp->n_merges; r++) {
-        int a = sp->merge[2 * r], b = sp->merge[2 * r + 1];
-        if (a < 0 || b < 0 || a >= sp->V || b >= sp->V) continue;
-        int la = (int)(t->piece_off[a + 1] - t->piece_off[a]), lb = (int)(t->piece_off[b + 1] - t->piece_off[b]);
-        if (la + lb > 4096) continue;
-        char buf[4096];
-        memcpy(buf, t->pieces + t->piece_off[a], (size_t)la);
-        memcpy(buf + la, t->pieces + t->piece_off[b], (size_t)lb);
-        int id = mft__tok_lookup(t, buf, la + lb);
-        if (id < 0 || mft__merge_find(t, a, b) >= 0) continue; /* first (best) rank wins */
-        uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-        uint32_t j = mft__hash64(key) & (t->merge_cap - 1);
-        while (t->merge_rank[j] >= 0) j = (j + 1) & (t->merge_cap - 1);
-        t->merge_key[j] = key;
-        t->merge_rank[j] = r;
-        t->merge_id[j] = id;
-    }
-    /* tokens that MFT_SPECIAL finds in text: control and user-defined ones with some text,
-       longest first so that a longer special wins over its own prefix */
-    int ns = 0;
-    for (size_t i = 0; i < V; i++)
-        if ((t->types[i] == MFT__TT_CONTROL || t->types[i] == MFT__TT_USER) && t->piece_off[i + 1] > t->piece_off[i]) t->special[ns++] = (int32_t)i;
-    /* by length, longest first, then by id: stored as (length << 22 | id) keys and sorted */
-    for (int i = 0; i < ns; i++) {
-        int32_t id = t->special[i];
-        uint32_t len = t->piece_off[id + 1] - t->piece_off[id];
-        special_key[i] = ((uint64_t)(0xFFFFFFFFu - len) << 32) | (uint32_t)id;
-    }
-    qsort(special_key, (size_t)ns, sizeof(uint64_t), mft__cmp_u64);
-    for (int i = 0; i < ns; i++) t->special[i] = (int32_t)(special_key[i] & 0xFFFFFFFFu);
-    t->n_special = ns;
-    /* SentencePiece pieces carry a space only at their start, or consist of spaces only: no
-       matchable piece has a space right after another character. Then no merge can cross the
-       point where a space follows a non-space, and the encoder may merge the stretches between
-       such points independently (same result, a small heap that stays in cache). Checked here
-       rather than assumed. */
-    t->ws_split = t->kind == MFT_TOK_SPM;
-    for (size_t i = 0; i < V && t->ws_split; i++) {
-        if (t->types[i] != MFT__TT_NORMAL && t->types[i] != MFT__TT_USER) continue;
-        const char *p = t->pieces + t->piece_off[i];
-        for (uint32_t k = 1; k < t->piece_off[i + 1] - t->piece_off[i]; k++)
-            if (p[k] == ' ' && p[k - 1] != ' ') { t->ws_split = 0; break; }
-    }
-    /* which bytes can start a special token: the encoder skips every other position fast */
-    memset(t->special_first, 0, sizeof t->special_first);
-    for (int k = 0; k < ns; k++) {
-        unsigned char c0 = (unsigned char)t->pieces[t->piece_off[t->special[k]]];
-        t->special_first[c0] |= t->types[t->special[k]] == MFT__TT_USER ? 1 : 2;
-    }
-    return MFT_OK;
-}
-
-MFT_API void mft_tokenizer_free(mft_tokenizer *t)
-{
-    if (!t) return;
-    free(t->mem);
-    free(t->chat_template);
-    memset(t, 0, sizeof *t);
-}
-
-/* ---- llama2.c tokenizer.bin -------------------------------------------------------------- */
-
-static mft_status mft__tok_load_bin(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
-{
-    if (vocab_size <= 0 || vocab_size > (1 << 22))
-        return mft__fail(err, MFT_ERR_ARG, "'%s' is a llama2.c tokenizer.bin, whose size comes from the model: give vocab_size (got %d)", path, vocab_size);
-    long fsize;
-    FILE *f = mft__open_sized(path, &fsize, err);
-    if (!f) return MFT_ERR_IO;
-    /* every token needs at least 8 bytes; the file is capped so that no size can wrap */
-    if (fsize > (1L << 30)) { fclose(f); return mft__fail(err, MFT_ERR_FORMAT, "'%s' is over 1 GiB: not a tokenizer.bin", path); }
-    if ((size_t)fsize < 4 + 8 * (size_t)vocab_size) {
-        fclose(f);
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' (%ld bytes) is too small for a tokenizer.bin of %d tokens", path, fsize, vocab_size);
-    }
-    size_t V = (size_t)vocab_size;
-    char *buf = (char *)malloc((size_t)fsize);
-    const char **piece = (const char **)malloc(V * sizeof *piece);
-    int *plen = (int *)malloc(V * sizeof *plen);
-    float *score = (float *)malloc(V * sizeof *score);
-    uint8_t *type = (uint8_t *)malloc(V);
-    mft_status s = MFT_OK;
-    if (!buf || !piece || !plen || !score || !type) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
-    if (fread(buf, 1, (size_t)fsize, f) != (size_t)fsize) { s = mft__fail(err, MFT_ERR_IO, "read error in '%s'", path); goto done; }
-    size_t pos = 4;
-    for (size_t i = 0; i < V; i++) {
-        int32_t len;
-        if ((size_t)fsize - pos < 8) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated: it ends before token %zu of %d", path, i, vocab_size); goto done; }
-        memcpy(&score[i], buf + pos, 4);
-        memcpy(&len, buf + pos + 4, 4);
-        pos += 8;
-        if (len < 0 || (size_t)len > (size_t)fsize - pos) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': token %zu has length %d, beyond the end of the file", path, i, (int)len); goto done; }
-        piece[i] = buf + pos;
-        plen[i] = len;
-        pos += (size_t)len;
-        type[i] = MFT__TT_NORMAL;
-    }
-    if (pos != (size_t)fsize) {
-        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %zu bytes after %d tokens: not a tokenizer.bin for vocab_size %d", path, (size_t)fsize - pos, vocab_size, vocab_size);
-        goto done;
-    }
-    /* llama2.c's export: id 0 <unk>, 1 BOS "\n<s>\n", 2 EOS "\n</s>\n", then the byte tokens */
-    mft__tok_defaults(t);
-    if (V > 0) { t->unk_id = 0; type[0] = MFT__TT_UNKNOWN; }
-    if (V > 1) { t->bos_id = 1; type[1] = MFT__TT_CONTROL; }
-    if (V > 2) { t->eos_id = t->eot_id = 2; type[2] = MFT__TT_CONTROL; }
-    t->add_bos = 1;
-    t->add_dummy_prefix = 1;
-    t->byte_fallback = 1;
-    /* llama2.c's own encoder does not clean whitespace, and the file cannot say whether the
-       .model it came from did: we do as run.c does (the .model reader knows better) */
-    t->remove_extra_spaces = 0;
-    t->source = "tokenizer.bin";
-    {
-        mft__tokspec sp = { MFT_TOK_SPM, vocab_size, piece, plen, score, type, 0, NULL };
-        s = mft__tok_build(t, &sp, err);
-        /* control pieces of tokenizer.bin ("\n<s>\n") are not text to be matched */
-        if (!s) { t->n_special = 0; memset(t->special_first, 0, sizeof t->special_first); }
-    }
-done:
-    fclose(f);
-    free(buf); free(piece); free(plen); free(score); free(type);
-    if (s) { mft_tokenizer_free(t); return s; }
-    return mft__ok(err);
-}
-/* ---- >>bpe: the merge loop shared by both algorithms ---------------------------------------
-   Symbols form a linked list over a byte string; candidate merges of adjacent symbols sit in
-   a max-heap ordered by priority, leftmost first on ties (SentencePiece's and HF's rule). A
-   candidate is stale once either side has changed, detected by comparing the lengths recorded
-   when it was pushed. Each merge removes a symbol and pushes at most two candidates, so the
-   heap never holds more than 2n + 1. */
-
-typedef struct { int start, len, prev, next, id; } mft__sym;
-typedef struct { float prio; int left, right, llen, rlen, id; } mft__cand;
-
-typedef struct mft__bpe {
-    mft__sym *sym;
-    mft__cand *heap;
-    int nh, cap;       /* symbols (and 2 * cap + 1 heap slots) allocated */
-} mft__bpe;
-
-static int mft__bpe_reserve(mft__bpe *w, int n)
-{
-    if (n <= w->cap) return 0;
-    int cap = w->cap ? w->cap : 256;
-    while (cap < n) cap *= 2;
-    mft__sym *s = (mft__sym *)realloc(w->sym, (size_t)cap * sizeof *s);
-    if (!s) return -1;
-    w->sym = s;
-    mft__cand *h = (mft__cand *)realloc(w->heap, (2 * (size_t)cap + 1) * sizeof *h);
-    if (!h) return -1;
-    w->heap = h;
-    w->cap = cap;
-    return 0;
-}
-
-static int mft__cand_before(const mft__cand *a, const mft__cand *b, const mft__sym *sym)
-{
-    if (a->prio != b->prio) return a->prio > b->prio;
-    return sym[a->left].start < sym[b->left].start;
-}
-
-static void mft__heap_push(mft__bpe *w, mft__cand c)
-{
-    int i = w->nh++;
-    w->heap[i] = c;
-    while (i > 0) {
-        int p = (i - 1) / 2;
-        if (!mft__cand_before(&w->heap[i], &w->heap[p], w->sym)) break;
-        mft__cand t = w->heap[i]; w->heap[i] = w->heap[p]; w->heap[p] = t;
-        i = p;
-    }
-}
-
-static mft__cand mft__heap_pop(mft__bpe *w)
-{
-    mft__cand top = w->heap[0];
-    w->heap[0] = w->heap[--w->nh];
-    int i = 0;
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, b = i;
-        if (l < w->nh && mft__cand_before(&w->heap[l], &w->heap[b], w->sym)) b = l;
-        if (r < w->nh && mft__cand_before(&w->heap[r], &w->heap[b], w->sym)) b = r;
-        if (b == i) break;
-        mft__cand t = w->heap[i]; w->heap[i] = w->heap[b]; w->heap[b] = t;
-        i = b;
-    }
-    return top;
-}
-
-/* the merge of symbols a and b, if the vocabulary has one: by merge rank when the vocabulary
-   has merges (lower rank first), else by the score of the concatenated piece */
-static void mft__try_pair(const mft_tokenizer *t, const char *txt, mft__bpe *w, int a, int b)
-{
-    if (a < 0 || b < 0) return;
-    mft__sym *s = w->sym;
-    mft__cand c;
-    if (t->merge_cap) {
-        if (s[a].id < 0 || s[b].id < 0) return;
-        int slot = mft__merge_find(t, s[a].id, s[b].id);
-        if (slot < 0) return;
-        c.prio = -(float)t->merge_rank[slot];
-        c.id = t->merge_id[slot];
-    } else {
-        int id = mft__tok_lookup(t, txt + s[a].start, s[a].len + s[b].len);
-        if (id < 0) return;
-        c.prio = t->scores[id];
-        c.id = id;
-    }
-    c.left = a; c.right = b; c.llen = s[a].len; c.rlen = s[b].len;
-    mft__heap_push(w, c);
-}
-
-/* Merges txt[0..n) (symbols: UTF-8 characters, or single bytes when `bytes`) and leaves the
-   resulting symbol list in w->sym, starting at 0 (or empty when n == 0). */
-static int mft__bpe_run(const mft_tokenizer *t, const char *txt, int n, int bytes, mft__bpe *w)
-{
-    if (mft__bpe_reserve(w, n + 1)) return -1;
-    mft__sym *s = w->sym;
-    int ns = 0;
-    for (int i = 0; i < n;) {
-        int cl = bytes ? 1 : mft__utf8_len((const unsigned char *)txt + i, n - i);
-        if (!cl) cl = 1;
-        s[ns].start = i;
-        s[ns].len = cl;
-        s[ns].prev = ns - 1;
-        s[ns].next = i + cl < n ? ns + 1 : -1;
-        s[ns].id = bytes ? t->byte_id[(unsigned char)txt[i]] : mft__tok_lookup(t, txt + i, cl);
-        ns++;
-        i += cl;
-    }
-    w->nh = 0;
-    for (int i = 0; i + 1 < ns; i++) mft__try_pair(t, txt, w, i, i + 1);
-    while (w->nh > 0) {
-        mft__cand c = mft__heap_pop(w);
-        mft__sym *a = &s[c.left], *b = &s[c.right];
-        if (a->len != c.llen || b->len != c.rlen || a->next != c.right || a->len == 0 || b->len == 0) continue;
-        a->len += b->len;
-        a->id = c.id;
-        a->next = b->next;
-        if (b->next >= 0) s[b->next].prev = c.left;
-        b->len = 0;
-        mft__try_pair(t, txt, w, a->prev, c.left);
-        mft__try_pair(t, txt, w, c.left, a->next);
-    }
-    return ns;
-}
-
-/* ---- >>pretok: the byte-level pre-tokenizers -----------------------------------------------
-   Each is a regex of the model's, hand-coded as "the length of the match at position i",
-   trying the alternatives in order as a backtracking regex engine does. \p{L} letters,
-   \p{N} numbers and \s (Unicode White_Space) come from the generated tables in >>unicode. */
-
-typedef struct { const unsigned char *s; int n; } mft__txt;
-
-/* code point at i (-1 for an invalid byte) and its length, by the strict decoder of the
-   generated Unicode section */
-static int mft__cp(const mft__txt *x, int i, int32_t *cp)
-{
-    uint32_t c;
-    int l = mft__uc_utf8(x->s + i, x->n - i, &c);
-    *cp = c >= MFT__UC_RAW ? -1 : (int32_t)c;
-    return l;
-}
-
-static int mft__cls(const mft__txt *x, int i, int *len)
-{
-    int32_t cp;
-    int l = mft__cp(x, i, &cp);
-    if (len) *len = l;
-    return cp < 0 ? 0 : mft__uc_class((uint32_t)cp);
-}
-
-#define MFT__ISL(c) ((c) & MFT__UC_L)
-#define MFT__ISN(c) ((c) & MFT__UC_N)
-#define MFT__ISS(c) ((c) & MFT__UC_S)
-
-/* 's 't 're 've 'm 'll 'd (ASCII apostrophe), optionally case-insensitive */
-static int mft__pre_contraction(const mft__txt *x, int i, int icase)
-{
-    if (x->s[i] != '\'' || i + 1 >= x->n) return 0;
-    char a = (char)x->s[i + 1], b = i + 2 < x->n ? (char)x->s[i + 2] : 0;
-    if (icase) { if (a >= 'A' && a <= 'Z') a += 32; if (b >= 'A' && b <= 'Z') b += 32; }
-    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
-    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
-    return 0;
-}
-
-/* a run of characters of class `want` (bitmask; `neg` inverts), from i; returns the end */
-static int mft__pre_run(const mft__txt *x, int i, int want, int neg, int max_chars)
-{
-    int k = 0;
-    while (i < x->n && k < max_chars) {
-        int l, c = mft__cls(x, i, &l);
-        if (neg ? (c & want) != 0 : (c & want) == 0) break;
-        i += l;
-        k++;
-    }
-    return i;
-}
-
-/* \s+(?!\S) then \s+ : a whitespace run, leaving its last character to the next word when
-   a non-space follows */
-static int mft__pre_spaces(const mft__txt *x, int i)
-{
-    int e = i, last = i;
-    while (e < x->n) {
-        int l, c = mft__cls(x, e, &l);
-        if (!MFT__ISS(c)) break;
-        last = e;
-        e += l;
-    }
-    if (e == i) return 0;
-    if (e < x->n && last > i) return last - i;
-    return e - i;
-}
-
-/* GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
-static int mft__pre_gpt2(const mft__txt *x, int i)
-{
-    int l = mft__pre_contraction(x, i, 0), j, e;
-    if (l) return l;
-    j = i + (x->s[i] == ' ' && i + 1 < x->n);
-    if ((e = mft__pre_run(x, j, MFT__UC_L, 0, 1 << 30)) > j) return e - i;
-    if ((e = mft__pre_run(x, j, MFT__UC_N, 0, 1 << 30)) > j) return e - i;
-    if ((e = mft__pre_run(x, j, MFT__UC_S | MFT__UC_L | MFT__UC_N, 1, 1 << 30)) > j) return e - i;
-    if ((l = mft__pre_spaces(x, i))) return l;
-    mft__cls(x, i, &l);
-    return l;
-}
-
-/* Llama-3 (digits = 3) and Qwen2 (digits = 1):
-   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
-   \s*[\r\n]+|\s+(?!\S)|\s+ */
-static int mft__pre_llama3(const mft__txt *x, int i, int digits)
-{
-    int l = mft__pre_contraction(x, i, 1), e, c0, l0;
-    if (l) return l;
-    c0 = mft__cls(x, i, &l0);
-    if (MFT__ISL(c0)) return mft__pre_run(x, i, MFT__UC_L, 0, 1 << 30) - i;
-    if (!MFT__ISN(c0) && x->s[i] != '\r' && x->s[i] != '\n' && i + l0 < x->n && MFT__ISL(mft__cls(x, i + l0, NULL)))
-        return mft__pre_run(x, i + l0, MFT__UC_L, 0, 1 << 30) - i;
-    if (MFT__ISN(c0)) return mft__pre_run(x, i, MFT__UC_N, 0, digits) - i;
-    int j = i + (x->s[i] == ' ' && i + 1 < x->n);
-    if ((e = mft__pre_run(x, j, MFT__UC_S | MFT__UC_L | MFT__UC_N, 1, 1 << 30)) > j) {
-        while (e < x->n && (x->s[e] == '\r' || x->s[e] == '\n')) e++;
-        return e - i;
-    }
-    /* \s*[\r\n]+ : the whitespace run up to and including its last CR or LF */
-    int k = i, lastnl = -1;
-    while (k < x->n) {
-        int lk, ck = mft__cls(x, k, &lk);
-        if (!MFT__ISS(ck)) break;
-        if (x->s[k] == '\r' || x->s[k] == '\n') lastnl = k;
-        k += lk;
-    }
-    if (lastnl >= 0) return lastnl + 1 - i;
-    if ((l = mft__pre_spaces(x, i))) return l;
-    return l0;
-}
-
-/* Splits x into words: calls emit(word) for each. StarCoder first isolates every \p{N}
-   character, then applies GPT-2's regex to what lies between. */
-static int mft__pretokenize(int pre, int digit_runs, const mft__txt *x, int (*emit)(void *, int, int), void *ctx)
-{
-    int i = 0, next_num = -1; /* StarCoder: where the next \p{N} starts (kept, not rescanned) */
-    while (i < x->n) {
-        int l;
-        if (pre == MFT_PRE_STARCODER) {
-            int cl, c = mft__cls(x, i, &cl);
-            if (MFT__ISN(c)) {
-                l = digit_runs ? mft__pre_run(x, i, MFT__UC_N, 0, 1 << 30) - i : cl;
-            } else {
-                /* the GPT-2 regex on the stretch up to the next number */
-                if (next_num < i) {
-                    next_num = i;
-                    while (next_num < x->n) { int le, ce = mft__cls(x, next_num, &le); if (MFT__ISN(ce)) break; next_num += le; }
-                }
-                mft__txt sub = { x->s, next_num };
-                l = mft__pre_gpt2(&sub, i);
-            }
-        } else if (pre == MFT_PRE_LLAMA3) l = mft__pre_llama3(x, i, 3);
-        else if (pre == MFT_PRE_QWEN2) l = mft__pre_llama3(x, i, 1);
-        else l = mft__pre_gpt2(x, i);
-        if (l <= 0) l = 1;
-        if (emit(ctx, i, l)) return -1;
-        i += l;
-    }
-    return 0;
-}
-
-/* ---- >>encode ---------------------------------------------------------------------------- */
-
-typedef struct mft__enc {
-    const mft_tokenizer *t;
-    int *ids, cap, n, *offsets;
-    const int *src;   /* for each byte of the normalised text, its offset in the input */
-    int src_end;      /* input offset where the current piece of text ends */
-    const char *txt;  /* the normalised text */
-    int txt_n;
-    int unk_end;      /* input offset where the last emitted unknown token ends, or -1 */
-    mft__bpe w;
-    int overflow;
-} mft__enc;
-
-static int mft__emit(mft__enc *e, int id, int b, int end)
-{
-    if (end < b) end = b;
-    /* SentencePiece (without byte fallback) and HF's fuse_unk: a run of unknown characters
-       is one unknown token */
-    if (id == e->t->unk_id && id >= 0 && !e->t->byte_fallback && e->unk_end == b && e->n > 0 && e->ids[e->n - 1] == id) {
-        if (e->offsets) e->offsets[2 * e->n - 1] = end;
-        e->unk_end = end;
-        return 0;
-    }
-    if (e->n >= e->cap) { e->overflow = 1; return -1; }
-    if (e->offsets) { e->offsets[2 * e->n] = b; e->offsets[2 * e->n + 1] = end; }
-    e->ids[e->n++] = id;
-    e->unk_end = id == e->t->unk_id ? end : -1;
-    return 0;
-}
-
-/* input offsets of the normalised bytes [a, b): from the first real byte to where the next
-   byte starts (inserted bytes, such as the dummy prefix, map to -1) */
-static void mft__span(const mft__enc *e, int a, int b, int *ib, int *ie)
-{
-    int k = a;
-    while (k < b && e->src[k] < 0) k++;
-    int end = b < e->txt_n ? e->src[b] : e->src_end;
-    *ib = k < b ? e->src[k] : end;
-    *ie = end;
-}
-
-/* merges normalised bytes [a, a+n) and emits the tokens */
-static int mft__enc_word(mft__enc *e, int a, int n)
-{
-    const mft_tokenizer *t = e->t;
-    const char *txt = e->txt + a;
-    int ib, ie;
-    if (n <= 0) return 0;
-    if (t->kind == MFT_TOK_BPE && t->ignore_merges) {
-        /* Llama-3: a word that is a token of its own is taken whole, merges or not */
-        int id = mft__tok_lookup(t, txt, n);
-        if (id >= 0) { mft__span(e, a, a + n, &ib, &ie); return mft__emit(e, id, ib, ie); }
-    }
-    int ns = mft__bpe_run(t, txt, n, t->kind == MFT_TOK_BPE, &e->w);
-    if (ns < 0) return -2;
-    for (int i = ns > 0 ? 0 : -1; i >= 0; i = e->w.sym[i].next) {
-        const mft__sym *s = &e->w.sym[i];
-        if (s->id >= 0) {
-            mft__span(e, a + s->start, a + s->start + s->len, &ib, &ie);
-            if (mft__emit(e, s->id, ib, ie)) return -1;
-            continue;
-        }
-        /* not in the vocabulary: one <0xNN> token per byte, or the unknown token */
-        if (t->byte_fallback || t->kind == MFT_TOK_BPE) {
-            for (int j = 0; j < s->len; j++) {
-                int id = t->byte_id[(unsigned char)txt[s->start + j]];
-                mft__span(e, a + s->start + j, a + s->start + j + 1, &ib, &ie);
-                if (mft__emit(e, id >= 0 ? id : (t->unk_id >= 0 ? t->unk_id : 0), ib, ie)) return -1;
-            }
-        } else {
-            mft__span(e, a + s->start, a + s->start + s->len, &ib, &ie);
-            if (mft__emit(e, t->unk_id >= 0 ? t->unk_id : 0, ib, ie)) return -1;
-        }
-    }
-    return 0;
-}
-
-static int mft__enc_word_cb(void *ctx, int a, int n) { return mft__enc_word((mft__enc *)ctx, a, n); }
-
-/* normalised SentencePiece text [a, b): merged stretch by stretch when that is exact */
-static int mft__enc_spm(mft__enc *e, int a, int b)
-{
-    int rc = 0, s0 = a;
-    for (int k = a + 1; e->t->ws_split && k < b && !rc; k++)
-        if (e->txt[k] == ' ' && e->txt[k - 1] != ' ') { rc = mft__enc_word(e, s0, k - s0); s0 = k; }
-    return rc ? rc : mft__enc_word(e, s0, b - s0);
-}
-
-/* the special token whose text starts at text[i] (longest first), or -1. mask: 1 user-defined
-   tokens, 2 control tokens */
-static int mft__special_at(const mft_tokenizer *t, const char *text, int len, int i, int mask)
-{
-    if (!(t->special_first[(unsigned char)text[i]] & mask)) return -1;
-    for (int k = 0; k < t->n_special; k++) {
-        int id = t->special[k];
-        if (!(mask & (t->types[id] == MFT__TT_USER ? 1 : 2))) continue;
-        int n = (int)(t->piece_off[id + 1] - t->piece_off[id]);
-        if (n <= len - i && !memcmp(text + i, t->pieces + t->piece_off[id], (size_t)n)) return id;
-    }
-    return -1;
-}
-
-/* One stretch of plain text (no special tokens inside): normalise, then merge. `first` says
-   whether a SentencePiece dummy prefix belongs here. */
-static int mft__enc_text(mft__enc *e, const char *text, int len, int off0, int first)
-{
-    const mft_tokenizer *t = e->t;
-    /* worst case growth: NFC can triple, the dummy prefix adds one */
-    size_t cap = 3 * (size_t)len + 8;
-    char *buf = (char *)malloc(cap);
-    int *src = (int *)malloc(cap * sizeof(int));
-    int n = 0, rc = 0, n0 = e->n;
-    if (!buf || !src) { free(buf); free(src); return -2; }
-    if (t->kind == MFT_TOK_SPM) {
-        /* SentencePiece: optionally drop leading/trailing spaces and collapse runs, then a
-           space in front (the dummy prefix) if anything is left. A literal U+2581 is the
-           meta symbol itself, i.e. a space; a space is kept as ' ' (the vocabulary's form). */
-        int i = 0, end = len;
-        if (t->remove_extra_spaces) {
-            while (i < end && text[i] == ' ') i++;
-            while (end > i && text[end - 1] == ' ') end--;
-        }
-        if (first && t->add_dummy_prefix && i < end) { buf[n] = ' '; src[n++] = -1; }
-        while (i < end) {
-            if (t->remove_extra_spaces && text[i] == ' ' && i > 0 && text[i - 1] == ' ') { i++; continue; }
-            if (i + 3 <= end && (unsigned char)text[i] == 0xE2 && (unsigned char)text[i + 1] == 0x96 && (unsigned char)text[i + 2] == 0x81) {
-                buf[n] = ' '; src[n++] = off0 + i; i += 3; continue;
-            }
-            buf[n] = text[i]; src[n++] = off0 + i; i++;
-        }
-    } else if (t->nfc) {
-        n = mft__uc_nfc((const unsigned char *)text, len, (unsigned char *)buf, (int)cap, src);
-        if (n < 0) { free(buf); free(src); return -2; }
-        /* canonical reordering may move a mark before the one it followed: keep the offsets
-           in order (a reordered mark shares its neighbour's position) */
-        for (int i = 0; i < n; i++) { src[i] += off0; if (i && src[i] < src[i - 1]) src[i] = src[i - 1]; }
-    } else {
-        memcpy(buf, text, (size_t)len);
-        for (int i = 0; i < len; i++) src[i] = off0 + i;
-        n = len;
-    }
-    e->txt = buf;
-    e->txt_n = n;
-    e->src = src;
-    e->src_end = off0 + len;
-    if (t->kind == MFT_TOK_SPM && !t->prefix_after_special && t->n_special) {
-        /* SentencePiece proper finds user-defined symbols in the normalised text */
-        int s0 = 0;
-        for (int k = 0; k < n && !rc; k++) {
-            int id = mft__special_at(t, buf, n, k, 1);
-            if (id < 0) continue;
-            int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]), ib, ie;
-            rc = mft__enc_spm(e, s0, k);
-            mft__span(e, k, k + sl, &ib, &ie);
-            if (!rc) rc = mft__emit(e, id, ib, ie);
-            s0 = k + sl;
-            k = s0 - 1;
-        }
-        if (!rc) rc = mft__enc_spm(e, s0, n);
-    } else if (t->kind == MFT_TOK_SPM) {
-        rc = mft__enc_spm(e, 0, n);
-    } else {
-        mft__txt x = { (const unsigned char *)buf, n };
-        rc = mft__pretokenize(t->pre, t->digit_runs, &x, mft__enc_word_cb, e);
-    }
-    /* spaces the normaliser removed at either end belong to the neighbouring token, so the
-       offsets still cover the input */
-    if (!rc && e->offsets && e->n > n0) {
-        if (e->offsets[2 * n0] > off0) e->offsets[2 * n0] = off0;
-        if (e->offsets[2 * e->n - 1] < off0 + len) e->offsets[2 * e->n - 1] = off0 + len;
-    }
-    free(buf);
-    free(src);
-    return rc;
-}
-
-MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags,
-                              int *ids, int cap, int *n_out, int *offsets, mft_error *err)
-{
-    if (n_out) *n_out = 0;
-    if (!t || !t->mem || !text || !ids || !n_out || cap < 0) return mft__fail(err, MFT_ERR_ARG, "mft_encode: NULL argument");
-    /* 256 MiB per call keeps every index below 2^31 (NFC may triple the text) */
-    if (len < 0) { size_t sl = strlen(text); if (sl > (size_t)1 << 28) return mft__fail(err, MFT_ERR_ARG, "text too long (over 256 MiB): encode it in pieces"); len = (int)sl; }
-    if (len > (1 << 28)) return mft__fail(err, MFT_ERR_ARG, "text too long (%d bytes, over 256 MiB): encode it in pieces", len);
-    mft__enc e;
-    memset(&e, 0, sizeof e);
-    e.t = t; e.ids = ids; e.cap = cap; e.offsets = offsets; e.unk_end = -1;
-    int rc = 0;
-    if ((flags & MFT_BOS) && t->bos_id >= 0) rc = mft__emit(&e, t->bos_id, 0, 0);
-    /* Split out special tokens: control ones only with MFT_SPECIAL; user-defined ones always,
-       in the raw text as llama.cpp and HF do, or, for a SentencePiece .model, inside the
-       normalised text as SentencePiece does (mft__enc_text). The dummy prefix goes in front
-       of the text, and after each special token where the reference does that too. */
-    int mask = ((flags & MFT_SPECIAL) ? 2 : 0) | (t->kind == MFT_TOK_SPM && !t->prefix_after_special ? 0 : 1);
-    int start = 0, first = 1;
-    for (int i = 0; !rc && i <= len; i++) {
-        int id = i < len && t->n_special ? mft__special_at(t, text, len, i, mask) : -1;
-        if (id < 0 && i < len) continue;
-        if (i > start) { rc = mft__enc_text(&e, text + start, i - start, start, first); first = 0; }
-        if (rc || id < 0) break;
-        int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]);
-        rc = mft__emit(&e, id, i, i + sl);
-        first = t->prefix_after_special;
-        start = i + sl;
-        i = start - 1;
-    }
-    if (!rc && (flags & MFT_EOS) && t->eos_id >= 0) rc = mft__emit(&e, t->eos_id, len, len);
-    free(e.w.sym);
-    free(e.w.heap);
-    *n_out = e.n;
-    if (e.overflow) return mft__fail(err, MFT_ERR_ARG, "the text needs more than the %d token slots given", cap);
-    if (rc) return mft__fail(err, MFT_ERR_NOMEM, "out of memory encoding %d bytes", len);
-    return mft__ok(err);
-}
-
-/* ---- >>decode-text ------------------------------------------------------------------------- */
-
-MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, int *len)
-{
-    if (!t || !t->mem || id < 0 || id >= t->vocab_size) { if (len) *len = 0; return NULL; }
-    const char *p = t->dec + t->dec_off[id];
-    int n = (int)(t->dec_off[id + 1] - t->dec_off[id]);
-    /* the dummy-prefix space is not part of the text: the encoder put one at the start and
-       after every special token (control or user-defined), so the decoder takes it away */
-    if (t->kind == MFT_TOK_SPM && t->add_dummy_prefix && n > 0 && p[0] == ' ' &&
-        (prev < 0 || prev >= t->vocab_size || prev == t->bos_id ||
-         (t->prefix_after_special && (t->types[prev] == MFT__TT_CONTROL || t->types[prev] == MFT__TT_USER)))) { p++; n--; }
-    if (len) *len = n;
-    return p;
-}
-
-MFT_API const char *mft_token_piece(const mft_tokenizer *t, int id, int *len)
-{
-    if (!t || !t->mem || id < 0 || id >= t->vocab_size) { if (len) *len = 0; return NULL; }
-    if (len) *len = (int)(t->piece_off[id + 1] - t->piece_off[id]);
-    return t->pieces + t->piece_off[id];
-}
-
-/* Streaming: bytes are released only as whole UTF-8 characters, so a character split over
-   two byte tokens is printed once complete. A byte that cannot be part of any valid
-   sequence is released as it is. */
-MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap)
-{
-    int n = 0, w = 0;
-    const char *p = id == -1 ? NULL : mft_token_bytes(t, st->prev, id, &n);
-    if (!p) n = 0;
-    if (cap < st->npend + n) return -1; /* nothing consumed: call again with more room */
-    if (id != -1) st->prev = id;
-    for (int i = 0; i <= n; i++) {
-        if (i < n) {
-            if (st->npend >= 4) { if (w + st->npend > cap) return -1; memcpy(out + w, st->pend, (size_t)st->npend); w += st->npend; st->npend = 0; }
-            st->pend[st->npend++] = (unsigned char)p[i];
-        } else if (id != -1) {
-            break;
-        }
-        /* release the longest valid prefix; keep an incomplete tail; release invalid bytes */
-        while (st->npend > 0) {
-            unsigned c = st->pend[0];
-            int need = c < 0x80 ? 1 : c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-            int take;
-            if (!need) take = 1;
-            else if (st->npend < need) {
-                int ok = 1;
-                for (int k = 1; k < st->npend; k++) ok &= (st->pend[k] & 0xC0) == 0x80;
-                if (ok && id != -1) break;  /* wait for the rest */
-                take = 1;
-            } else {
-                take = mft__utf8_len(st->pend, need) == need ? need : 1;
-            }
-            if (w + take > cap) return -1;
-            memcpy(out + w, st->pend, (size_t)take);
-            w += take;
-            memmove(st->pend, st->pend + take, (size_t)(st->npend - take));
-            st->npend -= take;
-        }
-    }
-    return w;
-}
-
-MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n, int flags, char *out, int cap,
-                                  int *len, mft_error *err)
-{
-    int w = 0, prev = -1;
-    if (len) *len = 0;
-    if (!t || !t->mem || (!ids && n) || !out || cap < 1) return mft__fail(err, MFT_ERR_ARG, "mft_decode_ids: bad argument");
-    for (int i = 0; i < n; i++) {
-        int pl;
-        const char *p;
-        if (ids[i] < 0 || ids[i] >= t->vocab_size) return mft__fail(err, MFT_ERR_ARG, "ids[%d] = %d is outside the vocabulary", i, ids[i]);
-        if ((flags & MFT_SPECIAL) && (t->types[ids[i]] == MFT__TT_CONTROL || ids[i] == t->bos_id || ids[i] == t->eos_id))
-            p = mft_token_piece(t, ids[i], &pl);
-        else
-            p = mft_token_bytes(t, prev, ids[i], &pl);
-        if (w + pl >= cap) return mft__fail(err, MFT_ERR_ARG, "output buffer of %d bytes too small", cap);
-        memcpy(out + w, p, (size_t)pl);
-        w += pl;
-        prev = ids[i];
-    }
-    out[w] = 0;
-    if (len) *len = w;
-    return mft__ok(err);
-}
-
-/* SentencePiece writes a space as U+2581 ("▁"); this tokenizer stores it as ' '. Converts
-   p[0..n) in place (it can only shrink) and returns the new length. */
-static int mft__unescape_ws(char *p, int n)
-{
-    int w = 0;
-    for (int i = 0; i < n;) {
-        if (i + 3 <= n && (unsigned char)p[i] == 0xE2 && (unsigned char)p[i + 1] == 0x96 && (unsigned char)p[i + 2] == 0x81) { p[w++] = ' '; i += 3; }
-        else p[w++] = p[i++];
-    }
-    return w;
-}
-
-/* ---- SentencePiece .model (protobuf) -------------------------------------------------------
-   A minimal reader for the fields that change behaviour: ModelProto { 1: pieces (repeated
-   SentencePiece { 1: piece, 2: score, 3: type }), 2: trainer_spec { 3: model_type,
-   35: byte_fallback, 40-43: unk/bos/eos/pad ids }, 3: normalizer_spec { 1: name,
-   2: precompiled_charsmap, 3: add_dummy_prefix, 4: remove_extra_whitespaces,
-   5: escape_whitespaces } }. */
-
-typedef struct { const uint8_t *p, *end; } mft__pb;
-
-static int mft__pb_varint(mft__pb *b, uint64_t *v)
-{
-    *v = 0;
-    for (int sh = 0; sh < 64; sh += 7) {
-        if (b->p >= b->end) return -1;
-        uint8_t c = *b->p++;
-        *v |= (uint64_t)(c & 0x7F) << sh;
-        if (!(c & 0x80)) return 0;
-    }
-    return -1;
-}
-
-/* next field: number, wire type, and for length-delimited fields the sub-buffer */
-static int mft__pb_field(mft__pb *b, int *field, int *wt, uint64_t *v, mft__pb *sub)
-{
-    uint64_t key;
-    if (mft__pb_varint(b, &key)) return -1;
-    *field = (int)(key >> 3);
-    *wt = (int)(key & 7);
-    switch (*wt) {
-    case 0: return mft__pb_varint(b, v);
-    case 1: if (b->end - b->p < 8) return -1; memcpy(v, b->p, 8); b->p += 8; return 0;
-    case 5: { uint32_t x; if (b->end - b->p < 4) return -1; memcpy(&x, b->p, 4); *v = x; b->p += 4; return 0; }
-    case 2:
-        if (mft__pb_varint(b, v) || *v > (uint64_t)(b->end - b->p)) return -1;
-        sub->p = b->p; sub->end = b->p + *v; b->p += *v;
-        return 0;
-    }
-    return -1;
-}
-
-static mft_status mft__tok_load_spm(mft_tokenizer *t, const char *path, const uint8_t *data, size_t size, mft_error *err)
-{
-    mft__pb b = { data, data + size }, sub, s2;
-    int field, wt, V = 0, model_type = 1;
-    uint64_t v;
-    /* first pass: count pieces and read the specs */
-    int add_prefix = 1, remove_ws = 1, escape_ws = 1, byte_fallback = 0, charsmap = 0;
-    int64_t ids[4] = { 0, 1, 2, -1 };
-    while (b.p < b.end) {
-        if (mft__pb_field(&b, &field, &wt, &v, &sub)) goto bad;
-        if (field == 1 && wt == 2) V++;
-        else if (field == 2 && wt == 2) {
-            while (sub.p < sub.end) {
-                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad;
-                if (wt != 0) continue;
-                if (field == 3) model_type = (int)v;
-                else if (field == 35) byte_fallback = v != 0;
-                else if (field >= 40 && field <= 43) ids[field - 40] = (int64_t)(int32_t)(uint32_t)v;
-            }
-        } else if (field == 3 && wt == 2) {
-            while (sub.p < sub.end) {
-                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad;
-                if (field == 2 && wt == 2 && v > 0) charsmap = 1;
-                else if (field == 3 && wt == 0) add_prefix = v != 0;
-                else if (field == 4 && wt == 0) remove_ws = v != 0;
-                else if (field == 5 && wt == 0) escape_ws = v != 0;
-            }
-        }
-    }
-    if (model_type != 2)
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is a SentencePiece %s model; maskft reads BPE models", path,
-                         model_type == 1 ? "unigram" : model_type == 3 ? "word" : model_type == 4 ? "char" : "unknown-type");
-    if (charsmap)
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' uses a precompiled normalization charsmap (e.g. nmt_nfkc), which maskft does not implement; only the identity normalizer is supported", path);
-    if (!escape_ws) return mft__fail(err, MFT_ERR_FORMAT, "'%s' has escape_whitespaces=false, which maskft does not implement", path);
-    if (V <= 0) return mft__fail(err, MFT_ERR_FORMAT, "'%s' has no pieces: not a SentencePiece model", path);
-    {
-        const char **piece = (const char **)calloc((size_t)V, sizeof *piece);
-        int *plen = (int *)calloc((size_t)V, sizeof *plen);
-        float *score = (float *)calloc((size_t)V, sizeof *score);
-        uint8_t *type = (uint8_t *)calloc((size_t)V, 1);
-        char *text = (char *)malloc(size + 1);
-        size_t tu = 0;
-        mft_status s = MFT_OK;
-        int i = 0;
-        if (!piece || !plen || !score || !type || !text) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
-        b.p = data;
-        while (b.p < b.end) {
-            if (mft__pb_field(&b, &field, &wt, &v, &sub)) goto bad2;
-            if (field != 1 || wt != 2) continue;
-            type[i] = MFT__TT_NORMAL;
-            piece[i] = text + tu; /* a piece without its string field is empty */
-            while (sub.p < sub.end) {
-                if (mft__pb_field(&sub, &field, &wt, &v, &s2)) goto bad2;
-                if (field == 1 && wt == 2) {
-                    piece[i] = text + tu;
-                    memcpy(text + tu, s2.p, (size_t)(s2.end - s2.p));
-                    plen[i] = mft__unescape_ws(text + tu, (int)(s2.end - s2.p));
-                    tu += (size_t)plen[i];
-                } else if (field == 2 && wt == 5) {
-                    uint32_t x = (uint32_t)v;
-                    memcpy(&score[i], &x, 4);
-                } else if (field == 3 && wt == 0) {
-                    type[i] = (uint8_t)(v >= 1 && v <= 6 ? v : MFT__TT_NORMAL);
-                }
-            }
-            i++;
-        }
-        mft__tok_defaults(t);
-        for (int k = 0; k < 4; k++) if (ids[k] < -1 || ids[k] >= V) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': special id %lld out of range", path, (long long)ids[k]); goto done; }
-        t->unk_id = (int)ids[0]; t->bos_id = (int)ids[1]; t->eos_id = (int)ids[2]; t->pad_id = (int)ids[3];
-        t->eot_id = t->eos_id;
-        t->add_bos = 1;
-        t->add_dummy_prefix = add_prefix;
-        t->remove_extra_spaces = remove_ws;
-        t->byte_fallback = byte_fallback;
-        t->prefix_after_special = 0; /* SentencePiece: one dummy prefix, for the whole text */
-        t->source = "sentencepiece";
-        {
-            mft__tokspec sp = { MFT_TOK_SPM, V, piece, plen, score, type, 0, NULL };
-            s = mft__tok_build(t, &sp, err);
-        }
-        goto done;
-    bad2:
-        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a valid SentencePiece model (corrupt protobuf)", path);
-    done:
-        free(piece); free(plen); free(score); free(type); free(text);
-        if (s) mft_tokenizer_free(t);
-        return s;
-    }
-bad:
-    return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a valid SentencePiece model (corrupt protobuf)", path);
-}
-
-/* ---- byte-level pieces ---------------------------------------------------------------------
-   GPT-2's vocabulary writes every byte as a printable character: bytes '!'..'~', 0xA1..0xAC
-   and 0xAE..0xFF stand for themselves, and the other 68 bytes, in order, for U+0100..U+0143.
-   Pieces are turned back into the bytes they stand for; a piece with any other character
-   (an added token such as "<|endoftext|>" is plain text) is kept as it is. */
-
-static int mft__bl_byte(int32_t cp)
-{
-    if ((cp >= '!' && cp <= '~') || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return cp;
-    /* the k-th byte outside those ranges (0x00-0x20, 0x7F-0xA0, 0xAD) is U+0100 + k */
-    int k = cp - 0x100;
-    if (k < 0 || k >= 68) return -1;
-    return k < 33 ? k : k < 67 ? 0x7F + (k - 33) : 0xAD;
-}
-
-/* converts s[0..n) in place; returns the new length, or -1 if it is not byte-level text */
-static int mft__bl_decode(char *s, int n)
-{
-    mft__txt x = { (const unsigned char *)s, n };
-    int w = 0;
-    for (int i = 0; i < n;) {
-        int32_t cp;
-        int l = mft__cp(&x, i, &cp);
-        int b = mft__bl_byte(cp);
-        if (b < 0) return -1;
-        s[w++] = (char)b;
-        i += l;
-    }
-    return w;
-}
-
-/* One merge "a b" as a file writes it (pieces in the byte-level alphabet, or with
-   SentencePiece's U+2581), turned into the ids of its two halves in `vocab` (-1 for a half
-   that is not a piece, or is too long to be one; the builder skips such merges). */
-static void mft__merge_pair(const mft_tokenizer *vocab, int kind, const char *a, int la, const char *b, int lb, int32_t out[2])
-{
-    char buf[4096];
-    const char *half[2] = { a, b };
-    int len[2] = { la, lb };
-    for (int k = 0; k < 2; k++) {
-        int n = len[k];
-        out[k] = -1;
-        if (n < 0 || n > (int)sizeof buf) continue;
-        memcpy(buf, half[k], (size_t)n);
-        if (kind == MFT_TOK_BPE) { int m = mft__bl_decode(buf, n); if (m >= 0) n = m; }
-        else n = mft__unescape_ws(buf, n);
-        out[k] = mft__tok_lookup(vocab, buf, n);
-    }
-}
-
-/* ---- Hugging Face tokenizer.json ---------------------------------------------------------- */
-
-static const char *const mft__re_gpt2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-static const char *const mft__re_llama3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-static const char *const mft__re_qwen2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-static char *mft__read_all(const char *path, size_t *n, size_t max, mft_error *err)
-{
-    long fsize;
-    FILE *f = mft__open_sized(path, &fsize, err);
-    if (!f) return NULL;
-    if ((unsigned long)fsize > max) { fclose(f); mft__fail(err, MFT_ERR_FORMAT, "'%s' is too large (%ld bytes)", path, fsize); return NULL; }
-    char *buf = (char *)malloc((size_t)fsize + 1);
-    if (!buf) { fclose(f); mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); return NULL; }
-    if (fread(buf, 1, (size_t)fsize, f) != (size_t)fsize) { fclose(f); free(buf); mft__fail(err, MFT_ERR_IO, "read error in '%s'", path); return NULL; }
-    fclose(f);
-    buf[fsize] = 0;
-    *n = (size_t)fsize;
-    return buf;
-}
-
-/* a token name in tokenizer_config.json: "eos_token": "<|im_end|>" or {"content": ...} */
-static int mft__config_token(const mft_tokenizer *t, const mft__json *j, uint32_t root, const char *key)
-{
-    uint32_t v = mft__jget(j, root, key);
-    if (v != MFT__JNONE && j->node[v].type == MFT__J_OBJ) v = mft__jget(j, v, "content");
-    int n;
-    const char *s = mft__jstr(j, v, &n);
-    if (!s) return -2;
-    for (int id = 0; id < t->vocab_size; id++)
-        if ((int)(t->piece_off[id + 1] - t->piece_off[id]) == n && !memcmp(t->pieces + t->piece_off[id], s, (size_t)n)) return id;
-    return -1;
-}
-
-static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const char *data, size_t size, mft_error *err)
-{
-    mft__json j;
-    mft_status s = MFT_OK;
-    const char **piece = NULL;
-    int *plen = NULL, V = 0, n_merges = 0;
-    uint8_t *type = NULL;
-    int32_t *merge = NULL;
-    char *text = NULL;
-    uint32_t root = mft__json_parse(&j, data, size);
-    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%s", path, j.err); goto done; }
-    uint32_t model = mft__jget(&j, root, "model");
-    if (!mft__jstr_is(&j, mft__jget(&j, model, "type"), "BPE")) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': model.type is not BPE (only BPE tokenizer.json files are supported)", path); goto done; }
-    uint32_t vocab = mft__jget(&j, model, "vocab"), merges = mft__jget(&j, model, "merges"), added = mft__jget(&j, root, "added_tokens");
-    if (vocab == MFT__JNONE || j.node[vocab].type != MFT__J_OBJ) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': model.vocab is missing", path); goto done; }
-    /* the id space: the largest id in vocab or added_tokens, plus one */
-    for (uint32_t c = j.node[vocab].first; c != MFT__JNONE; c = j.node[c].next) {
-        double id = j.node[c].num;
-        if (j.node[c].type != MFT__J_NUM || id < 0 || id >= (1 << 22) || id != (int)id) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': a vocab id is not an integer in range", path); goto done; }
-        if ((int)id + 1 > V) V = (int)id + 1;
-    }
-    if (added != MFT__JNONE && j.node[added].type == MFT__J_ARR)
-        for (uint32_t c = j.node[added].first; c != MFT__JNONE; c = j.node[c].next) {
-            uint32_t idn = mft__jget(&j, c, "id");
-            if (idn == MFT__JNONE || j.node[idn].type != MFT__J_NUM || j.node[idn].num < 0 || j.node[idn].num >= (1 << 22)) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': an added token has no valid id", path); goto done; }
-            if ((int)j.node[idn].num + 1 > V) V = (int)j.node[idn].num + 1;
-        }
-    piece = (const char **)calloc((size_t)V, sizeof *piece);
-    plen = (int *)calloc((size_t)V, sizeof *plen);
-    type = (uint8_t *)calloc((size_t)V, 1);
-    text = (char *)malloc(j.n_pool + 1);
-    if (!piece || !plen || !type || !text) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
-    memcpy(text, j.pool, j.n_pool);
-    /* decide the algorithm from the pre-tokenizer and normaliser */
-    mft__tok_defaults(t);
-    uint32_t pre = mft__jget(&j, root, "pre_tokenizer"), norm = mft__jget(&j, root, "normalizer");
-    int kind = MFT_TOK_BPE, byte_level = 0;
-    t->pre = -1;
-    t->prefix_after_special = 1; /* HF normalises each stretch between added tokens on its own */
-    if (pre != MFT__JNONE && j.node[pre].type == MFT__J_OBJ) {
-        /* one pre-tokenizer, or a Sequence of them */
-        uint32_t list = mft__jget(&j, pre, "pretokenizers");
-        if (list != MFT__JNONE && j.node[list].type != MFT__J_ARR) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre_tokenizer.pretokenizers is not an array", path); goto done; }
-        uint32_t first = list != MFT__JNONE ? j.node[list].first : pre;
-        int digits = 0, split = -1;
-        for (uint32_t c = first; c != MFT__JNONE; c = list != MFT__JNONE ? j.node[c].next : MFT__JNONE) {
-            uint32_t ty = mft__jget(&j, c, "type");
-            if (mft__jstr_is(&j, ty, "ByteLevel")) {
-                byte_level = 1;
-                uint32_t ur = mft__jget(&j, c, "use_regex");
-                if (ur == MFT__JNONE || j.node[ur].type == MFT__J_TRUE) split = split < 0 ? MFT_PRE_GPT2 : split;
-                uint32_t aps = mft__jget(&j, c, "add_prefix_space");
-                if (aps != MFT__JNONE && j.node[aps].type == MFT__J_TRUE) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': ByteLevel add_prefix_space=true is not supported", path); goto done; }
-            } else if (mft__jstr_is(&j, ty, "Digits")) {
-                uint32_t ind = mft__jget(&j, c, "individual_digits");
-                digits = ind != MFT__JNONE && j.node[ind].type == MFT__J_TRUE ? 1 : 2;
-            } else if (mft__jstr_is(&j, ty, "Split")) {
-                uint32_t re = mft__jget(&j, mft__jget(&j, c, "pattern"), "Regex");
-                if (mft__jstr_is(&j, re, mft__re_llama3)) split = MFT_PRE_LLAMA3;
-                else if (mft__jstr_is(&j, re, mft__re_qwen2)) split = MFT_PRE_QWEN2;
-                else if (mft__jstr_is(&j, re, mft__re_gpt2)) split = MFT_PRE_GPT2;
-                else {
-                    int rl = 0;
-                    const char *r = mft__jstr(&j, re, &rl);
-                    s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer regex not supported: %.*s", path, r ? (rl < 120 ? rl : 120) : 14, r ? r : "(not a regex)");
-                    goto done;
-                }
-            } else if (mft__jstr_is(&j, ty, "Metaspace")) {
-                /* SentencePiece-style: the prepend scheme says where the dummy prefix goes */
-                kind = MFT_TOK_SPM;
-                uint32_t ps = mft__jget(&j, c, "prepend_scheme"), ap = mft__jget(&j, c, "add_prefix_space");
-                if (mft__jstr_is(&j, ps, "always") || (ps == MFT__JNONE && ap != MFT__JNONE && j.node[ap].type == MFT__J_TRUE)) t->add_dummy_prefix = 1;
-                else if (mft__jstr_is(&j, ps, "first")) { t->add_dummy_prefix = 1; t->prefix_after_special = 0; }
-            } else {
-                int tl = 0;
-                const char *tn = mft__jstr(&j, ty, &tl);
-                s = mft__fail(err, MFT_ERR_FORMAT, "'%s': pre-tokenizer %.*s is not supported", path, tn ? (tl < 40 ? tl : 40) : 1, tn ? tn : "?");
-                goto done;
-            }
-        }
-        /* Digits then the GPT-2 regex: StarCoder's (each digit alone) or digit runs */
-        if (digits) { split = MFT_PRE_STARCODER; t->digit_runs = digits == 2; }
-        t->pre = split;
-    }
-    if (norm != MFT__JNONE && j.node[norm].type == MFT__J_OBJ) {
-        uint32_t ty = mft__jget(&j, norm, "type");
-        if (mft__jstr_is(&j, ty, "NFC")) t->nfc = 1;
-        else if (mft__jstr_is(&j, ty, "Sequence")) {
-            /* Llama-2 / TinyLlama: Prepend("▁") + Replace(" ", "▁") is SentencePiece's escaping */
-            uint32_t list = mft__jget(&j, norm, "normalizers");
-            if (list == MFT__JNONE || j.node[list].type != MFT__J_ARR) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer.normalizers is not an array", path); goto done; }
-            for (uint32_t c = j.node[list].first; c != MFT__JNONE; c = j.node[c].next) {
-                uint32_t cty = mft__jget(&j, c, "type");
-                if (mft__jstr_is(&j, cty, "Prepend")) { kind = MFT_TOK_SPM; t->add_dummy_prefix = 1; }
-                else if (mft__jstr_is(&j, cty, "Replace")) kind = MFT_TOK_SPM;
-                else if (mft__jstr_is(&j, cty, "NFC")) t->nfc = 1;
-                else { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer not supported", path); goto done; }
-            }
-        } else { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': normalizer not supported", path); goto done; }
-    }
-    if (kind == MFT_TOK_BPE && !byte_level) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': a BPE model without a ByteLevel or Metaspace pre-tokenizer is not supported", path); goto done; }
-    if (kind == MFT_TOK_BPE && t->pre < 0) t->pre = MFT_PRE_GPT2;
-    {
-        uint32_t bf = mft__jget(&j, model, "byte_fallback"), im = mft__jget(&j, model, "ignore_merges");
-        t->byte_fallback = bf != MFT__JNONE && j.node[bf].type == MFT__J_TRUE;
-        t->ignore_merges = im != MFT__JNONE && j.node[im].type == MFT__J_TRUE;
-    }
-    for (int i = 0; i < V; i++) { piece[i] = text; plen[i] = 0; type[i] = MFT__TT_UNUSED; }
-    for (uint32_t c = j.node[vocab].first; c != MFT__JNONE; c = j.node[c].next) {
-        int id = (int)j.node[c].num;
-        char *p = text + j.node[c].key;
-        int n = (int)j.node[c].klen;
-        if (kind == MFT_TOK_BPE) {
-            int m = mft__bl_decode(p, n);
-            if (m >= 0) n = m;
-        } else {
-            n = mft__unescape_ws(p, n);
-        }
-        piece[id] = p;
-        plen[id] = n;
-        type[id] = MFT__TT_NORMAL;
-    }
-    if (added != MFT__JNONE && j.node[added].type == MFT__J_ARR)
-        for (uint32_t c = j.node[added].first; c != MFT__JNONE; c = j.node[c].next) {
-            int id = (int)j.node[mft__jget(&j, c, "id")].num, n;
-            uint32_t cn = mft__jget(&j, c, "content"), sp = mft__jget(&j, c, "special");
-            const char *p = mft__jstr(&j, cn, &n);
-            if (!p) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s': an added token has no content", path); goto done; }
-            piece[id] = text + j.node[cn].first;
-            plen[id] = n;
-            type[id] = sp != MFT__JNONE && j.node[sp].type == MFT__J_TRUE ? MFT__TT_CONTROL : MFT__TT_USER;
-        }
-    /* merges: "a b" strings (older files) or ["a", "b"] pairs, in rank order */
-    if (merges != MFT__JNONE && j.node[merges].type == MFT__J_ARR && j.node[merges].n > 0) {
-        merge = (int32_t *)malloc(2 * (size_t)j.node[merges].n * sizeof *merge);
-        if (!merge) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
-        /* a temporary table piece -> id (the builder's hash does not exist yet) */
-        mft_tokenizer tmp;
-        memset(&tmp, 0, sizeof tmp);
-        mft__tok_defaults(&tmp);
-        {
-            mft__tokspec sp = { kind, V, piece, plen, NULL, NULL, 0, NULL };
-            if ((s = mft__tok_build(&tmp, &sp, err))) goto done;
-        }
-        for (uint32_t c = j.node[merges].first; c != MFT__JNONE; c = j.node[c].next) {
-            char *a, *bb;
-            int la, lb;
-            if (j.node[c].type == MFT__J_STR) {
-                a = text + j.node[c].first;
-                char *sp = (char *)memchr(a + 1, ' ', j.node[c].n > 1 ? j.node[c].n - 1 : 0); /* a piece may start with ' ' only in SPM form */
-                if (!sp) continue;
-                la = (int)(sp - a);
-                bb = sp + 1;
-                lb = (int)j.node[c].n - la - 1;
-            } else if (j.node[c].type == MFT__J_ARR && j.node[c].n == 2) {
-                uint32_t x = j.node[c].first, y = j.node[x].next;
-                if (j.node[x].type != MFT__J_STR || j.node[y].type != MFT__J_STR) continue;
-                a = text + j.node[x].first; la = (int)j.node[x].n;
-                bb = text + j.node[y].first; lb = (int)j.node[y].n;
-            } else continue;
-            mft__merge_pair(&tmp, kind, a, la, bb, lb, merge + 2 * n_merges);
-            n_merges++;
-        }
-        mft_tokenizer_free(&tmp);
-    }
-    t->source = "tokenizer.json";
-    {
-        mft__tokspec sp = { kind, V, piece, plen, NULL, type, n_merges, merge };
-        if (kind == MFT_TOK_SPM && !n_merges) { s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has no merges", path); goto done; }
-        s = mft__tok_build(t, &sp, err);
-    }
-done:
-    mft__json_free(&j);
-    free(piece); free(plen); free(type); free(merge); free(text);
-    return s;
-}
-
-/* tokenizer_config.json beside a tokenizer.json: special tokens, add_bos, chat template */
-static void mft__tok_load_config(mft_tokenizer *t, const char *path)
-{
-    size_t n = strlen(path), dl = n;
-    while (dl > 0 && path[dl - 1] != '/') dl--;
-    char *cp = (char *)malloc(dl + 32);
-    if (!cp) return;
-    memcpy(cp, path, dl);
-    memcpy(cp + dl, "tokenizer_config.json", 22);
-    size_t sz;
-    char *data = mft__read_all(cp, &sz, (size_t)64 << 20, NULL);
-    free(cp);
-    if (!data) return;
-    mft__json j;
-    uint32_t root = mft__json_parse(&j, data, sz);
-    if (root != MFT__JNONE) {
-        int id;
-        if ((id = mft__config_token(t, &j, root, "bos_token")) >= 0) t->bos_id = id;
-        if ((id = mft__config_token(t, &j, root, "eos_token")) >= 0) t->eos_id = t->eot_id = id;
-        if ((id = mft__config_token(t, &j, root, "pad_token")) >= 0) t->pad_id = id;
-        if ((id = mft__config_token(t, &j, root, "unk_token")) >= 0) t->unk_id = id;
-        uint32_t ab = mft__jget(&j, root, "add_bos_token");
-        if (ab != MFT__JNONE) t->add_bos = j.node[ab].type == MFT__J_TRUE;
-        uint32_t ae = mft__jget(&j, root, "add_eos_token");
-        if (ae != MFT__JNONE) t->add_eos = j.node[ae].type == MFT__J_TRUE;
-        int tl;
-        const char *tpl = mft__jstr(&j, mft__jget(&j, root, "chat_template"), &tl);
-        if (tpl && (t->chat_template = (char *)malloc((size_t)tl + 1))) { memcpy(t->chat_template, tpl, (size_t)tl); t->chat_template[tl] = 0; }
-    }
-    mft__json_free(&j);
-    free(data);
-}
-
-/* ---- GGUF vocabularies -------------------------------------------------------------------- */
-
-MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err)
-{
-    if (!t || !g) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
-    memset(t, 0, sizeof *t);
-    const mft_gguf_kv *model = mft_gguf_get(g, "tokenizer.ggml.model"), *tokens = mft_gguf_get(g, "tokenizer.ggml.tokens");
-    const mft_gguf_kv *scores = mft_gguf_get(g, "tokenizer.ggml.scores"), *types = mft_gguf_get(g, "tokenizer.ggml.token_type");
-    const mft_gguf_kv *merges = mft_gguf_get(g, "tokenizer.ggml.merges"), *pre = mft_gguf_get(g, "tokenizer.ggml.pre");
-    if (!model || model->type != MFT_GGUF_STRING) return mft__fail(err, MFT_ERR_FORMAT, "the GGUF file has no tokenizer.ggml.model");
-    if (!tokens || tokens->type != MFT_GGUF_ARRAY || tokens->arr_type != MFT_GGUF_STRING || tokens->n == 0 || tokens->n > (1u << 22))
-        return mft__fail(err, MFT_ERR_FORMAT, "the GGUF file has no valid tokenizer.ggml.tokens");
-    int kind = !strcmp((const char *)model->data, "llama") ? MFT_TOK_SPM : !strcmp((const char *)model->data, "gpt2") ? MFT_TOK_BPE : 0;
-    if (!kind) return mft__fail(err, MFT_ERR_FORMAT, "GGUF tokenizer model '%s' is not supported (llama and gpt2 are)", (const char *)model->data);
-    int V = (int)tokens->n;
-    if (scores && (scores->type != MFT_GGUF_ARRAY || scores->n != (uint64_t)V || (scores->arr_type != MFT_GGUF_FLOAT32 && scores->arr_type != MFT_GGUF_FLOAT64)))
-        return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.scores does not match the %d tokens", V);
-    if (types && (types->type != MFT_GGUF_ARRAY || types->n != (uint64_t)V || types->arr_type == MFT_GGUF_STRING || types->arr_type == MFT_GGUF_ARRAY ||
-                  types->arr_type == MFT_GGUF_FLOAT32 || types->arr_type == MFT_GGUF_FLOAT64))
-        return mft__fail(err, MFT_ERR_FORMAT, "tokenizer.ggml.token_type does not match the %d tokens", V);
-    if (kind == MFT_TOK_SPM && !scores) return mft__fail(err, MFT_ERR_FORMAT, "a GGUF llama vocabulary needs tokenizer.ggml.scores");
-    if (kind == MFT_TOK_BPE && (!merges || merges->type != MFT_GGUF_ARRAY || merges->arr_type != MFT_GGUF_STRING))
-        return mft__fail(err, MFT_ERR_FORMAT, "a GGUF gpt2 vocabulary needs tokenizer.ggml.merges");
-    mft_status s = MFT_OK;
-    const mft_gguf_str *tok = (const mft_gguf_str *)tokens->data;
-    size_t text = 0;
-    for (int i = 0; i < V; i++) { if (tok[i].n > (1 << 16)) return mft__fail(err, MFT_ERR_FORMAT, "token %d is too long", i); text += tok[i].n; }
-    const char **piece = (const char **)calloc((size_t)V, sizeof *piece);
-    int *plen = (int *)calloc((size_t)V, sizeof *plen);
-    float *score = (float *)calloc((size_t)V, sizeof *score);
-    uint8_t *type = (uint8_t *)calloc((size_t)V, 1);
-    char *buf = (char *)malloc(text + 1);
-    int32_t *merge = NULL;
-    int n_merges = 0;
-    if (!piece || !plen || !score || !type || !buf) { s = mft__fail(err, MFT_ERR_NOMEM, "out of memory"); goto done; }
-    mft__tok_defaults(t);
-    size_t u = 0;
-    for (int i = 0; i < V; i++) {
-        char *p = buf + u;
-        int n = (int)tok[i].n;
-        memcpy(p, tok[i].s, (size_t)n);
-        int64_t ty = types ? mft__gguf_int(types, (uint64_t)i) : MFT__TT_NORMAL;
-        type[i] = (uint8_t)(ty >= 1 && ty <= 6 ? ty : MFT__TT_NORMAL);
-        if (kind == MFT_TOK_BPE) {
-            if (type[i] == MFT__TT_NORMAL) { int m = mft__bl_decode(p, n); if (m >= 0) n = m; }
-        } else {
-            n = mft__unescape_ws(p, n);
-        }
-        piece[i] = p;
-        plen[i] = n;
-        score[i] = scores ? (float)mft__gguf_f64(scores, (uint64_t)i) : 0.0f;
-        u += (size_t)n;
-    }
-    if (kind == MFT_TOK_BPE) {
-        mft_tokenizer tmp;
-        memset(&tmp, 0, sizeof tmp);
-        mft__tok_defaults(&tmp);
-        mft__tokspec sp0 = { kind, V, piece, plen, NULL, type, 0, NULL };
-        if ((s = mft__tok_build(&tmp, &sp0, err))) goto done;
-        merge = (int32_t *)malloc(2 * (size_t)merges->n * sizeof *merge + 8);
-        if (!merge) { mft_tokenizer_free(&tmp); s = mft__fail(err, MFT_ERR_NOMEM, "out of memory"); goto done; }
-        const mft_gguf_str *ms = (const mft_gguf_str *)merges->data;
-        for (uint64_t r = 0; r < merges->n; r++) {
-            const char *sp = ms[r].n > 1 ? (const char *)memchr(ms[r].s + 1, ' ', (size_t)ms[r].n - 1) : NULL;
-            if (!sp) continue;
-            int la = (int)(sp - ms[r].s);
-            mft__merge_pair(&tmp, kind, ms[r].s, la, sp + 1, (int)ms[r].n - la - 1, merge + 2 * n_merges);
-            n_merges++;
-        }
-        mft_tokenizer_free(&tmp);
-        t->pre = MFT_PRE_GPT2;
-        if (pre && pre->type == MFT_GGUF_STRING) {
-            const char *pn = (const char *)pre->data;
-            /* llama.cpp's names for its pre-tokenizer regex sets */
-            if (!strcmp(pn, "gpt-2")) t->pre = MFT_PRE_GPT2;
-            else if (!strcmp(pn, "starcoder") || !strcmp(pn, "smollm") || !strcmp(pn, "refact")) t->pre = MFT_PRE_STARCODER;
-            else if (!strcmp(pn, "llama-bpe") || !strcmp(pn, "llama3")) t->pre = MFT_PRE_LLAMA3;
-            else if (!strcmp(pn, "qwen2")) t->pre = MFT_PRE_QWEN2;
-            else { s = mft__fail(err, MFT_ERR_FORMAT, "GGUF pre-tokenizer '%s' is not supported", pn); goto done; }
-        }
-        t->ignore_merges = t->pre == MFT_PRE_LLAMA3;
-    }
-    {
-        const mft_gguf_kv *kv;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.bos_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->bos_id = (int)kv->v.i;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.eos_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->eos_id = t->eot_id = (int)kv->v.i;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.eot_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->eot_id = (int)kv->v.i;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.unknown_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->unk_id = (int)kv->v.i;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.padding_token_id")) && kv->v.i >= 0 && kv->v.i < V) t->pad_id = (int)kv->v.i;
-        t->add_bos = kind == MFT_TOK_SPM;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_bos_token")) && kv->type == MFT_GGUF_BOOL) t->add_bos = (int)kv->v.u;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_eos_token")) && kv->type == MFT_GGUF_BOOL) t->add_eos = (int)kv->v.u;
-        t->add_dummy_prefix = kind == MFT_TOK_SPM;
-        if ((kv = mft_gguf_get(g, "tokenizer.ggml.add_space_prefix")) && kv->type == MFT_GGUF_BOOL) t->add_dummy_prefix = (int)kv->v.u;
-        if ((kv = mft_gguf_get(g, "tokenizer.chat_template")) && kv->type == MFT_GGUF_STRING && (t->chat_template = (char *)malloc(kv->n + 1))) {
-            memcpy(t->chat_template, kv->data, kv->n);
-            t->chat_template[kv->n] = 0;
-        }
-        if (t->unk_id < 0) for (int i = 0; i < V; i++) if (type[i] == MFT__TT_UNKNOWN) { t->unk_id = i; break; }
-    }
-    /* llama.cpp's SPM: byte fallback and no whitespace clean-up */
-    t->byte_fallback = 1;
-    t->remove_extra_spaces = 0;
-    t->source = "gguf";
-    {
-        mft__tokspec sp = { kind, V, piece, plen, kind == MFT_TOK_SPM ? score : NULL, type, n_merges, merge };
-        s = mft__tok_build(t, &sp, err);
-    }
-done:
-    free(piece); free(plen); free(score); free(type); free(buf); free(merge);
-    if (s) { mft_tokenizer_free(t); return s; }
-    return mft__ok(err);
-}
-
-/* ---- one entry point for every file type ------------------------------------------------- */
-
-static mft_status mft__tok_load_any(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err);
-
-MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
-{
-    mft_status s = mft__tok_load_any(t, path, vocab_size, err);
-    if (!s && vocab_size > 0 && t->vocab_size > vocab_size) {
-        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %d tokens, more than the model's %d", path, t->vocab_size, vocab_size);
-        mft_tokenizer_free(t);
-    }
-    return s;
-}
-
-/* The tokenizer that comes with a model: inside a GGUF file, or a file beside the checkpoint,
-   in this order: tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin (llama2.c's name
-   for a custom vocabulary of V tokens). */
-MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err)
-{
-    if (!t || !model_path) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
-    memset(t, 0, sizeof *t);
-    FILE *f = fopen(model_path, "rb");
-    char magic[4] = { 0 };
-    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", model_path);
-    size_t got = fread(magic, 1, 4, f);
-    fclose(f);
-    if (got == 4 && !memcmp(magic, "GGUF", 4)) return mft_tokenizer_load(t, model_path, vocab_size, err);
-    size_t dl = strlen(model_path);
-    while (dl > 0 && model_path[dl - 1] != '/') dl--;
-    char *path = (char *)malloc(dl + 64);
-    if (!path) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-    char names[4][40] = { "tokenizer.json", "tokenizer.model", "tokenizer.bin", "" };
-    snprintf(names[3], sizeof names[3], "tok%d.bin", vocab_size);
-    for (int i = 0; i < 4; i++) {
-        memcpy(path, model_path, dl);
-        strcpy(path + dl, names[i]);
-        if ((f = fopen(path, "rb"))) {
-            fclose(f);
-            mft_status s = mft_tokenizer_load(t, path, vocab_size, err);
-            free(path);
-            return s;
-        }
-    }
-    free(path);
-    return mft__fail(err, MFT_ERR_IO, "no tokenizer beside '%s' (looked for tokenizer.json, tokenizer.model, tokenizer.bin, tok%d.bin): give one", model_path, vocab_size);
-}
-
-static mft_status mft__tok_load_any(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err)
-{
-    if (!t) return mft__fail(err, MFT_ERR_ARG, "tokenizer is NULL");
-    memset(t, 0, sizeof *t);
-    if (!path) return mft__fail(err, MFT_ERR_ARG, "tokenizer path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open tokenizer '%s'", path);
-    unsigned char head[16] = { 0 };
-    size_t got = fread(head, 1, sizeof head, f);
-    fclose(f);
-    size_t k = 0;
-    while (k < got && (head[k] == ' ' || head[k] == '\n' || head[k] == '\r' || head[k] == '\t')) k++;
-    mft_status s;
-    if (got >= 4 && !memcmp(head, "GGUF", 4)) {
-        mft_gguf g;
-        if ((s = mft_gguf_open(&g, path, err))) return s;
-        s = mft_tokenizer_from_gguf(t, &g, err);
-        mft_gguf_close(&g);
-        return s;
-    }
-    if (k < got && head[k] == '{') {
-        size_t n;
-        char *data = mft__read_all(path, &n, (size_t)1 << 30, err);
-        if (!data) return err ? err->status : MFT_ERR_IO;
-        s = mft__tok_load_json(t, path, data, n, err);
-        free(data);
-        if (!s) { mft__tok_load_config(t, path); mft__ok(err); }
-        return s;
-    }
-    /* a SentencePiece model starts with field 1 (a piece), length-delimited (byte 0x0A), whose
-       own first field is the piece string (0x0A again); a tokenizer.bin starts with a small
-       uint32, so its second byte is 0 */
-    size_t pl = strlen(path);
-    int is_model = (pl > 6 && !strcmp(path + pl - 6, ".model")) ||
-                   (got >= 4 && head[0] == 0x0A && head[1] != 0 && (head[2] == 0x0A || head[3] == 0x0A));
-    if (is_model) {
-        size_t n;
-        char *data = mft__read_all(path, &n, (size_t)1 << 30, err);
-        if (!data) return err ? err->status : MFT_ERR_IO;
-        s = mft__tok_load_spm(t, path, (const uint8_t *)data, n, err);
-        free(data);
-        if (!s) mft__ok(err);
-        return s;
-    }
-    return mft__tok_load_bin(t, path, vocab_size, err);
-}
-
-/* ============================================================================================
-   >>chat
-   Chat templates without a Jinja engine: each family's template written out in C, producing
-   byte for byte what the model's own Jinja template produces (tests/gen_chat_goldens.py
-   renders the real templates with jinja2 as Hugging Face does; the test compares). For each
-   message the renderer also reports where its content landed in the text, which is how a
-   mask finds a turn's tokens later: on the token offsets of one encode of the whole text,
-   never by tokenising pieces again.
-   ============================================================================================ */
-
-typedef struct mft__sb { char *p; int n, cap, over; } mft__sb;
-
-static void mft__sb_put(mft__sb *b, const char *s, int n)
-{
-    if (n < 0) n = (int)strlen(s);
-    if (b->n + n >= b->cap) { b->over = 1; return; }
-    memcpy(b->p + b->n, s, (size_t)n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-/* Python's str.isspace(), which Jinja's trim and str.strip() use: Unicode White_Space plus
-   U+001C..U+001F */
-static int mft__py_space(const char *s, int n, int i, int *len)
-{
-    mft__txt x = { (const unsigned char *)s, n };
-    int32_t cp;
-    *len = mft__cp(&x, i, &cp);
-    return cp >= 0 && ((cp >= 0x1C && cp <= 0x1F) || (mft__uc_class((uint32_t)cp) & MFT__UC_S));
-}
-
-/* [*b, *e) with white space (or, when only_nl, '\n') removed on the chosen sides */
-static void mft__strip(const char *s, int *b, int *e, int left, int right, int only_nl)
-{
-    int l;
-    while (left && *b < *e && (only_nl ? s[*b] == '\n' : mft__py_space(s, *e, *b, &l))) *b += only_nl ? 1 : l;
-    while (right && *e > *b) {
-        if (only_nl) { if (s[*e - 1] != '\n') break; (*e)--; continue; }
-        /* step back over one UTF-8 character */
-        int k = *e - 1;
-        while (k > *b && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-        if (!mft__py_space(s, *e, k, &l) || k + l != *e) break;
-        *e = k;
-    }
-}
-
-static const char *mft__role_name(int role)
-{
-    return role == MFT_ROLE_SYSTEM ? "system" : role == MFT_ROLE_USER ? "user" : role == MFT_ROLE_ASSISTANT ? "assistant" : "tool";
-}
-
-/* position of needle in s[b..e) at or after b, last occurrence when last, or -1 */
-static int mft__find(const char *s, int b, int e, const char *needle, int last)
-{
-    int nl = (int)strlen(needle), at = -1;
-    for (int i = b; i + nl <= e; i++)
-        if (!memcmp(s + i, needle, (size_t)nl)) { at = i; if (!last) break; }
-    return at;
-}
-
-MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt)
-{
-    int agp = 0, fam = -1;
-    if (!jinja) return -1;
-    if (strstr(jinja, "<|start_header_id|>") && strstr(jinja, "<|eot_id|>")) fam = MFT_CHAT_LLAMA3;
-    else if (strstr(jinja, "<|im_start|>") && strstr(jinja, "</think>")) fam = MFT_CHAT_QWEN3;
-    else if (strstr(jinja, "<|im_start|>")) fam = MFT_CHAT_CHATML;
-    else if (strstr(jinja, "<|user|>") && strstr(jinja, "<|end|>")) fam = MFT_CHAT_PHI3;
-    else if (strstr(jinja, "<|user|>") && strstr(jinja, "<|assistant|>")) fam = MFT_CHAT_ZEPHYR;
-    else if (strstr(jinja, "<start_of_turn>")) fam = strstr(jinja, "first_user_prefix") ? MFT_CHAT_GEMMA3 : MFT_CHAT_GEMMA;
-    else if (strstr(jinja, "<<SYS>>") && strstr(jinja, "[INST]")) fam = MFT_CHAT_LLAMA2;
-    else if (strstr(jinja, "[INST]"))
-        fam = strstr(jinja, "\"[/INST]\"") ? MFT_CHAT_MISTRAL_V3 : strstr(jinja, "eos_token + ' '") ? MFT_CHAT_MISTRAL_V1 : MFT_CHAT_MISTRAL;
-    /* a template that never tests add_generation_prompt always ends with the assistant header
-       when it writes one after the loop (the Llama-3 template shipped with some copies) */
-    if (fam >= 0 && !strstr(jinja, "add_generation_prompt") && fam == MFT_CHAT_LLAMA3) agp = 1;
-    if (always_generation_prompt) *always_generation_prompt = agp;
-    return fam;
-}
-
-static const char *const mft__chat_names[MFT_CHAT_COUNT] = {
-    "plain", "llama3", "qwen3", "phi3", "chatml", "llama2", "mistral", "gemma", "zephyr", "mistral-v0.1", "mistral-v3", "gemma3"
-};
-
-MFT_API int mft_chat_family(const char *name)
-{
-    for (int i = 0; name && i < MFT_CHAT_COUNT; i++)
-        if (!strcmp(name, mft__chat_names[i])) return i;
-    return -1;
-}
-
-MFT_API const char *mft_chat_family_name(int family)
-{
-    return family >= 0 && family < MFT_CHAT_COUNT ? mft__chat_names[family] : NULL;
-}
-
-MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n_msg,
-                                   int add_generation_prompt, char *out, int cap, int *len, int *ranges,
-                                   int *origin, mft_error *err)
-{
-    mft__sb b = { out, 0, cap, 0 };
-    if (len) *len = 0;
-    if (!out || cap < 1 || (n_msg && !m) || n_msg < 0) return mft__fail(err, MFT_ERR_ARG, "mft_chat_render: bad argument");
-    out[0] = 0;
-    for (int i = 0; i < n_msg; i++) {
-        if (m[i].role < MFT_ROLE_SYSTEM || m[i].role > MFT_ROLE_TOOL || !m[i].content || m[i].len < 0)
-            return mft__fail(err, MFT_ERR_ARG, "message %d: bad role or content", i);
-        if (ranges) ranges[2 * i] = ranges[2 * i + 1] = -1;
-        if (origin) origin[i] = -1;
-    }
-#define MFT__ORIGIN(i, pos) do { if (origin) origin[i] = (pos); } while (0)
-    int bl = 0, el = 0;
-    const char *bos = t && t->bos_id >= 0 ? mft_token_piece(t, t->bos_id, &bl) : "";
-    const char *eos = t && t->eos_id >= 0 ? mft_token_piece(t, t->eos_id, &el) : "";
-    switch (family) {
-    case MFT_CHAT_PLAIN:
-        /* the messages one after the other, as the model would read a prompt and its answer */
-        for (int i = 0; i < n_msg; i++) {
-            if (ranges) ranges[2 * i] = b.n;
-            MFT__ORIGIN(i, b.n);
-            mft__sb_put(&b, m[i].content, m[i].len);
-            if (ranges) ranges[2 * i + 1] = b.n;
-        }
-        break;
-    case MFT_CHAT_LLAMA3:
-        /* bos + per message: <|start_header_id|>ROLE<|end_header_id|>\n\n TRIMMED <|eot_id|> */
-        for (int i = 0; i < n_msg; i++) {
-            int cb = 0, ce = m[i].len;
-            if (i == 0) mft__sb_put(&b, bos, bl);
-            mft__sb_put(&b, "<|start_header_id|>", -1);
-            mft__sb_put(&b, mft__role_name(m[i].role), -1);
-            mft__sb_put(&b, "<|end_header_id|>\n\n", -1);
-            mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
-            if (ranges) ranges[2 * i] = b.n;
-            MFT__ORIGIN(i, b.n - cb); /* trimmed bytes would sit before the range */
-            mft__sb_put(&b, m[i].content + cb, ce - cb);
-            if (ranges) ranges[2 * i + 1] = b.n;
-            mft__sb_put(&b, "<|eot_id|>", -1);
-        }
-        if (add_generation_prompt) mft__sb_put(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n", -1);
-        break;
-    case MFT_CHAT_PHI3:
-        /* bos; user: <|user|>\n C <|end|>\n<|assistant|>\n ; assistant: C <|end|>\n ; others dropped */
-        mft__sb_put(&b, bos, bl);
-        for (int i = 0; i < n_msg; i++) {
-            if (m[i].role == MFT_ROLE_USER) mft__sb_put(&b, "<|user|>\n", -1);
-            else if (m[i].role != MFT_ROLE_ASSISTANT) continue;
-            if (ranges) ranges[2 * i] = b.n;
-            MFT__ORIGIN(i, b.n);
-            mft__sb_put(&b, m[i].content, m[i].len);
-            if (ranges) ranges[2 * i + 1] = b.n;
-            mft__sb_put(&b, m[i].role == MFT_ROLE_USER ? "<|end|>\n<|assistant|>\n" : "<|end|>\n", -1);
-        }
-        break;
-    case MFT_CHAT_QWEN3: {
-        /* ChatML with Qwen3's reasoning rules: an assistant turn after the last real user
-           query keeps (or gets an empty) <think> block; earlier ones lose theirs */
-        int last_query = n_msg - 1;
-        for (int i = n_msg - 1; i >= 0; i--) {
-            const char *c = m[i].content;
-            int tr = m[i].len >= 15 && !memcmp(c, "<tool_response>", 15) && m[i].len >= 16 && !memcmp(c + m[i].len - 16, "</tool_response>", 16);
-            if (m[i].role == MFT_ROLE_USER && !tr) { last_query = i; break; }
-        }
-        for (int i = 0; i < n_msg; i++) {
-            const char *c = m[i].content;
-            int L = m[i].len;
-            if (m[i].role == MFT_ROLE_USER || m[i].role == MFT_ROLE_SYSTEM) {
-                mft__sb_put(&b, "<|im_start|>", -1);
-                mft__sb_put(&b, mft__role_name(m[i].role), -1);
-                mft__sb_put(&b, "\n", 1);
-                if (ranges) ranges[2 * i] = b.n;
-                MFT__ORIGIN(i, b.n);
-                mft__sb_put(&b, c, L);
-                if (ranges) ranges[2 * i + 1] = b.n;
-                mft__sb_put(&b, "<|im_end|>\n", -1);
-            } else if (m[i].role == MFT_ROLE_ASSISTANT) {
-                int cb = 0, ce = L, rb = 0, re = 0, close = mft__find(c, 0, L, "</think>", 1);
-                if (close >= 0) {
-                    /* content after the last </think>, left-stripped of newlines; reasoning
-                       before the first </think>, after its last <think> */
-                    cb = close + 8;
-                    mft__strip(c, &cb, &ce, 1, 0, 1);
-                    int first_close = mft__find(c, 0, L, "</think>", 0), open;
-                    rb = 0; re = first_close;
-                    mft__strip(c, &rb, &re, 0, 1, 1);
-                    if ((open = mft__find(c, rb, re, "<think>", 1)) >= 0) rb = open + 7;
-                    mft__strip(c, &rb, &re, 1, 0, 1);
-                }
-                mft__sb_put(&b, "<|im_start|>assistant\n", -1);
-                if (ranges) ranges[2 * i] = b.n;
-                if (i > last_query && (i == n_msg - 1 || re > rb)) {
-                    mft__strip(c, &rb, &re, 1, 1, 1);
-                    mft__strip(c, &cb, &ce, 1, 0, 1);
-                    mft__sb_put(&b, "<think>\n", -1);
-                    mft__sb_put(&b, c + rb, re - rb);
-                    mft__sb_put(&b, "\n</think>\n\n", -1);
-                }
-                MFT__ORIGIN(i, b.n - cb); /* where byte 0 of the content would be */
-                mft__sb_put(&b, c + cb, ce - cb);
-                if (ranges) ranges[2 * i + 1] = b.n;
-                mft__sb_put(&b, "<|im_end|>\n", -1);
-            } else { /* tool: grouped into one user turn of <tool_response> blocks */
-                if (i == 0 || m[i - 1].role != MFT_ROLE_TOOL) mft__sb_put(&b, "<|im_start|>user", -1);
-                mft__sb_put(&b, "\n<tool_response>\n", -1);
-                if (ranges) ranges[2 * i] = b.n;
-                MFT__ORIGIN(i, b.n);
-                mft__sb_put(&b, c, L);
-                if (ranges) ranges[2 * i + 1] = b.n;
-                mft__sb_put(&b, "\n</tool_response>", -1);
-                if (i == n_msg - 1 || m[i + 1].role != MFT_ROLE_TOOL) mft__sb_put(&b, "<|im_end|>\n", -1);
-            }
-        }
-        if (add_generation_prompt) mft__sb_put(&b, "<|im_start|>assistant\n", -1);
-        break;
-    }
-    case MFT_CHAT_CHATML:
-        /* per message: <|im_start|>ROLE\n CONTENT <|im_end|>\n */
-        for (int i = 0; i < n_msg; i++) {
-            mft__sb_put(&b, "<|im_start|>", -1);
-            mft__sb_put(&b, mft__role_name(m[i].role), -1);
-            mft__sb_put(&b, "\n", 1);
-            if (ranges) ranges[2 * i] = b.n;
-            MFT__ORIGIN(i, b.n);
-            mft__sb_put(&b, m[i].content, m[i].len);
-            if (ranges) ranges[2 * i + 1] = b.n;
-            mft__sb_put(&b, "<|im_end|>\n", -1);
-        }
-        if (add_generation_prompt) mft__sb_put(&b, "<|im_start|>assistant\n", -1);
-        break;
-    case MFT_CHAT_ZEPHYR:
-        /* per message: <|ROLE|>\n CONTENT eos \n (tool turns dropped); the generation prompt
-           is written inside the loop, after the last message */
-        for (int i = 0; i < n_msg; i++) {
-            if (m[i].role == MFT_ROLE_TOOL) continue;
-            mft__sb_put(&b, m[i].role == MFT_ROLE_USER ? "<|user|>\n" : m[i].role == MFT_ROLE_SYSTEM ? "<|system|>\n" : "<|assistant|>\n", -1);
-            if (ranges) ranges[2 * i] = b.n;
-            MFT__ORIGIN(i, b.n);
-            mft__sb_put(&b, m[i].content, m[i].len);
-            if (ranges) ranges[2 * i + 1] = b.n;
-            mft__sb_put(&b, eos, el);
-            mft__sb_put(&b, "\n", 1);
-        }
-        if (add_generation_prompt && n_msg > 0) mft__sb_put(&b, "<|assistant|>\n", -1);
-        break;
-    case MFT_CHAT_GEMMA:
-    case MFT_CHAT_GEMMA3:
-    case MFT_CHAT_MISTRAL:
-    case MFT_CHAT_MISTRAL_V1:
-    case MFT_CHAT_MISTRAL_V3:
-    case MFT_CHAT_LLAMA2: {
-        /* these templates insist on turns alternating, a user turn at every even position of
-           the loop (after an optional leading system message, which Llama-2 folds into the
-           first user turn, Gemma 3 prefixes to it, Mistral v3 puts before the *last* user turn
-           and so drops when the conversation ends with the assistant; Gemma 1 and the v0.1
-           Mistral forms refuse it). What sits at an odd position that is not the assistant:
-           Gemma renders it under its own role name, Llama-2 drops it, Mistral refuses it. */
-        int first = 0, has_sys = n_msg > 0 && m[0].role == MFT_ROLE_SYSTEM;
-        int mistral = family == MFT_CHAT_MISTRAL || family == MFT_CHAT_MISTRAL_V1 || family == MFT_CHAT_MISTRAL_V3;
-        int gemma = family == MFT_CHAT_GEMMA || family == MFT_CHAT_GEMMA3;
-        if (has_sys && (family == MFT_CHAT_GEMMA || family == MFT_CHAT_MISTRAL || family == MFT_CHAT_MISTRAL_V1))
-            return mft__fail(err, MFT_ERR_ARG, "this chat template does not support a system message");
-        first = has_sys;
-        for (int i = first; i < n_msg; i++) {
-            int even = (i - first) % 2 == 0;
-            if ((m[i].role == MFT_ROLE_USER) != even)
-                return mft__fail(err, MFT_ERR_ARG, "this chat template needs user/assistant turns alternating, starting with the user (message %d)", i);
-            if (mistral && !even && m[i].role != MFT_ROLE_ASSISTANT)
-                return mft__fail(err, MFT_ERR_ARG, "this chat template supports only user and assistant turns after the system message (message %d)", i);
-        }
-        if (family != MFT_CHAT_LLAMA2) mft__sb_put(&b, bos, bl);
-        for (int i = first; i < n_msg; i++) {
-            int user = m[i].role == MFT_ROLE_USER, cb = 0, ce = m[i].len;
-            if (gemma) {
-                mft__sb_put(&b, "<start_of_turn>", -1);
-                mft__sb_put(&b, m[i].role == MFT_ROLE_ASSISTANT ? "model" : mft__role_name(m[i].role), -1);
-                mft__sb_put(&b, "\n", 1);
-                if (has_sys && i == first) { /* Gemma 3: the system text, untrimmed, then a blank line */
-                    if (ranges) ranges[0] = b.n;
-                    MFT__ORIGIN(0, b.n);
-                    mft__sb_put(&b, m[0].content, m[0].len);
-                    if (ranges) ranges[1] = b.n;
-                    mft__sb_put(&b, "\n\n", 2);
-                }
-                mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
-                if (ranges) ranges[2 * i] = b.n;
-                MFT__ORIGIN(i, b.n - cb);
-                mft__sb_put(&b, m[i].content + cb, ce - cb);
-                if (ranges) ranges[2 * i + 1] = b.n;
-                mft__sb_put(&b, "<end_of_turn>\n", -1);
-            } else if (family == MFT_CHAT_MISTRAL_V3) {
-                /* [INST] (system \n\n if this is the last message) CONTENT[/INST] ; assistant: " " TRIMMED eos */
-                if (user) {
-                    mft__sb_put(&b, "[INST] ", -1);
-                    if (has_sys && i == n_msg - 1) {
-                        if (ranges) ranges[0] = b.n;
-                        MFT__ORIGIN(0, b.n);
-                        mft__sb_put(&b, m[0].content, m[0].len);
-                        if (ranges) ranges[1] = b.n;
-                        mft__sb_put(&b, "\n\n", 2);
-                    }
-                } else {
-                    mft__sb_put(&b, " ", 1);
-                    mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
-                }
-                if (ranges) ranges[2 * i] = b.n;
-                MFT__ORIGIN(i, b.n - cb);
-                mft__sb_put(&b, m[i].content + cb, ce - cb);
-                if (ranges) ranges[2 * i + 1] = b.n;
-                if (user) mft__sb_put(&b, "[/INST]", -1); else mft__sb_put(&b, eos, el);
-            } else if (mistral) {
-                /* [INST] CONTENT [/INST] ; assistant: CONTENT eos (Mistral-7B v0.1 adds a space) */
-                if (user) mft__sb_put(&b, "[INST] ", -1);
-                if (ranges) ranges[2 * i] = b.n;
-                MFT__ORIGIN(i, b.n);
-                mft__sb_put(&b, m[i].content, m[i].len);
-                if (ranges) ranges[2 * i + 1] = b.n;
-                if (user) mft__sb_put(&b, " [/INST]", -1);
-                else { mft__sb_put(&b, eos, el); if (family == MFT_CHAT_MISTRAL_V1) mft__sb_put(&b, " ", 1); }
-            } else if (user || m[i].role == MFT_ROLE_ASSISTANT) {
-                /* Llama-2: content.strip() of (system block + content) for the first user turn */
-                int sys = user && i == first && has_sys;
-                if (user) { mft__sb_put(&b, bos, bl); mft__sb_put(&b, "[INST] ", -1); } else mft__sb_put(&b, " ", 1);
-                if (sys) {
-                    mft__sb_put(&b, "<<SYS>>\n", -1);
-                    if (ranges) ranges[0] = b.n;
-                    MFT__ORIGIN(0, b.n);
-                    mft__sb_put(&b, m[0].content, m[0].len);
-                    if (ranges) ranges[1] = b.n;
-                    mft__sb_put(&b, "\n<</SYS>>\n\n", -1);
-                    mft__strip(m[i].content, &cb, &ce, 0, 1, 0);
-                } else {
-                    mft__strip(m[i].content, &cb, &ce, 1, 1, 0);
-                }
-                if (ranges) ranges[2 * i] = b.n;
-                MFT__ORIGIN(i, b.n - cb);
-                mft__sb_put(&b, m[i].content + cb, ce - cb);
-                if (ranges) ranges[2 * i + 1] = b.n;
-                if (user) mft__sb_put(&b, " [/INST]", -1); else { mft__sb_put(&b, " ", 1); mft__sb_put(&b, eos, el); }
-            }
-        }
-        if (add_generation_prompt && gemma) mft__sb_put(&b, "<start_of_turn>model\n", -1);
-        break;
-    }
-    default:
-        return mft__fail(err, MFT_ERR_ARG, "unknown chat template family %d", family);
-    }
-#undef MFT__ORIGIN
-    if (b.over) return mft__fail(err, MFT_ERR_ARG, "the rendered conversation needs more than %d bytes", cap);
-    if (len) *len = b.n;
-    return mft__ok(err);
-}
-
-/* ============================================================================================
-   >>data
-   From one JSONL line to token ids and loss weights: parse the record, strip key markup,
-   render the conversation with the chat template, encode the whole text once (offsets give
-   each token's bytes), then decide per token: eligible (its turn is trained), selected (the
-   policy: every token, key tokens, or tokens that differ from the model's own draft), and
-   the end-of-turn token of every trained turn. Weights go to target positions: the weight of
-   token i (i >= 1) is stored at w[i - 1], the position that predicts it.
-   ============================================================================================ */
-
-MFT_API mft_data_opts mft_data_opts_default(void)
-{
-    mft_data_opts o;
-    memset(&o, 0, sizeof o);
-    o.policy = MFT_POLICY_KEY;
-    o.eligible = MFT_ELIGIBLE_ASSISTANT;
-    o.template_family = -1;
-    o.eot_id = -1;
-    o.train_eot = 1;
-    o.key_open = "{{key}}";
-    o.key_close = "{{/key}}";
-    o.max_len = 0;
-    return o;
-}
-
-MFT_API void mft_example_free(mft_example *ex)
-{
-    if (!ex) return;
-    free(ex->ids);
-    free(ex->w);
-    free(ex->tag);
-    memset(ex, 0, sizeof *ex);
-}
-
-/* a message as the data file gives it, with its key spans as byte ranges of the content
-   once the markup is removed */
-typedef struct mft__dmsg {
-    int role, train;       /* train: -1 unset, 0, 1 */
-    float weight;
-    char *content; int len;
-    char *draft; int dlen; /* NULL when absent */
-    int *spans; int n_spans;
-    int owned;             /* content and draft are our stripped copies (freed at the end) */
-} mft__dmsg;
-
-/* removes key markup from s[0..n) into out, recording the spans; a backslash before a
-   delimiter makes it literal text. Returns the new length, or -1 on unbalanced markup. */
-static int mft__strip_markup(const char *s, int n, const char *open, const char *close, char *out, int *spans, int *n_spans, int max_spans)
-{
-    int w = 0, ol = (int)strlen(open), cl = (int)strlen(close), in = -1;
-    *n_spans = 0;
-    for (int i = 0; i < n;) {
-        if (s[i] == '\\' && ((ol && i + 1 + ol <= n && !memcmp(s + i + 1, open, (size_t)ol)) || (cl && i + 1 + cl <= n && !memcmp(s + i + 1, close, (size_t)cl)))) {
-            int l = !memcmp(s + i + 1, open, (size_t)ol) && i + 1 + ol <= n ? ol : cl;
-            memcpy(out + w, s + i + 1, (size_t)l); w += l; i += 1 + l;
-            continue;
-        }
-        if (ol && i + ol <= n && !memcmp(s + i, open, (size_t)ol)) {
-            if (in >= 0) return -1;
-            in = w; i += ol;
-            continue;
-        }
-        if (cl && i + cl <= n && !memcmp(s + i, close, (size_t)cl)) {
-            if (in < 0 || *n_spans >= max_spans) return -1;
-            spans[2 * *n_spans] = in; spans[2 * *n_spans + 1] = w; (*n_spans)++;
-            in = -1; i += cl;
-            continue;
-        }
-        out[w++] = s[i++];
-    }
-    return in >= 0 ? -1 : w;
-}
-
-/* code point offset -> byte offset in s[0..n) (-1 if past the end) */
-static int mft__cp_to_byte(const char *s, int n, int cp)
-{
-    int i = 0;
-    for (int k = 0; k < cp; k++) {
-        if (i >= n) return -1;
-        int l = mft__utf8_len((const unsigned char *)s + i, n - i);
-        i += l ? l : 1;
-    }
-    return i;
-}
-
-/* token-level LCS: keep[i] = 1 for the tokens of a[] that are in a longest common
-   subsequence with b[] (O(na * nb) memory: examples are short) */
-static int mft__lcs_keep(const int *a, int na, const int *b, int nb, uint8_t *keep)
-{
-    size_t cells = (size_t)(na + 1) * (size_t)(nb + 1);
-    if (cells > ((size_t)1 << 26)) return -1;
-    int *L = (int *)calloc(cells, sizeof(int));
-    if (!L) return -1;
-    for (int i = na - 1; i >= 0; i--)
-        for (int j = nb - 1; j >= 0; j--)
-            L[(size_t)i * (nb + 1) + j] = a[i] == b[j] ? L[(size_t)(i + 1) * (nb + 1) + j + 1] + 1
-                                        : (L[(size_t)(i + 1) * (nb + 1) + j] > L[(size_t)i * (nb + 1) + j + 1] ? L[(size_t)(i + 1) * (nb + 1) + j] : L[(size_t)i * (nb + 1) + j + 1]);
-    memset(keep, 0, (size_t)na);
-    for (int i = 0, j = 0; i < na && j < nb;) {
-        if (a[i] == b[j]) { keep[i] = 1; i++; j++; }
-        else if (L[(size_t)(i + 1) * (nb + 1) + j] >= L[(size_t)i * (nb + 1) + j + 1]) i++;
-        else j++;
-    }
-    free(L);
-    return 0;
-}
-
-/* the end-of-turn token of a template family (the token that closes an assistant turn) */
-static int mft__eot_of(const mft_tokenizer *t, int family)
-{
-    const char *name = family == MFT_CHAT_LLAMA3 ? "<|eot_id|>" : family == MFT_CHAT_QWEN3 || family == MFT_CHAT_CHATML ? "<|im_end|>" :
-                       family == MFT_CHAT_PHI3 ? "<|end|>" : family == MFT_CHAT_GEMMA || family == MFT_CHAT_GEMMA3 ? "<end_of_turn>" : NULL;
-    if (family == MFT_CHAT_LLAMA2 || family == MFT_CHAT_MISTRAL || family == MFT_CHAT_MISTRAL_V1 || family == MFT_CHAT_MISTRAL_V3 ||
-        family == MFT_CHAT_ZEPHYR) return t->eos_id; /* "</s>" */
-    if (name) {
-        for (int i = 0; i < t->vocab_size; i++) {
-            int n;
-            const char *p = mft_token_piece(t, i, &n);
-            if (n == (int)strlen(name) && !memcmp(p, name, (size_t)n)) return i;
-        }
-        return -1;
-    }
-    /* plain text: llama2.c TinyStories models were trained on BOS-separated stories and never
-       saw EOS, so a completion ends with BOS, as their generation loop expects */
-    if (t->source && !strcmp(t->source, "tokenizer.bin")) return t->bos_id;
-    return t->eos_id >= 0 ? t->eos_id : t->bos_id;
-}
-
-#define MFT__FAILAT(code, ...) do { char m_[200]; snprintf(m_, sizeof m_, __VA_ARGS__); s = mft__fail(err, code, "%s:%d: %s", where, line, m_); goto done; } while (0)
-
-/* The messages of a record, from whichever of the three shapes it has (contents point into
-   the JSON pool). Sets *family to plain for {"text"} records. */
-static mft_status mft__parse_record(mft__json *jp, uint32_t root, mft__dmsg *msg, int *n_msg, int *family,
-                                    const char *where, int line, mft_error *err)
-{
-    mft__json j = *jp; /* the node and pool arrays are only read here */
-    mft_status s = MFT_OK;
-    uint32_t v;
-    int nm = 0;
-    if ((v = mft__jget(&j, root, "text")) != MFT__JNONE) {
-        if (j.node[v].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"text\" must be a string");
-        msg[nm].role = MFT_ROLE_ASSISTANT; msg[nm].train = 1; msg[nm].weight = 1; msg[nm].content = j.pool + j.node[v].first; msg[nm].len = (int)j.node[v].n; nm++;
-        *family = MFT_CHAT_PLAIN;
-    } else if ((v = mft__jget(&j, root, "prompt")) != MFT__JNONE) {
-        uint32_t c = mft__jget(&j, root, "completion");
-        if (j.node[v].type != MFT__J_STR || c == MFT__JNONE || j.node[c].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"prompt\" and \"completion\" must be strings");
-        msg[0].role = MFT_ROLE_USER; msg[0].train = -1; msg[0].weight = 1; msg[0].content = j.pool + j.node[v].first; msg[0].len = (int)j.node[v].n;
-        msg[1].role = MFT_ROLE_ASSISTANT; msg[1].train = -1; msg[1].weight = 1; msg[1].content = j.pool + j.node[c].first; msg[1].len = (int)j.node[c].n;
-        uint32_t df = mft__jget(&j, root, "draft");
-        if (df != MFT__JNONE) {
-            if (j.node[df].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: \"draft\" must be a string");
-            msg[1].draft = j.pool + j.node[df].first; msg[1].dlen = (int)j.node[df].n;
-        }
-        nm = 2;
-    } else if ((v = mft__jget(&j, root, "messages")) != MFT__JNONE && j.node[v].type == MFT__J_ARR) {
-        for (uint32_t c = j.node[v].first; c != MFT__JNONE; c = j.node[c].next) {
-            if (nm >= 256) MFT__FAILAT(MFT_ERR_FORMAT, "1: more than 256 messages");
-            uint32_t r = mft__jget(&j, c, "role"), ct = mft__jget(&j, c, "content"), tr = mft__jget(&j, c, "train"), wt = mft__jget(&j, c, "weight"), df = mft__jget(&j, c, "draft");
-            if (j.node[c].type != MFT__J_OBJ || ct == MFT__JNONE || j.node[ct].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d needs a string \"content\"", nm);
-            msg[nm].role = mft__jstr_is(&j, r, "system") ? MFT_ROLE_SYSTEM : mft__jstr_is(&j, r, "user") ? MFT_ROLE_USER :
-                           mft__jstr_is(&j, r, "assistant") ? MFT_ROLE_ASSISTANT : mft__jstr_is(&j, r, "tool") ? MFT_ROLE_TOOL : -1;
-            if (msg[nm].role < 0) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: role must be system, user, assistant or tool", nm);
-            msg[nm].train = tr == MFT__JNONE ? -1 : j.node[tr].type == MFT__J_TRUE ? 1 : j.node[tr].type == MFT__J_FALSE ? 0 : -2;
-            if (msg[nm].train == -2) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"train\" must be true or false", nm);
-            msg[nm].weight = wt == MFT__JNONE ? 1.0f : (float)j.node[wt].num;
-            if (wt != MFT__JNONE && (j.node[wt].type != MFT__J_NUM || !(msg[nm].weight >= 0) || !isfinite(msg[nm].weight))) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"weight\" must be a number >= 0", nm);
-            msg[nm].content = j.pool + j.node[ct].first; msg[nm].len = (int)j.node[ct].n;
-            if (df != MFT__JNONE) {
-                if (j.node[df].type != MFT__J_STR) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"draft\" must be a string", nm);
-                msg[nm].draft = j.pool + j.node[df].first; msg[nm].dlen = (int)j.node[df].n;
-            }
-            /* key_spans: [[begin, end], ...] in code points of the content */
-            uint32_t ks = mft__jget(&j, c, "key_spans");
-            if (ks != MFT__JNONE) {
-                if (j.node[ks].type != MFT__J_ARR) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: \"key_spans\" must be an array of [begin, end]", nm);
-                msg[nm].spans = (int *)malloc((2 * (size_t)j.node[ks].n + 2 + 2 * 1024) * sizeof(int));
-                if (!msg[nm].spans) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-                for (uint32_t p = j.node[ks].first; p != MFT__JNONE; p = j.node[p].next) {
-                    uint32_t a = j.node[p].type == MFT__J_ARR && j.node[p].n == 2 ? j.node[p].first : MFT__JNONE;
-                    if (a == MFT__JNONE || j.node[a].type != MFT__J_NUM || j.node[j.node[a].next].type != MFT__J_NUM) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: each key span is [begin, end]", nm);
-                    double b0 = j.node[a].num, e0 = j.node[j.node[a].next].num;
-                    if (b0 < 0 || e0 < b0 || b0 != (int)b0 || e0 != (int)e0 || e0 > 1e9) MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: key span [%g, %g] is not a range of code points", nm, b0, e0);
-                    msg[nm].spans[2 * msg[nm].n_spans] = (int)b0;
-                    msg[nm].spans[2 * msg[nm].n_spans + 1] = (int)e0;
-                    msg[nm].n_spans++;
-                }
-            }
-            nm++;
-        }
-    } else {
-        MFT__FAILAT(MFT_ERR_FORMAT, "1: a record needs \"text\", \"prompt\"/\"completion\", \"messages\" or \"input_ids\"");
-    }
-done:
-    *n_msg = nm;
-    return s;
-}
-
-
-MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_opts *o, const char *json, int jlen,
-                                         const char *where, int line, mft_example *ex, mft_error *err)
-{
-    mft__json j;
-    mft_status s = MFT_OK;
-    mft__dmsg msg[256];
-    int nm = 0, *offs = NULL, *ranges = NULL, *dids = NULL, *doffs = NULL;
-    char *text = NULL, *dtext = NULL;
-    if (!ex) return mft__fail(err, MFT_ERR_ARG, "example is NULL");
-    memset(ex, 0, sizeof *ex);
-    memset(msg, 0, sizeof msg);
-    if (!t || !o || !json) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
-    if (!where) where = "data";
-    uint32_t root = mft__json_parse(&j, json, jlen < 0 ? strlen(json) : (size_t)jlen);
-    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%d:%s", where, line, j.err + (j.err[0] == '1' && j.err[1] == ':' ? 2 : 0)); goto done; }
-    if (j.node[root].type != MFT__J_OBJ) MFT__FAILAT(MFT_ERR_FORMAT, "1: a record must be a JSON object");
-    int family = o->template_family >= 0 ? o->template_family : (mft_chat_detect(t->chat_template, NULL) >= 0 ? mft_chat_detect(t->chat_template, NULL) : MFT_CHAT_PLAIN);
-    uint32_t v;
-    /* pre-tokenized: input_ids + labels (-100 = not trained), as TRL and Axolotl write them */
-    if ((v = mft__jget(&j, root, "input_ids")) != MFT__JNONE) {
-        uint32_t lab = mft__jget(&j, root, "labels");
-        if (j.node[v].type != MFT__J_ARR || (lab != MFT__JNONE && (j.node[lab].type != MFT__J_ARR || j.node[lab].n != j.node[v].n)))
-            MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids and labels must be arrays of the same length");
-        int n = (int)j.node[v].n;
-        ex->ids = (int *)malloc(((size_t)n + 1) * sizeof(int));
-        ex->w = (float *)calloc((size_t)n + 1, sizeof(float));
-        ex->tag = (uint8_t *)calloc((size_t)n + 1, 1);
-        if (!ex->ids || !ex->w || !ex->tag) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-        uint32_t c = j.node[v].first, d = lab != MFT__JNONE ? j.node[lab].first : MFT__JNONE;
-        for (int i = 0; i < n; i++, c = j.node[c].next) {
-            double x = j.node[c].num, y = d != MFT__JNONE ? j.node[d].num : x;
-            if (j.node[c].type != MFT__J_NUM || x != (int)x || x < 0 || x >= t->vocab_size) MFT__FAILAT(MFT_ERR_FORMAT, "1: input_ids[%d] is not a token id of this vocabulary", i);
-            ex->ids[i] = (int)x;
-            if (i > 0 && y != -100) { ex->w[i - 1] = 1.0f; ex->tag[i] = 2; ex->n_trained++; }
-            if (d != MFT__JNONE) d = j.node[d].next;
-        }
-        ex->n = n;
-        goto truncate;
-    }
-    /* the messages, from whichever of the three shapes this record has */
-    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
-    /* key markup out of every content (and draft); spans from markup and key_spans together */
-    for (int i = 0; i < nm; i++) {
-        char *c = (char *)malloc((size_t)msg[i].len + 1);
-        int sp[2 * 1024], ns = 0;
-        if (!c) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-        int L = mft__strip_markup(msg[i].content, msg[i].len, o->key_open ? o->key_open : "", o->key_close ? o->key_close : "", c, sp, &ns, 1024);
-        if (L < 0) { free(c); MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: unbalanced %s ... %s markup", i, o->key_open, o->key_close); }
-        /* key_spans are code points of the content as written: convert to bytes of it */
-        int *all = (int *)malloc((2 * (size_t)(ns + msg[i].n_spans) + 2) * sizeof(int)), na = 0;
-        if (!all) { free(c); MFT__FAILAT(MFT_ERR_NOMEM, "out of memory"); }
-        for (int k = 0; k < msg[i].n_spans; k++) {
-            int b = mft__cp_to_byte(c, L, msg[i].spans[2 * k]), e = mft__cp_to_byte(c, L, msg[i].spans[2 * k + 1]);
-            if (b < 0 || e < 0) { free(c); free(all); MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: key span [%d, %d] is past the end of the content", i, msg[i].spans[2 * k], msg[i].spans[2 * k + 1]); }
-            all[2 * na] = b; all[2 * na + 1] = e; na++;
-        }
-        for (int k = 0; k < ns; k++) { all[2 * na] = sp[2 * k]; all[2 * na + 1] = sp[2 * k + 1]; na++; }
-        free(msg[i].spans);
-        msg[i].spans = all;
-        msg[i].n_spans = na;
-        msg[i].content = c;
-        msg[i].len = L;
-        msg[i].owned = 1;
-        char *pool_draft = msg[i].draft;
-        msg[i].draft = NULL; /* until our own copy exists */
-        if (pool_draft) {
-            char *d = (char *)malloc((size_t)msg[i].dlen + 1);
-            int dsp[2 * 1024], dns;
-            if (!d) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-            int dl = mft__strip_markup(pool_draft, msg[i].dlen, o->key_open ? o->key_open : "", o->key_close ? o->key_close : "", d, dsp, &dns, 1024);
-            if (dl < 0) { free(d); MFT__FAILAT(MFT_ERR_FORMAT, "1: message %d: unbalanced markup in the draft", i); }
-            msg[i].draft = d;
-            msg[i].dlen = dl;
-        }
-    }
-    {
-        /* render, then one encode of the whole text */
-        mft_chat_msg cm[256];
-        int cap = 256, tlen = 0, plain = family == MFT_CHAT_PLAIN;
-        for (int i = 0; i < nm; i++) { cm[i].role = msg[i].role; cm[i].content = msg[i].content; cm[i].len = msg[i].len; cap += msg[i].len + 64; }
-        text = (char *)malloc((size_t)cap);
-        ranges = (int *)malloc(3 * (size_t)nm * sizeof(int) + 8); /* 2 per message, then the origins */
-        if (!text || !ranges) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-        int *origin = ranges + 2 * nm;
-        if ((s = mft_chat_render(family, t, cm, nm, 0, text, cap, &tlen, ranges, origin, err))) goto done;
-        int icap = 3 * tlen + 16, n;
-        ex->ids = (int *)malloc((size_t)icap * sizeof(int));
-        offs = (int *)malloc(2 * (size_t)icap * sizeof(int));
-        if (!ex->ids || !offs) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-        if ((s = mft_encode(t, text, tlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, ex->ids, icap - 1, &n, offs, err))) goto done;
-        int eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family);
-        /* a plain completion has no end token in its text: add the model's own */
-        if (plain && o->train_eot && eot >= 0) { ex->ids[n] = eot; offs[2 * n] = offs[2 * n + 1] = tlen; n++; }
-        ex->n = n;
-        ex->w = (float *)calloc((size_t)n + 1, sizeof(float));
-        ex->tag = (uint8_t *)calloc((size_t)n + 1, 1);
-        if (!ex->w || !ex->tag) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-        int last_asst = -1;
-        for (int i = 0; i < nm; i++) if (msg[i].role == MFT_ROLE_ASSISTANT) last_asst = i;
-        for (int mi = 0; mi < nm; mi++) {
-            int rb = ranges[2 * mi], re = ranges[2 * mi + 1];
-            int elig = msg[mi].train >= 0 ? msg[mi].train :
-                       o->eligible == MFT_ELIGIBLE_ALL ? 1 : o->eligible == MFT_ELIGIBLE_LAST ? mi == last_asst : msg[mi].role == MFT_ROLE_ASSISTANT;
-            if (rb < 0 || !elig || msg[mi].weight == 0) continue;
-            /* the tokens of this turn: those whose bytes overlap its content */
-            int t0 = -1, t1 = -1;
-            for (int k = 0; k < n; k++)
-                if (offs[2 * k] < re && offs[2 * k + 1] > rb) { if (t0 < 0) t0 = k; t1 = k + 1; }
-            if (t0 < 0) continue;
-            uint8_t *sel = (uint8_t *)calloc((size_t)(t1 - t0) + 1, 1);
-            if (!sel) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-            for (int k = t0; k < t1; k++) {
-                ex->tag[k] = 1;
-                int on = o->policy == MFT_POLICY_ALL;
-                if (o->policy == MFT_POLICY_KEY)
-                    for (int q = 0; q < msg[mi].n_spans && !on; q++) {
-                        int kb = origin[mi] + msg[mi].spans[2 * q], ke = origin[mi] + msg[mi].spans[2 * q + 1];
-                        on = offs[2 * k] < ke && offs[2 * k + 1] > kb && ke > kb;
-                    }
-                sel[k - t0] = (uint8_t)on;
-            }
-            if (o->policy == MFT_POLICY_DIFF && msg[mi].draft) {
-                /* the draft rendered in place of the answer, encoded the same way, and the
-                   answer's tokens that are not in a longest common subsequence with it */
-                mft_chat_msg dm[256];
-                memcpy(dm, cm, (size_t)nm * sizeof *dm);
-                dm[mi].content = msg[mi].draft; dm[mi].len = msg[mi].dlen;
-                int dcap = cap + msg[mi].dlen, dlen, dr[512], dn;
-                dtext = (char *)malloc((size_t)dcap);
-                dids = (int *)malloc((3 * (size_t)dcap + 16) * sizeof(int));
-                doffs = (int *)malloc(2 * (3 * (size_t)dcap + 16) * sizeof(int));
-                if (!dtext || !dids || !doffs) { free(sel); MFT__FAILAT(MFT_ERR_NOMEM, "out of memory"); }
-                if ((s = mft_chat_render(family, t, dm, nm, 0, dtext, dcap, &dlen, dr, NULL, err)) ||
-                    (s = mft_encode(t, dtext, dlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, dids, 3 * dcap + 16, &dn, doffs, err))) { free(sel); goto done; }
-                int d0 = -1, d1 = -1;
-                for (int k = 0; k < dn; k++)
-                    if (doffs[2 * k] < dr[2 * mi + 1] && doffs[2 * k + 1] > dr[2 * mi]) { if (d0 < 0) d0 = k; d1 = k + 1; }
-                uint8_t *keep = (uint8_t *)malloc((size_t)(t1 - t0) + 1);
-                if (!keep || mft__lcs_keep(ex->ids + t0, t1 - t0, d0 >= 0 ? dids + d0 : dids, d0 >= 0 ? d1 - d0 : 0, keep)) { free(keep); free(sel); MFT__FAILAT(MFT_ERR_NOMEM, "answer too long for the diff"); }
-                for (int k = 0; k < t1 - t0; k++) sel[k] = !keep[k];
-                free(keep);
-                free(dtext); free(dids); free(doffs);
-                dtext = NULL; dids = doffs = NULL;
-            } else if (o->policy == MFT_POLICY_DIFF) {
-                for (int k = 0; k < t1 - t0; k++) sel[k] = 1; /* no draft: the whole answer is new */
-            }
-            int any = 0;
-            for (int k = t0; k < t1; k++)
-                if (sel[k - t0] && k > 0) { ex->w[k - 1] = msg[mi].weight; ex->tag[k] = 2; any = 1; }
-            free(sel);
-            /* the end of a trained turn: the first end token after its content */
-            if (any && o->train_eot && eot >= 0) {
-                for (int k = t1; k < n; k++) {
-                    if (ex->ids[k] == eot) { ex->w[k - 1] = msg[mi].weight; ex->tag[k] = 3; break; }
-                    if (t->types[ex->ids[k]] == MFT__TT_CONTROL) break; /* another turn began */
-                }
-            }
-        }
-        for (int k = 1; k < n; k++) ex->n_trained += ex->w[k - 1] > 0;
-    }
-truncate:
-    /* longer than the context: keep the start; weights stay aligned with their positions */
-    if (o->max_len > 0 && ex->n > o->max_len) {
-        ex->n = o->max_len;
-        ex->w[ex->n - 1] = 0;
-        ex->n_trained = 0;
-        for (int k = 1; k < ex->n; k++) ex->n_trained += ex->w[k - 1] > 0;
-    }
-    if (ex->n > 0) ex->w[ex->n - 1] = 0; /* the last position predicts nothing */
-done:
-    for (int i = 0; i < nm; i++) {
-        /* contents and drafts were replaced by stripped copies once markup was removed */
-        if (msg[i].owned) { free(msg[i].content); free(msg[i].draft); }
-        free(msg[i].spans);
-    }
-    free(text); free(ranges); free(offs); free(dtext); free(dids); free(doffs);
-    mft__json_free(&j);
-    if (s) mft_example_free(ex);
-    else mft__ok(err);
-    return s;
-}
-
-/* JSON string literal of s[0..n) appended to b */
-static void mft__sb_json(mft__sb *b, const char *s, int n)
-{
-    mft__sb_put(b, "\"", 1);
-    for (int i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char e[8];
-        if (c == '"' || c == '\\') { e[0] = '\\'; e[1] = (char)c; mft__sb_put(b, e, 2); }
-        else if (c == '\n') mft__sb_put(b, "\\n", 2);
-        else if (c == '\t') mft__sb_put(b, "\\t", 2);
-        else if (c == '\r') mft__sb_put(b, "\\r", 2);
-        else if (c < 0x20) { snprintf(e, sizeof e, "\\u%04x", c); mft__sb_put(b, e, 6); }
-        else mft__sb_put(b, s + i, 1);
-    }
-    mft__sb_put(b, "\"", 1);
-}
-
-/* the model's own continuation of text[0..len) (already rendered), greedy or sampled, until
-   the end token, EOS, BOS or max_new tokens; appended to b as a JSON string */
-static mft_status mft__draft_one(mft_model *m, const mft_tokenizer *t, const char *text, int len, int plain, int eot,
-                                 int max_new, float temp, uint64_t *rng, mft__sb *b, mft_error *err)
-{
-    int cap = 3 * len + 16, n, *ids = (int *)malloc((size_t)(cap + max_new + 1) * sizeof(int));
-    char *gen = NULL;
-    mft_status s;
-    if (!ids) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-    if ((s = mft_encode(t, text, len, (plain ? MFT_BOS : 0) | MFT_SPECIAL, ids, cap, &n, NULL, err))) { free(ids); return s; }
-    if (n == 0 || n >= m->cfg.seq_len) { free(ids); return mft__fail(err, MFT_ERR_ARG, "the prompt (%d tokens) does not fit the context (%d)", n, m->cfg.seq_len); }
-    int total = n;
-    for (int pos = 0; pos < total && total < m->cfg.seq_len; pos++) {
-        float *logits = mft_decode(m, ids[pos], pos, err);
-        if (!logits) { free(ids); return err ? err->status : MFT_ERR_ARG; }
-        if (pos + 1 < n) continue;
-        int next = mft_sample(logits, m->cfg.vocab_size, temp, 1.0f, rng);
-        if (next == eot || next == t->eos_id || next == t->bos_id || total - n >= max_new) break;
-        ids[total++] = next;
-    }
-    /* the generated tokens as text, decoded after the prompt's last token */
-    size_t gcap = 64;
-    for (int i = n; i < total; i++) { int pl; mft_token_piece(t, ids[i], &pl); gcap += (size_t)pl + 8; }
-    gen = (char *)malloc(gcap);
-    int gl = 0, prev = ids[n - 1];
-    if (!gen) { free(ids); return mft__fail(err, MFT_ERR_NOMEM, "out of memory"); }
-    for (int i = n; i < total; i++) {
-        int pl;
-        const char *p = mft_token_bytes(t, prev, ids[i], &pl);
-        memcpy(gen + gl, p, (size_t)pl);
-        gl += pl;
-        prev = ids[i];
-    }
-    mft__sb_json(b, gen, gl);
-    free(gen);
-    free(ids);
-    return MFT_OK;
-}
-
-MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *json, int jlen,
-                                    int max_new, float temperature, uint64_t *rng, const char *where, int line,
-                                    char **out, mft_error *err)
-{
-    mft__json j;
-    mft__dmsg msg[256];
-    int nm = 0, family = -1;
-    mft_status s = MFT_OK;
-    char *ctx = NULL;
-    mft__sb b = { NULL, 0, 0, 0 };
-    if (out) *out = NULL;
-    if (!m || !t || !o || !json || !out) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
-    if (!(m->flags & MFT_GENERATE)) return mft__fail(err, MFT_ERR_STATE, "drafting needs a model opened with MFT_GENERATE");
-    if (!where) where = "data";
-    size_t n = jlen < 0 ? strlen(json) : (size_t)jlen;
-    memset(msg, 0, sizeof msg);
-    uint32_t root = mft__json_parse(&j, json, n);
-    if (root == MFT__JNONE) { s = mft__fail(err, MFT_ERR_FORMAT, "%s:%d:%s", where, line, j.err + (j.err[0] == '1' && j.err[1] == ':' ? 2 : 0)); goto done; }
-    if (j.node[root].type != MFT__J_OBJ) MFT__FAILAT(MFT_ERR_FORMAT, "1: a record must be a JSON object");
-    family = o->template_family >= 0 ? o->template_family : (mft_chat_detect(t->chat_template, NULL) >= 0 ? mft_chat_detect(t->chat_template, NULL) : MFT_CHAT_PLAIN);
-    int is_pc = mft__jget(&j, root, "prompt") != MFT__JNONE, is_msgs = mft__jget(&j, root, "messages") != MFT__JNONE;
-    if (max_new < 1 || max_new > 100000) MFT__FAILAT(MFT_ERR_ARG, "max_new %d out of range", max_new);
-    /* room for the record, escaped, and two escaped copies of every answer */
-    b.cap = (int)(6 * n + 8192 + (size_t)max_new * 16 * 6 * 2 * 16);
-    b.p = (char *)malloc((size_t)b.cap);
-    if (!b.p) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-    b.p[0] = 0;
-    if (!is_pc && !is_msgs) { mft__sb_put(&b, json, (int)n); goto finish; } /* text, input_ids: as they are */
-    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
-    int eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family), plain = family == MFT_CHAT_PLAIN;
-    size_t ccap = n + 256 * 64 + 64;
-    if (!(ctx = (char *)malloc(ccap))) MFT__FAILAT(MFT_ERR_NOMEM, "out of memory");
-    mft_chat_msg cm[256];
-    for (int i = 0; i < nm; i++) { cm[i].role = msg[i].role; cm[i].content = msg[i].content; cm[i].len = msg[i].len; }
-    mft__sb_put(&b, is_pc ? "{\"prompt\": " : "{\"messages\": [", -1);
-    for (int i = 0; i < nm; i++) {
-        if (is_pc && i == 0) { mft__sb_json(&b, msg[0].content, msg[0].len); continue; }
-        if (!is_pc) {
-            mft__sb_put(&b, i ? ", {\"role\": \"" : "{\"role\": \"", -1);
-            mft__sb_put(&b, mft__role_name(msg[i].role), -1);
-            mft__sb_put(&b, "\", ", -1);
-            if (msg[i].train >= 0) mft__sb_put(&b, msg[i].train ? "\"train\": true, " : "\"train\": false, ", -1);
-            if (msg[i].weight != 1.0f) { char w[48]; snprintf(w, sizeof w, "\"weight\": %g, ", (double)msg[i].weight); mft__sb_put(&b, w, -1); }
-        }
-        if (msg[i].role != MFT_ROLE_ASSISTANT) {
-            mft__sb_put(&b, "\"content\": ", -1);
-            mft__sb_json(&b, msg[i].content, msg[i].len);
-            mft__sb_put(&b, "}", 1);
-            continue;
-        }
-        /* the model answers what came before, as it would at inference */
-        int clen;
-        if ((s = mft_chat_render(family, t, cm, i, !plain, ctx, (int)ccap, &clen, NULL, NULL, err))) goto done;
-        int mark = b.n;
-        mft__sb_put(&b, is_pc ? ", \"completion\": " : "\"content\": ", -1);
-        int start = b.n;
-        if ((s = mft__draft_one(m, t, ctx, clen, plain, eot, max_new, temperature, rng, &b, err))) goto done;
-        int dl = b.n - start;
-        mft__sb_put(&b, is_pc ? ", \"draft\": " : ", \"draft\": ", -1);
-        if (b.n + dl < b.cap) { memmove(b.p + b.n, b.p + start, (size_t)dl); b.n += dl; b.p[b.n] = 0; } else b.over = 1;
-        (void)mark;
-        mft__sb_put(&b, is_pc ? "" : "}", -1);
-    }
-    mft__sb_put(&b, is_pc ? "}" : "]}", -1);
-finish:
-    if (b.over) MFT__FAILAT(MFT_ERR_NOMEM, "draft record too long");
-    *out = b.p;
-    b.p = NULL;
-done:
-    free(b.p);
-    free(ctx);
-    mft__json_free(&j);
-    if (!s) mft__ok(err);
-    return s;
-}
-
-/* Negative log-likelihood of every token given the ones before it: nll[t] = -log p(ids[t+1] |
-   ids[0..t]) for t < n - 1, from one forward pass (n - 1 <= the model's T capacity). */
-/* the end token examples get under these options: --eot, else the template's */
-MFT_API int mft_end_token(const mft_tokenizer *t, const mft_data_opts *o)
-{
-    if (!t) return -1;
-    if (o && o->eot_id >= 0) return o->eot_id;
-    int fam = o && o->template_family >= 0 ? o->template_family : mft_chat_detect(t->chat_template, NULL);
-    return mft__eot_of(t, fam >= 0 ? fam : MFT_CHAT_PLAIN);
-}
-
-/* ---- forgetting metrics ----------------------------------------------------------------------
-   KL(P || Q) = sum_i P_i (log P_i - log Q_i) with P = softmax(p), Q = softmax(q), in double:
-   log P_i = p_i - logsumexp(p). A loop at the end of a generation: the shortest period p
-   (1..32) such that the last max(3p, 12) tokens repeat with period p. */
-MFT_API double mft_kl_logits(const float *p, const float *q, int V)
-{
-    double mp = -INFINITY, mq = -INFINITY, sp = 0.0, sq = 0.0, kl = 0.0;
-    for (int i = 0; i < V; i++) { if (p[i] > mp) mp = p[i]; if (q[i] > mq) mq = q[i]; }
-    for (int i = 0; i < V; i++) { sp += exp(p[i] - mp); sq += exp(q[i] - mq); }
-    double lp = mp + log(sp), lq = mq + log(sq);
-    for (int i = 0; i < V; i++) {
-        double a = p[i] - lp, b = q[i] - lq;
-        kl += exp(a) * (a - b);
-    }
-    if (kl < 0.0) kl = 0.0; /* rounding can leave -1e-17 for identical rows; NaN stays NaN */
-    return kl;
-}
-
-MFT_API int mft_tail_loop(const int *ids, int n)
-{
-    for (int p = 1; p <= 32; p++) {
-        int L = 3 * p > 12 ? 3 * p : 12, ok = n >= L;
-        for (int i = n - L + p; ok && i < n; i++) ok = ids[i] == ids[i - p];
-        if (ok) return p;
-    }
-    return 0;
-}
-
-MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err)
-{
-    if (!m || !ids || !nll || n < 2) return mft__fail(err, MFT_ERR_ARG, "mft_token_nll needs at least 2 tokens");
-    mft_status s = mft_forward(m, ids, ids + 1, NULL, 1, n - 1, err);
-    if (s) return s;
-    size_t V = (size_t)m->cfg.vocab_size;
-    for (int t = 0; t < n - 1; t++) nll[t] = m->a.lse[t] - m->a.logits[(size_t)t * V + (size_t)ids[t + 1]];
-    return MFT_OK;
-}
-
-/* surprise:TAU keeps the selected tokens the model finds surprising (NLL > TAU nats);
-   known:TAU, the complement (Wu et al. 2025's low-perplexity policy). End tokens stay. */
-MFT_API mft_status mft_mask_by_nll(mft_model *m, mft_example *ex, float tau, int keep_surprising, mft_error *err)
-{
-    if (!m || !ex || !ex->ids) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
-    if (ex->n < 2) return mft__ok(err);
-    int n = ex->n > m->T + 1 ? m->T + 1 : ex->n;
-    float *nll = (float *)malloc((size_t)n * sizeof(float));
-    if (!nll) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-    mft_status s = mft_token_nll(m, ex->ids, n, nll, err);
-    if (!s) {
-        ex->n_trained = 0;
-        for (int t = 0; t + 1 < ex->n; t++) {
-            if (ex->w[t] > 0 && ex->tag[t + 1] != 3) {
-                int surprising = t + 1 < n && nll[t] > tau;
-                if (surprising != keep_surprising) { ex->w[t] = 0; ex->tag[t + 1] = 1; }
-            }
-            ex->n_trained += ex->w[t] > 0;
-        }
-    }
-    free(nll);
-    return s;
-}
-
-/* ============================================================================================
-   >>io
-   llama2.c checkpoints. Version 0: int32 dim, hidden_dim, n_layers, n_heads, n_kv_heads,
-   vocab_size (negative: separate classifier), seq_len; the tensors in mft_params order up to
-   rms_final; freq_cis_real and freq_cis_imag (seq_len x hs/2 each, unused: RoPE is computed);
-   then wcls if separate. Version 1: uint32 magic "ak42", int32 version 1, the same 7 int32,
-   uint8 shared_classifier, zero padding to 256 bytes; then all norms first (rms_att, rms_ffn,
-   rms_final), tok_emb, wq, wk, wv, wo, w1, w2, w3, and wcls if separate.
-   ============================================================================================ */
-
-#define MFT__AK42 0x616b3432u
-
-typedef struct mft__ckpt {
-    mft_config cfg;
-    int version;
-    long header_bytes;
-} mft__ckpt;
-
-static mft_status mft__read_header(FILE *f, const char *path, long fsize, mft__ckpt *h, mft_error *err)
-{
-    int32_t hd[7];
-    uint32_t magic;
-    memset(h, 0, sizeof *h);
-    if (fsize < 28) return mft__fail(err, MFT_ERR_FORMAT, "'%s' (%ld bytes) is too small to be a llama2.c checkpoint", path, fsize);
-    if (fread(&magic, 4, 1, f) != 1) return mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path);
-    if (magic == MFT__AK42) {
-        int32_t ver;
-        uint8_t shared;
-        if (fsize < 256) return mft__fail(err, MFT_ERR_FORMAT, "'%s' has the ak42 magic but is shorter than its 256-byte header", path);
-        if (fread(&ver, 4, 1, f) != 1 || fread(hd, 4, 7, f) != 7 || fread(&shared, 1, 1, f) != 1)
-            return mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path);
-        if (ver == 2) return mft__fail(err, MFT_ERR_FORMAT, "'%s' is a llama2.c version 2 (int8 quantized) checkpoint; maskft trains fp32 weights: export version 0 or 1", path);
-        if (ver != 1) return mft__fail(err, MFT_ERR_FORMAT, "'%s': unknown llama2.c checkpoint version %d", path, (int)ver);
-        if (shared > 1) return mft__fail(err, MFT_ERR_FORMAT, "'%s': shared_classifier flag is %d, not 0 or 1", path, shared);
-        h->version = 1;
-        h->header_bytes = 256;
-        h->cfg.shared_classifier = shared;
-        h->cfg.vocab_size = hd[5];
-    } else {
-        hd[0] = (int32_t)magic;
-        if (fread(hd + 1, 4, 6, f) != 6) return mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path);
-        h->version = 0;
-        h->header_bytes = 28;
-        /* "negative vocab size is hacky way of signaling unshared weights" (llama2.c) */
-        h->cfg.shared_classifier = hd[5] > 0;
-        h->cfg.vocab_size = hd[5] == INT32_MIN ? 0 : (hd[5] < 0 ? -hd[5] : hd[5]);
-    }
-    h->cfg.dim = hd[0];
-    h->cfg.hidden_dim = hd[1];
-    h->cfg.n_layers = hd[2];
-    h->cfg.n_heads = hd[3];
-    h->cfg.n_kv_heads = hd[4];
-    h->cfg.seq_len = hd[6];
-    h->cfg.norm_eps = 1e-5f;
-    h->cfg.rope_theta = 10000.0f;
-    mft_error e2;
-    if (mft_config_check(&h->cfg, &e2))
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a llama2.c checkpoint (v%d header: %s)", path, h->version, e2.msg);
-    /* the size the header implies must be the file size, to the byte */
-    double expect = (double)h->header_bytes + 4.0 * (double)mft_param_count(&h->cfg);
-    if (h->version == 0) expect += 4.0 * (double)h->cfg.seq_len * (h->cfg.dim / h->cfg.n_heads);
-    if (expect != (double)fsize)
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' has %ld bytes but its v%d header (dim %d, hidden %d, layers %d, heads %d/%d, vocab %d, seq %d) implies %.0f: %s",
-                         path, fsize, h->version, h->cfg.dim, h->cfg.hidden_dim, h->cfg.n_layers, h->cfg.n_heads, h->cfg.n_kv_heads,
-                         h->cfg.vocab_size, h->cfg.seq_len, expect, (double)fsize < expect ? "truncated" : "trailing bytes or not a llama2.c checkpoint");
-    return MFT_OK;
-}
-
-static FILE *mft__open_sized(const char *path, long *size, mft_error *err)
-{
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f) { mft__fail(err, MFT_ERR_IO, "cannot open '%s'", path ? path : "(null)"); return NULL; }
-    *size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) *size = ftell(f);
-    if (*size < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); mft__fail(err, MFT_ERR_IO, "cannot seek in '%s'", path); return NULL; }
-    return f;
-}
-
-MFT_API mft_status mft_checkpoint_config(const char *path, mft_config *c, mft_error *err)
-{
-    long fsize;
-    mft__ckpt h;
-    if (!c) return mft__fail(err, MFT_ERR_ARG, "config is NULL");
-    FILE *f = mft__open_sized(path, &fsize, err);
-    if (!f) return MFT_ERR_IO;
-    mft_status s = mft__read_header(f, path, fsize, &h, err);
-    fclose(f);
-    if (s) return s;
-    *c = h.cfg;
-    return mft__ok(err);
-}
-
-static int mft__read_floats(FILE *f, float *dst, size_t n) { return fread(dst, sizeof(float), n, f) == n; }
-
-MFT_API mft_status mft_model_load_weights(mft_model *m, const char *path, mft_error *err)
-{
-    long fsize;
-    mft__ckpt h;
-    if (!m || !m->params) return mft__fail(err, MFT_ERR_STATE, "model is not initialised");
-    FILE *f = mft__open_sized(path, &fsize, err);
-    if (!f) return MFT_ERR_IO;
-    mft_status s = mft__read_header(f, path, fsize, &h, err);
-    if (s) { fclose(f); return s; }
-    const mft_config *c = &m->cfg;
-    if (h.cfg.dim != c->dim || h.cfg.hidden_dim != c->hidden_dim || h.cfg.n_layers != c->n_layers || h.cfg.n_heads != c->n_heads ||
-        h.cfg.n_kv_heads != c->n_kv_heads || h.cfg.vocab_size != c->vocab_size || h.cfg.seq_len != c->seq_len ||
-        h.cfg.shared_classifier != c->shared_classifier) {
-        fclose(f);
-        return mft__fail(err, MFT_ERR_ARG, "'%s' has a different shape than the model it is loaded into", path);
-    }
-    size_t sz[12];
-    mft__tensor_sizes(c, sz);
-    const mft_params *w = &m->w;
-    int ok = fseek(f, h.header_bytes, SEEK_SET) == 0;
-    if (h.version == 0) {
-        size_t core = 0;
-        for (int i = 0; i < 11; i++) core += sz[i];
-        ok = ok && mft__read_floats(f, m->params, core);
-        ok = ok && fseek(f, (long)(4 * (size_t)c->seq_len * (c->dim / c->n_heads)), SEEK_CUR) == 0;
-        if (!c->shared_classifier) ok = ok && mft__read_floats(f, w->wcls, sz[11]);
-    } else {
-        float *order[12] = { w->rms_att, w->rms_ffn, w->rms_final, w->tok_emb, w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3, w->wcls };
-        size_t n[12] = { sz[1], sz[6], sz[10], sz[0], sz[2], sz[3], sz[4], sz[5], sz[7], sz[8], sz[9], sz[11] };
-        for (int i = 0; i < 12 && ok; i++) if (n[i]) ok = mft__read_floats(f, order[i], n[i]);
-    }
-    fclose(f);
-    if (!ok) return mft__fail(err, MFT_ERR_IO, "read error in '%s'", path);
-    /* a NaN in the weights would make every later result silently meaningless */
-    for (int i = 0; i < mft_tensor_count(c); i++) {
-        mft_tensor_info ti = mft_tensor_at(c, i);
-        for (size_t j = 0; j < ti.numel; j++)
-            if (!isfinite(m->params[ti.offset + j]))
-                return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s holds a non-finite value at element %zu", path, ti.name, j);
-    }
-    return mft__ok(err);
-}
-
-MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, int flags, mft_error *err)
-{
-    mft_config c;
-    if (!m) return mft__fail(err, MFT_ERR_ARG, "model is NULL");
-    memset(m, 0, sizeof *m);
-    mft_status s = mft_checkpoint_config(path, &c, err);
-    if (s) return s;
-    if (T > c.seq_len) return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c.seq_len);
-    s = mft__check_shape(&c, B, T, flags, err);
-    if (s) return s;
-    size_t bytes = mft_model_bytes(&c, B, T, flags);
-    void *mem = malloc(bytes);
-    if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "cannot allocate %zu bytes for the model", bytes);
-    s = mft_model_init(m, &c, B, T, flags, mem, bytes, err);
-    if (!s) {
-        m->owns_arena = 1;
-        s = mft_model_load_weights(m, path, err);
-    }
-    if (s) {
-        if (m->arena) mft_model_free(m); else free(mem);
-        return s;
-    }
-    return MFT_OK;
-}
-
-/* Files are written to PATH.tmp and renamed over PATH only when every write succeeded, so a
-   crash or a full disk never replaces a good file with half of one. */
-static FILE *mft__tmp_create(const char *path, char **tmp, mft_status *st, mft_error *err)
-{
-    size_t plen = strlen(path);
-    *tmp = (char *)malloc(plen + 5);
-    if (!*tmp) { *st = mft__fail(err, MFT_ERR_NOMEM, "out of memory"); return NULL; }
-    memcpy(*tmp, path, plen);
-    memcpy(*tmp + plen, ".tmp", 5);
-    FILE *f = fopen(*tmp, "wb");
-    if (!f) { *st = mft__fail(err, MFT_ERR_IO, "cannot create '%s'", *tmp); free(*tmp); *tmp = NULL; }
-    return f;
-}
-
-/* closes f; renames tmp to path if ok (every write succeeded), else removes it; frees tmp */
-static mft_status mft__tmp_commit(FILE *f, char *tmp, const char *path, int ok, mft_error *err)
-{
-    if (fclose(f) != 0) ok = 0;
-    mft_status st = MFT_OK;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        st = mft__fail(err, MFT_ERR_IO, "cannot write '%s'", path);
-    }
-    free(tmp);
-    return st ? st : mft__ok(err);
-}
-
-MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err)
-{
-    if (!m || !m->params || !path) return mft__fail(err, MFT_ERR_ARG, "mft_model_save: NULL argument");
-    const mft_config *c = &m->cfg;
-    char *tmp;
-    mft_status st;
-    FILE *f = mft__tmp_create(path, &tmp, &st, err);
-    if (!f) return st;
-    int32_t hd[7] = { c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
-                      c->shared_classifier ? c->vocab_size : -c->vocab_size, c->seq_len };
-    size_t sz[12], core = 0;
-    mft__tensor_sizes(c, sz);
-    for (int i = 0; i < 11; i++) core += sz[i];
-    int ok = fwrite(hd, 4, 7, f) == 7 && fwrite(m->params, sizeof(float), core, f) == core;
-    /* freq_cis tables: llama2.c's run.c skips over them, so they must be there */
-    int hs = c->dim / c->n_heads;
-    for (int part = 0; part < 2 && ok; part++)
-        for (int p = 0; p < c->seq_len && ok; p++)
-            for (int i = 0; i < hs / 2 && ok; i++) {
-                double a = p * pow((double)c->rope_theta, -2.0 * i / hs);
-                float v = (float)(part ? sin(a) : cos(a));
-                ok = fwrite(&v, 4, 1, f) == 1;
-            }
-    if (ok && !c->shared_classifier) ok = fwrite(m->w.wcls, sizeof(float), sz[11], f) == sz[11];
-    return mft__tmp_commit(f, tmp, path, ok, err);
-}
-
-/* ---- training checkpoints ------------------------------------------------------------------
-   Everything a run needs to continue bit for bit: the weights, AdamW's two moments, the step
-   counter (the learning-rate schedule and the bias correction read it), and an opaque block
-   of the caller's (the CLI keeps its data position and RNG state there). Layout, host byte
-   order: "MFTCKPT1", int32 x8 shape (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
-   vocab_size, seq_len, shared_classifier), float norm_eps, rope_theta, int64 step, n_params,
-   user_bytes, int32 has_adam, then params, [adam_m, adam_v], the user block, and an FNV-1a
-   64-bit hash of every byte before it, so a truncated or damaged file is refused rather than
-   half loaded. Written to PATH.tmp and renamed: a crash never replaces a good checkpoint. */
-
-static uint64_t mft__fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 1099511628211ull; }
-    return h;
-}
-
-typedef struct mft__ckpt_head {
-    char magic[8];
-    int32_t shape[8];
-    float eps, theta;
-    int64_t step, n_params, user_bytes;
-    int32_t has_adam, pad;
-} mft__ckpt_head;
-
-static mft__ckpt_head mft__ckpt_head_of(const mft_model *m, size_t user_bytes)
-{
-    mft__ckpt_head h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, "MFTCKPT1", 8);
-    const mft_config *c = &m->cfg;
-    int32_t sh[8] = { c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, c->shared_classifier };
-    memcpy(h.shape, sh, sizeof sh);
-    h.eps = c->norm_eps; h.theta = c->rope_theta;
-    h.step = m->step; h.n_params = (int64_t)m->n_params; h.user_bytes = (int64_t)user_bytes;
-    h.has_adam = m->adam_m != NULL;
-    return h;
-}
-
-MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, const void *user, size_t user_bytes, mft_error *err)
-{
-    if (!m || !m->params || !path || (user_bytes && !user)) return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_save: NULL argument");
-    mft__ckpt_head h = mft__ckpt_head_of(m, user_bytes);
-    char *tmp;
-    mft_status st;
-    FILE *f = mft__tmp_create(path, &tmp, &st, err);
-    if (!f) return st;
-    uint64_t hash = mft__fnv(14695981039346656037ull, &h, sizeof h);
-    int ok = fwrite(&h, sizeof h, 1, f) == 1;
-    const void *part[4] = { m->params, m->adam_m, m->adam_v, user };
-    size_t bytes[4] = { m->n_params * sizeof(float), h.has_adam ? m->n_params * sizeof(float) : 0, h.has_adam ? m->n_params * sizeof(float) : 0, user_bytes };
-    for (int i = 0; i < 4 && ok; i++) {
-        if (!bytes[i]) continue;
-        ok = fwrite(part[i], 1, bytes[i], f) == bytes[i];
-        hash = mft__fnv(hash, part[i], bytes[i]);
-    }
-    ok = ok && fwrite(&hash, 8, 1, f) == 1;
-    return mft__tmp_commit(f, tmp, path, ok, err);
-}
-
-MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err)
-{
-    if (!m || !m->params || !path || (user_bytes && !user)) return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_load: NULL argument");
-    FILE *f = fopen(path, "rb");
-    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", path);
-    mft__ckpt_head h, want = mft__ckpt_head_of(m, user_bytes);
-    mft_status st = MFT_OK;
-    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, "MFTCKPT1", 8)) {
-        st = mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a maskft training checkpoint", path);
-    } else if (memcmp(h.shape, want.shape, sizeof h.shape) || h.eps != want.eps || h.theta != want.theta || h.n_params != want.n_params) {
-        st = mft__fail(err, MFT_ERR_FORMAT, "'%s' holds a model of another shape (dim %d, %d layers, vocabulary %d) than this one (dim %d, %d layers, vocabulary %d)",
-                       path, h.shape[0], h.shape[2], h.shape[5], want.shape[0], want.shape[2], want.shape[5]);
-    } else if (h.has_adam && !m->adam_m) {
-        st = mft__fail(err, MFT_ERR_STATE, "'%s' holds optimizer state: open the model with MFT_TRAIN to resume", path);
-    } else if (h.user_bytes != (int64_t)user_bytes) {
-        st = mft__fail(err, MFT_ERR_FORMAT, "'%s': its run state is %lld bytes, this program expects %zu (written by another version?)", path, (long long)h.user_bytes, user_bytes);
-    }
-    /* first pass: the whole file must be there and hash right before anything is overwritten */
-    size_t n = m->n_params * sizeof(float), total = 0;
-    if (!st) {
-        total = n * (h.has_adam ? 3 : 1) + user_bytes;
-        uint64_t hash = mft__fnv(14695981039346656037ull, &h, sizeof h), stored = 0;
-        unsigned char buf[1 << 16];
-        size_t left = total;
-        while (left > 0) {
-            size_t k = left < sizeof buf ? left : sizeof buf;
-            if (fread(buf, 1, k, f) != k) break;
-            hash = mft__fnv(hash, buf, k);
-            left -= k;
-        }
-        int extra = fgetc(f) != EOF;
-        if (left || fseek(f, -8, SEEK_END) || fread(&stored, 8, 1, f) != 1)
-            st = mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated", path);
-        else if (!extra || stored != hash)
-            st = mft__fail(err, MFT_ERR_FORMAT, "'%s' is damaged (its checksum does not match)", path);
-        else {
-            long want_size = (long)(sizeof h + total + 8);
-            if (fseek(f, 0, SEEK_END) || ftell(f) != want_size) st = mft__fail(err, MFT_ERR_FORMAT, "'%s' has %ld bytes, expected %ld", path, ftell(f), want_size);
-        }
-    }
-    if (!st) {
-        fseek(f, (long)sizeof h, SEEK_SET);
-        int ok = fread(m->params, 1, n, f) == n;
-        if (ok && h.has_adam) ok = fread(m->adam_m, 1, n, f) == n && fread(m->adam_v, 1, n, f) == n;
-        else if (ok && m->adam_m) { memset(m->adam_m, 0, n); memset(m->adam_v, 0, n); }
-        if (ok && user_bytes) ok = fread(user, 1, user_bytes, f) == user_bytes;
-        if (!ok) st = mft__fail(err, MFT_ERR_IO, "cannot read '%s'", path);
-        else m->step = (long)h.step;
-        if (m->grads) memset(m->grads, 0, n);
-        m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0;
-        m->fwd_B = 0;
-        m->anchor_w = m->anchor_logits = NULL;
-    }
-    fclose(f);
-    return st ? st : mft__ok(err);
-}
+/* the one way to the tables (see struct mft__uc_tables) */
+static const struct mft__uc_tables *mft__uc_tab(void)
+{
+    static const struct mft__uc_tables t = {
+        "15.0.0",                                               /* version */
+        {{mft__uc_cls_t0, mft__uc_cls_t1, mft__uc_cls_t2}, mft__uc_cls_leaf,
+         449, {11, 7, 4}, {1, 2, 2}},                           /* cls */
+        mft__uc_ascii,                                          /* ascii */
+        4,                                                      /* maxdec */
+        410,                                                    /* nccc */
+        mft__uc_ccc_run,                                        /* ccc_run */
+        mft__uc_ccc_val,                                        /* ccc_val */
+        {{mft__uc_dec_t0, mft__uc_dec_t1, mft__uc_dec_t2}, mft__uc_dec_leaf,
+         191, {10, 7, 5}, {1, 1, 2}},                           /* dec */
+        231,                                                    /* ndrun */
+        mft__uc_drun,                                           /* drun */
+        mft__uc_drec,                                           /* drec */
+        63,                                                     /* nprim */
+        mft__uc_snd,                                            /* snd */
+        941,                                                    /* ncomp */
+        mft__uc_comp                                            /* comp */
+    };
+    return &t;
+}
+/* END GENERATED TABLES */
+/* clang-format on */
+#endif /* MFT_NO_TEXT */

@@ -1,13 +1,14 @@
-/* maskft.h - v0.1.0 - fine-tune small LLaMA models on the CPU without forgetting.
+/* maskft.h - v0.2.0 - fine-tune small LLaMA models on the CPU without forgetting.
    MIT license: see the LICENSE file that comes with it.
 
    maskft is a plain-C (C99, libc + libm, OpenMP optional) training engine for LLaMA-family
    models: forward and backward pass written by hand, a masked cross-entropy loss, AdamW, a
    llama2.c checkpoint reader, tokenizers (tokenizer.bin, SentencePiece, tokenizer.json, GGUF),
-   chat templates, a JSONL data front end that builds the masks, and a sampler. It is built around *minimal
-   modification*: train on text in the model's own words and let only the tokens that carry
-   new knowledge contribute to the loss, so that plain full-parameter SFT adds facts without
-   moving the model elsewhere. This header is the whole API; maskft.c is the implementation.
+   chat templates, a JSONL data front end that builds the masks, packing, generation and the
+   forgetting measurements. It is built around *minimal modification*: train on text in the
+   model's own words and let only the tokens that carry new knowledge contribute to the loss,
+   so that plain full-parameter SFT adds facts without moving the model elsewhere. This header
+   is the whole API; maskft.c is the implementation.
 
    USE
        Add maskft.c to your build (cc -O2 -march=native -fopenmp maskft.c yourprog.c -lm).
@@ -25,7 +26,7 @@
     mft_tokenizer tok;
     // room to train on 1 row of up to 64 positions, and a KV cache to generate
     if (mft_model_open(&m, "models/stories260K.bin", 1, 64, MFT_TRAIN | MFT_GENERATE, &err) ||
-        mft_tokenizer_load(&tok, "models/tok512.bin", m.cfg.vocab_size, &err)) {
+        mft_tokenizer_open(&tok, "models/tok512.bin", m.cfg.vocab_size, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -51,18 +52,21 @@
         }
         if (s % 5 == 0) printf("step %2d  loss on the key tokens %.4f\n", s + 1, info.loss);
     }
-    // generate: feed the prompt through the KV cache, then continue greedily to a full stop
-    int p[64], np;
-    mft_encode(&tok, "Lily had a cat named", -1, MFT_BOS, p, 64, &np, NULL, &err);
-    int token = p[0];
-    for (int pos = 0; pos < np + 16; pos++) {
-        float *logits = mft_decode(&m, token, pos, &err);
-        int next = pos + 1 < np ? p[pos + 1] : mft_sample(logits, m.cfg.vocab_size, 0.0f, 1.0f, NULL);
-        int len;
-        const char *piece = mft_token_bytes(&tok, token, next, &len);
+    // generate: the prompt through the KV cache, then 16 greedy tokens; print to the full stop
+    int p[64], np, gen[16], ng, ended;
+    mft_gen_opts g = mft_gen_opts_default();
+    g.max_new = 16;
+    if (mft_encode(&tok, "Lily had a cat named", -1, MFT_BOS, p, 64, &np, NULL, &err) ||
+        mft_generate(&m, p, np, &g, NULL, gen, 16, &ng, &ended, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    for (int i = 1, prev = p[0]; i < np + ng; i++) {
+        int cur = i < np ? p[i] : gen[i - np], len;
+        const char *piece = mft_token_bytes(&tok, prev, cur, &len);
         printf("%.*s", len, piece);
-        if (pos + 1 >= np && memchr(piece, '.', (size_t)len)) break;
-        token = next;
+        if (i >= np && memchr(piece, '.', (size_t)len)) break;
+        prev = cur;
     }
     printf("\n");
     mft_tokenizer_free(&tok);
@@ -85,24 +89,37 @@
        weights and optimizer state untouched and returns MFT_EMPTY_MASK (not an error).
        Internally backward() accumulates the gradient of sum(w*CE) and step() divides by sum(w).
 
-   PACKING AND THE REST OF A TRAINING RUN
-       mft_forward_packed() takes several examples in one row: pos[t] counts 0, 1, 2, ... in
-       each example and restarts at 0 where the next begins; a token attends only to its own
-       example and gets its RoPE angle from pos, so a packed row gives the loss and gradients of
-       its examples run one by one. mft_checkpoint_save/load keep weights, AdamW moments, the
-       step counter and the caller's run state (data position, RNG) in one hashed file, so a
-       run resumes bit for bit. The data front end (mft_example_from_json) turns JSONL records
-       and chat templates into ids and weights; mft_kl_logits, mft_tail_loop and mft_token_nll
-       are the pieces of the forgetting measurements the maskft tool reports.
+   THE METHOD, END TO END
+       mft_example_from_json turns a JSONL record (text, prompt/completion, chat messages, or
+       input_ids/labels) into ids and per-position weights: the key tokens and the end of each
+       trained turn (see "training data and masks"). mft_draft_record lets the model write the
+       answers in its own words first. mft_shuffle orders the examples of each epoch,
+       mft_pack_examples packs them next-fit into rows of T positions, mft_pack_fill lays rows
+       out as mft_forward_packed takes them (each example attends only to itself, its positions
+       restart at 0, the tail of a row is a zero-weight padding segment), mft_pack_anchor_scale
+       weights the optional context anchor (mft_set_anchor). mft_checkpoint_save/load keep
+       weights, AdamW moments, the step counter and the caller's run state in one hashed file,
+       so a run resumes bit for bit. mft_generate, mft_score_choices, mft_score_fact,
+       mft_kl_logits and mft_tail_loop measure what was learned and what moved. examples/maskft.c
+       is a command-line front end over exactly these calls.
 
    MEMORY
        mft_model_bytes(cfg, B, T, flags) is the exact size of everything a model needs: weights,
        gradients, AdamW moments, activations for B x T positions, activation gradients and the
        KV cache. mft_model_init() carves one caller-owned block of that size (64-byte aligned
-       inside); mft_model_open() does the same with one malloc from a checkpoint file. After
+       inside); mft_model_open() does the same with one allocation from a checkpoint file. After
        that, forward/backward/step/decode never allocate. B and T are capacities: any smaller
        batch works. backward() consumes the activations (it overwrites logits with their
-       gradient): run forward() again before the next backward().
+       gradient): run forward() again before the next backward(). Other objects (tokenizers,
+       GGUF tables, examples, packs) own their memory and are released with their mft_X_free;
+       plain buffers the library hands out (mft_read_file, mft_draft_record) with mft_free.
+       Allocation goes through MFT_MALLOC / MFT_REALLOC / MFT_FREE (see BUILD OPTIONS).
+
+   BUFFERS
+       A function that fills a caller's buffer takes its capacity and reports the size it
+       needs, as snprintf does: with capacity 0 (and a NULL buffer) it only measures and returns
+       MFT_OK; with a capacity that is too small it returns MFT_ERR_SPACE and still reports the
+       size needed. Text buffers need room for the terminating NUL as well.
 
    THREADS AND DETERMINISM
        With OpenMP, kernels run on m->n_threads threads (0 = OpenMP's default). Every parallel
@@ -118,19 +135,23 @@
        mft_step() refuses to apply a gradient that holds NaN/Inf (MFT_ERR_NONFINITE).
 
    FILES
-       Reads llama2.c checkpoints: version 0 (7 int32 header, negative vocab = separate
-       classifier, freq_cis tables) and version 1 ("ak42" magic, 256-byte header, fp32).
-       Version 2 (int8) is refused with a message. Every header field is validated and the file
-       size must match the shapes exactly: truncated or foreign files are errors, never crashes.
-       Writes version 0 (what llama2.c's run.c and maskft itself load), via a temporary file
-       that is renamed into place. Reads tokenizers from llama2.c tokenizer.bin, SentencePiece
-       .model, Hugging Face tokenizer.json (+ tokenizer_config.json) and GGUF, and GGUF
-       metadata (versions 1-3) in general; each reader checks every length and offset against
-       the file and reports a corrupt file as MFT_ERR_FORMAT with a message (JSON errors with
-       line:column).
+       Every reader has a from-memory form (mft_X_from_memory(data, size, ...)); the path form
+       reads the file through the same parser. Reads llama2.c checkpoints: version 0 (7 int32
+       header, negative vocab = separate classifier, freq_cis tables) and version 1 ("ak42"
+       magic, 256-byte header, fp32). Version 2 (int8) is refused with a message. Every header
+       field is validated and the file size must match the shapes exactly: truncated or foreign
+       files are errors, never crashes. Writes version 0 (what llama2.c's run.c and maskft itself
+       load), via a temporary file that is renamed into place. Reads tokenizers from llama2.c
+       tokenizer.bin, SentencePiece .model, Hugging Face tokenizer.json (+ tokenizer_config.json)
+       and GGUF, and GGUF metadata (versions 1-3) in general; each reader checks every length
+       and offset against the data and reports a corrupt file as MFT_ERR_FORMAT with a message
+       (JSON errors as file:line:column). File sizes and offsets are 64-bit.
 
    BUILD OPTIONS (define when compiling maskft.c)
        MFT_NO_SIMD   force the scalar kernels (also the reference the SIMD kernels are tested on)
+       MFT_NO_TEXT   build the engine alone (model, files, forward, backward, step, generate):
+                     no JSON, GGUF, Unicode, tokenizers, chat templates, data or metrics
+       MFT_MALLOC(n), MFT_REALLOC(p, n), MFT_FREE(p)   the allocator; define all three or none
        MFT_API       decoration for public functions (default: extern)
        AVX2 is used when the compiler defines __AVX2__ and __FMA__ (-march=native, -mavx2 -mfma),
        NEON when it defines __ARM_NEON on AArch64. mft_simd_name() says which was compiled in.
@@ -139,6 +160,10 @@
        Token ids, dimensions and positions are int; element counts are size_t. fp32 weights only
        (for now). No GPU, no mmap, no network. Model files are validated, but maskft is not a
        sandbox: do not feed it untrusted files in a security-critical process without fuzzing.
+
+   THE HEADER follows maskft.c: Part I, the engine (status, model, forward and the loss,
+   backward, step, generate); Part II, text and data (files, JSON, GGUF, tokenizers, chat
+   templates, data and packing, metrics).
 */
 #ifndef MASKFT_H
 #define MASKFT_H
@@ -147,9 +172,9 @@
 #include <stdint.h>
 
 #define MFT_VERSION_MAJOR 0
-#define MFT_VERSION_MINOR 1
+#define MFT_VERSION_MINOR 2
 #define MFT_VERSION_PATCH 0
-#define MFT_VERSION_STRING "0.1.0"
+#define MFT_VERSION_STRING "0.2.0"
 
 #ifndef MFT_API
 #define MFT_API extern
@@ -158,6 +183,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ============================================================================================
+   PART I: THE ENGINE
+   ============================================================================================ */
 
 /* ---- status and errors ---------------------------------------------------------------- */
 
@@ -169,10 +198,12 @@ typedef enum mft_status {
     MFT_ERR_IO = -3,         /* could not open/read/write a file */
     MFT_ERR_FORMAT = -4,     /* a file is truncated, corrupt, or not of the expected kind */
     MFT_ERR_NONFINITE = -5,  /* NaN or Inf in the loss or gradients; nothing was updated */
-    MFT_ERR_STATE = -6       /* the object is not set up for this call (e.g. no MFT_TRAIN) */
+    MFT_ERR_STATE = -6,      /* the object is not set up for this call (e.g. no MFT_TRAIN) */
+    MFT_ERR_SPACE = -7       /* a caller's buffer is too small; the size it needs was reported */
 } mft_status;
 
-/* Optional error channel: pass NULL to any call if you only want the status. */
+/* Optional error channel: pass NULL to any call if you only want the status. The status is
+   always the function's return value; err only adds the message. */
 typedef struct mft_error {
     mft_status status;
     char msg[256];
@@ -181,6 +212,8 @@ typedef struct mft_error {
 MFT_API const char *mft_status_str(mft_status s);
 MFT_API const char *mft_version(void);
 MFT_API const char *mft_simd_name(void);   /* "avx2", "neon" or "scalar" */
+/* Frees a buffer the library handed out (mft_read_file, mft_draft_record). NULL is fine. */
+MFT_API void mft_free(void *p);
 
 /* ---- model configuration ---------------------------------------------------------------- */
 
@@ -297,21 +330,22 @@ typedef struct mft_model {
     float *grads;        /* (n_params) gradient of sum(w*CE) since the last step, or NULL */
     mft_params g;
     float *adam_m, *adam_v; /* (n_params) AdamW first and second moments, or NULL */
-    float *rope_cos, *rope_sin; /* (seq_len, hs) RoPE tables, expanded per element (see maskft.c) */
     mft_acts a;
     mft_dacts d;
     mft_decode_state s;
+    long step;           /* optimizer steps taken */
+    /* ---- private: the library's bookkeeping between calls; treat as opaque ---- */
+    float *rope_cos, *rope_sin; /* (seq_len, hs) RoPE tables, expanded per element (see maskft.c) */
     int fwd_B, fwd_T;    /* shape of the last forward() (0 when its activations are spent) */
     int fwd_has_targets; /* the last forward() computed a loss */
     int fwd_packed;      /* the last forward() had positions (mft_forward_packed) */
     double fwd_loss_sum; /* sum of w*CE over the last forward() (0 without targets) */
     double fwd_weight_sum;
+    double fwd_anchor_sum; /* sum aw*KL of the anchor set for the last forward() */
     double step_loss_sum;   /* accumulated by backward() since the last step() */
     double step_weight_sum;
     double step_anchor_sum; /* sum(aw*KL) of the anchors since the last step() */
     const float *anchor_logits, *anchor_w; /* mft_set_anchor(), for the next backward() only */
-    double fwd_anchor_sum;
-    long step;           /* optimizer steps taken */
     void *arena; size_t arena_bytes; int owns_arena;
 } mft_model;
 
@@ -321,52 +355,66 @@ MFT_API size_t mft_model_bytes(const mft_config *c, int B, int T, int flags);
    with mft_model_load_weights, mft_model_init_random, or by writing m->params. */
 MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int T, int flags,
                                   void *mem, size_t mem_bytes, mft_error *err);
-/* Reads only the configuration of a llama2.c checkpoint (v0 or v1). */
-MFT_API mft_status mft_checkpoint_config(const char *path, mft_config *c, mft_error *err);
-/* Loads the weights of a checkpoint whose configuration equals m->cfg. */
-MFT_API mft_status mft_model_load_weights(mft_model *m, const char *path, mft_error *err);
-/* One call: read the config, malloc one block, init, load. Free with mft_model_free. */
-MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, int flags,
-                                  mft_error *err);
 /* Random init as llama2.c's model.py: N(0, 0.02), output projections N(0, 0.02/sqrt(2L)),
    norms 1. Deterministic for a seed. */
 MFT_API void mft_model_init_random(mft_model *m, uint64_t seed);
-/* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
-MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err);
-/* Training checkpoint: weights, AdamW moments, step counter and `user_bytes` of the caller's
-   own run state (data position, RNG), hashed, written to PATH.tmp and renamed. Loading checks
-   shape, size and hash before it overwrites anything; the model must have the same shape. */
-MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, const void *user, size_t user_bytes, mft_error *err);
-MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err);
 /* Frees the block if mft_model_open allocated it; always clears the struct. */
 MFT_API void mft_model_free(mft_model *m);
 
-/* ---- training -------------------------------------------------------------------------- */
+/* llama2.c checkpoints (v0, v1). The configuration alone; the weights into a model of the same
+   shape; or one call: read the config, allocate one block, init, load (free with
+   mft_model_free). */
+MFT_API mft_status mft_model_config(const char *path, mft_config *c, mft_error *err);
+MFT_API mft_status mft_model_config_from_memory(const void *data, size_t size, mft_config *c, mft_error *err);
+MFT_API mft_status mft_model_load_weights(mft_model *m, const char *path, mft_error *err);
+MFT_API mft_status mft_model_load_weights_from_memory(mft_model *m, const void *data, size_t size, mft_error *err);
+MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, int flags, mft_error *err);
+MFT_API mft_status mft_model_open_from_memory(mft_model *m, const void *data, size_t size, int B, int T, int flags,
+                                              mft_error *err);
+/* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
+MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err);
 
-/* Forward over inputs (B, T) -> m->a.logits (B*T, V). When targets (B, T) and weights (B, T)
-   are given, also computes the masked loss of this micro-batch: see m->fwd_loss_sum and
-   m->fwd_weight_sum (loss = sum / weight_sum). weights may be NULL (all 1) when targets are
-   given. Needs MFT_FORWARD. T must not exceed the context or the capacity. */
-MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets,
-                               const float *weights, int B, int T, mft_error *err);
+/* ---- forward and the masked loss --------------------------------------------------------- */
+
+/* What forward() measured: the masked loss of its micro-batch (zeros without targets). */
+typedef struct mft_fwd_info {
+    double loss_sum;     /* sum of w * CE */
+    double weight_sum;   /* sum of w */
+    float loss;          /* loss_sum / weight_sum, 0 when the weights are all 0 */
+} mft_fwd_info;
+
+/* Forward over inputs (B, T) -> m->a.logits (B*T, V). When targets (B, T) are given, also the
+   masked loss of this micro-batch (into *info, which may be NULL); weights may be NULL (all 1).
+   Needs MFT_FORWARD. T must not exceed the context or the capacity. */
+MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets, const float *weights, int B,
+                               int T, mft_fwd_info *info, mft_error *err);
 /* The same for rows that pack several examples: pos (B, T) is each token's position inside its
    own example (0, 1, 2, ... restarting at 0 where the next example begins). A token attends
    only to its own example and gets its RoPE angle from pos, so a packed row gives the loss and
    gradients the examples would give one by one. mft_forward is this with pos = NULL. */
 MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int *targets, const float *weights,
-                                      const int *pos, int B, int T, mft_error *err);
-/* Accumulates into m->grads the gradient of sum(w*CE) of the last forward(); adds its loss and
-   weight to the step totals. Needs MFT_TRAIN and a forward() with targets. */
-MFT_API mft_status mft_backward(mft_model *m, mft_error *err);
+                                      const int *pos, int B, int T, mft_fwd_info *info, mft_error *err);
 /* Optional, between forward() and backward(): the context anchor. Adds sum_n aw[n] *
    KL(softmax(base_logits[n]) || softmax(logits[n])) to what backward() differentiates, so the
    step's objective becomes (sum w CE + sum aw KL) / sum w. base_logits (B*T, V) are a frozen
    base model's logits on the same rows (its own forward()), aw (B*T) >= 0, typically set on the
    untrained positions; both must stay valid until backward(), which uses and forgets them.
-   m->fwd_anchor_sum gets sum aw*KL. Pulls the model's distributions on the context of its own
-   training text back to the base model's. */
-MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const float *anchor_w, mft_error *err);
+   *kl_sum (may be NULL) gets sum aw*KL. */
+MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const float *anchor_w, double *kl_sum,
+                                  mft_error *err);
+/* KL(softmax(p) || softmax(q)) in nats, computed in double. */
+MFT_API double mft_kl_logits(const float *p, const float *q, int V);
+/* nll[t] = -log p(ids[t+1] | ids[0..t]) for t < n-1, one forward pass (needs MFT_FORWARD). */
+MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err);
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+/* Accumulates into m->grads the gradient of sum(w*CE) of the last forward(); adds its loss and
+   weight to the step totals. Needs MFT_TRAIN and a forward() with targets. */
+MFT_API mft_status mft_backward(mft_model *m, mft_error *err);
 MFT_API void mft_zero_grad(mft_model *m);
+
+/* ---- step -------------------------------------------------------------------------------- */
 
 /* AdamW as torch.optim.AdamW (decoupled weight decay, bias correction; every parameter
    decayed, as AdamW(model.parameters()) does), global-norm clipping as
@@ -396,27 +444,98 @@ typedef struct mft_step_info {
 /* Normalises the accumulated gradient by the step's weight sum, clips, applies AdamW and
    zeroes the gradient. Returns MFT_EMPTY_MASK (weights untouched) when the weight sum is 0,
    MFT_ERR_NONFINITE (weights untouched, gradient zeroed) on NaN/Inf. info may be NULL. */
-MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info *info,
-                            mft_error *err);
+MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info *info, mft_error *err);
 /* forward + backward + step on one micro-batch. */
-MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const int *inputs,
-                                  const int *targets, const float *weights, int B, int T,
-                                  mft_step_info *info, mft_error *err);
+MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const int *inputs, const int *targets,
+                                  const float *weights, int B, int T, mft_step_info *info, mft_error *err);
+
+/* Training checkpoint: weights, AdamW moments, step counter and `user_bytes` of the caller's
+   own run state (data position, RNG), hashed, written to PATH.tmp and renamed. Loading checks
+   shape, size and hash before it overwrites anything; the model must have the same shape. */
+MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, const void *user, size_t user_bytes,
+                                       mft_error *err);
+MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err);
+MFT_API mft_status mft_checkpoint_load_from_memory(mft_model *m, const void *data, size_t size, void *user,
+                                                   size_t user_bytes, mft_error *err);
 
 /* ---- generation ------------------------------------------------------------------------ */
 
 /* Feeds one token at position pos (0 <= pos < seq_len) through the model using the KV cache
-   (positions 0..pos-1 must have been fed before) and returns the next-token logits (V),
-   valid until the next call (the buffer is the model's scratch: mft_sample may overwrite it).
-   Needs MFT_GENERATE. Returns NULL on a bad argument. */
-MFT_API float *mft_decode(mft_model *m, int token, int pos, mft_error *err);
+   (positions 0..pos-1 must have been fed before) and points *logits at the next-token logits
+   (V), valid until the next call (the buffer is the model's scratch: mft_sample may overwrite
+   it). Needs MFT_GENERATE. */
+MFT_API mft_status mft_decode(mft_model *m, int token, int pos, float **logits, mft_error *err);
 
 /* Samples a token: temperature 0 = argmax (lowest id on ties); else softmax(logits/temp)
    restricted to the smallest set of tokens whose probability reaches top_p (top_p <= 0 or
-   >= 1: no cut).
-   *rng is the caller's state (any seed); it advances. The logits are overwritten with the
-   probabilities. Ties at the top-p threshold are all kept. */
+   >= 1: no cut). *rng is the caller's state (any seed; NULL: a fixed one); it advances. The
+   logits are overwritten with the probabilities. Ties at the top-p threshold are all kept. */
 MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uint64_t *rng);
+
+typedef struct mft_gen_opts {
+    int max_new;         /* new tokens at most (default 256) */
+    float temperature;   /* 0 = greedy (default) */
+    float top_p;         /* nucleus; 1 = no cut (default) */
+    int stop[4];         /* tokens that end the generation (not written to out); -1 = unused */
+    /* called with every new token as it is chosen (before it is fed back); a nonzero return
+       stops the generation after that token. NULL: none. */
+    int (*on_token)(void *user, int token);
+    void *user;
+} mft_gen_opts;
+MFT_API mft_gen_opts mft_gen_opts_default(void);
+/* The model's continuation of prompt[0..n_prompt): the prompt is fed through the KV cache from
+   position 0, then tokens are sampled one by one (mft_sample) into out until max_new, a stop
+   token (*ended = 1; it is not written), on_token's request, or the context's end (prompt and
+   continuation fit in seq_len positions). *n_out new tokens were written (at most cap:
+   MFT_ERR_SPACE if cap is smaller than what was generated). Needs MFT_GENERATE. */
+MFT_API mft_status mft_generate(mft_model *m, const int *prompt, int n_prompt, const mft_gen_opts *o, uint64_t *rng,
+                                int *out, int cap, int *n_out, int *ended, mft_error *err);
+
+/* The generator of the data order (xorshift64, Marsaglia's 13/7/17 triple; any nonzero state):
+   mft_rand advances it, mft_shuffle is Fisher-Yates with it. mft_sample has its own stream. */
+MFT_API uint64_t mft_rand(uint64_t *state);
+MFT_API void mft_shuffle(int *a, int n, uint64_t *state);
+/* FNV-1a, 64 bits: mft_hash(MFT_HASH_SEED, p, n), then chain more bytes onto the result. */
+#define MFT_HASH_SEED 14695981039346656037ull
+MFT_API uint64_t mft_hash(uint64_t h, const void *p, size_t n);
+
+/* ============================================================================================
+   PART II: TEXT AND DATA
+   ============================================================================================ */
+
+/* ---- files ------------------------------------------------------------------------------- */
+
+/* Reads a whole file (path NULL: standard input) into a malloc'd, NUL-terminated buffer; free
+   it with mft_free. Files over max_bytes are refused (MFT_ERR_FORMAT). */
+MFT_API mft_status mft_read_file(const char *path, size_t max_bytes, char **data, size_t *size, mft_error *err);
+/* The next record of JSONL text data[0..size) from *pos: the next line that is not blank
+   (spaces, tabs, a CR), without its newline. *line counts lines (start it at 0) for
+   file:line messages. Returns 1 with *rec / *len set, 0 at the end. */
+MFT_API int mft_jsonl_next(const char *data, size_t size, size_t *pos, int *line, const char **rec, int *len);
+
+/* ---- JSON (reading) -----------------------------------------------------------------------
+   The strict RFC 8259 parser the loaders use, for callers that read JSONL too. Nodes are ints
+   (-1 = none); strings come back decoded (UTF-8, escapes resolved), valid until mft_json_free.
+   Walk an array with mft_json_first / mft_json_next (mft_json_at is O(i)). */
+typedef struct mft_json mft_json;
+MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err); /* len < 0: NUL-terminated */
+MFT_API void mft_json_free(mft_json *j);
+MFT_API int mft_json_root(const mft_json *j);
+MFT_API int mft_json_get(const mft_json *j, int object, const char *key);
+MFT_API int mft_json_len(const mft_json *j, int node);            /* array/object members, string bytes */
+MFT_API int mft_json_first(const mft_json *j, int node);          /* first member of an array/object */
+MFT_API int mft_json_next(const mft_json *j, int node);           /* the member after this one */
+MFT_API int mft_json_at(const mft_json *j, int array, int i);
+MFT_API const char *mft_json_str(const mft_json *j, int node, int *len); /* NULL if not a string */
+MFT_API int mft_json_num(const mft_json *j, int node, double *out);      /* 0 if not a number */
+/* s[0..n) as a JSON string literal (quotes included) into out; *len = its length. */
+MFT_API mft_status mft_json_escape(const char *s, int n, char *out, int cap, int *len);
+
+/* UTF-8: the length (1..4) of the valid character at s (n bytes available), 0 if the bytes
+   there are not one (overlong forms, surrogates and values above U+10FFFF are invalid, as in
+   RFC 3629); and whether s[0..n) is valid UTF-8 as a whole. */
+MFT_API int mft_utf8_len(const char *s, int n);
+MFT_API int mft_utf8_valid(const char *s, int n);
 
 /* ---- GGUF metadata ------------------------------------------------------------------------- */
 
@@ -451,13 +570,14 @@ typedef struct mft_gguf {
     uint64_t n_kv, n_tensors, alignment, data_offset, file_size;
     mft_gguf_kv *kv;
     mft_gguf_tensor *tensors;
-    void *mem;
+    void *mem;             /* private */
 } mft_gguf;
 
 /* Reads a GGUF file's metadata and tensor table (not the tensor data). Every count, length
-   and offset is checked against the file size. Free with mft_gguf_close. */
+   and offset is checked against the file size. Free with mft_gguf_free. */
 MFT_API mft_status mft_gguf_open(mft_gguf *g, const char *path, mft_error *err);
-MFT_API void mft_gguf_close(mft_gguf *g);
+MFT_API mft_status mft_gguf_open_from_memory(mft_gguf *g, const void *data, size_t size, mft_error *err);
+MFT_API void mft_gguf_free(mft_gguf *g);
 MFT_API const mft_gguf_kv *mft_gguf_get(const mft_gguf *g, const char *key); /* NULL if absent */
 
 /* ---- tokenizers ------------------------------------------------------------------------------
@@ -477,6 +597,8 @@ MFT_API const mft_gguf_kv *mft_gguf_get(const mft_gguf *g, const char *key); /* 
 
 enum { MFT_TOK_SPM = 1, MFT_TOK_BPE = 2 };
 enum { MFT_PRE_GPT2 = 1, MFT_PRE_LLAMA3, MFT_PRE_QWEN2, MFT_PRE_STARCODER };
+/* token types (SentencePiece's numbering, which GGUF uses too) */
+enum { MFT_TOKEN_NORMAL = 1, MFT_TOKEN_UNKNOWN, MFT_TOKEN_CONTROL, MFT_TOKEN_USER, MFT_TOKEN_UNUSED, MFT_TOKEN_BYTE };
 
 typedef struct mft_tokenizer {
     int kind;               /* MFT_TOK_SPM or MFT_TOK_BPE */
@@ -492,8 +614,9 @@ typedef struct mft_tokenizer {
     int ignore_merges;      /* a word that is itself a token is not split (Llama-3) */
     const char *source;     /* "tokenizer.bin", "sentencepiece", "tokenizer.json" or "gguf" */
     char *chat_template;    /* from tokenizer_config.json or GGUF, or NULL */
+    /* ---- private: the tables of the encoder and decoder; treat as opaque ---- */
     float *scores;          /* (V) SentencePiece merge priority: higher merges first */
-    uint8_t *types;         /* (V) 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte */
+    uint8_t *types;         /* (V) MFT_TOKEN_* (read them with mft_token_type) */
     uint32_t *piece_off;    /* (V+1) piece i = pieces[off[i]..off[i+1]): the raw bytes it stands for */
     char *pieces;
     uint32_t *dec_off;      /* (V+1) what each token decodes to (byte tokens resolved, control empty) */
@@ -521,54 +644,48 @@ typedef struct mft_tokenizer {
    llama.cpp does. In mft_decode_ids, MFT_SPECIAL shows control tokens as their text. */
 enum { MFT_BOS = 1, MFT_EOS = 2, MFT_SPECIAL = 4 };
 
-/* Loads any of the formats above, recognised by content. vocab_size is the model's: needed
-   for tokenizer.bin (which does not store it); for the others, 0 or a limit (a tokenizer with
-   more tokens than the model is an error). */
-MFT_API mft_status mft_tokenizer_load(mft_tokenizer *t, const char *path, int vocab_size,
-                                      mft_error *err);
+/* Opens any of the formats above, recognised by content (from a path, tokenizer_config.json
+   beside a tokenizer.json is applied too). vocab_size is the model's: needed for
+   tokenizer.bin (which does not store it); for the others, 0 or a limit (a tokenizer with more
+   tokens than the model is an error). Free with mft_tokenizer_free. */
+MFT_API mft_status mft_tokenizer_open(mft_tokenizer *t, const char *path, int vocab_size, mft_error *err);
+MFT_API mft_status mft_tokenizer_open_from_memory(mft_tokenizer *t, const void *data, size_t size, int vocab_size,
+                                                  mft_error *err);
+/* A tokenizer_config.json: bos/eos/pad/unk tokens, add_bos_token/add_eos_token, chat_template. */
+MFT_API mft_status mft_tokenizer_apply_config(mft_tokenizer *t, const char *json, size_t len, mft_error *err);
 MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err);
 /* The tokenizer that comes with a model: the vocabulary inside a GGUF model file, or a file
    beside the checkpoint (tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin). */
-MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size,
-                                           mft_error *err);
+MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err);
 MFT_API void mft_tokenizer_free(mft_tokenizer *t);
 
-/* Encodes `len` bytes of UTF-8 (len < 0: NUL-terminated; at most 256 MiB per call). Writes at
-   most cap ids; *n_out is the count (MFT_ERR_ARG if cap is too small). If offsets is not NULL
-   it receives 2 ints per token: the [begin, end) byte range of the input the token came from;
-   the ranges are in order and cover the input (BOS/EOS get empty ranges; a dummy prefix or a
-   removed space belongs to the next token). Invalid UTF-8 bytes become byte tokens (or unk).
-   Allocates temporary memory proportional to the text. */
-MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags,
-                              int *ids, int cap, int *n_out, int *offsets, mft_error *err);
+/* Encodes `len` bytes of UTF-8 (len < 0: NUL-terminated; at most 256 MiB per call) into at
+   most cap ids; *n_out is the number of tokens (see BUFFERS: cap 0 measures). If offsets is
+   not NULL it receives 2 ints per token (2 * cap at most): the [begin, end) byte range of the
+   input the token came from; the ranges are in order and cover the input (BOS/EOS get empty
+   ranges; a dummy prefix or a removed space belongs to the next token). Invalid UTF-8 bytes
+   become byte tokens (or unk). Allocates temporary memory proportional to the text. */
+MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len, int flags, int *ids, int cap,
+                              int *n_out, int *offsets, mft_error *err);
 /* The bytes token `id` decodes to when it follows `prev` (prev < 0: at the start). A
    SentencePiece dummy-prefix space at the start or after BOS is dropped. Control tokens decode
    to nothing. Returns NULL for an invalid id. */
 MFT_API const char *mft_token_bytes(const mft_tokenizer *t, int prev, int id, int *len);
 /* The token's piece as stored (control tokens' text, e.g. "<|im_end|>"); NULL if invalid. */
 MFT_API const char *mft_token_piece(const mft_tokenizer *t, int id, int *len);
-/* Decodes ids into out (NUL-terminated; MFT_ERR_ARG if cap is too small). */
-MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n, int flags, char *out,
-                                  int cap, int *len, mft_error *err);
-/* Streaming decode: feed ids one by one; returns the bytes written to out (at most cap; -1 if
-   too small: 8 + the longest piece is always enough), holding back an incomplete UTF-8
-   character until the token that completes it. id = -1 flushes what is held back. Start
-   with a zeroed mft_detok whose prev is -1. */
+/* MFT_TOKEN_* of a token, 0 for an invalid id; the id of the token whose piece is exactly
+   s[0..n), or -1. */
+MFT_API int mft_token_type(const mft_tokenizer *t, int id);
+MFT_API int mft_token_find(const mft_tokenizer *t, const char *s, int n);
+/* Decodes ids into out (NUL-terminated); *len = the text's length (see BUFFERS). */
+MFT_API mft_status mft_decode_ids(const mft_tokenizer *t, const int *ids, int n, int flags, char *out, int cap,
+                                  int *len, mft_error *err);
+/* Streaming decode: feed ids one by one; *len bytes are written to out, holding back an
+   incomplete UTF-8 character until the token that completes it. id = -1 flushes what is held
+   back. MFT_ERR_SPACE (nothing consumed, *len = the room needed) when cap is too small: 8 +
+   the longest piece is always enough. Start with a zeroed mft_detok whose prev is -1. */
 typedef struct mft_detok { int prev, npend; unsigned char pend[8]; } mft_detok;
-MFT_API int mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap);
-
-/* ---- JSON (reading) -----------------------------------------------------------------------
-   The strict RFC 8259 parser the loaders use, for callers that read JSONL too. Nodes are ints
-   (-1 = none); strings come back decoded (UTF-8, escapes resolved), valid until mft_json_free. */
-typedef struct mft_json mft_json;
-MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err); /* len < 0: NUL-terminated */
-MFT_API void mft_json_free(mft_json *j);
-MFT_API int mft_json_root(const mft_json *j);
-MFT_API int mft_json_get(const mft_json *j, int object, const char *key);
-MFT_API int mft_json_len(const mft_json *j, int node);            /* array/object members, string bytes */
-MFT_API int mft_json_at(const mft_json *j, int array, int i);
-MFT_API const char *mft_json_str(const mft_json *j, int node, int *len); /* NULL if not a string */
-MFT_API int mft_json_num(const mft_json *j, int node, double *out);      /* 0 if not a number */
+MFT_API mft_status mft_detok_stream(const mft_tokenizer *t, mft_detok *st, int id, char *out, int cap, int *len);
 
 /* ---- chat templates ---------------------------------------------------------------------
    Built-in renderers that produce exactly what a model family's own Jinja chat template
@@ -595,14 +712,15 @@ MFT_API int mft_chat_detect(const char *jinja, int *always_generation_prompt);
 /* "llama3" <-> MFT_CHAT_LLAMA3 and so on (names above); -1 / NULL when unknown */
 MFT_API int mft_chat_family(const char *name);
 MFT_API const char *mft_chat_family_name(int family);
-/* Renders n messages into out (NUL-terminated). ranges, if not NULL, gets 2 ints per message:
-   the [begin, end) of the text rendered from its content (-1, -1 if the template drops it);
-   origin, if not NULL, 1 int per message: the position in out where byte 0 of the content
-   would be (templates trim or rewrite some contents, e.g. Llama-3's trim, Qwen3's <think>),
-   so that content offsets map to out. t supplies the BOS text some templates start with. */
+/* Renders n messages into out (NUL-terminated; *len = the text's length, see BUFFERS).
+   ranges, if not NULL, gets 2 ints per message: the [begin, end) of the text rendered from its
+   content (-1, -1 if the template drops it); origin, if not NULL, 1 int per message: the
+   position in out where byte 0 of the content would be (templates trim or rewrite some
+   contents, e.g. Llama-3's trim, Qwen3's <think>), so that content offsets map to out. t
+   supplies the BOS/EOS text some templates write. */
 MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n,
-                                   int add_generation_prompt, char *out, int cap, int *len, int *ranges,
-                                   int *origin, mft_error *err);
+                                   int add_generation_prompt, char *out, int cap, int *len, int *ranges, int *origin,
+                                   mft_error *err);
 
 /* ---- training data and masks --------------------------------------------------------------
    One JSONL record -> token ids and loss weights. Records: {"text": ...} (every token trained),
@@ -622,6 +740,8 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
 
 enum { MFT_POLICY_ALL = 1, MFT_POLICY_KEY, MFT_POLICY_DIFF };
 enum { MFT_ELIGIBLE_ASSISTANT = 0, MFT_ELIGIBLE_ALL, MFT_ELIGIBLE_LAST };
+/* what each token of an example is */
+enum { MFT_TAG_CONTEXT = 0, MFT_TAG_TURN = 1, MFT_TAG_TRAINED = 2, MFT_TAG_END = 3 };
 
 typedef struct mft_data_opts {
     int policy;             /* MFT_POLICY_*; default KEY */
@@ -638,7 +758,8 @@ typedef struct mft_example {
     int n;                  /* tokens */
     int *ids;               /* (n) */
     float *w;               /* (n) w[t] weights predicting ids[t+1]; w[n-1] = 0 */
-    uint8_t *tag;           /* (n) per token: 0 context, 1 in an eligible turn, 2 trained, 3 trained end token */
+    uint8_t *tag;           /* (n) MFT_TAG_* of each token: context, in an eligible turn, trained,
+                               the trained end token */
     int n_trained;          /* tokens with a weight > 0 */
 } mft_example;
 
@@ -651,22 +772,72 @@ MFT_API void mft_example_free(mft_example *ex);
    of a record, the model's own answer to what precedes it (greedy at temperature 0, up to
    max_new tokens or its end token) becomes both the content and "draft", ready for a person
    to put the new facts in. {"text"} and {"input_ids"} records come back unchanged. *out is a
-   malloc'd JSON line (free it). Needs a model opened with MFT_GENERATE. */
+   JSON line (free it with mft_free). Needs a model opened with MFT_GENERATE. */
 MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *json,
                                     int len, int max_new, float temperature, uint64_t *rng, const char *where,
                                     int line, char **out, mft_error *err);
 /* The end token examples get under o (its eot_id, else the template's; see above). */
 MFT_API int mft_end_token(const mft_tokenizer *t, const mft_data_opts *o);
-/* KL(softmax(p) || softmax(q)) in nats, computed in double. */
-MFT_API double mft_kl_logits(const float *p, const float *q, int V);
-/* > 0 (the period) when ids end in a loop: the last max(3p, 12) tokens repeat with period p. */
-MFT_API int mft_tail_loop(const int *ids, int n);
-/* nll[t] = -log p(ids[t+1] | ids[0..t]) for t < n-1, one forward pass (needs MFT_FORWARD). */
-MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll, mft_error *err);
 /* Narrows an example's mask with the model: keep_surprising = 1 keeps the trained tokens whose
    NLL is above tau nats (surprise:TAU: what the model does not know yet), 0 those at or below
    (known:TAU, the low-perplexity policy). End tokens keep their weight. */
 MFT_API mft_status mft_mask_by_nll(mft_model *m, mft_example *ex, float tau, int keep_surprising, mft_error *err);
+
+/* ---- packing examples into rows ----------------------------------------------------------
+   Next fit: examples are taken in the given order and each goes into the current row if its
+   positions (n - 1: every token but the last is an input) still fit in T, else it starts the
+   next row. A row holds its examples one after another, positions restarting at 0 in each,
+   and the rest of the row is padding: its own segment, token 0, weight 0. */
+typedef struct mft_pack {
+    int T;                  /* positions per row */
+    int n_rows;
+    int n_slots;            /* examples packed, counting repeats */
+    int *slot;              /* (n_slots) the example of each slot, in packing order */
+    int *row_first;         /* (n_rows + 1) row r holds slots row_first[r] .. row_first[r+1] - 1 */
+} mft_pack;
+/* Packs ex[order[0]], ex[order[1]], ... (n_order slots; an index may repeat, as several
+   shuffled epochs do). epoch > 0 starts a new row every epoch slots, so that no row holds two
+   epochs. An example longer than T + 1 tokens is an error (cut it with max_len). */
+MFT_API mft_status mft_pack_examples(mft_pack *p, const mft_example *ex, int n_ex, const int *order, int n_order,
+                                     int epoch, int T, mft_error *err);
+MFT_API void mft_pack_free(mft_pack *p);
+/* What mft_pack_fill laid out. */
+typedef struct mft_fill_info {
+    int rows;               /* rows filled (fewer than B at the end of the pack) */
+    long tokens;            /* positions that hold example tokens (not padding) */
+    long trained;           /* positions with a weight > 0 */
+} mft_fill_info;
+/* Fills rows r0 .. r0 + B - 1 of the pack (those that exist) into inputs, targets, weights and
+   pos, each (B, T), as mft_forward_packed takes them. anchor_w (may be NULL) gets anchor_scale
+   on every example position with weight 0 and 0 on trained positions and padding. */
+MFT_API mft_status mft_pack_fill(const mft_pack *p, const mft_example *ex, long r0, int B, int *inputs, int *targets,
+                                 float *weights, int *pos, float *anchor_w, float anchor_scale, mft_fill_info *info,
+                                 mft_error *err);
+/* The anchor weight per untrained position for rows r0 .. r1 - 1, so that the anchor term is
+   W x the mean KL over the step's untrained positions relative to the mean CE over its trained
+   ones: W * sum(w) / (positions with w = 0). 0 when there are none. */
+MFT_API float mft_pack_anchor_scale(const mft_pack *p, const mft_example *ex, long r0, long r1, float W);
+
+/* ---- metrics --------------------------------------------------------------------------------
+   The pieces of the forgetting measurements. */
+/* > 0 (the period) when ids end in a loop: the last max(3p, 12) tokens repeat with period p. */
+MFT_API int mft_tail_loop(const int *ids, int n);
+/* Multiple choice as lm-evaluation-harness scores it: each choice's log-likelihood is the sum
+   of log p over the tokens that encoding query + choice whole adds after the query's own
+   encoding (BOS first). ll[i] gets choice i's; chars[i] (may be NULL) its length in characters,
+   for acc_norm (ll / chars). Needs MFT_FORWARD with room for the longest query + choice. */
+MFT_API mft_status mft_score_choices(mft_model *m, const mft_tokenizer *t, const char *query, int qlen,
+                                     const char *const *choices, const int *choice_len, int n_choices, double *ll,
+                                     int *chars, mft_error *err);
+/* Fact recall: the prompt and answer built as training builds {"prompt", "completion"} (o's
+   template and end token). *logprob = the mean log-probability of the answer's tokens after the
+   prompt (the end token not counted); the greedy continuation of the prompt (max_new tokens or
+   the end token) goes to text (NUL-terminated, at most cap bytes, *text_len = its length) and
+   *recalled = 1 when it holds the answer, spaces around it stripped. Errors name where:line (the
+   item's file and line). Needs MFT_FORWARD and MFT_GENERATE. */
+MFT_API mft_status mft_score_fact(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *prompt,
+                                  int plen, const char *answer, int alen, const char *where, int line, int max_new,
+                                  double *logprob, int *recalled, char *text, int cap, int *text_len, mft_error *err);
 
 #ifdef __cplusplus
 }

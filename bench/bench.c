@@ -40,7 +40,7 @@ static int bench_tokenizer(const char *path, int vocab, double mb)
 {
     mft_tokenizer tok;
     mft_error err;
-    if (mft_tokenizer_load(&tok, path, vocab, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    if (mft_tokenizer_open(&tok, path, vocab, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     long n1, n2;
     char *a = slurp("tests/data/story.txt", &n1), *b = slurp("tests/data/spm_tok512_model.jsonl", &n2);
     if (!a || !b) { fprintf(stderr, "run from the repository root\n"); return 1; }

@@ -15,7 +15,7 @@ int main(void)
     mft_tokenizer tok;
     // room to train on 1 row of up to 64 positions, and a KV cache to generate
     if (mft_model_open(&m, "models/stories260K.bin", 1, 64, MFT_TRAIN | MFT_GENERATE, &err) ||
-        mft_tokenizer_load(&tok, "models/tok512.bin", m.cfg.vocab_size, &err)) {
+        mft_tokenizer_open(&tok, "models/tok512.bin", m.cfg.vocab_size, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -41,18 +41,21 @@ int main(void)
         }
         if (s % 5 == 0) printf("step %2d  loss on the key tokens %.4f\n", s + 1, info.loss);
     }
-    // generate: feed the prompt through the KV cache, then continue greedily to a full stop
-    int p[64], np;
-    mft_encode(&tok, "Lily had a cat named", -1, MFT_BOS, p, 64, &np, NULL, &err);
-    int token = p[0];
-    for (int pos = 0; pos < np + 16; pos++) {
-        float *logits = mft_decode(&m, token, pos, &err);
-        int next = pos + 1 < np ? p[pos + 1] : mft_sample(logits, m.cfg.vocab_size, 0.0f, 1.0f, NULL);
-        int len;
-        const char *piece = mft_token_bytes(&tok, token, next, &len);
+    // generate: the prompt through the KV cache, then 16 greedy tokens; print to the full stop
+    int p[64], np, gen[16], ng, ended;
+    mft_gen_opts g = mft_gen_opts_default();
+    g.max_new = 16;
+    if (mft_encode(&tok, "Lily had a cat named", -1, MFT_BOS, p, 64, &np, NULL, &err) ||
+        mft_generate(&m, p, np, &g, NULL, gen, 16, &ng, &ended, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    for (int i = 1, prev = p[0]; i < np + ng; i++) {
+        int cur = i < np ? p[i] : gen[i - np], len;
+        const char *piece = mft_token_bytes(&tok, prev, cur, &len);
         printf("%.*s", len, piece);
-        if (pos + 1 >= np && memchr(piece, '.', (size_t)len)) break;
-        token = next;
+        if (i >= np && memchr(piece, '.', (size_t)len)) break;
+        prev = cur;
     }
     printf("\n");
     mft_tokenizer_free(&tok);

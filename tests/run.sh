@@ -178,6 +178,23 @@ check "cli probe / eval --compare / --mc" cli_compare
 cli_quickstart() { ./build/quickstart > $T/qs.txt && tail -1 $T/qs.txt | grep -q "^Lily had a cat named Mochi\.$"; }
 check "quickstart learns the fact" cli_quickstart
 
+toc_in_order() { # every anchor of maskft.c's table of contents: once in the text, in order, no prefix of another
+    sed -n '1,/^\*\//p' maskft.c | grep -o '>>[a-z][a-z-]*' > $T/toc.txt
+    [ -s $T/toc.txt ] || { echo "no table of contents"; return 1; }
+    prev=0
+    while read -r a; do
+        n=$(grep -c -F -- "$a" maskft.c)
+        [ "$n" = 2 ] || { echo "$a is on $n lines (the table of contents and its section only)"; return 1; }
+        line=$(grep -n -F -- "$a" maskft.c | sed -n 2p | cut -d: -f1)
+        [ "$line" -gt "$prev" ] || { echo "$a (line $line) is out of order"; return 1; }
+        prev=$line
+    done < $T/toc.txt
+    # and no section that the table of contents leaves out
+    sed '1,/^\*\//d' maskft.c | grep -o '>>[a-z][a-z-]*' | sort -u > $T/sec.txt
+    sort -u $T/toc.txt | cmp -s - $T/sec.txt || { echo "sections not in the table of contents:"; sort -u $T/toc.txt | comm -13 - $T/sec.txt; return 1; }
+}
+check "maskft.c table of contents: each anchor once, in file order" toc_in_order
+
 docs_in_sync() { # the quick start in maskft.h is the quickstart program, line for line
     sed -n '/^    \/\/ >>quickstart$/,/^    \/\/ >>end$/p' maskft.h > $T/h.txt
     sed -n '/^    \/\/ >>quickstart$/,/^    \/\/ >>end$/p' examples/quickstart.c > $T/q.txt

@@ -332,7 +332,7 @@ static void test_kernel_attention(void)
 
 static double tiny_loss(mft_model *m, const int *in, const int *tg, const float *w, int B, int T)
 {
-    if (mft_forward(m, in, tg, w, B, T, NULL)) return NAN;
+    if (mft_forward(m, in, tg, w, B, T, NULL, NULL)) return NAN;
     return m->fwd_loss_sum / m->fwd_weight_sum;
 }
 
@@ -347,7 +347,7 @@ static void gradcheck(int shared)
     random_batch(in, tg, w, B, T, c.vocab_size, 5);
     in[3] = in[9] = 4; /* a repeated token: its embedding gradient adds up from two rows */
     m.n_threads = 1;
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK, "forward");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK, "forward");
     double W = m.fwd_weight_sum;
     EXPECT(mft_backward(&m, NULL) == MFT_OK, "backward");
     float *an = fbuf(m.n_params);
@@ -390,8 +390,8 @@ static void test_gradcheck_tied(void) { gradcheck(1); }
 /* the anchored objective J = sum w CE + sum aw KL(base || model) against finite differences */
 static double anchored_objective(mft_model *m, const int *in, const int *tg, const float *w, const float *base, const float *aw, int B, int T)
 {
-    mft_forward(m, in, tg, w, B, T, NULL);
-    mft_set_anchor(m, base, aw, NULL);
+    mft_forward(m, in, tg, w, B, T, NULL, NULL);
+    mft_set_anchor(m, base, aw, NULL, NULL);
     double j = m->fwd_loss_sum + m->fwd_anchor_sum;
     m->anchor_w = m->anchor_logits = NULL; /* no backward follows */
     return j;
@@ -410,7 +410,7 @@ static void test_gradcheck_anchor(void)
     for (size_t i = 0; i < (size_t)N * c.vocab_size; i++) base[i] = 3.0f * (2.0f * mft__rand_f32(&r) - 1.0f);
     m.n_threads = 1;
     mft_error err;
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, &err) == MFT_OK, "anchor: %s", err.msg);
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, NULL, &err) == MFT_OK, "anchor: %s", err.msg);
     EXPECT(m.fwd_anchor_sum > 0.1, "anchor KL %g", m.fwd_anchor_sum);
     EXPECT(mft_backward(&m, NULL) == MFT_OK, "backward");
     float *an = fbuf(m.n_params);
@@ -441,23 +441,23 @@ static void test_gradcheck_anchor(void)
     /* an anchor on the base model's own logits pulls nothing: KL 0 and the CE gradient alone */
     float *own = fbuf((size_t)N * c.vocab_size), *g0 = fbuf(m.n_params);
     mft_zero_grad(&m);
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_backward(&m, NULL) == MFT_OK, "plain");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && mft_backward(&m, NULL) == MFT_OK, "plain");
     memcpy(g0, m.grads, m.n_params * sizeof(float));
     mft_zero_grad(&m);
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK, "forward");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK, "forward");
     memcpy(own, m.a.logits, (size_t)N * c.vocab_size * sizeof(float));
-    EXPECT(mft_set_anchor(&m, own, aw, NULL) == MFT_OK && m.fwd_anchor_sum < 1e-9 && mft_backward(&m, NULL) == MFT_OK, "self anchor");
+    EXPECT(mft_set_anchor(&m, own, aw, NULL, NULL) == MFT_OK && m.fwd_anchor_sum < 1e-9 && mft_backward(&m, NULL) == MFT_OK, "self anchor");
     size_t wat = 0;
     double wr = worst(m.grads, g0, m.n_params, 2e-5, 1e-4, &wat);
     EXPECT(wr <= 1, "an anchor on the model's own distribution changed the gradient (%.3g of tolerance at %zu: %g vs %g)", wr, wat, m.grads[wat], g0[wat]);
     /* an anchor belongs to the forward it was set after: a new forward voids it */
     mft_zero_grad(&m);
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, NULL) == MFT_OK, "anchor set");
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && !m.anchor_w && mft_backward(&m, NULL) == MFT_OK, "forward again");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, NULL, NULL) == MFT_OK, "anchor set");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && !m.anchor_w && mft_backward(&m, NULL) == MFT_OK, "forward again");
     EXPECT(worst(m.grads, g0, m.n_params, 2e-5, 1e-4, NULL) <= 1, "a stale anchor reached the next backward");
     aw[0] = NAN;
     mft_zero_grad(&m);
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, &err) == MFT_ERR_ARG, "NaN anchor weight accepted");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && mft_set_anchor(&m, base, aw, NULL, &err) == MFT_ERR_ARG, "NaN anchor weight accepted");
     free(own); free(g0); free(an); free(base);
     mft_model_free(&m);
 }
@@ -473,7 +473,7 @@ static void test_mask_alignment(void)
     EXPECT(open_tiny(&m, &c, B, T, MFT_TRAIN, 1) == MFT_OK, "init");
     random_batch(in, tg, NULL, B, T, c.vocab_size, 11);
     w[3] = 1.0f;
-    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL) == MFT_OK, "forward");
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK, "forward");
     const float *lg = m.a.logits + 3 * (size_t)c.vocab_size;
     double mx = -1e30, s = 0.0;
     for (int i = 0; i < c.vocab_size; i++) mx = lg[i] > mx ? lg[i] : mx;
@@ -482,10 +482,10 @@ static void test_mask_alignment(void)
     EXPECT(fabs(m.fwd_loss_sum - ce) < 1e-5 && m.fwd_weight_sum == 1.0, "loss %.6f vs CE at t=3 %.6f", m.fwd_loss_sum, ce);
     double l0 = m.fwd_loss_sum;
     in[4] = (in[4] + 1) % c.vocab_size; in[7] = (in[7] + 5) % c.vocab_size; tg[5] = (tg[5] + 1) % c.vocab_size;
-    mft_forward(&m, in, tg, w, B, T, NULL);
+    mft_forward(&m, in, tg, w, B, T, NULL, NULL);
     EXPECT(m.fwd_loss_sum == l0, "inputs after t=3 and other targets changed the loss: causality or mask broken");
     in[3] = (in[3] + 1) % c.vocab_size;
-    mft_forward(&m, in, tg, w, B, T, NULL);
+    mft_forward(&m, in, tg, w, B, T, NULL, NULL);
     EXPECT(m.fwd_loss_sum != l0, "input at t=3 did not change the loss of position 3");
     /* gradient flows only from t=3: the logits gradient is zero on every other row */
     mft_backward(&m, NULL);
@@ -539,8 +539,8 @@ static void test_grad_accumulation(void)
     mft_train_opts o = mft_train_opts_default();
     mft_step_info ia, ib;
     EXPECT(mft_train_step(&a, &o, in, tg, w, 4, 8, &ia, NULL) == MFT_OK, "big step");
-    EXPECT(mft_forward(&b, in, tg, w, 2, 8, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "micro 1");
-    EXPECT(mft_forward(&b, in + 16, tg + 16, w + 16, 2, 8, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "micro 2");
+    EXPECT(mft_forward(&b, in, tg, w, 2, 8, NULL, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "micro 1");
+    EXPECT(mft_forward(&b, in + 16, tg + 16, w + 16, 2, 8, NULL, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "micro 2");
     EXPECT(mft_step(&b, &o, &ib, NULL) == MFT_OK, "accumulated step");
     EXPECT(fabsf(ia.loss - ib.loss) < 1e-5f * fabsf(ia.loss), "loss %.7f vs %.7f", ia.loss, ib.loss);
     EXPECT(fabsf(ia.grad_norm - ib.grad_norm) < 1e-5f * ia.grad_norm, "grad norm %.7f vs %.7f", ia.grad_norm, ib.grad_norm);
@@ -561,26 +561,26 @@ static void test_packing(void)
     random_batch(in, tg, w, 1, 12, c.vocab_size, 21);
     for (int t = 0; t < 12; t++) w[t] = t >= 10 ? 0.0f : 0.25f + 0.5f * (float)(t % 3); /* 10, 11: padding */
     for (int t = 0; t < 12; t++) pos[t] = t < 4 ? t : t < 10 ? t - 4 : t - 10;         /* 4 + 6 + 2 */
-    EXPECT(mft_forward_packed(&a, in, tg, w, pos, 1, 12, NULL) == MFT_OK && mft_backward(&a, NULL) == MFT_OK, "packed");
+    EXPECT(mft_forward_packed(&a, in, tg, w, pos, 1, 12, NULL, NULL) == MFT_OK && mft_backward(&a, NULL) == MFT_OK, "packed");
     double packed_loss = a.step_loss_sum;
-    EXPECT(mft_forward(&b, in, tg, w, 1, 4, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "first alone");
-    EXPECT(mft_forward(&b, in + 4, tg + 4, w + 4, 1, 6, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "second alone");
+    EXPECT(mft_forward(&b, in, tg, w, 1, 4, NULL, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "first alone");
+    EXPECT(mft_forward(&b, in + 4, tg + 4, w + 4, 1, 6, NULL, NULL) == MFT_OK && mft_backward(&b, NULL) == MFT_OK, "second alone");
     EXPECT(fabs(packed_loss - b.step_loss_sum) < 1e-5 * fabs(packed_loss), "loss %.7f packed vs %.7f alone", packed_loss, b.step_loss_sum);
     size_t at = 0;
     double bad = worst(a.grads, b.grads, a.n_params, 1e-6, 1e-4, &at);
     EXPECT(bad <= 1, "gradients differ (%.3g of tolerance at %zu)", bad, at);
     /* the logits of the second example do not depend on the first one's tokens */
     float *l1 = fbuf(12 * (size_t)c.vocab_size);
-    EXPECT(mft_forward_packed(&a, in, NULL, NULL, pos, 1, 12, NULL) == MFT_OK, "packed forward");
+    EXPECT(mft_forward_packed(&a, in, NULL, NULL, pos, 1, 12, NULL, NULL) == MFT_OK, "packed forward");
     memcpy(l1, a.a.logits, 12 * (size_t)c.vocab_size * sizeof(float));
     for (int t = 0; t < 4; t++) in[t] = (in[t] + 1) % c.vocab_size;
-    EXPECT(mft_forward_packed(&a, in, NULL, NULL, pos, 1, 12, NULL) == MFT_OK, "packed forward 2");
+    EXPECT(mft_forward_packed(&a, in, NULL, NULL, pos, 1, 12, NULL, NULL) == MFT_OK, "packed forward 2");
     EXPECT(!memcmp(l1 + 4 * c.vocab_size, a.a.logits + 4 * c.vocab_size, 8 * (size_t)c.vocab_size * sizeof(float)), "attention leaked across examples");
     EXPECT(memcmp(l1, a.a.logits, 4 * (size_t)c.vocab_size * sizeof(float)), "changing the first example changed nothing");
     /* positions that do not count up from 0 are refused */
     int badpos[12] = { 0, 1, 2, 4 };
     mft_error err;
-    EXPECT(mft_forward_packed(&a, in, NULL, NULL, badpos, 1, 12, &err) == MFT_ERR_ARG, "bad positions accepted");
+    EXPECT(mft_forward_packed(&a, in, NULL, NULL, badpos, 1, 12, NULL, &err) == MFT_ERR_ARG, "bad positions accepted");
     free(l1);
     mft_model_free(&a);
     mft_model_free(&b);
@@ -714,7 +714,7 @@ static void test_pytorch_reference(void)
     mft_error err;
     ref_t r;
     mft_config c;
-    if (mft_checkpoint_config(MODEL, &c, &err)) { EXPECT(0, "%s: %s", MODEL, err.msg); return; }
+    if (mft_model_config(MODEL, &c, &err)) { EXPECT(0, "%s: %s", MODEL, err.msg); return; }
     if (!load_ref("tests/data/ref_stories260K.bin", &c, &r)) { EXPECT(0, "cannot read tests/data/ref_stories260K.bin"); return; }
     int B = r.B, T = r.T;
     size_t N = (size_t)B * T, V = (size_t)c.vocab_size;
@@ -725,7 +725,7 @@ static void test_pytorch_reference(void)
             in[b * T + t] = r.tokens[b * (T + 1) + t];
             tg[b * T + t] = r.tokens[b * (T + 1) + t + 1];
         }
-    EXPECT(mft_forward(&m, in, tg, r.weights, B, T, &err) == MFT_OK, "forward: %s", err.msg);
+    EXPECT(mft_forward(&m, in, tg, r.weights, B, T, NULL, &err) == MFT_OK, "forward: %s", err.msg);
     size_t where = 0;
     double e = worst(m.a.logits, r.logits, N * V, 5e-5, 1e-5, &where);
     EXPECT(e <= 1, "logits: worst %.3g of the bound at %zu (%.6f vs %.6f)", e, where, m.a.logits[where], r.logits[where]);
@@ -748,7 +748,7 @@ static void test_pytorch_reference(void)
     EXPECT(mft_step(&m, &o, &info, &err) == MFT_OK, "step 1");
     EXPECT(fabs(info.grad_norm - 41.1009079) < 4e-5, "grad norm %.7f vs torch 41.1009079 (printed by gen_ref.py)", info.grad_norm);
     for (int s = 1; s <= r.nsteps; s++) {
-        mft_forward(&m, in, tg, r.weights, B, T, NULL);
+        mft_forward(&m, in, tg, r.weights, B, T, NULL, NULL);
         loss = m.fwd_loss_sum / m.fwd_weight_sum;
         EXPECT(fabs(loss - r.losses[s]) <= 1e-6 * fabs(r.losses[s]), "loss after %d steps %.7f vs torch %.7f", s, loss, r.losses[s]);
         if (s < r.nsteps) { mft_backward(&m, NULL); mft_step(&m, &o, NULL, NULL); }
@@ -764,7 +764,7 @@ static void test_pytorch_packed_anchor(void)
 {
     mft_config c;
     mft_error err;
-    if (mft_checkpoint_config(MODEL, &c, &err)) { EXPECT(0, "%s: %s", MODEL, err.msg); return; }
+    if (mft_model_config(MODEL, &c, &err)) { EXPECT(0, "%s: %s", MODEL, err.msg); return; }
     FILE *f = fopen("tests/data/ref_packed_stories260K.bin", "rb");
     char magic[8];
     int B = 0, T = 0;
@@ -783,7 +783,7 @@ static void test_pytorch_packed_anchor(void)
     int in[64], tg[64];
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) { in[b * T + t] = tok[b * (T + 1) + t]; tg[b * T + t] = tok[b * (T + 1) + t + 1]; }
-    EXPECT(mft_forward_packed(&m, in, tg, w, pos, B, T, &err) == MFT_OK && mft_set_anchor(&m, base, aw, &err) == MFT_OK, "forward: %s", err.msg);
+    EXPECT(mft_forward_packed(&m, in, tg, w, pos, B, T, NULL, &err) == MFT_OK && mft_set_anchor(&m, base, aw, NULL, &err) == MFT_OK, "forward: %s", err.msg);
     double W = m.fwd_weight_sum, J = (m.fwd_loss_sum + m.fwd_anchor_sum) / W, A = m.fwd_anchor_sum / W;
     printf("    objective %.7f vs torch %.7f, anchor part %.7f vs %.7f\n", J, (double)jr[0], A, (double)jr[1]);
     EXPECT(fabs(J - jr[0]) <= 2e-6 * fabs(jr[0]) && fabs(A - jr[1]) <= 2e-6 * fabs(jr[1]), "objective differs from torch");
@@ -828,7 +828,7 @@ static void test_thread_determinism(void)
     for (int s = 0; s < 2; s++) {
         for (int i = 0; i < NM; i++) {
             m[i].n_threads = threads[i];
-            mft_forward(&m[i], in, tg, w, B, T, NULL);
+            mft_forward(&m[i], in, tg, w, B, T, NULL, NULL);
         }
         for (int i = 1; i < NM; i++) /* before backward, which may reuse the logits' memory */
             EXPECT(!memcmp(m[0].a.logits, m[i].a.logits, nlogits * 4), "logits differ between 1 and %d threads at step %d", threads[i], s);
@@ -852,10 +852,10 @@ static void test_decode_matches_forward(void)
     if (mft_model_open(&m, MODEL, 1, T, MFT_FORWARD | MFT_GENERATE, &err)) { EXPECT(0, "%s", err.msg); return; }
     random_batch(in, tg, NULL, 1, T, m.cfg.vocab_size, 21);
     in[0] = 1;
-    EXPECT(mft_forward(&m, in, NULL, NULL, 1, T, &err) == MFT_OK, "forward");
+    EXPECT(mft_forward(&m, in, NULL, NULL, 1, T, NULL, &err) == MFT_OK, "forward");
     for (int t = 0; t < T; t++) {
-        const float *lg = mft_decode(&m, in[t], t, &err);
-        EXPECT(lg != NULL, "decode: %s", err.msg);
+        float *lg = NULL;
+        EXPECT(mft_decode(&m, in[t], t, &lg, &err) == MFT_OK && lg != NULL, "decode: %s", err.msg);
         if (!lg) break;
         double e = worst(lg, m.a.logits + (size_t)t * m.cfg.vocab_size, (size_t)m.cfg.vocab_size, 1e-4, 1e-4, NULL);
         EXPECT(e <= 1, "position %d: decode vs forward worst %.3g of the bound", t, e);
@@ -876,10 +876,11 @@ static void test_greedy_matches_llama2c(void)
     n = (long)fread(expect, 1, sizeof expect - 1, f);
     expect[n] = 0;
     fclose(f);
-    if (mft_model_open(&m, MODEL, 1, 1, MFT_GENERATE, &err) || mft_tokenizer_load(&tok, TOKEN, m.cfg.vocab_size, &err)) { EXPECT(0, "%s", err.msg); return; }
+    if (mft_model_open(&m, MODEL, 1, 1, MFT_GENERATE, &err) || mft_tokenizer_open(&tok, TOKEN, m.cfg.vocab_size, &err)) { EXPECT(0, "%s", err.msg); return; }
     int token = tok.bos_id, len = 0;
     for (int pos = 0; pos < 200; pos++) {
-        float *lg = mft_decode(&m, token, pos, NULL);
+        float *lg = NULL;
+        if (mft_decode(&m, token, pos, &lg, NULL)) break;
         int next = mft_sample(lg, m.cfg.vocab_size, 0.0f, 1.0f, NULL), pl;
         if (next == tok.bos_id) break;
         const char *piece = mft_token_bytes(&tok, token, next, &pl);
@@ -945,7 +946,7 @@ static void test_tokenizer_sentencepiece_ids(void)
 {
     mft_tokenizer tok;
     mft_error err;
-    if (mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    if (mft_tokenizer_open(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
     FILE *f = fopen("tests/data/spm_tok512_model.jsonl", "rb");
     if (!f) { EXPECT(0, "missing tests/data/spm_tok512_model.jsonl"); mft_tokenizer_free(&tok); return; }
     char line[8192], text[4096];
@@ -990,7 +991,7 @@ static void test_tokenizer_edges(void)
     mft_tokenizer tok;
     mft_error err;
     int ids[64], n, offs[128];
-    if (mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    if (mft_tokenizer_open(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
     EXPECT(mft_encode(&tok, "", 0, MFT_BOS | MFT_EOS, ids, 64, &n, NULL, &err) == MFT_OK && n == 2 && ids[0] == 1 && ids[1] == 2, "empty text with BOS/EOS");
     EXPECT(mft_encode(&tok, "", 0, 0, ids, 64, &n, NULL, &err) == MFT_OK && n == 0, "empty text");
     /* invalid UTF-8 (a lone continuation byte, a truncated 3-byte sequence) becomes byte tokens
@@ -1005,7 +1006,13 @@ static void test_tokenizer_edges(void)
     for (int i = 0; i < n; i++) has_byte |= ids[i] == 0x80 + 3;
     EXPECT(has_byte, "0x80 did not become the <0x80> byte token");
     /* too few slots is an error, not a silent truncation */
-    EXPECT(mft_encode(&tok, "Once upon a time there was a cat", -1, MFT_BOS, ids, 3, &n, NULL, &err) == MFT_ERR_ARG, "small cap");
+    int need = 0;
+    EXPECT(mft_encode(&tok, "Once upon a time there was a cat", -1, MFT_BOS, NULL, 0, &need, NULL, &err) == MFT_OK &&
+           need > 3, "cap 0 measures (%d)", need);
+    EXPECT(mft_encode(&tok, "Once upon a time there was a cat", -1, MFT_BOS, ids, 3, &n, NULL, &err) == MFT_ERR_SPACE &&
+           n == need, "small cap: %d of %d", n, need);
+    EXPECT(mft_encode(&tok, "Once upon a time there was a cat", -1, MFT_BOS, ids, need, &n, offs, &err) == MFT_OK &&
+           n == need && offs[2 * n - 1] == 32, "exact cap");
     /* decode of an invalid id */
     EXPECT(mft_token_bytes(&tok, 0, 512, &n) == NULL && mft_token_bytes(&tok, 0, -1, &n) == NULL, "invalid id decodes to NULL");
     mft_tokenizer_free(&tok);
@@ -1076,22 +1083,22 @@ static void test_bad_tokenizer_files(void)
     long cuts[] = { 0, 3, 4, 100, n / 2, n - 1 };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         spit(TMP, orig, cuts[i]);
-        mft_status s = mft_tokenizer_load(&tok, TMP, 512, &err);
+        mft_status s = mft_tokenizer_open(&tok, TMP, 512, &err);
         EXPECT(s == MFT_ERR_FORMAT, "tokenizer cut at %ld: %d %s", cuts[i], s, err.msg);
     }
     spit(TMP, orig, n);
-    EXPECT(mft_tokenizer_load(&tok, TMP, 500, &err) == MFT_ERR_FORMAT && strstr(err.msg, "bytes after"), "wrong vocab (smaller): %s", err.msg);
-    EXPECT(mft_tokenizer_load(&tok, TMP, 600, &err) == MFT_ERR_FORMAT, "wrong vocab (larger): %s", err.msg);
+    EXPECT(mft_tokenizer_open(&tok, TMP, 500, &err) == MFT_ERR_FORMAT && strstr(err.msg, "bytes after"), "wrong vocab (smaller): %s", err.msg);
+    EXPECT(mft_tokenizer_open(&tok, TMP, 600, &err) == MFT_ERR_FORMAT, "wrong vocab (larger): %s", err.msg);
     /* a length field pointing past the end */
     int32_t huge = 1 << 30;
     memcpy(orig + 4 + 4, &huge, 4);
     spit(TMP, orig, n);
-    EXPECT(mft_tokenizer_load(&tok, TMP, 512, &err) == MFT_ERR_FORMAT && strstr(err.msg, "length"), "bad length: %s", err.msg);
-    EXPECT(mft_tokenizer_load(&tok, "no/such/tok.bin", 512, &err) == MFT_ERR_IO, "missing tokenizer");
+    EXPECT(mft_tokenizer_open(&tok, TMP, 512, &err) == MFT_ERR_FORMAT && strstr(err.msg, "length"), "bad length: %s", err.msg);
+    EXPECT(mft_tokenizer_open(&tok, "no/such/tok.bin", 512, &err) == MFT_ERR_IO, "missing tokenizer");
     /* a (sparse) file of over 1 GiB is refused before any size is computed from it */
     FILE *f = fopen(TMP, "wb");
     if (f) { fseek(f, (1L << 30) + 5, SEEK_SET); fputc(0, f); fclose(f); }
-    EXPECT(mft_tokenizer_load(&tok, TMP, 512, &err) == MFT_ERR_FORMAT && strstr(err.msg, "over 1 GiB"), "huge tokenizer file: %s", err.msg);
+    EXPECT(mft_tokenizer_open(&tok, TMP, 512, &err) == MFT_ERR_FORMAT && strstr(err.msg, "too large"), "huge tokenizer file: %s", err.msg);
     free(orig);
     remove(TMP);
 }
@@ -1105,22 +1112,23 @@ static void test_bad_arguments(void)
     if (mft_model_open(&m, MODEL, 1, 8, MFT_TRAIN | MFT_GENERATE, &err)) { EXPECT(0, "%s", err.msg); return; }
     EXPECT(mft_backward(&m, &err) == MFT_ERR_STATE, "backward before forward");
     in[2] = 512;
-    EXPECT(mft_forward(&m, in, tg, w, 1, 8, &err) == MFT_ERR_ARG && strstr(err.msg, "inputs[2]"), "token out of range: %s", err.msg);
+    EXPECT(mft_forward(&m, in, tg, w, 1, 8, NULL, &err) == MFT_ERR_ARG && strstr(err.msg, "inputs[2]"), "token out of range: %s", err.msg);
     in[2] = -1;
-    EXPECT(mft_forward(&m, in, tg, w, 1, 8, &err) == MFT_ERR_ARG, "negative token");
+    EXPECT(mft_forward(&m, in, tg, w, 1, 8, NULL, &err) == MFT_ERR_ARG, "negative token");
     in[2] = 3;
     tg[7] = 9999;
-    EXPECT(mft_forward(&m, in, tg, w, 1, 8, &err) == MFT_ERR_ARG && strstr(err.msg, "targets[7]"), "target out of range: %s", err.msg);
+    EXPECT(mft_forward(&m, in, tg, w, 1, 8, NULL, &err) == MFT_ERR_ARG && strstr(err.msg, "targets[7]"), "target out of range: %s", err.msg);
     tg[7] = 9;
     w[4] = NAN;
-    EXPECT(mft_forward(&m, in, tg, w, 1, 8, &err) == MFT_ERR_ARG && strstr(err.msg, "weights[4]"), "NaN weight: %s", err.msg);
+    EXPECT(mft_forward(&m, in, tg, w, 1, 8, NULL, &err) == MFT_ERR_ARG && strstr(err.msg, "weights[4]"), "NaN weight: %s", err.msg);
     w[4] = -1.0f;
-    EXPECT(mft_forward(&m, in, tg, w, 1, 8, &err) == MFT_ERR_ARG, "negative weight");
+    EXPECT(mft_forward(&m, in, tg, w, 1, 8, NULL, &err) == MFT_ERR_ARG, "negative weight");
     w[4] = 1.0f;
-    EXPECT(mft_forward(&m, in, tg, w, 1, 9, &err) == MFT_ERR_ARG, "T above capacity");
-    EXPECT(mft_forward(&m, in, tg, w, 2, 8, &err) == MFT_ERR_ARG, "B above capacity");
-    EXPECT(mft_decode(&m, 1, 512, &err) == NULL && err.status == MFT_ERR_ARG, "decode past the context");
-    EXPECT(mft_decode(&m, 700, 0, &err) == NULL && err.status == MFT_ERR_ARG, "decode bad token");
+    EXPECT(mft_forward(&m, in, tg, w, 1, 9, NULL, &err) == MFT_ERR_ARG, "T above capacity");
+    EXPECT(mft_forward(&m, in, tg, w, 2, 8, NULL, &err) == MFT_ERR_ARG, "B above capacity");
+    float *lg = &(float){ 0 };
+    EXPECT(mft_decode(&m, 1, 512, &lg, NULL) == MFT_ERR_ARG && lg == NULL, "decode past the context");
+    EXPECT(mft_decode(&m, 700, 0, &lg, &err) == MFT_ERR_ARG && err.status == MFT_ERR_ARG, "decode bad token");
     mft_model_free(&m);
     /* T longer than the context, and a block that is too small */
     EXPECT(mft_model_open(&m, MODEL, 1, 513, MFT_TRAIN, &err) == MFT_ERR_ARG && strstr(err.msg, "context"), "T > context: %s", err.msg);
@@ -1143,7 +1151,7 @@ static void test_bad_arguments(void)
     /* a NaN reaching the gradient stops the step and leaves the weights as they were */
     EXPECT(open_tiny(&m, &c, 1, 8, MFT_TRAIN, 5) == MFT_OK, "tiny");
     for (int i = 0; i < 8; i++) { in[i] = i; tg[i] = i + 1; }
-    mft_forward(&m, in, tg, NULL, 1, 8, NULL);
+    mft_forward(&m, in, tg, NULL, 1, 8, NULL, NULL);
     mft_backward(&m, NULL);
     m.g.w2[17] = NAN;
     float *before = fbuf(m.n_params);
@@ -1153,7 +1161,7 @@ static void test_bad_arguments(void)
     EXPECT(!memcmp(before, m.params, m.n_params * 4), "weights changed by a NaN step");
     /* and NaN weights make the forward loss fail loudly */
     m.w.wq[3] = NAN;
-    EXPECT(mft_forward(&m, in, tg, NULL, 1, 8, &err) == MFT_ERR_NONFINITE, "NaN weight in forward");
+    EXPECT(mft_forward(&m, in, tg, NULL, 1, 8, NULL, &err) == MFT_ERR_NONFINITE, "NaN weight in forward");
     o.lr = NAN;
     EXPECT(mft_step(&m, &o, NULL, &err) == MFT_ERR_ARG, "NaN lr");
     free(before);
@@ -1272,7 +1280,7 @@ static int llamacpp_vectors(const char *gguf, int *n_cases)
     *n_cases = 0;
     if (!inp || !out) { free(inp); free(out); return -1; }
     inp[ni] = 0; out[no] = 0;
-    if (mft_tokenizer_load(&tok, gguf, 0, &err)) { printf("    %s: %s\n", gguf, err.msg); free(inp); free(out); return -1; }
+    if (mft_tokenizer_open(&tok, gguf, 0, &err)) { printf("    %s: %s\n", gguf, err.msg); free(inp); free(out); return -1; }
     const char *sep = "\n__ggml_vocab_test__\n";
     char *p = inp, *line = out;
     int *ids = malloc(65536 * sizeof(int));
@@ -1327,7 +1335,7 @@ static int jsonl_reference(const char *tokpath, const char *jsonl, int *n_cases,
     int bad = 0, cases = 0;
     *n_cases = 0;
     if (!f) return -1;
-    if (mft_tokenizer_load(&tok, tokpath, 0, &err)) { printf("    %s: %s\n", tokpath, err.msg); fclose(f); return -1; }
+    if (mft_tokenizer_open(&tok, tokpath, 0, &err)) { printf("    %s: %s\n", tokpath, err.msg); fclose(f); return -1; }
     static char line[65536], text[32768];
     int *ids = malloc(65536 * sizeof(int)), *offs = malloc(2 * 65536 * sizeof(int));
     while (fgets(line, sizeof line, f)) {
@@ -1435,8 +1443,8 @@ static void equivalent(const char *a, const char *b, int skip_spaces, int min_ca
 {
     mft_tokenizer ta, tb;
     mft_error err;
-    if (mft_tokenizer_load(&ta, a, strstr(a, ".bin") ? 512 : 0, &err)) { EXPECT(0, "%s: %s", a, err.msg); return; }
-    if (mft_tokenizer_load(&tb, b, strstr(b, ".bin") ? 512 : 0, &err)) { EXPECT(0, "%s: %s", b, err.msg); mft_tokenizer_free(&ta); return; }
+    if (mft_tokenizer_open(&ta, a, strstr(a, ".bin") ? 512 : 0, &err)) { EXPECT(0, "%s: %s", a, err.msg); return; }
+    if (mft_tokenizer_open(&tb, b, strstr(b, ".bin") ? 512 : 0, &err)) { EXPECT(0, "%s: %s", b, err.msg); mft_tokenizer_free(&ta); return; }
     char **texts;
     int *lens, nt = load_texts(&texts, &lens), cases = 0, bad = 0;
     int *x = malloc(65536 * sizeof(int)), *y = malloc(65536 * sizeof(int));
@@ -1461,7 +1469,7 @@ static void ws_split_agrees(const char *path, int vocab)
 {
     mft_tokenizer t;
     mft_error err;
-    if (mft_tokenizer_load(&t, path, vocab, &err)) { EXPECT(0, "%s: %s", path, err.msg); return; }
+    if (mft_tokenizer_open(&t, path, vocab, &err)) { EXPECT(0, "%s: %s", path, err.msg); return; }
     EXPECT(t.ws_split, "%s: expected ws_split", path);
     char **texts;
     int *lens, nt = load_texts(&texts, &lens), bad = 0;
@@ -1520,7 +1528,7 @@ static void test_tokenizer_roundtrip(void)
         mft_tokenizer t;
         mft_error err;
         if (!path) { printf("    %s not found: skipped\n", files[fi][0]); missing_asset(files[fi][0]); continue; }
-        if (mft_tokenizer_load(&t, path, 0, &err) && mft_tokenizer_load(&t, path, 512, &err)) { EXPECT(0, "%s: %s", path, err.msg); continue; }
+        if (mft_tokenizer_open(&t, path, 0, &err) && mft_tokenizer_open(&t, path, 512, &err)) { EXPECT(0, "%s: %s", path, err.msg); continue; }
         tested++;
         int bad = 0, cases = 0;
         for (int i = 0; i < nt; i++) {
@@ -1536,8 +1544,10 @@ static void test_tokenizer_roundtrip(void)
                 continue;
             }
             mft_detok d = { -1, 0, { 0 } };
-            for (int k = 0; k < n; k++) sl += mft_detok_stream(&t, &d, ids[k], st + sl, 4096);
-            sl += mft_detok_stream(&t, &d, -1, st + sl, 4096);
+            for (int k = 0, got; k <= n; k++) {
+                if (mft_detok_stream(&t, &d, k < n ? ids[k] : -1, st + sl, 4096, &got)) break;
+                sl += got;
+            }
             if (len != lens[i] || memcmp(out, texts[i], (size_t)len) || sl != len || memcmp(st, out, (size_t)len)) {
                 if (bad < 2) printf("    %s: \"%.30s\" came back as \"%.30s\" (stream %d bytes)\n", files[fi][0], texts[i], out, sl);
                 bad++;
@@ -1573,7 +1583,7 @@ static void test_tokenizer_special(void)
     mft_error err;
     int ids[64], n;
     if (!qp) { missing_asset("qwen3/tokenizer.json"); SKIP("qwen3 tokenizer.json not found"); }
-    if (mft_tokenizer_load(&t, qp, 0, &err)) { EXPECT(0, "%s: %s", qp, err.msg); return; }
+    if (mft_tokenizer_open(&t, qp, 0, &err)) { EXPECT(0, "%s: %s", qp, err.msg); return; }
     const char *msg = "<|im_start|>user\nHi<|im_end|>";
     EXPECT(mft_encode(&t, msg, -1, MFT_SPECIAL, ids, 64, &n, NULL, &err) == MFT_OK && n >= 4, "encode");
     EXPECT(ids[0] == 151644 && ids[n - 1] == 151645, "<|im_start|> / <|im_end|> not parsed: %d %d", ids[0], ids[n - 1]);
@@ -1606,7 +1616,7 @@ static void test_bad_gguf_json_model(void)
     long cuts[] = { 0, 3, 8, 15, 23, 30, 100, 5000, n / 3, n - 1 };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         spit(TMP, orig, cuts[i]);
-        mft_status s = mft_tokenizer_load(&t, TMP, 0, &err);
+        mft_status s = mft_tokenizer_open(&t, TMP, 0, &err);
         EXPECT(s == MFT_ERR_FORMAT || s == MFT_ERR_ARG, "gguf cut at %ld: %d %s", cuts[i], s, err.msg);
         if (!s) mft_tokenizer_free(&t);
     }
@@ -1630,17 +1640,17 @@ static void test_bad_gguf_json_model(void)
         memcpy(m, orig, (size_t)n);
         for (int f = 0; f < 4; f++) m[(mft__rand_u64(&r) % 4096)] ^= (char)(1 + mft__rand_u64(&r) % 255);
         spit(TMP, m, n);
-        if (!mft_tokenizer_load(&t, TMP, 0, &err)) mft_tokenizer_free(&t);
+        if (!mft_tokenizer_open(&t, TMP, 0, &err)) mft_tokenizer_free(&t);
     }
     free(m);
     free(orig);
     /* JSON: a syntax error is reported with line:column */
     const char *bad = "{\n  \"model\": {\"type\": \"BPE\",\n   \"vocab\": {\"a\": 0,}\n}";
     spit(TMP, bad, (long)strlen(bad));
-    EXPECT(mft_tokenizer_load(&t, TMP, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, ":3:"), "json syntax: %s", err.msg);
+    EXPECT(mft_tokenizer_open(&t, TMP, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, ":3:"), "json syntax: %s", err.msg);
     const char *unsup = "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}";
     spit(TMP, unsup, (long)strlen(unsup));
-    EXPECT(mft_tokenizer_load(&t, TMP, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, "BPE"), "unsupported model: %s", err.msg);
+    EXPECT(mft_tokenizer_open(&t, TMP, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, "BPE"), "unsupported model: %s", err.msg);
     /* structures of the wrong type are errors, not reads out of bounds (reviewer's repros) */
     const char *odd[] = {
         "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":\"zzzz\"}}",
@@ -1649,13 +1659,13 @@ static void test_bad_gguf_json_model(void)
     };
     for (int k = 0; k < 3; k++) {
         spit(TMP, odd[k], (long)strlen(odd[k]));
-        EXPECT(mft_tokenizer_load(&t, TMP, 0, &err) == MFT_ERR_FORMAT, "odd json %d: %s", k, err.msg);
+        EXPECT(mft_tokenizer_open(&t, TMP, 0, &err) == MFT_ERR_FORMAT, "odd json %d: %s", k, err.msg);
     }
     EXPECT(strstr(err.msg, "regex not supported: [a-z]+") && !strstr(err.msg, "pre_tokenizer\""), "regex message: %s", err.msg);
     /* a .model piece without its string: an empty piece, no crash */
     const unsigned char pb[] = { 0x0A, 0x05, 0x15, 0x00, 0x00, 0x80, 0x3F, 0x0A, 0x03, 0x0A, 0x01, 'a', 0x12, 0x02, 0x18, 0x02 };
     spit("build/test_tmp.model", pb, (long)sizeof pb);
-    if (mft_tokenizer_load(&t, "build/test_tmp.model", 0, &err) == MFT_OK) {
+    if (mft_tokenizer_open(&t, "build/test_tmp.model", 0, &err) == MFT_OK) {
         int ids[8], nn;
         EXPECT(mft_encode(&t, "aa", 2, 0, ids, 8, &nn, NULL, &err) == MFT_OK, "encode with an empty piece");
         mft_tokenizer_free(&t);
@@ -1670,7 +1680,7 @@ static void test_bad_gguf_json_model(void)
         char tmpm[64];
         snprintf(tmpm, sizeof tmpm, "build/test_tmp.model");
         spit(tmpm, mo, n / 2);
-        EXPECT(mft_tokenizer_load(&t, tmpm, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, "protobuf"), "truncated .model: %s", err.msg);
+        EXPECT(mft_tokenizer_open(&t, tmpm, 0, &err) == MFT_ERR_FORMAT && strstr(err.msg, "protobuf"), "truncated .model: %s", err.msg);
         remove(tmpm);
         free(mo);
     }
@@ -1686,7 +1696,7 @@ static void test_tokenizer_offsets_stream(void)
     int ids[32], offs[64], n;
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
     if (!qp) { missing_asset("qwen3/tokenizer.json"); SKIP("qwen3 tokenizer.json not found"); }
-    if (mft_tokenizer_load(&t, qp, 0, &err)) { EXPECT(0, "%s: %s", qp, err.msg); return; }
+    if (mft_tokenizer_open(&t, qp, 0, &err)) { EXPECT(0, "%s: %s", qp, err.msg); return; }
     const char *x = "x\xCC\x81\xCC\x96 y"; /* x, acute (230), grave below (220): reordered */
     EXPECT(mft_encode(&t, x, -1, 0, ids, 32, &n, offs, &err) == MFT_OK, "encode");
     int ordered = 1;
@@ -1696,15 +1706,19 @@ static void test_tokenizer_offsets_stream(void)
     char out[64];
     int pl;
     mft_token_bytes(&t, -1, ids[0], &pl);
-    EXPECT(mft_detok_stream(&t, &d, ids[0], out, pl - 1 >= 0 ? pl - 1 : 0) == -1 && d.prev == -1 && d.npend == 0, "a refused call must consume nothing");
-    EXPECT(mft_detok_stream(&t, &d, ids[0], out, 64) >= 0 && d.prev == ids[0], "then it works");
+    int need = -1, got = -1;
+    EXPECT(mft_detok_stream(&t, &d, ids[0], out, pl - 1 >= 0 ? pl - 1 : 0, &need) == MFT_ERR_SPACE && need == pl &&
+           d.prev == -1 && d.npend == 0, "a refused call must consume nothing and say what it needs (%d)", need);
+    EXPECT(mft_detok_stream(&t, &d, ids[0], out, 64, &got) == MFT_OK && got == pl && d.prev == ids[0], "then it works");
     mft_tokenizer_free(&t);
 }
 
 /* the generated Unicode tables: a few classes and NFC compositions with their source offsets
-   (the generator itself checks every code point against the UCD and NormalizationTest.txt) */
+   (the generator itself checks its tables against the UCD, code point by code point) */
 static void test_unicode_tables(void)
 {
+    const struct mft__uc_tables *U = mft__uc_tab();
+    EXPECT(U->maxdec >= 1 && U->maxdec <= MFT__UC_MAXDEC && U->version && U->ascii[' '] - '0' == MFT__UC_S, "the tables (Unicode %s) fit the code", U->version);
     EXPECT(mft__uc_class('a') == MFT__UC_L && mft__uc_class(0x00E9) == MFT__UC_L && mft__uc_class(0x4E2D) == MFT__UC_L, "letters");
     EXPECT(mft__uc_class('7') == MFT__UC_N && mft__uc_class(0x00BD) == MFT__UC_N && mft__uc_class(0x2460) == MFT__UC_N, "numbers (Nd, No)");
     EXPECT(mft__uc_class(' ') == MFT__UC_S && mft__uc_class(0x3000) == MFT__UC_S && mft__uc_class(0x00A0) == MFT__UC_S && mft__uc_class(0x200B) == 0, "white space (ZWSP is not)");
@@ -1814,13 +1828,13 @@ static void test_chat_templates(void)
     mft_error qerr;
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
     if (!qp) { printf("    qwen3 tokenizer.json not found: its detection skipped\n"); missing_asset("qwen3/tokenizer.json"); }
-    else if (mft_tokenizer_load(&q, qp, 0, &qerr)) EXPECT(0, "%s: %s", qp, qerr.msg);
+    else if (mft_tokenizer_open(&q, qp, 0, &qerr)) EXPECT(0, "%s: %s", qp, qerr.msg);
     else { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_QWEN3, "qwen3 not detected"); mft_tokenizer_free(&q); }
-    if (mft_tokenizer_load(&q, "tests/data/ggml-vocab-phi-3.gguf", 0, &qerr)) EXPECT(0, "tests/data/ggml-vocab-phi-3.gguf: %s", qerr.msg);
+    if (mft_tokenizer_open(&q, "tests/data/ggml-vocab-phi-3.gguf", 0, &qerr)) EXPECT(0, "tests/data/ggml-vocab-phi-3.gguf: %s", qerr.msg);
     else { EXPECT(mft_chat_detect(q.chat_template, NULL) == MFT_CHAT_PHI3, "phi-3 not detected"); mft_tokenizer_free(&q); }
     const char *lp = asset("llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json");
     if (!lp) { printf("    llama3 tokenizer.json not found: its detection skipped\n"); missing_asset("llama3/tokenizer.json"); }
-    else if (mft_tokenizer_load(&q, lp, 0, &qerr)) EXPECT(0, "%s: %s", lp, qerr.msg);
+    else if (mft_tokenizer_open(&q, lp, 0, &qerr)) EXPECT(0, "%s: %s", lp, qerr.msg);
     else {
         int always = 0;
         EXPECT(mft_chat_detect(q.chat_template, &always) == MFT_CHAT_LLAMA3 && always, "llama3 (always adds the assistant header) not detected");
@@ -1874,7 +1888,7 @@ static void test_chat_ids(void)
     for (int k = 0; k < 3; k++) {
         mft_error lerr;
         if (!paths[k]) continue; /* only the Llama-3 one can be absent: reported below */
-        have[k] = !mft_tokenizer_load(&tok[k], paths[k], 0, &lerr);
+        have[k] = !mft_tokenizer_open(&tok[k], paths[k], 0, &lerr);
         EXPECT(have[k], "%s: %s", paths[k], lerr.msg);
     }
     EXPECT(have[1] && have[2], "vendored qwen3 / mistral tokenizers did not load");
@@ -1931,7 +1945,7 @@ static void test_data_masks(void)
     mft_tokenizer tok;
     mft_error err;
     char out[4096];
-    if (mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    if (mft_tokenizer_open(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
     mft_data_opts o = mft_data_opts_default();
     /* key markup in a plain completion: the key and the model's end (BOS) are trained */
     EXPECT(example(&tok, &o, "{\"prompt\": \"Lily had a cat named\", \"completion\": \" {{key}}Mochi{{/key}}. She was happy.\"}", out, sizeof out, NULL) > 0 &&
@@ -1983,7 +1997,7 @@ static void test_data_masks(void)
     /* a chat template: Qwen3's <|im_end|> ends the trained turn */
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
     if (!qp) { printf("    qwen3 tokenizer.json not found: its chat mask skipped\n"); missing_asset("qwen3/tokenizer.json"); }
-    else if (mft_tokenizer_load(&tok, qp, 0, &err)) EXPECT(0, "%s: %s", qp, err.msg);
+    else if (mft_tokenizer_open(&tok, qp, 0, &err)) EXPECT(0, "%s: %s", qp, err.msg);
     else {
         o = mft_data_opts_default();
         EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello {{key}}Pip{{/key}}!\"}]}", out, sizeof out, &ex) == 2, "qwen3 mask: %s", out);
@@ -2002,7 +2016,7 @@ static void test_mask_by_nll(void)
     mft_model m;
     mft_tokenizer tok;
     mft_error err;
-    if (mft_model_open(&m, MODEL, 1, 512, MFT_FORWARD, &err) || mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    if (mft_model_open(&m, MODEL, 1, 512, MFT_FORWARD, &err) || mft_tokenizer_open(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
     mft_data_opts o = mft_data_opts_default();
     o.policy = MFT_POLICY_ALL;
     const char *rec = "{\"prompt\": \"Once upon a time, there was a little girl named\", \"completion\": \" Zorbaxi. She liked purple mountains.\"}";
@@ -2038,7 +2052,7 @@ static void test_draft_record(void)
     mft_model m;
     mft_tokenizer tok;
     mft_error err;
-    if (mft_model_open(&m, MODEL, 1, 1, MFT_GENERATE, &err) || mft_tokenizer_load(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    if (mft_model_open(&m, MODEL, 1, 1, MFT_GENERATE, &err) || mft_tokenizer_open(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
     mft_data_opts o = mft_data_opts_default();
     uint64_t rng = 1;
     char *out = NULL;
@@ -2070,6 +2084,324 @@ static void test_draft_record(void)
 
 /* every test, in the order of its function in this file; the name is the function's without
    "test_" (an unlisted test function is an unused static function: an error with -Werror) */
+/* ---- the method in the library: packing, generation, scoring ------------------------------- */
+
+static mft_example hand_example(int n, int first_id, const float *w)
+{
+    mft_example e;
+    memset(&e, 0, sizeof e);
+    e.n = n;
+    e.ids = calloc((size_t)n, sizeof(int));
+    e.w = calloc((size_t)n, sizeof(float));
+    e.tag = calloc((size_t)n, 1);
+    for (int i = 0; i < n; i++) {
+        e.ids[i] = first_id + i;
+        e.w[i] = i + 1 < n ? w[i] : 0.0f;
+        e.n_trained += e.w[i] > 0;
+    }
+    return e;
+}
+
+static void test_pack_rows(void)
+{
+    /* three examples of 5, 4 and 7 tokens (4, 3 and 6 positions), two epochs of two slots each,
+       rows of 8 positions: [ex0 ex1] [ex2] [ex1], the second epoch starting a row of its own */
+    float w0[4] = { 0, 1, 0, 0 }, w1[3] = { 0, 0, 2 }, w2[6] = { 1, 1, 0, 0, 0, 1 };
+    mft_example ex[3] = { hand_example(5, 10, w0), hand_example(4, 20, w1), hand_example(7, 30, w2) };
+    int order[4] = { 0, 1, 2, 1 };
+    mft_pack p;
+    mft_error err;
+    EXPECT(mft_pack_examples(&p, ex, 3, order, 4, 2, 8, &err) == MFT_OK, "pack: %s", err.msg);
+    EXPECT(p.n_rows == 3 && p.row_first[0] == 0 && p.row_first[1] == 2 && p.row_first[2] == 3 && p.row_first[3] == 4,
+           "rows %d: %d %d %d %d", p.n_rows, p.row_first[0], p.row_first[1], p.row_first[2], p.row_first[3]);
+    int in[16], tg[16], pos[16];
+    float w[16], aw[16];
+    mft_fill_info fi;
+    EXPECT(mft_pack_fill(&p, ex, 0, 2, in, tg, w, pos, aw, 0.5f, &fi, &err) == MFT_OK, "fill");
+    int want_in[16] = { 10, 11, 12, 13, 20, 21, 22, 0, 30, 31, 32, 33, 34, 35, 0, 0 };
+    int want_pos[16] = { 0, 1, 2, 3, 0, 1, 2, 0, 0, 1, 2, 3, 4, 5, 0, 1 };
+    float want_w[16] = { 0, 1, 0, 0, 0, 0, 2, 0, 1, 1, 0, 0, 0, 1, 0, 0 };
+    float want_aw[16] = { .5f, 0, .5f, .5f, .5f, .5f, 0, 0, 0, 0, .5f, .5f, .5f, 0, 0, 0 };
+    int ok = fi.rows == 2 && fi.tokens == 13 && fi.trained == 5;
+    for (int t = 0; t < 16; t++) {
+        int tgt = want_in[t] ? want_in[t] + 1 : 0;
+        ok &= in[t] == want_in[t] && tg[t] == tgt && pos[t] == want_pos[t] && w[t] == want_w[t] && aw[t] == want_aw[t];
+    }
+    EXPECT(ok, "rows laid out wrongly (rows %d, tokens %ld, trained %ld)", fi.rows, fi.tokens, fi.trained);
+    EXPECT(mft_pack_fill(&p, ex, 2, 2, in, tg, w, pos, NULL, 0, &fi, &err) == MFT_OK && fi.rows == 1 && fi.tokens == 3,
+           "the last rows: %d rows", fi.rows);
+    /* W * sum(w) / untrained positions: rows 0-1 have sum w = 6 on 13 positions, 5 trained */
+    float sc = mft_pack_anchor_scale(&p, ex, 0, 2, 2.0f);
+    EXPECT(fabsf(sc - 2.0f * 6.0f / 8.0f) < 1e-6f, "anchor scale %g", (double)sc);
+    mft_pack_free(&p);
+    int bad_order[2] = { 0, 3 };
+    EXPECT(mft_pack_examples(&p, ex, 3, bad_order, 2, 0, 8, &err) == MFT_ERR_ARG, "an order outside the examples");
+    EXPECT(mft_pack_examples(&p, ex, 3, order, 4, 0, 5, &err) == MFT_ERR_ARG && strstr(err.msg, "order[2]"),
+           "an example longer than a row: %s", err.msg);
+    /* the data order's generator: Fisher-Yates with xorshift64, the same stream as mft_rand */
+    int a[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, b[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+    uint64_t s1 = 1337, s2 = 1337;
+    mft_shuffle(a, 8, &s1);
+    for (int i = 7; i > 0; i--) {
+        int j = (int)(mft_rand(&s2) % (uint64_t)(i + 1)), t = b[i];
+        b[i] = b[j];
+        b[j] = t;
+    }
+    EXPECT(!memcmp(a, b, sizeof a) && s1 == s2 && memcmp(a, (int[8]){ 0, 1, 2, 3, 4, 5, 6, 7 }, sizeof a), "shuffle");
+    EXPECT(mft_hash(MFT_HASH_SEED, "a", 1) == 0xaf63dc4c8601ec8cull, "FNV-1a 64 of \"a\"");
+    for (int i = 0; i < 3; i++) mft_example_free(&ex[i]);
+}
+
+static int stop_after_3(void *user, int token)
+{
+    (void)token;
+    return ++*(int *)user >= 3;
+}
+
+static void test_generate(void)
+{
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 1, 1, MFT_GENERATE, &err) || mft_tokenizer_open(&tok, TOKEN, m.cfg.vocab_size, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    /* greedy from BOS, as the decode loop of test_greedy_matches_llama2c: the same tokens */
+    int prompt[1] = { tok.bos_id }, out[600], want[600], n = 0, ended = 0, k = 0;
+    mft_gen_opts g = mft_gen_opts_default();
+    g.max_new = 200;
+    EXPECT(mft_generate(&m, prompt, 1, &g, NULL, out, 600, &n, &ended, &err) == MFT_OK && n == 200 && !ended,
+           "greedy: %d tokens", n);
+    int token = tok.bos_id;
+    for (int pos = 0; pos < 200; pos++) {
+        float *lg;
+        if (mft_decode(&m, token, pos, &lg, NULL)) break;
+        want[k++] = token = mft_sample(lg, m.cfg.vocab_size, 0.0f, 1.0f, NULL);
+    }
+    EXPECT(k == 200 && !memcmp(out, want, 200 * sizeof(int)), "mft_generate differs from the decode loop");
+    /* a stop token ends it and is not written */
+    int first = 0;
+    while (want[first] != want[5]) first++;
+    g.stop[0] = want[5];
+    EXPECT(mft_generate(&m, prompt, 1, &g, NULL, out, 600, &n, &ended, &err) == MFT_OK && n == first && ended,
+           "a stop token: %d tokens (it came at %d), ended %d", n, first, ended);
+    /* on_token stops after 3; a small buffer is MFT_ERR_SPACE with the count */
+    int calls = 0;
+    g.on_token = stop_after_3;
+    g.user = &calls;
+    EXPECT(mft_generate(&m, prompt, 1, &g, NULL, out, 600, &n, &ended, &err) == MFT_OK && n == 3 && calls == 3, "on_token");
+    g.on_token = NULL;
+    g.stop[0] = -1;
+    EXPECT(mft_generate(&m, prompt, 1, &g, NULL, out, 5, &n, &ended, &err) == MFT_ERR_SPACE && n == 200, "cap 5: %d", n);
+    /* the context: a prompt of seq_len - 2 tokens leaves room for 2 */
+    int *longp = calloc((size_t)m.cfg.seq_len + 1, sizeof(int));
+    for (int i = 0; i < m.cfg.seq_len + 1; i++) longp[i] = 300 + i % 100;
+    EXPECT(mft_generate(&m, longp, m.cfg.seq_len - 2, &g, NULL, out, 600, &n, &ended, &err) == MFT_OK && n == 2,
+           "at the end of the context: %d new tokens", n);
+    EXPECT(mft_generate(&m, longp, m.cfg.seq_len + 1, &g, NULL, out, 600, &n, &ended, &err) == MFT_ERR_ARG, "too long");
+    EXPECT(mft_generate(&m, longp, 0, &g, NULL, out, 600, &n, &ended, NULL) == MFT_ERR_ARG, "empty prompt");
+    free(longp);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+}
+
+static void test_score(void)
+{
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 1, 512, MFT_FORWARD | MFT_GENERATE, &err) ||
+        mft_tokenizer_open(&tok, TOKEN, m.cfg.vocab_size, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    const char *q = "Lily had a", *ch[2] = { " cat", " big dog" };
+    int cl[2] = { 4, 8 }, chars[2];
+    double ll[2];
+    EXPECT(mft_score_choices(&m, &tok, q, 10, ch, cl, 2, ll, chars, &err) == MFT_OK, "choices: %s", err.msg);
+    /* by hand: the tokens that " big dog" adds after the query's own encoding */
+    int ids[64], n, nq;
+    float nll[64];
+    mft_encode(&tok, q, 10, MFT_BOS, ids, 64, &nq, NULL, NULL);
+    mft_encode(&tok, "Lily had a big dog", -1, MFT_BOS, ids, 64, &n, NULL, NULL);
+    mft_token_nll(&m, ids, n, nll, NULL);
+    double want = 0.0;
+    for (int t = nq - 1; t < n - 1; t++) want -= nll[t];
+    EXPECT(fabs(ll[1] - want) < 1e-9 && chars[0] == 4 && chars[1] == 8 && ll[0] < 0, "ll %.6f vs %.6f", ll[1], want);
+    const char *none[1] = { "" };
+    int nl0[1] = { 0 };
+    EXPECT(mft_score_choices(&m, &tok, q, 10, none, nl0, 1, ll, NULL, &err) == MFT_ERR_ARG && strstr(err.msg, "no token"),
+           "an empty choice");
+    /* fact recall: the model's own greedy continuation is recalled, a name it never says is not */
+    mft_data_opts o = mft_data_opts_default();
+    char said[512];
+    int recalled = -1, sl;
+    double lp;
+    EXPECT(mft_score_fact(&m, &tok, &o, "Lily had a", 10, " zzq", 4, "f", 1, 48, &lp, &recalled, said, sizeof said, &sl, &err) ==
+               MFT_OK && recalled == 0 && sl > 0 && lp < 0, "fact: %s", err.msg);
+    char first[16] = " ";
+    int fw = 0;
+    while (fw < sl && fw < 14 && said[fw] != ' ') fw++;
+    memcpy(first + 1, said, (size_t)fw);
+    first[++fw] = 0;
+    double lp2;
+    EXPECT(fw > 1 && mft_score_fact(&m, &tok, &o, "Lily had a", 10, first, fw, "f", 2, 48, &lp2, &recalled, NULL, 0, &sl, &err) ==
+               MFT_OK && recalled == 1 && lp2 > lp, "its own words (\"%s\") are recalled: %d, log-prob %.3f vs %.3f", first,
+           recalled, lp2, lp);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+}
+
+/* ---- one API contract: from memory, measured buffers, statuses without err --------------------- */
+
+static void test_from_memory(void)
+{
+    long n;
+    char *bin = slurp(MODEL, &n);
+    mft_model a, b;
+    mft_config c;
+    mft_error err;
+    EXPECT(bin && mft_model_config_from_memory(bin, (size_t)n, &c, &err) == MFT_OK && c.dim == 64, "config");
+    EXPECT(mft_model_open(&a, MODEL, 1, 8, MFT_FORWARD, &err) == MFT_OK &&
+           mft_model_open_from_memory(&b, bin, (size_t)n, 1, 8, MFT_FORWARD, &err) == MFT_OK &&
+           !memcmp(a.params, b.params, a.n_params * sizeof(float)), "the same weights from memory: %s", err.msg);
+    mft_model_free(&b);
+    EXPECT(mft_model_open_from_memory(&b, bin, (size_t)n - 3, 1, 8, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
+           strstr(err.msg, "truncated") && b.arena == NULL, "truncated in memory: %s", err.msg);
+    EXPECT(mft_model_open_from_memory(&b, bin, (size_t)n, 1, 8, MFT_FORWARD, &err) == MFT_OK, "again");
+    /* a training checkpoint read back from memory */
+    EXPECT(mft_checkpoint_save(&a, TMP, "run", 3, &err) == MFT_OK, "save: %s", err.msg);
+    long cn;
+    char *ck = slurp(TMP, &cn), user[3];
+    a.params[0] += 1.0f;
+    EXPECT(ck && mft_checkpoint_load_from_memory(&a, ck, (size_t)cn, user, 3, &err) == MFT_OK &&
+           !memcmp(a.params, b.params, a.n_params * sizeof(float)) && !memcmp(user, "run", 3), "checkpoint from memory");
+    ck[cn / 2] ^= 1;
+    EXPECT(mft_checkpoint_load_from_memory(&a, ck, (size_t)cn, user, 3, NULL) == MFT_ERR_FORMAT, "damaged (err NULL)");
+    free(ck);
+    remove(TMP);
+    mft_model_free(&a);
+    mft_model_free(&b);
+    free(bin);
+    /* every tokenizer format: the same ids from memory as from the path */
+    const char *files[] = { TOKEN, "tests/data/tok512.model", "tests/data/tinyllamas-stories-260k-f32.gguf",
+                            "tests/data/gpt2/tokenizer.json" };
+    for (int i = 0; i < 4; i++) {
+        mft_tokenizer t1, t2;
+        long tn;
+        char *data = slurp(files[i], &tn);
+        int i1[64], i2[64], n1 = -1, n2 = -2;
+        const char *text = "Once upon a time, Lily saw 42 cats.";
+        EXPECT(data && mft_tokenizer_open(&t1, files[i], 512 + (i == 3) * 60000, &err) == MFT_OK &&
+                   mft_tokenizer_open_from_memory(&t2, data, (size_t)tn, 512 + (i == 3) * 60000, &err) == MFT_OK,
+               "%s: %s", files[i], err.msg);
+        /* (tokenizer_config.json, which gives GPT-2 a BOS, is read beside a path only) */
+        mft_encode(&t1, text, -1, i == 3 ? 0 : MFT_BOS, i1, 64, &n1, NULL, NULL);
+        mft_encode(&t2, text, -1, i == 3 ? 0 : MFT_BOS, i2, 64, &n2, NULL, NULL);
+        EXPECT(n1 == n2 && n1 > 5 && !memcmp(i1, i2, (size_t)n1 * sizeof(int)), "%s: %d vs %d ids", files[i], n1, n2);
+        if (i == 2) {
+            mft_gguf g1, g2;
+            EXPECT(mft_gguf_open(&g1, files[i], &err) == MFT_OK && mft_gguf_open_from_memory(&g2, data, (size_t)tn, &err) ==
+                   MFT_OK && g1.n_kv == g2.n_kv && g1.n_tensors == g2.n_tensors && g1.data_offset == g2.data_offset, "gguf");
+            mft_gguf_free(&g1);
+            mft_gguf_free(&g2);
+            EXPECT(mft_gguf_open_from_memory(&g2, data, 100, NULL) == MFT_ERR_FORMAT, "a truncated GGUF (err NULL)");
+        }
+        mft_tokenizer_free(&t1);
+        mft_tokenizer_free(&t2);
+        free(data);
+    }
+    /* the status is the return value whether or not err is given */
+    mft_tokenizer t;
+    EXPECT(mft_tokenizer_open(&t, "no/such/file", 512, NULL) == MFT_ERR_IO, "missing file (err NULL)");
+    EXPECT(mft_tokenizer_open_from_memory(&t, "{\"model\":", 9, 0, NULL) == MFT_ERR_FORMAT, "broken JSON (err NULL)");
+    EXPECT(mft_model_open(&a, "no/such/file", 1, 1, MFT_FORWARD, NULL) == MFT_ERR_IO, "missing model (err NULL)");
+}
+
+static void test_buffers(void)
+{
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_tokenizer_open(&tok, "tests/data/qwen3/tokenizer.json", 0, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    mft_chat_msg m[2] = { { MFT_ROLE_USER, "Hi", 2 }, { MFT_ROLE_ASSISTANT, "Hello there", 11 } };
+    int len = -1, len2 = -1, ranges[4];
+    char out[256];
+    EXPECT(mft_chat_render(MFT_CHAT_CHATML, &tok, m, 2, 1, NULL, 0, &len, ranges, NULL, &err) == MFT_OK && len > 20,
+           "render measures: %d", len);
+    EXPECT(mft_chat_render(MFT_CHAT_CHATML, &tok, m, 2, 1, out, len, &len2, NULL, NULL, &err) == MFT_ERR_SPACE &&
+           len2 == len && (int)strlen(out) < len, "a buffer without room for the NUL");
+    EXPECT(mft_chat_render(MFT_CHAT_CHATML, &tok, m, 2, 1, out, len + 1, &len2, NULL, NULL, &err) == MFT_OK &&
+           len2 == len && (int)strlen(out) == len && ranges[2] > 0, "exact");
+    int ids[64], n;
+    mft_encode(&tok, out, len, MFT_SPECIAL, ids, 64, &n, NULL, NULL);
+    char text[256];
+    EXPECT(mft_decode_ids(&tok, ids, n, MFT_SPECIAL, NULL, 0, &len2, &err) == MFT_OK && len2 == len, "decode measures");
+    EXPECT(mft_decode_ids(&tok, ids, n, MFT_SPECIAL, text, 10, &len2, &err) == MFT_ERR_SPACE && len2 == len &&
+           strlen(text) < 10, "decode into 10 bytes");
+    EXPECT(mft_json_escape("a\"b\n\x01", 5, NULL, 0, &len) == MFT_OK && len == 14, "escape measures: %d", len);
+    EXPECT(mft_json_escape("a\"b\n\x01", 5, text, 15, &len) == MFT_OK && !strcmp(text, "\"a\\\"b\\n\\u0001\""), "%s", text);
+    EXPECT(mft_json_escape("abc", 3, text, 5, &len) == MFT_ERR_SPACE && len == 5, "escape into 5 bytes");
+    EXPECT(mft_token_type(&tok, mft_token_find(&tok, "<|im_end|>", 10)) == MFT_TOKEN_CONTROL &&
+           mft_token_find(&tok, "<|no such|>", 11) == -1 && mft_token_type(&tok, -1) == 0, "token_find / token_type");
+    mft_tokenizer_free(&tok);
+    /* UTF-8 */
+    EXPECT(mft_utf8_len("\xC3\xA9", 2) == 2 && mft_utf8_len("\xC0\xAF", 2) == 0 && mft_utf8_len("\xED\xA0\x80", 3) == 0 &&
+           mft_utf8_valid("h\xC3\xA9!", 4) && !mft_utf8_valid("h\xC3", 2), "utf8");
+    /* a whole file, and its JSONL records with their line numbers */
+    const char *jl = "{\"a\": 1}\n\n  \t\r\n{\"b\": 2}\r\n{\"c\"}";
+    spit(TMP, jl, (long)strlen(jl));
+    char *data;
+    size_t size, pos = 0;
+    int line = 0, rl, lines[3], k = 0;
+    const char *rec;
+    EXPECT(mft_read_file(TMP, 1 << 20, &data, &size, &err) == MFT_OK && size == strlen(jl) && data[size] == 0, "read_file");
+    while (k < 3 && mft_jsonl_next(data, size, &pos, &line, &rec, &rl)) lines[k++] = line;
+    EXPECT(k == 3 && lines[0] == 1 && lines[1] == 4 && lines[2] == 5 && rl == 5 && !memcmp(rec, "{\"c\"}", 5),
+           "jsonl records at lines %d %d %d", lines[0], lines[1], lines[2]);
+    mft_free(data);
+    EXPECT(mft_read_file(TMP, 10, &data, &size, &err) == MFT_ERR_FORMAT && data == NULL, "over the limit");
+    remove(TMP);
+    /* JSON arrays walked in order */
+    mft_json *j = mft_json_parse("[10, 20, 30]", -1, NULL);
+    int sum = 0, count = 0;
+    for (int v = mft_json_first(j, mft_json_root(j)); v >= 0; v = mft_json_next(j, v), count++) {
+        double x = 0;
+        mft_json_num(j, v, &x);
+        sum += (int)x;
+    }
+    EXPECT(count == 3 && sum == 60, "json first/next");
+    mft_json_free(j);
+}
+
+/* errors in data point at the line and the column of the value at fault */
+static void test_error_positions(void)
+{
+    mft_tokenizer tok;
+    mft_error err;
+    mft_example ex;
+    if (mft_tokenizer_open(&tok, TOKEN, 512, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    mft_data_opts o = mft_data_opts_default();
+    EXPECT(mft_example_from_json(&tok, &o, "{\"text\": 5}", -1, "d.jsonl", 3, &ex, &err) == MFT_ERR_FORMAT &&
+           !strncmp(err.msg, "d.jsonl:3:10: ", 14), "%s", err.msg);
+    EXPECT(mft_example_from_json(&tok, &o, "{\"messages\": [{\"role\": \"x\", \"content\": \"a\"}]}", -1, "d", 1, &ex, &err) ==
+           MFT_ERR_FORMAT && !strncmp(err.msg, "d:1:24: ", 8), "%s", err.msg);
+    EXPECT(mft_example_from_json(&tok, &o, "{\"text\" 1}", -1, "d", 7, &ex, &err) == MFT_ERR_FORMAT &&
+           !strncmp(err.msg, "d:7:9: expected ':'", 19), "%s", err.msg);
+    EXPECT(mft_example_from_json(&tok, &o, "{\"input_ids\": [1, 1e10]}", -1, "d", 2, &ex, &err) == MFT_ERR_FORMAT &&
+           !strncmp(err.msg, "d:2:19: ", 8), "%s", err.msg);
+    const char *bad_span = "{\"messages\": [{\"role\": \"assistant\", \"content\": \"abc\", \"key_spans\": [[0, 1], [2, 1e10]]}]}";
+    EXPECT(mft_example_from_json(&tok, &o, bad_span, -1, "d", 1, &ex, &err) == MFT_ERR_FORMAT && strstr(err.msg, "key span"),
+           "%s", err.msg);
+    mft_tokenizer_free(&tok);
+}
+
 #define TEST(name) { #name, test_##name }
 static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
@@ -2083,6 +2415,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special),
     TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
+    TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
 };
 #undef TEST
 
