@@ -389,6 +389,25 @@ static inline void mft__vec_add(float *y, const float *x, size_t n)
     for (; i < n; i++) y[i] += x[i];
 }
 
+/* y (N, C) += b (C) on every row; and its backward db += sum over rows of dy, split over
+   columns so each db[c] is summed by one thread in order */
+static void mft__bias_fwd(float *y, const float *b, int N, int C)
+{
+    for (int n = 0; n < N; n++) mft__vec_add(y + (size_t)n * C, b, (size_t)C);
+}
+
+static void mft__bias_bwd(float *db, const float *dy, int N, int C, int nt)
+{
+    int n_jobs = (C + 63) / 64;
+    (void)nt;
+    MFT__PARFOR(mft__par(nt, (double)N * C))
+    for (int job = 0; job < n_jobs; job++) {
+        int c0 = job * 64, c1 = c0 + 64 < C ? c0 + 64 : C;
+        for (int n = 0; n < N; n++)
+            for (int c = c0; c < c1; c++) db[c] += dy[(size_t)n * C + c];
+    }
+}
+
 /* ---- >>matmul -------------------------------------------------------------------------------
    Forward:   out[n][o]  = sum_c inp[n][c] * w[o][c]        out (N,OC), inp (N,C), w (OC,C)
    Backward:  dinp[n][c] += sum_o dout[n][o] * w[o][c]      (dout W)
@@ -778,11 +797,29 @@ static void mft__rmsnorm_bwd(float *dx, float *dw, const float *dy, const float 
    which is one multiply, one FMA and one pair swap per vector. The backward pass is the inverse
    rotation, the same formula with the sine negated (sign = -1). Works in place. */
 
-static void mft__rope_tables(float *cosb, float *sinb, int seq_len, int hs, float theta)
+/* The angle of pair i at position p is p * f_i, f_i = theta^(-2i/hs). Llama 3.1 scales the
+   frequencies (rope_scaling "llama3" of transformers' _compute_llama3_parameters): with
+   wavelength l_i = 2 pi / f_i and the original context C, frequencies of a wavelength above
+   C / low_freq_factor are divided by factor, those below C / high_freq_factor kept, and the
+   ones between blended: s = (C / l_i - low) / (high - low), f = (1 - s) f / factor + s f. */
+static double mft__rope_freq(const mft_config *c, int i, int hs)
 {
-    for (int p = 0; p < seq_len; p++)
+    double f = pow((double)c->rope_theta, -2.0 * i / hs);
+    if (c->rope_scaling != MFT_ROPE_LLAMA3) return f;
+    double wl = 2.0 * MFT__PI / f, C = c->rope_orig_ctx, lo = c->rope_low_freq, hi = c->rope_high_freq;
+    double fac = c->rope_factor;
+    if (wl < C / hi) return f;
+    if (wl > C / lo) return f / fac;
+    double sm = (C / wl - lo) / (hi - lo);
+    return (1.0 - sm) * f / fac + sm * f;
+}
+
+static void mft__rope_tables(float *cosb, float *sinb, const mft_config *c)
+{
+    int hs = mft_head_dim(c);
+    for (int p = 0; p < c->seq_len; p++)
         for (int i = 0; i < hs / 2; i++) {
-            double freq = pow((double)theta, -2.0 * i / hs), a = p * freq;
+            double a = p * mft__rope_freq(c, i, hs);
             cosb[(size_t)p * hs + 2 * i] = cosb[(size_t)p * hs + 2 * i + 1] = (float)cos(a);
             sinb[(size_t)p * hs + 2 * i] = (float)-sin(a);
             sinb[(size_t)p * hs + 2 * i + 1] = (float)sin(a);
@@ -1222,13 +1259,35 @@ MFT_API mft_status mft_config_check(const mft_config *c, mft_error *err)
         return mft__fail(err, MFT_ERR_FORMAT, "n_heads %d out of range (1..dim)", c->n_heads);
     if (c->n_kv_heads <= 0 || c->n_kv_heads > c->n_heads)
         return mft__fail(err, MFT_ERR_FORMAT, "n_kv_heads %d out of range (1..n_heads=%d)", c->n_kv_heads, c->n_heads);
-    if (c->dim % c->n_heads)
-        return mft__fail(err, MFT_ERR_FORMAT, "dim %d is not a multiple of n_heads %d", c->dim, c->n_heads);
+    if (c->head_dim < 0 || c->head_dim > 4096)
+        return mft__fail(err, MFT_ERR_FORMAT, "head_dim %d out of range (0 = dim / n_heads, or 1..4096)", c->head_dim);
+    if (!c->head_dim && c->dim % c->n_heads)
+        return mft__fail(err, MFT_ERR_FORMAT, "dim %d is not a multiple of n_heads %d (give head_dim)", c->dim,
+                         c->n_heads);
     if (c->n_heads % c->n_kv_heads)
         return mft__fail(err, MFT_ERR_FORMAT, "n_heads %d is not a multiple of n_kv_heads %d", c->n_heads,
                          c->n_kv_heads);
-    if ((c->dim / c->n_heads) % 2)
-        return mft__fail(err, MFT_ERR_FORMAT, "head size %d is odd: RoPE needs pairs", c->dim / c->n_heads);
+    if (mft_head_dim(c) % 2)
+        return mft__fail(err, MFT_ERR_FORMAT, "head size %d is odd: RoPE needs pairs", mft_head_dim(c));
+    if ((double)c->n_heads * mft_head_dim(c) > (1 << 17))
+        return mft__fail(err, MFT_ERR_FORMAT, "n_heads x head_dim = %d x %d is out of range", c->n_heads,
+                         mft_head_dim(c));
+    if (c->arch < MFT_ARCH_LLAMA || c->arch > MFT_ARCH_QWEN3)
+        return mft__fail(err, MFT_ERR_FORMAT, "arch %d is not one of MFT_ARCH_*", c->arch);
+    if ((c->qkv_bias != 0 && c->qkv_bias != 1) || (c->qk_norm != 0 && c->qk_norm != 1) ||
+        (c->shared_classifier != 0 && c->shared_classifier != 1))
+        return mft__fail(err, MFT_ERR_FORMAT, "qkv_bias, qk_norm and shared_classifier are 0 or 1");
+    if (c->rope_scaling == MFT_ROPE_LLAMA3) {
+        if (!(c->rope_factor >= 1.0f && c->rope_factor < 1e4f) || !(c->rope_low_freq > 0.0f) ||
+            !(c->rope_high_freq > c->rope_low_freq) || !(c->rope_high_freq < 1e4f) || c->rope_orig_ctx < 1)
+            return mft__fail(err, MFT_ERR_FORMAT,
+                             "llama3 rope scaling needs factor >= 1, 0 < low_freq_factor < high_freq_factor and an "
+                             "original context (got %g, %g, %g, %d)",
+                             (double)c->rope_factor, (double)c->rope_low_freq, (double)c->rope_high_freq,
+                             c->rope_orig_ctx);
+    } else if (c->rope_scaling != MFT_ROPE_PLAIN) {
+        return mft__fail(err, MFT_ERR_FORMAT, "rope_scaling %d is not one of MFT_ROPE_*", c->rope_scaling);
+    }
     if (c->vocab_size <= 0 || c->vocab_size > (1 << 22))
         return mft__fail(err, MFT_ERR_FORMAT, "vocab_size %d out of range (1..4194304)", c->vocab_size);
     if (c->seq_len <= 0 || c->seq_len > (1 << 20))
@@ -1240,59 +1299,71 @@ MFT_API mft_status mft_config_check(const mft_config *c, mft_error *err)
     return mft__ok(err);
 }
 
-/* floats of each tensor, in checkpoint order; 11 shared + wcls */
-static void mft__tensor_sizes(const mft_config *c, size_t sz[12])
+MFT_API int mft_head_dim(const mft_config *c) { return c->head_dim ? c->head_dim : c->dim / c->n_heads; }
+
+#define MFT__NT 17 /* tensor slots */
+
+/* floats of each tensor slot, in checkpoint order: the 11 of llama2.c, wcls (0 when tied),
+   then the features of other families (0 when absent) */
+static void mft__tensor_sizes(const mft_config *c, size_t sz[MFT__NT])
 {
     size_t D = (size_t)c->dim, F = (size_t)c->hidden_dim, L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
-    size_t KVD = (size_t)c->n_kv_heads * (D / (size_t)c->n_heads);
-    sz[0] = V * D;
-    sz[1] = L * D;
-    sz[2] = L * D * D;
-    sz[3] = L * KVD * D;
-    sz[4] = L * KVD * D;
-    sz[5] = L * D * D;
-    sz[6] = L * D;
-    sz[7] = L * F * D;
-    sz[8] = L * D * F;
-    sz[9] = L * F * D;
-    sz[10] = D;
-    sz[11] = c->shared_classifier ? 0 : V * D;
+    size_t hs = (size_t)mft_head_dim(c), QD = (size_t)c->n_heads * hs, KVD = (size_t)c->n_kv_heads * hs;
+    size_t b = c->qkv_bias ? L : 0, qn = c->qk_norm ? L * hs : 0;
+    size_t all[MFT__NT] = { V * D,  L * D,     L * QD * D, L * KVD * D, L * KVD * D, L * D * QD,
+                            L * D,  L * F * D, L * D * F,  L * F * D,   D,           c->shared_classifier ? 0 : V * D,
+                            b * QD, b * KVD,   b * KVD,    qn,          qn };
+    memcpy(sz, all, sizeof all);
 }
 
-static const char *const mft__tensor_names[12] = { "tok_emb", "rms_att", "wq", "wk", "wv",        "wo",
-                                                   "rms_ffn", "w1",      "w2", "w3", "rms_final", "wcls" };
+static const char *const mft__tensor_names[MFT__NT] = { "tok_emb", "rms_att", "wq", "wk",     "wv",        "wo",
+                                                        "rms_ffn", "w1",      "w2", "w3",     "rms_final", "wcls",
+                                                        "bq",      "bk",      "bv", "q_norm", "k_norm" };
 
 MFT_API size_t mft_param_count(const mft_config *c)
 {
-    size_t sz[12], n = 0;
+    size_t sz[MFT__NT], n = 0;
     mft__tensor_sizes(c, sz);
-    for (int i = 0; i < 12; i++) n += sz[i];
+    for (int i = 0; i < MFT__NT; i++) n += sz[i];
     return n;
 }
 
-MFT_API int mft_tensor_count(const mft_config *c) { return c->shared_classifier ? 11 : 12; }
+MFT_API int mft_tensor_count(const mft_config *c)
+{
+    size_t sz[MFT__NT];
+    int n = 0;
+    mft__tensor_sizes(c, sz);
+    for (int i = 0; i < MFT__NT; i++) n += sz[i] > 0;
+    return n;
+}
 
+/* the i-th tensor that the model has (slots of size 0 are skipped) */
 MFT_API mft_tensor_info mft_tensor_at(const mft_config *c, int i)
 {
     mft_tensor_info ti = { 0, 0, 0 };
-    size_t sz[12], off = 0;
-    if (i < 0 || i >= mft_tensor_count(c)) return ti;
+    size_t sz[MFT__NT], off = 0;
     mft__tensor_sizes(c, sz);
-    for (int j = 0; j < i; j++) off += sz[j];
-    ti.name = mft__tensor_names[i];
-    ti.offset = off;
-    ti.numel = sz[i];
+    for (int j = 0, k = 0; j < MFT__NT; off += sz[j++]) {
+        if (!sz[j]) continue;
+        if (k++ == i) {
+            ti.name = mft__tensor_names[j];
+            ti.offset = off;
+            ti.numel = sz[j];
+            return ti;
+        }
+    }
     return ti;
 }
 
 static void mft__point_params(mft_params *p, float *base, const mft_config *c)
 {
-    size_t sz[12];
-    float **slot[12] = { &p->tok_emb, &p->rms_att, &p->wq, &p->wk, &p->wv,        &p->wo,
-                         &p->rms_ffn, &p->w1,      &p->w2, &p->w3, &p->rms_final, &p->wcls };
+    size_t sz[MFT__NT];
+    float **slot[MFT__NT] = { &p->tok_emb, &p->rms_att, &p->wq, &p->wk,     &p->wv,        &p->wo,
+                              &p->rms_ffn, &p->w1,      &p->w2, &p->w3,     &p->rms_final, &p->wcls,
+                              &p->bq,      &p->bk,      &p->bv, &p->q_norm, &p->k_norm };
     mft__tensor_sizes(c, sz);
-    for (int i = 0; i < 12; i++) {
-        *slot[i] = base;
+    for (int i = 0; i < MFT__NT; i++) {
+        *slot[i] = sz[i] ? base : NULL;
         base += sz[i];
     }
     if (c->shared_classifier) p->wcls = p->tok_emb;
@@ -1305,9 +1376,9 @@ static void mft__point_params(mft_params *p, float *base, const mft_config *c)
 static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, int T, int flags)
 {
     size_t off = 0, D = (size_t)c->dim, F = (size_t)c->hidden_dim, L = (size_t)c->n_layers;
-    size_t V = (size_t)c->vocab_size, hs = D / (size_t)c->n_heads, KVD = (size_t)c->n_kv_heads * hs;
-    size_t N = (size_t)B * T, S = (size_t)c->seq_len, NP = mft_param_count(c);
-    int train = (flags & MFT_TRAIN) != 0, fwd = train || (flags & MFT_FORWARD);
+    size_t V = (size_t)c->vocab_size, hs = (size_t)mft_head_dim(c), KVD = (size_t)c->n_kv_heads * hs;
+    size_t QD = (size_t)c->n_heads * hs, N = (size_t)B * T, S = (size_t)c->seq_len, NP = mft_param_count(c);
+    int train = (flags & MFT_TRAIN) != 0, fwd = train || (flags & MFT_FORWARD), qn = c->qk_norm;
 #define MFT__TAKE(field, nfloats, cond)                                                                                \
     do {                                                                                                               \
         size_t n_ = (cond) ? (size_t)(nfloats) : 0;                                                                    \
@@ -1324,11 +1395,15 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->a.res_mid, L * N * D, fwd);
     MFT__TAKE(m->a.xn_att, L * N * D, fwd);
     MFT__TAKE(m->a.rs_att, L * N, fwd);
-    MFT__TAKE(m->a.q, L * N * D, fwd);
+    MFT__TAKE(m->a.q, L * N * QD, fwd);
     MFT__TAKE(m->a.k, L * N * KVD, fwd);
     MFT__TAKE(m->a.v, L * N * KVD, fwd);
     MFT__TAKE(m->a.att, L * (size_t)B * c->n_heads * T * T, fwd);
-    MFT__TAKE(m->a.att_out, L * N * D, fwd);
+    MFT__TAKE(m->a.att_out, L * N * QD, fwd);
+    MFT__TAKE(m->a.q_raw, L * N * QD, fwd && qn);
+    MFT__TAKE(m->a.k_raw, L * N * KVD, fwd && qn);
+    MFT__TAKE(m->a.rs_q, L * N * c->n_heads, fwd && qn);
+    MFT__TAKE(m->a.rs_k, L * N * c->n_kv_heads, fwd && qn);
     MFT__TAKE(m->a.xn_ffn, L * N * D, fwd);
     MFT__TAKE(m->a.rs_ffn, L * N, fwd);
     MFT__TAKE(m->a.h1, L * N * F, fwd);
@@ -1344,8 +1419,10 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->a.weights, N, fwd);
     MFT__TAKE(m->d.dres, N * D, train);
     MFT__TAKE(m->d.dxn, N * D, train);
-    MFT__TAKE(m->d.datt_out, N * D, train);
-    MFT__TAKE(m->d.dq, N * D, train);
+    MFT__TAKE(m->d.datt_out, N * QD, train);
+    MFT__TAKE(m->d.dq, N * QD, train);
+    MFT__TAKE(m->d.dq_raw, N * QD, train && qn);
+    MFT__TAKE(m->d.dk_raw, N * KVD, train && qn);
     MFT__TAKE(m->d.dk, N * KVD, train);
     MFT__TAKE(m->d.dv, N * KVD, train);
     MFT__TAKE(m->d.dh1, N * F, train);
@@ -1357,12 +1434,12 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->s.vcache, L * S * KVD, gen);
     MFT__TAKE(m->s.x, D, gen);
     MFT__TAKE(m->s.xn, D, gen);
-    MFT__TAKE(m->s.q, D, gen);
-    MFT__TAKE(m->s.att_out, D, gen);
+    MFT__TAKE(m->s.q, QD, gen);
+    MFT__TAKE(m->s.att_out, QD, gen);
     MFT__TAKE(m->s.tmp, D, gen);
     MFT__TAKE(m->s.h1, F, gen);
     MFT__TAKE(m->s.h3, F, gen);
-    MFT__TAKE(m->s.att, (size_t)c->n_heads * S, gen);
+    MFT__TAKE(m->s.att, (size_t)c->n_heads * S + (size_t)c->n_kv_heads, gen); /* + KV: scratch in decode */
     MFT__TAKE(m->s.logits, V, gen);
 #undef MFT__TAKE
     return off;
@@ -1383,10 +1460,11 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
         return mft__fail(err, MFT_ERR_ARG, "B=%d x T=%d is too many positions", B, T);
     /* every buffer's size in double: refuse what size_t arithmetic could not hold */
     double D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, NH = c->n_heads, S = c->seq_len;
-    double KVD = c->n_kv_heads * (D / NH), N = (double)B * T,
-           P = 2 * V * D + L * (2 * D * D + 2 * D * KVD + 3 * D * F + 2 * D);
-    double floats = 4 * P + 2 * S * D / NH + L * B * NH * (double)T * T + L * N * (7 * D + 2 * KVD + 3 * F) +
-                    N * (V + 6 * D + 3 * F + 4) + 2 * L * S * KVD + NH * S + V + 5 * D + 2 * F;
+    double hs = mft_head_dim(c), QD = NH * hs, KVD = c->n_kv_heads * hs, N = (double)B * T;
+    double P = 2 * V * D + L * (2 * D * QD + 2 * D * KVD + 3 * D * F + 2 * D + QD + 2 * KVD + 2 * hs);
+    double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T * T + L * N * (5 * D + 4 * QD + 4 * KVD + 3 * F + NH) +
+                    N * (V + 6 * D + 2 * QD + 2 * KVD + 3 * F + 4) + 2 * L * S * KVD + NH * S + V + 5 * D + 2 * QD +
+                    2 * F;
     if (floats * 4.0 > 4.0e18)
         return mft__fail(err, MFT_ERR_ARG,
                          "a model of this shape (B=%d, T=%d) would need more memory than can be addressed", B, T);
@@ -1423,7 +1501,7 @@ MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int 
     mft__layout(m, base, c, B, T, flags);
     mft__point_params(&m->w, m->params, c);
     if (m->grads) mft__point_params(&m->g, m->grads, c);
-    mft__rope_tables(m->rope_cos, m->rope_sin, c->seq_len, c->dim / c->n_heads, c->rope_theta);
+    mft__rope_tables(m->rope_cos, m->rope_sin, c);
     m->arena = mem;
     m->arena_bytes = mem_bytes;
     return mft__ok(err);
@@ -1468,7 +1546,8 @@ MFT_API void mft_model_init_random(mft_model *m, uint64_t seed)
     for (int i = 0; i < nt; i++) {
         mft_tensor_info ti = mft_tensor_at(c, i);
         float *p = m->params + ti.offset;
-        if (!strcmp(ti.name, "rms_att") || !strcmp(ti.name, "rms_ffn") || !strcmp(ti.name, "rms_final")) {
+        if (!strcmp(ti.name, "rms_att") || !strcmp(ti.name, "rms_ffn") || !strcmp(ti.name, "rms_final") ||
+            !strcmp(ti.name, "q_norm") || !strcmp(ti.name, "k_norm")) {
             for (size_t j = 0; j < ti.numel; j++) p[j] = 1.0f;
         } else {
             /* projections that write into the residual stream are scaled down by sqrt(2L), as
@@ -1603,7 +1682,7 @@ static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)
         h.cfg.n_heads != c->n_heads || h.cfg.n_kv_heads != c->n_kv_heads || h.cfg.vocab_size != c->vocab_size ||
         h.cfg.seq_len != c->seq_len || h.cfg.shared_classifier != c->shared_classifier)
         return mft__fail(err, MFT_ERR_ARG, "'%s' has a different shape than the model it is loaded into", f->name);
-    size_t sz[12];
+    size_t sz[MFT__NT];
     mft__tensor_sizes(c, sz);
     const mft_params *w = &m->w;
     s = mft__src_seek(f, h.header_bytes, err);
@@ -1707,6 +1786,14 @@ MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_erro
 {
     if (!m || !m->params || !path) return mft__fail(err, MFT_ERR_ARG, "mft_model_save: NULL argument");
     const mft_config *c = &m->cfg;
+    if (c->qkv_bias || c->qk_norm || c->rope_scaling || mft_head_dim(c) * c->n_heads != c->dim)
+        return mft__fail(err, MFT_ERR_ARG,
+                         "a llama2.c checkpoint holds a plain llama model: this one has %s; write a Hugging Face "
+                         "folder or a GGUF file",
+                         c->qkv_bias       ? "q/k/v biases"
+                         : c->qk_norm      ? "q/k norms"
+                         : c->rope_scaling ? "rope scaling"
+                                           : "a head_dim other than dim / n_heads");
     char *tmp;
     mft_status st;
     FILE *f = mft__tmp_create(path, &tmp, &st, err);
@@ -1714,7 +1801,7 @@ MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_erro
     int32_t hd[7] = { c->dim,     c->hidden_dim, c->n_layers,
                       c->n_heads, c->n_kv_heads, c->shared_classifier ? c->vocab_size : -c->vocab_size,
                       c->seq_len };
-    size_t sz[12], core = 0;
+    size_t sz[MFT__NT], core = 0;
     mft__tensor_sizes(c, sz);
     for (int i = 0; i < 11; i++) core += sz[i];
     int ok = fwrite(hd, 4, 7, f) == 7 && fwrite(m->params, sizeof(float), core, f) == core;
@@ -1747,6 +1834,31 @@ static mft_status mft__check_tokens(const int *ids, size_t n, int V, const char 
             return mft__fail(err, MFT_ERR_ARG, "%s[%zu] = %d is outside the vocabulary (0..%d)", what, i, ids[i],
                              V - 1);
     return MFT_OK;
+}
+
+/* The attention inputs of n rows xn at layer l: q = xn wq^T, k = xn wk^T, v = xn wv^T, plus
+   their biases (Qwen2), then (Qwen3) an RMSNorm over each head of q and of k, whose inputs are
+   kept in q_raw / k_raw (which may be q / k themselves when they need not be kept) with the
+   1/rms of each head in rs_q / rs_k. RoPE comes after, by the caller. */
+static void mft__qkv_fwd(const mft_model *m, int l, float *q, float *k, float *v, float *q_raw, float *k_raw,
+                         float *rs_q, float *rs_k, const float *xn, int n, int nt)
+{
+    const mft_config *c = &m->cfg;
+    const mft_params *w = &m->w;
+    int D = c->dim, hs = mft_head_dim(c), QD = c->n_heads * hs, KVD = c->n_kv_heads * hs;
+    float *qo = c->qk_norm ? q_raw : q, *ko = c->qk_norm ? k_raw : k;
+    mft__matmul_fwd(qo, xn, w->wq + (size_t)l * QD * D, n, D, QD, nt);
+    mft__matmul_fwd(ko, xn, w->wk + (size_t)l * KVD * D, n, D, KVD, nt);
+    mft__matmul_fwd(v, xn, w->wv + (size_t)l * KVD * D, n, D, KVD, nt);
+    if (c->qkv_bias) {
+        mft__bias_fwd(qo, w->bq + (size_t)l * QD, n, QD);
+        mft__bias_fwd(ko, w->bk + (size_t)l * KVD, n, KVD);
+        mft__bias_fwd(v, w->bv + (size_t)l * KVD, n, KVD);
+    }
+    if (c->qk_norm) {
+        mft__rmsnorm_fwd(q, rs_q, q_raw, w->q_norm + (size_t)l * hs, n * c->n_heads, hs, c->norm_eps, nt);
+        mft__rmsnorm_fwd(k, rs_k, k_raw, w->k_norm + (size_t)l * hs, n * c->n_kv_heads, hs, c->norm_eps, nt);
+    }
 }
 
 MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets, const float *weights, int B, int T,
@@ -1787,7 +1899,8 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
                              i, pos[i]);
     }
 
-    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = D / NH, KVD = KV * hs;
+    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = mft_head_dim(c), KVD = KV * hs;
+    int QD = NH * hs;
     size_t V = (size_t)c->vocab_size;
     int nt = mft__nthreads(m);
     mft_acts *a = &m->a;
@@ -1805,19 +1918,21 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     for (int l = 0; l < c->n_layers; l++) {
         float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + (size_t)l * N * D,
               *xo = a->res + (size_t)(l + 1) * N * D;
-        float *xn = a->xn_att + (size_t)l * N * D, *q = a->q + (size_t)l * N * D;
-        float *k = a->k + (size_t)l * N * KVD, *v = a->v + (size_t)l * N * KVD, *ao = a->att_out + (size_t)l * N * D;
+        float *xn = a->xn_att + (size_t)l * N * D, *q = a->q + (size_t)l * N * QD;
+        float *k = a->k + (size_t)l * N * KVD, *v = a->v + (size_t)l * N * KVD, *ao = a->att_out + (size_t)l * N * QD;
         float *xn2 = a->xn_ffn + (size_t)l * N * D;
         float *h1 = a->h1 + (size_t)l * N * F, *h3 = a->h3 + (size_t)l * N * F, *hg = a->hg + (size_t)l * N * F;
+        float *q_raw = c->qk_norm ? a->q_raw + (size_t)l * N * QD : NULL;
+        float *k_raw = c->qk_norm ? a->k_raw + (size_t)l * N * KVD : NULL;
+        float *rs_q = c->qk_norm ? a->rs_q + (size_t)l * N * NH : NULL,
+              *rs_k = c->qk_norm ? a->rs_k + (size_t)l * N * KV : NULL;
 
         mft__rmsnorm_fwd(xn, a->rs_att + (size_t)l * N, x, w->rms_att + (size_t)l * D, (int)N, D, c->norm_eps, nt);
-        mft__matmul_fwd(q, xn, w->wq + (size_t)l * D * D, (int)N, D, D, nt);
-        mft__matmul_fwd(k, xn, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt);
-        mft__matmul_fwd(v, xn, w->wv + (size_t)l * KVD * D, (int)N, D, KVD, nt);
+        mft__qkv_fwd(m, l, q, k, v, q_raw, k_raw, rs_q, rs_k, xn, (int)N, nt);
         mft__rope(q, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, 1.0f, nt);
         mft__rope(k, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, 1.0f, nt);
         mft__attention_fwd(ao, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B, T, NH, KV, hs, nt);
-        mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * D, (int)N, D, D, nt);
+        mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt);
         mft__vec_add(mid, x, N * D);
 
         mft__rmsnorm_fwd(xn2, a->rs_ffn + (size_t)l * N, mid, w->rms_ffn + (size_t)l * D, (int)N, D, c->norm_eps, nt);
@@ -1919,7 +2034,8 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
     const mft_config *c = &m->cfg;
     int B = m->fwd_B, T = m->fwd_T;
     size_t N = (size_t)B * T, V = (size_t)c->vocab_size;
-    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = D / NH, KVD = KV * hs;
+    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = mft_head_dim(c), KVD = KV * hs;
+    int QD = NH * hs;
     int nt = mft__nthreads(m);
     mft_acts *a = &m->a;
     mft_dacts *d = &m->d;
@@ -1951,8 +2067,8 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
 
     for (int l = c->n_layers - 1; l >= 0; l--) {
         float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + (size_t)l * N * D;
-        float *xn = a->xn_att + (size_t)l * N * D, *q = a->q + (size_t)l * N * D;
-        float *k = a->k + (size_t)l * N * KVD, *v = a->v + (size_t)l * N * KVD, *ao = a->att_out + (size_t)l * N * D;
+        float *xn = a->xn_att + (size_t)l * N * D, *q = a->q + (size_t)l * N * QD;
+        float *k = a->k + (size_t)l * N * KVD, *v = a->v + (size_t)l * N * KVD, *ao = a->att_out + (size_t)l * N * QD;
         float *xn2 = a->xn_ffn + (size_t)l * N * D;
         float *h1 = a->h1 + (size_t)l * N * F, *h3 = a->h3 + (size_t)l * N * F, *hg = a->hg + (size_t)l * N * F;
 
@@ -1970,22 +2086,39 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
                          w->rms_ffn + (size_t)l * D, (int)N, D, nt);
 
         /* attention block: mid = x + ao wo^T */
-        memset(d->datt_out, 0, N * D * sizeof(float));
-        mft__matmul_bwd_dx(d->datt_out, d->dres, w->wo + (size_t)l * D * D, (int)N, D, D, nt);
-        mft__matmul_bwd_dw(g->wo + (size_t)l * D * D, d->dres, ao, (int)N, D, D, nt);
-        memset(d->dq, 0, N * D * sizeof(float));
+        memset(d->datt_out, 0, N * QD * sizeof(float));
+        mft__matmul_bwd_dx(d->datt_out, d->dres, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt);
+        mft__matmul_bwd_dw(g->wo + (size_t)l * D * QD, d->dres, ao, (int)N, QD, D, nt);
+        memset(d->dq, 0, N * QD * sizeof(float));
         memset(d->dk, 0, N * KVD * sizeof(float));
         memset(d->dv, 0, N * KVD * sizeof(float));
         mft__attention_bwd(d->dq, d->dk, d->dv, d->dp, d->datt_out, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B,
                            T, NH, KV, hs, nt);
         mft__rope(d->dq, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, -1.0f, nt);
         mft__rope(d->dk, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, -1.0f, nt);
+        /* back through the heads' norms (Qwen3), then the biases (Qwen2) */
+        float *dq = d->dq, *dk = d->dk;
+        if (c->qk_norm) {
+            memset(d->dq_raw, 0, N * QD * sizeof(float));
+            memset(d->dk_raw, 0, N * KVD * sizeof(float));
+            mft__rmsnorm_bwd(d->dq_raw, g->q_norm + (size_t)l * hs, d->dq, a->q_raw + (size_t)l * N * QD,
+                             a->rs_q + (size_t)l * N * NH, w->q_norm + (size_t)l * hs, (int)N * NH, hs, nt);
+            mft__rmsnorm_bwd(d->dk_raw, g->k_norm + (size_t)l * hs, d->dk, a->k_raw + (size_t)l * N * KVD,
+                             a->rs_k + (size_t)l * N * KV, w->k_norm + (size_t)l * hs, (int)N * KV, hs, nt);
+            dq = d->dq_raw;
+            dk = d->dk_raw;
+        }
+        if (c->qkv_bias) {
+            mft__bias_bwd(g->bq + (size_t)l * QD, dq, (int)N, QD, nt);
+            mft__bias_bwd(g->bk + (size_t)l * KVD, dk, (int)N, KVD, nt);
+            mft__bias_bwd(g->bv + (size_t)l * KVD, d->dv, (int)N, KVD, nt);
+        }
         memset(d->dxn, 0, N * D * sizeof(float));
-        mft__matmul_bwd_dx(d->dxn, d->dq, w->wq + (size_t)l * D * D, (int)N, D, D, nt);
-        mft__matmul_bwd_dx(d->dxn, d->dk, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt);
+        mft__matmul_bwd_dx(d->dxn, dq, w->wq + (size_t)l * QD * D, (int)N, D, QD, nt);
+        mft__matmul_bwd_dx(d->dxn, dk, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt);
         mft__matmul_bwd_dx(d->dxn, d->dv, w->wv + (size_t)l * KVD * D, (int)N, D, KVD, nt);
-        mft__matmul_bwd_dw(g->wq + (size_t)l * D * D, d->dq, xn, (int)N, D, D, nt);
-        mft__matmul_bwd_dw(g->wk + (size_t)l * KVD * D, d->dk, xn, (int)N, D, KVD, nt);
+        mft__matmul_bwd_dw(g->wq + (size_t)l * QD * D, dq, xn, (int)N, D, QD, nt);
+        mft__matmul_bwd_dw(g->wk + (size_t)l * KVD * D, dk, xn, (int)N, D, KVD, nt);
         mft__matmul_bwd_dw(g->wv + (size_t)l * KVD * D, d->dv, xn, (int)N, D, KVD, nt);
         mft__rmsnorm_bwd(d->dres, g->rms_att + (size_t)l * D, d->dxn, x, a->rs_att + (size_t)l * N,
                          w->rms_att + (size_t)l * D, (int)N, D, nt);
@@ -2147,16 +2280,18 @@ MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const i
    Everything a run needs to continue bit for bit: the weights, AdamW's two moments, the step
    counter (the learning-rate schedule and the bias correction read it), and an opaque block
    of the caller's (the CLI keeps its data position and RNG state there). Layout, host byte
-   order: "MFTCKPT1", int32 x8 shape (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
-   vocab_size, seq_len, shared_classifier), float norm_eps, rope_theta, int64 step, n_params,
+   order: "MFTCKPT2", int32 x14 shape (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+   vocab_size, seq_len, shared_classifier, head_dim, arch, qkv_bias, qk_norm, rope_scaling,
+   rope_orig_ctx), float norm_eps, rope_theta, rope factor, low and high frequency factors,
+   int64 step, n_params,
    user_bytes, int32 has_adam, then params, [adam_m, adam_v], the user block, and an FNV-1a
    64-bit hash of every byte before it, so a truncated or damaged file is refused rather than
    half loaded. Written to PATH.tmp and renamed: a crash never replaces a good checkpoint. */
 
 typedef struct mft__ckpt_head {
     char magic[8];
-    int32_t shape[8];
-    float eps, theta;
+    int32_t shape[14];
+    float eps, theta, rope[3];
     int64_t step, n_params, user_bytes;
     int32_t has_adam, pad;
 } mft__ckpt_head;
@@ -2165,13 +2300,17 @@ static mft__ckpt_head mft__ckpt_head_of(const mft_model *m, size_t user_bytes)
 {
     mft__ckpt_head h;
     memset(&h, 0, sizeof h);
-    memcpy(h.magic, "MFTCKPT1", 8);
+    memcpy(h.magic, "MFTCKPT2", 8);
     const mft_config *c = &m->cfg;
-    int32_t sh[8] = { c->dim,        c->hidden_dim, c->n_layers, c->n_heads,
-                      c->n_kv_heads, c->vocab_size, c->seq_len,  c->shared_classifier };
+    int32_t sh[14] = { c->dim,        c->hidden_dim, c->n_layers,          c->n_heads,      c->n_kv_heads,
+                       c->vocab_size, c->seq_len,    c->shared_classifier, mft_head_dim(c), c->arch,
+                       c->qkv_bias,   c->qk_norm,    c->rope_scaling,      c->rope_orig_ctx };
     memcpy(h.shape, sh, sizeof sh);
     h.eps = c->norm_eps;
     h.theta = c->rope_theta;
+    h.rope[0] = c->rope_factor;
+    h.rope[1] = c->rope_low_freq;
+    h.rope[2] = c->rope_high_freq;
     h.step = m->step;
     h.n_params = (int64_t)m->n_params;
     h.user_bytes = (int64_t)user_bytes;
@@ -2210,10 +2349,10 @@ static mft_status mft__checkpoint_load(mft_model *m, mft__src *f, void *user, si
     if (!m || !m->params || (user_bytes && !user))
         return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_load: NULL argument");
     mft__ckpt_head h, want = mft__ckpt_head_of(m, user_bytes);
-    if (f->size < sizeof h + 8 || mft__src_read(f, &h, sizeof h, NULL) || memcmp(h.magic, "MFTCKPT1", 8))
+    if (f->size < sizeof h + 8 || mft__src_read(f, &h, sizeof h, NULL) || memcmp(h.magic, "MFTCKPT2", 8))
         return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a maskft training checkpoint", f->name);
     if (memcmp(h.shape, want.shape, sizeof h.shape) || h.eps != want.eps || h.theta != want.theta ||
-        h.n_params != want.n_params)
+        memcmp(h.rope, want.rope, sizeof h.rope) || h.n_params != want.n_params)
         return mft__fail(
             err, MFT_ERR_FORMAT,
             "'%s' holds a model of another shape (dim %d, %d layers, vocabulary %d) than this one (dim %d, "
@@ -2303,7 +2442,8 @@ MFT_API mft_status mft_decode(mft_model *m, int token, int pos, float **logits, 
         return mft__fail(err, MFT_ERR_ARG, "token %d is outside the vocabulary (0..%d)", token, c->vocab_size - 1);
     if (pos < 0 || pos >= c->seq_len)
         return mft__fail(err, MFT_ERR_ARG, "position %d is outside the context (0..%d)", pos, c->seq_len - 1);
-    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = D / NH, KVD = KV * hs, grp = NH / KV;
+    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = mft_head_dim(c), KVD = KV * hs;
+    int QD = NH * hs, grp = NH / KV;
     size_t S = (size_t)c->seq_len;
     float scale = 1.0f / sqrtf((float)hs);
     int nt = mft__nthreads(m);
@@ -2314,17 +2454,17 @@ MFT_API mft_status mft_decode(mft_model *m, int token, int pos, float **logits, 
     memcpy(s->x, w->tok_emb + (size_t)token * D, (size_t)D * sizeof(float));
     for (int l = 0; l < c->n_layers; l++) {
         float *kc = s->kcache + (size_t)l * S * KVD, *vc = s->vcache + (size_t)l * S * KVD;
+        float *kp = kc + (size_t)pos * KVD;
         mft__rmsnorm_fwd(s->xn, &rs, s->x, w->rms_att + (size_t)l * D, 1, D, c->norm_eps, 1);
-        mft__matmul_fwd(s->q, s->xn, w->wq + (size_t)l * D * D, 1, D, D, nt);
-        mft__matmul_fwd(kc + (size_t)pos * KVD, s->xn, w->wk + (size_t)l * KVD * D, 1, D, KVD, nt);
-        mft__matmul_fwd(vc + (size_t)pos * KVD, s->xn, w->wv + (size_t)l * KVD * D, 1, D, KVD, nt);
+        /* the heads' norms in place: nothing is kept for a backward pass; s->att is scratch here */
+        mft__qkv_fwd(m, l, s->q, kp, vc + (size_t)pos * KVD, s->q, kp, s->att, s->att + NH, s->xn, 1, nt);
         mft__rope(s->q, m->rope_cos, m->rope_sin, 1, 1, pos, NULL, NH, hs, 1.0f, 1);
         mft__rope(kc + (size_t)pos * KVD, m->rope_cos, m->rope_sin, 1, 1, pos, NULL, KV, hs, 1.0f, 1);
         MFT__PARFOR(mft__par(nt, (double)NH * (pos + 1) * hs))
         for (int h = 0; h < NH; h++)
             mft__attn_row(s->att_out + h * hs, s->att + (size_t)h * S, s->q + h * hs, kc + (h / grp) * hs,
                           vc + (h / grp) * hs, KVD, pos + 1, hs, scale);
-        mft__matmul_fwd(s->tmp, s->att_out, w->wo + (size_t)l * D * D, 1, D, D, nt);
+        mft__matmul_fwd(s->tmp, s->att_out, w->wo + (size_t)l * D * QD, 1, QD, D, nt);
         mft__vec_add(s->x, s->tmp, D);
         mft__rmsnorm_fwd(s->xn, &rs, s->x, w->rms_ffn + (size_t)l * D, 1, D, c->norm_eps, 1);
         mft__matmul_fwd(s->h1, s->xn, w->w1 + (size_t)l * F * D, 1, D, F, nt);

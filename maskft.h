@@ -75,8 +75,8 @@
 
    SHAPES AND NAMES
        B batch rows, T positions per row, N = B*T, D = dim, F = hidden_dim (SwiGLU), L = layers,
-       NH = query heads, KV = key/value heads (NH % KV == 0: grouped-query attention), hs = D/NH,
-       V = vocab size. Matrices are row-major [out][in] like torch.nn.Linear.weight: y = x W^T.
+       NH = query heads, KV = key/value heads (NH % KV == 0: grouped-query attention), hs = the
+       head size (D/NH unless the config says), QD = NH*hs, KVD = KV*hs, V = vocab size. Matrices are row-major [out][in] like torch.nn.Linear.weight: y = x W^T.
 
    THE MASKED LOSS (the reason this library exists)
        Weights belong to TARGET positions. For a row of tokens x_0..x_T, position t (0 <= t < T)
@@ -217,40 +217,63 @@ MFT_API void mft_free(void *p);
 
 /* ---- model configuration ---------------------------------------------------------------- */
 
+enum { MFT_ARCH_LLAMA = 0, MFT_ARCH_QWEN2, MFT_ARCH_QWEN3 };   /* the families of mft_config.arch */
+enum { MFT_ROPE_PLAIN = 0, MFT_ROPE_LLAMA3 };                 /* mft_config.rope_scaling */
+
+/* A zeroed config plus the first ten fields is a plain llama2.c-style model; the rest are the
+   features of the families that maskft trains (LLAMA: Llama-2/3, TinyLlama, SmolLM, Mistral;
+   QWEN2: bias on q, k, v; QWEN3: RMSNorm on each head of q and k, an explicit head_dim). */
 typedef struct mft_config {
     int dim;               /* D: residual stream width */
     int hidden_dim;        /* F: SwiGLU inner width */
     int n_layers;          /* L */
-    int n_heads;           /* NH query heads; head size hs = D / NH (even, for RoPE) */
+    int n_heads;           /* NH query heads */
     int n_kv_heads;        /* KV key/value heads, NH % KV == 0 */
     int vocab_size;        /* V */
     int seq_len;           /* the context: maximum positions the model is used with */
     int shared_classifier; /* 1: logits = x tok_emb^T; 0: a separate wcls [V][D] */
     float norm_eps;        /* RMSNorm epsilon (llama2.c: 1e-5) */
     float rope_theta;      /* RoPE base (10000) */
+    int head_dim;          /* hs, even; 0: D / NH. Queries are NH*hs wide, keys and values KV*hs */
+    int arch;              /* MFT_ARCH_*: which family the files are written as */
+    int qkv_bias;          /* 1: the q, k and v projections have a bias (Qwen2) */
+    int qk_norm;           /* 1: RMSNorm (weight of hs) on each head of q and k before RoPE (Qwen3) */
+    int rope_scaling;      /* MFT_ROPE_LLAMA3: Llama 3.1's frequency scaling, with: */
+    float rope_factor, rope_low_freq, rope_high_freq; /* factor, low/high frequency factors */
+    int rope_orig_ctx;     /* original_max_position_embeddings */
 } mft_config;
 
 /* Checks a configuration; returns MFT_ERR_ARG/FORMAT with a message if it is inconsistent. */
 MFT_API mft_status mft_config_check(const mft_config *c, mft_error *err);
 /* Number of trainable floats (the separate classifier counted once, or not at all when tied). */
 MFT_API size_t mft_param_count(const mft_config *c);
+/* The head size: c->head_dim, or D / NH when it is 0. */
+MFT_API int mft_head_dim(const mft_config *c);
 
 /* Named views into one flat parameter array (also used for gradients). Order in memory is the
    llama2.c checkpoint order: tok_emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final,
-   then wcls when the classifier is not shared (when shared, wcls == tok_emb). */
+   then wcls when the classifier is not shared (when shared, wcls == tok_emb), then the
+   features of other families (NULL when the config has none). QD = NH*hs, KVD = KV*hs. Rows of
+   wq and wk pair RoPE dimensions (2i, 2i+1) of each head, as llama2.c and Meta do; readers of
+   files that pair i with i + hs/2 (Hugging Face, Qwen's GGUF) permute them on the way in. */
 typedef struct mft_params {
     float *tok_emb;   /* (V, D) */
     float *rms_att;   /* (L, D) */
-    float *wq;        /* (L, D, D)      rows: NH heads of hs */
-    float *wk;        /* (L, KV*hs, D) */
-    float *wv;        /* (L, KV*hs, D) */
-    float *wo;        /* (L, D, D) */
+    float *wq;        /* (L, QD, D)     rows: NH heads of hs */
+    float *wk;        /* (L, KVD, D) */
+    float *wv;        /* (L, KVD, D) */
+    float *wo;        /* (L, D, QD) */
     float *rms_ffn;   /* (L, D) */
     float *w1;        /* (L, F, D)      gate */
     float *w2;        /* (L, D, F)      down */
     float *w3;        /* (L, F, D)      up */
     float *rms_final; /* (D) */
     float *wcls;      /* (V, D) */
+    float *bq;        /* (L, QD)   qkv_bias */
+    float *bk;        /* (L, KVD)  qkv_bias */
+    float *bv;        /* (L, KVD)  qkv_bias */
+    float *q_norm;    /* (L, hs)   qk_norm */
+    float *k_norm;    /* (L, hs)   qk_norm */
 } mft_params;
 
 /* The parameter tensors one by one, for checkpoint writers, tests and per-tensor reports. */
@@ -259,7 +282,7 @@ typedef struct mft_tensor_info {
     size_t offset;      /* in floats, from the start of the parameter array */
     size_t numel;
 } mft_tensor_info;
-MFT_API int mft_tensor_count(const mft_config *c);   /* 11, or 12 with a separate classifier */
+MFT_API int mft_tensor_count(const mft_config *c);   /* 11, 12 with a separate classifier, and the features */
 MFT_API mft_tensor_info mft_tensor_at(const mft_config *c, int i);
 
 /* ---- the model ------------------------------------------------------------------------- */
@@ -276,11 +299,15 @@ typedef struct mft_acts {
     float *res_mid;  /* (L, N, D)   residual after the attention block */
     float *xn_att;   /* (L, N, D)   rmsnorm(res) before attention */
     float *rs_att;   /* (L, N)      1/rms of res, kept for the backward pass */
-    float *q;        /* (L, N, D)   queries after RoPE */
+    float *q;        /* (L, N, QD)  queries after RoPE */
     float *k;        /* (L, N, KV*hs) keys after RoPE */
     float *v;        /* (L, N, KV*hs) */
     float *att;      /* (L, B, NH, T, T) softmax probabilities (row t uses t+1 entries) */
-    float *att_out;  /* (L, N, D)   heads concatenated, before wo */
+    float *att_out;  /* (L, N, QD)  heads concatenated, before wo */
+    float *q_raw;    /* (L, N, QD)  qk_norm: the queries before their norm */
+    float *k_raw;    /* (L, N, KVD) qk_norm: the keys before their norm */
+    float *rs_q;     /* (L, N*NH)   qk_norm: 1/rms of each query head */
+    float *rs_k;     /* (L, N*KV) */
     float *xn_ffn;   /* (L, N, D) */
     float *rs_ffn;   /* (L, N) */
     float *h1;       /* (L, N, F)   x w1^T (gate, before SiLU) */
@@ -300,8 +327,10 @@ typedef struct mft_acts {
 typedef struct mft_dacts {
     float *dres;     /* (N, D)  gradient flowing down the residual stream */
     float *dxn;      /* (N, D) */
-    float *datt_out; /* (N, D) */
-    float *dq;       /* (N, D) */
+    float *datt_out; /* (N, QD) */
+    float *dq;       /* (N, QD) */
+    float *dq_raw;   /* (N, QD)  qk_norm */
+    float *dk_raw;   /* (N, KVD) qk_norm */
     float *dk;       /* (N, KV*hs) */
     float *dv;       /* (N, KV*hs) */
     float *dh1;      /* (N, F) */
@@ -313,7 +342,8 @@ typedef struct mft_dacts {
 /* Scratch for one-token decoding with a KV cache. */
 typedef struct mft_decode_state {
     float *kcache, *vcache;  /* (L, seq_len, KV*hs) */
-    float *x, *xn, *q, *att_out, *tmp; /* (D) each */
+    float *x, *xn, *tmp;     /* (D) each */
+    float *q, *att_out;      /* (QD) each */
     float *h1, *h3;          /* (F) */
     float *att;              /* (NH, seq_len) */
     float *logits;           /* (V) */

@@ -215,7 +215,8 @@ static void test_kernel_rope(void)
 {
     int S = 20, hs = 16, H = 3, rows = 10, T = 5;
     float *cb = fbuf((size_t)S * hs), *sb = fbuf((size_t)S * hs);
-    mft__rope_tables(cb, sb, S, hs, 10000.0f);
+    mft_config rc = { .dim = hs * H, .n_heads = H, .seq_len = S, .rope_theta = 10000.0f };
+    mft__rope_tables(cb, sb, &rc);
     float *x = fbuf((size_t)rows * H * hs), *a = fbuf((size_t)rows * H * hs), *b = fbuf((size_t)rows * H * hs);
     fill(x, (size_t)rows * H * hs, 1);
     memcpy(a, x, (size_t)rows * H * hs * 4); memcpy(b, x, (size_t)rows * H * hs * 4);
@@ -336,9 +337,8 @@ static double tiny_loss(mft_model *m, const int *in, const int *tg, const float 
     return m->fwd_loss_sum / m->fwd_weight_sum;
 }
 
-static void gradcheck(int shared)
+static void gradcheck_config(mft_config c)
 {
-    mft_config c = tiny_config(shared);
     mft_model m;
     int B = 2, T = 7;
     EXPECT(open_tiny(&m, &c, B, T, MFT_TRAIN, 99) == MFT_OK, "init");
@@ -347,6 +347,13 @@ static void gradcheck(int shared)
     random_batch(in, tg, w, B, T, c.vocab_size, 5);
     in[3] = in[9] = 4; /* a repeated token: its embedding gradient adds up from two rows */
     m.n_threads = 1;
+    /* A norm over a few tiny values is very curved (its derivative goes as 1/rms), and with the
+       heads' norms the attention amplifies every change of the input: embeddings and q/k
+       projections of a real model's scale keep the finite differences in their accurate range */
+    for (size_t i = 0; c.qk_norm && i < (size_t)c.vocab_size * c.dim; i++) m.w.tok_emb[i] *= 30.0f;
+    for (size_t i = 0; c.qk_norm && i < (size_t)c.n_layers * c.n_heads * mft_head_dim(&c) * c.dim; i++) m.w.wq[i] *= 20.0f;
+    for (size_t i = 0; c.qk_norm && i < (size_t)c.n_layers * c.n_kv_heads * mft_head_dim(&c) * c.dim; i++)
+        m.w.wk[i] *= 20.0f;
     EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK, "forward");
     double W = m.fwd_weight_sum;
     EXPECT(mft_backward(&m, NULL) == MFT_OK, "backward");
@@ -384,8 +391,45 @@ static void gradcheck(int shared)
     mft_model_free(&m);
 }
 
-static void test_gradcheck_untied(void) { gradcheck(0); }
-static void test_gradcheck_tied(void) { gradcheck(1); }
+static void test_gradcheck_untied(void) { gradcheck_config(tiny_config(0)); }
+static void test_gradcheck_tied(void) { gradcheck_config(tiny_config(1)); }
+
+/* the features of other families, each tensor by finite differences: q/k/v biases (Qwen2),
+   per-head q/k norms and a head size that is not dim / heads (Qwen3), llama3 rope scaling with
+   a short original context (so that some frequencies are scaled and some blended) */
+static void test_gradcheck_families(void)
+{
+    mft_config c = tiny_config(1);
+    c.qkv_bias = 1;
+    c.arch = MFT_ARCH_QWEN2;
+    printf("    qkv bias\n");
+    gradcheck_config(c);
+    c = tiny_config(0);
+    c.qk_norm = 1;
+    c.head_dim = 6; /* 4 heads of 6 = 24 wide queries on a 16 wide stream */
+    c.arch = MFT_ARCH_QWEN3;
+    printf("    q/k norms, head_dim 6\n");
+    gradcheck_config(c);
+    c = tiny_config(1);
+    c.head_dim = 8;
+    c.rope_scaling = MFT_ROPE_LLAMA3;
+    c.rope_factor = 8.0f;
+    c.rope_low_freq = 1.0f;
+    c.rope_high_freq = 4.0f;
+    c.rope_orig_ctx = 64;
+    c.rope_theta = 100.0f;
+    printf("    llama3 rope scaling\n");
+    gradcheck_config(c);
+    /* that scaling moved some frequencies, kept some, and blended some */
+    int kept = 0, moved = 0, blended = 0, hs = mft_head_dim(&c);
+    for (int i = 0; i < hs / 2; i++) {
+        double f = pow(100.0, -2.0 * i / hs), g = mft__rope_freq(&c, i, hs);
+        kept += fabs(g - f) < 1e-15 * f;
+        moved += fabs(g - f / 8.0) < 1e-15 * f;
+        blended += g < f && g > f / 8.0;
+    }
+    EXPECT(kept && moved && blended, "llama3 scaling: %d kept, %d divided, %d blended of %d", kept, moved, blended, hs / 2);
+}
 
 /* the anchored objective J = sum w CE + sum aw KL(base || model) against finite differences */
 static double anchored_objective(mft_model *m, const int *in, const int *tg, const float *w, const float *base, const float *aw, int B, int T)
@@ -1187,7 +1231,7 @@ static void test_save_load(void)
     int32_t ver = 1, ints[7] = { c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.seq_len };
     memcpy(hdr, &magic, 4); memcpy(hdr + 4, &ver, 4); memcpy(hdr + 8, ints, 28); hdr[36] = 0;
     fwrite(hdr, 1, 256, f);
-    size_t sz[12];
+    size_t sz[MFT__NT];
     mft__tensor_sizes(&c, sz);
     const mft_params *w = &a.w;
     const float *order[12] = { w->rms_att, w->rms_ffn, w->rms_final, w->tok_emb, w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3, w->wcls };
@@ -2406,7 +2450,7 @@ static void test_error_positions(void)
 static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
     TEST(kernel_swiglu_adamw), TEST(kernel_attention), TEST(gradcheck_untied), TEST(gradcheck_tied),
-    TEST(gradcheck_anchor), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
+    TEST(gradcheck_families), TEST(gradcheck_anchor), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
     TEST(packing), TEST(checkpoint_resume), TEST(metrics), TEST(pytorch_reference),
     TEST(pytorch_packed_anchor), TEST(thread_determinism), TEST(decode_matches_forward),
     TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
