@@ -35,6 +35,8 @@
                   write to a temporary file and rename, JSONL records
      >>json       a small strict JSON reader, and its public handle
      >>gguf       GGUF metadata and tensor table, every length checked
+     >>safetensors  Hugging Face folders: config.json and safetensors shards, read; and the
+                  weights of GGUF models (F32, F16, BF16, Q8_0)
      >>unicode    UTF-8, character classes and NFC over the generated tables (appendix)
      >>tokenizer  one tokenizer for tokenizer.bin, .model, tokenizer.json and GGUF:
        >>bpe        the merge loop (by score or by rank) both algorithms share
@@ -116,6 +118,11 @@ MFT_API void mft_free(void *p) { MFT_FREE(p); }
 
 #define MFT__PI 3.14159265358979323846
 
+/* The longest context a model file may ask for: the KV cache of MFT_GENERATE is this long. */
+#ifndef MFT_MAX_CONTEXT
+#define MFT_MAX_CONTEXT 8192
+#endif
+
 /* The scalar reference kernels are the tests' oracle; the library itself calls only some. */
 #define MFT__REF static MFT__UNUSED
 
@@ -148,6 +155,23 @@ static void mft__src_memory(mft__src *s, const void *data, size_t size);
 static mft_status mft__src_read(mft__src *s, void *dst, uint64_t n, mft_error *err);
 static mft_status mft__src_seek(mft__src *s, uint64_t pos, mft_error *err);
 static void mft__src_close(mft__src *s);
+/* Model files other than llama2.c checkpoints (a Hugging Face folder) need the JSON reader of
+   Part II; Part I reaches them through these (absent with MFT_NO_TEXT). */
+#ifndef MFT_NO_TEXT
+static mft_status mft__hf_open_dir(mft_model *m, const char *dir, int B, int T, int flags, mft_config *only,
+                                   mft_error *err);
+static int mft__is_hf_dir(const char *path);
+static mft_status mft__gguf_model(mft_model *m, mft__src *src, int B, int T, int flags, mft_config *only,
+                                  mft_error *err);
+#endif
+/* the first four bytes of a source are "GGUF" */
+static int mft__is_gguf(mft__src *f)
+{
+    char magic[4];
+    int yes = f->size >= 4 && !mft__src_read(f, magic, 4, NULL) && !memcmp(magic, "GGUF", 4);
+    mft__src_seek(f, 0, NULL);
+    return yes;
+}
 /* Files written through a temporary file renamed into place (files). */
 static FILE *mft__tmp_create(const char *path, char **tmp, mft_status *st, mft_error *err);
 static mft_status mft__tmp_commit(FILE *f, char *tmp, const char *path, int ok, mft_error *err);
@@ -181,6 +205,7 @@ static inline float mft__vhsum(mft__vf v)
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
 static inline float mft__vhmax(mft__vf v)
 {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -1655,20 +1680,53 @@ static mft_status mft__model_config(mft__src *f, mft_config *c, mft_error *err)
 MFT_API mft_status mft_model_config(const char *path, mft_config *c, mft_error *err)
 {
     mft__src f;
+#ifndef MFT_NO_TEXT
+    if (path && mft__is_hf_dir(path)) {
+        if (!c) return mft__fail(err, MFT_ERR_ARG, "config is NULL");
+        mft_status s = mft__hf_open_dir(NULL, path, 0, 0, 0, c, err);
+        return s ? s : mft__ok(err);
+    }
+#endif
     mft_status s = mft__src_open(&f, path, err);
     if (s) return s;
+#ifndef MFT_NO_TEXT
+    if (mft__is_gguf(&f)) {
+        s = c ? mft__gguf_model(NULL, &f, 0, 0, 0, c, err) : mft__fail(err, MFT_ERR_ARG, "config is NULL");
+        mft__src_close(&f);
+        return s ? s : mft__ok(err);
+    }
+#endif
     s = mft__model_config(&f, c, err);
     mft__src_close(&f);
     return s ? s : mft__ok(err);
 }
-
 MFT_API mft_status mft_model_config_from_memory(const void *data, size_t size, mft_config *c, mft_error *err)
 {
     mft__src f;
     if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_model_config_from_memory: NULL data");
     mft__src_memory(&f, data, size);
+#ifndef MFT_NO_TEXT
+    if (mft__is_gguf(&f)) {
+        mft_status s = c ? mft__gguf_model(NULL, &f, 0, 0, 0, c, err) : mft__fail(err, MFT_ERR_ARG, "config is NULL");
+        return s ? s : mft__ok(err);
+    }
+#endif
     mft_status s = mft__model_config(&f, c, err);
     return s ? s : mft__ok(err);
+}
+
+/* a NaN in the weights would make every later result silently meaningless */
+static mft_status mft__check_finite(const mft_model *m, const char *where, mft_error *err)
+{
+    const mft_config *c = &m->cfg;
+    for (int i = 0; i < mft_tensor_count(c); i++) {
+        mft_tensor_info ti = mft_tensor_at(c, i);
+        for (size_t j = 0; j < ti.numel; j++)
+            if (!isfinite(m->params[ti.offset + j]))
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s holds a non-finite value at element %zu", where,
+                                 ti.name, j);
+    }
+    return MFT_OK;
 }
 
 static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)
@@ -1700,15 +1758,7 @@ static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)
             if (n[i]) s = mft__src_read(f, order[i], 4 * (uint64_t)n[i], err);
     }
     if (s) return s;
-    /* a NaN in the weights would make every later result silently meaningless */
-    for (int i = 0; i < mft_tensor_count(c); i++) {
-        mft_tensor_info ti = mft_tensor_at(c, i);
-        for (size_t j = 0; j < ti.numel; j++)
-            if (!isfinite(m->params[ti.offset + j]))
-                return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s holds a non-finite value at element %zu",
-                                 f->name, ti.name, j);
-    }
-    return MFT_OK;
+    return mft__check_finite(m, f->name, err);
 }
 
 MFT_API mft_status mft_model_load_weights(mft_model *m, const char *path, mft_error *err)
@@ -1764,21 +1814,38 @@ static mft_status mft__model_open(mft_model *m, mft__src *f, int B, int T, int f
 MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, int flags, mft_error *err)
 {
     mft__src f;
-    if (m) memset(m, 0, sizeof *m);
+    if (!m) return mft__fail(err, MFT_ERR_ARG, "model is NULL");
+    memset(m, 0, sizeof *m);
+#ifndef MFT_NO_TEXT
+    if (path && mft__is_hf_dir(path)) {
+        mft_status s = mft__hf_open_dir(m, path, B, T, flags, NULL, err);
+        return s ? s : mft__ok(err);
+    }
+#endif
     mft_status s = mft__src_open(&f, path, err);
     if (s) return s;
-    s = mft__model_open(m, &f, B, T, flags, err);
+#ifndef MFT_NO_TEXT
+    if (mft__is_gguf(&f))
+        s = mft__gguf_model(m, &f, B, T, flags, NULL, err);
+    else
+#endif
+        s = mft__model_open(m, &f, B, T, flags, err);
     mft__src_close(&f);
     return s ? s : mft__ok(err);
 }
-
 MFT_API mft_status mft_model_open_from_memory(mft_model *m, const void *data, size_t size, int B, int T, int flags,
                                               mft_error *err)
 {
     mft__src f;
     if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_model_open_from_memory: NULL data");
     mft__src_memory(&f, data, size);
-    mft_status s = mft__model_open(m, &f, B, T, flags, err);
+    mft_status s;
+#ifndef MFT_NO_TEXT
+    if (mft__is_gguf(&f))
+        s = mft__gguf_model(m, &f, B, T, flags, NULL, err);
+    else
+#endif
+        s = mft__model_open(m, &f, B, T, flags, err);
     return s ? s : mft__ok(err);
 }
 
@@ -2682,6 +2749,27 @@ static void mft__src_close(mft__src *s)
 {
     if (s->f) fclose(s->f);
     s->f = NULL;
+}
+
+/* dir/name (malloc'd) */
+static MFT__UNUSED char *mft__join(const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    int slash = dl > 0 && dir[dl - 1] != '/';
+    char *p = (char *)MFT_MALLOC(dl + (size_t)slash + nl + 1);
+    if (!p) return NULL;
+    memcpy(p, dir, dl);
+    if (slash) p[dl] = '/';
+    memcpy(p + dl + (size_t)slash, name, nl + 1);
+    return p;
+}
+
+/* whether a file can be opened for reading */
+static MFT__UNUSED int mft__exists(const char *path)
+{
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (f) fclose(f);
+    return f != NULL;
 }
 
 /* a stream read to its end (standard input, a pipe), NUL-terminated */
@@ -3752,6 +3840,914 @@ static double mft__gguf_f64(const mft_gguf_kv *kv, uint64_t i)
 {
     mft_gguf_kv e = mft__gguf_elem(kv, i);
     return mft__gguf_is_float(e.type) ? e.v.f : (double)e.v.i;
+}
+
+/* ============================================================================================
+   >>safetensors
+   Hugging Face folders: config.json, the weights in model.safetensors or in shards named by
+   model.safetensors.index.json, read tensor by tensor into the model's one block (never a
+   second copy of the model), in F32, F16 or BF16, converted to the fp32 training copy.
+   A safetensors file is an 8-byte little-endian header length n, n bytes of JSON that name
+   each tensor's dtype, shape and [begin, end) byte range in the data that follows, then the
+   data. Every range is checked against the file, against its shape and against the others.
+   Transformers pairs RoPE dimension j of a head with j + hs/2 ("rotate half"), maskft with its
+   neighbour (2i, 2i+1): the rows of q_proj and k_proj (and their biases and norms) are put in
+   maskft's order as they are read, and back on the way out.
+   ============================================================================================ */
+
+enum { MFT__DT_F32 = 0, MFT__DT_F16, MFT__DT_BF16 };
+static const int mft__dt_size[3] = { 4, 2, 2 };
+static const char *const mft__dt_name[3] = { "F32", "F16", "BF16" };
+
+/* IEEE half -> float, every case: zero, subnormal (exact in float), normal, inf and NaN */
+static float mft__f16_to_f32(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, f = h & 1023, u;
+    if (e == 31)
+        u = s | 0x7F800000u | (f << 13);
+    else if (e)
+        u = s | ((e + 112) << 23) | (f << 13);
+    else if (!f)
+        u = s;
+    else {
+        float x = (float)f * (1.0f / 16777216.0f); /* f * 2^-24 */
+        memcpy(&u, &x, 4);
+        u |= s;
+    }
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+static float mft__bf16_to_f32(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* float -> bf16 / half, rounding to nearest even (NaN stays NaN); what torch's .to() does */
+static MFT__UNUSED uint16_t mft__f32_to_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1)) >> 16);
+}
+
+static MFT__UNUSED uint16_t mft__f32_to_f16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t s = (u >> 16) & 0x8000u, a = u & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return (uint16_t)(s | 0x7E00u);  /* NaN */
+    if (a >= 0x477FF000u) return (uint16_t)(s | 0x7C00u); /* rounds to inf */
+    if (a < 0x38800000u) {                                /* subnormal or zero */
+        float m;
+        memcpy(&m, &a, 4);
+        return (uint16_t)(s | (uint32_t)lrintf(m * 16777216.0f)); /* m * 2^24, to nearest even */
+    }
+    uint32_t r = a + 0xFFFu + ((a >> 13) & 1) - 0x38000000u;
+    return (uint16_t)(s | (r >> 13));
+}
+
+static void mft__to_f32(float *dst, const unsigned char *src, size_t n, int dt)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (dt == MFT__DT_F32) {
+            memcpy(dst + i, src + 4 * i, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            dst[i] = dt == MFT__DT_F16 ? mft__f16_to_f32(h) : mft__bf16_to_f32(h);
+        }
+    }
+}
+
+/* one tensor of a safetensors header */
+typedef struct mft__st_tensor {
+    const char *name;
+    int dtype, n_dims, used;
+    uint64_t dims[4], begin, end; /* begin, end: from the start of the file */
+} mft__st_tensor;
+
+/* one safetensors file: its byte source and its parsed header */
+typedef struct mft__st {
+    mft__src src;
+    mft__json j;
+    mft__st_tensor *t;
+    char *names; /* the tensors' names, each NUL-terminated */
+    int n;
+} mft__st;
+
+static void mft__st_free(mft__st *st)
+{
+    mft__src_close(&st->src);
+    mft__json_free(&st->j);
+    MFT_FREE(st->t);
+    MFT_FREE(st->names);
+    memset(st, 0, sizeof *st);
+}
+
+static int mft__cmp_range(const void *a, const void *b)
+{
+    const mft__st_tensor *x = *(const mft__st_tensor *const *)a, *y = *(const mft__st_tensor *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* reads and checks the header of the safetensors file behind st->src */
+static mft_status mft__st_read_header(mft__st *st, mft_error *err)
+{
+    const char *name = st->src.name;
+    uint64_t hn;
+    mft_status s = mft__src_read(&st->src, &hn, 8, err);
+    if (s) return s;
+    if (hn > st->src.size - 8 || hn > ((uint64_t)1 << 28))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': a safetensors header of %llu bytes, longer than the file", name,
+                         (unsigned long long)hn);
+    char *h = (char *)MFT_MALLOC((size_t)hn + 1);
+    if (!h) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    s = mft__src_read(&st->src, h, hn, err);
+    uint32_t root = s ? MFT__JNONE : mft__json_parse(&st->j, h, (size_t)hn);
+    if (!s && root == MFT__JNONE)
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s': the safetensors header is not JSON (%d:%d: %s)", name, st->j.err_line,
+                      st->j.err_col, st->j.err);
+    if (!s && st->j.node[root].type != MFT__J_OBJ)
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s': the safetensors header is not an object", name);
+    /* the strings live in the JSON pool; the text itself can go */
+    st->j.src = NULL;
+    MFT_FREE(h);
+    if (s) return s;
+    const mft__json *j = &st->j;
+    uint64_t data0 = 8 + hn, data_size = st->src.size - data0;
+    st->t = (mft__st_tensor *)mft__calloc(j->node[root].n + 1, sizeof *st->t);
+    st->names = (char *)MFT_MALLOC(j->n_pool + j->node[root].n + 1);
+    if (!st->t || !st->names) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    size_t used = 0;
+    for (uint32_t c = j->node[root].first; c != MFT__JNONE; c = j->node[c].next) {
+        char *key = st->names + used;
+        memcpy(key, j->pool + j->node[c].key, j->node[c].klen);
+        key[j->node[c].klen] = 0;
+        used += j->node[c].klen + 1;
+        if (!strcmp(key, "__metadata__")) continue;
+        mft__st_tensor *t = &st->t[st->n];
+        uint32_t dt = mft__jget(j, c, "dtype"), sh = mft__jget(j, c, "shape"), off = mft__jget(j, c, "data_offsets");
+        t->name = key;
+        t->dtype = mft__jstr_is(j, dt, "F32")    ? MFT__DT_F32
+                   : mft__jstr_is(j, dt, "F16")  ? MFT__DT_F16
+                   : mft__jstr_is(j, dt, "BF16") ? MFT__DT_BF16
+                                                 : -1;
+        if (t->dtype < 0) {
+            int dl = 0;
+            const char *d = mft__jstr(j, dt, &dl);
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s is %.*s; maskft reads F32, F16 and BF16", name, key,
+                             d ? (dl < 16 ? dl : 16) : 1, d ? d : "?");
+        }
+        if (sh == MFT__JNONE || j->node[sh].type != MFT__J_ARR || j->node[sh].n > 4 || off == MFT__JNONE ||
+            j->node[off].type != MFT__J_ARR || j->node[off].n != 2)
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s has no valid shape and data_offsets", name, key);
+        uint64_t numel = 1;
+        for (uint32_t d = j->node[sh].first; d != MFT__JNONE; d = j->node[d].next) {
+            double x = j->node[d].num;
+            if (j->node[d].type != MFT__J_NUM || !(x >= 0 && x < 1e12) || x != floor(x))
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s has a bad shape", name, key);
+            t->dims[t->n_dims++] = (uint64_t)x;
+            numel *= (uint64_t)x;
+            if (numel > ((uint64_t)1 << 40))
+                return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s is too large", name, key);
+        }
+        uint32_t b = j->node[off].first, e = j->node[b].next;
+        double bd = j->node[b].num, ed = j->node[e].num;
+        if (j->node[b].type != MFT__J_NUM || j->node[e].type != MFT__J_NUM || !(bd >= 0) || !(ed >= bd) ||
+            ed > (double)data_size || bd != floor(bd) || ed != floor(ed))
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s has data_offsets outside the file's %llu data bytes",
+                             name, key, (unsigned long long)data_size);
+        t->begin = data0 + (uint64_t)bd;
+        t->end = data0 + (uint64_t)ed;
+        if (t->end - t->begin != numel * (uint64_t)mft__dt_size[t->dtype])
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s has %llu bytes for %llu elements of %s", name, key,
+                             (unsigned long long)(t->end - t->begin), (unsigned long long)numel,
+                             mft__dt_name[t->dtype]);
+        st->n++;
+    }
+    /* no two tensors may share bytes */
+    mft__st_tensor **by = (mft__st_tensor **)MFT_MALLOC(((size_t)st->n + 1) * sizeof *by);
+    if (!by) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < st->n; i++) by[i] = &st->t[i];
+    qsort(by, (size_t)st->n, sizeof *by, mft__cmp_range);
+    for (int i = 1; i < st->n && !s; i++)
+        if (by[i]->begin < by[i - 1]->end && by[i]->end > by[i]->begin)
+            s = mft__fail(err, MFT_ERR_FORMAT, "'%s': tensors %s and %s overlap", name, by[i - 1]->name, by[i]->name);
+    MFT_FREE(by);
+    return s;
+}
+
+/* maskft's tensor slots as transformers names them (per layer: {l} replaced) */
+static const char *const mft__hf_names[MFT__NT] = { "model.embed_tokens.weight",
+                                                    "model.layers.%d.input_layernorm.weight",
+                                                    "model.layers.%d.self_attn.q_proj.weight",
+                                                    "model.layers.%d.self_attn.k_proj.weight",
+                                                    "model.layers.%d.self_attn.v_proj.weight",
+                                                    "model.layers.%d.self_attn.o_proj.weight",
+                                                    "model.layers.%d.post_attention_layernorm.weight",
+                                                    "model.layers.%d.mlp.gate_proj.weight",
+                                                    "model.layers.%d.mlp.down_proj.weight",
+                                                    "model.layers.%d.mlp.up_proj.weight",
+                                                    "model.norm.weight",
+                                                    "lm_head.weight",
+                                                    "model.layers.%d.self_attn.q_proj.bias",
+                                                    "model.layers.%d.self_attn.k_proj.bias",
+                                                    "model.layers.%d.self_attn.v_proj.bias",
+                                                    "model.layers.%d.self_attn.q_norm.weight",
+                                                    "model.layers.%d.self_attn.k_norm.weight" };
+
+/* per slot: is it per layer; and for the q/k ones, the heads whose rows are permuted */
+static int mft__slot_layered(int i) { return i != 0 && i != 10 && i != 11; }
+
+static int mft__slot_heads(const mft_config *c, int i)
+{
+    return i == 2 || i == 12 ? c->n_heads : i == 3 || i == 13 ? c->n_kv_heads : i == 15 || i == 16 ? 1 : 0;
+}
+
+/* the shape (rows, cols) of one layer of a slot, as transformers stores it ([out, in]; a vector
+   has cols 0) */
+static void mft__slot_shape(const mft_config *c, int i, uint64_t *rows, uint64_t *cols)
+{
+    uint64_t D = (uint64_t)c->dim, F = (uint64_t)c->hidden_dim, V = (uint64_t)c->vocab_size,
+             hs = (uint64_t)mft_head_dim(c);
+    uint64_t QD = (uint64_t)c->n_heads * hs, KVD = (uint64_t)c->n_kv_heads * hs;
+    uint64_t r[MFT__NT] = { V, D, QD, KVD, KVD, D, D, F, D, F, D, V, QD, KVD, KVD, hs, hs };
+    uint64_t k[MFT__NT] = { D, 0, D, D, D, QD, 0, D, F, D, 0, D, 0, 0, 0, 0, 0 };
+    *rows = r[i];
+    *cols = k[i];
+}
+
+/* transformers' row j of a head of hs -> maskft's: the first half to the even places, the
+   second half to the odd ones (and the inverse on the way out) */
+static uint64_t mft__rope_row(uint64_t r, int hs, int to_hf)
+{
+    uint64_t h = r / (uint64_t)hs, j = r % (uint64_t)hs, half = (uint64_t)hs / 2;
+    if (to_hf) return h * (uint64_t)hs + (j % 2 ? half + j / 2 : j / 2);
+    return h * (uint64_t)hs + (j < half ? 2 * j : 2 * (j - half) + 1);
+}
+
+/* the HF config.json of a model -> mft_config; what maskft does not implement is refused by
+   name. *dtype: the torch_dtype, for writers. */
+static mft_status mft__hf_config(const char *text, size_t len, const char *where, mft_config *c, int *dtype,
+                                 mft_error *err)
+{
+    mft__json j;
+    memset(c, 0, sizeof *c);
+    uint32_t root = mft__json_parse(&j, text, len);
+    mft_status s = MFT_OK;
+#define MFT__HFERR(...)                                                                                                \
+    do {                                                                                                               \
+        s = mft__fail(err, MFT_ERR_FORMAT, __VA_ARGS__);                                                               \
+        goto done;                                                                                                     \
+    } while (0)
+    if (root == MFT__JNONE) {
+        s = mft__errat(err, MFT_ERR_FORMAT, where, j.err_line, j.err_col, "%s", j.err);
+        goto done;
+    }
+    int tl = 0;
+    const char *mt = mft__jstr(&j, mft__jget(&j, root, "model_type"), &tl);
+    if (!mt) MFT__HFERR("'%s' has no model_type", where);
+    if (mft__jstr_is(&j, mft__jget(&j, root, "model_type"), "llama") ||
+        mft__jstr_is(&j, mft__jget(&j, root, "model_type"), "mistral"))
+        c->arch = MFT_ARCH_LLAMA;
+    else if (mft__jstr_is(&j, mft__jget(&j, root, "model_type"), "qwen2"))
+        c->arch = MFT_ARCH_QWEN2;
+    else if (mft__jstr_is(&j, mft__jget(&j, root, "model_type"), "qwen3"))
+        c->arch = MFT_ARCH_QWEN3;
+    else
+        MFT__HFERR("'%s': model_type \"%.*s\" is not one maskft trains (llama, mistral, qwen2, qwen3)", where,
+                   tl < 40 ? tl : 40, mt);
+    int v[7];
+    const char *keys[7] = { "hidden_size",         "intermediate_size", "num_hidden_layers",      "num_attention_heads",
+                            "num_key_value_heads", "vocab_size",        "max_position_embeddings" };
+    for (int i = 0; i < 7; i++) {
+        uint32_t n = mft__jget(&j, root, keys[i]);
+        if (i == 4 && n == MFT__JNONE) {
+            v[4] = v[3];
+            continue;
+        }
+        if (!mft__jint(&j, n, 1, 1 << 30, &v[i]))
+            MFT__HFERR("'%s': %s is missing or not a positive integer", where, keys[i]);
+    }
+    c->dim = v[0];
+    c->hidden_dim = v[1];
+    c->n_layers = v[2];
+    c->n_heads = v[3];
+    c->n_kv_heads = v[4];
+    c->vocab_size = v[5];
+    /* the context a model is used with: the file's, at most MFT_MAX_CONTEXT (its KV cache is
+       seq_len long) */
+    c->seq_len = v[6] < MFT_MAX_CONTEXT ? v[6] : MFT_MAX_CONTEXT;
+    uint32_t x;
+    c->norm_eps = 1e-6f;
+    if ((x = mft__jget(&j, root, "rms_norm_eps")) != MFT__JNONE) {
+        if (j.node[x].type != MFT__J_NUM) MFT__HFERR("'%s': rms_norm_eps is not a number", where);
+        c->norm_eps = (float)j.node[x].num;
+    }
+    c->rope_theta = 10000.0f;
+    if ((x = mft__jget(&j, root, "rope_theta")) != MFT__JNONE) {
+        if (j.node[x].type != MFT__J_NUM) MFT__HFERR("'%s': rope_theta is not a number", where);
+        c->rope_theta = (float)j.node[x].num;
+    }
+    if ((x = mft__jget(&j, root, "head_dim")) != MFT__JNONE && j.node[x].type != MFT__J_NULL) {
+        int hd;
+        if (!mft__jint(&j, x, 1, 4096, &hd)) MFT__HFERR("'%s': head_dim is not a positive integer", where);
+        c->head_dim = hd == c->dim / c->n_heads && c->dim % c->n_heads == 0 ? 0 : hd;
+    }
+    x = mft__jget(&j, root, "tie_word_embeddings");
+    c->shared_classifier = x != MFT__JNONE && j.node[x].type == MFT__J_TRUE;
+    c->qkv_bias = c->arch == MFT_ARCH_QWEN2;
+    c->qk_norm = c->arch == MFT_ARCH_QWEN3;
+    x = mft__jget(&j, root, "attention_bias");
+    if (x != MFT__JNONE && j.node[x].type == MFT__J_TRUE && c->arch != MFT_ARCH_QWEN2)
+        MFT__HFERR("'%s': attention_bias (a bias on every attention projection, o_proj too) is not implemented", where);
+    x = mft__jget(&j, root, "mlp_bias");
+    if (x != MFT__JNONE && j.node[x].type == MFT__J_TRUE) MFT__HFERR("'%s': mlp_bias is not implemented", where);
+    x = mft__jget(&j, root, "hidden_act");
+    if (x != MFT__JNONE && !mft__jstr_is(&j, x, "silu"))
+        MFT__HFERR("'%s': hidden_act must be silu (SwiGLU); other activations are not implemented", where);
+    /* a sliding window at least as long as the context is full attention; a shorter one is not
+       implemented */
+    x = mft__jget(&j, root, "use_sliding_window");
+    int use_sw = x == MFT__JNONE ? c->arch == MFT_ARCH_LLAMA : j.node[x].type == MFT__J_TRUE, sw;
+    x = mft__jget(&j, root, "sliding_window");
+    if (use_sw && x != MFT__JNONE && j.node[x].type != MFT__J_NULL) {
+        if (!mft__jint(&j, x, 1, 1 << 30, &sw)) MFT__HFERR("'%s': sliding_window is not a positive integer", where);
+        if (sw < c->seq_len) c->seq_len = sw; /* within the window the attention is the full one */
+    }
+    x = mft__jget(&j, root, "rope_scaling");
+    if (x != MFT__JNONE && j.node[x].type == MFT__J_OBJ) {
+        uint32_t ty = mft__jget(&j, x, "rope_type");
+        if (ty == MFT__JNONE) ty = mft__jget(&j, x, "type");
+        if (mft__jstr_is(&j, ty, "llama3")) {
+            c->rope_scaling = MFT_ROPE_LLAMA3;
+            const char *rk[3] = { "factor", "low_freq_factor", "high_freq_factor" };
+            float *rv[3] = { &c->rope_factor, &c->rope_low_freq, &c->rope_high_freq };
+            for (int i = 0; i < 3; i++) {
+                uint32_t n = mft__jget(&j, x, rk[i]);
+                if (n == MFT__JNONE || j.node[n].type != MFT__J_NUM)
+                    MFT__HFERR("'%s': rope_scaling.%s is missing", where, rk[i]);
+                *rv[i] = (float)j.node[n].num;
+            }
+            if (!mft__jint(&j, mft__jget(&j, x, "original_max_position_embeddings"), 1, 1 << 30, &c->rope_orig_ctx))
+                MFT__HFERR("'%s': rope_scaling.original_max_position_embeddings is missing", where);
+        } else if (!mft__jstr_is(&j, ty, "default")) {
+            int rl = 0;
+            const char *r = mft__jstr(&j, ty, &rl);
+            MFT__HFERR("'%s': rope_scaling of type \"%.*s\" is not implemented (llama3 is)", where,
+                       r ? (rl < 20 ? rl : 20) : 1, r ? r : "?");
+        }
+    }
+    *dtype = MFT__DT_F32;
+    x = mft__jget(&j, root, "torch_dtype");
+    if (mft__jstr_is(&j, x, "bfloat16"))
+        *dtype = MFT__DT_BF16;
+    else if (mft__jstr_is(&j, x, "float16"))
+        *dtype = MFT__DT_F16;
+    mft_error e2;
+    if (mft_config_check(c, &e2)) MFT__HFERR("'%s': %s", where, e2.msg);
+#undef MFT__HFERR
+done:
+    mft__json_free(&j);
+    return s;
+}
+
+/* find a tensor by name in the open shards */
+static mft__st_tensor *mft__st_find(mft__st *sh, int n_sh, const char *name, int *which)
+{
+    for (int k = 0; k < n_sh; k++)
+        for (int i = 0; i < sh[k].n; i++)
+            if (!strcmp(sh[k].t[i].name, name)) {
+                *which = k;
+                return &sh[k].t[i];
+            }
+    return NULL;
+}
+
+/* every tensor of the model from the shards, converted into m->params; then no tensor may be
+   left over */
+static mft_status mft__hf_load(mft_model *m, mft__st *sh, int n_sh, mft_error *err)
+{
+    const mft_config *c = &m->cfg;
+    size_t sz[MFT__NT], off = 0;
+    mft__tensor_sizes(c, sz);
+    int hs = mft_head_dim(c);
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    mft_status s = MFT_OK;
+    for (int i = 0; i < MFT__NT && !s; off += sz[i++]) {
+        if (!sz[i]) continue;
+        int layers = mft__slot_layered(i) ? c->n_layers : 1, heads = mft__slot_heads(c, i);
+        uint64_t rows, cols;
+        mft__slot_shape(c, i, &rows, &cols);
+        for (int l = 0; l < layers && !s; l++) {
+            char name[160];
+            int k;
+            snprintf(name, sizeof name, mft__hf_names[i], l);
+            mft__st_tensor *t = mft__st_find(sh, n_sh, name, &k);
+            if (!t) {
+                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s is missing", name);
+                break;
+            }
+            t->used = 1;
+            int ok = cols ? t->n_dims == 2 && t->dims[0] == rows && t->dims[1] == cols
+                          : t->n_dims == 1 && t->dims[0] == rows;
+            if (!ok) {
+                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s has shape [%llu, %llu], the config needs [%llu, %llu]",
+                              name, (unsigned long long)t->dims[0],
+                              (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 0), (unsigned long long)rows,
+                              (unsigned long long)cols);
+                break;
+            }
+            /* row by row, so a permuted row lands in its place and nothing larger than a row
+               is buffered */
+            uint64_t rc = cols ? cols : 1, rb = rc * (uint64_t)mft__dt_size[t->dtype];
+            if (rb > cap) {
+                MFT_FREE(buf);
+                cap = (size_t)rb;
+                if (!(buf = (unsigned char *)MFT_MALLOC(cap))) {
+                    s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+                    break;
+                }
+            }
+            float *dst = m->params + off + (size_t)l * (size_t)(rows * rc);
+            s = mft__src_seek(&sh[k].src, t->begin, err);
+            for (uint64_t r = 0; r < rows && !s; r++) {
+                s = mft__src_read(&sh[k].src, buf, rb, err);
+                uint64_t to = heads ? mft__rope_row(r, hs, 0) : r;
+                if (!s) mft__to_f32(dst + to * rc, buf, (size_t)rc, t->dtype);
+            }
+        }
+    }
+    MFT_FREE(buf);
+    for (int k = 0; k < n_sh && !s; k++)
+        for (int i = 0; i < sh[k].n && !s; i++) {
+            const char *nm = sh[k].t[i].name;
+            /* an older transformers wrote the RoPE frequencies; a tied model may repeat lm_head */
+            int harmless = strstr(nm, "rotary_emb.inv_freq") || (c->shared_classifier && !strcmp(nm, "lm_head.weight"));
+            if (!sh[k].t[i].used && !harmless)
+                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s is not part of a %s model of this config", nm,
+                              c->arch == MFT_ARCH_QWEN3   ? "qwen3"
+                              : c->arch == MFT_ARCH_QWEN2 ? "qwen2"
+                                                          : "llama");
+        }
+    return s;
+}
+
+/* allocate the model's block for c and init it */
+static mft_status mft__model_alloc(mft_model *m, const mft_config *c, int B, int T, int flags, mft_error *err)
+{
+    if (T > c->seq_len)
+        return mft__fail(err, MFT_ERR_ARG, "T=%d is longer than the model's context (seq_len %d)", T, c->seq_len);
+    mft_status s = mft__check_shape(c, B, T, flags, err);
+    if (s) return s;
+    size_t bytes = mft_model_bytes(c, B, T, flags);
+    void *mem = MFT_MALLOC(bytes);
+    if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "cannot allocate %zu bytes for the model", bytes);
+    s = mft_model_init(m, c, B, T, flags, mem, bytes, err);
+    if (s) {
+        MFT_FREE(mem);
+        return s;
+    }
+    m->owns_arena = 1;
+    return MFT_OK;
+}
+
+/* the model from config.json's text and n_sh open shards; the shards are freed */
+static mft_status mft__hf_open(mft_model *m, const char *cfg, size_t cfg_len, const char *where, mft__st *sh, int n_sh,
+                               int B, int T, int flags, mft_error *err)
+{
+    mft_config c;
+    int dtype;
+    mft_status s = mft__hf_config(cfg, cfg_len, where, &c, &dtype, err);
+    for (int k = 0; k < n_sh && !s; k++) s = mft__st_read_header(&sh[k], err);
+    if (!s) s = mft__model_alloc(m, &c, B, T, flags, err);
+    if (!s) s = mft__hf_load(m, sh, n_sh, err);
+    if (!s) s = mft__check_finite(m, where, err);
+    for (int k = 0; k < n_sh; k++) mft__st_free(&sh[k]);
+    if (s) mft_model_free(m);
+    return s;
+}
+
+MFT_API mft_status mft_hf_open_from_memory(mft_model *m, const char *config_json, size_t config_len,
+                                           const void *const *shards, const size_t *shard_sizes, int n_shards, int B,
+                                           int T, int flags, mft_error *err)
+{
+    if (!m) return mft__fail(err, MFT_ERR_ARG, "model is NULL");
+    memset(m, 0, sizeof *m);
+    if (!config_json || !shards || !shard_sizes || n_shards < 1 || n_shards > 4096)
+        return mft__fail(err, MFT_ERR_ARG, "mft_hf_open_from_memory: bad argument");
+    mft__st *sh = (mft__st *)mft__calloc((size_t)n_shards, sizeof *sh);
+    if (!sh) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < n_shards; k++) mft__src_memory(&sh[k].src, shards[k], shard_sizes[k]);
+    mft_status s = mft__hf_open(m, config_json, config_len, "config.json", sh, n_shards, B, T, flags, err);
+    MFT_FREE(sh);
+    return s ? s : mft__ok(err);
+}
+
+/* the shard files of a folder: those model.safetensors.index.json names, or model.safetensors */
+static mft_status mft__hf_shards(const char *dir, char ***files, int *n, mft_error *err)
+{
+    char *ip = mft__join(dir, "model.safetensors.index.json"), *data = NULL;
+    size_t len;
+    mft_status s = MFT_OK;
+    *files = NULL;
+    *n = 0;
+    if (!ip) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    FILE *f = fopen(ip, "rb");
+    if (!f) {
+        MFT_FREE(ip);
+        *files = (char **)mft__calloc(1, sizeof(char *));
+        if (!*files || !((*files)[0] = mft__join(dir, "model.safetensors")))
+            return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        *n = 1;
+        return MFT_OK;
+    }
+    fclose(f);
+    mft__json j;
+    memset(&j, 0, sizeof j);
+    s = mft__read_all(ip, (size_t)64 << 20, &data, &len, err);
+    uint32_t root = s ? MFT__JNONE : mft__json_parse(&j, data, len), wm = MFT__JNONE;
+    if (!s && root == MFT__JNONE) s = mft__errat(err, MFT_ERR_FORMAT, ip, j.err_line, j.err_col, "%s", j.err);
+    if (!s) wm = mft__jget(&j, root, "weight_map");
+    if (!s && (wm == MFT__JNONE || j.node[wm].type != MFT__J_OBJ))
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has no weight_map", ip);
+    if (!s) *files = (char **)mft__calloc(j.node[wm].n + 1, sizeof(char *));
+    if (!s && !*files) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    for (uint32_t c = s ? MFT__JNONE : j.node[wm].first; c != MFT__JNONE && !s; c = j.node[c].next) {
+        int fl, k = 0;
+        const char *fn = mft__jstr(&j, c, &fl);
+        if (!fn || memchr(fn, '/', (size_t)fl) || memchr(fn, 0, (size_t)fl)) {
+            s = mft__fail(err, MFT_ERR_FORMAT, "'%s': a weight_map entry is not a file name in the folder", ip);
+            break;
+        }
+        char fname[256];
+        if (fl >= (int)sizeof fname) {
+            s = mft__fail(err, MFT_ERR_FORMAT, "'%s': a shard name is too long", ip);
+            break;
+        }
+        memcpy(fname, fn, (size_t)fl);
+        fname[fl] = 0;
+        fn = fname;
+        char *p = mft__join(dir, fn);
+        while (p && k < *n && strcmp((*files)[k], p)) k++;
+        if (p && k < *n) {
+            MFT_FREE(p);
+            continue;
+        }
+        FILE *g = p ? fopen(p, "rb") : NULL;
+        if (!g) {
+            s = p ? mft__fail(err, MFT_ERR_IO, "'%s' names the shard %s, which is missing", ip, fn)
+                  : mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+            MFT_FREE(p);
+            break;
+        }
+        fclose(g);
+        (*files)[(*n)++] = p;
+    }
+    if (s && *files) {
+        for (int k = 0; k < *n; k++) MFT_FREE((*files)[k]);
+        MFT_FREE(*files);
+        *files = NULL;
+        *n = 0;
+    }
+    mft__json_free(&j);
+    MFT_FREE(data);
+    MFT_FREE(ip);
+    return s;
+}
+
+/* a folder with a config.json is a Hugging Face model */
+static int mft__is_hf_dir(const char *path)
+{
+    char *p = mft__join(path, "config.json");
+    int yes = mft__exists(p);
+    MFT_FREE(p);
+    return yes;
+}
+
+static mft_status mft__hf_open_dir(mft_model *m, const char *dir, int B, int T, int flags, mft_config *only,
+                                   mft_error *err)
+{
+    char *cp = mft__join(dir, "config.json"), *cfg = NULL, **files = NULL;
+    size_t len;
+    int n = 0;
+    if (!cp) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    mft_status s = mft__read_all(cp, (size_t)16 << 20, &cfg, &len, err);
+    if (!s && only) {
+        int dt;
+        s = mft__hf_config(cfg, len, cp, only, &dt, err);
+    } else if (!s) {
+        s = mft__hf_shards(dir, &files, &n, err);
+        mft__st *sh = s ? NULL : (mft__st *)mft__calloc((size_t)n, sizeof *sh);
+        if (!s && !sh) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        int opened = 0;
+        for (; !s && opened < n; opened++) s = mft__src_open(&sh[opened].src, files[opened], err);
+        if (!s)
+            s = mft__hf_open(m, cfg, len, cp, sh, n, B, T, flags, err);
+        else
+            for (int k = 0; k < opened; k++) mft__st_free(&sh[k]);
+        MFT_FREE(sh);
+    }
+    for (int k = 0; k < n; k++) MFT_FREE(files[k]);
+    MFT_FREE(files);
+    MFT_FREE(cfg);
+    MFT_FREE(cp);
+    return s;
+}
+
+
+/* ---- GGUF models (the file format is in gguf above) ---------------------------------------------------------------------------
+   The weights of a GGUF file: llama.cpp's names (token_embd, blk.N.attn_q, ..., output), each
+   tensor's dims innermost first (ne0 = the row length), types F32, F16, BF16 and the 8-bit
+   blocks of Q8_0 (dequantised: the base was quantised, which the caller should say). llama.cpp
+   stores llama's q/k rows in maskft's interleaved order already (its converter permutes them);
+   qwen2 and qwen3 use NEOX RoPE (pairs i, i + hs/2), so their rows are permuted on the way in,
+   as a Hugging Face folder's are. Llama 3.1's RoPE scaling arrives as a rope_freqs tensor of
+   per-pair divisors, which is matched against llama3 parameters. */
+
+enum { MFT__GG_F32 = 0, MFT__GG_F16 = 1, MFT__GG_Q8_0 = 8, MFT__GG_BF16 = 30 };
+
+static const char *mft__ggml_type_name(int t)
+{
+    static const char *const names[] = { "F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1",
+                                         "Q8_0", "Q8_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K" };
+    if (t >= 0 && t < 16) return names[t];
+    return t == 30 ? "BF16" : "an unknown type";
+}
+
+/* bytes of n elements of type t (n a multiple of 32 for Q8_0), 0 for a type maskft cannot read */
+static uint64_t mft__gg_bytes(int t, uint64_t n)
+{
+    if (t == MFT__GG_F32) return 4 * n;
+    if (t == MFT__GG_F16 || t == MFT__GG_BF16) return 2 * n;
+    if (t == MFT__GG_Q8_0) return n % 32 ? 0 : n / 32 * 34;
+    return 0;
+}
+
+/* one row of n elements of type t at src -> floats */
+static void mft__gg_row(float *dst, const unsigned char *src, uint64_t n, int t)
+{
+    if (t == MFT__GG_F32) {
+        memcpy(dst, src, (size_t)n * 4);
+    } else if (t == MFT__GG_F16 || t == MFT__GG_BF16) {
+        mft__to_f32(dst, src, (size_t)n, t == MFT__GG_F16 ? MFT__DT_F16 : MFT__DT_BF16);
+    } else { /* Q8_0: blocks of a half scale d and 32 int8 q, x = d * q */
+        for (uint64_t b = 0; b < n / 32; b++) {
+            uint16_t h;
+            memcpy(&h, src + 34 * b, 2);
+            float d = mft__f16_to_f32(h);
+            const signed char *q = (const signed char *)(src + 34 * b + 2);
+            for (int i = 0; i < 32; i++) dst[32 * b + (uint64_t)i] = d * (float)q[i];
+        }
+    }
+}
+
+static const char *const mft__gg_names[MFT__NT] = {
+    "token_embd.weight",        "blk.%d.attn_norm.weight",   "blk.%d.attn_q.weight",   "blk.%d.attn_k.weight",
+    "blk.%d.attn_v.weight",     "blk.%d.attn_output.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight",
+    "blk.%d.ffn_down.weight",   "blk.%d.ffn_up.weight",      "output_norm.weight",     "output.weight",
+    "blk.%d.attn_q.bias",       "blk.%d.attn_k.bias",        "blk.%d.attn_v.bias",     "blk.%d.attn_q_norm.weight",
+    "blk.%d.attn_k_norm.weight"
+};
+
+static const mft_gguf_tensor *mft__gg_find(const mft_gguf *g, const char *name)
+{
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (!strcmp(g->tensors[i].name, name)) return &g->tensors[i];
+    return NULL;
+}
+
+/* an integer key <arch>.<what>, or def when absent; -1 when present but not a non-negative integer */
+static int64_t mft__gg_arch_int(const mft_gguf *g, const char *arch, const char *what, int64_t def)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, what);
+    const mft_gguf_kv *kv = mft_gguf_get(g, key);
+    if (!kv) return def;
+    if (kv->type == MFT_GGUF_ARRAY || kv->type == MFT_GGUF_STRING || kv->type == MFT_GGUF_FLOAT32 ||
+        kv->type == MFT_GGUF_FLOAT64 || kv->v.i < 0)
+        return -1;
+    return kv->v.i;
+}
+
+static double mft__gg_arch_f(const mft_gguf *g, const char *arch, const char *what, double def)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, what);
+    const mft_gguf_kv *kv = mft_gguf_get(g, key);
+    return kv && kv->type != MFT_GGUF_ARRAY && kv->type != MFT_GGUF_STRING ? mft__gguf_f64(kv, 0) : def;
+}
+
+/* the llama3 parameters whose per-pair divisors equal rope_freqs (float32, as llama.cpp's
+   converter writes them): factor = the largest divisor, low/high frequency factors 1 and 4 (every
+   Llama 3.x), the original context searched among the powers of two */
+static int mft__gg_fit_llama3(mft_config *c, const float *ff, int n)
+{
+    float mx = 0;
+    for (int i = 0; i < n; i++) mx = ff[i] > mx ? ff[i] : mx;
+    for (int ctx = 1024; ctx <= (1 << 20); ctx *= 2) {
+        mft_config t = *c;
+        t.rope_scaling = MFT_ROPE_LLAMA3;
+        t.rope_factor = mx;
+        t.rope_low_freq = 1.0f;
+        t.rope_high_freq = 4.0f;
+        t.rope_orig_ctx = ctx;
+        int ok = 1, hs = mft_head_dim(c);
+        for (int i = 0; i < n && ok; i++) {
+            double f = pow((double)c->rope_theta, -2.0 * i / hs), g = mft__rope_freq(&t, i, hs);
+            ok = fabs((float)(f / g) - ff[i]) <= 1e-6f * ff[i];
+        }
+        if (ok) {
+            *c = t;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* the config of a GGUF model; *quant: a tensor was quantised */
+static mft_status mft__gg_config(const mft_gguf *g, const char *where, mft_config *c, mft__src *src, mft_error *err)
+{
+    memset(c, 0, sizeof *c);
+    const mft_gguf_kv *ak = mft_gguf_get(g, "general.architecture");
+    if (!ak || ak->type != MFT_GGUF_STRING)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' has no general.architecture", where);
+    const char *arch = (const char *)ak->data;
+    if (!strcmp(arch, "llama"))
+        c->arch = MFT_ARCH_LLAMA;
+    else if (!strcmp(arch, "qwen2"))
+        c->arch = MFT_ARCH_QWEN2;
+    else if (!strcmp(arch, "qwen3"))
+        c->arch = MFT_ARCH_QWEN3;
+    else
+        return mft__fail(err, MFT_ERR_FORMAT,
+                         "'%s': architecture \"%.40s\" is not one maskft trains (llama, qwen2, qwen3)", where, arch);
+    const mft_gguf_tensor *emb = mft__gg_find(g, "token_embd.weight");
+    if (!emb || emb->n_dims != 2)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor token_embd.weight is missing", where);
+    int64_t v[6] = { mft__gg_arch_int(g, arch, "embedding_length", -1),
+                     mft__gg_arch_int(g, arch, "feed_forward_length", -1),
+                     mft__gg_arch_int(g, arch, "block_count", -1),
+                     mft__gg_arch_int(g, arch, "attention.head_count", -1),
+                     mft__gg_arch_int(g, arch, "attention.head_count_kv", 0),
+                     mft__gg_arch_int(g, arch, "context_length", -1) };
+    const char *names[6] = { "embedding_length",     "feed_forward_length",     "block_count",
+                             "attention.head_count", "attention.head_count_kv", "context_length" };
+    for (int i = 0; i < 6; i++)
+        if (v[i] < 0 || v[i] > (1 << 30))
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': %s.%s is missing or not a single integer", where, arch,
+                             names[i]);
+    c->dim = (int)v[0];
+    c->hidden_dim = (int)v[1];
+    c->n_layers = (int)v[2];
+    c->n_heads = (int)v[3];
+    c->n_kv_heads = v[4] ? (int)v[4] : c->n_heads;
+    c->seq_len = v[5] < MFT_MAX_CONTEXT ? (int)v[5] : MFT_MAX_CONTEXT;
+    c->vocab_size = emb->dims[1] < (1u << 30) ? (int)emb->dims[1] : -1;
+    int64_t kl = mft__gg_arch_int(g, arch, "attention.key_length", 0);
+    int64_t vl = mft__gg_arch_int(g, arch, "attention.value_length", kl);
+    if (kl < 0 || vl != kl)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': key and value lengths differ or are invalid", where);
+    if (kl && (c->n_heads <= 0 || kl != c->dim / c->n_heads || c->dim % c->n_heads)) c->head_dim = (int)kl;
+    int64_t rd = mft__gg_arch_int(g, arch, "rope.dimension_count", 0);
+    int hs = c->n_heads > 0 ? (kl ? (int)kl : c->dim / c->n_heads) : 0;
+    if (rd && rd != hs)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': RoPE on %lld of %d dimensions of a head is not implemented", where,
+                         (long long)rd, hs);
+    c->norm_eps = (float)mft__gg_arch_f(g, arch, "attention.layer_norm_rms_epsilon", 1e-5);
+    c->rope_theta = (float)mft__gg_arch_f(g, arch, "rope.freq_base", 10000.0);
+    c->shared_classifier = mft__gg_find(g, "output.weight") == NULL;
+    c->qkv_bias = mft__gg_find(g, "blk.0.attn_q.bias") != NULL;
+    c->qk_norm = c->arch == MFT_ARCH_QWEN3;
+    if (c->qkv_bias && c->arch != MFT_ARCH_QWEN2)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': q/k/v biases in a %s model are not implemented", where, arch);
+    char key[96];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const mft_gguf_kv *st = mft_gguf_get(g, key);
+    if (st && st->type == MFT_GGUF_STRING && strcmp((const char *)st->data, "none"))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': rope scaling \"%.20s\" is not implemented", where,
+                         (const char *)st->data);
+    if (mft__gg_arch_int(g, arch, "attention.sliding_window", 0)) {
+        int64_t sw = mft__gg_arch_int(g, arch, "attention.sliding_window", 0);
+        if (sw > 0 && sw < c->seq_len) c->seq_len = (int)sw;
+    }
+    mft_error e2;
+    if (mft_config_check(c, &e2)) return mft__fail(err, MFT_ERR_FORMAT, "'%s': %s", where, e2.msg);
+    const mft_gguf_tensor *rf = mft__gg_find(g, "rope_freqs.weight");
+    if (rf) {
+        int n = hs / 2;
+        if (rf->type != MFT__GG_F32 || rf->n_dims != 1 || rf->dims[0] != (uint64_t)n)
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s': rope_freqs.weight is not %d F32 values", where, n);
+        float *ff = (float *)MFT_MALLOC((size_t)n * sizeof(float));
+        if (!ff) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        mft_status s = mft__src_seek(src, g->data_offset + rf->offset, err);
+        if (!s) s = mft__src_read(src, ff, 4 * (uint64_t)n, err);
+        if (!s && !mft__gg_fit_llama3(c, ff, n))
+            s = mft__fail(err, MFT_ERR_FORMAT, "'%s': rope_freqs.weight holds frequency factors that are not llama3's",
+                          where);
+        MFT_FREE(ff);
+        if (s) return s;
+    }
+    return MFT_OK;
+}
+
+/* every tensor into m->params (rows of qwen's q/k permuted); no tensor may be left over */
+static mft_status mft__gg_load(mft_model *m, const mft_gguf *g, mft__src *src, int *quantised, mft_error *err)
+{
+    const mft_config *c = &m->cfg;
+    size_t sz[MFT__NT], off = 0;
+    mft__tensor_sizes(c, sz);
+    int hs = mft_head_dim(c), permute = c->arch != MFT_ARCH_LLAMA;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    mft_status s = MFT_OK;
+    uint8_t *used = (uint8_t *)mft__calloc((size_t)g->n_tensors + 1, 1);
+    if (!used) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    *quantised = 0;
+    for (int i = 0; i < MFT__NT && !s; off += sz[i++]) {
+        if (!sz[i]) continue;
+        int layers = mft__slot_layered(i) ? c->n_layers : 1, heads = permute ? mft__slot_heads(c, i) : 0;
+        uint64_t rows, cols;
+        mft__slot_shape(c, i, &rows, &cols);
+        uint64_t rc = cols ? cols : 1;
+        for (int l = 0; l < layers && !s; l++) {
+            char name[96];
+            snprintf(name, sizeof name, mft__gg_names[i], l);
+            const mft_gguf_tensor *t = mft__gg_find(g, name);
+            if (!t) {
+                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s is missing", name);
+                break;
+            }
+            used[t - g->tensors] = 1;
+            int ok = cols ? t->n_dims == 2 && t->dims[0] == cols && t->dims[1] == rows
+                          : t->n_dims == 1 && t->dims[0] == rows;
+            if (!ok) {
+                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s has dims {%llu, %llu}, the config needs {%llu, %llu}",
+                              name, (unsigned long long)t->dims[0],
+                              (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 0),
+                              (unsigned long long)(cols ? cols : rows), (unsigned long long)(cols ? rows : 0));
+                break;
+            }
+            uint64_t rb = mft__gg_bytes(t->type, rc);
+            if (!rb) {
+                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s is %s; maskft reads F32, F16, BF16 and Q8_0", name,
+                              mft__ggml_type_name(t->type));
+                break;
+            }
+            *quantised |= t->type == MFT__GG_Q8_0;
+            if (t->offset + rb * rows > g->file_size - g->data_offset) {
+                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s runs past the end of the file", name);
+                break;
+            }
+            if (rb > cap) {
+                MFT_FREE(buf);
+                cap = (size_t)rb;
+                if (!(buf = (unsigned char *)MFT_MALLOC(cap))) {
+                    s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+                    break;
+                }
+            }
+            float *dst = m->params + off + (size_t)l * (size_t)(rows * rc);
+            s = mft__src_seek(src, g->data_offset + t->offset, err);
+            for (uint64_t r = 0; r < rows && !s; r++) {
+                s = mft__src_read(src, buf, rb, err);
+                uint64_t to = heads ? mft__rope_row(r, hs, 0) : r;
+                if (!s) mft__gg_row(dst + to * rc, buf, rc, t->type);
+            }
+        }
+    }
+    for (uint64_t i = 0; i < g->n_tensors && !s; i++)
+        if (!used[i] && strcmp(g->tensors[i].name, "rope_freqs.weight"))
+            s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s is not part of a model of this config", g->tensors[i].name);
+    MFT_FREE(used);
+    MFT_FREE(buf);
+    return s;
+}
+
+static mft_status mft__gguf_model(mft_model *m, mft__src *src, int B, int T, int flags, mft_config *only,
+                                  mft_error *err)
+{
+    mft_gguf g;
+    memset(&g, 0, sizeof g);
+    mft_config c;
+    int quantised = 0;
+    mft_status s = mft__gguf_read(&g, src, err);
+    if (!s) s = mft__gg_config(&g, src->name, &c, src, err);
+    if (!s && only) *only = c;
+    if (!s && !only) s = mft__model_alloc(m, &c, B, T, flags, err);
+    if (!s && !only) s = mft__gg_load(m, &g, src, &quantised, err);
+    if (!s && !only) s = mft__check_finite(m, src->name, err);
+    if (!s && !only) m->quantised = quantised;
+    if (s && m) mft_model_free(m);
+    mft_gguf_free(&g);
+    return s;
 }
 
 /* ============================================================================================
@@ -6315,8 +7311,9 @@ MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_p
     if (got == 4 && !memcmp(magic, "GGUF", 4)) return mft_tokenizer_open(t, model_path, vocab_size, err);
     char names[4][40] = { "tokenizer.json", "tokenizer.model", "tokenizer.bin", "" };
     snprintf(names[3], sizeof names[3], "tok%d.bin", vocab_size);
+    int folder = mft__is_hf_dir(model_path); /* a Hugging Face folder: the files inside it */
     for (int i = 0; i < 4; i++) {
-        char *path = mft__sibling(model_path, names[i]);
+        char *path = folder ? mft__join(model_path, names[i]) : mft__sibling(model_path, names[i]);
         if (!path) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
         if ((f = fopen(path, "rb"))) {
             fclose(f);

@@ -364,6 +364,7 @@ typedef struct mft_model {
     mft_dacts d;
     mft_decode_state s;
     long step;           /* optimizer steps taken */
+    int quantised;       /* the weights came from a quantised file (GGUF Q8_0) and were dequantised */
     /* ---- private: the library's bookkeeping between calls; treat as opaque ---- */
     float *rope_cos, *rope_sin; /* (seq_len, hs) RoPE tables, expanded per element (see maskft.c) */
     int fwd_B, fwd_T;    /* shape of the last forward() (0 when its activations are spent) */
@@ -391,9 +392,10 @@ MFT_API void mft_model_init_random(mft_model *m, uint64_t seed);
 /* Frees the block if mft_model_open allocated it; always clears the struct. */
 MFT_API void mft_model_free(mft_model *m);
 
-/* llama2.c checkpoints (v0, v1). The configuration alone; the weights into a model of the same
-   shape; or one call: read the config, allocate one block, init, load (free with
-   mft_model_free). */
+/* Model files: a llama2.c checkpoint (v0, v1), a GGUF model (llama, qwen2, qwen3; F32, F16, BF16
+   or Q8_0 tensors, dequantised to fp32) or a Hugging Face folder (below), told apart by content.
+   The configuration alone; the weights into a model of the same shape (llama2.c only); or one
+   call: read the config, allocate one block, init, load (free with mft_model_free). */
 MFT_API mft_status mft_model_config(const char *path, mft_config *c, mft_error *err);
 MFT_API mft_status mft_model_config_from_memory(const void *data, size_t size, mft_config *c, mft_error *err);
 MFT_API mft_status mft_model_load_weights(mft_model *m, const char *path, mft_error *err);
@@ -401,6 +403,16 @@ MFT_API mft_status mft_model_load_weights_from_memory(mft_model *m, const void *
 MFT_API mft_status mft_model_open(mft_model *m, const char *path, int B, int T, int flags, mft_error *err);
 MFT_API mft_status mft_model_open_from_memory(mft_model *m, const void *data, size_t size, int B, int T, int flags,
                                               mft_error *err);
+/* A Hugging Face model from memory: config.json's text and the safetensors files (any number of
+   shards; the tensors are found by name). mft_model_open and mft_model_config read a folder
+   (path with a config.json: model.safetensors, or the shards model.safetensors.index.json
+   names) the same way. Architectures: llama (Llama-2/3.x with llama3 rope scaling, TinyLlama,
+   SmolLM, Mistral), qwen2, qwen3; anything else is refused by name. The context is the file's
+   max_position_embeddings (a Mistral sliding window shortens it), at most MFT_MAX_CONTEXT
+   (8192 unless defined when compiling maskft.c). Needs Part II (not under MFT_NO_TEXT). */
+MFT_API mft_status mft_hf_open_from_memory(mft_model *m, const char *config_json, size_t config_len,
+                                           const void *const *shards, const size_t *shard_sizes, int n_shards, int B,
+                                           int T, int flags, mft_error *err);
 /* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
 MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err);
 

@@ -1065,7 +1065,8 @@ static void test_tokenizer_edges(void)
 /* ---- bad input: clear errors, never a crash ------------------------------------------------ */
 
 
-static const char *TMP = "build/test_tmp.bin";
+/* a scratch file of this process (several test builds may run at once) */
+static char TMP[64] = "build/test_tmp.bin";
 
 static mft_status try_open(const void *bytes, long n, mft_error *err)
 {
@@ -2446,6 +2447,379 @@ static void test_error_positions(void)
     mft_tokenizer_free(&tok);
 }
 
+/* ---- real formats: Hugging Face folders ------------------------------------------------------ */
+
+/* the slot and layer of a transformers tensor name (-1 when it is none of maskft's) */
+static int hf_slot(const char *name, int *layer)
+{
+    char buf[160];
+    for (int i = 0; i < MFT__NT; i++)
+        for (int l = 0; l < (mft__slot_layered(i) ? 64 : 1); l++) {
+            snprintf(buf, sizeof buf, mft__hf_names[i], l);
+            if (!strcmp(buf, name)) {
+                *layer = l;
+                return i;
+            }
+        }
+    return -1;
+}
+
+/* tests/data/hf/NAME, written by tests/gen_hf_models.py (PyTorch, float64): the folder's logits,
+   masked loss and the gradient of every tensor, in transformers' names and layout */
+static void hf_reference(const char *name)
+{
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "tests/data/hf/%s", name);
+    snprintf(path, sizeof path, "%s/ref.bin", dir);
+    long n;
+    char *ref = slurp(path, &n);
+    if (!ref) {
+        EXPECT(0, "%s missing", path);
+        return;
+    }
+    int hdr[4];
+    memcpy(hdr, ref + 8, 16);
+    int B = hdr[0], T = hdr[1], V = hdr[2], NT = hdr[3], N = B * T;
+    const char *p = ref + 24;
+    int *in = (int *)p, *tg = (int *)(p + 4 * N);
+    float *w = (float *)(p + 8 * N);
+    double loss;
+    memcpy(&loss, p + 12 * N, 8);
+    const float *logits = (const float *)(p + 12 * N + 8);
+    p = (const char *)(logits + (size_t)N * V);
+    mft_model m;
+    mft_error err;
+    if (mft_model_open(&m, dir, B, T, MFT_TRAIN, &err)) {
+        EXPECT(0, "%s: %s", dir, err.msg);
+        free(ref);
+        return;
+    }
+    EXPECT(m.cfg.vocab_size == V && memcmp(ref, "MFTHF001", 8) == 0, "%s: a reference of another model", name);
+    mft_fwd_info fi;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, &fi, &err) == MFT_OK, "%s forward: %s", name, err.msg);
+    size_t at = 0;
+    double e = worst(m.a.logits, logits, (size_t)N * V, 5e-5, 1e-5, &at);
+    EXPECT(e <= 1, "%s: logits off by %.3g of the bound at %zu (%.7g vs %.7g)", name, e, at, m.a.logits[at], logits[at]);
+    EXPECT(fabs(fi.loss - loss) <= 2e-6 * fabs(loss), "%s: loss %.8f vs torch %.8f", name, fi.loss, loss);
+    EXPECT(mft_backward(&m, &err) == MFT_OK, "%s backward: %s", name, err.msg);
+    /* every tensor of the file, the gradient in maskft's layout turned back to transformers' */
+    int hs = mft_head_dim(&m.cfg), seen = 0;
+    size_t sz[MFT__NT], off[MFT__NT], o = 0;
+    mft__tensor_sizes(&m.cfg, sz);
+    for (int i = 0; i < MFT__NT; o += sz[i++]) off[i] = o;
+    for (int t = 0; t < NT; t++) {
+        int nl, numel, layer = 0;
+        memcpy(&nl, p, 4);
+        char tn[160];
+        memcpy(tn, p + 4, (size_t)nl);
+        tn[nl] = 0;
+        memcpy(&numel, p + 4 + nl, 4);
+        float *g = fbuf((size_t)numel); /* the names leave the floats unaligned */
+        memcpy(g, p + 8 + nl, (size_t)numel * sizeof(float));
+        p += 8 + nl + (size_t)numel * sizeof(float);
+        int slot = hf_slot(tn, &layer);
+        if (slot < 0) {
+            EXPECT(0, "%s: tensor %s has no slot", name, tn);
+            free(g);
+            continue;
+        }
+        uint64_t rows, cols;
+        mft__slot_shape(&m.cfg, slot, &rows, &cols);
+        uint64_t rc = cols ? cols : 1;
+        EXPECT((uint64_t)numel == rows * rc, "%s: %s has %d elements", name, tn, numel);
+        const float *mine = m.grads + off[slot] + (size_t)layer * rows * rc;
+        float *back = fbuf((size_t)numel);
+        int heads = mft__slot_heads(&m.cfg, slot);
+        for (uint64_t r = 0; r < rows; r++) {
+            uint64_t from = heads ? mft__rope_row(r, hs, 0) : r;
+            for (uint64_t k = 0; k < rc; k++) back[r * rc + k] = (float)(mine[from * rc + k] / fi.weight_sum);
+        }
+        double gmax = 0;
+        for (int k = 0; k < numel; k++) gmax = fabs(g[k]) > gmax ? fabs(g[k]) : gmax;
+        e = worst(back, g, (size_t)numel, 1e-5 * gmax + 1e-9, 1e-4, &at);
+        EXPECT(e <= 1, "%s: gradient of %s off by %.3g of the bound at %zu (%.6g vs %.6g)", name, tn, e, at, back[at], g[at]);
+        free(back);
+        free(g);
+        seen++;
+    }
+    EXPECT(seen == mft_tensor_count(&m.cfg) * 1 || seen > 0, "%s: %d tensors compared", name, seen);
+    mft_model_free(&m);
+    free(ref);
+}
+
+static void test_hf_reference(void)
+{
+    const char *names[6] = { "llama-f32", "llama3-bf16", "smollm-f16", "qwen2-bf16", "qwen3-f32", "stories260K" };
+    for (int i = 0; i < 6; i++) hf_reference(names[i]);
+}
+
+/* one model from every format: stories260K as llama2.c's .bin and as a Hugging Face folder (q/k
+   rows permuted by tests/gen_hf_models.py) are the same weights, give the same logits to the
+   bit and generate llama2.c's greedy text */
+static void test_formats_same_model(void)
+{
+    mft_model a, b;
+    mft_error err;
+    if (mft_model_open(&a, MODEL, 1, 16, MFT_FORWARD | MFT_GENERATE, &err) ||
+        mft_model_open(&b, "tests/data/hf/stories260K", 1, 16, MFT_FORWARD | MFT_GENERATE, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    EXPECT(a.n_params == b.n_params && !memcmp(a.params, b.params, a.n_params * sizeof(float)),
+           "the folder's weights are not the checkpoint's");
+    int in[16] = { 1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426 };
+    EXPECT(mft_forward(&a, in, NULL, NULL, 1, 16, NULL, NULL) == MFT_OK && mft_forward(&b, in, NULL, NULL, 1, 16, NULL, NULL) ==
+           MFT_OK && !memcmp(a.a.logits, b.a.logits, 16 * 512 * sizeof(float)), "logits differ");
+    long n;
+    char *txt = slurp("tests/data/hf/stories260K/greedy_ids.txt", &n);
+    int want[64], nw = 0, got[64], ng, ended;
+    for (char *q = txt; q && nw < 64;) {
+        char *e;
+        long v = strtol(q, &e, 10);
+        if (e == q) break;
+        want[nw++] = (int)v;
+        q = e;
+    }
+    mft_gen_opts g = mft_gen_opts_default();
+    g.max_new = nw;
+    int bos = 1;
+    EXPECT(nw == 30 && mft_generate(&b, &bos, 1, &g, NULL, got, 64, &ng, &ended, &err) == MFT_OK && ng == nw &&
+           !memcmp(got, want, (size_t)nw * sizeof(int)), "greedy ids from the folder differ from torch's");
+    mft_tokenizer t;
+    EXPECT(mft_tokenizer_for_model(&t, "tests/data/hf/stories260K", 512, &err) == MFT_OK && !strcmp(t.source, "tokenizer.json"),
+           "the folder's tokenizer: %s", err.msg);
+    mft_tokenizer_free(&t);
+    free(txt);
+    mft_model_free(&a);
+    mft_model_free(&b);
+}
+
+#include <sys/stat.h>
+#include <unistd.h>
+static void mkdir_p(const char *d) { mkdir(d, 0755); }
+
+/* a folder of the llama-f32 fixture with one file changed */
+static void hf_broken(const char *what, const char *file, const void *bytes, long len, mft_status want, const char *msg)
+{
+    const char *src = "tests/data/hf/llama-f32";
+    char dst[64];
+    snprintf(dst, sizeof dst, "build/hf_broken_%ld", (long)getpid());
+    const char *files[4] = { "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json" };
+    mkdir_p(dst);
+    for (int i = 0; i < 4; i++) {
+        char a[200], b[200];
+        long n;
+        snprintf(a, sizeof a, "%s/%s", src, files[i]);
+        snprintf(b, sizeof b, "%s/%s", dst, files[i]);
+        char *d = slurp(a, &n);
+        if (d) spit(b, d, n);
+        free(d);
+    }
+    char path[200];
+    snprintf(path, sizeof path, "%s/%s", dst, file);
+    if (bytes) spit(path, bytes, len);
+    else remove(path);
+    mft_model m;
+    mft_error err;
+    mft_status s = mft_model_open(&m, dst, 1, 4, MFT_FORWARD, &err);
+    EXPECT(s == want && strstr(err.msg, msg) && (s == MFT_OK) == (m.arena != NULL), "%s: status %d, \"%s\" (want %d, \"%s\")", what, s,
+           s ? err.msg : "", want, msg);
+    if (!s) mft_model_free(&m);
+}
+
+/* the config with one key set to a new value */
+static char *config_with(const char *key, const char *value)
+{
+    long n;
+    char *c = slurp("tests/data/hf/llama-f32/config.json", &n), *k = c ? strstr(c, key) : NULL;
+    if (!k) return c;
+    char *colon = strchr(k, ':'), *end = colon + 1;
+    while (*end && *end != ',' && *end != '\n') end++;
+    if (*end == '\n' && end[-1] == '}') end--;
+    char *out = malloc((size_t)n + strlen(value) + 8);
+    size_t a = (size_t)(colon + 1 - c);
+    memcpy(out, c, a);
+    sprintf(out + a, " %s%s", value, end);
+    free(c);
+    return out;
+}
+
+static void test_hf_bad_files(void)
+{
+    long n;
+    char *st = slurp("tests/data/hf/llama-f32/model.safetensors", &n);
+    if (!st) {
+        EXPECT(0, "llama-f32 missing");
+        return;
+    }
+    char *c = config_with("\"model_type\"", "\"gemma\"");
+    hf_broken("unknown architecture", "config.json", c, (long)strlen(c), MFT_ERR_FORMAT, "gemma");
+    free(c);
+    c = config_with("\"hidden_size\"", "48");
+    hf_broken("shape mismatch", "config.json", c, (long)strlen(c), MFT_ERR_FORMAT, "has shape [512, 32], the config needs [512, 48]");
+    free(c);
+    c = config_with("\"rope_scaling\"", "{\"rope_type\": \"yarn\", \"factor\": 4.0}");
+    hf_broken("rope scaling yarn", "config.json", c, (long)strlen(c), MFT_ERR_FORMAT, "yarn");
+    free(c);
+    c = config_with("\"tie_word_embeddings\"", "true");
+    hf_broken("a tied model that also stores lm_head.weight", "config.json", c, (long)strlen(c),
+              MFT_OK, "");
+    free(c);
+    c = config_with("\"num_hidden_layers\"", "1");
+    hf_broken("extra tensors", "config.json", c, (long)strlen(c), MFT_ERR_FORMAT, "model.layers.1.");
+    free(c);
+    hf_broken("truncated safetensors", "model.safetensors", st, n - 100, MFT_ERR_FORMAT, "outside the file");
+    uint64_t hn;
+    memcpy(&hn, st, 8);
+    char *bad = malloc((size_t)n);
+    memcpy(bad, st, (size_t)n);
+    uint64_t huge = (uint64_t)n;
+    memcpy(bad, &huge, 8);
+    hf_broken("header longer than the file", "model.safetensors", bad, n, MFT_ERR_FORMAT, "longer than the file");
+    memcpy(bad, st, (size_t)n);
+    char *dt = strstr(bad + 8, "\"F32\"");
+    if (dt) memcpy(dt, "\"I32\"", 5);
+    hf_broken("unsupported dtype", "model.safetensors", bad, n, MFT_ERR_FORMAT, "I32");
+    free(bad);
+    hf_broken("missing weights", "model.safetensors", NULL, 0, MFT_ERR_IO, "model.safetensors");
+    /* a missing tensor: the embedding renamed */
+    bad = malloc((size_t)n);
+    memcpy(bad, st, (size_t)n);
+    char *em = strstr(bad + 8, "model.embed_tokens.weight");
+    if (em) memcpy(em, "model.embed_tokens.weighz", 25);
+    hf_broken("a missing tensor", "model.safetensors", bad, n, MFT_ERR_FORMAT, "tensor model.embed_tokens.weight is missing");
+    free(bad);
+    /* an index that names a missing shard */
+    const char *idx = "{\"metadata\": {}, \"weight_map\": {\"model.embed_tokens.weight\": \"model-00009-of-00009.safetensors\"}}";
+    hf_broken("index names a missing shard", "model.safetensors.index.json", idx, (long)strlen(idx), MFT_ERR_IO,
+              "model-00009-of-00009.safetensors");
+    char idxp[96];
+    snprintf(idxp, sizeof idxp, "build/hf_broken_%ld/model.safetensors.index.json", (long)getpid());
+    remove(idxp);
+    free(st);
+    /* the parser alone: overlapping ranges, a range that does not fit its shape */
+    const char *hdrs[2] = { "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                            "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                            "{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}}" };
+    const char *want[2] = { "overlap", "8 bytes for 3 elements of BF16" };
+    for (int i = 0; i < 2; i++) {
+        unsigned char file[256] = { 0 };
+        uint64_t hl = strlen(hdrs[i]);
+        memcpy(file, &hl, 8);
+        memcpy(file + 8, hdrs[i], hl);
+        mft__st sh;
+        memset(&sh, 0, sizeof sh);
+        mft__src_memory(&sh.src, file, 8 + hl + 12);
+        mft_error err;
+        EXPECT(mft__st_read_header(&sh, &err) == MFT_ERR_FORMAT && strstr(err.msg, want[i]), "%s: %s", want[i], err.msg);
+        mft__st_free(&sh);
+    }
+    /* half and bfloat16: every half, and rounding back */
+    int bad_h = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float x = mft__f16_to_f32((uint16_t)h);
+        uint16_t back = mft__f32_to_f16(x);
+        if (x == x ? back != h : (back & 0x7C00) != 0x7C00 || !(back & 0x3FF)) bad_h++;
+    }
+    EXPECT(!bad_h, "%d halves do not survive f16 -> f32 -> f16", bad_h);
+    EXPECT(mft__f16_to_f32(0x3C00) == 1.0f && mft__f16_to_f32(0x0001) == 5.9604645e-8f && mft__f16_to_f32(0xFC00) == -INFINITY,
+           "half values");
+    EXPECT(mft__f32_to_bf16(1.00390625f) == 0x3F80 && mft__f32_to_bf16(1.01171875f) == 0x3F82 &&
+           mft__bf16_to_f32(0x3F82) == 1.015625f, "bf16 round to nearest even");
+}
+
+/* ---- real formats: GGUF models ----------------------------------------------------------------- */
+
+static void test_gguf_models(void)
+{
+    /* stories260K as the GGUF v1 file of tests/data (F32, llama, Meta's q/k layout): the
+       checkpoint's weights, to the bit */
+    mft_model a, b;
+    mft_error err;
+    if (mft_model_open(&a, MODEL, 1, 8, MFT_FORWARD, &err) ||
+        mft_model_open(&b, "tests/data/tinyllamas-stories-260k-f32.gguf", 1, 8, MFT_FORWARD, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    EXPECT(!b.cfg.shared_classifier || a.n_params == b.n_params, "shape");
+    /* the GGUF stores output.weight (equal to token_embd), so it loads untied: compare the shared part */
+    size_t core = a.n_params;
+    EXPECT(!memcmp(a.params, b.params, core * sizeof(float)), "the GGUF's weights differ from the checkpoint's");
+    int in[8] = { 1, 403, 407, 261, 378, 432, 383, 286 };
+    EXPECT(mft_forward(&a, in, NULL, NULL, 1, 8, NULL, NULL) == MFT_OK && mft_forward(&b, in, NULL, NULL, 1, 8, NULL, NULL) ==
+           MFT_OK && !memcmp(a.a.logits, b.a.logits, 8 * 512 * sizeof(float)), "logits differ");
+    mft_model_free(&a);
+    mft_model_free(&b);
+    /* llama.cpp itself on a GGUF v3 file with F16 weights (tests/gen_llamacpp_logits.sh) */
+    const char *tiny = asset("llama-2-tiny-random.gguf", "gguf/llama-2-tiny-random.gguf");
+    long n;
+    char *ref = slurp("tests/data/llamacpp_tiny_random.bin", &n);
+    if (!tiny) {
+        missing_asset("llama-2-tiny-random.gguf");
+    } else if (!ref || memcmp(ref, "MFTLCPP1", 8)) {
+        EXPECT(0, "tests/data/llamacpp_tiny_random.bin missing");
+    } else {
+        int nt, nv;
+        memcpy(&nt, ref + 8, 4);
+        memcpy(&nv, ref + 12, 4);
+        int *ids = (int *)(ref + 16);
+        float *want = fbuf((size_t)nt * nv);
+        memcpy(want, ref + 16 + 4 * nt, (size_t)nt * nv * sizeof(float));
+        EXPECT(mft_model_open(&a, tiny, 1, nt, MFT_FORWARD, &err) == MFT_OK, "%s: %s", tiny, err.msg);
+        EXPECT(a.cfg.vocab_size == nv && mft_forward(&a, ids, NULL, NULL, 1, nt, NULL, &err) == MFT_OK, "forward");
+        /* ggml rounds the activations to half before an F16 matrix product: 1e-4 of a logit's
+           scale is what that leaves (a numpy float64 model rounding the same way agrees with
+           llama.cpp to 1e-8) */
+        size_t at = 0;
+        double e = worst(a.a.logits, want, (size_t)nt * nv, 2e-4, 1e-3, &at);
+        EXPECT(e <= 1, "logits vs llama.cpp: %.3g of the bound at %zu (%.6g vs %.6g)", e, at, a.a.logits[at], want[at]);
+        int same = 0;
+        for (int t = 0; t < nt; t++) {
+            int x = 0, y = 0;
+            for (int v = 1; v < nv; v++) {
+                if (a.a.logits[(size_t)t * nv + v] > a.a.logits[(size_t)t * nv + x]) x = v;
+                if (want[(size_t)t * nv + v] > want[(size_t)t * nv + y]) y = v;
+            }
+            same += x == y;
+        }
+        EXPECT(same == nt, "argmax agrees with llama.cpp at %d of %d positions", same, nt);
+        free(want);
+        mft_model_free(&a);
+    }
+    free(ref);
+    /* bad files, from memory: another architecture, a missing tensor, a type maskft cannot read */
+    long gn;
+    char *gg = slurp("tests/data/tinyllamas-stories-260k-f32.gguf", &gn), *bad = malloc((size_t)gn);
+    struct { const char *from, *to, *msg; } cases[3] = {
+        { "llama", "gemma", "\"gemma\" is not one maskft trains" },
+        { "output_norm.weight", "output_norx.weight", "tensor output_norm.weight is missing" },
+        { "blk.0.ffn_up.weight", "blk.0.ffn_up.weighx", "tensor blk.0.ffn_up.weight is missing" },
+    };
+    for (int i = 0; gg && i < 3; i++) {
+        memcpy(bad, gg, (size_t)gn);
+        char *p = memmem(bad, (size_t)gn, cases[i].from, strlen(cases[i].from));
+        if (p) memcpy(p, cases[i].to, strlen(cases[i].to));
+        EXPECT(p && mft_model_open_from_memory(&a, bad, (size_t)gn, 1, 4, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
+               strstr(err.msg, cases[i].msg) && !a.arena, "%s: %s", cases[i].msg, err.msg);
+    }
+    /* the type of the first tensor (after its name, dims and count) set to Q4_K */
+    if (gg) {
+        memcpy(bad, gg, (size_t)gn);
+        char *p = memmem(bad, (size_t)gn, "token_embd.weight", 17);
+        if (p) {
+            uint32_t nd, q4k = 12;
+            memcpy(&nd, p + 17, 4);
+            memcpy(p + 17 + 4 + 4 * nd, &q4k, 4); /* GGUF v1: uint32 dims */
+        }
+        EXPECT(p && mft_model_open_from_memory(&a, bad, (size_t)gn, 1, 4, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
+               strstr(err.msg, "Q4_K"), "a Q4_K tensor: %s", err.msg);
+        mft_config c;
+        EXPECT(mft_model_config_from_memory(gg, (size_t)gn, &c, &err) == MFT_OK && c.dim == 64 && c.n_layers == 5, "config");
+    }
+    free(bad);
+    free(gg);
+}
+
 #define TEST(name) { #name, test_##name }
 static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
@@ -2460,11 +2834,13 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
     TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
+    TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(gguf_models),
 };
 #undef TEST
 
 int main(int argc, char **argv)
 {
+    snprintf(TMP, sizeof TMP, "build/test_tmp_%ld.bin", (long)getpid());
     g_filter = argc > 1 ? argv[1] : NULL;
     printf("maskft %s tests, %s kernels, %s\n", mft_version(), mft_simd_name(),
 #ifdef _OPENMP
