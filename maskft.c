@@ -35,8 +35,8 @@
                   write to a temporary file and rename, JSONL records
      >>json       a small strict JSON reader, and its public handle
      >>gguf       GGUF metadata and tensor table, every length checked
-     >>safetensors  Hugging Face folders: config.json and safetensors shards, read; and the
-                  weights of GGUF models (F32, F16, BF16, Q8_0)
+     >>safetensors  Hugging Face folders: config.json and safetensors shards, read and
+                  written; and the weights of GGUF models (F32, F16, BF16, Q8_0)
      >>unicode    UTF-8, character classes and NFC over the generated tables (appendix)
      >>tokenizer  one tokenizer for tokenizer.bin, .model, tokenizer.json and GGUF:
        >>bpe        the merge loop (by score or by rank) both algorithms share
@@ -1302,6 +1302,8 @@ MFT_API mft_status mft_config_check(const mft_config *c, mft_error *err)
     if ((c->qkv_bias != 0 && c->qkv_bias != 1) || (c->qk_norm != 0 && c->qk_norm != 1) ||
         (c->shared_classifier != 0 && c->shared_classifier != 1))
         return mft__fail(err, MFT_ERR_FORMAT, "qkv_bias, qk_norm and shared_classifier are 0 or 1");
+    if (c->file_ctx < 0 || c->dtype < MFT_DTYPE_F32 || c->dtype > MFT_DTYPE_BF16)
+        return mft__fail(err, MFT_ERR_FORMAT, "file_ctx %d or dtype %d out of range", c->file_ctx, c->dtype);
     if (c->rope_scaling == MFT_ROPE_LLAMA3) {
         if (!(c->rope_factor >= 1.0f && c->rope_factor < 1e4f) || !(c->rope_low_freq > 0.0f) ||
             !(c->rope_high_freq > c->rope_low_freq) || !(c->rope_high_freq < 1e4f) || c->rope_orig_ctx < 1)
@@ -3888,7 +3890,7 @@ static float mft__bf16_to_f32(uint16_t b)
 }
 
 /* float -> bf16 / half, rounding to nearest even (NaN stays NaN); what torch's .to() does */
-static MFT__UNUSED uint16_t mft__f32_to_bf16(float x)
+static uint16_t mft__f32_to_bf16(float x)
 {
     uint32_t u;
     memcpy(&u, &x, 4);
@@ -3896,7 +3898,7 @@ static MFT__UNUSED uint16_t mft__f32_to_bf16(float x)
     return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1)) >> 16);
 }
 
-static MFT__UNUSED uint16_t mft__f32_to_f16(float x)
+static uint16_t mft__f32_to_f16(float x)
 {
     uint32_t u;
     memcpy(&u, &x, 4);
@@ -4083,12 +4085,11 @@ static void mft__slot_shape(const mft_config *c, int i, uint64_t *rows, uint64_t
     *cols = k[i];
 }
 
-/* transformers' row j of a head of hs -> maskft's: the first half to the even places, the
-   second half to the odd ones (and the inverse on the way out) */
-static uint64_t mft__rope_row(uint64_t r, int hs, int to_hf)
+/* transformers' row r of q or k (heads of hs) -> maskft's row: the first half of a head to the
+   even places, the second half to the odd ones */
+static uint64_t mft__rope_row(uint64_t r, int hs)
 {
     uint64_t h = r / (uint64_t)hs, j = r % (uint64_t)hs, half = (uint64_t)hs / 2;
-    if (to_hf) return h * (uint64_t)hs + (j % 2 ? half + j / 2 : j / 2);
     return h * (uint64_t)hs + (j < half ? 2 * j : 2 * (j - half) + 1);
 }
 
@@ -4144,6 +4145,7 @@ static mft_status mft__hf_config(const char *text, size_t len, const char *where
     /* the context a model is used with: the file's, at most MFT_MAX_CONTEXT (its KV cache is
        seq_len long) */
     c->seq_len = v[6] < MFT_MAX_CONTEXT ? v[6] : MFT_MAX_CONTEXT;
+    c->file_ctx = v[6];
     uint32_t x;
     c->norm_eps = 1e-6f;
     if ((x = mft__jget(&j, root, "rms_norm_eps")) != MFT__JNONE) {
@@ -4210,6 +4212,7 @@ static mft_status mft__hf_config(const char *text, size_t len, const char *where
         *dtype = MFT__DT_BF16;
     else if (mft__jstr_is(&j, x, "float16"))
         *dtype = MFT__DT_F16;
+    c->dtype = *dtype; /* MFT__DT_* and MFT_DTYPE_* agree */
     mft_error e2;
     if (mft_config_check(c, &e2)) MFT__HFERR("'%s': %s", where, e2.msg);
 #undef MFT__HFERR
@@ -4280,7 +4283,7 @@ static mft_status mft__hf_load(mft_model *m, mft__st *sh, int n_sh, mft_error *e
             s = mft__src_seek(&sh[k].src, t->begin, err);
             for (uint64_t r = 0; r < rows && !s; r++) {
                 s = mft__src_read(&sh[k].src, buf, rb, err);
-                uint64_t to = heads ? mft__rope_row(r, hs, 0) : r;
+                uint64_t to = heads ? mft__rope_row(r, hs) : r;
                 if (!s) mft__to_f32(dst + to * rc, buf, (size_t)rc, t->dtype);
             }
         }
@@ -4463,6 +4466,197 @@ static mft_status mft__hf_open_dir(mft_model *m, const char *dir, int B, int T, 
 }
 
 
+/* the slot and layer of a transformers tensor name, or -1 */
+static int mft__hf_slot(const char *name, int *layer)
+{
+    int l = 0;
+    const char *p = name;
+    if (!strncmp(name, "model.layers.", 13)) {
+        l = (int)strtol(name + 13, (char **)&p, 10);
+        if (p == name + 13 || l < 0 || l > 4096) return -1;
+    }
+    char buf[160];
+    for (int i = 0; i < MFT__NT; i++) {
+        if (mft__slot_layered(i) != (p != name)) continue;
+        snprintf(buf, sizeof buf, mft__hf_names[i], l);
+        if (!strcmp(buf, name)) {
+            *layer = l;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* ---- writing a folder ------------------------------------------------------------------------ */
+
+/* copies the file name from one folder to another (FILE.tmp, then renamed); 0 if there is none */
+static mft_status mft__copy_file(const char *from_dir, const char *to_dir, const char *name, mft_error *err)
+{
+    char *src = mft__join(from_dir, name), *dst = mft__join(to_dir, name), *data = NULL, *tmp = NULL;
+    size_t n;
+    mft_status s = MFT_OK;
+    if (!src || !dst)
+        s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    else if (mft__exists(src) && !(s = mft__read_all(src, (size_t)1 << 30, &data, &n, err))) {
+        FILE *f = mft__tmp_create(dst, &tmp, &s, err);
+        if (f) s = mft__tmp_commit(f, tmp, dst, fwrite(data, 1, n, f) == n, err);
+    }
+    MFT_FREE(data);
+    MFT_FREE(src);
+    MFT_FREE(dst);
+    return s;
+}
+
+static int mft__cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* model.safetensors: every tensor under its transformers name, sorted by name as the Rust
+   library writes them, in dtype, q/k rows back in transformers' order */
+static mft_status mft__st_write(const mft_model *m, const char *path, int dt, mft_error *err)
+{
+    const mft_config *c = &m->cfg;
+    size_t sz[MFT__NT], off[MFT__NT], o = 0;
+    mft__tensor_sizes(c, sz);
+    for (int i = 0; i < MFT__NT; o += sz[i++]) off[i] = o;
+    int n = 0, hs = mft_head_dim(c);
+    char **names = (char **)mft__calloc((size_t)MFT__NT * (size_t)c->n_layers + 1, sizeof(char *));
+    if (!names) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < MFT__NT; i++)
+        for (int l = 0; sz[i] && l < (mft__slot_layered(i) ? c->n_layers : 1); l++) {
+            names[n] = (char *)MFT_MALLOC(160);
+            if (names[n]) snprintf(names[n], 160, mft__hf_names[i], l);
+            n++;
+        }
+    mft_status s = MFT_OK;
+    for (int k = 0; k < n && !s; k++)
+        if (!names[k]) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) qsort(names, (size_t)n, sizeof *names, mft__cmp_str);
+    /* the header: the tensors' names, shapes and ranges, in that order */
+    mft__sb h = { NULL, 0, 0, 0, 1, 0 };
+    uint64_t at = 0;
+    mft__sb_put(&h, "{\"__metadata__\":{\"format\":\"pt\"}", -1);
+    for (int k = 0; k < n && !s; k++) {
+        int layer, slot = mft__hf_slot(names[k], &layer);
+        uint64_t rows, cols;
+        mft__slot_shape(c, slot, &rows, &cols);
+        uint64_t bytes = rows * (cols ? cols : 1) * (uint64_t)mft__dt_size[dt];
+        char e[400];
+        if (cols)
+            snprintf(e, sizeof e, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%llu,%llu],\"data_offsets\":[%llu,%llu]}",
+                     names[k], mft__dt_name[dt], (unsigned long long)rows, (unsigned long long)cols,
+                     (unsigned long long)at, (unsigned long long)(at + bytes));
+        else
+            snprintf(e, sizeof e, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}", names[k],
+                     mft__dt_name[dt], (unsigned long long)rows, (unsigned long long)at,
+                     (unsigned long long)(at + bytes));
+        mft__sb_put(&h, e, -1);
+        at += bytes;
+    }
+    mft__sb_put(&h, "}", 1);
+    while (h.n % 8) mft__sb_put(&h, " ", 1); /* the data starts 8-aligned, as the Rust library pads */
+    if (!s && h.nomem) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    char *tmp = NULL;
+    FILE *f = s ? NULL : mft__tmp_create(path, &tmp, &s, err);
+    if (f) {
+        uint64_t hn = (uint64_t)h.n;
+        int ok = fwrite(&hn, 8, 1, f) == 1 && fwrite(h.p, 1, (size_t)h.n, f) == (size_t)h.n;
+        unsigned char *row = NULL;
+        size_t cap = 0;
+        for (int k = 0; k < n && ok; k++) {
+            int layer, slot = mft__hf_slot(names[k], &layer), heads = mft__slot_heads(c, slot);
+            uint64_t rows, cols;
+            mft__slot_shape(c, slot, &rows, &cols);
+            uint64_t rc = cols ? cols : 1;
+            size_t rb = (size_t)rc * (size_t)mft__dt_size[dt];
+            if (rb > cap && !(row = (unsigned char *)MFT_REALLOC(row, cap = rb))) ok = 0;
+            const float *src = m->params + off[slot] + (size_t)layer * (size_t)(rows * rc);
+            for (uint64_t r = 0; r < rows && ok; r++) {
+                const float *x = src + (heads ? mft__rope_row(r, hs) : r) * rc; /* HF row r */
+                for (uint64_t q = 0; q < rc; q++) {
+                    if (dt == MFT__DT_F32)
+                        memcpy(row + 4 * q, x + q, 4);
+                    else {
+                        uint16_t v = dt == MFT__DT_F16 ? mft__f32_to_f16(x[q]) : mft__f32_to_bf16(x[q]);
+                        memcpy(row + 2 * q, &v, 2);
+                    }
+                }
+                ok = fwrite(row, 1, rb, f) == rb;
+            }
+        }
+        MFT_FREE(row);
+        s = mft__tmp_commit(f, tmp, path, ok, err);
+    }
+    for (int k = 0; k < n; k++) MFT_FREE(names[k]);
+    MFT_FREE(names);
+    MFT_FREE(h.p);
+    return s;
+}
+
+/* config.json as transformers writes it for the architecture (sorted keys, indent 2) */
+static mft_status mft__hf_config_write(const mft_model *m, const char *path, int dt, const mft_tokenizer *t,
+                                       mft_error *err)
+{
+    const mft_config *c = &m->cfg;
+    const char *arch[3] = { "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM" };
+    const char *type[3] = { "llama", "qwen2", "qwen3" }, *dtn[3] = { "float32", "float16", "bfloat16" };
+    char b[4096], rope[256] = "null";
+    if (c->rope_scaling == MFT_ROPE_LLAMA3)
+        snprintf(rope, sizeof rope,
+                 "{\n    \"factor\": %.9g,\n    \"high_freq_factor\": %.9g,\n    \"low_freq_factor\": %.9g,\n"
+                 "    \"original_max_position_embeddings\": %d,\n    \"rope_type\": \"llama3\"\n  }",
+                 (double)c->rope_factor, (double)c->rope_high_freq, (double)c->rope_low_freq, c->rope_orig_ctx);
+    int bos = t && t->bos_id >= 0 ? t->bos_id : 1, eos = t && t->eos_id >= 0 ? t->eos_id : 2;
+    int n = snprintf(
+        b, sizeof b,
+        "{\n  \"architectures\": [\n    \"%s\"\n  ],\n%s  \"attention_dropout\": 0.0,\n"
+        "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"head_dim\": %d,\n  \"hidden_act\": \"silu\",\n"
+        "  \"hidden_size\": %d,\n  \"initializer_range\": 0.02,\n  \"intermediate_size\": %d,\n"
+        "  \"max_position_embeddings\": %d,\n  \"model_type\": \"%s\",\n  \"num_attention_heads\": %d,\n"
+        "  \"num_hidden_layers\": %d,\n  \"num_key_value_heads\": %d,\n  \"rms_norm_eps\": %.9g,\n"
+        "  \"rope_scaling\": %s,\n  \"rope_theta\": %.9g,\n  \"tie_word_embeddings\": %s,\n"
+        "  \"torch_dtype\": \"%s\",\n  \"use_cache\": true,\n%s  \"vocab_size\": %d\n}\n",
+        arch[c->arch], c->arch == MFT_ARCH_QWEN2 ? "" : "  \"attention_bias\": false,\n", bos, eos, mft_head_dim(c),
+        c->dim, c->hidden_dim, c->file_ctx ? c->file_ctx : c->seq_len, type[c->arch], c->n_heads, c->n_layers,
+        c->n_kv_heads, (double)c->norm_eps, rope, (double)c->rope_theta, c->shared_classifier ? "true" : "false",
+        dtn[dt], c->arch == MFT_ARCH_LLAMA ? "" : "  \"use_sliding_window\": false,\n", c->vocab_size);
+    if (n < 0 || n >= (int)sizeof b) return mft__fail(err, MFT_ERR_ARG, "config.json too long");
+    char *tmp;
+    mft_status s;
+    FILE *f = mft__tmp_create(path, &tmp, &s, err);
+    if (!f) return s;
+    return mft__tmp_commit(f, tmp, path, fwrite(b, 1, (size_t)n, f) == (size_t)n, err);
+}
+
+MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, const struct mft_tokenizer *t,
+                               const char *copy_from, mft_error *err)
+{
+    if (!m || !m->params || !dir) return mft__fail(err, MFT_ERR_ARG, "mft_hf_save: NULL argument");
+    int dt = dtype < 0 ? m->cfg.dtype : dtype;
+    if (dt < MFT_DTYPE_F32 || dt > MFT_DTYPE_BF16)
+        return mft__fail(err, MFT_ERR_ARG, "dtype %d is not one of MFT_DTYPE_*", dt);
+    char *cp = mft__join(dir, "config.json"), *sp = mft__join(dir, "model.safetensors");
+    char *gp = mft__join(dir, "generation_config.json");
+    mft_status s = cp && sp && gp ? MFT_OK : mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) s = mft__st_write(m, sp, dt, err);
+    if (!s) s = mft__hf_config_write(m, cp, dt, t, err);
+    const char *files[5] = { "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                             "generation_config.json" };
+    for (int i = 0; i < 5 && !s && copy_from; i++) s = mft__copy_file(copy_from, dir, files[i], err);
+    if (!s && !mft__exists(gp)) { /* the ids generation stops at */
+        char g[128], *tmp;
+        int n = snprintf(g, sizeof g, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d\n}\n",
+                         t && t->bos_id >= 0 ? t->bos_id : 1, t && t->eos_id >= 0 ? t->eos_id : 2);
+        FILE *f = mft__tmp_create(gp, &tmp, &s, err);
+        if (f) s = mft__tmp_commit(f, tmp, gp, fwrite(g, 1, (size_t)n, f) == (size_t)n, err);
+    }
+    MFT_FREE(cp);
+    MFT_FREE(sp);
+    MFT_FREE(gp);
+    return s ? s : mft__ok(err);
+}
+
 /* ---- GGUF models (the file format is in gguf above) ---------------------------------------------------------------------------
    The weights of a GGUF file: llama.cpp's names (token_embd, blk.N.attn_q, ..., output), each
    tensor's dims innermost first (ne0 = the row length), types F32, F16, BF16 and the 8-bit
@@ -4610,6 +4804,8 @@ static mft_status mft__gg_config(const mft_gguf *g, const char *where, mft_confi
     c->n_heads = (int)v[3];
     c->n_kv_heads = v[4] ? (int)v[4] : c->n_heads;
     c->seq_len = v[5] < MFT_MAX_CONTEXT ? (int)v[5] : MFT_MAX_CONTEXT;
+    c->file_ctx = (int)v[5];
+    c->dtype = emb->type == MFT__GG_F16 ? MFT_DTYPE_F16 : emb->type == MFT__GG_BF16 ? MFT_DTYPE_BF16 : MFT_DTYPE_F32;
     c->vocab_size = emb->dims[1] < (1u << 30) ? (int)emb->dims[1] : -1;
     int64_t kl = mft__gg_arch_int(g, arch, "attention.key_length", 0);
     int64_t vl = mft__gg_arch_int(g, arch, "attention.value_length", kl);
@@ -4718,7 +4914,7 @@ static mft_status mft__gg_load(mft_model *m, const mft_gguf *g, mft__src *src, i
             s = mft__src_seek(src, g->data_offset + t->offset, err);
             for (uint64_t r = 0; r < rows && !s; r++) {
                 s = mft__src_read(src, buf, rb, err);
-                uint64_t to = heads ? mft__rope_row(r, hs, 0) : r;
+                uint64_t to = heads ? mft__rope_row(r, hs) : r;
                 if (!s) mft__gg_row(dst + to * rc, buf, rc, t->type);
             }
         }

@@ -219,6 +219,7 @@ MFT_API void mft_free(void *p);
 
 enum { MFT_ARCH_LLAMA = 0, MFT_ARCH_QWEN2, MFT_ARCH_QWEN3 };   /* the families of mft_config.arch */
 enum { MFT_ROPE_PLAIN = 0, MFT_ROPE_LLAMA3 };                 /* mft_config.rope_scaling */
+enum { MFT_DTYPE_F32 = 0, MFT_DTYPE_F16, MFT_DTYPE_BF16 };      /* mft_config.dtype, and what writers write */
 
 /* A zeroed config plus the first ten fields is a plain llama2.c-style model; the rest are the
    features of the families that maskft trains (LLAMA: Llama-2/3, TinyLlama, SmolLM, Mistral;
@@ -241,6 +242,9 @@ typedef struct mft_config {
     int rope_scaling;      /* MFT_ROPE_LLAMA3: Llama 3.1's frequency scaling, with: */
     float rope_factor, rope_low_freq, rope_high_freq; /* factor, low/high frequency factors */
     int rope_orig_ctx;     /* original_max_position_embeddings */
+    int file_ctx;          /* the context the model's file declares (seq_len is at most MFT_MAX_CONTEXT of
+                              it); 0: seq_len. Writers put it back. */
+    int dtype;             /* MFT_DTYPE_*: the type the file stored the weights in (writers default to it) */
 } mft_config;
 
 /* Checks a configuration; returns MFT_ERR_ARG/FORMAT with a message if it is inconsistent. */
@@ -413,6 +417,16 @@ MFT_API mft_status mft_model_open_from_memory(mft_model *m, const void *data, si
 MFT_API mft_status mft_hf_open_from_memory(mft_model *m, const char *config_json, size_t config_len,
                                            const void *const *shards, const size_t *shard_sizes, int n_shards, int B,
                                            int T, int flags, mft_error *err);
+struct mft_tokenizer; /* below */
+/* Writes a Hugging Face folder into the existing directory dir: config.json (the config, as
+   transformers writes it for the architecture), model.safetensors in dtype (MFT_DTYPE_*; -1:
+   the type the model was read in), q/k rows back in transformers' order, and
+   generation_config.json. The tokenizer's files (tokenizer.json, tokenizer_config.json,
+   tokenizer.model, special_tokens_map.json, and generation_config.json if there is one) are
+   copied from the folder copy_from (may be NULL); t (may be NULL) gives bos/eos ids. Each file
+   goes to FILE.tmp first and is renamed. */
+MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, const struct mft_tokenizer *t,
+                               const char *copy_from, mft_error *err);
 /* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
 MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err);
 

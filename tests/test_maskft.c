@@ -2531,7 +2531,7 @@ static void hf_reference(const char *name)
         float *back = fbuf((size_t)numel);
         int heads = mft__slot_heads(&m.cfg, slot);
         for (uint64_t r = 0; r < rows; r++) {
-            uint64_t from = heads ? mft__rope_row(r, hs, 0) : r;
+            uint64_t from = heads ? mft__rope_row(r, hs) : r;
             for (uint64_t k = 0; k < rc; k++) back[r * rc + k] = (float)(mine[from * rc + k] / fi.weight_sum);
         }
         double gmax = 0;
@@ -2820,6 +2820,89 @@ static void test_gguf_models(void)
     free(gg);
 }
 
+/* HF -> maskft -> HF: every tensor comes back bit for bit (in the type it came in), the folder
+   loads again to the same weights and config */
+static void test_hf_roundtrip(void)
+{
+    const char *names[5] = { "llama-f32", "llama3-bf16", "smollm-f16", "qwen2-bf16", "qwen3-f32" };
+    for (int i = 0; i < 5; i++) {
+        char src[128], dst[128], a[200], b[200];
+        snprintf(src, sizeof src, "tests/data/hf/%s", names[i]);
+        snprintf(dst, sizeof dst, "build/rt_%s_%ld", names[i], (long)getpid());
+        mkdir_p(dst);
+        mft_model m, m2;
+        mft_tokenizer t;
+        mft_error err;
+        if (mft_model_open(&m, src, 1, 1, MFT_FORWARD, &err) || mft_tokenizer_for_model(&t, src, 0, &err) ||
+            mft_hf_save(&m, dst, -1, &t, src, &err)) {
+            EXPECT(0, "%s: %s", names[i], err.msg);
+            continue;
+        }
+        EXPECT(mft_model_open(&m2, dst, 1, 1, MFT_FORWARD, &err) == MFT_OK && m2.n_params == m.n_params &&
+               !memcmp(m.params, m2.params, m.n_params * sizeof(float)) && !memcmp(&m.cfg, &m2.cfg, sizeof m.cfg),
+               "%s: the written folder loads to other weights or another config", names[i]);
+        /* tensor by tensor against the original files (shards included) */
+        char **files;
+        int nf;
+        mft__st orig[4], mine;
+        memset(orig, 0, sizeof orig);
+        memset(&mine, 0, sizeof mine);
+        EXPECT(mft__hf_shards(src, &files, &nf, &err) == MFT_OK && nf <= 4, "shards");
+        for (int k = 0; k < nf; k++) {
+            mft__src_open(&orig[k].src, files[k], NULL);
+            mft__st_read_header(&orig[k], NULL);
+        }
+        snprintf(b, sizeof b, "%s/model.safetensors", dst);
+        mft__src_open(&mine.src, b, NULL);
+        EXPECT(mft__st_read_header(&mine, &err) == MFT_OK, "%s: %s", b, err.msg);
+        int same = 0, total = 0;
+        for (int k = 0; k < nf; k++)
+            for (int q = 0; q < orig[k].n; q++) {
+                const mft__st_tensor *x = &orig[k].t[q];
+                int which;
+                mft__st_tensor *y = mft__st_find(&mine, 1, x->name, &which);
+                total++;
+                if (!y || y->dtype != x->dtype || y->end - y->begin != x->end - x->begin) continue;
+                size_t len = (size_t)(x->end - x->begin);
+                unsigned char *p = malloc(len), *r = malloc(len);
+                mft__src_seek(&orig[k].src, x->begin, NULL);
+                mft__src_read(&orig[k].src, p, len, NULL);
+                mft__src_seek(&mine.src, y->begin, NULL);
+                mft__src_read(&mine.src, r, len, NULL);
+                same += !memcmp(p, r, len);
+                free(p);
+                free(r);
+            }
+        EXPECT(total > 0 && same == total && mine.n == total, "%s: %d of %d tensors identical (%d written)", names[i], same,
+               total, mine.n);
+        for (int k = 0; k < nf; k++) {
+            mft__st_free(&orig[k]);
+            free(files[k]);
+        }
+        free(files);
+        mft__st_free(&mine);
+        snprintf(a, sizeof a, "%s/tokenizer.json", dst);
+        EXPECT(mft__exists(a), "%s: the tokenizer was not copied", names[i]);
+        mft_tokenizer_free(&t);
+        mft_model_free(&m);
+        mft_model_free(&m2);
+    }
+    /* another type on the way out: F32 -> BF16 is bfloat16's rounding of every weight */
+    mft_model m, m2;
+    mft_error err;
+    char dst[128];
+    snprintf(dst, sizeof dst, "build/rt_bf16_%ld", (long)getpid());
+    mkdir_p(dst);
+    EXPECT(mft_model_open(&m, "tests/data/hf/llama-f32", 1, 1, MFT_FORWARD, &err) == MFT_OK &&
+           mft_hf_save(&m, dst, MFT_DTYPE_BF16, NULL, NULL, &err) == MFT_OK &&
+           mft_model_open(&m2, dst, 1, 1, MFT_FORWARD, &err) == MFT_OK && m2.cfg.dtype == MFT_DTYPE_BF16, "bf16: %s", err.msg);
+    int bad = 0;
+    for (size_t i = 0; m2.params && i < m.n_params; i++) bad += m2.params[i] != mft__bf16_to_f32(mft__f32_to_bf16(m.params[i]));
+    EXPECT(!bad, "%d weights are not their bf16 rounding", bad);
+    mft_model_free(&m);
+    mft_model_free(&m2);
+}
+
 #define TEST(name) { #name, test_##name }
 static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
@@ -2834,7 +2917,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
     TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
-    TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(gguf_models),
+    TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(hf_roundtrip), TEST(gguf_models),
 };
 #undef TEST
 
