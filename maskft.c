@@ -163,7 +163,6 @@ static mft_status mft__hf_open_dir(mft_model *m, const char *dir, int B, int T, 
 static int mft__is_hf_dir(const char *path);
 static mft_status mft__gguf_model(mft_model *m, mft__src *src, int B, int T, int flags, mft_config *only,
                                   mft_error *err);
-#endif
 /* the first four bytes of a source are "GGUF" */
 static int mft__is_gguf(mft__src *f)
 {
@@ -172,6 +171,7 @@ static int mft__is_gguf(mft__src *f)
     mft__src_seek(f, 0, NULL);
     return yes;
 }
+#endif
 /* Files written through a temporary file renamed into place (files). */
 static FILE *mft__tmp_create(const char *path, char **tmp, mft_status *st, mft_error *err);
 static mft_status mft__tmp_commit(FILE *f, char *tmp, const char *path, int ok, mft_error *err);

@@ -67,7 +67,7 @@ static void open_model(mft_model *m, const char *path, int B, int T, int flags, 
 
 typedef struct {
     const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
-    const char *resume, *log, *base, *probes, *mc, *facts;
+    const char *resume, *log, *base, *probes, *mc, *facts, *out_type;
     int no_eot, json;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     int epochs, accum, save_every, len, stop_after;
@@ -106,6 +106,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "-t") || !strcmp(f, "--tokenizer")) a->tok = v;
         else if (!strcmp(f, "-p") || !strcmp(f, "--prompt")) a->prompt = v;
         else if (!strcmp(f, "--text")) a->text = v;
+        else if (!strcmp(f, "--out-type")) a->out_type = v;
         else if (!strcmp(f, "-o") || !strcmp(f, "--out")) a->out = v;
         else if (!strcmp(f, "-n")) a->n = (int)num(f, v, 0, 1e9);
         else if (!strcmp(f, "--temp")) a->temp = (float)num(f, v, 0, 100);
@@ -214,16 +215,113 @@ static char *record_pc(const char *p, int pl, const char *c, int cl)
 }
 
 /* -t if given, else the tokenizer that comes with the model (GGUF, or a file beside it) */
+
+/* ---- generate ------------------------------------------------------------------------------ */
+
+/* ---- writing a model: the format from OUT ------------------------------------------------ */
+
+#include <sys/stat.h>
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* OUT ending in '/' or an existing directory: a Hugging Face folder; else a llama2.c .bin */
+static int out_is_folder(const char *out)
+{
+    size_t n = strlen(out);
+    return (n > 0 && out[n - 1] == '/') || is_dir(out);
+}
+
+/* the files that would be written do not exist yet as directories and their folder exists:
+   checked before the first step, so a run is not lost to a bad --out */
+static void check_out(const char *out, const char *type)
+{
+    if (type && strcmp(type, "f32") && strcmp(type, "f16") && strcmp(type, "bf16"))
+        die("--out-type is f32, f16 or bf16 (got '%s')", type);
+    if (out_is_folder(out)) {
+        if (!is_dir(out) && mkdir(out, 0755)) die("cannot create the folder '%s' for --out", out);
+        return;
+    }
+    if (type) die("--out-type applies to a Hugging Face folder (--out DIR/); '%s' is a llama2.c checkpoint", out);
+}
+
+/* the folder of the tokenizer files to copy into a written folder: the model's own folder, or
+   the folder of -t when -t is a Hugging Face or SentencePiece file (tokenizer.json, .model) */
+static char *tokenizer_dir(const char *model, const char *tok)
+{
+    if (!tok) return is_dir(model) ? strdup(model) : NULL;
+    if (!strstr(tok, "tokenizer")) return NULL;
+    char *d = strdup(tok), *slash = d ? strrchr(d, '/') : NULL;
+    if (d && slash) *slash = 0;
+    else if (d) strcpy(d, ".");
+    return d;
+}
+
+static void save_model(const mft_model *m, const char *out, const char *type, const mft_tokenizer *tok, const char *model,
+                       const char *tokpath)
+{
+    mft_error err;
+    if (!out_is_folder(out)) {
+        if (mft_model_save(m, out, &err)) die_err(&err);
+        return;
+    }
+    int dt = !type ? -1 : !strcmp(type, "f16") ? MFT_DTYPE_F16 : !strcmp(type, "bf16") ? MFT_DTYPE_BF16 : MFT_DTYPE_F32;
+    char *from = tokenizer_dir(model, tokpath);
+    if (mft_hf_save(m, out, dt, tok, from, &err)) die_err(&err);
+    if (!from) fprintf(stderr, "maskft: note: '%s' has no tokenizer files beside it: the folder holds none\n", model);
+    free(from);
+}
+
+/* -t if given (a file, or a folder with a tokenizer.json or tokenizer.model), else the tokenizer
+   that comes with the model (GGUF, a folder, or a file beside it) */
 static void open_tokenizer(const char *tokpath, const char *model, int vocab, mft_tokenizer *tok)
 {
     mft_error err;
     mft_status s;
-    if (tokpath) s = mft_tokenizer_open(tok, tokpath, vocab, &err);
-    else s = mft_tokenizer_for_model(tok, model, vocab, &err);
+    if (tokpath && is_dir(tokpath)) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/tokenizer.json", tokpath);
+        FILE *f = fopen(p, "rb");
+        if (f) fclose(f);
+        else snprintf(p, sizeof p, "%s/tokenizer.model", tokpath);
+        s = mft_tokenizer_open(tok, p, vocab, &err);
+    } else if (tokpath) {
+        s = mft_tokenizer_open(tok, tokpath, vocab, &err);
+    } else {
+        s = mft_tokenizer_for_model(tok, model, vocab, &err);
+    }
     if (s) die_err(&err);
 }
 
-/* ---- generate ------------------------------------------------------------------------------ */
+static const char *convert_usage =
+    "usage: maskft convert -m MODEL [-t TOKENIZER] --out OUT [--out-type f32|f16|bf16]\n"
+    "  Writes MODEL (a llama2.c .bin, a GGUF file or a Hugging Face folder) as OUT: a folder\n"
+    "  (OUT/ or an existing directory: config.json, model.safetensors in the type the model came\n"
+    "  in or --out-type, the tokenizer files copied) or a llama2.c checkpoint (OUT.bin).\n";
+
+static int cmd_convert(int argc, char **argv)
+{
+    args_t a = { 0 };
+    parse(argc, argv, &a, convert_usage);
+    need(a.model, "-m MODEL", convert_usage);
+    need(a.out, "--out OUT", convert_usage);
+    check_out(a.out, a.out_type);
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    open_model(&m, a.model, 1, 1, MFT_FORWARD, a.threads);
+    int have_tok = (a.tok ? mft_tokenizer_open(&tok, a.tok, m.cfg.vocab_size, &err)
+                          : mft_tokenizer_for_model(&tok, a.model, m.cfg.vocab_size, &err)) == MFT_OK;
+    if (m.quantised) fprintf(stderr, "maskft: note: '%s' was quantised; it is written dequantised\n", a.model);
+    save_model(&m, a.out, a.out_type, have_tok ? &tok : NULL, a.model, a.tok);
+    fprintf(stderr, "wrote %s (%zu parameters)\n", a.out, m.n_params);
+    if (have_tok) mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+    return 0;
+}
 
 static const char *gen_usage =
     "usage: maskft generate -m MODEL [-t TOKENIZER] [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]"
@@ -311,7 +409,9 @@ static const char *train_usage =
     "  --anchor W adds W x the mean KL(base || model) over the untrained positions of each step\n"
     "  (the context anchor: the base model's distributions there are kept, computed on the fly\n"
     "  by a frozen copy of MODEL); 0, the default, trains the mask alone.\n"
-    "  --log writes one JSON record per step. OUT.bin is a llama2.c checkpoint.\n"
+    "  --log writes one JSON record per step. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face\n"
+    "  folder; OUT.bin is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a\n"
+    "  Hugging Face folder in the type the model came in (--out-type f32|f16|bf16 to choose).\n"
     "  --text: plain next-token training on random windows of a text file (every token weighted\n"
     "  1) for --steps steps.\n";
 
@@ -338,6 +438,7 @@ static int cmd_train(int argc, char **argv)
     need(a.model, "-m MODEL", train_usage);
     need(a.out, "--out OUT.bin", train_usage);
     if (a.data && a.text) die("give --data or --text, not both");
+    check_out(a.out, a.out_type);
     if (a.data) return cmd_train_data(&a);
     need(a.text, "--text FILE (or --data D.jsonl)", train_usage);
     mft_error err;
@@ -375,7 +476,7 @@ static int cmd_train(int argc, char **argv)
                (double)info.lr, (double)info.grad_norm, dt * 1000);
         fflush(stdout);
     }
-    if (mft_model_save(&m, a.out, &err)) die_err(&err);
+    save_model(&m, a.out, a.out_type, &tok, a.model, a.tok);
     printf("saved %s\n", a.out);
     free(in);
     free(ids);
@@ -486,9 +587,12 @@ static int cmd_detokenize(int argc, char **argv)
 /* ---- mask / export ----------------------------------------------------------------------------- */
 
 static const char *mask_usage =
-    "usage: maskft mask   -m MODEL [-t TOKENIZER] --data D.jsonl [--policy key|all|diff] [--template auto|NAME]\n"
+    "usage: maskft mask   -m MODEL | -t TOKENIZER --data D.jsonl [--policy key|all|diff] [--template auto|NAME]\n"
     "                     [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--html FILE]\n"
-    "       maskft export -m MODEL [-t TOKENIZER] --data D.jsonl --out T.jsonl [the same mask options]\n"
+    "       maskft export -m MODEL | -t TOKENIZER --data D.jsonl --out T.jsonl [the same mask options]\n"
+    "  A tokenizer is enough (-t tokenizer.json, a GGUF file, a Hugging Face folder; a llama2.c\n"
+    "  tokenizer.bin with --vocab N); with -m the examples are cut to the model's context, and the\n"
+    "  +surprise / +known filters need it.\n"
     "  mask shows every example with its trained tokens marked ([brackets], or colour on a\n"
     "  terminal; the end token in bold) and counts trained tokens per example and overall; it\n"
     "  lists examples whose mask is empty. --html writes the same as a page. export writes\n"
@@ -596,10 +700,14 @@ static int cmd_mask(int argc, char **argv, int export)
 {
     args_t a = { 0 };
     parse(argc, argv, &a, mask_usage);
-    need(a.model, "-m MODEL", mask_usage);
+    if (!a.model && !a.tok) die("give -t TOKENIZER (or -m MODEL to use the tokenizer that comes with it)\n%s", mask_usage);
     need(a.data, "--data D.jsonl", mask_usage);
     if (export) need(a.out, "--out T.jsonl", mask_usage);
-    mft_config c = config_of(a.model);
+    /* a tokenizer is enough; the model gives the context examples are cut to, and the NLL of
+       the +surprise / +known filters */
+    mft_config c = { 0 };
+    if (a.model) c = config_of(a.model);
+    else c.vocab_size = a.vocab;
     mft_error err;
     mft_tokenizer tok;
     open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
@@ -607,6 +715,7 @@ static int cmd_mask(int argc, char **argv, int export)
     float tau = 0;
     mft_data_opts o = data_opts(&a, &tok, &filter, &tau);
     o.max_len = c.seq_len;
+    if (filter && !a.model) die("--policy %s scores tokens with the model: give -m MODEL", a.policy);
     mft_model m;
     if (filter) open_model(&m, a.model, 1, c.seq_len, MFT_FORWARD, 0); /* mask has always used the default threads */
     size_t size, at = 0;
@@ -841,6 +950,7 @@ static int cmd_train_data(args_t *ap)
     memcpy(rs.magic, "MFTRUN02", 8);
     char *ckpt = xmalloc(strlen(a.out) + 6);
     sprintf(ckpt, "%s.ckpt", a.out);
+    if (ckpt[strlen(a.out) - 1] == '/') sprintf(ckpt + strlen(a.out) - 1, ".ckpt"); /* OUT/ -> OUT.ckpt */
     if (a.resume) {
         run_state got;
         if (mft_checkpoint_load(&m, a.resume, &got, sizeof got, &err)) die_err(&err);
@@ -932,7 +1042,7 @@ static int cmd_train_data(args_t *ap)
     }
     if (tty) fputc('\n', stderr);
     if (mft_checkpoint_save(&m, ckpt, &rs, sizeof rs, &err)) die_err(&err);
-    if (mft_model_save(&m, a.out, &err)) die_err(&err);
+    save_model(&m, a.out, a.out_type, &tok, a.model, a.tok);
     fprintf(stderr, "saved %s (and %s) after %ld steps, %.1f s\n", a.out, ckpt, (long)rs.step, rs.seconds);
     if (log) fclose(log);
     free(in);
@@ -1396,6 +1506,7 @@ int main(int argc, char **argv)
         "  draft      the model writes its own answers into a JSONL data file\n"
         "  mask       show which tokens of a JSONL data file would be trained\n"
         "  export     write input_ids + labels (-100 = not trained) for TRL / Axolotl\n"
+        "  convert    write a model as a Hugging Face folder or a llama2.c checkpoint\n"
         "  version    library version and SIMD path\n";
     if (argc < 2) {
         fputs(usage, stderr);
@@ -1410,6 +1521,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "draft")) return cmd_draft(argc, argv);
     if (!strcmp(argv[1], "export")) return cmd_mask(argc, argv, 1);
     if (!strcmp(argv[1], "probe")) return cmd_probe(argc, argv);
+    if (!strcmp(argv[1], "convert")) return cmd_convert(argc, argv);
     if (!strcmp(argv[1], "version")) {
         printf("maskft %s (%s)\n", mft_version(), mft_simd_name());
         return 0;

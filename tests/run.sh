@@ -175,6 +175,27 @@ cli_compare() { # a model against itself: KL 0, same top-1 and agreement 100%; a
 }
 check "cli probe / eval --compare / --mc" cli_compare
 
+cli_formats() { # convert to a Hugging Face folder and back; every command takes folders and GGUF files
+    ./build/maskft convert -m $M -t tests/data/tok512-hf/tokenizer.json --out $T/s260/ 2> /dev/null || return 1
+    [ -s $T/s260/config.json ] && [ -s $T/s260/model.safetensors ] && [ -s $T/s260/tokenizer.json ] || return 1
+    ./build/maskft generate -m $T/s260 --temp 0 -n 200 2> /dev/null > $T/gen_hf.txt || return 1
+    printf '\n' > $T/nl; cat tests/data/stories260K_greedy200.txt $T/nl | cmp - $T/gen_hf.txt || return 1
+    ./build/maskft generate -m tests/data/tinyllamas-stories-260k-f32.gguf --temp 0 -n 200 2> /dev/null > $T/gen_gg.txt &&
+        cmp $T/gen_hf.txt $T/gen_gg.txt || { echo "GGUF"; return 1; }
+    # the weights come back to the byte (llama2.c's freq_cis tables after them are recomputed)
+    ./build/maskft convert -m $T/s260 --out $T/back.bin 2> /dev/null && cmp -n 1040156 $M $T/back.bin || { echo "folder -> .bin"; return 1; }
+    # train a folder into a folder in bf16; it loads, and export needs only the tokenizer
+    ./build/maskft train -m tests/data/hf/qwen2-bf16 --data tests/data/facts.jsonl --epochs 2 --seq 40 --out $T/q2/ \
+        --out-type bf16 2> /dev/null && grep -q '"torch_dtype": "bfloat16"' $T/q2/config.json || return 1
+    ./build/maskft eval -m $T/q2 --text tests/data/story.txt > /dev/null || return 1
+    ./build/maskft export -t tests/data/hf/qwen2-bf16 --data tests/data/facts.jsonl --out $T/x1.jsonl 2> /dev/null &&
+        ./build/maskft export -m tests/data/hf/qwen2-bf16 --data tests/data/facts.jsonl --out $T/x2.jsonl 2> /dev/null &&
+        cmp $T/x1.jsonl $T/x2.jsonl || { echo "export"; return 1; }
+    ./build/maskft train -m $M --text tests/data/story.txt --steps 1 --out $T/y.bin --out-type f16 > $T/err.txt 2>&1
+    [ $? -eq 1 ] && grep -q "out-type applies to a Hugging Face folder" $T/err.txt
+}
+check "cli convert / folders / GGUF / tokenizer-only export" cli_formats
+
 cli_quickstart() { ./build/quickstart > $T/qs.txt && tail -1 $T/qs.txt | grep -q "^Lily had a cat named Mochi\.$"; }
 check "quickstart learns the fact" cli_quickstart
 
