@@ -44,6 +44,7 @@
        >>encode     normalisation, special tokens, offsets
        >>detokenize bytes of each token, streaming and whole decoding
        >>vocabs     the loaders: tokenizer.bin, .model (protobuf), tokenizer.json, GGUF
+     >>llamacpp   GGUF files written for llama.cpp: metadata, vocabulary, tensors
      >>chat       built-in chat templates, one renderer per family in a table
      >>data       a JSONL record -> ids and per-position loss weights (the key-token mask),
                   and the model's own drafts
@@ -4746,7 +4747,7 @@ static int mft__gg_fit_llama3(mft_config *c, const float *ff, int n)
 {
     float mx = 0;
     for (int i = 0; i < n; i++) mx = ff[i] > mx ? ff[i] : mx;
-    for (int ctx = 1024; ctx <= (1 << 20); ctx *= 2) {
+    for (int ctx = 1; ctx <= (1 << 20); ctx *= 2) {
         mft_config t = *c;
         t.rope_scaling = MFT_ROPE_LLAMA3;
         t.rope_factor = mx;
@@ -7523,6 +7524,313 @@ MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_p
                      "no tokenizer beside '%s' (looked for tokenizer.json, tokenizer.model, tokenizer.bin, tok%d.bin): "
                      "give one",
                      model_path, vocab_size);
+}
+
+/* ============================================================================================
+   >>llamacpp
+   GGUF files that llama.cpp runs: version 3, llama.cpp's tensor names (the table of the GGUF
+   reader) and dims (the row length first), the metadata its loader needs, the tokenizer and
+   chat template. Matrices in the chosen type, norms and biases in F32 (as llama.cpp's converter
+   writes them). llama's q/k rows stay in maskft's interleaved order, which is llama.cpp's for
+   llama; qwen2/qwen3 are written in NEOX order (pairs i, i + hs/2). Llama 3.1's RoPE scaling
+   becomes the rope_freqs tensor of per-pair divisors llama.cpp applies.
+   ============================================================================================ */
+
+typedef struct mft__gw {
+    FILE *f;
+    int ok;
+    uint64_t n_kv; /* keys written, patched into the header at the end */
+} mft__gw;
+
+static void mft__gw_bytes(mft__gw *w, const void *p, size_t n)
+{
+    if (w->ok && n && fwrite(p, 1, n, w->f) != n) w->ok = 0;
+}
+
+static void mft__gw_u32(mft__gw *w, uint32_t v) { mft__gw_bytes(w, &v, 4); }
+static void mft__gw_u64(mft__gw *w, uint64_t v) { mft__gw_bytes(w, &v, 8); }
+
+static void mft__gw_str(mft__gw *w, const char *s, size_t n)
+{
+    mft__gw_u64(w, n);
+    mft__gw_bytes(w, s, n);
+}
+
+static void mft__gw_key(mft__gw *w, const char *key, uint32_t type)
+{
+    mft__gw_str(w, key, strlen(key));
+    mft__gw_u32(w, type);
+    w->n_kv++;
+}
+
+static void mft__gw_kv_str(mft__gw *w, const char *key, const char *v)
+{
+    mft__gw_key(w, key, MFT_GGUF_STRING);
+    mft__gw_str(w, v, strlen(v));
+}
+
+static void mft__gw_kv_u32(mft__gw *w, const char *key, uint32_t v)
+{
+    mft__gw_key(w, key, MFT_GGUF_UINT32);
+    mft__gw_u32(w, v);
+}
+
+static void mft__gw_kv_f32(mft__gw *w, const char *key, float v)
+{
+    mft__gw_key(w, key, MFT_GGUF_FLOAT32);
+    mft__gw_bytes(w, &v, 4);
+}
+
+static void mft__gw_kv_bool(mft__gw *w, const char *key, int v)
+{
+    uint8_t b = (uint8_t)(v != 0);
+    mft__gw_key(w, key, MFT_GGUF_BOOL);
+    mft__gw_bytes(w, &b, 1);
+}
+
+/* a piece of a byte-level vocabulary in GPT-2's printable alphabet (the inverse of mft__bl_byte) */
+static void mft__bl_encode(mft__sb *b, const char *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int c = (unsigned char)p[i], cp = c;
+        if (!((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF)))
+            cp = 0x100 + (c <= 0x20 ? c : c <= 0xA0 ? 33 + (c - 0x7F) : 67);
+        char u[4];
+        mft__sb_put(b, u, mft__utf8_put((unsigned)cp, u));
+    }
+}
+
+/* token i as the GGUF vocabulary stores it, the inverse of mft_tokenizer_from_gguf:
+   SentencePiece pieces with spaces as U+2581; byte-level ordinary pieces in GPT-2's alphabet,
+   the others as their text. Control tokens lose the newlines llama2.c puts around <s>, </s>. */
+static void mft__gguf_piece(const mft_tokenizer *t, int i, mft__sb *b)
+{
+    int n;
+    const char *p = mft_token_piece(t, i, &n);
+    if (t->types[i] == MFT_TOKEN_CONTROL) {
+        while (n > 0 && (p[0] == '\n' || p[0] == ' ')) p++, n--;
+        while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == ' ')) n--;
+    }
+    if (t->kind == MFT_TOK_BPE && t->types[i] == MFT_TOKEN_NORMAL)
+        mft__bl_encode(b, p, n);
+    else if (t->kind == MFT_TOK_BPE)
+        mft__sb_put(b, p, n);
+    else
+        for (int k = 0; k < n; k++) mft__sb_put(b, p[k] == ' ' ? "\xE2\x96\x81" : p + k, p[k] == ' ' ? 3 : 1);
+}
+
+static int mft__cmp_rank(const void *a, const void *b)
+{
+    int32_t x = ((const int32_t *)a)[0], y = ((const int32_t *)b)[0];
+    return x < y ? -1 : x > y;
+}
+
+/* the tokenizer.ggml.* keys */
+static mft_status mft__gw_tokenizer(mft__gw *w, const mft_tokenizer *t, mft_error *err)
+{
+    int V = t->vocab_size, bpe = t->kind == MFT_TOK_BPE;
+    const char *pre = t->pre == MFT_PRE_LLAMA3      ? "llama-bpe"
+                      : t->pre == MFT_PRE_QWEN2     ? "qwen2"
+                      : t->pre == MFT_PRE_STARCODER ? "starcoder"
+                                                    : "gpt-2";
+    if (bpe && t->pre == MFT_PRE_STARCODER && t->digit_runs)
+        return mft__fail(err, MFT_ERR_ARG, "a pre-tokenizer splitting digit runs has no llama.cpp name");
+    mft__gw_kv_str(w, "tokenizer.ggml.model", bpe ? "gpt2" : "llama");
+    if (bpe) mft__gw_kv_str(w, "tokenizer.ggml.pre", pre);
+    mft__gw_key(w, "tokenizer.ggml.tokens", MFT_GGUF_ARRAY);
+    mft__gw_u32(w, MFT_GGUF_STRING);
+    mft__gw_u64(w, (uint64_t)V);
+    mft__sb b = { NULL, 0, 0, 0, 1, 0 };
+    for (int i = 0; i < V; i++) {
+        b.n = 0;
+        b.over = 0;
+        mft__gguf_piece(t, i, &b);
+        if (b.nomem) break;
+        mft__gw_str(w, b.p ? b.p : "", (size_t)b.n);
+    }
+    if (!bpe) {
+        mft__gw_key(w, "tokenizer.ggml.scores", MFT_GGUF_ARRAY);
+        mft__gw_u32(w, MFT_GGUF_FLOAT32);
+        mft__gw_u64(w, (uint64_t)V);
+        if (!t->merge_cap)
+            mft__gw_bytes(w, t->scores, (size_t)V * 4);
+        else { /* merges by rank (a SentencePiece tokenizer.json): a piece scores minus the rank of
+                  the first merge that makes it, the order SentencePiece's own scores give (the
+                  converter that wrote such a file listed merges by the score of their result) */
+            float *sc = (float *)MFT_MALLOC((size_t)V * sizeof(float));
+            if (!sc) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+            for (int i = 0; i < V; i++) sc[i] = -1e9f;
+            for (uint32_t k = 0; k < t->merge_cap; k++) {
+                int32_t id = t->merge_id[k];
+                if (t->merge_rank[k] >= 0 && id >= 0 && id < V && -(float)t->merge_rank[k] > sc[id])
+                    sc[id] = -(float)t->merge_rank[k];
+            }
+            mft__gw_bytes(w, sc, (size_t)V * sizeof(float));
+            MFT_FREE(sc);
+        }
+    }
+    mft__gw_key(w, "tokenizer.ggml.token_type", MFT_GGUF_ARRAY);
+    mft__gw_u32(w, MFT_GGUF_INT32);
+    mft__gw_u64(w, (uint64_t)V);
+    for (int i = 0; i < V; i++) mft__gw_u32(w, t->types[i]);
+    if (bpe) { /* the merges in rank order, "left right" in the byte alphabet */
+        int32_t *r = (int32_t *)MFT_MALLOC(((size_t)t->merge_cap + 1) * 3 * sizeof(int32_t));
+        int nm = 0;
+        for (uint32_t i = 0; r && i < t->merge_cap; i++)
+            if (t->merge_rank[i] >= 0) {
+                r[3 * nm] = t->merge_rank[i];
+                r[3 * nm + 1] = (int32_t)(t->merge_key[i] >> 32);
+                r[3 * nm + 2] = (int32_t)(t->merge_key[i] & 0xFFFFFFFFu);
+                nm++;
+            }
+        if (!r) {
+            MFT_FREE(b.p);
+            return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        }
+        qsort(r, (size_t)nm, 3 * sizeof(int32_t), mft__cmp_rank);
+        mft__gw_key(w, "tokenizer.ggml.merges", MFT_GGUF_ARRAY);
+        mft__gw_u32(w, MFT_GGUF_STRING);
+        mft__gw_u64(w, (uint64_t)nm);
+        for (int k = 0; k < nm; k++) {
+            b.n = 0;
+            b.over = 0;
+            mft__gguf_piece(t, r[3 * k + 1], &b);
+            mft__sb_put(&b, " ", 1);
+            mft__gguf_piece(t, r[3 * k + 2], &b);
+            mft__gw_str(w, b.p ? b.p : "", (size_t)b.n);
+        }
+        MFT_FREE(r);
+    }
+    if (b.nomem) w->ok = 0;
+    MFT_FREE(b.p);
+    if (t->bos_id >= 0) mft__gw_kv_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos_id);
+    if (t->eos_id >= 0) mft__gw_kv_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos_id);
+    if (t->eot_id >= 0 && t->eot_id != t->eos_id) mft__gw_kv_u32(w, "tokenizer.ggml.eot_token_id", (uint32_t)t->eot_id);
+    if (t->unk_id >= 0) mft__gw_kv_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk_id);
+    if (t->pad_id >= 0) mft__gw_kv_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)t->pad_id);
+    mft__gw_kv_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos);
+    mft__gw_kv_bool(w, "tokenizer.ggml.add_eos_token", t->add_eos);
+    if (!bpe) mft__gw_kv_bool(w, "tokenizer.ggml.add_space_prefix", t->add_dummy_prefix);
+    if (t->chat_template) mft__gw_kv_str(w, "tokenizer.chat_template", t->chat_template);
+    return MFT_OK;
+}
+
+MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype, const mft_tokenizer *t,
+                                 mft_error *err)
+{
+    if (!m || !m->params || !path || !t || !t->mem) return mft__fail(err, MFT_ERR_ARG, "mft_gguf_save: NULL argument");
+    const mft_config *c = &m->cfg;
+    int dt = dtype < 0 ? c->dtype : dtype;
+    if (dt < MFT_DTYPE_F32 || dt > MFT_DTYPE_BF16)
+        return mft__fail(err, MFT_ERR_ARG, "dtype %d is not one of MFT_DTYPE_*", dt);
+    if (t->vocab_size != c->vocab_size)
+        return mft__fail(err, MFT_ERR_ARG, "the tokenizer has %d tokens, the model %d", t->vocab_size, c->vocab_size);
+    const char *arch = c->arch == MFT_ARCH_QWEN3 ? "qwen3" : c->arch == MFT_ARCH_QWEN2 ? "qwen2" : "llama";
+    int hs = mft_head_dim(c);
+    mft_status s = MFT_OK;
+    /* the tensors: slot, layer, GGUF type, bytes */
+    size_t sz[MFT__NT], off[MFT__NT], o = 0;
+    mft__tensor_sizes(c, sz);
+    for (int i = 0; i < MFT__NT; o += sz[i++]) off[i] = o;
+    int nt = 0, rope = c->rope_scaling == MFT_ROPE_LLAMA3;
+    for (int i = 0; i < MFT__NT; i++)
+        if (sz[i]) nt += mft__slot_layered(i) ? c->n_layers : 1;
+    char *tmp;
+    FILE *f = mft__tmp_create(path, &tmp, &s, err);
+    if (!f) return s;
+    mft__gw w = { f, 1, 0 };
+    mft__gw_bytes(&w, "GGUF", 4);
+    mft__gw_u32(&w, 3);
+    mft__gw_u64(&w, (uint64_t)(nt + rope));
+    mft__gw_u64(&w, 0); /* the number of keys, patched below */
+    char key[128];
+#define MFT__GK(what) (snprintf(key, sizeof key, "%s.%s", arch, what), key)
+    mft__gw_kv_str(&w, "general.architecture", arch);
+    mft__gw_kv_str(&w, "general.name", "maskft");
+    mft__gw_kv_u32(&w, "general.file_type", dt == MFT_DTYPE_F32 ? 0 : dt == MFT_DTYPE_F16 ? 1 : 32);
+    mft__gw_kv_u32(&w, "general.alignment", 32);
+    mft__gw_kv_u32(&w, MFT__GK("context_length"), (uint32_t)(c->file_ctx ? c->file_ctx : c->seq_len));
+    mft__gw_kv_u32(&w, MFT__GK("embedding_length"), (uint32_t)c->dim);
+    mft__gw_kv_u32(&w, MFT__GK("block_count"), (uint32_t)c->n_layers);
+    mft__gw_kv_u32(&w, MFT__GK("feed_forward_length"), (uint32_t)c->hidden_dim);
+    mft__gw_kv_u32(&w, MFT__GK("attention.head_count"), (uint32_t)c->n_heads);
+    mft__gw_kv_u32(&w, MFT__GK("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
+    mft__gw_kv_u32(&w, MFT__GK("attention.key_length"), (uint32_t)hs);
+    mft__gw_kv_u32(&w, MFT__GK("attention.value_length"), (uint32_t)hs);
+    mft__gw_kv_f32(&w, MFT__GK("attention.layer_norm_rms_epsilon"), c->norm_eps);
+    mft__gw_kv_f32(&w, MFT__GK("rope.freq_base"), c->rope_theta);
+#undef MFT__GK
+    s = mft__gw_tokenizer(&w, t, err);
+    /* the tensor table: name, dims (row length first), type, offset */
+    uint64_t at = 0;
+    for (int pass = 0; pass < 2 && !s; pass++) {
+        if (pass == 1) { /* the data starts aligned */
+            long pos = ftell(f);
+            static const char zeros[32] = { 0 };
+            mft__gw_bytes(&w, zeros, (size_t)((32 - pos % 32) % 32));
+        }
+        for (int i = 0; i < MFT__NT; i++)
+            for (int l = 0; sz[i] && l < (mft__slot_layered(i) ? c->n_layers : 1); l++) {
+                uint64_t rows, cols;
+                mft__slot_shape(c, i, &rows, &cols);
+                int ty = cols && dt != MFT_DTYPE_F32 ? (dt == MFT_DTYPE_F16 ? MFT__GG_F16 : MFT__GG_BF16) : MFT__GG_F32;
+                uint64_t rc = cols ? cols : 1, bytes = mft__gg_bytes(ty, rows * rc);
+                if (pass == 0) {
+                    char name[96];
+                    snprintf(name, sizeof name, mft__gg_names[i], l);
+                    mft__gw_str(&w, name, strlen(name));
+                    mft__gw_u32(&w, cols ? 2 : 1);
+                    mft__gw_u64(&w, cols ? cols : rows);
+                    if (cols) mft__gw_u64(&w, rows);
+                    mft__gw_u32(&w, (uint32_t)ty);
+                    mft__gw_u64(&w, at);
+                    at += (bytes + 31) / 32 * 32;
+                    continue;
+                }
+                int heads = c->arch != MFT_ARCH_LLAMA ? mft__slot_heads(c, i) : 0;
+                const float *src = m->params + off[i] + (size_t)l * (size_t)(rows * rc);
+                unsigned char *row = (unsigned char *)MFT_MALLOC((size_t)rc * 4);
+                if (!row) w.ok = 0;
+                for (uint64_t r = 0; r < rows && w.ok; r++) {
+                    const float *x = src + (heads ? mft__rope_row(r, hs) : r) * rc;
+                    for (uint64_t q = 0; q < rc; q++) {
+                        if (ty == MFT__GG_F32)
+                            memcpy(row + 4 * q, x + q, 4);
+                        else {
+                            uint16_t v = ty == MFT__GG_F16 ? mft__f32_to_f16(x[q]) : mft__f32_to_bf16(x[q]);
+                            memcpy(row + 2 * q, &v, 2);
+                        }
+                    }
+                    mft__gw_bytes(&w, row, (size_t)mft__gg_bytes(ty, rc));
+                }
+                MFT_FREE(row);
+                static const char zeros[32] = { 0 };
+                mft__gw_bytes(&w, zeros, (size_t)((32 - bytes % 32) % 32));
+            }
+        if (rope && pass == 0) {
+            mft__gw_str(&w, "rope_freqs.weight", 17);
+            mft__gw_u32(&w, 1);
+            mft__gw_u64(&w, (uint64_t)(hs / 2));
+            mft__gw_u32(&w, MFT__GG_F32);
+            mft__gw_u64(&w, at);
+        } else if (rope) {
+            for (int i = 0; i < hs / 2; i++) {
+                mft_config p = *c;
+                p.rope_scaling = MFT_ROPE_PLAIN;
+                float ff = (float)(mft__rope_freq(&p, i, hs) / mft__rope_freq(c, i, hs));
+                mft__gw_bytes(&w, &ff, 4);
+            }
+        }
+    }
+    if (s) {
+        mft__tmp_commit(f, tmp, path, 0, NULL);
+        return s;
+    }
+    if (w.ok && fseek(f, 16, SEEK_SET) == 0)
+        mft__gw_u64(&w, w.n_kv);
+    else
+        w.ok = 0;
+    return mft__tmp_commit(f, tmp, path, w.ok, err);
 }
 
 /* ============================================================================================

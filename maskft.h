@@ -427,6 +427,13 @@ struct mft_tokenizer; /* below */
    goes to FILE.tmp first and is renamed. */
 MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, const struct mft_tokenizer *t,
                                const char *copy_from, mft_error *err);
+/* Writes a GGUF v3 file llama.cpp runs (llama, qwen2 or qwen3 by the config): matrices as dtype
+   (MFT_DTYPE_F32/F16/BF16, or -1 for the model's own), norms and biases F32, with t's vocabulary
+   (SentencePiece with scores, or byte-level BPE with merges), special ids and chat template.
+   A tokenizer.json vocabulary that merges SentencePiece pieces by rank has no GGUF form and is
+   refused. Written to path.tmp, then renamed. */
+MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype, const struct mft_tokenizer *t,
+                                 mft_error *err);
 /* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
 MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_error *err);
 

@@ -228,11 +228,18 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* OUT ending in '/' or an existing directory: a Hugging Face folder; else a llama2.c .bin */
+/* OUT ending in '/' or an existing directory: a Hugging Face folder; OUT.gguf: GGUF for
+   llama.cpp; else a llama2.c .bin */
 static int out_is_folder(const char *out)
 {
     size_t n = strlen(out);
     return (n > 0 && out[n - 1] == '/') || is_dir(out);
+}
+
+static int out_is_gguf(const char *out)
+{
+    size_t n = strlen(out);
+    return n > 5 && !strcmp(out + n - 5, ".gguf");
 }
 
 /* the files that would be written do not exist yet as directories and their folder exists:
@@ -245,7 +252,9 @@ static void check_out(const char *out, const char *type)
         if (!is_dir(out) && mkdir(out, 0755)) die("cannot create the folder '%s' for --out", out);
         return;
     }
-    if (type) die("--out-type applies to a Hugging Face folder (--out DIR/); '%s' is a llama2.c checkpoint", out);
+    if (type && !out_is_gguf(out))
+        die("--out-type applies to a Hugging Face folder (--out DIR/) or a GGUF file (--out X.gguf); '%s' is a llama2.c "
+            "checkpoint", out);
 }
 
 /* the folder of the tokenizer files to copy into a written folder: the model's own folder, or
@@ -264,11 +273,16 @@ static void save_model(const mft_model *m, const char *out, const char *type, co
                        const char *tokpath)
 {
     mft_error err;
+    int dt = !type ? -1 : !strcmp(type, "f16") ? MFT_DTYPE_F16 : !strcmp(type, "bf16") ? MFT_DTYPE_BF16 : MFT_DTYPE_F32;
+    if (out_is_gguf(out)) {
+        if (!tok) die("a GGUF file carries the tokenizer: give one with -t");
+        if (mft_gguf_save(m, out, dt, tok, &err)) die_err(&err);
+        return;
+    }
     if (!out_is_folder(out)) {
         if (mft_model_save(m, out, &err)) die_err(&err);
         return;
     }
-    int dt = !type ? -1 : !strcmp(type, "f16") ? MFT_DTYPE_F16 : !strcmp(type, "bf16") ? MFT_DTYPE_BF16 : MFT_DTYPE_F32;
     char *from = tokenizer_dir(model, tokpath);
     if (mft_hf_save(m, out, dt, tok, from, &err)) die_err(&err);
     if (!from) fprintf(stderr, "maskft: note: '%s' has no tokenizer files beside it: the folder holds none\n", model);
@@ -300,7 +314,9 @@ static const char *convert_usage =
     "usage: maskft convert -m MODEL [-t TOKENIZER] --out OUT [--out-type f32|f16|bf16]\n"
     "  Writes MODEL (a llama2.c .bin, a GGUF file or a Hugging Face folder) as OUT: a folder\n"
     "  (OUT/ or an existing directory: config.json, model.safetensors in the type the model came\n"
-    "  in or --out-type, the tokenizer files copied) or a llama2.c checkpoint (OUT.bin).\n";
+    "  in or --out-type, the tokenizer files copied), a GGUF file for llama.cpp (OUT.gguf:\n"
+    "  matrices in the model's type or --out-type, the tokenizer inside) or a llama2.c\n"
+    "  checkpoint (anything else, e.g. OUT.bin).\n";
 
 static int cmd_convert(int argc, char **argv)
 {
@@ -411,7 +427,8 @@ static const char *train_usage =
     "  by a frozen copy of MODEL); 0, the default, trains the mask alone.\n"
     "  --log writes one JSON record per step. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face\n"
     "  folder; OUT.bin is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a\n"
-    "  Hugging Face folder in the type the model came in (--out-type f32|f16|bf16 to choose).\n"
+    "  Hugging Face folder, OUT.gguf as GGUF for llama.cpp, in the type the model came in\n"
+    "  (--out-type f32|f16|bf16 to choose).\n"
     "  --text: plain next-token training on random windows of a text file (every token weighted\n"
     "  1) for --steps steps.\n";
 

@@ -182,6 +182,12 @@ cli_formats() { # convert to a Hugging Face folder and back; every command takes
     printf '\n' > $T/nl; cat tests/data/stories260K_greedy200.txt $T/nl | cmp - $T/gen_hf.txt || return 1
     ./build/maskft generate -m tests/data/tinyllamas-stories-260k-f32.gguf --temp 0 -n 200 2> /dev/null > $T/gen_gg.txt &&
         cmp $T/gen_hf.txt $T/gen_gg.txt || { echo "GGUF"; return 1; }
+    # to GGUF (the tokenizer inside) and back: the same greedy text
+    ./build/maskft convert -m $M --out $T/s260.gguf 2> /dev/null || { echo "-> GGUF"; return 1; }
+    ./build/maskft generate -m $T/s260.gguf --temp 0 -n 200 2> /dev/null > $T/gen_w.txt &&
+        cmp $T/gen_hf.txt $T/gen_w.txt || { echo "written GGUF"; return 1; }
+    ./build/maskft convert -m tests/data/hf/qwen3-f32 --out $T/q3.gguf --out-type bf16 2> /dev/null &&
+        ./build/maskft eval -m $T/q3.gguf --text tests/data/story.txt > /dev/null || { echo "folder -> bf16 GGUF"; return 1; }
     # the weights come back to the byte (llama2.c's freq_cis tables after them are recomputed)
     ./build/maskft convert -m $T/s260 --out $T/back.bin 2> /dev/null && cmp -n 1040156 $M $T/back.bin || { echo "folder -> .bin"; return 1; }
     # train a folder into a folder in bf16; it loads, and export needs only the tokenizer

@@ -2596,7 +2596,22 @@ static void test_formats_same_model(void)
 
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
 static void mkdir_p(const char *d) { mkdir(d, 0755); }
+/* removes a scratch folder of plain files */
+static void rm_folder(const char *d)
+{
+    DIR *dir = opendir(d);
+    struct dirent *e;
+    char p[512];
+    while (dir && (e = readdir(dir)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            remove(p);
+        }
+    if (dir) closedir(dir);
+    rmdir(d);
+}
 
 /* a folder of the llama-f32 fixture with one file changed */
 static void hf_broken(const char *what, const char *file, const void *bytes, long len, mft_status want, const char *msg)
@@ -2726,6 +2741,9 @@ static void test_hf_bad_files(void)
            "half values");
     EXPECT(mft__f32_to_bf16(1.00390625f) == 0x3F80 && mft__f32_to_bf16(1.01171875f) == 0x3F82 &&
            mft__bf16_to_f32(0x3F82) == 1.015625f, "bf16 round to nearest even");
+    char dst[64];
+    snprintf(dst, sizeof dst, "build/hf_broken_%ld", (long)getpid());
+    rm_folder(dst);
 }
 
 /* ---- real formats: GGUF models ----------------------------------------------------------------- */
@@ -2883,6 +2901,7 @@ static void test_hf_roundtrip(void)
         mft__st_free(&mine);
         snprintf(a, sizeof a, "%s/tokenizer.json", dst);
         EXPECT(mft__exists(a), "%s: the tokenizer was not copied", names[i]);
+        rm_folder(dst);
         mft_tokenizer_free(&t);
         mft_model_free(&m);
         mft_model_free(&m2);
@@ -2901,6 +2920,198 @@ static void test_hf_roundtrip(void)
     EXPECT(!bad, "%d weights are not their bf16 rounding", bad);
     mft_model_free(&m);
     mft_model_free(&m2);
+    rm_folder(dst);
+}
+
+/* the logits of model m at the ids of a MFTLCPP1 fixture against the fixture's; returns the worst
+   |difference| / (atol + rtol |want|) */
+static double vs_llamacpp(mft_model *m, const char *fixture, double atol, double rtol)
+{
+    long n;
+    char *ref = slurp(fixture, &n);
+    if (!ref || n < 16 || memcmp(ref, "MFTLCPP1", 8)) { free(ref); return 1e30; }
+    int nt, nv;
+    memcpy(&nt, ref + 8, 4);
+    memcpy(&nv, ref + 12, 4);
+    int *ids = (int *)(ref + 16);
+    float *want = fbuf((size_t)nt * nv);
+    memcpy(want, ref + 16 + 4 * nt, (size_t)nt * nv * sizeof(float));
+    double e = 1e30;
+    size_t at = 0;
+    if (nv == m->cfg.vocab_size && nt <= m->T && mft_forward(m, ids, NULL, NULL, 1, nt, NULL, NULL) == MFT_OK)
+        e = worst(m->a.logits, want, (size_t)nt * nv, atol, rtol, &at);
+    free(want);
+    free(ref);
+    return e;
+}
+
+static uint64_t file_hash(const char *path)
+{
+    long n;
+    char *p = slurp(path, &n);
+    uint64_t h = p ? mft_hash(MFT_HASH_SEED, p, (size_t)n) : 0;
+    free(p);
+    return h;
+}
+
+static void test_gguf_write(void)
+{
+    /* every model maskft reads, written as GGUF in its own type and read back: the same weights,
+       logits and vocabulary, bit for bit */
+    const char *models[6] = { MODEL, "tests/data/hf/llama-f32", "tests/data/hf/llama3-bf16", "tests/data/hf/smollm-f16",
+                              "tests/data/hf/qwen2-bf16", "tests/data/hf/qwen3-f32" };
+    char out[128];
+    snprintf(out, sizeof out, "build/test_gguf_%ld.gguf", (long)getpid());
+    const char *text = "Once upon a time, Lily saw 123 birds.\n\n  \"Hi!\" she said. caf\xc3\xa9";
+    for (int i = 0; i < 6; i++) {
+        mft_model a, b;
+        mft_tokenizer t, t2;
+        mft_error err;
+        int in[16] = { 1, 403, 407, 261, 378, 430, 271, 280, 309, 288, 302, 350, 376, 269, 363, 345 };
+        if (mft_model_open(&a, models[i], 1, 16, MFT_FORWARD, &err) ||
+            mft_tokenizer_for_model(&t, models[i], a.cfg.vocab_size, &err) || mft_gguf_save(&a, out, -1, &t, &err)) {
+            EXPECT(0, "%s: %s", models[i], err.msg);
+            continue;
+        }
+        int ok = mft_model_open(&b, out, 1, 16, MFT_FORWARD, &err) == MFT_OK;
+        EXPECT(ok, "%s: %s", models[i], err.msg);
+        if (!ok) { mft_model_free(&a); mft_tokenizer_free(&t); continue; }
+        EXPECT(b.n_params == a.n_params && !memcmp(a.params, b.params, a.n_params * sizeof(float)) &&
+               b.cfg.arch == a.cfg.arch && b.cfg.dtype == a.cfg.dtype && b.cfg.rope_scaling == a.cfg.rope_scaling,
+               "%s: other weights or config from the GGUF", models[i]);
+        EXPECT(mft_forward(&a, in, NULL, NULL, 1, 16, NULL, NULL) == MFT_OK &&
+               mft_forward(&b, in, NULL, NULL, 1, 16, NULL, NULL) == MFT_OK &&
+               !memcmp(a.a.logits, b.a.logits, 16 * (size_t)a.cfg.vocab_size * sizeof(float)),
+               "%s: other logits from the GGUF", models[i]);
+        int x[128], y[128], nx = -1, ny = -2;
+        EXPECT(mft_tokenizer_open(&t2, out, 0, &err) == MFT_OK, "%s: %s", models[i], err.msg);
+        EXPECT(!mft_encode(&t, text, -1, MFT_BOS | MFT_SPECIAL, x, 128, &nx, NULL, NULL) &&
+               !mft_encode(&t2, text, -1, MFT_BOS | MFT_SPECIAL, y, 128, &ny, NULL, NULL) && same_ids(x, nx, y, ny) &&
+               t2.bos_id == t.bos_id && t2.eos_id == t.eos_id && t2.eot_id == t.eot_id,
+               "%s: the GGUF's vocabulary encodes otherwise", models[i]);
+        if (i == 0) { /* against the GGUF llama.cpp's converter made of the same vocabulary: <s> is
+                         written as "<s>" (tokenizer.bin says "\n<s>\n"), so it is matched as BOS */
+            mft_tokenizer t3;
+            const char *s2 = "<s> Once upon a time, Lily saw 123 birds.</s>\n\n  \"Hi!\" caf\xc3\xa9";
+            EXPECT(mft_tokenizer_open(&t3, "tests/data/tinyllamas-stories-260k-f32.gguf", 0, &err) == MFT_OK &&
+                   !mft_encode(&t3, s2, -1, MFT_SPECIAL, x, 128, &nx, NULL, NULL) &&
+                   !mft_encode(&t2, s2, -1, MFT_SPECIAL, y, 128, &ny, NULL, NULL) && same_ids(x, nx, y, ny) &&
+                   x[0] == 1, "stories260K: the written vocabulary encodes otherwise than llama.cpp's GGUF");
+            for (int k = 0; k < 512 && t3.mem; k++) {
+                int l1, l2;
+                const char *p1 = mft_token_piece(&t2, k, &l1), *p2 = mft_token_piece(&t3, k, &l2);
+                if (l1 != l2 || memcmp(p1, p2, (size_t)l1) || t2.types[k] != t3.types[k] || t2.scores[k] != t3.scores[k]) {
+                    EXPECT(0, "stories260K: token %d differs from llama.cpp's GGUF", k);
+                    break;
+                }
+            }
+            mft_tokenizer_free(&t3);
+        }
+        mft_tokenizer_free(&t2);
+        mft_tokenizer_free(&t);
+        mft_model_free(&a);
+        mft_model_free(&b);
+    }
+    /* llama.cpp on the files maskft writes (tests/gen_llamacpp_written.sh): the file written now
+       is the one it judged (hashes.txt), and its logits are the original model's. F32 files within
+       the bound the PyTorch reference uses (5e-5 + 1e-5 |x|; measured 1e-6 to 2.5e-5); ggml rounds
+       activations to half before an F16 product (1e-3 relative). */
+    FILE *hf = fopen("tests/data/llamacpp_written/hashes.txt", "r");
+    EXPECT(hf != NULL, "tests/data/llamacpp_written/hashes.txt missing");
+    const char *paths[5][2] = { { "stories260K", MODEL }, { "llama3", "tests/data/hf/llama3-bf16" },
+                                { "qwen2", "tests/data/hf/qwen2-bf16" }, { "qwen3", "tests/data/hf/qwen3-f32" },
+                                { "smollm-f16", "tests/data/hf/smollm-f16" } };
+    char name[64], type[16];
+    unsigned long long want;
+    int judged = 0;
+    while (hf && fscanf(hf, "%63s %15s %llx", name, type, &want) == 3) {
+        const char *src = NULL;
+        for (int k = 0; k < 5; k++) if (!strcmp(paths[k][0], name)) src = paths[k][1];
+        mft_model a;
+        mft_tokenizer t;
+        mft_error err;
+        if (!src || mft_model_open(&a, src, 1, 16, MFT_FORWARD, &err) ||
+            mft_tokenizer_for_model(&t, src, a.cfg.vocab_size, &err)) {
+            EXPECT(0, "%s: %s", name, src ? err.msg : "unknown model");
+            continue;
+        }
+        int dt = !strcmp(type, "f16") ? MFT_DTYPE_F16 : !strcmp(type, "bf16") ? MFT_DTYPE_BF16 : MFT_DTYPE_F32;
+        EXPECT(mft_gguf_save(&a, out, dt, &t, &err) == MFT_OK, "%s: %s", name, err.msg);
+        uint64_t h = file_hash(out);
+        EXPECT(h == want, "%s: the GGUF written now (%016llx) is not the one llama.cpp judged (%016llx)", name,
+               (unsigned long long)h, want);
+        char fx[128];
+        snprintf(fx, sizeof fx, "tests/data/llamacpp_written/%s.bin", name);
+        double e = dt == MFT_DTYPE_F32 ? vs_llamacpp(&a, fx, 5e-5, 1e-5) : vs_llamacpp(&a, fx, 1e-2, 1e-3);
+        printf("    %s (%s): logits vs llama.cpp at %.2g of the bound\n", name, type, e);
+        EXPECT(e <= 1, "%s: logits vs llama.cpp: %.3g of the bound", name, e);
+        judged++;
+        mft_tokenizer_free(&t);
+        mft_model_free(&a);
+    }
+    if (hf) fclose(hf);
+    EXPECT(judged == 5, "%d of 5 files judged by llama.cpp", judged);
+    /* vocabularies of real models through a GGUF written around a random model of their size:
+       the ids of the reference tokenizers, unchanged */
+    struct { const char *tok[2], *ref[2]; } sets[3] = {
+        { { "qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json" }, { "hfjs_qwen3.jsonl", "reference/hfjs_qwen3.jsonl" } },
+        { { "llama3/tokenizer.json", "tokenizers/llama3/tokenizer.json" }, { "hfjs_llama3.jsonl", "reference/hfjs_llama3.jsonl" } },
+        { { "tok512-hf/tokenizer.json", "-" }, { "hfjs_tok512_hf.jsonl", "-" } },
+    };
+    for (int i = 0; i < 3; i++) {
+        const char *tp = asset(sets[i].tok[0], sets[i].tok[1]), *rp = asset(sets[i].ref[0], sets[i].ref[1]);
+        if (!tp || !rp) {
+            missing_asset(!tp ? sets[i].tok[0] : sets[i].ref[0]);
+            continue;
+        }
+        mft_tokenizer t;
+        mft_error err;
+        mft_model m;
+        if (mft_tokenizer_open(&t, tp, 0, &err)) { EXPECT(0, "%s: %s", tp, err.msg); continue; }
+        mft_config c = tiny_config(1);
+        c.vocab_size = t.vocab_size;
+        size_t bytes = mft_model_bytes(&c, 1, 1, MFT_FORWARD);
+        void *mem = malloc(bytes);
+        EXPECT(mem && mft_model_init(&m, &c, 1, 1, MFT_FORWARD, mem, bytes, &err) == MFT_OK, "init: %s", err.msg);
+        mft_model_init_random(&m, 7);
+        EXPECT(mft_gguf_save(&m, out, -1, &t, &err) == MFT_OK, "%s: %s", tp, err.msg);
+        /* a GGUF vocabulary is read as llama.cpp reads it, and llama.cpp does not NFC-normalise
+           (Qwen's tokenizer.json does): the one text written decomposed differs, by design */
+        int cases, bad = jsonl_reference(out, rp, &cases, MFT_SPECIAL), expect = i == 0;
+        printf("    %s through GGUF: %d/%d texts exact\n", sets[i].tok[0], cases - bad, cases);
+        EXPECT(bad == expect && cases >= 19, "%s through GGUF: %d of %d texts differ", sets[i].tok[0], bad, cases);
+        if (i < 2) { /* llama.cpp's own ids for the same file (tests/gen_llamacpp_vocab.sh) */
+            const char *nm = i == 0 ? "qwen3" : "llama3";
+            char hp[96], jp[96], hex[32] = "";
+            snprintf(hp, sizeof hp, "tests/data/llamacpp_written/%s_ids.hash", nm);
+            snprintf(jp, sizeof jp, "tests/data/llamacpp_written/%s_ids.jsonl", nm);
+            FILE *f = fopen(hp, "r");
+            if (!f || fscanf(f, "%31s", hex) != 1) hex[0] = 0;
+            if (f) fclose(f);
+            EXPECT(hex[0] && strtoull(hex, NULL, 16) == file_hash(out), "%s: not the file llama.cpp tokenised", nm);
+            /* llama.cpp (this build) makes any token spelled "</s>" a control token, also Qwen's
+               ordinary one, so "</s>" in text is one token there: the one text that differs */
+            int lb = jsonl_reference(out, jp, &cases, MFT_SPECIAL);
+            printf("    %s through GGUF vs llama.cpp: %d/%d texts exact\n", sets[i].tok[0], cases - lb, cases);
+            EXPECT(lb == (i == 0) && cases >= 19, "%s vs llama.cpp: %d of %d texts differ", nm, lb, cases);
+        }
+        mft_tokenizer t2;
+        EXPECT(mft_tokenizer_open(&t2, out, 0, &err) == MFT_OK &&
+               (t.chat_template ? t2.chat_template && !strcmp(t.chat_template, t2.chat_template) : !t2.chat_template),
+               "%s: the chat template did not survive", tp);
+        mft_tokenizer_free(&t2);
+        /* a vocabulary of another size is refused, and nothing is left behind */
+        remove(out);
+        m.cfg.vocab_size--;
+        EXPECT(mft_gguf_save(&m, out, -1, &t, &err) == MFT_ERR_ARG && strstr(err.msg, "tokens") && !file_hash(out),
+               "vocab mismatch: %s", err.msg);
+        m.cfg.vocab_size++;
+        EXPECT(mft_gguf_save(&m, out, 7, &t, &err) == MFT_ERR_ARG, "bad dtype");
+        EXPECT(mft_gguf_save(&m, "build/no/such/dir/x.gguf", -1, &t, &err) == MFT_ERR_IO, "bad path: %s", err.msg);
+        mft_tokenizer_free(&t);
+        free(mem);
+    }
+    remove(out);
 }
 
 #define TEST(name) { #name, test_##name }
@@ -2918,6 +3129,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
     TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
     TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(hf_roundtrip), TEST(gguf_models),
+    TEST(gguf_write),
 };
 #undef TEST
 
