@@ -5586,6 +5586,7 @@ enum {
     MFT__TT_UNUSED = 5,
     MFT__TT_BYTE = 6
 };
+enum { MFT__LSTRIP = 1, MFT__RSTRIP = 2 }; /* mft_tokenizer.strip */
 
 static uint32_t mft__hash(const char *s, int n)
 {
@@ -5685,7 +5686,7 @@ static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_e
     }
     size_t bytes = V * (sizeof(float) + 1) + 2 * (V + 1) * sizeof(uint32_t) + cap * sizeof(int32_t) +
                    mcap * (sizeof(uint64_t) + 2 * sizeof(int32_t)) + V * sizeof(int32_t) + V * sizeof(uint64_t) +
-                   2 * text + 5 * V + 64;
+                   2 * text + 6 * V + 64;
     char *mem = (char *)mft__calloc(1, bytes);
     if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "out of memory for the tokenizer (%zu bytes)", bytes);
     t->mem = mem;
@@ -5708,6 +5709,8 @@ static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_e
     t->special = (int32_t *)mem;
     mem += V * sizeof(int32_t);
     t->types = (uint8_t *)mem;
+    mem += V;
+    t->strip = (uint8_t *)mem; /* zero: the loaders set it after the build */
     mem += V;
     t->pieces = mem;
     mem += text + 8;
@@ -6230,6 +6233,9 @@ static int mft__enc_spm(mft__enc *e, int a, int b)
     return rc ? rc : mft__enc_word(e, s0, b - s0);
 }
 
+/* C's isspace in the C locale, which llama.cpp's lstrip / rstrip use */
+static int mft__ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 /* the special token whose text starts at text[i] (longest first), or -1. mask: 1 user-defined
    tokens, 2 control tokens */
 static int mft__special_at(const mft_tokenizer *t, const char *text, int len, int i, int mask)
@@ -6375,15 +6381,21 @@ MFT_API mft_status mft_encode(const mft_tokenizer *t, const char *text, int len,
     for (int i = 0; !rc && i <= len; i++) {
         int id = i < len && t->n_special ? mft__special_at(t, text, len, i, mask) : -1;
         if (id < 0 && i < len) continue;
-        if (i > start) {
-            rc = mft__enc_text(&e, text + start, i - start, start, first);
+        /* lstrip / rstrip: the special token takes the whitespace beside it (its offsets too),
+           within the stretch of text next to it, as llama.cpp's partition does */
+        int b = i, sl = id < 0 ? 0 : (int)(t->piece_off[id + 1] - t->piece_off[id]), end = i + sl;
+        if (id >= 0 && (t->strip[id] & MFT__LSTRIP))
+            while (b > start && mft__ascii_space(text[b - 1])) b--;
+        if (id >= 0 && (t->strip[id] & MFT__RSTRIP))
+            while (end < len && mft__ascii_space(text[end])) end++;
+        if (b > start) {
+            rc = mft__enc_text(&e, text + start, b - start, start, first);
             first = 0;
         }
         if (rc || id < 0) break;
-        int sl = (int)(t->piece_off[id + 1] - t->piece_off[id]);
-        rc = mft__emit(&e, id, i, i + sl);
+        rc = mft__emit(&e, id, b, end);
         first = t->prefix_after_special;
-        start = i + sl;
+        start = end;
         i = start - 1;
     }
     if (!rc && (flags & MFT_EOS) && t->eos_id >= 0) rc = mft__emit(&e, t->eos_id, len, len);
@@ -6911,6 +6923,7 @@ typedef struct mft__tokjson {
     const char **piece; /* (V) */
     int *plen;          /* (V) */
     uint8_t *type;      /* (V) */
+    uint8_t *strip;     /* (V) MFT__LSTRIP / MFT__RSTRIP of the added tokens */
     int32_t *merge;     /* 2 ids per merge, in rank order */
     int n_merges;
 } mft__tokjson;
@@ -7063,6 +7076,9 @@ static mft_status mft__tj_pieces(mft__tokjson *x, mft_error *err)
         x->piece[id] = x->text + j->node[cn].first;
         x->plen[id] = n;
         x->type[id] = sp != MFT__JNONE && j->node[sp].type == MFT__J_TRUE ? MFT__TT_CONTROL : MFT__TT_USER;
+        uint32_t ls = mft__jget(j, c, "lstrip"), rs = mft__jget(j, c, "rstrip");
+        x->strip[id] = (uint8_t)((ls != MFT__JNONE && j->node[ls].type == MFT__J_TRUE ? MFT__LSTRIP : 0) |
+                                 (rs != MFT__JNONE && j->node[rs].type == MFT__J_TRUE ? MFT__RSTRIP : 0));
     }
     return MFT_OK;
 }
@@ -7139,8 +7155,9 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
     x.piece = (const char **)mft__calloc((size_t)x.V, sizeof *x.piece);
     x.plen = (int *)mft__calloc((size_t)x.V, sizeof *x.plen);
     x.type = (uint8_t *)mft__calloc((size_t)x.V, 1);
+    x.strip = (uint8_t *)mft__calloc((size_t)x.V, 1);
     x.text = (char *)MFT_MALLOC(j->n_pool + 1);
-    if (!x.piece || !x.plen || !x.type || !x.text) {
+    if (!x.piece || !x.plen || !x.type || !x.strip || !x.text) {
         s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path);
         goto done;
     }
@@ -7168,11 +7185,13 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
     t->source = "tokenizer.json";
     mft__tokspec sp = { x.kind, x.V, x.piece, x.plen, NULL, x.type, x.n_merges, x.merge };
     s = mft__tok_build(t, &sp, err);
+    if (!s) memcpy(t->strip, x.strip, (size_t)x.V);
 done:
     mft__json_free(j);
     MFT_FREE(x.piece);
     MFT_FREE(x.plen);
     MFT_FREE(x.type);
+    MFT_FREE(x.strip);
     MFT_FREE(x.merge);
     MFT_FREE(x.text);
     return s;
@@ -7401,6 +7420,28 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
     {
         mft__tokspec sp = { kind, V, piece, plen, kind == MFT_TOK_SPM ? score : NULL, type, n_merges, merge };
         s = mft__tok_build(t, &sp, err);
+    }
+    /* GGUF has no lstrip / rstrip; llama.cpp sets them by the model's name, and for Phi-3 (the
+       one family maskft knows that needs them) every special token takes the whitespace after
+       it, </s> too, except <unk>, <s> and <|endoftext|> */
+    const mft_gguf_kv *name = mft_gguf_get(g, "general.name");
+    if (!s && name && name->type == MFT_GGUF_STRING && name->n < 256) {
+        char low[256];
+        for (uint64_t i = 0; i < name->n; i++) {
+            char ch = ((const char *)name->data)[i];
+            low[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+        }
+        low[name->n] = 0;
+        if (strstr(low, "phi-3") || strstr(low, "phi3")) {
+            for (int i = 0; i < V; i++)
+                if (t->types[i] == MFT__TT_CONTROL || t->types[i] == MFT__TT_USER || t->types[i] == MFT__TT_UNKNOWN)
+                    t->strip[i] = MFT__RSTRIP;
+            static const char *const on[] = { "</s>" }, *const off[] = { "<unk>", "<s>", "<|endoftext|>" };
+            int id = mft__tok_lookup(t, on[0], (int)strlen(on[0]));
+            if (id >= 0) t->strip[id] = MFT__RSTRIP;
+            for (int k = 0; k < 3; k++)
+                if ((id = mft__tok_lookup(t, off[k], (int)strlen(off[k]))) >= 0) t->strip[id] = 0;
+        }
     }
 done:
     MFT_FREE(piece);

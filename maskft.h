@@ -680,6 +680,8 @@ typedef struct mft_tokenizer {
     /* ---- private: the tables of the encoder and decoder; treat as opaque ---- */
     float *scores;          /* (V) SentencePiece merge priority: higher merges first */
     uint8_t *types;         /* (V) MFT_TOKEN_* (read them with mft_token_type) */
+    uint8_t *strip;         /* (V) bit 0: a special token takes the ASCII whitespace before it
+                               (Hugging Face's lstrip), bit 1: after it (rstrip) */
     uint32_t *piece_off;    /* (V+1) piece i = pieces[off[i]..off[i+1]): the raw bytes it stands for */
     char *pieces;
     uint32_t *dec_off;      /* (V+1) what each token decodes to (byte tokens resolved, control empty) */

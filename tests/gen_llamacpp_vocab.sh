@@ -9,7 +9,9 @@
 # tiny_config(1), seed 7); llama.cpp loads its vocabulary (vocab_only) and tokenises the texts
 # of the reference files with parse_special and no BOS, as maskft's MFT_SPECIAL does. Output:
 # tests/data/llamacpp_written/NAME_ids.jsonl, one {"text", "ids"} per line, and the FNV-1a 64
-# of the file in NAME_ids.hash.
+# of the file in NAME_ids.hash. Then llama.cpp's ids for the Phi-3 chats of
+# tests/data/chat_goldens.jsonl through its own Phi-3 vocabulary (tests/data/ggml-vocab-phi-3.gguf,
+# where lstrip / rstrip come from llama.cpp's rules): tests/data/llamacpp_written/phi3_chat_ids.jsonl.
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 LLAMA_DIR" >&2; exit 2; }
 L=$1 D=tests/data/llamacpp_written T=${TMPDIR:-/tmp}/mft_vocab.$$
@@ -96,3 +98,16 @@ done <<LIST
 qwen3 $S/tokenizers/qwen3/tokenizer.json $S/reference/hfjs_qwen3.jsonl
 llama3 $S/tokenizers/llama3/tokenizer.json $S/reference/hfjs_llama3.jsonl
 LIST
+python3 -c 'import json, sys
+for l in open("tests/data/chat_goldens.jsonl", encoding="utf-8"):
+    r = json.loads(l)
+    if r["template"] == "phi3": sys.stdout.buffer.write(r["text"].encode("utf-8") + b"\0")' > "$T/phi3.txt"
+"$L/dump_tokens" tests/data/ggml-vocab-phi-3.gguf < "$T/phi3.txt" > "$T/phi3.ids" 2> "$T/phi3.log" || { tail "$T/phi3.log" >&2; exit 1; }
+python3 -c 'import json, sys
+texts = [json.loads(l)["text"] for l in open("tests/data/chat_goldens.jsonl", encoding="utf-8") if json.loads(l)["template"] == "phi3"]
+ids = open(sys.argv[1]).read().split("\n")[:len(texts)]
+assert len(ids) == len(texts)
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for t, i in zip(texts, ids):
+        f.write(json.dumps({"text": t, "ids": [int(x) for x in i.split()]}, ensure_ascii=False) + "\n")' "$T/phi3.ids" "$D/phi3_chat_ids.jsonl"
+echo "$D/phi3_chat_ids.jsonl: $(wc -l < "$D/phi3_chat_ids.jsonl") chats"

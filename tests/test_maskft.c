@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "../maskft.c"
 
+#include <ctype.h>
 #include <stdio.h>
 
 static int g_pass, g_fail, g_skip;          /* tests passed, tests failed, checks skipped */
@@ -1371,6 +1372,21 @@ static void test_tokenizer_llamacpp_vectors(void)
     if (!found) SKIP("no llama.cpp vocabulary files found");
 }
 
+/* does a special token with lstrip / rstrip stand next to whitespace in the text? */
+static int strips_space(const mft_tokenizer *t, const char *text, int len)
+{
+    for (int id = 0; id < t->vocab_size; id++) {
+        if (!t->strip[id]) continue;
+        int n;
+        const char *p = mft_token_piece(t, id, &n);
+        for (const char *q = text; n > 0 && (q = memmem(q, (size_t)(text + len - q), p, (size_t)n)); q++)
+            if (((t->strip[id] & 1) && q > text && isspace((unsigned char)q[-1])) ||
+                ((t->strip[id] & 2) && q + n < text + len && isspace((unsigned char)q[n])))
+                return 1;
+    }
+    return 0;
+}
+
 /* ids of a reference tokenizer, one {"text": ..., "ids": [...]} per line */
 static int jsonl_reference(const char *tokpath, const char *jsonl, int *n_cases, int flags)
 {
@@ -1418,6 +1434,9 @@ static void test_tokenizer_reference_ids(void)
         /* the SentencePiece-style tokenizer.json (Metaspace) path: tok512 written in that form
            by tests/gen_tok512_hf.py, ids from @lenml/tokenizers (tests/gen_hfjs_ids.mjs) */
         { { "tok512-hf/tokenizer.json", "-" }, { "hfjs_tok512_hf.jsonl", "-" }, MFT_SPECIAL },
+        /* Phi-3 chats through llama.cpp's Phi-3 vocabulary: its control tokens take the newline
+           after them (rstrip), ids from llama.cpp itself (tests/gen_llamacpp_vocab.sh) */
+        { { "ggml-vocab-phi-3.gguf", "-" }, { "llamacpp_written/phi3_chat_ids.jsonl", "-" }, MFT_SPECIAL },
         /* SentencePiece with user-defined symbols and no byte fallback (tests/gen_spm_user.py) */
         { { "spm-user.model", "-" }, { "spm_user.jsonl", "-" }, 0 },
     };
@@ -1580,6 +1599,7 @@ static void test_tokenizer_roundtrip(void)
             int n = encode_all(&t, texts[i], lens[i], ids, 65536), len, sl = 0;
             if (n < 0) { bad++; continue; }
             if (t.remove_extra_spaces || (t.kind == MFT_TOK_SPM && memmem(texts[i], (size_t)lens[i], "\xE2\x96\x81", 3))) continue;
+            if (strips_space(&t, texts[i], lens[i])) continue; /* lstrip / rstrip drop that space, by design */
             cases++;
             mft_decode_ids(&t, ids, n, 0, out, 1 << 20, &len, NULL);
             if (t.nfc) { /* what comes back is the NFC form of the text */
@@ -1621,6 +1641,51 @@ static void test_tokenizer_roundtrip(void)
 }
 
 /* special tokens: parsed only when asked; a user-defined token always */
+/* Hugging Face's lstrip / rstrip on added tokens: the token takes the whitespace beside it */
+static void test_tokenizer_strip(void)
+{
+    long n;
+    char *js = slurp("tests/data/tok512-hf/tokenizer.json", &n);
+    const char *at = js ? strstr(js, "\"added_tokens\": [") : NULL;
+    if (!at) { EXPECT(0, "tests/data/tok512-hf/tokenizer.json"); free(js); return; }
+    const char *extra = "{\"id\": 512, \"content\": \"<|a|>\", \"lstrip\": false, \"rstrip\": true, \"special\": true}, "
+                        "{\"id\": 513, \"content\": \"<|b|>\", \"lstrip\": true, \"rstrip\": false, \"special\": false}, "
+                        "{\"id\": 514, \"content\": \"<|c|>\", \"lstrip\": false, \"rstrip\": false, \"special\": true}, ";
+    size_t head = (size_t)(at - js) + strlen("\"added_tokens\": ["), el = strlen(extra);
+    char *mod = malloc((size_t)n + el + 1);
+    memcpy(mod, js, head);
+    memcpy(mod + head, extra, el);
+    memcpy(mod + head + el, js + head, (size_t)n - head);
+    mft_tokenizer t;
+    mft_error err;
+    if (mft_tokenizer_open_from_memory(&t, mod, (size_t)n + el, 0, &err)) { EXPECT(0, "%s", err.msg); free(js); free(mod); return; }
+    EXPECT(t.vocab_size == 515 && t.strip[512] == 2 && t.strip[513] == 1 && t.strip[514] == 0, "strip flags read");
+    struct { const char *a, *b; int same; } cases[] = {
+        { "Lily<|a|> \n\t ran", "Lily<|a|>ran", 1 },   /* rstrip takes every space after */
+        { "Lily \t\n<|b|>ran", "Lily<|b|>ran", 1 },     /* lstrip every space before */
+        { "Lily <|b|> ran", "Lily<|b|> ran", 1 },       /* but only its own side */
+        { "Lily<|c|> ran", "Lily<|c|>ran", 0 },         /* no strip: the space stays */
+        { "Lily <|a|>ran", "Lily<|a|>ran", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int x[64], y[64], nx, ny;
+        EXPECT(!mft_encode(&t, cases[i].a, -1, MFT_SPECIAL, x, 64, &nx, NULL, &err) &&
+               !mft_encode(&t, cases[i].b, -1, MFT_SPECIAL, y, 64, &ny, NULL, &err) &&
+               same_ids(x, nx, y, ny) == cases[i].same, "\"%s\" vs \"%s\"", cases[i].a, cases[i].b);
+    }
+    /* the stripped whitespace is part of the token's offsets, so the offsets still cover the text */
+    int ids[64], offs[128], nid;
+    const char *txt = "Lily<|a|>  ran";
+    EXPECT(!mft_encode(&t, txt, -1, MFT_SPECIAL, ids, 64, &nid, offs, &err), "%s", err.msg);
+    int k = 0;
+    while (k < nid && ids[k] != 512) k++;
+    EXPECT(k < nid && offs[2 * k] == 4 && offs[2 * k + 1] == 11 && offsets_cover(offs, nid, (int)strlen(txt)),
+           "offsets of the rstrip token");
+    mft_tokenizer_free(&t);
+    free(js);
+    free(mod);
+}
+
 static void test_tokenizer_special(void)
 {
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
@@ -3012,6 +3077,44 @@ static void test_gguf_write(void)
         mft_model_free(&a);
         mft_model_free(&b);
     }
+    /* GGUF -> maskft -> GGUF: files made by llama.cpp's converter (F32 v1, F16 v3) give every
+       tensor back, name, type, dims and bytes */
+    const char *ggs[2] = { "tests/data/tinyllamas-stories-260k-f32.gguf", asset("llama-2-tiny-random.gguf",
+                                                                                 "gguf/llama-2-tiny-random.gguf") };
+    for (int i = 0; i < 2; i++) {
+        if (!ggs[i]) { missing_asset("llama-2-tiny-random.gguf"); continue; }
+        mft_model a;
+        mft_tokenizer t;
+        mft_error err;
+        mft_gguf g1, g2;
+        if (mft_model_open(&a, ggs[i], 1, 1, MFT_FORWARD, &err) || mft_tokenizer_open(&t, ggs[i], 0, &err) ||
+            mft_gguf_save(&a, out, -1, &t, &err) || mft_gguf_open(&g1, ggs[i], &err) || mft_gguf_open(&g2, out, &err)) {
+            EXPECT(0, "%s: %s", ggs[i], err.msg);
+            continue;
+        }
+        long n1, n2;
+        char *b1 = slurp(ggs[i], &n1), *b2 = slurp(out, &n2);
+        int same = 0;
+        for (uint64_t k = 0; b1 && b2 && k < g1.n_tensors; k++) {
+            const mft_gguf_tensor *x = &g1.tensors[k], *y = NULL;
+            for (uint64_t q = 0; q < g2.n_tensors; q++)
+                if (!strcmp(g2.tensors[q].name, x->name)) y = &g2.tensors[q];
+            if (!y || y->type != x->type || y->n_dims != x->n_dims || memcmp(x->dims, y->dims, sizeof x->dims)) continue;
+            size_t len = (size_t)(x->type == 0 ? 4 : 2);
+            for (int d = 0; d < x->n_dims; d++) len *= (size_t)x->dims[d];
+            same += g1.data_offset + x->offset + len <= (uint64_t)n1 && g2.data_offset + y->offset + len <= (uint64_t)n2 &&
+                    !memcmp(b1 + g1.data_offset + x->offset, b2 + g2.data_offset + y->offset, len);
+        }
+        printf("    %s: %d of %d tensors back bit for bit\n", ggs[i], same, (int)g1.n_tensors);
+        EXPECT(same == (int)g1.n_tensors && g2.n_tensors == g1.n_tensors, "%s: %d of %d tensors identical (%d written)",
+               ggs[i], same, (int)g1.n_tensors, (int)g2.n_tensors);
+        free(b1);
+        free(b2);
+        mft_gguf_free(&g1);
+        mft_gguf_free(&g2);
+        mft_tokenizer_free(&t);
+        mft_model_free(&a);
+    }
     /* llama.cpp on the files maskft writes (tests/gen_llamacpp_written.sh): the file written now
        is the one it judged (hashes.txt), and its logits are the original model's. F32 files within
        the bound the PyTorch reference uses (5e-5 + 1e-5 |x|; measured 1e-6 to 2.5e-5); ggml rounds
@@ -3124,7 +3227,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
     TEST(bad_model_files), TEST(bad_tokenizer_files), TEST(bad_arguments), TEST(save_load),
     TEST(lr_schedule_and_sampler), TEST(tokenizer_llamacpp_vectors), TEST(tokenizer_reference_ids),
-    TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special),
+    TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special), TEST(tokenizer_strip),
     TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
     TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
