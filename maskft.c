@@ -7247,24 +7247,71 @@ static char *mft__sibling(const char *path, const char *name)
     return p;
 }
 
-/* tokenizer_config.json beside a tokenizer.json, if there is one: a missing file is fine, a
-   broken one is an error */
+MFT_API mft_status mft_tokenizer_apply_generation_config(mft_tokenizer *t, const char *json, size_t len, mft_error *err)
+{
+    if (!t || !t->mem || !json)
+        return mft__fail(err, MFT_ERR_ARG, "mft_tokenizer_apply_generation_config: NULL argument");
+    mft__json j;
+    uint32_t root = mft__json_parse(&j, json, len);
+    mft_status s = MFT_OK;
+    if (root == MFT__JNONE) {
+        s = mft__errat(err, MFT_ERR_FORMAT, "generation_config.json", j.err_line, j.err_col, "%s", j.err);
+    } else {
+        uint32_t e = mft__jget(&j, root, "eos_token_id");
+        uint32_t c = e != MFT__JNONE && j.node[e].type == MFT__J_ARR ? j.node[e].first : e;
+        int n = 0;
+        for (; c != MFT__JNONE && !s;
+             c = e != MFT__JNONE && j.node[e].type == MFT__J_ARR ? j.node[c].next : MFT__JNONE) {
+            double v = j.node[c].num;
+            if (j.node[c].type != MFT__J_NUM || v < 0 || v >= t->vocab_size || v != (double)(int)v)
+                s = mft__fail(err, MFT_ERR_FORMAT,
+                              "generation_config.json: eos_token_id holds something that is not a "
+                              "token id of this vocabulary (%d tokens)",
+                              t->vocab_size);
+            else if (n < 4)
+                t->eos_ids[n++] = (int)v;
+        }
+        if (!s) t->n_eos_ids = n;
+    }
+    mft__json_free(&j);
+    return s ? s : mft__ok(err);
+}
+
+MFT_API int mft_tokenizer_stops(const mft_tokenizer *t, int end, int stop[4])
+{
+    int want[7] = { end, t ? t->eos_id : -1, -1, -1, -1, -1, t ? t->bos_id : -1 }, n = 0;
+    for (int i = 0; t && i < t->n_eos_ids && i < 4; i++) want[2 + i] = t->eos_ids[i];
+    for (int i = 0; i < 4; i++) stop[i] = -1;
+    for (int i = 0; i < 7 && n < 4; i++) {
+        int dup = want[i] < 0;
+        for (int k = 0; k < n && !dup; k++) dup = stop[k] == want[i];
+        if (!dup) stop[n++] = want[i];
+    }
+    return n;
+}
+
+/* tokenizer_config.json and generation_config.json beside a tokenizer.json, if they are there:
+   a missing file is fine, a broken one is an error */
 static mft_status mft__tok_config_beside(mft_tokenizer *t, const char *path, mft_error *err)
 {
-    char *cp = mft__sibling(path, "tokenizer_config.json"), *data;
-    size_t n;
-    if (!cp) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-    FILE *f = fopen(cp, "rb");
+    static const char *const names[2] = { "tokenizer_config.json", "generation_config.json" };
     mft_status s = MFT_OK;
-    if (f) {
-        fclose(f);
-        s = mft__read_all(cp, (size_t)64 << 20, &data, &n, err);
-        if (!s) {
-            s = mft_tokenizer_apply_config(t, data, n, err);
-            MFT_FREE(data);
+    for (int i = 0; i < 2 && !s; i++) {
+        char *cp = mft__sibling(path, names[i]), *data;
+        size_t n;
+        if (!cp) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        FILE *f = fopen(cp, "rb");
+        if (f) {
+            fclose(f);
+            s = mft__read_all(cp, (size_t)64 << 20, &data, &n, err);
+            if (!s) {
+                s = i == 0 ? mft_tokenizer_apply_config(t, data, n, err)
+                           : mft_tokenizer_apply_generation_config(t, data, n, err);
+                MFT_FREE(data);
+            }
         }
+        MFT_FREE(cp);
     }
-    MFT_FREE(cp);
     return s;
 }
 
@@ -8957,9 +9004,7 @@ static mft_status mft__draft_one(mft_model *m, const mft_tokenizer *t, const cha
         mft_gen_opts go = mft_gen_opts_default();
         go.max_new = max_new;
         go.temperature = temp;
-        go.stop[0] = eot;
-        go.stop[1] = t->eos_id;
-        go.stop[2] = t->bos_id;
+        mft_tokenizer_stops(t, eot, go.stop);
         s = mft_generate(m, ids, n, &go, rng, gen, max_new, &ng, &ended, err);
     }
     /* the generated tokens as text, decoded after the prompt's last token */

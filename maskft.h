@@ -668,6 +668,8 @@ typedef struct mft_tokenizer {
     int vocab_size;
     int bos_id, eos_id, eot_id, unk_id, pad_id; /* -1 when the vocabulary has none; eot_id is the
                                                    token that ends a turn (eos unless the file says) */
+    int eos_ids[4], n_eos_ids; /* every id generation_config.json lists as eos_token_id (Llama-3:
+                                  <|end_of_text|>, <|eom_id|>, <|eot_id|>); 0 without that file */
     int add_bos, add_eos;   /* what the files ask for; mft_encode adds them only when told to */
     int add_dummy_prefix;   /* SentencePiece: a space in front of the text */
     int remove_extra_spaces;/* SentencePiece: strip and collapse runs of spaces */
@@ -718,6 +720,15 @@ MFT_API mft_status mft_tokenizer_open_from_memory(mft_tokenizer *t, const void *
                                                   mft_error *err);
 /* A tokenizer_config.json: bos/eos/pad/unk tokens, add_bos_token/add_eos_token, chat_template. */
 MFT_API mft_status mft_tokenizer_apply_config(mft_tokenizer *t, const char *json, size_t len, mft_error *err);
+/* A generation_config.json: eos_token_id, one id or a list (into eos_ids). mft_tokenizer_open
+   reads both files when they sit beside a tokenizer.json, as mft_tokenizer_for_model does in a
+   folder. */
+MFT_API mft_status mft_tokenizer_apply_generation_config(mft_tokenizer *t, const char *json, size_t len,
+                                                         mft_error *err);
+/* The tokens a generation ends at, without repeats, into stop[0..4): end (the end-of-turn token
+   a template uses, or -1), eos, then the eos_ids of generation_config.json, then bos (a
+   TinyStories model ends a story with BOS), as far as they fit. Returns how many. */
+MFT_API int mft_tokenizer_stops(const mft_tokenizer *t, int end, int stop[4]);
 MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err);
 /* The tokenizer that comes with a model: the vocabulary inside a GGUF model file, or a file
    beside the checkpoint (tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin). */

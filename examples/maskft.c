@@ -384,8 +384,7 @@ static int cmd_generate(int argc, char **argv)
     go.max_new = a.n;
     go.temperature = a.temp;
     go.top_p = a.top_p;
-    go.stop[0] = tok.bos_id;
-    go.stop[1] = tok.eos_id;
+    mft_tokenizer_stops(&tok, -1, go.stop);
     go.on_token = print_token;
     go.user = &pr;
     int cap = m.cfg.seq_len - n_prompt + 1;

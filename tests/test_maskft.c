@@ -9,7 +9,10 @@
 #include "../maskft.c"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int g_pass, g_fail, g_skip;          /* tests passed, tests failed, checks skipped */
 static int g_cur_fail, g_cur_missing, g_cur_skip; /* the running test: failed checks, checks
@@ -1686,6 +1689,56 @@ static void test_tokenizer_strip(void)
     free(mod);
 }
 
+/* generation_config.json's eos_token_id: one id or a list; the stop set built from it */
+static void test_tokenizer_generation_config(void)
+{
+    mft_tokenizer t;
+    mft_error err;
+    if (mft_tokenizer_open(&t, "tests/data/tok512-hf/tokenizer.json", 0, &err)) { EXPECT(0, "%s", err.msg); return; }
+    int stop[4];
+    EXPECT(t.n_eos_ids == 0 && mft_tokenizer_stops(&t, -1, stop) == 2 && stop[0] == 2 && stop[1] == 1 && stop[2] == -1,
+           "no generation_config: eos and bos");
+    const char *list = "{\"bos_token_id\": 1, \"eos_token_id\": [2, 5, 7]}";
+    EXPECT(mft_tokenizer_apply_generation_config(&t, list, strlen(list), &err) == MFT_OK && t.n_eos_ids == 3 &&
+           t.eos_ids[1] == 5, "list: %s", err.msg);
+    EXPECT(mft_tokenizer_stops(&t, 9, stop) == 4 && stop[0] == 9 && stop[1] == 2 && stop[2] == 5 && stop[3] == 7,
+           "stops: end, eos, the list (bos does not fit)");
+    EXPECT(mft_tokenizer_stops(&t, 2, stop) == 4 && stop[0] == 2 && stop[1] == 5 && stop[3] == 1, "stops without repeats");
+    const char *one = "{\"eos_token_id\": 4}";
+    EXPECT(mft_tokenizer_apply_generation_config(&t, one, strlen(one), &err) == MFT_OK && t.n_eos_ids == 1 &&
+           t.eos_ids[0] == 4, "one id");
+    const char *bad[3] = { "{\"eos_token_id\": [2, 512]}", "{\"eos_token_id\": [2.5]}", "{\"eos_token_id\": [2,}" };
+    for (int i = 0; i < 3; i++)
+        EXPECT(mft_tokenizer_apply_generation_config(&t, bad[i], strlen(bad[i]), &err) == MFT_ERR_FORMAT &&
+               t.n_eos_ids == 1 && strstr(err.msg, "generation_config.json"), "bad %d: %s", i, err.msg);
+    mft_tokenizer_free(&t);
+    /* read from the folder with the tokenizer */
+    char dir[64], a[128], b[128];
+    snprintf(dir, sizeof dir, "build/gencfg_%ld", (long)getpid());
+    mkdir(dir, 0755);
+    const char *files[2] = { "tokenizer.json", "tokenizer_config.json" };
+    for (int i = 0; i < 2; i++) {
+        long n;
+        snprintf(a, sizeof a, "tests/data/tok512-hf/%s", files[i]);
+        snprintf(b, sizeof b, "%s/%s", dir, files[i]);
+        char *d = slurp(a, &n);
+        if (d) spit(b, d, n);
+        free(d);
+    }
+    snprintf(b, sizeof b, "%s/generation_config.json", dir);
+    spit(b, list, (long)strlen(list));
+    snprintf(a, sizeof a, "%s/tokenizer.json", dir);
+    EXPECT(mft_tokenizer_open(&t, a, 0, &err) == MFT_OK && t.n_eos_ids == 3 && t.eos_ids[2] == 7, "beside: %s", err.msg);
+    mft_tokenizer_free(&t);
+    spit(b, bad[2], (long)strlen(bad[2]));
+    EXPECT(mft_tokenizer_open(&t, a, 0, &err) == MFT_ERR_FORMAT, "a broken generation_config.json beside is an error");
+    remove(b);
+    remove(a);
+    snprintf(a, sizeof a, "%s/tokenizer_config.json", dir);
+    remove(a);
+    rmdir(dir);
+}
+
 static void test_tokenizer_special(void)
 {
     const char *qp = asset("qwen3/tokenizer.json", "tokenizers/qwen3/tokenizer.json");
@@ -2659,9 +2712,6 @@ static void test_formats_same_model(void)
     mft_model_free(&b);
 }
 
-#include <sys/stat.h>
-#include <unistd.h>
-#include <dirent.h>
 static void mkdir_p(const char *d) { mkdir(d, 0755); }
 /* removes a scratch folder of plain files */
 static void rm_folder(const char *d)
@@ -3227,7 +3277,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
     TEST(bad_model_files), TEST(bad_tokenizer_files), TEST(bad_arguments), TEST(save_load),
     TEST(lr_schedule_and_sampler), TEST(tokenizer_llamacpp_vectors), TEST(tokenizer_reference_ids),
-    TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special), TEST(tokenizer_strip),
+    TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special), TEST(tokenizer_strip), TEST(tokenizer_generation_config),
     TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
     TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
