@@ -36,7 +36,7 @@
      >>json       a small strict JSON reader, and its public handle
      >>gguf       GGUF metadata and tensor table, every length checked
      >>safetensors  Hugging Face folders: config.json and safetensors shards, read and
-                  written; and the weights of GGUF models (F32, F16, BF16, Q8_0)
+                  written; and the weights of GGUF models (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)
      >>unicode    UTF-8, character classes and NFC over the generated tables (appendix)
      >>tokenizer  one tokenizer for tokenizer.bin, .model, tokenizer.json and GGUF:
        >>bpe        the merge loop (by score or by rank) both algorithms share
@@ -4660,14 +4660,23 @@ MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, c
 
 /* ---- GGUF models (the file format is in gguf above) ---------------------------------------------------------------------------
    The weights of a GGUF file: llama.cpp's names (token_embd, blk.N.attn_q, ..., output), each
-   tensor's dims innermost first (ne0 = the row length), types F32, F16, BF16 and the 8-bit
-   blocks of Q8_0 (dequantised: the base was quantised, which the caller should say). llama.cpp
+   tensor's dims innermost first (ne0 = the row length), types F32, F16, BF16 and the blocks of
+   Q8_0, Q4_0, Q4_K and Q6_K (dequantised as ggml's to_float does: the base was quantised,
+   which the caller should say). llama.cpp
    stores llama's q/k rows in maskft's interleaved order already (its converter permutes them);
    qwen2 and qwen3 use NEOX RoPE (pairs i, i + hs/2), so their rows are permuted on the way in,
    as a Hugging Face folder's are. Llama 3.1's RoPE scaling arrives as a rope_freqs tensor of
    per-pair divisors, which is matched against llama3 parameters. */
 
-enum { MFT__GG_F32 = 0, MFT__GG_F16 = 1, MFT__GG_Q8_0 = 8, MFT__GG_BF16 = 30 };
+enum {
+    MFT__GG_F32 = 0,
+    MFT__GG_F16 = 1,
+    MFT__GG_Q4_0 = 2,
+    MFT__GG_Q8_0 = 8,
+    MFT__GG_Q4_K = 12,
+    MFT__GG_Q6_K = 14,
+    MFT__GG_BF16 = 30
+};
 
 static const char *mft__ggml_type_name(int t)
 {
@@ -4677,29 +4686,103 @@ static const char *mft__ggml_type_name(int t)
     return t == 30 ? "BF16" : "an unknown type";
 }
 
-/* bytes of n elements of type t (n a multiple of 32 for Q8_0), 0 for a type maskft cannot read */
+/* elements per block of a type maskft reads (1 for the float types), 0 for the others */
+static uint64_t mft__gg_block(int t)
+{
+    return t == MFT__GG_F32 || t == MFT__GG_F16 || t == MFT__GG_BF16 ? 1
+           : t == MFT__GG_Q8_0 || t == MFT__GG_Q4_0                  ? 32
+           : t == MFT__GG_Q4_K || t == MFT__GG_Q6_K                  ? 256
+                                                                     : 0;
+}
+
+/* bytes of n elements of type t (n a multiple of the block), 0 for a type maskft cannot read */
 static uint64_t mft__gg_bytes(int t, uint64_t n)
 {
     if (t == MFT__GG_F32) return 4 * n;
     if (t == MFT__GG_F16 || t == MFT__GG_BF16) return 2 * n;
-    if (t == MFT__GG_Q8_0) return n % 32 ? 0 : n / 32 * 34;
-    return 0;
+    uint64_t blk = mft__gg_block(t);
+    if (!blk || n % blk) return 0;
+    return n / blk * (t == MFT__GG_Q8_0 ? 34 : t == MFT__GG_Q4_0 ? 18 : t == MFT__GG_Q4_K ? 144 : 210);
 }
 
 /* one row of n elements of type t at src -> floats */
+/* the 6-bit scale and min of sub-block j of a K-quant block: 12 bytes hold 8 pairs, the first
+   four in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins), the last four split into a low
+   nibble in bytes 8-11 and the two top bits of bytes 0-7 */
+static void mft__gg_k4_scale(int j, const unsigned char *q, int *sc, int *mn)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static float mft__gg_half(const unsigned char *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return mft__f16_to_f32(h);
+}
+
+/* one row of n elements of type t at src -> floats, in ggml's arithmetic order */
 static void mft__gg_row(float *dst, const unsigned char *src, uint64_t n, int t)
 {
     if (t == MFT__GG_F32) {
         memcpy(dst, src, (size_t)n * 4);
     } else if (t == MFT__GG_F16 || t == MFT__GG_BF16) {
         mft__to_f32(dst, src, (size_t)n, t == MFT__GG_F16 ? MFT__DT_F16 : MFT__DT_BF16);
-    } else { /* Q8_0: blocks of a half scale d and 32 int8 q, x = d * q */
-        for (uint64_t b = 0; b < n / 32; b++) {
-            uint16_t h;
-            memcpy(&h, src + 34 * b, 2);
-            float d = mft__f16_to_f32(h);
-            const signed char *q = (const signed char *)(src + 34 * b + 2);
-            for (int i = 0; i < 32; i++) dst[32 * b + (uint64_t)i] = d * (float)q[i];
+    } else if (t == MFT__GG_Q8_0) { /* blocks of 32: a half scale d and 32 int8 q; x = d q */
+        for (uint64_t b = 0; b < n / 32; b++, src += 34, dst += 32) {
+            float d = mft__gg_half(src);
+            const signed char *q = (const signed char *)(src + 2);
+            for (int i = 0; i < 32; i++) dst[i] = d * (float)q[i];
+        }
+    } else if (t == MFT__GG_Q4_0) { /* blocks of 32: d, then 16 bytes whose low nibbles are
+                                       x[0..16) and high nibbles x[16..32); x = d (q - 8) */
+        for (uint64_t b = 0; b < n / 32; b++, src += 18, dst += 32) {
+            float d = mft__gg_half(src);
+            for (int i = 0; i < 16; i++) {
+                dst[i] = (float)((src[2 + i] & 0xF) - 8) * d;
+                dst[i + 16] = (float)((src[2 + i] >> 4) - 8) * d;
+            }
+        }
+    } else if (t == MFT__GG_Q4_K) { /* super-blocks of 256: half d and dmin, 12 bytes of 6-bit
+                                       scales and mins for 8 sub-blocks of 32, 128 bytes of
+                                       nibbles (64 values per 32 bytes: low nibbles first);
+                                       x = d sc q - dmin m */
+        for (uint64_t b = 0; b < n / 256; b++, src += 144) {
+            float d = mft__gg_half(src), dmin = mft__gg_half(src + 2);
+            const unsigned char *sc = src + 4, *q = src + 16;
+            for (int j = 0; j < 8; j += 2, q += 32) {
+                int s1, m1, s2, m2;
+                mft__gg_k4_scale(j, sc, &s1, &m1);
+                mft__gg_k4_scale(j + 1, sc, &s2, &m2);
+                float d1 = d * (float)s1, o1 = dmin * (float)m1, d2 = d * (float)s2, o2 = dmin * (float)m2;
+                for (int l = 0; l < 32; l++) *dst++ = d1 * (float)(q[l] & 0xF) - o1;
+                for (int l = 0; l < 32; l++) *dst++ = d2 * (float)(q[l] >> 4) - o2;
+            }
+        }
+    } else { /* Q6_K: super-blocks of 256: 128 bytes of low nibbles, 64 bytes of 2-bit high
+                parts, 16 int8 scales (one per 16 values), half d; x = d sc (q - 32) */
+        for (uint64_t b = 0; b < n / 256; b++, src += 210) {
+            const unsigned char *ql = src, *qh = src + 128;
+            const signed char *sc = (const signed char *)(src + 192);
+            float d = mft__gg_half(src + 208);
+            for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, dst += 128)
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    dst[l] = d * (float)sc[is] * (float)q1;
+                    dst[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                    dst[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                    dst[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                }
         }
     }
 }
@@ -4894,11 +4977,18 @@ static mft_status mft__gg_load(mft_model *m, const mft_gguf *g, mft__src *src, i
             }
             uint64_t rb = mft__gg_bytes(t->type, rc);
             if (!rb) {
-                s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s is %s; maskft reads F32, F16, BF16 and Q8_0", name,
-                              mft__ggml_type_name(t->type));
+                if (mft__gg_block(t->type))
+                    s = mft__fail(err, MFT_ERR_FORMAT,
+                                  "tensor %s is %s with rows of %llu, not a multiple of its blocks of %llu", name,
+                                  mft__ggml_type_name(t->type), (unsigned long long)rc,
+                                  (unsigned long long)mft__gg_block(t->type));
+                else
+                    s = mft__fail(err, MFT_ERR_FORMAT,
+                                  "tensor %s is %s; maskft reads F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K", name,
+                                  mft__ggml_type_name(t->type));
                 break;
             }
-            *quantised |= t->type == MFT__GG_Q8_0;
+            *quantised |= mft__gg_block(t->type) > 1;
             if (t->offset + rb * rows > g->file_size - g->data_offset) {
                 s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s runs past the end of the file", name);
                 break;

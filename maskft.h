@@ -368,7 +368,8 @@ typedef struct mft_model {
     mft_dacts d;
     mft_decode_state s;
     long step;           /* optimizer steps taken */
-    int quantised;       /* the weights came from a quantised file (GGUF Q8_0) and were dequantised */
+    int quantised;       /* the weights came from a quantised GGUF file (Q8_0, Q4_0, Q4_K, Q6_K)
+                            and were dequantised */
     /* ---- private: the library's bookkeeping between calls; treat as opaque ---- */
     float *rope_cos, *rope_sin; /* (seq_len, hs) RoPE tables, expanded per element (see maskft.c) */
     int fwd_B, fwd_T;    /* shape of the last forward() (0 when its activations are spent) */
@@ -396,8 +397,8 @@ MFT_API void mft_model_init_random(mft_model *m, uint64_t seed);
 /* Frees the block if mft_model_open allocated it; always clears the struct. */
 MFT_API void mft_model_free(mft_model *m);
 
-/* Model files: a llama2.c checkpoint (v0, v1), a GGUF model (llama, qwen2, qwen3; F32, F16, BF16
-   or Q8_0 tensors, dequantised to fp32) or a Hugging Face folder (below), told apart by content.
+/* Model files: a llama2.c checkpoint (v0, v1), a GGUF model (llama, qwen2, qwen3; F32, F16, BF16,
+   Q8_0, Q4_0, Q4_K or Q6_K tensors, dequantised to fp32) or a Hugging Face folder (below), told apart by content.
    The configuration alone; the weights into a model of the same shape (llama2.c only); or one
    call: read the config, allocate one block, init, load (free with mft_model_free). */
 MFT_API mft_status mft_model_config(const char *path, mft_config *c, mft_error *err);

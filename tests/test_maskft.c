@@ -2935,17 +2935,21 @@ static void test_gguf_models(void)
         EXPECT(p && mft_model_open_from_memory(&a, bad, (size_t)gn, 1, 4, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
                strstr(err.msg, cases[i].msg) && !a.arena, "%s: %s", cases[i].msg, err.msg);
     }
-    /* the type of the first tensor (after its name, dims and count) set to Q4_K */
-    if (gg) {
+    /* the type of the first tensor (after its name, dims and count) set to Q5_K, which maskft
+       does not read, and to Q4_K, whose blocks of 256 do not divide its rows of 64 */
+    for (int k = 0; gg && k < 2; k++) {
         memcpy(bad, gg, (size_t)gn);
         char *p = memmem(bad, (size_t)gn, "token_embd.weight", 17);
         if (p) {
-            uint32_t nd, q4k = 12;
+            uint32_t nd, ty = k == 0 ? 13 : 12;
             memcpy(&nd, p + 17, 4);
-            memcpy(p + 17 + 4 + 4 * nd, &q4k, 4); /* GGUF v1: uint32 dims */
+            memcpy(p + 17 + 4 + 4 * nd, &ty, 4); /* GGUF v1: uint32 dims */
         }
         EXPECT(p && mft_model_open_from_memory(&a, bad, (size_t)gn, 1, 4, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
-               strstr(err.msg, "Q4_K"), "a Q4_K tensor: %s", err.msg);
+               strstr(err.msg, k == 0 ? "is Q5_K; maskft reads" : "Q4_K with rows of 64, not a multiple of its blocks of 256"),
+               "type %d: %s", k, err.msg);
+    }
+    if (gg) {
         mft_config c;
         EXPECT(mft_model_config_from_memory(gg, (size_t)gn, &c, &err) == MFT_OK && c.dim == 64 && c.n_layers == 5, "config");
     }
@@ -3067,6 +3071,47 @@ static uint64_t file_hash(const char *path)
     uint64_t h = p ? mft_hash(MFT_HASH_SEED, p, (size_t)n) : 0;
     free(p);
     return h;
+}
+
+/* ggml's Q4_0, Q4_K and Q6_K blocks (tests/gen_ggml_quants.sh: ggml_quantize_chunk, then ggml's
+   to_float) dequantised by maskft: ggml's values (bit for bit where the compiler keeps the same
+   operation order; ggml's build may fuse d*q - m into one FMA, a rounding apart) */
+static void test_gguf_quants(void)
+{
+    long n;
+    char *f = slurp("tests/data/ggml_quants.bin", &n);
+    if (!f || n < 12 || memcmp(f, "MFTQUANT", 8)) { EXPECT(0, "tests/data/ggml_quants.bin missing"); free(f); return; }
+    int count, at = 12, seen = 0;
+    memcpy(&count, f + 8, 4);
+    for (int c = 0; c < count && at + 12 <= n; c++) {
+        int h[3];
+        memcpy(h, f + at, 12);
+        at += 12;
+        if (at + h[2] + 4L * h[1] > n) break;
+        float *want = fbuf((size_t)h[1]), *got = fbuf((size_t)h[1]);
+        memcpy(want, f + at + h[2], 4 * (size_t)h[1]);
+        EXPECT(mft__gg_bytes(h[0], (uint64_t)h[1]) == (uint64_t)h[2], "%s: %d bytes for %d values", mft__ggml_type_name(h[0]),
+               h[2], h[1]);
+        mft__gg_row(got, (const unsigned char *)f + at, (uint64_t)h[1], h[0]);
+        float mx = 0;
+        int exact = 0;
+        for (int i = 0; i < h[1]; i++) {
+            mx = fabsf(want[i]) > mx ? fabsf(want[i]) : mx;
+            exact += got[i] == want[i];
+        }
+        size_t where = 0;
+        double e = worst(got, want, (size_t)h[1], 1e-6 * mx, 1e-6, &where);
+        printf("    %s: %d of %d values bit for bit, the rest within %.2g of the bound\n", mft__ggml_type_name(h[0]),
+               exact, h[1], e);
+        EXPECT(e <= 1 && exact > h[1] / 2, "%s: %.3g of the bound at %zu (%g vs %g)", mft__ggml_type_name(h[0]), e, where,
+               got[where], want[where]);
+        free(want);
+        free(got);
+        at += h[2] + 4 * h[1];
+        seen++;
+    }
+    EXPECT(seen == 3, "%d of 3 types in the fixture", seen);
+    free(f);
 }
 
 static void test_gguf_write(void)
@@ -3282,7 +3327,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
     TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
     TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(hf_roundtrip), TEST(gguf_models),
-    TEST(gguf_write),
+    TEST(gguf_quants), TEST(gguf_write),
 };
 #undef TEST
 
