@@ -7804,7 +7804,10 @@ static int mft__cmp_rank(const void *a, const void *b)
 }
 
 /* the tokenizer.ggml.* keys */
-static mft_status mft__gw_tokenizer(mft__gw *w, const mft_tokenizer *t, mft_error *err)
+/* the tokenizer.ggml.* keys for a model of Vm rows: the rows past the vocabulary (Qwen pads its
+   embedding to a multiple of 128) become unused tokens "[PAD<id>]", as llama.cpp's converter
+   writes them */
+static mft_status mft__gw_tokenizer(mft__gw *w, const mft_tokenizer *t, int Vm, mft_error *err)
 {
     int V = t->vocab_size, bpe = t->kind == MFT_TOK_BPE;
     const char *pre = t->pre == MFT_PRE_LLAMA3      ? "llama-bpe"
@@ -7817,7 +7820,7 @@ static mft_status mft__gw_tokenizer(mft__gw *w, const mft_tokenizer *t, mft_erro
     if (bpe) mft__gw_kv_str(w, "tokenizer.ggml.pre", pre);
     mft__gw_key(w, "tokenizer.ggml.tokens", MFT_GGUF_ARRAY);
     mft__gw_u32(w, MFT_GGUF_STRING);
-    mft__gw_u64(w, (uint64_t)V);
+    mft__gw_u64(w, (uint64_t)Vm);
     mft__sb b = { NULL, 0, 0, 0, 1, 0 };
     for (int i = 0; i < V; i++) {
         b.n = 0;
@@ -7826,10 +7829,14 @@ static mft_status mft__gw_tokenizer(mft__gw *w, const mft_tokenizer *t, mft_erro
         if (b.nomem) break;
         mft__gw_str(w, b.p ? b.p : "", (size_t)b.n);
     }
+    for (int i = V; i < Vm; i++) {
+        char pad[32];
+        mft__gw_str(w, pad, (size_t)snprintf(pad, sizeof pad, "[PAD%d]", i));
+    }
     if (!bpe) {
         mft__gw_key(w, "tokenizer.ggml.scores", MFT_GGUF_ARRAY);
         mft__gw_u32(w, MFT_GGUF_FLOAT32);
-        mft__gw_u64(w, (uint64_t)V);
+        mft__gw_u64(w, (uint64_t)Vm);
         if (!t->merge_cap)
             mft__gw_bytes(w, t->scores, (size_t)V * 4);
         else { /* merges by rank (a SentencePiece tokenizer.json): a piece scores minus the rank of
@@ -7846,11 +7853,12 @@ static mft_status mft__gw_tokenizer(mft__gw *w, const mft_tokenizer *t, mft_erro
             mft__gw_bytes(w, sc, (size_t)V * sizeof(float));
             MFT_FREE(sc);
         }
+        for (int i = V; i < Vm; i++) mft__gw_bytes(w, &(float){ -1000.0f }, 4);
     }
     mft__gw_key(w, "tokenizer.ggml.token_type", MFT_GGUF_ARRAY);
     mft__gw_u32(w, MFT_GGUF_INT32);
-    mft__gw_u64(w, (uint64_t)V);
-    for (int i = 0; i < V; i++) mft__gw_u32(w, t->types[i]);
+    mft__gw_u64(w, (uint64_t)Vm);
+    for (int i = 0; i < Vm; i++) mft__gw_u32(w, i < V ? t->types[i] : MFT_TOKEN_UNUSED);
     if (bpe) { /* the merges in rank order, "left right" in the byte alphabet */
         int32_t *r = (int32_t *)MFT_MALLOC(((size_t)t->merge_cap + 1) * 3 * sizeof(int32_t));
         int nm = 0;
@@ -7901,8 +7909,9 @@ MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype
     int dt = dtype < 0 ? c->dtype : dtype;
     if (dt < MFT_DTYPE_F32 || dt > MFT_DTYPE_BF16)
         return mft__fail(err, MFT_ERR_ARG, "dtype %d is not one of MFT_DTYPE_*", dt);
-    if (t->vocab_size != c->vocab_size)
-        return mft__fail(err, MFT_ERR_ARG, "the tokenizer has %d tokens, the model %d", t->vocab_size, c->vocab_size);
+    if (t->vocab_size > c->vocab_size)
+        return mft__fail(err, MFT_ERR_ARG, "the tokenizer has %d tokens, more than the model's %d", t->vocab_size,
+                         c->vocab_size);
     const char *arch = c->arch == MFT_ARCH_QWEN3 ? "qwen3" : c->arch == MFT_ARCH_QWEN2 ? "qwen2" : "llama";
     int hs = mft_head_dim(c);
     mft_status s = MFT_OK;
@@ -7938,7 +7947,7 @@ MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype
     mft__gw_kv_f32(&w, MFT__GK("attention.layer_norm_rms_epsilon"), c->norm_eps);
     mft__gw_kv_f32(&w, MFT__GK("rope.freq_base"), c->rope_theta);
 #undef MFT__GK
-    s = mft__gw_tokenizer(&w, t, err);
+    s = mft__gw_tokenizer(&w, t, c->vocab_size, err);
     /* the tensor table: name, dims (row length first), type, offset */
     uint64_t at = 0;
     for (int pass = 0; pass < 2 && !s; pass++) {

@@ -430,7 +430,8 @@ MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, c
                                const char *copy_from, mft_error *err);
 /* Writes a GGUF v3 file llama.cpp runs (llama, qwen2 or qwen3 by the config): matrices as dtype
    (MFT_DTYPE_F32/F16/BF16, or -1 for the model's own), norms and biases F32, with t's vocabulary
-   (SentencePiece with scores, or byte-level BPE with merges), special ids and chat template.
+   (SentencePiece with scores, or byte-level BPE with merges), special ids and chat template;
+   rows of a padded embedding past the vocabulary (Qwen) become unused tokens "[PAD<id>]".
    A tokenizer.json vocabulary that merges SentencePiece pieces by rank has no GGUF form and is
    refused. Written to path.tmp, then renamed. */
 MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype, const struct mft_tokenizer *t,

@@ -3298,7 +3298,33 @@ static void test_gguf_write(void)
                (t.chat_template ? t2.chat_template && !strcmp(t.chat_template, t2.chat_template) : !t2.chat_template),
                "%s: the chat template did not survive", tp);
         mft_tokenizer_free(&t2);
-        /* a vocabulary of another size is refused, and nothing is left behind */
+        /* a model with more rows than the vocabulary (Qwen pads to a multiple of 128): the rest
+           are unused "[PAD<id>]" tokens, and the text encodes as before */
+        if (i == 0) {
+            mft_model mp;
+            mft_config cp = c;
+            cp.vocab_size = t.vocab_size + 7;
+            size_t pb = mft_model_bytes(&cp, 1, 1, MFT_FORWARD);
+            void *pm = malloc(pb);
+            mft_tokenizer tp;
+            int x[64], y[64], nx = -1, ny = -2, pl;
+            const char *txt = "Hello world, <|im_start|>user caf\xc3\xa9";
+            EXPECT(pm && mft_model_init(&mp, &cp, 1, 1, MFT_FORWARD, pm, pb, &err) == MFT_OK, "init: %s", err.msg);
+            mft_model_init_random(&mp, 7);
+            EXPECT(mft_gguf_save(&mp, out, -1, &t, &err) == MFT_OK && mft_tokenizer_open(&tp, out, 0, &err) == MFT_OK &&
+                   tp.vocab_size == cp.vocab_size, "padded: %s", err.msg);
+            const char *pp = mft_token_piece(&tp, cp.vocab_size - 1, &pl);
+            char want[32];
+            snprintf(want, sizeof want, "[PAD%d]", cp.vocab_size - 1);
+            EXPECT(pp && pl == (int)strlen(want) && !memcmp(pp, want, (size_t)pl) &&
+                   mft_token_type(&tp, cp.vocab_size - 1) == MFT_TOKEN_UNUSED, "the padding tokens");
+            EXPECT(!mft_encode(&t, txt, -1, MFT_SPECIAL, x, 64, &nx, NULL, NULL) &&
+                   !mft_encode(&tp, txt, -1, MFT_SPECIAL, y, 64, &ny, NULL, NULL) && same_ids(x, nx, y, ny),
+                   "the padded vocabulary encodes otherwise");
+            mft_tokenizer_free(&tp);
+            free(pm);
+        }
+        /* a vocabulary larger than the model is refused, and nothing is left behind */
         remove(out);
         m.cfg.vocab_size--;
         EXPECT(mft_gguf_save(&m, out, -1, &t, &err) == MFT_ERR_ARG && strstr(err.msg, "tokens") && !file_hash(out),
