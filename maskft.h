@@ -2,8 +2,9 @@
    MIT license: see the LICENSE file that comes with it.
 
    maskft is a plain-C (C99, libc + libm, OpenMP optional) training engine for LLaMA-family
-   models: forward and backward pass written by hand, a masked cross-entropy loss, AdamW, a
-   llama2.c checkpoint reader, tokenizers (tokenizer.bin, SentencePiece, tokenizer.json, GGUF),
+   models: forward and backward pass written by hand, a masked cross-entropy loss, AdamW,
+   readers and writers for Hugging Face folders, GGUF and llama2.c checkpoints (the llama, qwen2
+   and qwen3 families), tokenizers (tokenizer.bin, SentencePiece, tokenizer.json, GGUF),
    chat templates, a JSONL data front end that builds the masks, packing, generation and the
    forgetting measurements. It is built around *minimal modification*: train on text in the
    model's own words and let only the tokens that carry new knowledge contribute to the loss,
@@ -141,7 +142,10 @@
        magic, 256-byte header, fp32). Version 2 (int8) is refused with a message. Every header
        field is validated and the file size must match the shapes exactly: truncated or foreign
        files are errors, never crashes. Writes version 0 (what llama2.c's run.c and maskft itself
-       load), via a temporary file that is renamed into place. Reads tokenizers from llama2.c
+       load), via a temporary file that is renamed into place. Reads Hugging Face folders
+       (config.json + safetensors, sharded or not, F32/F16/BF16) and GGUF models (F32, F16, BF16,
+       Q8_0, Q4_0, Q4_K, Q6_K), tensor by tensor into the model's block, and writes both
+       (mft_hf_save, mft_gguf_save; F32/F16/BF16). Reads tokenizers from llama2.c
        tokenizer.bin, SentencePiece .model, Hugging Face tokenizer.json (+ tokenizer_config.json)
        and GGUF, and GGUF metadata (versions 1-3) in general; each reader checks every length
        and offset against the data and reports a corrupt file as MFT_ERR_FORMAT with a message
@@ -398,7 +402,8 @@ MFT_API void mft_model_init_random(mft_model *m, uint64_t seed);
 MFT_API void mft_model_free(mft_model *m);
 
 /* Model files: a llama2.c checkpoint (v0, v1), a GGUF model (llama, qwen2, qwen3; F32, F16, BF16,
-   Q8_0, Q4_0, Q4_K or Q6_K tensors, dequantised to fp32) or a Hugging Face folder (below), told apart by content.
+   Q8_0, Q4_0, Q4_K or Q6_K tensors, dequantised to fp32) or a Hugging Face folder (below), told
+   apart by content.
    The configuration alone; the weights into a model of the same shape (llama2.c only); or one
    call: read the config, allocate one block, init, load (free with mft_model_free). */
 MFT_API mft_status mft_model_config(const char *path, mft_config *c, mft_error *err);
@@ -431,9 +436,9 @@ MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, c
 /* Writes a GGUF v3 file llama.cpp runs (llama, qwen2 or qwen3 by the config): matrices as dtype
    (MFT_DTYPE_F32/F16/BF16, or -1 for the model's own), norms and biases F32, with t's vocabulary
    (SentencePiece with scores, or byte-level BPE with merges), special ids and chat template;
-   rows of a padded embedding past the vocabulary (Qwen) become unused tokens "[PAD<id>]".
-   A tokenizer.json vocabulary that merges SentencePiece pieces by rank has no GGUF form and is
-   refused. Written to path.tmp, then renamed. */
+   rows of a padded embedding past the vocabulary (Qwen) become unused tokens "[PAD<id>]". A
+   SentencePiece-style tokenizer.json (merges by rank) gets scores from its ranks. Needs Part II
+   (not under MFT_NO_TEXT). Written to path.tmp, then renamed. */
 MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype, const struct mft_tokenizer *t,
                                  mft_error *err);
 /* Writes a llama2.c version-0 checkpoint (path.tmp, then renamed). */
