@@ -7215,6 +7215,37 @@ static mft_status mft__tj_merges(mft__tokjson *x, mft_error *err)
     return MFT_OK;
 }
 
+/* the post-processor: a TemplateProcessing (alone or in a Sequence, as Llama-3's) whose single
+   template starts with a special token adds it as BOS, one that ends with one adds EOS.
+   tokenizer_config.json's add_bos_token / add_eos_token, read after, have the last word. */
+static void mft__tj_post(mft__tokjson *x, mft_tokenizer *t, uint32_t pp, int depth)
+{
+    const mft__json *j = &x->j;
+    if (pp == MFT__JNONE || j->node[pp].type != MFT__J_OBJ || depth > 4) return;
+    uint32_t ty = mft__jget(j, pp, "type"), list = mft__jget(j, pp, "processors");
+    if (mft__jstr_is(j, ty, "Sequence") && list != MFT__JNONE && j->node[list].type == MFT__J_ARR)
+        for (uint32_t c = j->node[list].first; c != MFT__JNONE; c = j->node[c].next) mft__tj_post(x, t, c, depth + 1);
+    uint32_t single = mft__jget(j, pp, "single");
+    if (!mft__jstr_is(j, ty, "TemplateProcessing") || single == MFT__JNONE || j->node[single].type != MFT__J_ARR)
+        return;
+    uint32_t first = j->node[single].first, last = first;
+    while (last != MFT__JNONE && j->node[last].next != MFT__JNONE) last = j->node[last].next;
+    for (int end = 0; end < 2 && first != MFT__JNONE; end++) {
+        uint32_t item = end ? last : first, st = mft__jget(j, item, "SpecialToken");
+        int n;
+        const char *name = mft__jstr(j, mft__jget(j, st, "id"), &n);
+        int id = name ? mft_token_find(t, name, n) : -1; /* control tokens are not in the piece hash */
+        if (id < 0 || (end && last == first)) continue;
+        if (!end) {
+            t->add_bos = 1;
+            if (t->bos_id < 0) t->bos_id = id;
+        } else {
+            t->add_eos = 1;
+            if (t->eos_id < 0) t->eos_id = t->eot_id = id;
+        }
+    }
+}
+
 static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const char *data, size_t size, mft_error *err)
 {
     mft__tokjson x;
@@ -7276,6 +7307,7 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
     mft__tokspec sp = { x.kind, x.V, x.piece, x.plen, NULL, x.type, x.n_merges, x.merge };
     s = mft__tok_build(t, &sp, err);
     if (!s) memcpy(t->strip, x.strip, (size_t)x.V);
+    if (!s) mft__tj_post(&x, t, mft__jget(j, root, "post_processor"), 0);
 done:
     mft__json_free(j);
     MFT_FREE(x.piece);
@@ -7574,10 +7606,10 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
                 if (t->types[i] == MFT__TT_CONTROL || t->types[i] == MFT__TT_USER || t->types[i] == MFT__TT_UNKNOWN)
                     t->strip[i] = MFT__RSTRIP;
             static const char *const on[] = { "</s>" }, *const off[] = { "<unk>", "<s>", "<|endoftext|>" };
-            int id = mft__tok_lookup(t, on[0], (int)strlen(on[0]));
+            int id = mft_token_find(t, on[0], (int)strlen(on[0])); /* control tokens are not hashed */
             if (id >= 0) t->strip[id] = MFT__RSTRIP;
             for (int k = 0; k < 3; k++)
-                if ((id = mft__tok_lookup(t, off[k], (int)strlen(off[k]))) >= 0) t->strip[id] = 0;
+                if ((id = mft_token_find(t, off[k], (int)strlen(off[k]))) >= 0) t->strip[id] = 0;
         }
     }
 done:

@@ -98,16 +98,21 @@ done <<LIST
 qwen3 $S/tokenizers/qwen3/tokenizer.json $S/reference/hfjs_qwen3.jsonl
 llama3 $S/tokenizers/llama3/tokenizer.json $S/reference/hfjs_llama3.jsonl
 LIST
-python3 -c 'import json, sys
-for l in open("tests/data/chat_goldens.jsonl", encoding="utf-8"):
-    r = json.loads(l)
-    if r["template"] == "phi3": sys.stdout.buffer.write(r["text"].encode("utf-8") + b"\0")' > "$T/phi3.txt"
-"$L/dump_tokens" tests/data/ggml-vocab-phi-3.gguf < "$T/phi3.txt" > "$T/phi3.ids" 2> "$T/phi3.log" || { tail "$T/phi3.log" >&2; exit 1; }
+# the Phi-3 chats, and texts where the rule matters either way (<s>, <unk>, <|endoftext|> keep
+# the whitespace after them; </s> and the chat tokens take it)
+EXTRA='<s> Hello</s> world
+<|user|>  \t\nHi<|end|> \n<|assistant|>\n\nOK<|endoftext|> bye<unk>  x'
 python3 -c 'import json, sys
 texts = [json.loads(l)["text"] for l in open("tests/data/chat_goldens.jsonl", encoding="utf-8") if json.loads(l)["template"] == "phi3"]
+texts += [t.encode().decode("unicode_escape") for t in sys.argv[1].split("\n")]
+for t in texts: sys.stdout.buffer.write(t.encode("utf-8") + b"\0")
+json.dump(texts, open(sys.argv[2], "w"))' "$EXTRA" "$T/phi3.json" > "$T/phi3.txt"
+"$L/dump_tokens" tests/data/ggml-vocab-phi-3.gguf < "$T/phi3.txt" > "$T/phi3.ids" 2> "$T/phi3.log" || { tail "$T/phi3.log" >&2; exit 1; }
+python3 -c 'import json, sys
+texts = json.load(open(sys.argv[3]))
 ids = open(sys.argv[1]).read().split("\n")[:len(texts)]
 assert len(ids) == len(texts)
 with open(sys.argv[2], "w", encoding="utf-8") as f:
     for t, i in zip(texts, ids):
-        f.write(json.dumps({"text": t, "ids": [int(x) for x in i.split()]}, ensure_ascii=False) + "\n")' "$T/phi3.ids" "$D/phi3_chat_ids.jsonl"
+        f.write(json.dumps({"text": t, "ids": [int(x) for x in i.split()]}, ensure_ascii=False) + "\n")' "$T/phi3.ids" "$D/phi3_chat_ids.jsonl" "$T/phi3.json"
 echo "$D/phi3_chat_ids.jsonl: $(wc -l < "$D/phi3_chat_ids.jsonl") chats"

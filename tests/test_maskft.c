@@ -1689,6 +1689,40 @@ static void test_tokenizer_strip(void)
     free(mod);
 }
 
+/* tokenizer.json's post-processor says whether BOS / EOS are added (Llama-3's is a Sequence of
+   ByteLevel and TemplateProcessing); tok512-hf's has none */
+static void test_tokenizer_post_processor(void)
+{
+    long n;
+    char *js = slurp("tests/data/tok512-hf/tokenizer.json", &n);
+    const char *pp = js ? strstr(js, "\"post_processor\": null") : NULL;
+    if (!pp) { EXPECT(0, "tests/data/tok512-hf/tokenizer.json has no null post_processor"); free(js); return; }
+    const char *variants[3] = {
+        "\"post_processor\": {\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"}, {\"type\": "
+        "\"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}}, {\"Sequence\": "
+        "{\"id\": \"A\", \"type_id\": 0}}, {\"SpecialToken\": {\"id\": \"</s>\", \"type_id\": 0}}]}]}",
+        "\"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\", "
+        "\"type_id\": 0}}]}",
+        "\"post_processor\": null" };
+    int want_bos[3] = { 1, 0, 0 }, want_eos[3] = { 1, 0, 0 };
+    for (int i = 0; i < 3; i++) {
+        size_t head = (size_t)(pp - js), tail = head + strlen("\"post_processor\": null"), vl = strlen(variants[i]);
+        char *mod = malloc((size_t)n + vl + 1);
+        memcpy(mod, js, head);
+        memcpy(mod + head, variants[i], vl);
+        memcpy(mod + head + vl, js + tail, (size_t)n - tail);
+        mft_tokenizer t;
+        mft_error err;
+        size_t ml = head + vl + ((size_t)n - tail);
+        EXPECT(mft_tokenizer_open_from_memory(&t, mod, ml, 0, &err) == MFT_OK && t.add_bos == want_bos[i] &&
+                   t.add_eos == want_eos[i] && (!want_bos[i] || t.bos_id == 1) && (!want_eos[i] || t.eos_id == 2),
+               "post_processor %d: add_bos %d add_eos %d (%s)", i, t.add_bos, t.add_eos, err.msg);
+        mft_tokenizer_free(&t);
+        free(mod);
+    }
+    free(js);
+}
+
 /* generation_config.json's eos_token_id: one id or a list; the stop set built from it */
 static void test_tokenizer_generation_config(void)
 {
@@ -3348,7 +3382,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
     TEST(bad_model_files), TEST(bad_tokenizer_files), TEST(bad_arguments), TEST(save_load),
     TEST(lr_schedule_and_sampler), TEST(tokenizer_llamacpp_vectors), TEST(tokenizer_reference_ids),
-    TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special), TEST(tokenizer_strip), TEST(tokenizer_generation_config),
+    TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special), TEST(tokenizer_strip), TEST(tokenizer_generation_config), TEST(tokenizer_post_processor),
     TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
     TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
