@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h> /* isatty */
+#include <sys/stat.h> /* stat, mkdir */
+#include <unistd.h>   /* isatty */
 
 #ifdef __GNUC__
 #define DIE_ATTR __attribute__((format(printf, 1, 2), noreturn))
@@ -214,13 +215,7 @@ static char *record_pc(const char *p, int pl, const char *c, int cl)
     return rec;
 }
 
-/* -t if given, else the tokenizer that comes with the model (GGUF, or a file beside it) */
-
-/* ---- generate ------------------------------------------------------------------------------ */
-
 /* ---- writing a model: the format from OUT ------------------------------------------------ */
-
-#include <sys/stat.h>
 
 static int is_dir(const char *p)
 {
@@ -253,8 +248,8 @@ static void check_out(const char *out, const char *type)
         return;
     }
     if (type && !out_is_gguf(out))
-        die("--out-type applies to a Hugging Face folder (--out DIR/) or a GGUF file (--out X.gguf); '%s' is a llama2.c "
-            "checkpoint", out);
+        die("--out-type applies to a Hugging Face folder (--out DIR/) or a GGUF file (--out X.gguf); "
+            "'%s' is a llama2.c checkpoint", out);
 }
 
 /* the folder of the tokenizer files to copy into a written folder: the model's own folder, or
@@ -269,11 +264,14 @@ static char *tokenizer_dir(const char *model, const char *tok)
     return d;
 }
 
-static void save_model(const mft_model *m, const char *out, const char *type, const mft_tokenizer *tok, const char *model,
-                       const char *tokpath)
+static void save_model(const mft_model *m, const char *out, const char *type, const mft_tokenizer *tok,
+                       const char *model, const char *tokpath)
 {
     mft_error err;
-    int dt = !type ? -1 : !strcmp(type, "f16") ? MFT_DTYPE_F16 : !strcmp(type, "bf16") ? MFT_DTYPE_BF16 : MFT_DTYPE_F32;
+    int dt = !type                 ? -1
+             : !strcmp(type, "f16")  ? MFT_DTYPE_F16
+             : !strcmp(type, "bf16") ? MFT_DTYPE_BF16
+                                     : MFT_DTYPE_F32;
     if (out_is_gguf(out)) {
         if (!tok) die("a GGUF file carries the tokenizer: give one with -t");
         if (mft_gguf_save(m, out, dt, tok, &err)) die_err(&err);
@@ -285,29 +283,33 @@ static void save_model(const mft_model *m, const char *out, const char *type, co
     }
     char *from = tokenizer_dir(model, tokpath);
     if (mft_hf_save(m, out, dt, tok, from, &err)) die_err(&err);
-    if (!from) fprintf(stderr, "maskft: note: '%s' has no tokenizer files beside it: the folder holds none\n", model);
+    if (!from)
+        fprintf(stderr,
+                "maskft: note: no Hugging Face tokenizer files (tokenizer.json, tokenizer.model) come with '%s': "
+                "the folder holds none\n",
+                model);
     free(from);
 }
 
 /* -t if given (a file, or a folder with a tokenizer.json or tokenizer.model), else the tokenizer
    that comes with the model (GGUF, a folder, or a file beside it) */
-static void open_tokenizer(const char *tokpath, const char *model, int vocab, mft_tokenizer *tok)
+static mft_status find_tokenizer(const char *tokpath, const char *model, int vocab, mft_tokenizer *tok, mft_error *err)
 {
-    mft_error err;
-    mft_status s;
     if (tokpath && is_dir(tokpath)) {
         char p[4096];
         snprintf(p, sizeof p, "%s/tokenizer.json", tokpath);
         FILE *f = fopen(p, "rb");
         if (f) fclose(f);
         else snprintf(p, sizeof p, "%s/tokenizer.model", tokpath);
-        s = mft_tokenizer_open(tok, p, vocab, &err);
-    } else if (tokpath) {
-        s = mft_tokenizer_open(tok, tokpath, vocab, &err);
-    } else {
-        s = mft_tokenizer_for_model(tok, model, vocab, &err);
+        return mft_tokenizer_open(tok, p, vocab, err);
     }
-    if (s) die_err(&err);
+    return tokpath ? mft_tokenizer_open(tok, tokpath, vocab, err) : mft_tokenizer_for_model(tok, model, vocab, err);
+}
+
+static void open_tokenizer(const char *tokpath, const char *model, int vocab, mft_tokenizer *tok)
+{
+    mft_error err;
+    if (find_tokenizer(tokpath, model, vocab, tok, &err)) die_err(&err);
 }
 
 static const char *convert_usage =
@@ -329,8 +331,10 @@ static int cmd_convert(int argc, char **argv)
     mft_tokenizer tok;
     mft_error err;
     open_model(&m, a.model, 1, 1, MFT_FORWARD, a.threads);
-    int have_tok = (a.tok ? mft_tokenizer_open(&tok, a.tok, m.cfg.vocab_size, &err)
-                          : mft_tokenizer_for_model(&tok, a.model, m.cfg.vocab_size, &err)) == MFT_OK;
+    /* a folder or .bin can be written without a tokenizer (unless -t names one); a GGUF file
+       carries one */
+    int have_tok = find_tokenizer(a.tok, a.model, m.cfg.vocab_size, &tok, &err) == MFT_OK;
+    if (!have_tok && (a.tok || out_is_gguf(a.out))) die_err(&err);
     if (m.quantised) fprintf(stderr, "maskft: note: '%s' was quantised; it is written dequantised\n", a.model);
     save_model(&m, a.out, a.out_type, have_tok ? &tok : NULL, a.model, a.tok);
     fprintf(stderr, "wrote %s (%zu parameters)\n", a.out, m.n_params);
@@ -338,6 +342,8 @@ static int cmd_convert(int argc, char **argv)
     mft_model_free(&m);
     return 0;
 }
+
+/* ---- generate ------------------------------------------------------------------------------ */
 
 static const char *gen_usage =
     "usage: maskft generate -m MODEL [-t TOKENIZER] [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]"
@@ -716,7 +722,8 @@ static int cmd_mask(int argc, char **argv, int export)
 {
     args_t a = { 0 };
     parse(argc, argv, &a, mask_usage);
-    if (!a.model && !a.tok) die("give -t TOKENIZER (or -m MODEL to use the tokenizer that comes with it)\n%s", mask_usage);
+    if (!a.model && !a.tok)
+        die("give -t TOKENIZER (or -m MODEL to use the tokenizer that comes with it)\n%s", mask_usage);
     need(a.data, "--data D.jsonl", mask_usage);
     if (export) need(a.out, "--out T.jsonl", mask_usage);
     /* a tokenizer is enough; the model gives the context examples are cut to, and the NLL of
