@@ -63,6 +63,9 @@ import sys
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_ref as R  # noqa: E402  (the llama2.c-layout model, checkpoint and tokenizer readers)
+
 torch.set_default_dtype(torch.float64)
 torch.set_num_threads(1)
 
@@ -161,34 +164,11 @@ def qwen2_config(hidden, inter, layers, heads, kv, theta, eps, max_pos, tied, dt
 
 
 def qwen3_config(hidden, inter, layers, heads, kv, head_dim, theta, eps, max_pos, tied, dtype):
-    return {
-        "architectures": ["Qwen3ForCausalLM"],
-        "attention_bias": False,
-        "attention_dropout": 0.0,
-        "bos_token_id": BOS,
-        "eos_token_id": EOS,
-        "head_dim": head_dim,
-        "hidden_act": "silu",
-        "hidden_size": hidden,
-        "initializer_range": 0.02,
-        "intermediate_size": inter,
-        "max_position_embeddings": max_pos,
-        "max_window_layers": 28,
-        "model_type": "qwen3",
-        "num_attention_heads": heads,
-        "num_hidden_layers": layers,
-        "num_key_value_heads": kv,
-        "rms_norm_eps": eps,
-        "rope_scaling": None,
-        "rope_theta": theta,
-        "sliding_window": 4096,
-        "tie_word_embeddings": tied,
-        "torch_dtype": dtype,
-        "transformers_version": TRANSFORMERS_VERSION,
-        "use_cache": True,
-        "use_sliding_window": False,
-        "vocab_size": VOCAB,
-    }
+    # Qwen3's config.json is Qwen2's with its own names, an explicit head_dim and attention_bias
+    c = qwen2_config(hidden, inter, layers, heads, kv, theta, eps, max_pos, tied, dtype)
+    c.update({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "head_dim": head_dim,
+              "attention_bias": False})
+    return c
 
 
 def json_text(obj):
@@ -455,31 +435,6 @@ def load_folder(folder):
 # ----------------------------------------------------------------------------------------------
 # llama2.c (stories260K)
 
-def read_llama2c(path):
-    raw = open(path, "rb").read()
-    dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len = struct.unpack_from("<7i", raw, 0)
-    assert vocab > 0, "expected a tied (positive vocab_size) checkpoint"
-    hs = dim // n_heads
-    kvd = n_kv * hs
-    fl = np.frombuffer(raw, dtype="<f4", offset=28)
-    shapes = [("token_embedding", (vocab, dim)), ("rms_att", (n_layers, dim)),
-              ("wq", (n_layers, dim, dim)), ("wk", (n_layers, kvd, dim)),
-              ("wv", (n_layers, kvd, dim)), ("wo", (n_layers, dim, dim)),
-              ("rms_ffn", (n_layers, dim)), ("w1", (n_layers, hidden, dim)),
-              ("w2", (n_layers, dim, hidden)), ("w3", (n_layers, hidden, dim)),
-              ("rms_final", (dim,)), ("_freq_real", (seq_len, hs // 2)),
-              ("_freq_imag", (seq_len, hs // 2))]
-    w, pos = {}, 0
-    for name, shp in shapes:
-        n = int(np.prod(shp))
-        w[name] = torch.tensor(fl[pos:pos + n].astype(np.float64).reshape(shp))
-        pos += n
-    assert pos == fl.size, "unexpected trailing data"
-    hp = dict(dim=dim, hidden=hidden, n_layers=n_layers, n_heads=n_heads, n_kv=n_kv,
-              vocab=vocab, seq_len=seq_len)
-    return hp, w
-
-
 def permute_rope(w, n_heads, dim1, dim2):
     # llama2.c export.py / transformers convert_llama_weights_to_hf.py
     return w.view(n_heads, dim1 // n_heads // 2, 2, dim2).transpose(1, 2).reshape(dim1, dim2)
@@ -502,62 +457,6 @@ def llama2c_to_hf(hp, w):
         P[p + "post_attention_layernorm.weight"] = w["rms_ffn"][l]
     P["model.norm.weight"] = w["rms_final"]
     return {k: v.contiguous() for k, v in P.items()}
-
-
-def llama2c_forward(hp, w, ids, theta=10000.0, eps=1e-5):
-    """run.c's model on the checkpoint's own layout: RoPE on interleaved pairs (2i, 2i+1)."""
-    nb, nt = ids.shape
-    D, H, KV = hp["dim"], hp["n_heads"], hp["n_kv"]
-    hs = D // H
-    i = torch.arange(0, hs, 2, dtype=torch.float64)
-    ang = torch.arange(nt, dtype=torch.float64)[:, None] * theta ** (-i / hs)[None, :]
-    c, s = torch.cos(ang)[None, :, None, :], torch.sin(ang)[None, :, None, :]
-
-    def rope(x):
-        x0, x1 = x[..., 0::2], x[..., 1::2]
-        return torch.stack((x0 * c - x1 * s, x0 * s + x1 * c), dim=-1).reshape(x.shape)
-
-    causal = torch.ones(nt, nt, dtype=torch.bool).tril()
-    h = w["token_embedding"][ids]
-    for l in range(hp["n_layers"]):
-        xn = rms_norm(h, w["rms_att"][l], eps)
-        q = rope((xn @ w["wq"][l].T).view(nb, nt, H, hs))
-        k = rope((xn @ w["wk"][l].T).view(nb, nt, KV, hs))
-        v = (xn @ w["wv"][l].T).view(nb, nt, KV, hs)
-        k = k.repeat_interleave(H // KV, dim=2)
-        v = v.repeat_interleave(H // KV, dim=2)
-        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
-        sc = (q @ k.transpose(-1, -2)) / math.sqrt(hs)
-        sc = sc.masked_fill(~causal, float("-inf"))
-        att = (torch.softmax(sc, dim=-1) @ v).transpose(1, 2).reshape(nb, nt, D)
-        h = h + att @ w["wo"][l].T
-        xn = rms_norm(h, w["rms_ffn"][l], eps)
-        h = h + (torch.nn.functional.silu(xn @ w["w1"][l].T) * (xn @ w["w3"][l].T)) @ w["w2"][l].T
-    return rms_norm(h, w["rms_final"], eps) @ w["token_embedding"].T
-
-
-def read_tok512(path, vocab):
-    raw = open(path, "rb").read()
-    off, pieces = 4, []
-    for _ in range(vocab):
-        _score, ln = struct.unpack_from("<fi", raw, off)
-        off += 8
-        pieces.append(raw[off:off + ln])
-        off += ln
-    return pieces
-
-
-def decode_tok512(pieces, ids):
-    out, prev = b"", BOS
-    for t in ids:
-        s = pieces[t]
-        if prev == BOS and s.startswith(b" "):
-            s = s[1:]
-        if s.startswith(b"<0x") and s.endswith(b">") and len(s) == 6:
-            s = bytes([int(s[3:5], 16)])
-        out += s
-        prev = t
-    return out.decode("utf-8", errors="replace")
 
 
 def greedy(a, P, n):
@@ -724,7 +623,9 @@ def main():
         print("== %s" % name)
         notes = []
         if name == "stories260K":
-            hp, l2c = read_llama2c(STORIES)
+            hp, l2c = R.read_checkpoint(STORIES)
+            assert hp["tied"], "expected a tied (positive vocab_size) checkpoint"
+            l2c = {k: v.detach() for k, v in l2c.items()}
             cfg = llama_config(hp["dim"], hp["hidden"], hp["n_layers"], hp["n_heads"],
                                hp["n_kv"], 10000.0, 1e-5, hp["seq_len"], True, "float32")
             P0 = llama2c_to_hf(hp, l2c)
@@ -757,7 +658,7 @@ def main():
             assert all(3 <= t < VOCAB for t in gids)
             with open(os.path.join(folder, "greedy_ids.txt"), "w") as f:
                 f.write(" ".join(str(t) for t in gids) + "\n")
-            text = decode_tok512(read_tok512(STORIES_TOK, VOCAB), gids)
+            text = R.decode(R.read_tokenizer(STORIES_TOK, VOCAB), gids)
             expect = open(STORIES_TEXT, encoding="utf-8").read()
             assert expect.startswith(text), (text, expect[:200])
             notes.append("greedy 30 ids decode to %r (a prefix of stories260K_greedy200.txt)"
@@ -769,7 +670,7 @@ def main():
             # check (a): HF layout + rotate_half == llama2.c layout + interleaved RoPE
             with torch.no_grad():
                 ext = torch.cat((toks, random_ids(m["seed"] + 1, 2 * 40).view(2, 40)), dim=1)
-                d = float((hf_forward(a, P, ext) - llama2c_forward(hp, l2c, ext)).abs().max())
+                d = float((hf_forward(a, P, ext) - R.forward(hp, l2c, ext)).abs().max())
             assert d < 1e-9, d
             notes.append("check (a): HF folder (rotate_half) vs llama2.c layout (interleaved): "
                          "max |logit diff| %.2e over B=2 T=%d" % (d, ext.shape[1]))
