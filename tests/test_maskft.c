@@ -2897,6 +2897,26 @@ static void test_hf_bad_files(void)
 
 /* ---- real formats: GGUF models ----------------------------------------------------------------- */
 
+/* a MFTLCPP1 fixture (tests/gen_llamacpp_logits.sh): its ids (at most 64) and llama.cpp's logits,
+   or NULL */
+static float *read_lcpp(const char *path, int *nt, int *nv, int ids[64])
+{
+    long n;
+    char *ref = slurp(path, &n);
+    float *want = NULL;
+    if (ref && n >= 16 && !memcmp(ref, "MFTLCPP1", 8)) {
+        memcpy(nt, ref + 8, 4);
+        memcpy(nv, ref + 12, 4);
+        if (*nt > 0 && *nt <= 64 && *nv > 0 && n == 16 + 4L * *nt + 4L * *nt * *nv) {
+            memcpy(ids, ref + 16, 4 * (size_t)*nt);
+            want = fbuf((size_t)*nt * *nv);
+            memcpy(want, ref + 16 + 4 * *nt, (size_t)*nt * *nv * sizeof(float));
+        }
+    }
+    free(ref);
+    return want;
+}
+
 static void test_gguf_models(void)
 {
     /* stories260K as the GGUF v1 file of tests/data (F32, llama, Meta's q/k layout): the
@@ -2919,19 +2939,13 @@ static void test_gguf_models(void)
     mft_model_free(&b);
     /* llama.cpp itself on a GGUF v3 file with F16 weights (tests/gen_llamacpp_logits.sh) */
     const char *tiny = asset("llama-2-tiny-random.gguf", "gguf/llama-2-tiny-random.gguf");
-    long n;
-    char *ref = slurp("tests/data/llamacpp_tiny_random.bin", &n);
+    int nt, nv, ids[64];
+    float *want = read_lcpp("tests/data/llamacpp_tiny_random.bin", &nt, &nv, ids);
     if (!tiny) {
         missing_asset("llama-2-tiny-random.gguf");
-    } else if (!ref || memcmp(ref, "MFTLCPP1", 8)) {
+    } else if (!want) {
         EXPECT(0, "tests/data/llamacpp_tiny_random.bin missing");
     } else {
-        int nt, nv;
-        memcpy(&nt, ref + 8, 4);
-        memcpy(&nv, ref + 12, 4);
-        int *ids = (int *)(ref + 16);
-        float *want = fbuf((size_t)nt * nv);
-        memcpy(want, ref + 16 + 4 * nt, (size_t)nt * nv * sizeof(float));
         EXPECT(mft_model_open(&a, tiny, 1, nt, MFT_FORWARD, &err) == MFT_OK, "%s: %s", tiny, err.msg);
         EXPECT(a.cfg.vocab_size == nv && mft_forward(&a, ids, NULL, NULL, 1, nt, NULL, &err) == MFT_OK, "forward");
         /* ggml rounds the activations to half before an F16 matrix product: 1e-4 of a logit's
@@ -2950,10 +2964,9 @@ static void test_gguf_models(void)
             same += x == y;
         }
         EXPECT(same == nt, "argmax agrees with llama.cpp at %d of %d positions", same, nt);
-        free(want);
         mft_model_free(&a);
     }
-    free(ref);
+    free(want);
     /* bad files, from memory: another architecture, a missing tensor, a type maskft cannot read */
     long gn;
     char *gg = slurp("tests/data/tinyllamas-stories-260k-f32.gguf", &gn), *bad = malloc((size_t)gn);
@@ -3080,21 +3093,13 @@ static void test_hf_roundtrip(void)
    |difference| / (atol + rtol |want|) */
 static double vs_llamacpp(mft_model *m, const char *fixture, double atol, double rtol)
 {
-    long n;
-    char *ref = slurp(fixture, &n);
-    if (!ref || n < 16 || memcmp(ref, "MFTLCPP1", 8)) { free(ref); return 1e30; }
-    int nt, nv;
-    memcpy(&nt, ref + 8, 4);
-    memcpy(&nv, ref + 12, 4);
-    int *ids = (int *)(ref + 16);
-    float *want = fbuf((size_t)nt * nv);
-    memcpy(want, ref + 16 + 4 * nt, (size_t)nt * nv * sizeof(float));
+    int nt, nv, ids[64];
+    float *want = read_lcpp(fixture, &nt, &nv, ids);
     double e = 1e30;
     size_t at = 0;
-    if (nv == m->cfg.vocab_size && nt <= m->T && mft_forward(m, ids, NULL, NULL, 1, nt, NULL, NULL) == MFT_OK)
+    if (want && nv == m->cfg.vocab_size && nt <= m->T && mft_forward(m, ids, NULL, NULL, 1, nt, NULL, NULL) == MFT_OK)
         e = worst(m->a.logits, want, (size_t)nt * nv, atol, rtol, &at);
     free(want);
-    free(ref);
     return e;
 }
 
@@ -3229,9 +3234,11 @@ static void test_gguf_write(void)
             for (uint64_t q = 0; q < g2.n_tensors; q++)
                 if (!strcmp(g2.tensors[q].name, x->name)) y = &g2.tensors[q];
             if (!y || y->type != x->type || y->n_dims != x->n_dims || memcmp(x->dims, y->dims, sizeof x->dims)) continue;
-            size_t len = (size_t)(x->type == 0 ? 4 : 2);
-            for (int d = 0; d < x->n_dims; d++) len *= (size_t)x->dims[d];
-            same += g1.data_offset + x->offset + len <= (uint64_t)n1 && g2.data_offset + y->offset + len <= (uint64_t)n2 &&
+            uint64_t numel = 1;
+            for (int d = 0; d < x->n_dims; d++) numel *= x->dims[d];
+            size_t len = (size_t)mft__gg_bytes(x->type, numel);
+            same += len && g1.data_offset + x->offset + len <= (uint64_t)n1 &&
+                    g2.data_offset + y->offset + len <= (uint64_t)n2 &&
                     !memcmp(b1 + g1.data_offset + x->offset, b2 + g2.data_offset + y->offset, len);
         }
         printf("    %s: %d of %d tensors back bit for bit\n", ggs[i], same, (int)g1.n_tensors);
