@@ -7703,7 +7703,8 @@ MFT_API mft_status mft_tokenizer_open(mft_tokenizer *t, const char *path, int vo
     return s ? s : mft__tok_check_vocab(t, path, vocab_size, err);
 }
 
-/* The tokenizer that comes with a model: inside a GGUF file, or a file beside the checkpoint,
+/* The tokenizer that comes with a model: inside a GGUF file, or a file beside the checkpoint
+   (inside it when the path is a folder: a Hugging Face model, or a folder of tokenizer files),
    in this order: tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin (llama2.c's name
    for a custom vocabulary of V tokens). */
 MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err)
@@ -7718,7 +7719,12 @@ MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_p
     if (got == 4 && !memcmp(magic, "GGUF", 4)) return mft_tokenizer_open(t, model_path, vocab_size, err);
     char names[4][40] = { "tokenizer.json", "tokenizer.model", "tokenizer.bin", "" };
     snprintf(names[3], sizeof names[3], "tok%d.bin", vocab_size);
-    int folder = mft__is_hf_dir(model_path); /* a Hugging Face folder: the files inside it */
+    int folder = mft__is_hf_dir(model_path); /* a folder: the files inside it */
+    for (int i = 0; i < 2 && !folder; i++) {
+        char *inside = mft__join(model_path, names[i]);
+        folder = inside && mft__exists(inside);
+        MFT_FREE(inside);
+    }
     for (int i = 0; i < 4; i++) {
         char *path = folder ? mft__join(model_path, names[i]) : mft__sibling(model_path, names[i]);
         if (!path) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
@@ -8033,9 +8039,9 @@ MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype
             mft__gw_u32(&w, MFT__GG_F32);
             mft__gw_u64(&w, at);
         } else if (rope) {
+            mft_config p = *c;
+            p.rope_scaling = MFT_ROPE_PLAIN;
             for (int i = 0; i < hs / 2; i++) {
-                mft_config p = *c;
-                p.rope_scaling = MFT_ROPE_PLAIN;
                 float ff = (float)(mft__rope_freq(&p, i, hs) / mft__rope_freq(c, i, hs));
                 mft__gw_bytes(&w, &ff, 4);
             }

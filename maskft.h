@@ -738,7 +738,8 @@ MFT_API mft_status mft_tokenizer_apply_generation_config(mft_tokenizer *t, const
 MFT_API int mft_tokenizer_stops(const mft_tokenizer *t, int end, int stop[4]);
 MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, mft_error *err);
 /* The tokenizer that comes with a model: the vocabulary inside a GGUF model file, or a file
-   beside the checkpoint (tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin). */
+   beside the checkpoint, or inside it when it is a folder (tokenizer.json, tokenizer.model,
+   tokenizer.bin, tok<V>.bin). */
 MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err);
 MFT_API void mft_tokenizer_free(mft_tokenizer *t);
 

@@ -291,18 +291,11 @@ static void save_model(const mft_model *m, const char *out, const char *type, co
     free(from);
 }
 
-/* -t if given (a file, or a folder with a tokenizer.json or tokenizer.model), else the tokenizer
-   that comes with the model (GGUF, a folder, or a file beside it) */
+/* -t if given (a file, or a folder of tokenizer files), else the tokenizer that comes with the
+   model (GGUF, a folder, or a file beside it) */
 static mft_status find_tokenizer(const char *tokpath, const char *model, int vocab, mft_tokenizer *tok, mft_error *err)
 {
-    if (tokpath && is_dir(tokpath)) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/tokenizer.json", tokpath);
-        FILE *f = fopen(p, "rb");
-        if (f) fclose(f);
-        else snprintf(p, sizeof p, "%s/tokenizer.model", tokpath);
-        return mft_tokenizer_open(tok, p, vocab, err);
-    }
+    if (tokpath && is_dir(tokpath)) return mft_tokenizer_for_model(tok, tokpath, vocab, err);
     return tokpath ? mft_tokenizer_open(tok, tokpath, vocab, err) : mft_tokenizer_for_model(tok, model, vocab, err);
 }
 

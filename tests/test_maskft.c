@@ -1764,6 +1764,10 @@ static void test_tokenizer_generation_config(void)
     snprintf(a, sizeof a, "%s/tokenizer.json", dir);
     EXPECT(mft_tokenizer_open(&t, a, 0, &err) == MFT_OK && t.n_eos_ids == 3 && t.eos_ids[2] == 7, "beside: %s", err.msg);
     mft_tokenizer_free(&t);
+    /* a folder of tokenizer files (no config.json) is looked into, as a model folder is */
+    EXPECT(mft_tokenizer_for_model(&t, dir, 0, &err) == MFT_OK && t.vocab_size == 512 && t.n_eos_ids == 3,
+           "folder: %s", err.msg);
+    mft_tokenizer_free(&t);
     spit(b, bad[2], (long)strlen(bad[2]));
     EXPECT(mft_tokenizer_open(&t, a, 0, &err) == MFT_ERR_FORMAT, "a broken generation_config.json beside is an error");
     remove(b);
