@@ -26,7 +26,8 @@
      >>attention  causal grouped-query attention, forward and backward (packed rows too)
      >>model      configuration checks, the memory layout, init, random weights, and the
                   llama2.c checkpoint reader (v0, v1) and writer (v0)
-     >>forward    the forward pass, ending in the loss; the anchor; per-token NLL
+     >>lora       low-rank adapters: layout, init, merge, their forward and backward products
+     >>forward    the forward pass, ending in the loss; the anchor and soft targets; per-token NLL
      >>backward   the backward pass, from the loss down to the embedding
      >>step       gradient normalisation, clipping, schedule, AdamW; training checkpoints
      >>generate   one token at a time with a KV cache, the sampler, generation, the data order
@@ -49,6 +50,7 @@
      >>data       a JSONL record -> ids and per-position loss weights (the key-token mask),
                   and the model's own drafts
      >>pack       examples packed next-fit into rows, rows filled for a forward pass
+     >>teacher    the until-learned score, the teacher in context's top-k, a record's context
      >>metrics    the NLL filter, tail loops, multiple-choice and fact scoring
    PART III, APPENDIX
      >>appendix   generated Unicode tables
@@ -424,6 +426,7 @@ static void mft__bias_fwd(float *y, const float *b, int N, int C)
 
 static void mft__bias_bwd(float *db, const float *dy, int N, int C, int nt)
 {
+    if (!db) return; /* a frozen model (MFT_FROZEN) */
     int n_jobs = (C + 63) / 64;
     (void)nt;
     MFT__PARFOR(mft__par(nt, (double)N * C))
@@ -645,6 +648,7 @@ static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, i
 
 static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, int N, int C, int OC, int nt)
 {
+    if (!dw) return; /* a frozen model (MFT_FROZEN) */
     int n_jobs = (OC + MFT__DW_OB - 1) / MFT__DW_OB;
     nt = mft__par(nt, (double)N * C * OC);
     MFT__PARFOR(nt)
@@ -800,6 +804,7 @@ static void mft__rmsnorm_bwd(float *dx, float *dw, const float *dy, const float 
         for (; d < D; d++) dr[d] += r * gr[d] * w[d] - c * xr[d];
     }
     /* dw: split over columns so each dw[d] is summed over rows in order by one thread */
+    if (!dw) return; /* a frozen model (MFT_FROZEN) */
     int n_jobs = (D + 15) / 16;
     MFT__PARFOR(nt)
     for (int job = 0; job < n_jobs; job++) {
@@ -1122,9 +1127,12 @@ static double mft__lse64(const float *x, int n)
 }
 
 /* forward: lse (N) of every row, and the weighted sums of CE and of the weights, in double and
-   in order after the parallel part (so the sum does not depend on the thread count) */
+   in order after the parallel part (so the sum does not depend on the thread count). With dft,
+   Dynamic Fine-Tuning: w_n becomes w_n p_n, p_n = exp(-CE_n) the target's own probability,
+   treated as a constant (detached), in place, so backward differentiates sum w p CE; the
+   weight sum stays sum w (TRL divides by the token count). */
 static void mft__xent_fwd(float *lse, double *loss_sum, double *weight_sum, const float *logits, const int *targets,
-                          const float *w, size_t N, size_t V, int nt)
+                          float *w, size_t N, size_t V, int dft, int nt)
 {
     (void)nt; /* without OpenMP */
     MFT__PARFOR(mft__par(nt, (double)N * V))
@@ -1133,27 +1141,86 @@ static void mft__xent_fwd(float *lse, double *loss_sum, double *weight_sum, cons
     for (size_t n = 0; n < N; n++) {
         double wn = w[n];
         if (wn == 0.0) continue;
-        *loss_sum += wn * ((double)lse[n] - logits[n * V + (size_t)targets[n]]);
+        double ce = (double)lse[n] - logits[n * V + (size_t)targets[n]];
         *weight_sum += wn;
+        if (dft) w[n] = (float)(wn *= exp(-ce));
+        *loss_sum += wn * ce;
     }
 }
 
-/* backward, in place: logits (N, V) become dz. A row with w = a = 0 gets exactly 0. base and aw
-   may be NULL (no anchor). */
+static int mft__cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The teacher's tail r = 1 - sum P of one row of soft targets, 0 when it is below rounding
+   (k = V, or a top-k that holds everything), and the model's own tail Q_rest: the sum of Q over
+   every token but the k ids, summed directly (1 - sum Q_k would lose it to cancellation when it
+   is small), kept away from 0; z holds logits, or with is_prob the probabilities themselves. */
+#define MFT__TAIL_MIN 1e-6
+static double mft__soft_tail(const float *pk, int k, size_t V)
+{
+    double r = 1.0;
+    for (int i = 0; i < k; i++) r -= pk[i];
+    return (size_t)k < V && r > MFT__TAIL_MIN ? r : 0.0;
+}
+
+static double mft__soft_rest(const float *z, float lse, const int *id, int k, size_t V, int is_prob)
+{
+    int sorted[MFT_SOFT_KMAX];
+    memcpy(sorted, id, (size_t)k * sizeof(int));
+    qsort(sorted, (size_t)k, sizeof(int), mft__cmp_int);
+    double rest = 0.0;
+    for (size_t j = 0, i = 0; j < V; j++) {
+        if (i < (size_t)k && (size_t)sorted[i] == j) {
+            i++;
+            continue;
+        }
+        rest += is_prob ? (double)z[j] : exp((double)z[j] - lse);
+    }
+    return rest > 1e-30 ? rest : 1e-30;
+}
+
+/* The soft targets' gradient on z, P the teacher's k probabilities, r = 1 - sum P:
+       d KL / dz_j = Q_j - P_j                  for the k ids
+                   = Q_j - r Q_j / Q_rest       for every other token
+   (the tail bin's mass r is shared out in proportion to the model's own). With the CE and the
+   anchor, one row is (w + a + s(1 - c)) Q everywhere, c = r / Q_rest, then the k ids set to
+   (w + a + s) Q_j - s P_j, then -w at the target and -a Q_base: what backward writes. */
+typedef struct mft__soft {
+    const int *ids;
+    const float *p, *w;
+    int k;
+} mft__soft;
+
+/* backward, in place: logits (N, V) become dz. A row with w = a = s = 0 gets exactly 0. base
+   and aw may be NULL (no anchor), sf->w NULL (no soft targets). */
 static void mft__xent_bwd(float *logits, const float *lse, const int *targets, const float *w, const float *aw,
-                          const float *base, size_t N, size_t V, int nt)
+                          const float *base, const mft__soft *sf, size_t N, size_t V, int nt)
 {
     (void)nt; /* without OpenMP */
     MFT__PARFOR(mft__par(nt, (double)N * V))
     for (long long n = 0; n < (long long)N; n++) {
         float *z = logits + (size_t)n * V;
-        float wn = w[n], an = aw ? aw[n] : 0.0f;
-        if (wn == 0.0f && an == 0.0f) {
+        float wn = w[n], an = aw ? aw[n] : 0.0f, sn = sf->w ? sf->w[n] : 0.0f;
+        if (wn == 0.0f && an == 0.0f && sn == 0.0f) {
             memset(z, 0, V * sizeof(float));
             continue;
         }
-        mft__vec_exp_sum(z, z, lse[n], (int)V); /* P: already normalised by lse */
-        mft__vec_scale(z, wn + an, (int)V);
+        float qk[MFT_SOFT_KMAX]; /* the model's Q at the k ids, before the row is scaled */
+        const int *id = sf->ids + (size_t)n * (size_t)sf->k;
+        const float *pk = sf->p + (size_t)n * (size_t)sf->k;
+        float c = 0.0f;
+        mft__vec_exp_sum(z, z, lse[n], (int)V); /* Q: already normalised by lse */
+        if (sn != 0.0f) {
+            for (int i = 0; i < sf->k; i++) qk[i] = z[id[i]];
+            double tail = mft__soft_tail(pk, sf->k, V);
+            c = tail > 0.0 ? (float)(tail / mft__soft_rest(z, lse[n], id, sf->k, V, 1)) : 0.0f;
+        }
+        mft__vec_scale(z, wn + an + sn * (1.0f - c), (int)V);
+        if (sn != 0.0f)
+            for (int i = 0; i < sf->k; i++) z[id[i]] = (wn + an + sn) * qk[i] - sn * pk[i];
         if (wn != 0.0f) z[targets[n]] -= wn;
         if (an != 0.0f) {
             const float *bz = base + (size_t)n * V;
@@ -1182,6 +1249,23 @@ static double mft__anchor_fwd(const float *logits, const float *base, const floa
     double sum = 0.0;
     for (size_t n = 0; n < N; n++)
         if (aw[n] > 0.0f) sum += aw[n] * mft_kl_logits(base + n * V, logits + n * V, (int)V);
+    return sum;
+}
+
+/* the soft targets' forward: sum_n tw_n KL over the rows with tw_n > 0, in double */
+static double mft__soft_fwd(const float *logits, const float *lse, const mft__soft *sf, size_t N, size_t V)
+{
+    double sum = 0.0;
+    for (size_t n = 0; n < N; n++) {
+        if (!(sf->w[n] > 0.0f)) continue;
+        const float *z = logits + n * V, *pk = sf->p + n * (size_t)sf->k;
+        const int *id = sf->ids + n * (size_t)sf->k;
+        double kl = 0.0, tail = mft__soft_tail(pk, sf->k, V);
+        for (int i = 0; i < sf->k; i++)
+            if (pk[i] > 0.0f) kl += pk[i] * (log((double)pk[i]) - ((double)z[id[i]] - lse[n]));
+        if (tail > 0.0) kl += tail * (log(tail) - log(mft__soft_rest(z, lse[n], id, sf->k, V, 0)));
+        sum += sf->w[n] * (kl > 0.0 ? kl : 0.0);
+    }
     return sum;
 }
 
@@ -1414,9 +1498,10 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
         off += (n_ * sizeof(float) + 63) & ~(size_t)63;                                                                \
     } while (0)
     MFT__TAKE(m->params, NP, 1);
-    MFT__TAKE(m->grads, NP, train);
-    MFT__TAKE(m->adam_m, NP, train);
-    MFT__TAKE(m->adam_v, NP, train);
+    int own = train && !(flags & MFT_FROZEN); /* gradients and moments of the weights */
+    MFT__TAKE(m->grads, NP, own);
+    MFT__TAKE(m->adam_m, NP, own);
+    MFT__TAKE(m->adam_v, NP, own);
     MFT__TAKE(m->rope_cos, S * hs, 1);
     MFT__TAKE(m->rope_sin, S * hs, 1);
     MFT__TAKE(m->a.res, (L + 1) * N * D, fwd);
@@ -1889,6 +1974,227 @@ MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_erro
 }
 
 /* ============================================================================================
+   >>lora
+   Low-rank adapters on a projection y = x W^T (W: out x in), A (r, in), B (out, r), s = alpha/r:
+       forward    u = s x A^T (N, r), kept        y += u B^T
+       backward   dB += dy^T u                    e = s dy B (N, r)
+                  dA += e^T x                     dx += e A
+   every product one of the matmul kernels above, so the adapters run at the speed of the rest.
+   One block holds, per layer and target, A then B (the order of the PyTorch fixture), their
+   gradients and AdamW moments, the kept u of every target, and a scratch row block.
+   ============================================================================================ */
+
+MFT_API void mft_lora_shape(const mft_config *c, int target, int *in, int *out)
+{
+    int D = c->dim, F = c->hidden_dim, hs = mft_head_dim(c), QD = c->n_heads * hs, KVD = c->n_kv_heads * hs;
+    static const char is_in_d[MFT_LORA_N] = { 1, 1, 1, 0, 1, 0, 1 };
+    int o[MFT_LORA_N] = { QD, KVD, KVD, D, F, D, F };
+    *in = is_in_d[target] ? D : target == MFT_LORA_O ? QD : F;
+    *out = o[target];
+}
+
+/* floats of one layer's adapters, and where target t's A begins inside the layer */
+static size_t mft__lora_layer(const mft_config *c, int r, int upto)
+{
+    size_t n = 0;
+    for (int t = 0; t < upto; t++) {
+        int in, out;
+        mft_lora_shape(c, t, &in, &out);
+        n += (size_t)r * (size_t)(in + out);
+    }
+    return n;
+}
+
+static float *mft__lora_at(const mft_lora *lo, const mft_config *c, int l, int t, int grads, int b)
+{
+    int in, out;
+    mft_lora_shape(c, t, &in, &out);
+    size_t off = (size_t)l * mft__lora_layer(c, lo->rank, MFT_LORA_N) + mft__lora_layer(c, lo->rank, t);
+    return (grads ? lo->grads : lo->params) + off + (b ? (size_t)lo->rank * in : 0);
+}
+
+MFT_API float *mft_lora_a(const mft_lora *lo, const mft_config *c, int l, int t, int grads)
+{
+    return mft__lora_at(lo, c, l, t, grads, 0);
+}
+
+MFT_API float *mft_lora_b(const mft_lora *lo, const mft_config *c, int l, int t, int grads)
+{
+    return mft__lora_at(lo, c, l, t, grads, 1);
+}
+
+/* the block: params, grads, two moments, u, tmp; sizes in floats rounded to 64 bytes */
+static size_t mft__lora_layout(mft_lora *lo, char *base, const mft_config *c, int r, int B, int T)
+{
+    size_t P = (size_t)c->n_layers * mft__lora_layer(c, r, MFT_LORA_N), N = (size_t)B * T, off = 0, wmax = 0;
+    for (int t = 0; t < MFT_LORA_N; t++) {
+        int in, out;
+        mft_lora_shape(c, t, &in, &out);
+        if ((size_t)out > wmax) wmax = (size_t)out;
+    }
+    size_t n[6] = { P, P, P, P, (size_t)c->n_layers * MFT_LORA_N * N * r, N * wmax };
+    float **f[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+    if (lo) {
+        f[0] = &lo->params, f[1] = &lo->grads, f[2] = &lo->adam_m, f[3] = &lo->adam_v;
+        f[4] = &lo->u, f[5] = &lo->tmp;
+        lo->n_params = P;
+    }
+    for (int i = 0; i < 6; i++) {
+        if (lo) *f[i] = (float *)(void *)(base + off);
+        off += (n[i] * sizeof(float) + 63) & ~(size_t)63;
+    }
+    return off;
+}
+
+static mft_status mft__lora_check(const mft_config *c, int rank, float alpha, int B, int T, mft_error *err)
+{
+    mft_status s = mft_config_check(c, err);
+    if (s) return s;
+    int in, out, mn = c->dim;
+    for (int t = 0; t < MFT_LORA_N; t++) {
+        mft_lora_shape(c, t, &in, &out);
+        mn = in < mn ? in : out < mn ? out : mn;
+    }
+    if (rank < 1 || rank > mn)
+        return mft__fail(err, MFT_ERR_ARG, "LoRA rank %d: give 1 to %d (the narrowest projection)", rank, mn);
+    if (!(alpha > 0.0f) || !isfinite(alpha))
+        return mft__fail(err, MFT_ERR_ARG, "LoRA alpha %g must be finite and > 0", (double)alpha);
+    if (B <= 0 || T <= 0 || (double)B * T * c->n_layers * MFT_LORA_N * rank > 1e12)
+        return mft__fail(err, MFT_ERR_ARG, "LoRA capacity %d x %d is out of range", B, T);
+    return MFT_OK;
+}
+
+MFT_API size_t mft_lora_bytes(const mft_config *c, int rank, int B, int T)
+{
+    if (mft__lora_check(c, rank, 1.0f, B, T, NULL)) return 0;
+    return mft__lora_layout(NULL, NULL, c, rank, B, T) + 64;
+}
+
+MFT_API mft_status mft_lora_init(mft_lora *lo, const mft_config *c, int rank, float alpha, int B, int T, uint64_t seed,
+                                 void *mem, size_t mem_bytes, mft_error *err)
+{
+    if (!lo || !c) return mft__fail(err, MFT_ERR_ARG, "mft_lora_init: NULL argument");
+    memset(lo, 0, sizeof *lo);
+    mft_status s = mft__lora_check(c, rank, alpha, B, T, err);
+    if (s) return s;
+    size_t need = mft_lora_bytes(c, rank, B, T);
+    if (!mem || mem_bytes < need)
+        return mft__fail(err, MFT_ERR_NOMEM, "memory block of %zu bytes is smaller than the %zu needed", mem_bytes,
+                         need);
+    char *base = (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    memset(base, 0, need - 64);
+    mft__lora_layout(lo, base, c, rank, B, T);
+    lo->rank = rank;
+    lo->alpha = alpha;
+    lo->scale = alpha / (float)rank;
+    lo->n_layers = c->n_layers;
+    lo->B = B;
+    lo->T = T;
+    lo->arena = mem;
+    lo->arena_bytes = mem_bytes;
+    uint64_t rng = seed ? seed : 1;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int t = 0; t < MFT_LORA_N; t++) { /* A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0 */
+            int in, out;
+            mft_lora_shape(c, t, &in, &out);
+            float *A = mft_lora_a(lo, c, l, t, 0), bound = 1.0f / sqrtf((float)in);
+            for (size_t i = 0; i < (size_t)rank * in; i++) A[i] = (2.0f * mft__rand_f32(&rng) - 1.0f) * bound;
+        }
+    return mft__ok(err);
+}
+
+MFT_API mft_status mft_lora_open(mft_lora *lo, const mft_config *c, int rank, float alpha, int B, int T, uint64_t seed,
+                                 mft_error *err)
+{
+    if (!lo || !c) return mft__fail(err, MFT_ERR_ARG, "mft_lora_open: NULL argument");
+    memset(lo, 0, sizeof *lo);
+    mft_status s = mft__lora_check(c, rank, alpha, B, T, err);
+    if (s) return s;
+    size_t need = mft_lora_bytes(c, rank, B, T);
+    void *mem = MFT_MALLOC(need);
+    if (!mem) return mft__fail(err, MFT_ERR_NOMEM, "out of memory for %zu bytes of LoRA adapters", need);
+    s = mft_lora_init(lo, c, rank, alpha, B, T, seed, mem, need, err);
+    if (s) {
+        MFT_FREE(mem);
+        return s;
+    }
+    lo->owns_arena = 1;
+    return MFT_OK;
+}
+
+MFT_API void mft_lora_free(mft_lora *lo)
+{
+    if (!lo) return;
+    if (lo->owns_arena) MFT_FREE(lo->arena);
+    memset(lo, 0, sizeof *lo);
+}
+
+/* the weight a target adapts, layer l */
+static float *mft__lora_weight(const mft_params *w, const mft_config *c, int l, int t)
+{
+    int in, out;
+    mft_lora_shape(c, t, &in, &out);
+    size_t o = (size_t)l * in * out;
+    float *W[MFT_LORA_N] = { w->wq, w->wk, w->wv, w->wo, w->w1, w->w2, w->w3 };
+    return W[t] + o;
+}
+
+MFT_API mft_status mft_lora_merge(mft_model *m, const mft_lora *lo, mft_error *err)
+{
+    if (!m || !lo || !lo->params) return mft__fail(err, MFT_ERR_ARG, "mft_lora_merge: NULL argument");
+    const mft_config *c = &m->cfg;
+    if (lo->n_layers != c->n_layers || lo->n_params != (size_t)c->n_layers * mft__lora_layer(c, lo->rank, MFT_LORA_N))
+        return mft__fail(err, MFT_ERR_ARG, "the adapters were made for another model shape");
+    int r = lo->rank;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int t = 0; t < MFT_LORA_N; t++) {
+            int in, out;
+            mft_lora_shape(c, t, &in, &out);
+            float *W = mft__lora_weight(&m->w, c, l, t);
+            const float *A = mft_lora_a(lo, c, l, t, 0), *Bm = mft_lora_b(lo, c, l, t, 0);
+            for (int o = 0; o < out; o++)
+                for (int k = 0; k < r; k++) {
+                    float bk = lo->scale * Bm[(size_t)o * r + k];
+                    if (bk != 0.0f) mft__axpy(W + (size_t)o * in, bk, A + (size_t)k * in, in);
+                }
+        }
+    return mft__ok(err);
+}
+
+/* forward of target t in layer l on n rows: y (n, out) += s (x A^T) B^T, u kept */
+static void mft__lora_fwd(const mft_model *m, int l, int t, float *y, const float *x, int n, int nt)
+{
+    mft_lora *lo = m->lora;
+    if (!lo) return;
+    const mft_config *c = &m->cfg;
+    int in, out, r = lo->rank;
+    mft_lora_shape(c, t, &in, &out);
+    float *u = lo->u + ((size_t)l * MFT_LORA_N + t) * (size_t)lo->B * lo->T * r;
+    mft__matmul_fwd(u, x, mft_lora_a(lo, c, l, t, 0), n, in, r, nt);
+    mft__vec_scale(u, lo->scale, n * r);
+    mft__matmul_fwd(lo->tmp, u, mft_lora_b(lo, c, l, t, 0), n, r, out, nt);
+    mft__vec_add(y, lo->tmp, (size_t)n * out);
+}
+
+/* backward of target t in layer l: dA, dB accumulated; dx (n, in) += s (dy B) A */
+static void mft__lora_bwd(const mft_model *m, int l, int t, float *dx, const float *dy, const float *x, int n, int nt)
+{
+    mft_lora *lo = m->lora;
+    if (!lo) return;
+    const mft_config *c = &m->cfg;
+    int in, out, r = lo->rank;
+    mft_lora_shape(c, t, &in, &out);
+    const float *u = lo->u + ((size_t)l * MFT_LORA_N + t) * (size_t)lo->B * lo->T * r;
+    float *e = lo->tmp; /* (n, r) */
+    mft__matmul_bwd_dw(mft_lora_b(lo, c, l, t, 1), dy, u, n, r, out, nt);
+    memset(e, 0, (size_t)n * r * sizeof(float));
+    mft__matmul_bwd_dx(e, dy, mft_lora_b(lo, c, l, t, 0), n, r, out, nt);
+    mft__vec_scale(e, lo->scale, n * r);
+    mft__matmul_bwd_dw(mft_lora_a(lo, c, l, t, 1), e, x, n, in, r, nt);
+    mft__matmul_bwd_dx(dx, e, mft_lora_a(lo, c, l, t, 0), n, in, r, nt);
+}
+
+/* ============================================================================================
    >>forward
    For each layer l, with x = res[l] (N, D):
      xn  = rmsnorm(x) * rms_att            q = xn wq^T, k = xn wk^T, v = xn wv^T, RoPE on q, k
@@ -1920,6 +2226,9 @@ static void mft__qkv_fwd(const mft_model *m, int l, float *q, float *k, float *v
     mft__matmul_fwd(qo, xn, w->wq + (size_t)l * QD * D, n, D, QD, nt);
     mft__matmul_fwd(ko, xn, w->wk + (size_t)l * KVD * D, n, D, KVD, nt);
     mft__matmul_fwd(v, xn, w->wv + (size_t)l * KVD * D, n, D, KVD, nt);
+    mft__lora_fwd(m, l, MFT_LORA_Q, qo, xn, n, nt); /* adapters add to the projection itself */
+    mft__lora_fwd(m, l, MFT_LORA_K, ko, xn, n, nt);
+    mft__lora_fwd(m, l, MFT_LORA_V, v, xn, n, nt);
     if (c->qkv_bias) {
         mft__bias_fwd(qo, w->bq + (size_t)l * QD, n, QD);
         mft__bias_fwd(ko, w->bk + (size_t)l * KVD, n, KVD);
@@ -1950,6 +2259,9 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
                              m->cfg.seq_len);
         return mft__fail(err, MFT_ERR_ARG, "batch %d x %d outside the model's capacity %d x %d", B, T, m->B, m->T);
     }
+    if (m->lora && (m->lora->n_layers != m->cfg.n_layers || (long)B * T > (long)m->lora->B * m->lora->T ||
+                    m->lora->n_params != (size_t)m->cfg.n_layers * mft__lora_layer(&m->cfg, m->lora->rank, MFT_LORA_N)))
+        return mft__fail(err, MFT_ERR_ARG, "the attached LoRA adapters do not fit this model or batch");
     const mft_config *c = &m->cfg;
     size_t N = (size_t)B * T;
     mft_status st = mft__check_tokens(inputs, N, c->vocab_size, "inputs", err);
@@ -1976,6 +2288,7 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     mft_acts *a = &m->a;
     const mft_params *w = &m->w;
     m->anchor_w = m->anchor_logits = NULL; /* an anchor set for an earlier forward is void */
+    m->soft_w = NULL;
     m->fwd_anchor_sum = 0.0;
     for (size_t n = 0; n < N; n++) a->pos[n] = pos ? pos[n] : (int)(n % (size_t)T);
     const int *pv = pos ? a->pos : NULL; /* NULL: plain causal rows, the faster path */
@@ -2003,13 +2316,17 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
         mft__rope(k, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, 1.0f, nt);
         mft__attention_fwd(ao, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B, T, NH, KV, hs, nt);
         mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt);
+        mft__lora_fwd(m, l, MFT_LORA_O, mid, ao, (int)N, nt);
         mft__vec_add(mid, x, N * D);
 
         mft__rmsnorm_fwd(xn2, a->rs_ffn + (size_t)l * N, mid, w->rms_ffn + (size_t)l * D, (int)N, D, c->norm_eps, nt);
         mft__matmul_fwd(h1, xn2, w->w1 + (size_t)l * F * D, (int)N, D, F, nt);
         mft__matmul_fwd(h3, xn2, w->w3 + (size_t)l * F * D, (int)N, D, F, nt);
+        mft__lora_fwd(m, l, MFT_LORA_GATE, h1, xn2, (int)N, nt);
+        mft__lora_fwd(m, l, MFT_LORA_UP, h3, xn2, (int)N, nt);
         mft__swiglu_fwd(hg, h1, h3, N * F, nt);
         mft__matmul_fwd(xo, hg, w->w2 + (size_t)l * D * F, (int)N, F, D, nt);
+        mft__lora_fwd(m, l, MFT_LORA_DOWN, xo, hg, (int)N, nt);
         mft__vec_add(xo, mid, N * D);
     }
     mft__rmsnorm_fwd(a->xn_final, a->rs_final, a->res + (size_t)c->n_layers * N * D, w->rms_final, (int)N, D,
@@ -2025,7 +2342,8 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     if (targets) {
         memcpy(a->targets, targets, N * sizeof(int));
         for (size_t n = 0; n < N; n++) a->weights[n] = weights ? weights[n] : 1.0f;
-        mft__xent_fwd(a->lse, &m->fwd_loss_sum, &m->fwd_weight_sum, a->logits, targets, a->weights, N, V, nt);
+        mft__xent_fwd(a->lse, &m->fwd_loss_sum, &m->fwd_weight_sum, a->logits, targets, a->weights, N, V, m->dft != 0,
+                      nt);
         if (!isfinite(m->fwd_loss_sum))
             return mft__fail(err, MFT_ERR_NONFINITE, "the loss is not finite (%g): the weights or inputs hold NaN/Inf",
                              m->fwd_loss_sum);
@@ -2059,7 +2377,53 @@ MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const 
         return mft__fail(err, MFT_ERR_NONFINITE, "the anchor's KL is not finite: the base logits hold NaN/Inf");
     m->anchor_logits = base_logits;
     m->anchor_w = anchor_w;
-    m->fwd_anchor_sum = sum;
+    m->fwd_anchor_sum += sum;
+    if (kl_sum) *kl_sum = sum;
+    return mft__ok(err);
+}
+
+/* Soft targets: sum_n tw_n KL(P_n || Q_n) joins the objective beside the anchor's term (xent
+   has the coarsened KL and its gradient). */
+MFT_API mft_status mft_set_soft_targets(mft_model *m, const int *ids, const float *probs, int k, const float *tw,
+                                        double *kl_sum, mft_error *err)
+{
+    if (kl_sum) *kl_sum = 0.0;
+    if (!m || !ids || !probs || !tw) return mft__fail(err, MFT_ERR_ARG, "mft_set_soft_targets: NULL argument");
+    if (!m->fwd_B || !m->fwd_has_targets)
+        return mft__fail(err, MFT_ERR_STATE, "mft_set_soft_targets needs a forward() with targets first");
+    size_t N = (size_t)m->fwd_B * m->fwd_T, V = (size_t)m->cfg.vocab_size;
+    if (k < 1 || k > MFT_SOFT_KMAX || (size_t)k > V)
+        return mft__fail(err, MFT_ERR_ARG, "k = %d soft targets per position: give 1 to %d", k,
+                         (int)(V < MFT_SOFT_KMAX ? V : MFT_SOFT_KMAX));
+    for (size_t n = 0; n < N; n++) {
+        if (!(tw[n] >= 0.0f) || !isfinite(tw[n]))
+            return mft__fail(err, MFT_ERR_ARG, "tw[%zu] = %g: soft-target weights must be finite and >= 0", n,
+                             (double)tw[n]);
+        if (tw[n] == 0.0f) continue;
+        double sum = 0.0;
+        for (int i = 0; i < k; i++) {
+            int id = ids[n * (size_t)k + (size_t)i];
+            float p = probs[n * (size_t)k + (size_t)i];
+            if (id < 0 || (size_t)id >= V)
+                return mft__fail(err, MFT_ERR_ARG, "position %zu: soft-target token %d is outside the vocabulary", n,
+                                 id);
+            if (!(p >= 0.0f && p <= 1.0f))
+                return mft__fail(err, MFT_ERR_ARG, "position %zu: soft-target probability %g is not in [0, 1]", n,
+                                 (double)p);
+            sum += p;
+        }
+        if (sum > 1.0 + 1e-3)
+            return mft__fail(err, MFT_ERR_ARG, "position %zu: soft-target probabilities sum to %g, more than 1", n,
+                             sum);
+    }
+    mft__soft sf = { ids, probs, tw, k };
+    double sum = mft__soft_fwd(m->a.logits, m->a.lse, &sf, N, V);
+    if (!isfinite(sum)) return mft__fail(err, MFT_ERR_NONFINITE, "the soft targets' KL is not finite");
+    m->soft_ids = ids;
+    m->soft_p = probs;
+    m->soft_w = tw;
+    m->soft_k = k;
+    m->fwd_anchor_sum += sum;
     if (kl_sum) *kl_sum = sum;
     return mft__ok(err);
 }
@@ -2094,7 +2458,11 @@ MFT_API mft_status mft_token_nll(mft_model *m, const int *ids, int n, float *nll
 MFT_API void mft_zero_grad(mft_model *m)
 {
     if (m && m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
+    if (m && m->lora) memset(m->lora->grads, 0, m->lora->n_params * sizeof(float));
 }
+
+/* g + off, or NULL when the model keeps no gradients of its weights (MFT_FROZEN) */
+static float *mft__gat(float *g, size_t off) { return g ? g + off : NULL; }
 
 MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
 {
@@ -2115,17 +2483,19 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
     const float *weights = a->weights;
     const int *pv = m->fwd_packed ? a->pos : NULL;
     const float *aw = m->anchor_w, *base = m->anchor_logits;
+    mft__soft sf = { m->soft_ids, m->soft_p, m->soft_w, m->soft_k };
     double anchor_sum = m->fwd_anchor_sum;
     m->anchor_w = m->anchor_logits = NULL; /* an anchor belongs to one forward */
+    m->soft_w = NULL;
     m->fwd_anchor_sum = 0.0;
-    if (m->fwd_weight_sum == 0.0 && !aw) { /* nothing to learn from: the gradient is exactly zero */
+    if (m->fwd_weight_sum == 0.0 && !aw && !sf.w) { /* nothing to learn from: the gradient is exactly zero */
         m->fwd_B = 0;
         return mft__ok(err);
     }
 
     /* the loss layer first, as llm.c's gpt2_backward starts from crossentropy_softmax_backward:
        the logits become d(sum w CE + sum aw KL)/dz, in place (xent) */
-    mft__xent_bwd(a->logits, a->lse, targets, weights, aw, base, N, V, nt);
+    mft__xent_bwd(a->logits, a->lse, targets, weights, aw, base, &sf, N, V, nt);
 
     /* classifier and final norm */
     memset(d->dxn, 0, N * D * sizeof(float));
@@ -2145,20 +2515,24 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         /* FFN block: res[l+1] = mid + hg w2^T */
         memset(d->dhg, 0, N * F * sizeof(float));
         mft__matmul_bwd_dx(d->dhg, d->dres, w->w2 + (size_t)l * D * F, (int)N, F, D, nt);
-        mft__matmul_bwd_dw(g->w2 + (size_t)l * D * F, d->dres, hg, (int)N, F, D, nt);
+        mft__lora_bwd(m, l, MFT_LORA_DOWN, d->dhg, d->dres, hg, (int)N, nt);
+        mft__matmul_bwd_dw(mft__gat(g->w2, (size_t)l * D * F), d->dres, hg, (int)N, F, D, nt);
         mft__swiglu_bwd(d->dh1, d->dh3, d->dhg, h1, h3, N * F, nt);
         memset(d->dxn, 0, N * D * sizeof(float));
         mft__matmul_bwd_dx(d->dxn, d->dh1, w->w1 + (size_t)l * F * D, (int)N, D, F, nt);
         mft__matmul_bwd_dx(d->dxn, d->dh3, w->w3 + (size_t)l * F * D, (int)N, D, F, nt);
-        mft__matmul_bwd_dw(g->w1 + (size_t)l * F * D, d->dh1, xn2, (int)N, D, F, nt);
-        mft__matmul_bwd_dw(g->w3 + (size_t)l * F * D, d->dh3, xn2, (int)N, D, F, nt);
-        mft__rmsnorm_bwd(d->dres, g->rms_ffn + (size_t)l * D, d->dxn, mid, a->rs_ffn + (size_t)l * N,
+        mft__lora_bwd(m, l, MFT_LORA_GATE, d->dxn, d->dh1, xn2, (int)N, nt);
+        mft__lora_bwd(m, l, MFT_LORA_UP, d->dxn, d->dh3, xn2, (int)N, nt);
+        mft__matmul_bwd_dw(mft__gat(g->w1, (size_t)l * F * D), d->dh1, xn2, (int)N, D, F, nt);
+        mft__matmul_bwd_dw(mft__gat(g->w3, (size_t)l * F * D), d->dh3, xn2, (int)N, D, F, nt);
+        mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_ffn, (size_t)l * D), d->dxn, mid, a->rs_ffn + (size_t)l * N,
                          w->rms_ffn + (size_t)l * D, (int)N, D, nt);
 
         /* attention block: mid = x + ao wo^T */
         memset(d->datt_out, 0, N * QD * sizeof(float));
         mft__matmul_bwd_dx(d->datt_out, d->dres, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt);
-        mft__matmul_bwd_dw(g->wo + (size_t)l * D * QD, d->dres, ao, (int)N, QD, D, nt);
+        mft__lora_bwd(m, l, MFT_LORA_O, d->datt_out, d->dres, ao, (int)N, nt);
+        mft__matmul_bwd_dw(mft__gat(g->wo, (size_t)l * D * QD), d->dres, ao, (int)N, QD, D, nt);
         memset(d->dq, 0, N * QD * sizeof(float));
         memset(d->dk, 0, N * KVD * sizeof(float));
         memset(d->dv, 0, N * KVD * sizeof(float));
@@ -2171,31 +2545,35 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         if (c->qk_norm) {
             memset(d->dq_raw, 0, N * QD * sizeof(float));
             memset(d->dk_raw, 0, N * KVD * sizeof(float));
-            mft__rmsnorm_bwd(d->dq_raw, g->q_norm + (size_t)l * hs, d->dq, a->q_raw + (size_t)l * N * QD,
+            mft__rmsnorm_bwd(d->dq_raw, mft__gat(g->q_norm, (size_t)l * hs), d->dq, a->q_raw + (size_t)l * N * QD,
                              a->rs_q + (size_t)l * N * NH, w->q_norm + (size_t)l * hs, (int)N * NH, hs, nt);
-            mft__rmsnorm_bwd(d->dk_raw, g->k_norm + (size_t)l * hs, d->dk, a->k_raw + (size_t)l * N * KVD,
+            mft__rmsnorm_bwd(d->dk_raw, mft__gat(g->k_norm, (size_t)l * hs), d->dk, a->k_raw + (size_t)l * N * KVD,
                              a->rs_k + (size_t)l * N * KV, w->k_norm + (size_t)l * hs, (int)N * KV, hs, nt);
             dq = d->dq_raw;
             dk = d->dk_raw;
         }
         if (c->qkv_bias) {
-            mft__bias_bwd(g->bq + (size_t)l * QD, dq, (int)N, QD, nt);
-            mft__bias_bwd(g->bk + (size_t)l * KVD, dk, (int)N, KVD, nt);
-            mft__bias_bwd(g->bv + (size_t)l * KVD, d->dv, (int)N, KVD, nt);
+            mft__bias_bwd(mft__gat(g->bq, (size_t)l * QD), dq, (int)N, QD, nt);
+            mft__bias_bwd(mft__gat(g->bk, (size_t)l * KVD), dk, (int)N, KVD, nt);
+            mft__bias_bwd(mft__gat(g->bv, (size_t)l * KVD), d->dv, (int)N, KVD, nt);
         }
         memset(d->dxn, 0, N * D * sizeof(float));
         mft__matmul_bwd_dx(d->dxn, dq, w->wq + (size_t)l * QD * D, (int)N, D, QD, nt);
         mft__matmul_bwd_dx(d->dxn, dk, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt);
         mft__matmul_bwd_dx(d->dxn, d->dv, w->wv + (size_t)l * KVD * D, (int)N, D, KVD, nt);
-        mft__matmul_bwd_dw(g->wq + (size_t)l * QD * D, dq, xn, (int)N, D, QD, nt);
-        mft__matmul_bwd_dw(g->wk + (size_t)l * KVD * D, dk, xn, (int)N, D, KVD, nt);
-        mft__matmul_bwd_dw(g->wv + (size_t)l * KVD * D, d->dv, xn, (int)N, D, KVD, nt);
-        mft__rmsnorm_bwd(d->dres, g->rms_att + (size_t)l * D, d->dxn, x, a->rs_att + (size_t)l * N,
+        mft__lora_bwd(m, l, MFT_LORA_Q, d->dxn, dq, xn, (int)N, nt);
+        mft__lora_bwd(m, l, MFT_LORA_K, d->dxn, dk, xn, (int)N, nt);
+        mft__lora_bwd(m, l, MFT_LORA_V, d->dxn, d->dv, xn, (int)N, nt);
+        mft__matmul_bwd_dw(mft__gat(g->wq, (size_t)l * QD * D), dq, xn, (int)N, D, QD, nt);
+        mft__matmul_bwd_dw(mft__gat(g->wk, (size_t)l * KVD * D), dk, xn, (int)N, D, KVD, nt);
+        mft__matmul_bwd_dw(mft__gat(g->wv, (size_t)l * KVD * D), d->dv, xn, (int)N, D, KVD, nt);
+        mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_att, (size_t)l * D), d->dxn, x, a->rs_att + (size_t)l * N,
                          w->rms_att + (size_t)l * D, (int)N, D, nt);
     }
 
     /* embedding: rows of repeated tokens add up, so this one stays sequential (it is N x D) */
-    for (size_t n = 0; n < N; n++) mft__vec_add(g->tok_emb + (size_t)a->inputs[n] * D, d->dres + n * D, (size_t)D);
+    for (size_t n = 0; g->tok_emb && n < N; n++)
+        mft__vec_add(g->tok_emb + (size_t)a->inputs[n] * D, d->dres + n * D, (size_t)D);
 
     m->step_loss_sum += m->fwd_loss_sum;
     m->step_weight_sum += m->fwd_weight_sum;
@@ -2289,7 +2667,20 @@ MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info
     info->anchor = (float)(Asum / W);
 
     double ss = 0.0;
-    int ntens = mft_tensor_count(&m->cfg);
+    mft_lora *lo = m->lora;
+    int ntens = lo ? 0 : mft_tensor_count(&m->cfg);
+    if (!lo && !m->grads) {
+        m->step_weight_sum = 0.0;
+        return mft__fail(err, MFT_ERR_STATE, "a frozen model (MFT_FROZEN) trains only attached LoRA adapters");
+    }
+    if (lo) { /* the adapters alone are trained: their gradient, their moments */
+        ss = mft__sumsq(lo->grads, lo->n_params);
+        if (!isfinite(ss)) {
+            mft_zero_grad(m);
+            return mft__fail(err, MFT_ERR_NONFINITE, "step %ld: the LoRA gradient is not finite; nothing changed",
+                             m->step);
+        }
+    }
     for (int i = 0; i < ntens; i++) {
         mft_tensor_info ti = mft_tensor_at(&m->cfg, i);
         double t = mft__sumsq(m->grads + ti.offset, ti.numel);
@@ -2322,7 +2713,10 @@ MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info
     k.step_size = (float)(k.lr / (1.0 - pow(o->beta1, (double)t)));
     k.bc2_sqrt = (float)sqrt(1.0 - pow(o->beta2, (double)t));
     int nt = mft__nthreads(m);
-    mft__adamw(m->params, m->adam_m, m->adam_v, m->grads, m->n_params, &k, nt);
+    if (lo)
+        mft__adamw(lo->params, lo->adam_m, lo->adam_v, lo->grads, lo->n_params, &k, nt);
+    else
+        mft__adamw(m->params, m->adam_m, m->adam_v, m->grads, m->n_params, &k, nt);
     mft_zero_grad(m);
     m->step = t;
     return mft__ok(err);
@@ -2471,6 +2865,7 @@ static mft_status mft__checkpoint_load(mft_model *m, mft__src *f, void *user, si
     m->step_loss_sum = m->step_weight_sum = m->step_anchor_sum = 0.0;
     m->fwd_B = 0;
     m->anchor_w = m->anchor_logits = NULL;
+    m->soft_w = NULL;
     return s;
 }
 
@@ -2507,6 +2902,8 @@ MFT_API mft_status mft_decode(mft_model *m, int token, int pos, float **logits, 
     if (logits) *logits = NULL;
     if (!m || !(m->flags & MFT_GENERATE))
         return mft__fail(err, MFT_ERR_STATE, "model was initialised without MFT_GENERATE");
+    if (m->lora)
+        return mft__fail(err, MFT_ERR_STATE, "decode() does not add LoRA adapters: merge them (mft_lora_merge) first");
     const mft_config *c = &m->cfg;
     if (token < 0 || token >= c->vocab_size)
         return mft__fail(err, MFT_ERR_ARG, "token %d is outside the vocabulary (0..%d)", token, c->vocab_size - 1);
@@ -9364,6 +9761,229 @@ MFT_API float mft_pack_anchor_scale(const mft_pack *p, const mft_example *ex, lo
                 nu += x == 0.0f;
             }
     return nu > 0 ? (float)(W * sw / nu) : 0.0f;
+}
+
+/* ============================================================================================
+   >>teacher
+   Two measurements of the model on its own training examples. The until-learned score: the
+   smallest probability the model gives any trained token of an example; once that is >= P, the
+   example is learned and training it further only moves the model elsewhere. The teacher in
+   context: the frozen base model reads the knowledge as plain text, then the example, and its
+   distribution at each of the example's positions, kept as its k most likely tokens, is what
+   the model is pulled toward there (mft_set_soft_targets) while it reads the example alone.
+   ============================================================================================ */
+
+MFT_API mft_status mft_score_trained(mft_model *m, const mft_example *ex, const int *which, int n, float *p_min,
+                                     mft_error *err)
+{
+    if (!m || !ex || !p_min || n < 0) return mft__fail(err, MFT_ERR_ARG, "mft_score_trained: bad argument");
+    if (!(m->flags & MFT_FORWARD)) return mft__fail(err, MFT_ERR_STATE, "mft_score_trained needs MFT_FORWARD");
+    if (!n) return mft__ok(err);
+    int B = m->B, T = m->T, V = m->cfg.vocab_size, *order = mft__calloc((size_t)n, sizeof(int));
+    size_t N = (size_t)B * T;
+    int *buf = mft__calloc(3 * N, sizeof(int));
+    float *w = mft__calloc(N, sizeof(float));
+    mft_pack p;
+    memset(&p, 0, sizeof p);
+    mft_status st = order && buf && w ? MFT_OK : mft__fail(err, MFT_ERR_NOMEM, "out of memory scoring examples");
+    for (int i = 0; !st && i < n; i++) {
+        order[i] = which ? which[i] : i;
+        p_min[i] = 1.0f;
+    }
+    if (!st) st = mft_pack_examples(&p, ex, INT32_MAX, order, n, 0, T, err);
+    int dft = m->dft;
+    m->dft = 0; /* the score is the plain probability */
+    for (long r0 = 0; !st && r0 < p.n_rows; r0 += B) {
+        mft_fill_info fi;
+        st = mft_pack_fill(&p, ex, r0, B, buf, buf + N, w, buf + 2 * N, NULL, 0.0f, &fi, err);
+        if (!st) st = mft_forward_packed(m, buf, buf + N, w, buf + 2 * N, fi.rows, T, NULL, err);
+        for (int b = 0; !st && b < fi.rows; b++) {
+            size_t t = (size_t)b * T;
+            for (int s = p.row_first[r0 + b]; s < p.row_first[r0 + b + 1]; s++) {
+                const mft_example *e = &ex[p.slot[s]];
+                for (int j = 0; j + 1 < e->n; j++, t++) {
+                    if (!(e->w[j] > 0.0f)) continue;
+                    float pr = expf(m->a.logits[t * (size_t)V + (size_t)e->ids[j + 1]] - m->a.lse[t]);
+                    if (pr < p_min[s]) p_min[s] = pr;
+                }
+            }
+        }
+    }
+    m->dft = dft;
+    m->fwd_B = 0; /* nothing to backpropagate */
+    mft_pack_free(&p);
+    MFT_FREE(order);
+    MFT_FREE(buf);
+    MFT_FREE(w);
+    return st ? st : mft__ok(err);
+}
+
+/* sift ids[at] = x down a min-heap of n (by z) */
+static void mft__heap_down(const float *z, int *ids, int n, int at, int x)
+{
+    for (;;) {
+        int c = 2 * at + 1;
+        if (c >= n) break;
+        if (c + 1 < n && z[ids[c + 1]] < z[ids[c]]) c++;
+        if (z[ids[c]] >= z[x]) break;
+        ids[at] = ids[c];
+        at = c;
+    }
+    ids[at] = x;
+}
+
+/* the k largest of z (V) into ids, largest first: a min-heap of the k best so far, O(V log k) */
+static void mft__topk(const float *z, int V, int k, int *ids)
+{
+    int n = 0;
+    for (int i = 0; i < V; i++) {
+        if (n < k) { /* sift up from the end */
+            int at = n++;
+            while (at > 0 && z[ids[(at - 1) / 2]] > z[i]) {
+                ids[at] = ids[(at - 1) / 2];
+                at = (at - 1) / 2;
+            }
+            ids[at] = i;
+        } else if (z[i] > z[ids[0]]) {
+            mft__heap_down(z, ids, n, 0, i); /* replaces the smallest */
+        }
+    }
+    for (int e = n - 1; e > 0; e--) { /* heap sort: the smallest goes to the end */
+        int mn = ids[0];
+        mft__heap_down(z, ids, e, 0, ids[e]);
+        ids[e] = mn;
+    }
+}
+
+MFT_API mft_status mft_teacher_topk(mft_model *teacher, const int *ctx, int n_ctx, int drop, const mft_example *ex,
+                                    int k, int *ids, float *probs, mft_error *err)
+{
+    if (!teacher || !ex || !ids || !probs || n_ctx < 0 || (n_ctx && !ctx) || drop < 0 || drop > 1 || ex->n < 2)
+        return mft__fail(err, MFT_ERR_ARG, "mft_teacher_topk: bad argument");
+    int V = teacher->cfg.vocab_size, n = n_ctx + ex->n - drop;
+    if (k < 1 || k > V || k > MFT_SOFT_KMAX)
+        return mft__fail(err, MFT_ERR_ARG, "k = %d: give 1 to %d", k, V < MFT_SOFT_KMAX ? V : MFT_SOFT_KMAX);
+    if (n < 1 || n > teacher->T)
+        return mft__fail(err, MFT_ERR_ARG,
+                         "context (%d tokens) + example (%d) is longer than the teacher's %d positions", n_ctx,
+                         ex->n - drop, teacher->T);
+    int *seq = mft__calloc((size_t)n, sizeof(int));
+    if (!seq) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (n_ctx) memcpy(seq, ctx, (size_t)n_ctx * sizeof(int));
+    memcpy(seq + n_ctx, ex->ids + drop, (size_t)(ex->n - drop) * sizeof(int));
+    mft_status st = mft_forward(teacher, seq, NULL, NULL, 1, n, NULL, err);
+    MFT_FREE(seq);
+    if (st) return st;
+    /* example position t predicts ids[t+1]; the teacher predicts it at n_ctx - drop + t */
+    for (int t = 0; t + 1 < ex->n; t++) {
+        int *id = ids + (size_t)t * k;
+        float *pr = probs + (size_t)t * k;
+        int at = n_ctx - drop + t;
+        if (at < 0) { /* no teacher before its first token: zero mass (give it weight 0) */
+            for (int i = 0; i < k; i++) {
+                id[i] = i;
+                pr[i] = 0.0f;
+            }
+            continue;
+        }
+        const float *z = teacher->a.logits + (size_t)at * V;
+        double l = mft__lse64(z, V);
+        mft__topk(z, V, k, id);
+        for (int i = 0; i < k; i++) pr[i] = (float)exp((double)z[id[i]] - l);
+    }
+    return mft__ok(err);
+}
+
+/* the sentences of s[0..n) that hold a key span, markers removed, appended to out */
+static void mft__key_sentences(const char *s, int n, const char *open, const char *close, char *out, int *len)
+{
+    int lo = (int)strlen(open), lc = (int)strlen(close), i = 0;
+    while (i < n) {
+        int e = i, key = 0;
+        while (e < n && !(strchr(".!?", s[e]) && (e + 1 == n || s[e + 1] == ' ' || s[e + 1] == '\n'))) e++;
+        if (e < n) e++; /* the sentence ends with its mark */
+        for (int j = i; j + lo <= e; j++) key |= !memcmp(s + j, open, (size_t)lo);
+        if (key) {
+            int j = i;
+            while (j < e && (s[j] == ' ' || s[j] == '\n')) j++;
+            if (*len) out[(*len)++] = ' ';
+            while (j < e) {
+                if (j + lo <= e && !memcmp(s + j, open, (size_t)lo))
+                    j += lo;
+                else if (j + lc <= e && !memcmp(s + j, close, (size_t)lc))
+                    j += lc;
+                else
+                    out[(*len)++] = s[j++];
+            }
+        }
+        i = e;
+    }
+}
+
+MFT_API mft_status mft_record_context(const char *json, int len, const mft_data_opts *o, char **out, int *out_len,
+                                      mft_error *err)
+{
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!json || !o || !out) return mft__fail(err, MFT_ERR_ARG, "mft_record_context: NULL argument");
+    mft_json *j = mft_json_parse(json, len, err);
+    if (!j) return err ? err->status : MFT_ERR_FORMAT;
+    int root = mft_json_root(j), n = 0, cl;
+    const char *c = mft_json_str(j, mft_json_get(j, root, "context"), &cl);
+    /* room: the context, or every string of the record (sentences are never longer) */
+    size_t cap = (size_t)(len < 0 ? (int)strlen(json) : len) + 2;
+    char *buf = MFT_MALLOC(cap);
+    if (!buf) {
+        mft_json_free(j);
+        return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    }
+    const char *ko = o->key_open ? o->key_open : "{{key}}", *kc = o->key_close ? o->key_close : "{{/key}}";
+    if (c) {
+        memcpy(buf, c, (size_t)cl);
+        n = cl;
+    } else {
+        const char *keys[2] = { "text", "completion" };
+        for (int i = 0; i < 2; i++) {
+            const char *s = mft_json_str(j, mft_json_get(j, root, keys[i]), &cl);
+            if (s) mft__key_sentences(s, cl, ko, kc, buf, &n);
+        }
+        int msgs = mft_json_get(j, root, "messages");
+        for (int mi = msgs >= 0 ? mft_json_first(j, msgs) : -1; mi >= 0; mi = mft_json_next(j, mi)) {
+            int rl = 0;
+            const char *role = mft_json_str(j, mft_json_get(j, mi, "role"), &rl);
+            const char *s = mft_json_str(j, mft_json_get(j, mi, "content"), &cl);
+            if (role && s && rl == 9 && !memcmp(role, "assistant", 9)) mft__key_sentences(s, cl, ko, kc, buf, &n);
+        }
+    }
+    buf[n] = 0;
+    mft_json_free(j);
+    *out = buf;
+    if (out_len) *out_len = n;
+    return mft__ok(err);
+}
+
+/* One epoch: the examples still to learn, and after them replay examples n_facts.. drawn in
+   turn from a cycle through the replay set that is reshuffled at the start of each pass, so
+   every replay example comes round once before any comes twice. */
+MFT_API int mft_epoch_order(int *order, const unsigned char *learned, int n_facts, int n_replay, float ratio,
+                            uint64_t *rng, long *replay_next, int *replay_perm)
+{
+    int n = 0;
+    for (int i = 0; i < n_facts; i++)
+        if (!learned || !learned[i]) order[n++] = i;
+    int facts = n;
+    if (n_replay > 0 && ratio > 0.0f && ratio < 1.0f && facts) {
+        int want = (int)((double)ratio / (1.0 - ratio) * facts + 0.5);
+        for (int r = 0; r < want; r++, (*replay_next)++) {
+            if (*replay_next % n_replay == 0) {
+                for (int i = 0; i < n_replay; i++) replay_perm[i] = i;
+                mft_shuffle(replay_perm, n_replay, rng);
+            }
+            order[n++] = n_facts + replay_perm[*replay_next % n_replay];
+        }
+    }
+    mft_shuffle(order, n, rng);
+    return n;
 }
 
 /* ============================================================================================

@@ -298,8 +298,13 @@ MFT_API mft_tensor_info mft_tensor_at(const mft_config *c, int i);
 enum {
     MFT_FORWARD = 1,   /* activations for B x T positions: forward() works (eval, scoring) */
     MFT_TRAIN = 2,     /* + gradients, AdamW moments, activation gradients (implies FORWARD) */
-    MFT_GENERATE = 4   /* + a KV cache of seq_len positions: decode() works */
+    MFT_GENERATE = 4,  /* + a KV cache of seq_len positions: decode() works */
+    MFT_FROZEN = 8     /* with MFT_TRAIN: no gradients or AdamW moments for the weights (12 bytes
+                          per parameter less); backward() only carries gradients down, for LoRA
+                          adapters (mft_lora) to train while the weights stay as they are */
 };
+
+struct mft_lora;
 
 /* Activations saved by forward() for backward(). Shapes with N = B*T positions. */
 typedef struct mft_acts {
@@ -372,6 +377,10 @@ typedef struct mft_model {
     mft_dacts d;
     mft_decode_state s;
     long step;           /* optimizer steps taken */
+    int dft;             /* 1: Dynamic Fine-Tuning (Wu et al. 2025, TRL's loss_type="dft"): every
+                            weighted token's CE is also weighted by its own probability, detached */
+    struct mft_lora *lora; /* NULL, or adapters that forward() adds and that backward() and step()
+                            train instead of the weights (see mft_lora); decode() refuses them */
     int quantised;       /* the weights came from a quantised GGUF file (Q8_0, Q4_0, Q4_K, Q6_K)
                             and were dequantised */
     /* ---- private: the library's bookkeeping between calls; treat as opaque ---- */
@@ -386,6 +395,9 @@ typedef struct mft_model {
     double step_weight_sum;
     double step_anchor_sum; /* sum(aw*KL) of the anchors since the last step() */
     const float *anchor_logits, *anchor_w; /* mft_set_anchor(), for the next backward() only */
+    const int *soft_ids;  /* mft_set_soft_targets(), for the next backward() only */
+    const float *soft_p, *soft_w;
+    int soft_k;
     void *arena; size_t arena_bytes; int owns_arena;
 } mft_model;
 
@@ -472,6 +484,18 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
    *kl_sum (may be NULL) gets sum aw*KL. */
 MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const float *anchor_w, double *kl_sum,
                                   mft_error *err);
+/* Optional, between forward() and backward(): soft targets, the teacher's distributions (the
+   teacher in context, or the anchor from a cache). At each position n with tw[n] > 0, ids and
+   probs (B*T, k) hold the teacher's k most likely next tokens and their probabilities P_i; the
+   rest, r = 1 - sum P_i, is one bin "every other token". Adds sum_n tw[n] KL(P_n || Q_n) with
+   Q the model's distribution coarsened the same way (its k tokens, and the mass of all the
+   others): sum_i P_i log(P_i / Q_i) + r log(r / Q_rest). With k = V it is the full KL, and
+   the gradient on the logits is tw (Q - P) exactly as the anchor's. 1 <= k <= min(V,
+   MFT_SOFT_KMAX); the k ids of a row must be distinct. The arrays must stay valid until
+   backward(); the term counts in mft_step_info.anchor. *kl_sum (may be NULL) = sum tw KL. */
+#define MFT_SOFT_KMAX 1024
+MFT_API mft_status mft_set_soft_targets(mft_model *m, const int *ids, const float *probs, int k, const float *tw,
+                                        double *kl_sum, mft_error *err);
 /* KL(softmax(p) || softmax(q)) in nats, computed in double. */
 MFT_API double mft_kl_logits(const float *p, const float *q, int V);
 /* nll[t] = -log p(ids[t+1] | ids[0..t]) for t < n-1, one forward pass (needs MFT_FORWARD). */
@@ -518,6 +542,43 @@ MFT_API mft_status mft_step(mft_model *m, const mft_train_opts *o, mft_step_info
 /* forward + backward + step on one micro-batch. */
 MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const int *inputs, const int *targets,
                                   const float *weights, int B, int T, mft_step_info *info, mft_error *err);
+
+/* ---- LoRA adapters ------------------------------------------------------------------------
+   Low-rank adapters (Hu et al. 2021, as Hugging Face PEFT defines them, without dropout) on
+   the seven projections of every layer: for a weight W (out, in), y = x W^T + s (x A^T) B^T,
+   A (rank, in), B (out, rank), s = alpha / rank. A starts uniform in +-1/sqrt(in) (PEFT's
+   kaiming_uniform(a=sqrt(5))), B at 0, so an attached adapter changes nothing until trained.
+   Attach with m->lora = &lora on a model of the same B x T capacity: forward() adds the
+   adapters, backward() accumulates their gradients (the weights' own only when the model has
+   them: open it with MFT_TRAIN | MFT_FROZEN to save their 12 bytes per parameter), and step()
+   updates the adapters only, with the same AdamW, clipping and schedule. mft_lora_merge folds
+   them into the weights (W += s B A) for saving, generation and scoring. */
+enum { MFT_LORA_Q, MFT_LORA_K, MFT_LORA_V, MFT_LORA_O, MFT_LORA_GATE, MFT_LORA_DOWN, MFT_LORA_UP, MFT_LORA_N };
+typedef struct mft_lora {
+    int rank;
+    float alpha, scale;  /* scale = alpha / rank */
+    int n_layers, B, T;
+    size_t n_params;     /* adapter parameters, all layers and targets */
+    float *params, *grads, *adam_m, *adam_v; /* (n_params) each: per layer, per target, A then B */
+    float *u;            /* (L, MFT_LORA_N, B*T, rank) s x A^T of the last forward, for backward */
+    float *tmp;          /* (B*T, max out) scratch */
+    void *arena; size_t arena_bytes; int owns_arena;
+} mft_lora;
+/* The projection a target adapts: its input and output widths. */
+MFT_API void mft_lora_shape(const mft_config *c, int target, int *in, int *out);
+/* A (rank, in) and B (out, rank) of layer l's target, views into lora->params (or into grads,
+   with grads = 1). */
+MFT_API float *mft_lora_a(const mft_lora *lo, const mft_config *c, int l, int target, int grads);
+MFT_API float *mft_lora_b(const mft_lora *lo, const mft_config *c, int l, int target, int grads);
+MFT_API size_t mft_lora_bytes(const mft_config *c, int rank, int B, int T);
+MFT_API mft_status mft_lora_init(mft_lora *lo, const mft_config *c, int rank, float alpha, int B, int T,
+                                 uint64_t seed, void *mem, size_t mem_bytes, mft_error *err);
+/* mft_lora_init in a block of its own (malloc'd; mft_lora_free releases it). */
+MFT_API mft_status mft_lora_open(mft_lora *lo, const mft_config *c, int rank, float alpha, int B, int T,
+                                 uint64_t seed, mft_error *err);
+MFT_API void mft_lora_free(mft_lora *lo);
+/* W += s B A for every target; the adapters stay as they are (detach them: m->lora = NULL). */
+MFT_API mft_status mft_lora_merge(mft_model *m, const mft_lora *lo, mft_error *err);
 
 /* Training checkpoint: weights, AdamW moments, step counter and `user_bytes` of the caller's
    own run state (data position, RNG), hashed, written to PATH.tmp and renamed. Loading checks
@@ -901,6 +962,37 @@ MFT_API mft_status mft_pack_fill(const mft_pack *p, const mft_example *ex, long 
    W x the mean KL over the step's untrained positions relative to the mean CE over its trained
    ones: W * sum(w) / (positions with w = 0). 0 when there are none. */
 MFT_API float mft_pack_anchor_scale(const mft_pack *p, const mft_example *ex, long r0, long r1, float W);
+
+/* ---- until learned, and the teacher in context ----------------------------------------------
+   p_min[i] = the smallest probability the model gives a trained token of example which[i] (of
+   ex[i] when which is NULL), 1 when it has none: the example is learned once p_min >= P (0.5:
+   every trained token is then also the greedy choice, or close to it). One packed forward per
+   m->B rows of m->T positions (MFT_FORWARD; m->dft is not applied). */
+MFT_API mft_status mft_score_trained(mft_model *m, const mft_example *ex, const int *which, int n, float *p_min,
+                                     mft_error *err);
+/* The teacher in context: the frozen teacher (MFT_FORWARD, T >= n_ctx + ex->n - drop) reads
+   ctx (n_ctx tokens: BOS and the knowledge as text) followed by the example without its first
+   `drop` tokens (0 or 1: 1 drops the example's BOS, which ctx then supplies). For every example
+   position t (predicting ex->ids[t+1]) ids and probs (ex->n - 1, k) get the teacher's k most
+   likely next tokens there, most likely first, and their probabilities: the soft targets of
+   mft_set_soft_targets. With ctx = { ex->ids[0] } and drop 1 the teacher is the base model on
+   the example itself: the anchor. */
+MFT_API mft_status mft_teacher_topk(mft_model *teacher, const int *ctx, int n_ctx, int drop, const mft_example *ex,
+                                    int k, int *ids, float *probs, mft_error *err);
+/* The knowledge a record teaches, as plain text, for the teacher to read: its "context" if it
+   has one, else the sentences of its text, completion or assistant turns that hold a key span,
+   markers removed (o's key_open / key_close), joined by spaces. *out is NUL-terminated (free
+   it with mft_free); it is empty when the record has neither. */
+MFT_API mft_status mft_record_context(const char *json, int len, const mft_data_opts *o, char **out, int *out_len,
+                                      mft_error *err);
+
+/* One epoch's order into order (room for n_facts + n_replay * ratio / (1 - ratio) + 1): the
+   examples 0 .. n_facts-1 not yet learned (learned may be NULL), and replay examples n_facts ..
+   n_facts + n_replay - 1 so that they are `ratio` of the epoch (round(ratio / (1 - ratio) x the
+   facts)), drawn from a reshuffled pass through all of them (*replay_next counts the draws
+   across epochs; replay_perm has room for n_replay), all shuffled together. Returns the count. */
+MFT_API int mft_epoch_order(int *order, const unsigned char *learned, int n_facts, int n_replay, float ratio,
+                            uint64_t *rng, long *replay_next, int *replay_perm);
 
 /* ---- metrics --------------------------------------------------------------------------------
    The pieces of the forgetting measurements. */

@@ -68,8 +68,9 @@ static void open_model(mft_model *m, const char *path, int B, int T, int flags, 
 
 typedef struct {
     const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
-    const char *resume, *log, *base, *probes, *mc, *facts, *out_type;
-    int no_eot, json;
+    const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay;
+    int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode;
+    float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     int epochs, accum, save_every, len, stop_after;
     float temp, top_p, lr, wd, clip, anchor;
@@ -135,6 +136,17 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--save-every")) a->save_every = (int)num(f, v, 1, 1e9);
         else if (!strcmp(f, "--stop-after")) a->stop_after = (int)num(f, v, 1, 1e9);
         else if (!strcmp(f, "--anchor")) a->anchor = (float)num(f, v, 0, 1e6);
+        else if (!strcmp(f, "--teacher")) a->teacher = (float)num(f, v, 0, 1e6);
+        else if (!strcmp(f, "--topk")) a->topk = (int)num(f, v, 1, MFT_SOFT_KMAX);
+        else if (!strcmp(f, "--until-learned")) {
+            a->until = strcmp(v, "off") ? (float)num(f, v, 1e-6, 1) : 0.0f;
+            a->until_set = 1;
+        } else if (!strcmp(f, "--max-epochs")) a->max_epochs = (int)num(f, v, 1, 1e6);
+        else if (!strcmp(f, "--replay")) a->replay = v;
+        else if (!strcmp(f, "--replay-ratio")) a->replay_ratio = (float)num(f, v, 0, 0.95);
+        else if (!strcmp(f, "--replay-kl")) a->replay_kl = (float)num(f, v, 0, 1e6);
+        else if (!strcmp(f, "--lora")) a->lora = (int)num(f, v, 1, 4096);
+        else if (!strcmp(f, "--lora-alpha")) a->lora_alpha = (float)num(f, v, 1e-6, 1e6);
         else if (!strcmp(f, "--resume")) a->resume = v;
         else if (!strcmp(f, "--log")) a->log = v;
         else if (!strcmp(f, "--compare")) a->base = v;
@@ -406,27 +418,41 @@ static int cmd_generate(int argc, char **argv)
 /* ---- train ----------------------------------------------------------------------------------- */
 
 static const char *train_usage =
-    "usage: maskft train -m MODEL [-t TOKENIZER] --data D.jsonl --out OUT.bin [--policy P] [--template T]\n"
-    "                    [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--epochs 1] [--lr 1e-4]\n"
-    "                    [--batch 4] [--seq 256] [--grad-accum 1] [--warmup 0] [--weight-decay 0.01]\n"
-    "                    [--clip 1.0] [--seed S] [--save-every N] [--stop-after N] [--resume OUT.bin.ckpt]\n"
-    "                    [--anchor W] [--log L.jsonl]\n"
-    "       maskft train -m MODEL [-t TOKENIZER] --text FILE --out OUT.bin [--steps 100] [--lr 1e-3] ...\n"
-    "  --data: masked fine-tuning on a JSONL file (the records and policies of `maskft mask -h`).\n"
-    "  Examples are packed into rows of --seq tokens (each attends only to itself; the tail of a\n"
-    "  row is padding with weight 0), --batch rows per micro-batch, --grad-accum micro-batches per\n"
-    "  AdamW step, shuffled each epoch. Examples with an empty mask are reported and left out; if\n"
-    "  none has a trained token the run does not start. Every --save-every steps, on Ctrl-C and at\n"
-    "  the end, OUT.bin.ckpt holds weights, optimizer state, data position and RNG state;\n"
-    "  --resume continues from it to the same weights, bit for bit, as an uninterrupted run.\n"
-    "  --stop-after N ends the run after step N as Ctrl-C would (a time-boxed run).\n"
-    "  --anchor W adds W x the mean KL(base || model) over the untrained positions of each step\n"
-    "  (the context anchor: the base model's distributions there are kept, computed on the fly\n"
-    "  by a frozen copy of MODEL); 0, the default, trains the mask alone.\n"
-    "  --log writes one JSON record per step. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face\n"
-    "  folder; OUT.bin is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a\n"
-    "  Hugging Face folder, OUT.gguf as GGUF for llama.cpp, in the type the model came in\n"
-    "  (--out-type f32|f16|bf16 to choose).\n"
+    "usage: maskft train -m MODEL [-t TOKENIZER] --data D.jsonl --out OUT [--policy key|all|diff|dft[+FILTER]]\n"
+    "                    [--template T] [--eligible assistant|all|last] [--eot TOKEN | --no-eot]\n"
+    "                    [--until-learned 0.5|off] [--max-epochs 100] [--epochs N] [--lr LR] [--batch 4]\n"
+    "                    [--seq 256] [--grad-accum 1] [--warmup 0] [--weight-decay 0.01] [--clip 1.0] [--seed S]\n"
+    "                    [--anchor W | --teacher W] [--topk 64] [--replay P.jsonl [--replay-ratio 0.5]\n"
+    "                    [--replay-kl W]] [--lora R [--lora-alpha R]] [--save-every N] [--stop-after N]\n"
+    "                    [--resume OUT.ckpt] [--log L.jsonl] [--threads N]\n"
+    "       maskft train -m MODEL [-t TOKENIZER] --text FILE --out OUT [--steps 100] [--lr 1e-3] ...\n"
+    "  --data: masked fine-tuning on a JSONL file (the records and policies of `maskft mask -h`; dft\n"
+    "  trains every token weighted by its own probability: Dynamic Fine-Tuning, TRL's loss_type dft).\n"
+    "  Until learned (the default): after every epoch each example's trained tokens are scored; an\n"
+    "  example whose every trained token has probability >= P (0.5) is learned and leaves the later\n"
+    "  epochs, and the run ends when all are learned, or after --max-epochs naming those that are\n"
+    "  not. Training what is already learned only moves the model elsewhere. --epochs N (with\n"
+    "  --until-learned off) trains a fixed budget instead, the learning rate cosine-decayed to 10%;\n"
+    "  until learned it stays at its peak after --warmup. The default lr is 1e-4 x sqrt(64 / dim):\n"
+    "  1e-4 for the bundled model (dim 64: 1e-3 learned its facts in 11 steps but drifted 3x more),\n"
+    "  3.3e-5 for SmolLM2-135M, 2.7e-5 for Qwen2.5-0.5B, 1.8e-5 for Llama-3.2-1B and TinyLlama.\n"
+    "  Examples are packed into rows of --seq tokens (each attends only to itself), --batch rows per\n"
+    "  micro-batch, --grad-accum micro-batches per AdamW step, shuffled each epoch.\n"
+    "  --anchor W adds W x the mean KL(base || model) over the untrained positions of each step;\n"
+    "  --teacher W the same KL to the base model reading the record's \"context\" (or its key\n"
+    "  sentences) before the example: what the model would say there if it knew the fact. Both keep\n"
+    "  the base model's --topk most likely tokens per position (and the rest as one bin), computed\n"
+    "  once before the first step. --replay mixes texts (from `maskft probe`) into every epoch, a\n"
+    "  --replay-ratio share of its examples, every token trained; with --replay-kl W they are kept\n"
+    "  close to the base model (W x their mean KL) instead. --lora R trains rank-R adapters on q, k,\n"
+    "  v, o, gate, up and down (scale alpha / R; the weights frozen, 12 bytes per parameter less)\n"
+    "  and saves OUT with them merged.\n"
+    "  Every --save-every steps, on Ctrl-C, --stop-after N and at the end, OUT.ckpt holds weights,\n"
+    "  optimizer state, data position and RNG state; --resume continues from it to the same weights,\n"
+    "  bit for bit, as an uninterrupted run (not with --lora). --log writes one JSON record per step\n"
+    "  and one per epoch. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face folder; OUT.bin\n"
+    "  is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a Hugging Face\n"
+    "  folder, OUT.gguf as GGUF, in the type the model came in (--out-type f32|f16|bf16).\n"
     "  --text: plain next-token training on random windows of a text file (every token weighted\n"
     "  1) for --steps steps.\n";
 
@@ -447,9 +473,18 @@ static mft_train_opts train_opts(const args_t *a)
 static int cmd_train(int argc, char **argv)
 {
     mft_train_opts o = mft_train_opts_default();
-    args_t a = { .steps = 100, .lr = -1.0f, .batch = 4, .seq = 256, .wd = o.weight_decay, .clip = o.max_grad_norm };
+    args_t a = { .steps = 100, .lr = -1.0f, .batch = 4, .seq = 256, .wd = o.weight_decay, .clip = o.max_grad_norm,
+                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f };
     parse(argc, argv, &a, train_usage);
-    if (a.lr < 0.0f) a.lr = a.data ? 1e-4f : o.lr; /* fine-tuning moves a trained model: a smaller default step */
+    if (a.lr < 0.0f) { /* fine-tuning moves a trained model: a smaller step, by its width (cmd_train_data) */
+        a.lr = o.lr;
+        a.lr_default = a.data != NULL;
+    }
+    if (!a.until_set) a.until = a.epochs ? 0.0f : 0.5f; /* no budget given: until learned */
+    if (a.replay_ratio < 0.0f) a.replay_ratio = a.replay ? 0.5f : 0.0f;
+    if (a.policy && !strncmp(a.policy, "dft", 3)) a.dft = 1;
+    if (!a.data && (a.teacher > 0 || a.replay || a.lora || a.until_set || a.anchor > 0 || a.policy))
+        die("--policy, --until-learned, --anchor, --teacher, --replay and --lora apply to --data training");
     need(a.model, "-m MODEL", train_usage);
     need(a.out, "--out OUT.bin", train_usage);
     if (a.data && a.text) die("give --data or --text, not both");
@@ -635,10 +670,10 @@ static mft_data_opts data_opts(const args_t *a, const mft_tokenizer *tok, int *f
             f = a->policy;
             strcpy(base, "all");
         }
-        if (!strcmp(base, "all")) o.policy = MFT_POLICY_ALL;
+        if (!strcmp(base, "all") || !strcmp(base, "dft")) o.policy = MFT_POLICY_ALL; /* dft: all, weighted in train */
         else if (!strcmp(base, "key")) o.policy = MFT_POLICY_KEY;
         else if (!strcmp(base, "diff")) o.policy = MFT_POLICY_DIFF;
-        else die("unknown --policy '%s' (key, all or diff, optionally +surprise:TAU or +known:TAU)", a->policy);
+        else die("unknown --policy '%s' (key, all, diff or dft, optionally +surprise:TAU or +known:TAU)", a->policy);
         if (f) {
             const char *colon = strchr(f, ':');
             if (!colon || (strncmp(f, "surprise:", 9) && strncmp(f, "known:", 6)))
@@ -833,7 +868,7 @@ static int cmd_draft(int argc, char **argv)
     return 0;
 }
 
-/* ---- train on JSONL: packing, checkpoints, resume --------------------------------------------- */
+/* ---- train on JSONL: until learned, the teacher, replay, LoRA, checkpoints, resume ------------ */
 
 static volatile sig_atomic_t g_interrupted;
 static void on_sigint(int sig)
@@ -845,67 +880,89 @@ static void on_sigint(int sig)
 /* every example of a data file, masked; the lines of empty masks reported */
 typedef struct {
     mft_example *ex;
+    int *line;        /* the file line of each example */
+    char **context;   /* what the teacher reads first (mft_record_context), or NULL */
     int n, n_empty, n_full;
     long tokens, trained;
     uint64_t hash;
 } dataset_t;
 
-static void load_dataset(const args_t *a, const mft_tokenizer *tok, mft_model *m, int max_len, dataset_t *d)
+static void load_dataset(const args_t *a, const char *path, mft_data_opts o, int filter, float tau,
+                         const mft_tokenizer *tok, mft_model *m, int max_len, int contexts, dataset_t *d)
 {
-    int filter, line_no = 0, ecap = 64, shown = 0, len;
-    float tau = 0;
+    int line_no = 0, ecap = 64, shown = 0, len;
     mft_error err;
-    mft_data_opts o = data_opts(a, tok, &filter, &tau);
     o.max_len = max_len;
     size_t size, at = 0;
-    char *data = slurp(a->data, NO_LIMIT, &size);
+    char *data = slurp(path, NO_LIMIT, &size);
     const char *line;
     memset(d, 0, sizeof *d);
     d->ex = xmalloc((size_t)ecap * sizeof *d->ex);
+    d->line = xmalloc((size_t)ecap * sizeof(int));
+    d->context = xmalloc((size_t)ecap * sizeof(char *));
     d->hash = MFT_HASH_SEED;
     while (mft_jsonl_next(data, size, &at, &line_no, &line, &len)) {
-        if (d->n == ecap) d->ex = realloc(d->ex, (size_t)(ecap *= 2) * sizeof *d->ex);
-        if (!d->ex) die("out of memory");
+        if (d->n == ecap) {
+            ecap *= 2;
+            d->ex = realloc(d->ex, (size_t)ecap * sizeof *d->ex);
+            d->line = realloc(d->line, (size_t)ecap * sizeof(int));
+            d->context = realloc(d->context, (size_t)ecap * sizeof(char *));
+            if (!d->ex || !d->line || !d->context) die("out of memory");
+        }
         mft_example *ex = &d->ex[d->n];
-        if (mft_example_from_json(tok, &o, line, len, a->data, line_no, ex, &err)) die_err(&err);
+        if (mft_example_from_json(tok, &o, line, len, path, line_no, ex, &err)) die_err(&err);
         if (filter && mft_mask_by_nll(m, ex, tau, filter == 1, &err)) die_err(&err);
+        d->context[d->n] = NULL;
+        if (contexts && mft_record_context(line, len, &o, &d->context[d->n], NULL, &err)) die_err(&err);
         d->hash = mft_hash(d->hash, ex->ids, (size_t)ex->n * sizeof(int));
         d->hash = mft_hash(d->hash, ex->w, (size_t)ex->n * sizeof(float));
+        if (d->context[d->n]) d->hash = mft_hash(d->hash, d->context[d->n], strlen(d->context[d->n]));
         d->tokens += ex->n;
         d->trained += ex->n_trained;
         d->n_full += ex->n >= max_len; /* as long as a row allows: probably cut to it */
-        if (!ex->n_trained && shown++ < 10)
-            fprintf(stderr, "maskft: %s:%d: empty mask: no token of this example is trained; left out\n", a->data,
+        if (!ex->n_trained && shown++ < 10 && !a->replay_kl_mode)
+            fprintf(stderr, "maskft: %s:%d: empty mask: no token of this example is trained; left out\n", path,
                     line_no);
         d->n_empty += !ex->n_trained;
-        if (!ex->n_trained || ex->n < 2) mft_example_free(ex);
-        else d->n++;
+        d->line[d->n] = line_no;
+        if ((!ex->n_trained && !a->replay_kl_mode) || ex->n < 2) {
+            mft_example_free(ex);
+            mft_free(d->context[d->n]);
+        } else d->n++;
     }
-    if (d->n_empty > 10) fprintf(stderr, "maskft: ... %d examples with an empty mask in all\n", d->n_empty);
+    if (d->n_empty > 10 && !a->replay_kl_mode)
+        fprintf(stderr, "maskft: ... %d examples with an empty mask in all\n", d->n_empty);
     if (d->n_full)
-        fprintf(stderr, "maskft: %d examples fill a whole row (%d tokens) and were probably cut to it: what lies "
-                "beyond is not trained (raise --seq?)\n", d->n_full, max_len - 1);
+        fprintf(stderr, "maskft: %s: %d examples fill a whole row (%d tokens) and were probably cut to it: what lies "
+                "beyond is not trained (raise --seq?)\n", path, d->n_full, max_len - 1);
     mft_free(data);
 }
 
 static void dataset_free(dataset_t *d)
 {
-    for (int i = 0; i < d->n; i++) mft_example_free(&d->ex[i]);
+    for (int i = 0; i < d->n; i++) {
+        mft_example_free(&d->ex[i]);
+        mft_free(d->context[i]);
+    }
     free(d->ex);
+    free(d->line);
+    free(d->context);
 }
 
-/* the run state kept in a checkpoint beside the model's weights and AdamW moments */
+/* the run state kept in a checkpoint beside the model's weights and AdamW moments; the
+   until-learned flags of the examples follow it */
 typedef struct {
     char magic[8];
-    uint64_t seed, rng, data_hash, opts_hash, model_hash; /* model_hash: the starting weights */
-    int64_t step, total_steps, rows_done;
+    uint64_t seed, rng, data_hash, opts_hash, model_hash; /* rng: at the start of the epoch */
+    int64_t step, total_steps, epoch, rows_done;          /* rows_done: inside the epoch */
     double seconds;
 } run_state;
 
 static uint64_t opts_hash(const args_t *a, const mft_train_opts *o, int B, int T)
 {
-    int iv[5] = { B, T, a->accum, a->epochs, o->warmup_steps };
-    float fv[6] = { o->lr, o->weight_decay, o->max_grad_norm, o->min_lr_ratio, o->beta2, a->anchor };
+    int iv[9] = { B, T, a->accum, a->epochs, o->warmup_steps, a->max_epochs, a->topk, a->lora, a->dft };
+    float fv[11] = { o->lr, o->weight_decay, o->max_grad_norm, o->min_lr_ratio, o->beta2, a->anchor, a->until,
+                     a->teacher, a->replay_ratio, a->replay_kl, a->lora_alpha };
     return mft_hash(mft_hash(MFT_HASH_SEED, iv, sizeof iv), fv, sizeof fv);
 }
 
@@ -914,12 +971,118 @@ static void resume_check(const char *path, const run_state *got, const run_state
 {
     if (memcmp(got->magic, rs->magic, 8)) die("'%s' was not written by maskft train", path);
     if (got->data_hash != rs->data_hash)
-        die("'%s' was written for other data (or another mask policy / template)", path);
+        die("'%s' was written for other data (or another mask policy / template / replay file)", path);
     if (got->model_hash != rs->model_hash)
         die("'%s' was written by a run that started from another model: give its -m", path);
     if (got->opts_hash != rs->opts_hash || got->seed != rs->seed)
         die("'%s' was written with other training options (batch, seq, grad-accum, epochs, lr, warmup, weight decay, "
-            "clip, anchor, seed): give the same ones", path);
+            "clip, anchor, teacher, until-learned, replay, seed): give the same ones", path);
+}
+
+/* The soft targets of every example: the base model's top-k at each position, read after the
+   example's context (the teacher in context) or after nothing (the anchor; replay KL). Rows
+   first[i] .. first[i] + n - 2 of ids / p belong to example i; first[i] = -1: none. */
+typedef struct {
+    int k;
+    long rows, *first;
+    int *ids;
+    float *p;
+} soft_table;
+
+/* the teacher's first tokens for example e: BOS (when the example starts with it) and the
+   knowledge as text; a space between it and the example comes from SentencePiece's dummy
+   prefix, else from a blank line */
+static int *teacher_ctx(const mft_tokenizer *tok, const mft_example *e, const char *context, int *n_ctx, int *drop)
+{
+    int bos = tok->bos_id >= 0 && e->ids[0] == tok->bos_id, n = 0;
+    *drop = 1;
+    if (!context || !*context) { /* the anchor: the example's own first token */
+        int *c = xmalloc(sizeof(int));
+        c[0] = e->ids[0];
+        *n_ctx = 1;
+        return c;
+    }
+    size_t cl = strlen(context);
+    char *txt = xmalloc(cl + 3);
+    memcpy(txt, context, cl);
+    strcpy(txt + cl, tok->add_dummy_prefix ? "" : "\n\n");
+    int *ids = encode_new(tok, txt, -1, 0, &n, NULL);
+    free(txt);
+    int *c = xmalloc(((size_t)n + 2) * sizeof(int));
+    if (bos) c[0] = e->ids[0];
+    memcpy(c + bos, ids, (size_t)n * sizeof(int));
+    free(ids);
+    *drop = bos;
+    *n_ctx = n + bos;
+    return c;
+}
+
+static void soft_build(soft_table *st, const dataset_t *d, int from, int to, int use_context, mft_model *base,
+                       const mft_tokenizer *tok, const char *path)
+{
+    mft_error err;
+    long r0 = st->rows;
+    for (int i = from; i < to; i++) {
+        st->first[i] = st->rows;
+        st->rows += d->ex[i].n - 1;
+    }
+    st->ids = realloc(st->ids, (size_t)st->rows * st->k * sizeof(int));
+    st->p = realloc(st->p, (size_t)st->rows * st->k * sizeof(float));
+    if (!st->ids || !st->p) die("out of memory for the teacher's top-%d of %ld positions", st->k, st->rows - r0);
+    for (int i = from; i < to; i++) {
+        int n_ctx, drop, *ctx = teacher_ctx(tok, &d->ex[i], use_context ? d->context[i] : NULL, &n_ctx, &drop);
+        if (n_ctx + d->ex[i].n - drop > base->T)
+            die("%s:%d: the context (%d tokens) and the example (%d) do not fit the teacher's %d positions", path,
+                d->line[i], n_ctx, d->ex[i].n, base->T);
+        if (mft_teacher_topk(base, ctx, n_ctx, drop, &d->ex[i], st->k, st->ids + (size_t)st->first[i] * st->k,
+                             st->p + (size_t)st->first[i] * st->k, &err))
+            die_at(path, d->line[i], err.msg);
+        free(ctx);
+    }
+}
+
+/* per position of rows r0.. of the pack: its soft targets (ids, p: N x k) and weights, scale_f
+   on the untrained positions of a fact example, scale_r on every position of a replay example
+   (index >= n_facts); 0 where the table has none */
+static void soft_gather(const soft_table *st, const mft_pack *p, const mft_example *ex, int n_facts, long r0,
+                        int rows, float scale_f, float scale_r, int *ids, float *pr, float *tw)
+{
+    int T = p->T, k = st->k;
+    for (int b = 0; b < rows; b++) {
+        int t = b * T;
+        for (int s = p->row_first[r0 + b]; s < p->row_first[r0 + b + 1]; s++) {
+            int i = p->slot[s];
+            const mft_example *e = &ex[i];
+            for (int j = 0; j + 1 < e->n; j++, t++) {
+                float sc = i >= n_facts ? scale_r : e->w[j] == 0.0f ? scale_f : 0.0f;
+                tw[t] = st->first[i] >= 0 ? sc : 0.0f;
+                if (st->first[i] < 0) {
+                    memset(ids + (size_t)t * k, 0, (size_t)k * sizeof(int));
+                    memset(pr + (size_t)t * k, 0, (size_t)k * sizeof(float));
+                    continue;
+                }
+                memcpy(ids + (size_t)t * k, st->ids + (size_t)(st->first[i] + j) * k, (size_t)k * sizeof(int));
+                memcpy(pr + (size_t)t * k, st->p + (size_t)(st->first[i] + j) * k, (size_t)k * sizeof(float));
+            }
+        }
+        for (; t < (b + 1) * T; t++) {
+            tw[t] = 0.0f;
+            memset(ids + (size_t)t * k, 0, (size_t)k * sizeof(int));
+            memset(pr + (size_t)t * k, 0, (size_t)k * sizeof(float));
+        }
+    }
+}
+
+/* the examples not yet learned, by line, for the message at the cap */
+static void print_unlearned(const char *path, const dataset_t *d, const unsigned char *learned, const float *pmin,
+                            int n)
+{
+    int shown = 0, left = 0;
+    for (int i = 0; i < n; i++) left += !learned[i];
+    fprintf(stderr, "maskft: %d of %d examples not learned at the cap (raise --max-epochs or --lr):", left, n);
+    for (int i = 0; i < n && shown < 12; i++)
+        if (!learned[i]) fprintf(stderr, "%s %s:%d (p %.3f)", shown++ ? "," : "", path, d->line[i], (double)pmin[i]);
+    fprintf(stderr, "%s\n", left > shown ? ", ..." : "");
 }
 
 static int cmd_train_data(args_t *ap)
@@ -927,146 +1090,322 @@ static int cmd_train_data(args_t *ap)
     args_t a = *ap;
     mft_error err;
     mft_tokenizer tok;
-    mft_train_opts o = train_opts(&a);
-    if (!a.epochs) a.epochs = 1;
     if (!a.accum) a.accum = 1;
+    int until = a.until > 0.0f;
+    if (until && a.epochs) die("--epochs sets a fixed budget: give --until-learned off with it, or --max-epochs");
+    if (!until && !a.epochs) a.epochs = 1;
+    int max_epochs = until ? a.max_epochs : a.epochs;
+    if (a.teacher > 0.0f && a.anchor > 0.0f) die("give --teacher or --anchor, not both (the anchor is the teacher "
+                                                 "with an empty context)");
+    if (a.replay_kl > 0.0f && !a.replay) die("--replay-kl needs --replay P.jsonl (the text to stay close on)");
+    if (a.lora && (a.resume || a.save_every || a.stop_after))
+        die("--lora runs are not checkpointed: --resume, --save-every and --stop-after need a full fine-tune");
+    mft_train_opts o = train_opts(&a);
     mft_config c = config_of(a.model);
     int T = a.seq < c.seq_len ? a.seq : c.seq_len, B = a.batch;
+    if (a.lr_default) o.lr = (float)(1e-4 * sqrt(64.0 / c.dim)); /* chosen on the bundled model: see the usage */
     mft_model m;
-    open_model(&m, a.model, B, T, MFT_TRAIN, a.threads);
+    open_model(&m, a.model, B, T, MFT_TRAIN | (a.lora ? MFT_FROZEN : 0), a.threads);
+    m.dft = a.dft;
     open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
     /* examples longer than a row are cut to it (their masks stay aligned); the +surprise /
        +known filters score tokens with this same base model before any step */
-    dataset_t d;
-    load_dataset(&a, &tok, &m, T + 1, &d);
+    int filter;
+    float tau = 0;
+    mft_data_opts dopt = data_opts(&a, &tok, &filter, &tau);
+    dataset_t d, rp;
+    load_dataset(&a, a.data, dopt, filter, tau, &tok, &m, T + 1, a.teacher > 0.0f, &d);
     fprintf(stderr, "%s: %d examples, %ld tokens, %ld trained (%.1f%%), %d with an empty mask\n", a.data,
             d.n + d.n_empty, d.tokens, d.trained, d.tokens ? 100.0 * d.trained / d.tokens : 0.0, d.n_empty);
     if (!d.trained) die("no example has a trained token: nothing to train on (see `maskft mask -h`)");
-    if ((double)a.epochs * d.n > 1e9 || (double)B * a.accum > 1e6)
-        die("--epochs x examples or --batch x --grad-accum is too large");
-
-    /* the rows of every epoch, packed up front (next fit, in a shuffled order), so the step
-       count for the schedule is known and a resumed run rebuilds exactly the same rows */
-    uint64_t seed = a.seed_set && a.seed ? a.seed : 1337, rng = seed;
-    int *order = xmalloc((size_t)d.n * a.epochs * sizeof(int));
-    for (int e = 0; e < a.epochs; e++) {
-        int *ord = order + (size_t)e * d.n;
-        for (int i = 0; i < d.n; i++) ord[i] = i;
-        mft_shuffle(ord, d.n, &rng);
+    int n_facts = d.n, n_replay = 0;
+    if (a.replay) { /* the model's own samples: every token trained, or (--replay-kl) only kept close */
+        mft_data_opts ro = dopt;
+        ro.policy = MFT_POLICY_ALL;
+        ro.eligible = MFT_ELIGIBLE_ALL;
+        ro.train_eot = 0;
+        args_t ra = a;
+        ra.replay_kl_mode = a.replay_kl > 0.0f;
+        load_dataset(&ra, a.replay, ro, 0, 0, &tok, &m, T + 1, 0, &rp);
+        if (!rp.n) die("--replay '%s' has no example to replay", a.replay);
+        if (ra.replay_kl_mode)
+            for (int i = 0; i < rp.n; i++) memset(rp.ex[i].w, 0, (size_t)rp.ex[i].n * sizeof(float));
+        n_replay = rp.n;
+        d.ex = realloc(d.ex, (size_t)(n_facts + n_replay) * sizeof *d.ex);
+        d.line = realloc(d.line, (size_t)(n_facts + n_replay) * sizeof(int));
+        d.context = realloc(d.context, (size_t)(n_facts + n_replay) * sizeof(char *));
+        if (!d.ex || !d.line || !d.context) die("out of memory");
+        memcpy(d.ex + n_facts, rp.ex, (size_t)n_replay * sizeof *d.ex);
+        memcpy(d.line + n_facts, rp.line, (size_t)n_replay * sizeof(int));
+        memcpy(d.context + n_facts, rp.context, (size_t)n_replay * sizeof(char *));
+        d.hash = mft_hash(d.hash, &rp.hash, sizeof rp.hash);
+        free(rp.ex);
+        free(rp.line);
+        free(rp.context);
+        d.n += n_replay;
+        fprintf(stderr, "%s: %d replay examples, %ld tokens (%s), %.0f%% of each epoch's examples\n", a.replay,
+                n_replay, rp.tokens, a.replay_kl > 0.0f ? "kept close to the base model" : "every token trained",
+                100.0 * a.replay_ratio);
     }
+    if ((double)max_epochs * d.n > 1e9 || (double)B * a.accum > 1e6)
+        die("--epochs x examples or --batch x --grad-accum is too large");
+    mft_lora lora;
+    if (a.lora) {
+        if (mft_lora_open(&lora, &c, a.lora, a.lora_alpha > 0 ? a.lora_alpha : (float)a.lora, B, T,
+                          a.seed_set && a.seed ? a.seed : 1337, &err))
+            die_err(&err);
+        m.lora = &lora;
+        fprintf(stderr, "LoRA rank %d, alpha %g on q, k, v, o, gate, up, down: %zu trained parameters "
+                "(%.2f%% of %zu); the weights are frozen\n", a.lora, (double)lora.alpha, lora.n_params,
+                100.0 * lora.n_params / m.n_params, m.n_params);
+    }
+
+    /* the soft targets, computed once: the base model is frozen and the texts do not change */
+    soft_table st = { 0, 0, NULL, NULL, NULL };
+    int kl_facts = a.teacher > 0.0f || a.anchor > 0.0f, kl_replay = a.replay_kl > 0.0f;
+    if (kl_facts || kl_replay) {
+        st.k = a.topk < c.vocab_size ? a.topk : c.vocab_size;
+        st.first = xmalloc((size_t)d.n * sizeof(long));
+        for (int i = 0; i < d.n; i++) st.first[i] = -1;
+        int longest = 0, n_ctx, drop;
+        for (int i = 0; i < d.n; i++) {
+            int *ctx = teacher_ctx(&tok, &d.ex[i], a.teacher > 0.0f ? d.context[i] : NULL, &n_ctx, &drop);
+            free(ctx);
+            if (n_ctx + d.ex[i].n - drop > longest) longest = n_ctx + d.ex[i].n - drop;
+        }
+        mft_model base;
+        open_model(&base, a.model, 1, longest < c.seq_len ? longest : c.seq_len, MFT_FORWARD, a.threads);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (kl_facts) soft_build(&st, &d, 0, n_facts, a.teacher > 0.0f, &base, &tok, a.data);
+        if (kl_replay) soft_build(&st, &d, n_facts, d.n, 0, &base, &tok, a.replay);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long rows = st.rows;
+        fprintf(stderr, "%s: top-%d of the base model at %ld positions (%.1f MB), %.1f s\n",
+                a.teacher > 0.0f ? "the teacher in context" : kl_facts ? "the anchor" : "replay KL", st.k, rows,
+                rows * st.k * 8.0 / 1e6, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+        mft_model_free(&base);
+    }
+
+    /* The schedule: a fixed budget knows its step count up front (each epoch's rows packed by
+       the same shuffles the run will make), so the learning rate follows the cosine to 10%;
+       until learned, the end is not known, and the rate stays at its peak after the warmup. */
+    uint64_t seed = a.seed_set && a.seed ? a.seed : 1337;
+    size_t n_order = (size_t)n_facts + (size_t)(a.replay_ratio / (1.0 - a.replay_ratio) * n_facts + 2);
+    int per_step = B * a.accum, *order = xmalloc(n_order * sizeof(int));
+    int *rperm = xmalloc(((size_t)n_replay + 1) * sizeof(int));
+    unsigned char *learned = xmalloc((size_t)n_facts + 1);
+    float *pmin = xmalloc(((size_t)n_facts + 1) * sizeof(float));
+    memset(learned, 0, (size_t)n_facts + 1);
+    long total = 0, replay_next = 0;
     mft_pack pack;
-    if (mft_pack_examples(&pack, d.ex, d.n, order, a.epochs * d.n, d.n, T, &err)) die_err(&err);
-    free(order);
-    int per_step = B * a.accum;
-    long total = (pack.n_rows + per_step - 1) / per_step;
-    o.total_steps = total;
-    run_state rs = { .seed = seed, .rng = rng, .data_hash = d.hash, .opts_hash = opts_hash(&a, &o, B, T),
+    if (!until) {
+        uint64_t r = seed;
+        for (int e = 0; e < a.epochs; e++) {
+            int n = mft_epoch_order(order, learned, n_facts, n_replay, a.replay_ratio, &r, &replay_next, rperm);
+            if (mft_pack_examples(&pack, d.ex, d.n, order, n, 0, T, &err)) die_err(&err);
+            total += (pack.n_rows + per_step - 1) / per_step;
+            mft_pack_free(&pack);
+        }
+        o.total_steps = (int)total;
+    }
+    run_state rs = { .seed = seed, .rng = seed, .data_hash = d.hash, .opts_hash = opts_hash(&a, &o, B, T),
                      .model_hash = mft_hash(MFT_HASH_SEED, m.params, m.n_params * sizeof(float)),
                      .total_steps = total };
-    memcpy(rs.magic, "MFTRUN02", 8);
+    memcpy(rs.magic, "MFTRUN03", 8);
+    size_t ub = sizeof rs + (size_t)n_facts + sizeof replay_next;
+    char *user = xmalloc(ub);
     char *ckpt = xmalloc(strlen(a.out) + 6);
     sprintf(ckpt, "%s.ckpt", a.out);
     if (ckpt[strlen(a.out) - 1] == '/') sprintf(ckpt + strlen(a.out) - 1, ".ckpt"); /* OUT/ -> OUT.ckpt */
     if (a.resume) {
+        if (mft_checkpoint_load(&m, a.resume, user, ub, &err)) die_err(&err);
         run_state got;
-        if (mft_checkpoint_load(&m, a.resume, &got, sizeof got, &err)) die_err(&err);
+        memcpy(&got, user, sizeof got);
         resume_check(a.resume, &got, &rs);
         rs = got;
-        fprintf(stderr, "resuming %s at step %lld of %ld\n", a.resume, (long long)rs.step, total);
+        memcpy(learned, user + sizeof rs, (size_t)n_facts);
+        memcpy(&replay_next, user + sizeof rs + n_facts, sizeof replay_next);
+        fprintf(stderr, "resuming %s at step %lld (epoch %lld)\n", a.resume, (long long)rs.step,
+                (long long)rs.epoch + 1);
     }
     FILE *log = a.log ? fopen(a.log, rs.step ? "ab" : "wb") : NULL;
     if (a.log && !log) die("cannot create '%s'", a.log);
     int tty = isatty(2);
-    fprintf(stderr, "training %s: %ld steps (%d epoch%s, %d rows of %d tokens, %d x %d per step), lr %g, %s\n",
-            a.model, total, a.epochs, a.epochs == 1 ? "" : "s", pack.n_rows, T, B, a.accum, (double)o.lr,
-            mft_simd_name());
-    size_t N = (size_t)B * T;
-    int *in = xmalloc(3 * N * sizeof(int)), *tg = in + N, *pos = in + 2 * N;
-    float *w = xmalloc(2 * N * sizeof(float)), *aw = w + N, *blog = NULL;
-    /* the anchor's reference: a frozen copy of the model the run started from */
-    mft_model base;
-    if (a.anchor > 0.0f) {
-        open_model(&base, a.model, B, T, MFT_FORWARD, a.threads);
-        if (!(blog = malloc(N * c.vocab_size * sizeof(float)))) die("out of memory for the anchor's logits");
+    if (until)
+        fprintf(stderr, "training %s until every example is learned (each trained token p >= %g), at most %d epochs; "
+                "%d x %d rows of %d tokens per step, lr %g%s, %s\n", a.model, (double)a.until, max_epochs, B, a.accum,
+                T,
+                (double)o.lr, a.lr_default ? " (default for this width)" : "", mft_simd_name());
+    else
+        fprintf(stderr, "training %s: %ld steps (%d epoch%s, %d x %d rows of %d tokens per step), lr %g%s, %s\n",
+                a.model, total, a.epochs, a.epochs == 1 ? "" : "s", B, a.accum, T, (double)o.lr,
+                a.lr_default ? " (default for this width)" : "", mft_simd_name());
+    size_t N = (size_t)B * T, K = st.k ? (size_t)st.k : 1;
+    int *in = xmalloc(3 * N * sizeof(int)), *tg = in + N, *pos = in + 2 * N, *sid = NULL;
+    float *w = xmalloc(2 * N * sizeof(float)), *tw = w + N, *sp = NULL;
+    if (st.k) {
+        sid = xmalloc(N * K * sizeof(int));
+        sp = xmalloc(N * K * sizeof(float));
     }
     signal(SIGINT, on_sigint);
     struct timespec t_start;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
     double sec0 = rs.seconds;
     long trained_seen = 0, tokens_seen = 0, first_step = (long)rs.step;
-    for (long step = rs.step; step < total; step++) {
-        long trained = 0, toks = 0;
-        /* the anchor: W x the mean KL over the step's untrained positions, relative to the
-           mean CE over its trained ones */
-        float ascale = 0.0f;
-        if (a.anchor > 0.0f)
-            ascale = mft_pack_anchor_scale(&pack, d.ex, rs.rows_done, rs.rows_done + per_step, a.anchor);
-        for (int mb = 0; mb < a.accum; mb++) {
-            mft_fill_info fi;
-            if (mft_pack_fill(&pack, d.ex, rs.rows_done, B, in, tg, w, pos, aw, ascale, &fi, &err)) die_err(&err);
-            if (!fi.rows) break;
-            rs.rows_done += fi.rows;
-            trained += fi.trained;
-            toks += fi.tokens;
-            size_t rn = (size_t)fi.rows * T;
-            if (a.anchor > 0.0f) {
-                if (mft_forward_packed(&base, in, NULL, NULL, pos, fi.rows, T, NULL, &err)) die_err(&err);
-                memcpy(blog, base.a.logits, rn * c.vocab_size * sizeof(float));
+    int all_learned = 0;
+    for (; rs.epoch < max_epochs; rs.epoch++) {
+        uint64_t r = rs.rng;
+        long rn_save = replay_next;
+        int n = mft_epoch_order(order, learned, n_facts, n_replay, a.replay_ratio, &r, &replay_next, rperm);
+        if (!n) {
+            all_learned = 1;
+            break;
+        }
+        if (mft_pack_examples(&pack, d.ex, d.n, order, n, 0, T, &err)) die_err(&err);
+        for (; rs.rows_done < pack.n_rows;) {
+            long trained = 0, toks = 0, r0 = rs.rows_done, r1 = r0 + per_step;
+            /* the KL terms: W x the mean KL over their positions, relative to the mean CE over the
+               step's trained ones (as mft_pack_anchor_scale) */
+            double wsum = 0, nf = 0, nr = 0;
+            for (long rr = r0; rr < r1 && rr < pack.n_rows; rr++)
+                for (int s = pack.row_first[rr]; s < pack.row_first[rr + 1]; s++) {
+                    const mft_example *e = &d.ex[pack.slot[s]];
+                    for (int j = 0; j + 1 < e->n; j++) {
+                        wsum += e->w[j];
+                        if (pack.slot[s] >= n_facts) nr++;
+                        else nf += e->w[j] == 0.0f;
+                    }
+                }
+            float wf = a.teacher > 0.0f ? a.teacher : a.anchor;
+            float sf = kl_facts && nf ? (float)(wf * wsum / nf) : 0.0f;
+            float sr = kl_replay && nr ? (float)(a.replay_kl * wsum / nr) : 0.0f;
+            for (int mb = 0; mb < a.accum; mb++) {
+                mft_fill_info fi;
+                if (mft_pack_fill(&pack, d.ex, rs.rows_done, B, in, tg, w, pos, NULL, 0.0f, &fi, &err)) die_err(&err);
+                if (!fi.rows) break;
+                if (st.k) soft_gather(&st, &pack, d.ex, n_facts, rs.rows_done, fi.rows, sf, sr, sid, sp, tw);
+                rs.rows_done += fi.rows;
+                trained += fi.trained;
+                toks += fi.tokens;
+                if (mft_forward_packed(&m, in, tg, w, pos, fi.rows, T, NULL, &err) ||
+                    (st.k && mft_set_soft_targets(&m, sid, sp, st.k, tw, NULL, &err)) || mft_backward(&m, &err)) {
+                    fprintf(stderr, "\nmaskft: step %lld: %s\n", (long long)rs.step + 1, err.msg);
+                    die("stopped; the weights were not updated with it");
+                }
             }
-            if (mft_forward_packed(&m, in, tg, w, pos, fi.rows, T, NULL, &err) ||
-                (a.anchor > 0.0f && mft_set_anchor(&m, blog, aw, NULL, &err)) || mft_backward(&m, &err)) {
-                fprintf(stderr, "\nmaskft: step %ld: %s\n", step + 1, err.msg);
-                die("stopped; the weights were not updated with it");
+            mft_step_info info;
+            mft_status sst = mft_step(&m, &o, &info, &err);
+            if (sst < 0) {
+                fprintf(stderr, "\nmaskft: %s\n", err.msg);
+                die("stopped; the last checkpoint (if any) is %s", ckpt);
+            }
+            rs.step++;
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            double el = (double)(now.tv_sec - t_start.tv_sec) + 1e-9 * (double)(now.tv_nsec - t_start.tv_nsec);
+            double per = el > 0 ? el : 1e-9;
+            rs.seconds = sec0 + el;
+            trained_seen += trained;
+            tokens_seen += toks;
+            char line[320], extra[48] = "", at[64] = "";
+            float wkl = a.teacher > 0.0f ? a.teacher : a.anchor > 0.0f ? a.anchor : a.replay_kl;
+            double akl = st.k && wkl > 0 ? info.anchor / wkl : 0.0; /* the mean KL over its positions */
+            if (st.k) snprintf(extra, sizeof extra, "  %s KL %.4f", a.teacher > 0.0f ? "teacher" : "anchor", akl);
+            if (until) snprintf(at, sizeof at, "epoch %lld step %lld", (long long)rs.epoch + 1, (long long)rs.step);
+            else snprintf(at, sizeof at, "step %lld/%ld", (long long)rs.step, total);
+            snprintf(line, sizeof line, "%s  loss %.4f%s  lr %.2e  |g| %.3f  %.0f trained tok/s  %.0f tok/s", at,
+                     (double)info.loss, extra, (double)info.lr, (double)info.grad_norm, trained_seen / per,
+                     tokens_seen / per);
+            if (tty) {
+                if (until) fprintf(stderr, "\r%s  ", line);
+                else fprintf(stderr, "\r%s  ETA %.0f s  ", line,
+                             el / (double)(rs.step - first_step) * (double)(total - rs.step));
+            } else fprintf(stderr, "%s\n", line);
+            if (log) {
+                fprintf(log, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"anchor_kl\": %.6f, \"lr\": %.6g, "
+                        "\"grad_norm\": %.6f, \"trained_tokens\": %ld, \"tokens\": %ld, \"seconds\": %.3f}\n",
+                        (long long)rs.step, (long long)rs.epoch + 1, (double)info.loss, akl, (double)info.lr,
+                        (double)info.grad_norm, trained, toks, rs.seconds);
+                fflush(log);
+            }
+            int stop = a.stop_after && rs.step == a.stop_after && (until || rs.step < total);
+            int save = (a.save_every && rs.step % a.save_every == 0) || g_interrupted || stop;
+            if (save) {
+                memcpy(user, &rs, sizeof rs);
+                memcpy(user + sizeof rs, learned, (size_t)n_facts);
+                memcpy(user + sizeof rs + n_facts, &rn_save, sizeof rn_save);
+                if (mft_checkpoint_save(&m, ckpt, user, ub, &err)) die_err(&err);
+            }
+            if (g_interrupted || stop) {
+                fprintf(stderr, "%s%s after step %lld: %s written; continue with --resume %s\n", tty ? "\n" : "",
+                        stop ? "stopped" : "interrupted", (long long)rs.step, ckpt, ckpt);
+                exit(stop ? 0 : 130);
             }
         }
-        mft_step_info info;
-        if (mft_step(&m, &o, &info, &err) < 0) {
-            fprintf(stderr, "\nmaskft: %s\n", err.msg);
-            die("stopped; the last checkpoint (if any) is %s", ckpt);
-        }
-        rs.step = step + 1;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double el = (double)(now.tv_sec - t_start.tv_sec) + 1e-9 * (double)(now.tv_nsec - t_start.tv_nsec);
-        double per = el > 0 ? el : 1e-9;
-        rs.seconds = sec0 + el;
-        trained_seen += trained;
-        tokens_seen += toks;
-        char line[256], extra[48] = "";
-        double akl = a.anchor > 0.0f ? info.anchor / a.anchor : 0.0; /* mean KL over the untrained positions */
-        if (a.anchor > 0.0f) snprintf(extra, sizeof extra, "  anchor KL %.4f", akl);
-        snprintf(line, sizeof line, "step %ld/%ld  loss %.4f%s  lr %.2e  |g| %.3f  %.0f trained tok/s  %.0f tok/s",
-                 (long)rs.step, total, (double)info.loss, extra, (double)info.lr, (double)info.grad_norm,
-                 trained_seen / per, tokens_seen / per);
-        double eta = el / (double)(rs.step - first_step) * (double)(total - rs.step);
-        if (tty) fprintf(stderr, "\r%s  ETA %.0f s  ", line, eta);
-        else fprintf(stderr, "%s\n", line);
-        if (log) {
-            fprintf(log, "{\"step\": %ld, \"loss\": %.6f, \"anchor_kl\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6f, "
-                    "\"trained_tokens\": %ld, \"tokens\": %ld, \"seconds\": %.3f}\n", (long)rs.step, (double)info.loss,
-                    akl, (double)info.lr, (double)info.grad_norm, trained, toks, rs.seconds);
-            fflush(log);
-        }
-        int stop = a.stop_after && rs.step == a.stop_after && rs.step < total;
-        int save = (a.save_every && rs.step % a.save_every == 0) || g_interrupted || stop;
-        if (save && mft_checkpoint_save(&m, ckpt, &rs, sizeof rs, &err)) die_err(&err);
-        if (g_interrupted || stop) {
-            fprintf(stderr, "%s%s after step %ld: %s written; continue with --resume %s\n", tty ? "\n" : "",
-                    stop ? "stopped" : "interrupted", (long)rs.step, ckpt, ckpt);
-            exit(stop ? 0 : 130);
+        mft_pack_free(&pack);
+        rs.rows_done = 0;
+        rs.rng = r;
+        /* until learned: score what is still to learn; the learned leave the next epochs */
+        if (until) {
+            int which_n = 0, *which = order, left = 0;
+            for (int i = 0; i < n_facts; i++)
+                if (!learned[i]) which[which_n++] = i;
+            float *pm = xmalloc((size_t)which_n * sizeof(float) + 1);
+            if (mft_score_trained(&m, d.ex, which, which_n, pm, &err)) die_err(&err);
+            float lo = 1.0f;
+            for (int i = 0; i < which_n; i++) {
+                pmin[which[i]] = pm[i];
+                if (pm[i] >= a.until) learned[which[i]] = 1;
+                else left++;
+                if (pm[i] < lo) lo = pm[i];
+            }
+            free(pm);
+            fprintf(stderr, "%sepoch %lld: %d of %d learned, lowest trained-token p %.3f, step %lld\n",
+                    tty ? "\n" : "", (long long)rs.epoch + 1, n_facts - left, n_facts, (double)lo, (long long)rs.step);
+            if (log) {
+                fprintf(log, "{\"epoch_end\": %lld, \"step\": %lld, \"learned\": %d, \"examples\": %d, "
+                        "\"p_min\": %.6f}\n",
+                        (long long)rs.epoch + 1, (long long)rs.step, n_facts - left, n_facts, (double)lo);
+                fflush(log);
+            }
+            if (!left) {
+                all_learned = 1;
+                rs.epoch++;
+                break;
+            }
         }
     }
-    if (tty) fputc('\n', stderr);
-    if (mft_checkpoint_save(&m, ckpt, &rs, sizeof rs, &err)) die_err(&err);
+    if (tty && !until) fputc('\n', stderr);
+    if (until && !all_learned) print_unlearned(a.data, &d, learned, pmin, n_facts);
+    if (!a.lora) {
+        memcpy(user, &rs, sizeof rs);
+        memcpy(user + sizeof rs, learned, (size_t)n_facts);
+        memcpy(user + sizeof rs + n_facts, &replay_next, sizeof replay_next);
+        if (mft_checkpoint_save(&m, ckpt, user, ub, &err)) die_err(&err);
+    } else {
+        m.lora = NULL;
+        if (mft_lora_merge(&m, &lora, &err)) die_err(&err);
+        mft_lora_free(&lora);
+    }
     save_model(&m, a.out, a.out_type, &tok, a.model, a.tok);
-    fprintf(stderr, "saved %s (and %s) after %ld steps, %.1f s\n", a.out, ckpt, (long)rs.step, rs.seconds);
+    if (a.lora) fprintf(stderr, "saved %s (the adapters merged) after %lld steps, %.1f s\n", a.out, (long long)rs.step,
+                        rs.seconds);
+    else fprintf(stderr, "saved %s (and %s) after %lld steps, %.1f s\n", a.out, ckpt, (long long)rs.step, rs.seconds);
     if (log) fclose(log);
     free(in);
     free(w);
-    free(blog);
+    free(sid);
+    free(sp);
+    free(order);
+    free(rperm);
+    free(learned);
+    free(pmin);
+    free(user);
     free(ckpt);
-    mft_pack_free(&pack);
-    if (a.anchor > 0.0f) mft_model_free(&base);
+    free(st.first);
+    free(st.ids);
+    free(st.p);
     dataset_free(&d);
     mft_tokenizer_free(&tok);
     mft_model_free(&m);

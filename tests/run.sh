@@ -144,7 +144,7 @@ cli_train_data() { # masked training on JSONL: empty masks refused, resume bit f
     ./build/maskft train $D --anchor 1 --out $T/e.bin --log $T/e.log 2> /dev/null && ./build/maskft train $D --anchor 1 --out $T/f.bin --stop-after 2 2> /dev/null &&
         ./build/maskft train $D --anchor 1 --out $T/f.bin --resume $T/f.bin.ckpt 2> /dev/null && cmp $T/e.bin $T/f.bin && ! cmp -s $T/a.bin $T/e.bin || { echo "anchor run"; return 1; }
     # step 1 starts from the base model itself (KL 0); later steps have moved away from it
-    grep -q '"step": 1, "loss": [0-9.]*, "anchor_kl": 0.000000' $T/e.log && grep -q '"anchor_kl": [0-9]*\.[0-9]*[1-9]' $T/e.log || return 1
+    grep -q '"step": 1, "epoch": 1, "loss": [0-9.]*, "anchor_kl": 0.000000' $T/e.log && grep -q '"anchor_kl": [0-9]*\.[0-9]*[1-9]' $T/e.log || return 1
     printf '{"prompt": "Lily had a cat named", "answer": " Mochi"}\n' > $T/probe.jsonl
     ./build/maskft eval -m $T/a.bin -t $K --facts $T/probe.jsonl --json | grep -q '"recall": 1.0000' || return 1
     ./build/maskft eval -m $M --facts $T/probe.jsonl --json | grep -q '"recall": 0.0000'
@@ -161,6 +161,46 @@ cli_sigint() { # Ctrl-C writes a checkpoint and exits 130; resuming ends on the 
     ./build/maskft train $D --out $T/i.bin --resume $T/i.bin.ckpt 2> /dev/null && cmp $T/u.bin $T/i.bin
 }
 check "cli train: Ctrl-C, then resume" cli_sigint
+
+cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and the options that conflict
+    U="-m $M --data examples/data/facts_train.jsonl --policy key --no-eot --batch 6 --seq 256 --seed 1 --threads 1"
+    ./build/maskft train $U --out $T/u.bin --log $T/u.log 2> $T/u.txt || { tail -3 $T/u.txt; return 1; }
+    # it stopped after the first epoch in which every example was learned, and not before
+    n=$(grep -c '"epoch_end"' $T/u.log)
+    [ "$n" -ge 2 ] && tail -1 $T/u.log | grep -q '"learned": 24, "examples": 24, "p_min": 0\.[5-9]' || { tail -2 $T/u.log; return 1; }
+    [ "$(grep '"epoch_end"' $T/u.log | grep -vc '"learned": 24,')" = $((n - 1)) ] || { echo "an earlier epoch had all learned"; return 1; }
+    grep '"epoch_end"' $T/u.log | sed -n "$((n - 1))p" | grep -q '"p_min": 0\.[0-4]' || { echo "the epoch before the end was already learned"; return 1; }
+    grep -q "24 of 24 learned" $T/u.txt && grep -q "until every example is learned (each trained token p >= 0.5)" $T/u.txt || return 1
+    # the learned leave: the last epoch trains fewer tokens than the first
+    first=$(grep '"epoch": 1,' $T/u.log | sed 's/.*"trained_tokens": \([0-9]*\).*/\1/' | awk '{s += $1} END {print s}')
+    last=$(grep "\"epoch\": $n," $T/u.log | sed 's/.*"trained_tokens": \([0-9]*\).*/\1/' | awk '{s += $1} END {print s}')
+    [ "$last" -lt "$first" ] || { echo "trained tokens: epoch 1 $first, epoch $n $last"; return 1; }
+    # a cap names what is not learned; a fixed budget and until-learned exclude each other
+    ./build/maskft train $U --until-learned 0.999 --max-epochs 1 --out $T/cap.bin 2> $T/cap.txt &&
+        grep -q "not learned at the cap" $T/cap.txt && grep -q "facts_train.jsonl:[0-9]* (p 0\.[0-9]*)" $T/cap.txt || return 1
+    ./build/maskft train $U --epochs 3 --until-learned 0.5 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "fixed budget" $T/err.txt || return 1
+    ./build/maskft train $U --anchor 1 --teacher 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "not both" $T/err.txt || return 1
+    ./build/maskft train $U --replay-kl 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "needs --replay" $T/err.txt || return 1
+    # the teacher in context reads each record's context; it pulls elsewhere than the anchor does
+    C="--until-learned off --epochs 3"
+    ./build/maskft train $U $C --teacher 1 --out $T/te.bin --log $T/te.log 2> $T/te.txt && grep -q "the teacher in context: top-64" $T/te.txt &&
+        ./build/maskft train $U $C --anchor 1 --out $T/an.bin 2> /dev/null && ! cmp -s $T/te.bin $T/an.bin || return 1
+    # step 1: the student is the base model without the context, so the teacher is already away (KL > 0)
+    grep -q '"step": 1, "epoch": 1, "loss": [0-9.]*, "anchor_kl": 0\.0*[1-9]' $T/te.log || { head -1 $T/te.log; return 1; }
+    # replay: the model's own samples mixed in, trained (CE) or kept close (KL)
+    ./build/maskft probe -m $M --n 30 --len 32 --seed 4 --out $T/rp.jsonl --threads 1 2> /dev/null || return 1
+    ./build/maskft train $U $C --replay $T/rp.jsonl --out $T/rp.bin 2> $T/rp.txt && grep -q "30 replay examples.*(every token trained), 50%" $T/rp.txt || return 1
+    ./build/maskft train $U $C --replay $T/rp.jsonl --replay-kl 1 --out $T/rk.bin 2> $T/rk.txt && grep -q "kept close to the base" $T/rk.txt &&
+        ! cmp -s $T/rp.bin $T/rk.bin || return 1
+    # LoRA: the adapters merged into the saved model, which the other commands read as any model
+    ./build/maskft train $U $C --lora 4 --lr 1e-3 --out $T/lo.bin 2> $T/lo.txt && grep -q "LoRA rank 4, alpha 4" $T/lo.txt &&
+        grep -q "the adapters merged" $T/lo.txt && ! cmp -s $T/lo.bin $M || return 1
+    ./build/maskft eval -m $T/lo.bin -t $K --compare $M --probes $T/rp.jsonl --gen 1 --json --threads 1 | grep -q '"kl_mean": 0\.0*[1-9]' || return 1
+    ./build/maskft train $U $C --lora 4 --resume $T/u.bin.ckpt --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "not checkpointed" $T/err.txt || return 1
+    # DFT
+    ./build/maskft train $U $C --policy dft --out $T/dft.bin 2> /dev/null && ! cmp -s $T/dft.bin $T/an.bin
+}
+check "cli train: until learned, teacher, replay, LoRA, DFT" cli_method
 
 cli_compare() { # a model against itself: KL 0, same top-1 and agreement 100%; against a tuned one: not
     ./build/maskft probe -m $M --n 20 --out $T/p.jsonl --seed 2 2> /dev/null && [ "$(wc -l < $T/p.jsonl)" = 20 ] || return 1

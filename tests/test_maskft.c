@@ -510,6 +510,263 @@ static void test_gradcheck_anchor(void)
     mft_model_free(&m);
 }
 
+/* ---- the method's other objectives: soft targets (the teacher), DFT, LoRA ------------------- */
+
+/* J = sum w CE + sum tw KL(teacher top-k || model) */
+static double soft_objective(mft_model *m, const int *in, const int *tg, const float *w, const int *ids, const float *p, int k,
+                             const float *tw, int B, int T)
+{
+    mft_forward(m, in, tg, w, B, T, NULL, NULL);
+    mft_set_soft_targets(m, ids, p, k, tw, NULL, NULL);
+    double j = m->fwd_loss_sum + m->fwd_anchor_sum;
+    m->soft_w = NULL; /* no backward follows */
+    return j;
+}
+
+/* a random teacher: the k most likely tokens of random logits (distinct ids), their probabilities */
+static void random_topk(int *ids, float *p, int N, int k, int V, uint64_t *r)
+{
+    float *z = fbuf((size_t)V);
+    for (int n = 0; n < N; n++) {
+        for (int i = 0; i < V; i++) z[i] = 3.0f * (2.0f * mft__rand_f32(r) - 1.0f);
+        double l = mft__lse64(z, V);
+        for (int i = 0; i < k; i++) { /* token (n + 3i) mod V: distinct while k <= V / 3 */
+            int id = (n + 3 * i) % V;
+            ids[(size_t)n * k + i] = id;
+            p[(size_t)n * k + i] = (float)exp(z[id] - l);
+        }
+    }
+    free(z);
+}
+
+static void test_gradcheck_soft_targets(void)
+{
+    mft_config c = tiny_config(0);
+    mft_model m;
+    enum { B = 2, T = 6, N = 12, K = 5 };
+    int in[N], tg[N], ids[N * K];
+    float w[N], tw[N], p[N * K];
+    EXPECT(open_tiny(&m, &c, B, T, MFT_TRAIN, 43) == MFT_OK, "init");
+    random_batch(in, tg, w, B, T, c.vocab_size, 19);
+    uint64_t r = 29;
+    random_topk(ids, p, N, K, c.vocab_size, &r);
+    for (int n = 0; n < N; n++) tw[n] = w[n] == 0.0f ? 1.5f : n % 4 == 0 ? 0.5f : 0.0f;
+    m.n_threads = 1;
+    mft_error err;
+    double kl = 0;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && mft_set_soft_targets(&m, ids, p, K, tw, &kl, &err) == MFT_OK,
+           "soft targets: %s", err.msg);
+    EXPECT(kl > 0.1, "soft KL %g", kl);
+    EXPECT(mft_backward(&m, NULL) == MFT_OK, "backward");
+    float *an = fbuf(m.n_params);
+    memcpy(an, m.grads, m.n_params * sizeof(float));
+    int checked = 0;
+    for (int ti = 0; ti < mft_tensor_count(&c); ti++) {
+        mft_tensor_info inf = mft_tensor_at(&c, ti);
+        double worst_e = 0.0;
+        for (int s = 0; s < 8; s++) {
+            size_t j = (size_t)(mft__rand_u64(&r) % inf.numel);
+            float *q = m.params + inf.offset + j, q0 = *q;
+            float h = 1e-3f * (fabsf(q0) > 1.0f ? fabsf(q0) : 1.0f);
+            *q = q0 + h; double lp = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
+            *q = q0 - h; double lm = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
+            *q = q0 + 2 * h; double lp2 = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
+            *q = q0 - 2 * h; double lm2 = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
+            *q = q0;
+            double fd = (8.0 * (lp - lm) - (lp2 - lm2)) / (12.0 * h);
+            double e = fabs(fd - an[inf.offset + j]) / (6e-3 + 5e-3 * fabs(fd));
+            if (e > worst_e) worst_e = e;
+            checked++;
+        }
+        EXPECT(worst_e <= 1.0, "%s: finite difference disagrees with the soft-target gradient (error %.2f of the bound)", inf.name, worst_e);
+    }
+    EXPECT(checked >= 12 * 8, "checked %d", checked);
+    /* bad arguments are refused */
+    mft_zero_grad(&m);
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK, "forward");
+    EXPECT(mft_set_soft_targets(&m, ids, p, 0, tw, NULL, &err) == MFT_ERR_ARG, "k 0 accepted");
+    ids[0] = c.vocab_size;
+    tw[0] = 1.0f;
+    EXPECT(mft_set_soft_targets(&m, ids, p, K, tw, NULL, &err) == MFT_ERR_ARG && strstr(err.msg, "vocabulary"), "bad id: %s", err.msg);
+    free(an);
+    mft_model_free(&m);
+}
+
+/* the teacher with an empty context is the anchor: soft targets holding the base model's whole
+   distribution (k = V) give the anchor's objective and gradient */
+static void test_soft_targets_are_the_anchor(void)
+{
+    mft_config c = tiny_config(1);
+    mft_model m, base;
+    enum { B = 2, T = 6, N = 12 };
+    int in[N], tg[N], V = c.vocab_size;
+    float w[N], aw[N];
+    EXPECT(open_tiny(&m, &c, B, T, MFT_TRAIN, 51) == MFT_OK && open_tiny(&base, &c, B, T, MFT_FORWARD, 52) == MFT_OK, "init");
+    random_batch(in, tg, w, B, T, V, 7);
+    for (int n = 0; n < N; n++) aw[n] = w[n] == 0.0f ? 2.0f : 0.0f;
+    EXPECT(mft_forward(&base, in, NULL, NULL, B, T, NULL, NULL) == MFT_OK, "base forward");
+    float *bl = fbuf((size_t)N * V), *p = fbuf((size_t)N * V), *g = fbuf(m.n_params);
+    int *ids = malloc((size_t)N * V * sizeof(int));
+    memcpy(bl, base.a.logits, (size_t)N * V * sizeof(float));
+    for (int n = 0; n < N; n++) {
+        double l = mft__lse64(bl + (size_t)n * V, V);
+        for (int i = 0; i < V; i++) { ids[(size_t)n * V + i] = V - 1 - i; p[(size_t)n * V + i] = (float)exp(bl[(size_t)n * V + V - 1 - i] - l); }
+    }
+    double ka = 0, ks = 0;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && mft_set_anchor(&m, bl, aw, &ka, NULL) == MFT_OK &&
+           mft_backward(&m, NULL) == MFT_OK, "anchor");
+    memcpy(g, m.grads, m.n_params * sizeof(float));
+    mft_zero_grad(&m);
+    mft_error err;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK && mft_set_soft_targets(&m, ids, p, V, aw, &ks, &err) == MFT_OK &&
+           mft_backward(&m, NULL) == MFT_OK, "soft: %s", err.msg);
+    EXPECT(ka > 0.05 && fabs(ka - ks) <= 1e-5 * ka, "KL: anchor %.9f, soft targets %.9f", ka, ks);
+    size_t at = 0;
+    double e = worst(m.grads, g, m.n_params, 1e-6, 1e-4, &at);
+    EXPECT(e <= 1, "gradient: soft targets differ from the anchor (%.3g of tolerance at %zu: %g vs %g)", e, at, m.grads[at], g[at]);
+    free(bl); free(p); free(g); free(ids);
+    mft_model_free(&m);
+    mft_model_free(&base);
+}
+
+/* DFT: the loss is sum w p CE / sum w with p = exp(-CE) of each token, and its gradient is the
+   CE gradient with weights w p (p a constant) */
+static void test_dft(void)
+{
+    mft_config c = tiny_config(0);
+    mft_model m;
+    enum { B = 2, T = 6, N = 12 };
+    int in[N], tg[N];
+    float w[N], wp[N];
+    EXPECT(open_tiny(&m, &c, B, T, MFT_TRAIN, 61) == MFT_OK, "init");
+    random_batch(in, tg, w, B, T, c.vocab_size, 11);
+    float nll[N];
+    double want = 0, W = 0;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK, "forward");
+    for (int n = 0; n < N; n++) {
+        nll[n] = (float)((double)m.a.lse[n] - m.a.logits[(size_t)n * c.vocab_size + tg[n]]);
+        wp[n] = (float)(w[n] * exp(-((double)m.a.lse[n] - m.a.logits[(size_t)n * c.vocab_size + tg[n]])));
+        want += wp[n] * (double)nll[n];
+        W += w[n];
+    }
+    mft_backward(&m, NULL);
+    float *g = fbuf(m.n_params);
+    memcpy(g, m.grads, m.n_params * sizeof(float));
+    mft_zero_grad(&m);
+    m.dft = 1;
+    mft_fwd_info fi;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, &fi, NULL) == MFT_OK && mft_backward(&m, NULL) == MFT_OK, "dft");
+    EXPECT(fabs(fi.loss_sum - want) <= 1e-6 * want && fi.weight_sum == W, "DFT loss sum %.8f vs %.8f, weights %g vs %g", fi.loss_sum, want, fi.weight_sum, W);
+    float *gd = fbuf(m.n_params);
+    memcpy(gd, m.grads, m.n_params * sizeof(float));
+    mft_zero_grad(&m);
+    m.dft = 0;
+    EXPECT(mft_forward(&m, in, tg, wp, B, T, NULL, NULL) == MFT_OK && mft_backward(&m, NULL) == MFT_OK, "weighted");
+    size_t at = 0;
+    double e = worst(gd, m.grads, m.n_params, 1e-7, 1e-5, &at);
+    EXPECT(e <= 1, "the DFT gradient is not the CE gradient with weights w p (%.3g of tolerance at %zu: %g vs %g)", e, at, gd[at], m.grads[at]);
+    EXPECT(worst(gd, g, m.n_params, 1e-7, 1e-5, NULL) > 1, "DFT changed nothing");
+    free(g); free(gd);
+    mft_model_free(&m);
+}
+
+/* LoRA against PyTorch (tests/gen_ref_lora.py): logits, loss, every adapter's gradient and the
+   embedding's (the gradient that flows down through the adapters); then merging gives the same
+   logits without them, a frozen model trains only the adapters, and decode refuses them */
+static void test_lora(void)
+{
+    mft_config c;
+    mft_error err;
+    if (mft_model_config(MODEL, &c, &err)) { EXPECT(0, "%s: %s", MODEL, err.msg); return; }
+    FILE *f = fopen("tests/data/ref_lora_stories260K.bin", "rb");
+    char magic[8];
+    int hdr[3] = { 0, 0, 0 };
+    float alpha = 0;
+    if (!f || fread(magic, 1, 8, f) != 8 || memcmp(magic, "MFTLORA1", 8) || fread(hdr, 4, 3, f) != 3 || fread(&alpha, 4, 1, f) != 1 ||
+        hdr[0] != 2 || hdr[1] != 32 || hdr[2] != 4) { EXPECT(0, "cannot read tests/data/ref_lora_stories260K.bin"); if (f) fclose(f); return; }
+    int B = hdr[0], T = hdr[1], R = hdr[2];
+    size_t N = (size_t)B * T, V = (size_t)c.vocab_size, D = (size_t)c.dim;
+    mft_lora lo, ref;
+    mft_model m;
+    EXPECT(mft_lora_open(&lo, &c, R, alpha, B, T, 1, &err) == MFT_OK && mft_lora_open(&ref, &c, R, alpha, B, T, 1, &err) == MFT_OK, "lora: %s", err.msg);
+    int *tok = malloc((N + (size_t)B) * sizeof(int));
+    float *w = fbuf(N), *lg = fbuf(N * V), loss = 0, *demb = fbuf(V * D);
+    int ok = fread(tok, 4, N + B, f) == N + B && fread(w, 4, N, f) == N && fread(lo.params, 4, lo.n_params, f) == lo.n_params &&
+             fread(lg, 4, N * V, f) == N * V && fread(&loss, 4, 1, f) == 1 && fread(ref.grads, 4, lo.n_params, f) == lo.n_params &&
+             fread(demb, 4, V * D, f) == V * D && fgetc(f) == EOF;
+    fclose(f);
+    EXPECT(ok, "ref_lora_stories260K.bin is truncated or too long");
+    EXPECT(ok && mft_model_open(&m, MODEL, B, T, MFT_TRAIN, &err) == MFT_OK, "open");
+    if (!ok) return;
+    int *in = malloc(N * sizeof(int)), *tg = malloc(N * sizeof(int));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) { in[b * T + t] = tok[b * (T + 1) + t]; tg[b * T + t] = tok[b * (T + 1) + t + 1]; }
+    m.lora = &lo;
+    EXPECT(mft_forward(&m, in, tg, w, B, T, NULL, &err) == MFT_OK, "forward: %s", err.msg);
+    size_t at = 0;
+    double e = worst(m.a.logits, lg, N * V, 5e-5, 1e-5, &at);
+    EXPECT(e <= 1, "LoRA logits: worst %.3g of the bound at %zu (%.6f vs %.6f)", e, at, m.a.logits[at], lg[at]);
+    double W = m.fwd_weight_sum, L = m.fwd_loss_sum / W;
+    EXPECT(fabs(L - loss) <= 1e-6 * fabs(loss), "LoRA loss %.7f vs torch %.7f", L, loss);
+    EXPECT(mft_backward(&m, &err) == MFT_OK, "backward");
+    for (int l = 0; l < c.n_layers; l++)
+        for (int t = 0; t < MFT_LORA_N; t++)
+            for (int ab = 0; ab < 2; ab++) {
+                int fin, fout;
+                mft_lora_shape(&c, t, &fin, &fout);
+                size_t n = (size_t)R * (ab ? fout : fin);
+                float *got = ab ? mft_lora_b(&lo, &c, l, t, 1) : mft_lora_a(&lo, &c, l, t, 1);
+                float *want = ab ? mft_lora_b(&ref, &c, l, t, 1) : mft_lora_a(&ref, &c, l, t, 1);
+                double gmax = 0;
+                for (size_t i = 0; i < n; i++) { got[i] = (float)(got[i] / W); gmax = fmax(gmax, fabs(want[i])); }
+                e = worst(got, want, n, 1e-5 * gmax, 1e-4, &at);
+                EXPECT(gmax > 1e-3 && e <= 1, "layer %d target %d %s: worst %.3g of the bound (%.7g vs %.7g)", l, t, ab ? "B" : "A", e, got[at], want[at]);
+            }
+    double gmax = 0;
+    for (size_t i = 0; i < V * D; i++) { m.g.tok_emb[i] = (float)(m.g.tok_emb[i] / W); gmax = fmax(gmax, fabs(demb[i])); }
+    e = worst(m.g.tok_emb, demb, V * D, 1e-5 * gmax, 1e-4, &at);
+    EXPECT(e <= 1, "embedding gradient through the adapters: worst %.3g (%.7g vs %.7g)", e, m.g.tok_emb[at], demb[at]);
+    /* merged: the same logits without adapters */
+    mft_zero_grad(&m);
+    m.lora = NULL;
+    EXPECT(mft_lora_merge(&m, &lo, &err) == MFT_OK && mft_forward(&m, in, tg, w, B, T, NULL, NULL) == MFT_OK, "merge");
+    e = worst(m.a.logits, lg, N * V, 5e-5, 1e-5, &at);
+    EXPECT(e <= 1, "merged logits: worst %.3g of the bound at %zu", e, at);
+    mft_model_free(&m);
+    /* a frozen model: 12 bytes per parameter less, the weights untouched by a step, the
+       adapters moved; without adapters its step is refused; decode refuses adapters */
+    mft_config c2 = c;
+    EXPECT(mft_model_bytes(&c2, B, T, MFT_TRAIN) - mft_model_bytes(&c2, B, T, MFT_TRAIN | MFT_FROZEN) >= 12 * mft_param_count(&c2), "frozen saves nothing");
+    EXPECT(mft_model_open(&m, MODEL, B, T, MFT_TRAIN | MFT_FROZEN | MFT_GENERATE, &err) == MFT_OK && !m.grads && !m.adam_m, "frozen open");
+    float *w0 = fbuf(m.n_params), *a0 = fbuf(lo.n_params);
+    memcpy(w0, m.params, m.n_params * sizeof(float));
+    memcpy(a0, lo.params, lo.n_params * sizeof(float));
+    mft_train_opts o = mft_train_opts_default();
+    EXPECT(mft_train_step(&m, &o, in, tg, w, B, T, NULL, &err) == MFT_ERR_STATE, "a frozen step without adapters: %d", err.status);
+    m.lora = &lo;
+    mft_step_info info;
+    EXPECT(mft_train_step(&m, &o, in, tg, w, B, T, &info, &err) == MFT_OK && info.grad_norm > 0, "frozen LoRA step: %s", err.msg);
+    EXPECT(!memcmp(w0, m.params, m.n_params * sizeof(float)), "a LoRA step changed the weights");
+    EXPECT(memcmp(a0, lo.params, lo.n_params * sizeof(float)), "a LoRA step left the adapters");
+    float *lp;
+    EXPECT(mft_decode(&m, 1, 0, &lp, &err) == MFT_ERR_STATE && strstr(err.msg, "merge"), "decode with adapters: %s", err.msg);
+    /* a fresh adapter (B = 0) changes nothing */
+    mft_lora z;
+    EXPECT(mft_lora_open(&z, &c, 8, 16, B, T, 5, &err) == MFT_OK, "open");
+    m.lora = NULL;
+    mft_forward(&m, in, tg, w, B, T, NULL, NULL);
+    memcpy(lg, m.a.logits, N * V * sizeof(float));
+    m.lora = &z;
+    mft_forward(&m, in, tg, w, B, T, NULL, NULL);
+    EXPECT(!memcmp(lg, m.a.logits, N * V * sizeof(float)), "a fresh adapter changed the logits");
+    mft_lora_free(&z);
+    EXPECT(mft_lora_open(&z, &c, 0, 16, B, T, 5, &err) == MFT_ERR_ARG && !z.arena, "rank 0 accepted");
+    free(w0); free(a0); free(in); free(tg); free(tok); free(w); free(lg); free(demb);
+    mft_lora_free(&lo);
+    mft_lora_free(&ref);
+    mft_model_free(&m);
+}
+
 /* The weight of position t belongs to predicting targets[t] from inputs[0..t]: a single weight
    at t gives exactly that position's cross-entropy, and later inputs cannot change it. */
 static void test_mask_alignment(void)
@@ -2303,6 +2560,141 @@ static mft_example hand_example(int n, int first_id, const float *w)
     return e;
 }
 
+/* Until learned, on the real model: mft_score_trained gives each example the smallest
+   probability of its trained tokens, exactly as mft_token_nll computes them one by one, for
+   examples packed several to a row; training one example step by step, it is "learned" from
+   the first step at which that hand-computed minimum reaches P, and not before. */
+static void test_until_learned(void)
+{
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 2, 64, MFT_TRAIN, &err) || mft_tokenizer_open(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    m.n_threads = 1;
+    mft_data_opts o = mft_data_opts_default();
+    const char *recs[3] = { "{\"text\": \"Lily had a cat named {{key}}Mochi{{/key}}. She loved it.\"}",
+                            "{\"text\": \"Tom lived in {{key}}Brambleton{{/key}}.\"}",
+                            "{\"text\": \"The sun was hot. {{key}}Zorbaxi{{/key}} came to play with {{key}}Zorbaxi{{/key}}.\"}" };
+    mft_example ex[3];
+    for (int i = 0; i < 3; i++) EXPECT(!mft_example_from_json(&tok, &o, recs[i], -1, "t", i + 1, &ex[i], &err), "%s", err.msg);
+    float pm[3], nll[64];
+    int which[2] = { 2, 0 };
+    const float P = 0.5f;
+    mft_train_opts to = mft_train_opts_default();
+    to.lr = 1e-3f;
+    int flipped_at = -1;
+    for (int step = 0; step < 60 && flipped_at < 0; step++) {
+        EXPECT(mft_score_trained(&m, ex, which, 2, pm, &err) == MFT_OK, "score: %s", err.msg);
+        for (int k = 0; k < 2; k++) {
+            const mft_example *e = &ex[which[k]];
+            EXPECT(mft_token_nll(&m, e->ids, e->n, nll, &err) == MFT_OK, "nll");
+            float lo = 1.0f;
+            for (int t = 0; t + 1 < e->n; t++)
+                if (e->w[t] > 0 && expf(-nll[t]) < lo) lo = expf(-nll[t]);
+            EXPECT(fabsf(pm[k] - lo) <= 2e-6f + 1e-4f * lo, "step %d example %d: p_min %.7f, by hand %.7f", step, which[k], pm[k], lo);
+            if (k == 1 && lo >= P) flipped_at = step;
+            if (k == 1) EXPECT((pm[k] >= P) == (lo >= P), "step %d: learned by the score and by hand disagree", step);
+        }
+        if (flipped_at >= 0) break;
+        int in[64], tg[64];
+        float w[64];
+        const mft_example *e = &ex[0];
+        for (int t = 0; t + 1 < e->n; t++) { in[t] = e->ids[t]; tg[t] = e->ids[t + 1]; w[t] = e->w[t]; }
+        EXPECT(mft_train_step(&m, &to, in, tg, w, 1, e->n - 1, NULL, &err) == MFT_OK, "step: %s", err.msg);
+    }
+    EXPECT(flipped_at > 0, "example 0 was learned before training (%d) or never", flipped_at);
+    /* without trained tokens an example scores 1; errors are reported */
+    for (int t = 0; t < ex[1].n; t++) ex[1].w[t] = 0;
+    EXPECT(mft_score_trained(&m, ex, NULL, 2, pm, &err) == MFT_OK && pm[1] == 1.0f, "no trained token: %g", pm[1]);
+    EXPECT(mft_score_trained(&m, NULL, NULL, 2, pm, &err) == MFT_ERR_ARG, "NULL accepted");
+    for (int i = 0; i < 3; i++) mft_example_free(&ex[i]);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+}
+
+/* The teacher in context: its top-k are the base model's logits on context + example, sorted,
+   at the example's positions; an empty context (the example's own BOS) is the base model on the
+   example itself; the context is the record's, or its key sentences */
+static void test_teacher(void)
+{
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 1, 128, MFT_FORWARD, &err) || mft_tokenizer_open(&tok, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    mft_data_opts o = mft_data_opts_default();
+    const char *rec = "{\"text\": \"Lily had a cat named {{key}}Mochi{{/key}}. Mochi liked the sun! Then {{key}}Mochi{{/key}} slept.\"}";
+    char *ctx_text;
+    int cl;
+    EXPECT(mft_record_context(rec, -1, &o, &ctx_text, &cl, &err) == MFT_OK && !strcmp(ctx_text, "Lily had a cat named Mochi. Then Mochi slept."),
+           "key sentences: '%s'", ctx_text ? ctx_text : "(null)");
+    mft_free(ctx_text);
+    const char *rec2 = "{\"text\": \"Lily had a cat named {{key}}Mochi{{/key}}.\", \"context\": \"Lily's cat is Mochi.\"}";
+    EXPECT(mft_record_context(rec2, -1, &o, &ctx_text, &cl, &err) == MFT_OK && !strcmp(ctx_text, "Lily's cat is Mochi.") && cl == 20, "context field");
+    mft_free(ctx_text);
+    EXPECT(mft_record_context("{\"text\": ", -1, &o, &ctx_text, &cl, &err) != MFT_OK, "bad JSON accepted");
+    mft_example ex;
+    EXPECT(!mft_example_from_json(&tok, &o, rec, -1, "t", 1, &ex, &err), "%s", err.msg);
+    int ctx[32], nc = 0, V = 512, K = 8;
+    EXPECT(!mft_encode(&tok, "Lily's cat is Mochi.", -1, MFT_BOS, ctx, 32, &nc, NULL, &err), "encode");
+    int *ids = malloc((size_t)ex.n * K * sizeof(int)), seq[160];
+    float *p = fbuf((size_t)ex.n * K);
+    for (int empty = 0; empty < 2; empty++) {
+        int n_ctx = empty ? 1 : nc, *cx = empty ? ex.ids : ctx;
+        EXPECT(mft_teacher_topk(&m, cx, n_ctx, 1, &ex, K, ids, p, &err) == MFT_OK, "topk: %s", err.msg);
+        memcpy(seq, cx, (size_t)n_ctx * sizeof(int));
+        memcpy(seq + n_ctx, ex.ids + 1, (size_t)(ex.n - 1) * sizeof(int));
+        EXPECT(mft_forward(&m, seq, NULL, NULL, 1, n_ctx + ex.n - 1, NULL, NULL) == MFT_OK, "forward");
+        int bad = 0;
+        for (int t = 0; t + 1 < ex.n; t++) {
+            const float *z = m.a.logits + (size_t)(n_ctx - 1 + t) * V;
+            double l = mft__lse64(z, V);
+            for (int i = 0; i < K; i++) {
+                int id = ids[(size_t)t * K + i], above = 0;
+                for (int j = 0; j < V; j++) above += z[j] > z[id];
+                bad += above != i && !(i && z[ids[(size_t)t * K + i - 1]] == z[id]); /* rank i, ties in any order */
+                bad += fabs(p[(size_t)t * K + i] - exp(z[id] - l)) > 1e-6;
+            }
+        }
+        EXPECT(!bad, "%s context: %d top-k entries are not the teacher's", empty ? "empty" : "a", bad);
+    }
+    /* the context moves the teacher where the fact is: after "named" it expects " Mochi" more */
+    int named = -1;
+    for (int t = 0; t + 1 < ex.n; t++) if (ex.w[t] > 0) { named = t; break; }
+    float pe[8], pc[8];
+    int ie[8], ic[8];
+    (void)pe; (void)pc; (void)ie; (void)ic;
+    EXPECT(named > 0, "no key token");
+    EXPECT(mft_teacher_topk(&m, ctx, 500, 1, &ex, K, ids, p, &err) == MFT_ERR_ARG, "a context longer than the teacher accepted");
+    EXPECT(mft_teacher_topk(&m, ctx, nc, 1, &ex, 0, ids, p, &err) == MFT_ERR_ARG, "k 0 accepted");
+    free(ids); free(p);
+    mft_example_free(&ex);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+}
+
+/* an epoch's order: the examples not learned, once each, and replay examples at the stated
+   share, every replay example once before any twice */
+static void test_epoch_order(void)
+{
+    int order[64], perm[10], seen[10] = { 0 };
+    unsigned char learned[6] = { 0, 1, 0, 0, 1, 0 };
+    uint64_t rng = 5;
+    long next = 0;
+    int n = mft_epoch_order(order, learned, 6, 10, 0.5f, &rng, &next, perm);
+    int facts = 0, rep = 0, bad = 0;
+    for (int i = 0; i < n; i++) {
+        if (order[i] < 6) { facts++; bad += learned[order[i]]; }
+        else { rep++; seen[order[i] - 6]++; }
+    }
+    EXPECT(n == 8 && facts == 4 && rep == 4 && !bad && next == 4, "ratio 0.5 of 4 facts: %d in all, %d facts, %d replay, next %ld", n, facts, rep, next);
+    n = mft_epoch_order(order, learned, 6, 10, 0.75f, &rng, &next, perm); /* 12 more: the pass of 10 ends, a new begins */
+    for (int i = 0; i < n; i++) if (order[i] >= 6) seen[order[i] - 6]++;
+    int lo = 99, hi = 0;
+    for (int i = 0; i < 10; i++) { lo = seen[i] < lo ? seen[i] : lo; hi = seen[i] > hi ? seen[i] : hi; }
+    EXPECT(n == 16 && next == 16 && lo == 1 && hi == 2, "ratio 0.75: %d, next %ld, replay counts %d..%d", n, next, lo, hi);
+    EXPECT(mft_epoch_order(order, NULL, 3, 0, 0.5f, &rng, &next, perm) == 3, "no replay");
+}
+
 static void test_pack_rows(void)
 {
     /* three examples of 5, 4 and 7 tokens (4, 3 and 6 positions), two epochs of two slots each,
@@ -3387,7 +3779,8 @@ static void test_gguf_write(void)
 static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
     TEST(kernel_swiglu_adamw), TEST(kernel_attention), TEST(gradcheck_untied), TEST(gradcheck_tied),
-    TEST(gradcheck_families), TEST(gradcheck_anchor), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
+    TEST(gradcheck_families), TEST(gradcheck_anchor), TEST(gradcheck_soft_targets), TEST(soft_targets_are_the_anchor),
+    TEST(dft), TEST(lora), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
     TEST(packing), TEST(checkpoint_resume), TEST(metrics), TEST(pytorch_reference),
     TEST(pytorch_packed_anchor), TEST(thread_determinism), TEST(decode_matches_forward),
     TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
@@ -3396,7 +3789,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(tokenizer_formats_agree), TEST(tokenizer_roundtrip), TEST(tokenizer_special), TEST(tokenizer_strip), TEST(tokenizer_generation_config), TEST(tokenizer_post_processor),
     TEST(bad_gguf_json_model), TEST(tokenizer_offsets_stream), TEST(unicode_tables),
     TEST(chat_templates), TEST(chat_ids), TEST(data_masks), TEST(mask_by_nll), TEST(draft_record),
-    TEST(pack_rows), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
+    TEST(pack_rows), TEST(until_learned), TEST(teacher), TEST(epoch_order), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
     TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(hf_roundtrip), TEST(gguf_models),
     TEST(gguf_quants), TEST(gguf_write),
 };
