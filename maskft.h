@@ -98,7 +98,15 @@
        mft_pack_examples packs them next-fit into rows of T positions, mft_pack_fill lays rows
        out as mft_forward_packed takes them (each example attends only to itself, its positions
        restart at 0, the tail of a row is a zero-weight padding segment), mft_pack_anchor_scale
-       weights the optional context anchor (mft_set_anchor). mft_checkpoint_save/load keep
+       weights the optional context anchor (mft_set_anchor). Until learned: mft_score_trained
+       gives each example the lowest probability of its trained tokens, and mft_epoch_order
+       builds the next epoch from the examples not yet learned, with replay examples mixed in
+       at a stated share. The teacher in context: mft_record_context finds the knowledge a
+       record teaches, mft_teacher_topk has the frozen base model read it before the example and
+       keeps its top-k at every position, and mft_set_soft_targets adds KL(teacher || model) to
+       the next backward (the anchor is its case with an empty context). The baselines: m->dft
+       (Dynamic Fine-Tuning's token weights) and mft_lora (LoRA adapters, merged with
+       mft_lora_merge; MFT_FROZEN drops the weights' own gradients). mft_checkpoint_save/load keep
        weights, AdamW moments, the step counter and the caller's run state in one hashed file,
        so a run resumes bit for bit. mft_generate, mft_score_choices, mft_score_fact,
        mft_kl_logits and mft_tail_loop measure what was learned and what moved. examples/maskft.c

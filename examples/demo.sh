@@ -1,110 +1,134 @@
 #!/bin/sh
-# make demo: the experiment maskft stands on, on the bundled stories260K model.
-# 24 invented facts told as little stories (examples/data/facts_train.jsonl, the names marked
-# {{key}}...{{/key}}) are taught with the same budget in five ways from the same base model;
-# each tuned model is then asked for the facts in other words (facts_probes.jsonl) and compared
-# with the base model on 1000 retention probes the base model wrote itself.
-# Output: a table on stdout (and build/demo/table.md), build/demo/demo.svg (loss curves; recall
-# against drift), and every model, log and JSON result under build/demo/.
+# make demo: the method, as a person would run it, on the bundled stories260K model, against
+# the alternatives it claims to beat.
+#   1. the model drafts 24 little stories in its own words; examples/insert_facts.awk puts one
+#      invented fact into each (a cat named Mochi, a town called Brambleton, ...), marks the new
+#      name as the key ({{key}}...{{/key}}) and keeps the fact as plain text ("context");
+#   2. the same facts are taught from the same base model in eleven ways, each until learned
+#      (every trained token at probability >= 0.5; at most 100 epochs), plus one fixed budget;
+#   3. each tuned model is asked for the facts in other words (facts_probes.jsonl) and compared
+#      with the base model on 1000 retention probes and 200 multiple-choice items it wrote
+#      itself (texts no run trains on).
+# Output: a table on stdout (and build/demo/table.md), build/demo/demo.svg (recall against
+# drift; drift during training), and every model, log and JSON result under build/demo/.
 set -e
 M=models/stories260K.bin
 K=models/tok512.bin
 D=build/demo
-DATA=examples/data/facts_train.jsonl
+FACTS=examples/data/facts.jsonl
 PROBES=examples/data/facts_probes.jsonl
+X="--threads 1" # a 260K-parameter model: one thread is faster than waking a team for each tiny product
 mkdir -p $D
-# same budget for every run: 200 epochs of the 24 stories packed into rows of 256 tokens, all
-# rows in every AdamW step (200 steps), lr 1e-4 after 10 warmup steps, seed 1
-TRAIN="--epochs 200 --batch 6 --seq 256 --lr 1e-4 --warmup 10 --seed 1"
 
 now() { date +%s.%N 2>/dev/null || date +%s; }
 
-echo "== retention probes: 1000 texts sampled from the base model (maskft probe)"
-./build/maskft probe -m $M --n 1000 --len 64 --seed 1 --out $D/probes.jsonl
+echo "== the base model's own texts: retention probes, replay texts, multiple-choice stories"
+./build/maskft probe -m $M --n 1000 --len 64 --seed 1 --out $D/probes.jsonl $X
+./build/maskft probe -m $M --n 1000 --len 64 --seed 7 --out $D/replay.jsonl $X
+./build/maskft probe -m $M --n 200 --len 64 --seed 2 --out $D/stories.jsonl $X
+awk -f examples/make_mc.awk $D/stories.jsonl > $D/mc.jsonl
+
+echo "== the training text in the model's own words, the facts put in"
+awk -f examples/insert_facts.awk $FACTS > $D/draft_in.jsonl
+./build/maskft draft -m $M --data $D/draft_in.jsonl --out $D/drafts.jsonl -n 40 $X
+awk -f examples/insert_facts.awk $FACTS $D/drafts.jsonl > $D/train.jsonl
+head -2 $D/train.jsonl
+
+# every run: the key spans of train.jsonl, no end token (the drafts are cut at a sentence, not
+# where the model would end its story), the default learning rate, seed 1; --drift measures KL
+# to the base model on 64 retention probes after every epoch, for the chart
+TRAIN="--data $D/train.jsonl --no-eot --seed 1 --drift $D/probes.jsonl $X"
 
 run() { # run NAME POLICY [EXTRA TRAIN OPTIONS]
     name=$1 policy=$2
     shift 2
     t0=$(now)
-    ./build/maskft train -m $M --data $DATA --policy $policy $TRAIN "$@" --out $D/$name.bin --log $D/$name.log 2> $D/$name.train.txt
+    ./build/maskft train -m $M --policy $policy $TRAIN "$@" --out $D/$name.bin --log $D/$name.log 2> $D/$name.train.txt
     t1=$(now)
-    ./build/maskft eval -m $D/$name.bin -t $K --facts $PROBES --compare $M --probes $D/probes.jsonl \
-        --gen 100 --len 128 --json > $D/$name.json
+    ./build/maskft eval -m $D/$name.bin -t $K --facts $PROBES --compare $M --probes $D/probes.jsonl --mc $D/mc.jsonl \
+        --gen 100 --len 128 --json $X > $D/$name.json
     trained=$(sed -n 's/.*tokens, \([0-9]*\) trained.*/\1/p' $D/$name.train.txt | head -1)
-    echo "$name $trained $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') $(tr -d '{}",:' < $D/$name.json)" >> $D/rows.txt
-    echo "   $name: done ($(tail -1 $D/$name.train.txt))"
+    steps=$(sed -n 's/.*after \([0-9]*\) steps.*/\1/p' $D/$name.train.txt)
+    learned=$(grep '"epoch_end"' $D/$name.log | tail -1 | sed 's/.*"learned": \([0-9]*\).*/\1/')
+    echo "$name $trained $steps $learned $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') $(tr -d '{}",:' < $D/$name.json)" >> $D/rows.txt
+    echo "   $name: $(grep '^epoch [0-9]*:' $D/$name.train.txt | tail -1)"
 }
 
 rm -f $D/rows.txt
-echo "== training (each: $TRAIN)"
-# The training stories are shorter than the model's own, so their end token would teach it to
-# stop early (FINDINGS.md; the last run measures it): the first three leave it out.
-run all all --no-eot
-run key key --no-eot
-run known known:2.5 --no-eot
-run key_eot key
-# the context anchor: also pull the model's distributions on the untrained positions of the
-# training text back to the base model's (weight 1, mean KL over those positions)
-run key_anchor key --no-eot --anchor 1
+echo "== training (each until learned, at most 100 epochs)"
+run all all                                 # classic SFT: every token of the story
+run all_fixed all --until-learned off --epochs 30
+run key key                                 # the method: only the new names
+run key_anchor key --anchor 1               # + KL to the base model on the untrained tokens
+run key_anchor10 key --anchor 10
+run key_teacher key --teacher 1             # + KL to the base model that read the fact first
+run lora_all all --lora 8                   # LoRA rank 8 on q, k, v, o, gate, up, down
+run lora_key key --lora 8
+run replay key --replay $D/replay.jsonl --replay-ratio 0.5          # + the model's own texts, trained
+run replay_kl key --replay $D/replay.jsonl --replay-ratio 0.5 --replay-kl 1   # + KL to base on them
+run dft dft                                 # every token, weighted by its own probability
 
-# the table: field N of rows.txt is found by name, so the JSON's order does not matter
-awk '
+# the table: fields are found by name, so the JSON's order does not matter
+awk -v base="$(awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "base_acc") printf "%.1f%%", 100 * $(i + 1) }' $D/rows.txt)" '
 function f(k,   i) { for (i = 1; i <= NF; i++) if ($i == k) return $(i + 1); return "?" }
 BEGIN {
-    print "| policy | trained tokens | fact recall (24) | KL mean | KL p99 | same top-1 | greedy agreement (16 tok) | termination (base) | tail repetition | train time |"
-    print "|---|---|---|---|---|---|---|---|---|---|"
+    L["all"] = "all tokens"; L["all_fixed"] = "all tokens, 30 epochs (fixed)"; L["key"] = "key tokens"
+    L["key_anchor"] = "key + anchor 1"; L["key_anchor10"] = "key + anchor 10"; L["key_teacher"] = "key + teacher 1"
+    L["lora_all"] = "LoRA r8, all tokens"; L["lora_key"] = "LoRA r8, key tokens"; L["replay"] = "key + replay 50%"
+    L["replay_kl"] = "key + replay-KL 50%"; L["dft"] = "DFT (all tokens)"
+    print "| policy | trained tokens | steps | learned (24) | recall (24) | KL mean | KL p99 | same top-1 | greedy agreement | MC acc (base " base ") | MC flips | termination | tail repetition | train time |"
+    print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 }
 {
-    label = $1 == "all" ? "all tokens" : $1 == "key" ? "key tokens" : $1 == "known" ? "known:2.5 (low-perplexity)" : $1 == "key_eot" ? "key tokens + end token" : "key tokens + context anchor"
-    printf "| %s | %d | %d | %.3f | %.2f | %.1f%% | %.1f%% | %.1f%% (%.1f%%) | %.1f%% | %.1f s |\n", label, $2, f("recalled"),
-        f("kl_mean"), f("kl_p99"), 100 * f("same_top1"), 100 * f("agreement"), 100 * f("termination"), 100 * f("termination_base"),
-        100 * f("tail_repetition"), $3
+    printf "| %s | %d | %d | %d | %d | %.3f | %.2f | %.1f%% | %.0f%% | %.1f%% | %.1f%% | %.0f%% | %.0f%% | %.1f s |\n", L[$1], $2, $3, $4,
+        f("recalled"), f("kl_mean"), f("kl_p99"), 100 * f("same_top1"), 100 * f("agreement"), 100 * f("acc"), 100 * f("flipped"),
+        100 * f("termination"), 100 * f("tail_repetition"), $5
 }' $D/rows.txt > $D/table.md
 echo
 cat $D/table.md
 
-# the chart: loss per step for every run (left), fact recall against KL (right)
+# the chart: recall against drift per policy (left), drift during training (right)
 awk -v rows=$D/rows.txt '
 function f(line, k,   n, a, i) { n = split(line, a, " "); for (i = 1; i <= n; i++) if (a[i] == k) return a[i + 1] + 0; return 0 }
 BEGIN {
-    col["all"] = "#d62728"; col["key"] = "#2ca02c"; col["known"] = "#1f77b4"; col["key_eot"] = "#9467bd"; col["key_anchor"] = "#ff7f0e"
-    nm["all"] = "all tokens"; nm["key"] = "key tokens"; nm["known"] = "known:2.5"; nm["key_eot"] = "key + end token"; nm["key_anchor"] = "key + anchor"
-    while ((getline line < rows) > 0) { split(line, a, " "); r = a[1]; order[++nr] = r; rec[r] = f(line, "recalled"); kl[r] = f(line, "kl_mean") }
+    L["all"] = "all tokens"; L["all_fixed"] = "all, 30 epochs"; L["key"] = "key tokens"; L["key_anchor"] = "key + anchor 1"
+    L["key_anchor10"] = "key + anchor 10"; L["key_teacher"] = "key + teacher 1"; L["lora_all"] = "LoRA, all"
+    L["lora_key"] = "LoRA, key"; L["replay"] = "key + replay"; L["replay_kl"] = "key + replay-KL"; L["dft"] = "DFT"
+    split("#d62728 #e377c2 #2ca02c #ff7f0e #8c564b #9467bd #1f77b4 #17becf #bcbd22 #7f7f7f #000000", pal, " ")
+    while ((getline line < rows) > 0) { split(line, a, " "); r = a[1]; order[++nr] = r; col[r] = pal[nr]
+        rec[r] = f(line, "recalled"); kl[r] = f(line, "kl_mean"); if (kl[r] > maxkl) maxkl = kl[r] }
 }
 FNR == 1 { run = FILENAME; sub(/.*\//, "", run); sub(/\.log$/, "", run) }
-{ s = $0; sub(/.*"step": /, "", s); st = s + 0; l = $0; sub(/.*"loss": /, "", l); l += 0
-  n[run]++; X[run, n[run]] = st; Y[run, n[run]] = l; if (st > maxs) maxs = st; if (l > maxl) maxl = l }
+/"epoch_end"/ { s = $0; sub(/.*"step": /, "", s); st = s + 0; d = $0; sub(/.*"drift_kl": /, "", d); d += 0
+    n[run]++; X[run, n[run]] = st; Y[run, n[run]] = d; if (st > maxs) maxs = st; if (d > maxd) maxd = d }
 END {
-    W = 900; H = 380
-    printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H
+    W = 960; H = 430; x0 = 60; y0 = 40; w = 380; h = 290
+    printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n", W, H
     printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-    # left panel: loss (log scale) against step
-    x0 = 60; y0 = 40; w = 360; h = 280; lmin = 1e-4; lmax = 1
-    while (lmax < maxl) lmax *= 10
-    printf "<text x=\"%d\" y=\"25\" font-size=\"14\">masked training loss per step (log scale)</text>\n", x0
+    # left: recall against mean KL, one dot per policy
+    mk = maxkl * 1.1
+    printf "<text x=\"%d\" y=\"25\" font-size=\"14\">facts recalled in other words (of 24) against drift</text>\n", x0
     printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y0, w, h
-    for (v = lmin; v <= lmax * 1.01; v *= 10) {
-        y = y0 + h - h * (log(v) - log(lmin)) / (log(lmax) - log(lmin))
-        printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text><line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x0 - 4, y + 4, v, x0, x0 + w, y, y }
-    for (v = 0; v <= 4; v++) printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", x0 + w * v / 4, y0 + h + 15, maxs * v / 4
-    printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">AdamW step</text>\n", x0 + w / 2, y0 + h + 32
-    for (i = 1; i <= nr; i++) { r = order[i]; pts = ""
-        for (k = 1; k <= n[r]; k++) { l = Y[r, k] < lmin ? lmin : Y[r, k]
-            pts = pts sprintf("%.1f,%.1f ", x0 + w * X[r, k] / maxs, y0 + h - h * (log(l) - log(lmin)) / (log(lmax) - log(lmin))) }
-        printf "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"%s\"/>\n", col[r], pts
-        printf "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", x0 + w - 110, y0 + 18 * i, col[r], nm[r] }
-    # right panel: recall against mean KL
-    x1 = 520; maxkl = 0; for (i = 1; i <= nr; i++) if (kl[order[i]] > maxkl) maxkl = kl[order[i]]
-    maxkl = maxkl * 1.2
-    printf "<text x=\"%d\" y=\"25\" font-size=\"14\">facts recalled (of 24) against drift</text>\n", x1
-    printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x1, y0, w, h
     for (v = 0; v <= 24; v += 6) { y = y0 + h - h * v / 24
-        printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%d</text><line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x1 - 4, y + 4, v, x1, x1 + w, y, y }
-    for (v = 0; v <= 4; v++) printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.2f</text>\n", x1 + w * v / 4, y0 + h + 15, maxkl * v / 4
-    printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">mean KL(base || tuned), nats (left: less drift)</text>\n", x1 + w / 2, y0 + h + 32
-    for (i = 1; i <= nr; i++) { r = order[i]; cx = x1 + w * kl[r] / maxkl; cy = y0 + h - h * rec[r] / 24
-        printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s</text>\n", cx, cy, col[r], cx + 9, cy + 4, col[r], nm[r] }
+        printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%d</text><line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x0 - 4, y + 4, v, x0, x0 + w, y, y }
+    for (v = 0; v <= 4; v++) printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.2f</text>\n", x0 + w * v / 4, y0 + h + 15, mk * v / 4
+    printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">mean KL(base || tuned) on 1000 retention probes, nats (left: less drift)</text>\n", x0 + w / 2, y0 + h + 32
+    for (i = 1; i <= nr; i++) { r = order[i]; cx = x0 + w * kl[r] / mk; cy = y0 + h - h * rec[r] / 24
+        printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>\n", cx, cy, col[r] }
+    # right: drift KL (64 probes) after each epoch against the AdamW step
+    x1 = 540; md = maxd * 1.1
+    printf "<text x=\"%d\" y=\"25\" font-size=\"14\">drift during training (KL on 64 probes, per epoch)</text>\n", x1
+    printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x1, y0, w, h
+    for (v = 0; v <= 4; v++) { y = y0 + h - h * v / 4
+        printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text><line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x1 - 4, y + 4, md * v / 4, x1, x1 + w, y, y
+        printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", x1 + w * v / 4, y0 + h + 15, maxs * v / 4 }
+    printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">AdamW step</text>\n", x1 + w / 2, y0 + h + 32
+    for (i = 1; i <= nr; i++) { r = order[i]
+        pts = sprintf("%.1f,%.1f ", x1, y0 + h)
+        for (k = 1; k <= n[r]; k++) pts = pts sprintf("%.1f,%.1f ", x1 + w * X[r, k] / maxs, y0 + h - h * Y[r, k] / md)
+        printf "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"%s\"/>\n", col[r], pts
+        printf "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>\n", 60 + ((i - 1) % 6) * 150, 384 + int((i - 1) / 6) * 18, col[r], 74 + ((i - 1) % 6) * 150, 393 + int((i - 1) / 6) * 18, L[r] }
     print "</svg>"
-}' $D/all.log $D/key.log $D/known.log $D/key_eot.log $D/key_anchor.log > $D/demo.svg
+}' $(awk '{ print "'$D'/" $1 ".log" }' $D/rows.txt) > $D/demo.svg
 echo
 echo "chart: $D/demo.svg   table: $D/table.md   models, logs, results: $D/"

@@ -68,8 +68,8 @@ static void open_model(mft_model *m, const char *path, int B, int T, int flags, 
 
 typedef struct {
     const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
-    const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay;
-    int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode;
+    const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay, *drift;
+    int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode, drift_n;
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     int epochs, accum, save_every, len, stop_after;
@@ -143,6 +143,8 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
             a->until_set = 1;
         } else if (!strcmp(f, "--max-epochs")) a->max_epochs = (int)num(f, v, 1, 1e6);
         else if (!strcmp(f, "--replay")) a->replay = v;
+        else if (!strcmp(f, "--drift")) a->drift = v;
+        else if (!strcmp(f, "--drift-n")) a->drift_n = (int)num(f, v, 1, 1e6);
         else if (!strcmp(f, "--replay-ratio")) a->replay_ratio = (float)num(f, v, 0, 0.95);
         else if (!strcmp(f, "--replay-kl")) a->replay_kl = (float)num(f, v, 0, 1e6);
         else if (!strcmp(f, "--lora")) a->lora = (int)num(f, v, 1, 4096);
@@ -424,7 +426,7 @@ static const char *train_usage =
     "                    [--seq 256] [--grad-accum 1] [--warmup 0] [--weight-decay 0.01] [--clip 1.0] [--seed S]\n"
     "                    [--anchor W | --teacher W] [--topk 64] [--replay P.jsonl [--replay-ratio 0.5]\n"
     "                    [--replay-kl W]] [--lora R [--lora-alpha R]] [--save-every N] [--stop-after N]\n"
-    "                    [--resume OUT.ckpt] [--log L.jsonl] [--threads N]\n"
+    "                    [--resume OUT.ckpt] [--log L.jsonl] [--drift P.jsonl [--drift-n 64]] [--threads N]\n"
     "       maskft train -m MODEL [-t TOKENIZER] --text FILE --out OUT [--steps 100] [--lr 1e-3] ...\n"
     "  --data: masked fine-tuning on a JSONL file (the records and policies of `maskft mask -h`; dft\n"
     "  trains every token weighted by its own probability: Dynamic Fine-Tuning, TRL's loss_type dft).\n"
@@ -445,8 +447,9 @@ static const char *train_usage =
     "  once before the first step. --replay mixes texts (from `maskft probe`) into every epoch, a\n"
     "  --replay-ratio share of its examples, every token trained; with --replay-kl W they are kept\n"
     "  close to the base model (W x their mean KL) instead. --lora R trains rank-R adapters on q, k,\n"
-    "  v, o, gate, up and down (scale alpha / R; the weights frozen, 12 bytes per parameter less)\n"
-    "  and saves OUT with them merged.\n"
+    "  v, o, gate, up and down (scale alpha / R; the weights frozen, 12 bytes per parameter less;\n"
+    "  default lr 10x the full fine-tune's) and saves OUT with them merged. --drift P.jsonl reports\n"
+    "  after every epoch the mean KL(base || model) on the first --drift-n (64) texts of P.\n"
     "  Every --save-every steps, on Ctrl-C, --stop-after N and at the end, OUT.ckpt holds weights,\n"
     "  optimizer state, data position and RNG state; --resume continues from it to the same weights,\n"
     "  bit for bit, as an uninterrupted run (not with --lora). --log writes one JSON record per step\n"
@@ -474,7 +477,7 @@ static int cmd_train(int argc, char **argv)
 {
     mft_train_opts o = mft_train_opts_default();
     args_t a = { .steps = 100, .lr = -1.0f, .batch = 4, .seq = 256, .wd = o.weight_decay, .clip = o.max_grad_norm,
-                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f };
+                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f, .drift_n = 64 };
     parse(argc, argv, &a, train_usage);
     if (a.lr < 0.0f) { /* fine-tuning moves a trained model: a smaller step, by its width (cmd_train_data) */
         a.lr = o.lr;
@@ -1073,6 +1076,34 @@ static void soft_gather(const soft_table *st, const mft_pack *p, const mft_examp
     }
 }
 
+/* the mean KL(base || model) over every position of the drift texts (their top-k table) */
+static double drift_kl(mft_model *m, const dataset_t *dd, const soft_table *ds, int *sid, float *sp, float *tw,
+                       int *in, int *tg, float *w, int *pos)
+{
+    mft_error err;
+    mft_pack p;
+    int *order = xmalloc((size_t)dd->n * sizeof(int));
+    for (int i = 0; i < dd->n; i++) order[i] = i;
+    if (mft_pack_examples(&p, dd->ex, dd->n, order, dd->n, 0, m->T, &err)) die_err(&err);
+    double sum = 0.0, n = 0.0;
+    for (long r0 = 0; r0 < p.n_rows; r0 += m->B) {
+        mft_fill_info fi;
+        double kl;
+        if (mft_pack_fill(&p, dd->ex, r0, m->B, in, tg, w, pos, NULL, 0.0f, &fi, &err)) die_err(&err);
+        soft_gather(ds, &p, dd->ex, 0, r0, fi.rows, 0.0f, 1.0f, sid, sp, tw);
+        for (size_t i = 0; i < (size_t)fi.rows * m->T; i++) w[i] = 0.0f; /* a forward with targets, no loss */
+        if (mft_forward_packed(m, in, tg, w, pos, fi.rows, m->T, NULL, &err) ||
+            mft_set_soft_targets(m, sid, sp, ds->k, tw, &kl, &err))
+            die_err(&err);
+        sum += kl;
+        n += (double)fi.tokens;
+    }
+    m->fwd_B = 0; /* no backward follows */
+    mft_pack_free(&p);
+    free(order);
+    return n ? sum / n : 0.0;
+}
+
 /* the examples not yet learned, by line, for the message at the cap */
 static void print_unlearned(const char *path, const dataset_t *d, const unsigned char *learned, const float *pmin,
                             int n)
@@ -1104,6 +1135,7 @@ static int cmd_train_data(args_t *ap)
     mft_config c = config_of(a.model);
     int T = a.seq < c.seq_len ? a.seq : c.seq_len, B = a.batch;
     if (a.lr_default) o.lr = (float)(1e-4 * sqrt(64.0 / c.dim)); /* chosen on the bundled model: see the usage */
+    if (a.lr_default && a.lora) o.lr *= 10.0f; /* adapters start at 0 and move few parameters: PEFT's usual 10x */
     mft_model m;
     open_model(&m, a.model, B, T, MFT_TRAIN | (a.lora ? MFT_FROZEN : 0), a.threads);
     m.dft = a.dft;
@@ -1187,6 +1219,33 @@ static int cmd_train_data(args_t *ap)
         mft_model_free(&base);
     }
 
+    /* --drift: the mean KL(base || model) on texts the run does not train, after every epoch
+       (the base model's top-k there kept like the anchor's) */
+    dataset_t dd = { 0 };
+    soft_table ds = { 0, 0, NULL, NULL, NULL };
+    if (a.drift) {
+        mft_data_opts ro = dopt;
+        ro.policy = MFT_POLICY_ALL;
+        ro.eligible = MFT_ELIGIBLE_ALL;
+        ro.train_eot = 0;
+        args_t ra = a;
+        ra.replay_kl_mode = 1;
+        load_dataset(&ra, a.drift, ro, 0, 0, &tok, &m, T + 1, 0, &dd);
+        if (dd.n > a.drift_n) { /* the first --drift-n texts */
+            for (int i = a.drift_n; i < dd.n; i++) mft_example_free(&dd.ex[i]);
+            dd.n = a.drift_n;
+        }
+        ds.k = a.topk < c.vocab_size ? a.topk : c.vocab_size;
+        if (st.k && ds.k != st.k) die("internal: top-k differs");
+        ds.first = xmalloc((size_t)dd.n * sizeof(long));
+        mft_model base;
+        int longest = 1;
+        for (int i = 0; i < dd.n; i++) longest = dd.ex[i].n > longest ? dd.ex[i].n : longest;
+        open_model(&base, a.model, 1, longest, MFT_FORWARD, a.threads);
+        soft_build(&ds, &dd, 0, dd.n, 0, &base, &tok, a.drift);
+        mft_model_free(&base);
+    }
+
     /* The schedule: a fixed budget knows its step count up front (each epoch's rows packed by
        the same shuffles the run will make), so the learning rate follows the cosine to 10%;
        until learned, the end is not known, and the rate stays at its peak after the warmup. */
@@ -1241,10 +1300,10 @@ static int cmd_train_data(args_t *ap)
         fprintf(stderr, "training %s: %ld steps (%d epoch%s, %d x %d rows of %d tokens per step), lr %g%s, %s\n",
                 a.model, total, a.epochs, a.epochs == 1 ? "" : "s", B, a.accum, T, (double)o.lr,
                 a.lr_default ? " (default for this width)" : "", mft_simd_name());
-    size_t N = (size_t)B * T, K = st.k ? (size_t)st.k : 1;
+    size_t N = (size_t)B * T, K = st.k ? (size_t)st.k : ds.k ? (size_t)ds.k : 1;
     int *in = xmalloc(3 * N * sizeof(int)), *tg = in + N, *pos = in + 2 * N, *sid = NULL;
     float *w = xmalloc(2 * N * sizeof(float)), *tw = w + N, *sp = NULL;
-    if (st.k) {
+    if (st.k || ds.k) {
         sid = xmalloc(N * K * sizeof(int));
         sp = xmalloc(N * K * sizeof(float));
     }
@@ -1253,7 +1312,8 @@ static int cmd_train_data(args_t *ap)
     clock_gettime(CLOCK_MONOTONIC, &t_start);
     double sec0 = rs.seconds;
     long trained_seen = 0, tokens_seen = 0, first_step = (long)rs.step;
-    int all_learned = 0;
+    int all_learned = 0, epoch_steps = 0;
+    double epoch_kl = 0.0;
     for (; rs.epoch < max_epochs; rs.epoch++) {
         uint64_t r = rs.rng;
         long rn_save = replay_next;
@@ -1311,6 +1371,8 @@ static int cmd_train_data(args_t *ap)
             char line[320], extra[48] = "", at[64] = "";
             float wkl = a.teacher > 0.0f ? a.teacher : a.anchor > 0.0f ? a.anchor : a.replay_kl;
             double akl = st.k && wkl > 0 ? info.anchor / wkl : 0.0; /* the mean KL over its positions */
+            epoch_kl += akl;
+            epoch_steps++;
             if (st.k) snprintf(extra, sizeof extra, "  %s KL %.4f", a.teacher > 0.0f ? "teacher" : "anchor", akl);
             if (until) snprintf(at, sizeof at, "epoch %lld step %lld", (long long)rs.epoch + 1, (long long)rs.step);
             else snprintf(at, sizeof at, "step %lld/%ld", (long long)rs.step, total);
@@ -1346,37 +1408,42 @@ static int cmd_train_data(args_t *ap)
         mft_pack_free(&pack);
         rs.rows_done = 0;
         rs.rng = r;
-        /* until learned: score what is still to learn; the learned leave the next epochs */
-        if (until) {
-            int which_n = 0, *which = order, left = 0;
-            for (int i = 0; i < n_facts; i++)
-                if (!learned[i]) which[which_n++] = i;
-            float *pm = xmalloc((size_t)which_n * sizeof(float) + 1);
-            if (mft_score_trained(&m, d.ex, which, which_n, pm, &err)) die_err(&err);
-            float lo = 1.0f;
-            for (int i = 0; i < which_n; i++) {
-                pmin[which[i]] = pm[i];
-                if (pm[i] >= a.until) learned[which[i]] = 1;
-                else left++;
-                if (pm[i] < lo) lo = pm[i];
-            }
-            free(pm);
-            fprintf(stderr, "%sepoch %lld: %d of %d learned, lowest trained-token p %.3f, step %lld\n",
-                    tty ? "\n" : "", (long long)rs.epoch + 1, n_facts - left, n_facts, (double)lo, (long long)rs.step);
-            if (log) {
-                fprintf(log, "{\"epoch_end\": %lld, \"step\": %lld, \"learned\": %d, \"examples\": %d, "
-                        "\"p_min\": %.6f}\n",
-                        (long long)rs.epoch + 1, (long long)rs.step, n_facts - left, n_facts, (double)lo);
-                fflush(log);
-            }
-            if (!left) {
-                all_learned = 1;
-                rs.epoch++;
-                break;
-            }
+        /* after each epoch: score what is still to learn (until learned, the learned leave the
+           next epochs; with a fixed budget it is reported only), and the drift */
+        int which_n = 0, *which = order, left = 0;
+        for (int i = 0; i < n_facts; i++)
+            if (!learned[i]) which[which_n++] = i;
+        float *pm = xmalloc((size_t)which_n * sizeof(float) + 1), lo = 1.0f;
+        if (mft_score_trained(&m, d.ex, which, which_n, pm, &err)) die_err(&err);
+        for (int i = 0; i < which_n; i++) {
+            pmin[which[i]] = pm[i];
+            if (until && pm[i] >= a.until) learned[which[i]] = 1;
+            left += pm[i] < (until ? a.until : 0.5f);
+            if (pm[i] < lo) lo = pm[i];
+        }
+        free(pm);
+        char dr[64] = "", kl[48] = "";
+        double drift = dd.n ? drift_kl(&m, &dd, &ds, sid, sp, tw, in, tg, w, pos) : 0.0;
+        if (dd.n) snprintf(dr, sizeof dr, ", drift KL %.4f on %d texts", drift, dd.n);
+        if (st.k && epoch_steps) snprintf(kl, sizeof kl, ", mean %s KL %.4f", a.teacher > 0.0f ? "teacher" : "anchor",
+                                          epoch_kl / epoch_steps);
+        fprintf(stderr, "%sepoch %lld: %d of %d learned (p >= %g), lowest trained-token p %.3f%s%s, step %lld\n",
+                tty ? "\n" : "", (long long)rs.epoch + 1, n_facts - left, n_facts, until ? (double)a.until : 0.5,
+                (double)lo, kl, dr, (long long)rs.step);
+        if (log) {
+            fprintf(log, "{\"epoch_end\": %lld, \"step\": %lld, \"learned\": %d, \"examples\": %d, "
+                    "\"p_min\": %.6f, \"drift_kl\": %.6f}\n", (long long)rs.epoch + 1, (long long)rs.step,
+                    n_facts - left, n_facts, (double)lo, drift);
+            fflush(log);
+        }
+        epoch_kl = 0.0;
+        epoch_steps = 0;
+        if (until && !left) {
+            all_learned = 1;
+            rs.epoch++;
+            break;
         }
     }
-    if (tty && !until) fputc('\n', stderr);
     if (until && !all_learned) print_unlearned(a.data, &d, learned, pmin, n_facts);
     if (!a.lora) {
         memcpy(user, &rs, sizeof rs);
@@ -1406,6 +1473,10 @@ static int cmd_train_data(args_t *ap)
     free(st.first);
     free(st.ids);
     free(st.p);
+    free(ds.first);
+    free(ds.ids);
+    free(ds.p);
+    if (a.drift) dataset_free(&dd);
     dataset_free(&d);
     mft_tokenizer_free(&tok);
     mft_model_free(&m);
