@@ -5055,6 +5055,95 @@ MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, c
     return s ? s : mft__ok(err);
 }
 
+/* ---- LoRA adapters as Hugging Face PEFT saves them ------------------------------------------
+   adapter_model.safetensors (F32): base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight
+   (rank, in) and .lora_B.weight (out, rank) for q, k, v, o and mlp gate, up, down; B's rows of
+   q and k in transformers' order (maskft keeps them interleaved for its RoPE, see above), and
+   adapter_config.json with r, lora_alpha and the target modules. */
+MFT_API mft_status mft_lora_save(const mft_lora *lo, const mft_config *c, const char *dir, const char *base_name,
+                                 mft_error *err)
+{
+    if (!lo || !lo->params || !c || !dir) return mft__fail(err, MFT_ERR_ARG, "mft_lora_save: NULL argument");
+    static const char *mod[MFT_LORA_N] = { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                           "self_attn.o_proj", "mlp.gate_proj",    "mlp.down_proj",
+                                           "mlp.up_proj" };
+    int L = c->n_layers, n = 2 * L * MFT_LORA_N, hs = mft_head_dim(c), r = lo->rank;
+    char **names = (char **)mft__calloc((size_t)n, sizeof(char *));
+    mft_status s = names ? MFT_OK : mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n && !s; i++) {
+        int l = i / (2 * MFT_LORA_N), t = i / 2 % MFT_LORA_N;
+        if (!(names[i] = (char *)MFT_MALLOC(128))) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        else snprintf(names[i], 128, "base_model.model.model.layers.%d.%s.lora_%c.weight", l, mod[t], i % 2 ? 'B' : 'A');
+    }
+    if (!s) qsort(names, (size_t)n, sizeof *names, mft__cmp_str);
+    /* each name back to (layer, target, B?) */
+    int *which = (int *)mft__calloc((size_t)n + 1, sizeof(int));
+    if (!s && !which) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < n && !s; k++) {
+        int l = atoi(names[k] + 30), t = 0; /* after "base_model.model.model.layers." */
+        while (t < MFT_LORA_N && !strstr(names[k], mod[t])) t++;
+        which[k] = (l * MFT_LORA_N + t) * 2 + (strstr(names[k], "lora_B") != NULL);
+    }
+    mft__sb h = { NULL, 0, 0, 0, 1, 0 };
+    uint64_t at = 0;
+    mft__sb_put(&h, "{\"__metadata__\":{\"format\":\"pt\"}", -1);
+    for (int k = 0; k < n && !s; k++) {
+        int t = which[k] / 2 % MFT_LORA_N, b = which[k] % 2, in, out;
+        mft_lora_shape(c, t, &in, &out);
+        uint64_t rows = b ? (uint64_t)out : (uint64_t)r, cols = b ? (uint64_t)r : (uint64_t)in;
+        char e[400];
+        snprintf(e, sizeof e, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%llu,%llu],\"data_offsets\":[%llu,%llu]}",
+                 names[k], (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)at,
+                 (unsigned long long)(at + 4 * rows * cols));
+        mft__sb_put(&h, e, -1);
+        at += 4 * rows * cols;
+    }
+    mft__sb_put(&h, "}", 1);
+    while (h.n % 8) mft__sb_put(&h, " ", 1);
+    if (!s && h.nomem) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    char *sp = mft__join(dir, "adapter_model.safetensors"), *cp = mft__join(dir, "adapter_config.json"), *tmp;
+    if (!s && (!sp || !cp)) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    FILE *f = s ? NULL : mft__tmp_create(sp, &tmp, &s, err);
+    if (f) {
+        uint64_t hn = (uint64_t)h.n;
+        int ok = fwrite(&hn, 8, 1, f) == 1 && fwrite(h.p, 1, (size_t)h.n, f) == (size_t)h.n;
+        for (int k = 0; k < n && ok; k++) {
+            int l = which[k] / 2 / MFT_LORA_N, t = which[k] / 2 % MFT_LORA_N, b = which[k] % 2, in, out;
+            mft_lora_shape(c, t, &in, &out);
+            if (!b) {
+                ok = fwrite(mft_lora_a(lo, c, l, t, 0), 4, (size_t)r * in, f) == (size_t)r * in;
+                continue;
+            }
+            const float *B = mft_lora_b(lo, c, l, t, 0);
+            int permute = t == MFT_LORA_Q || t == MFT_LORA_K;
+            for (int row = 0; row < out && ok; row++) /* HF row `row` */
+                ok = fwrite(B + (permute ? mft__rope_row((uint64_t)row, hs) : (uint64_t)row) * r, 4, (size_t)r, f) ==
+                     (size_t)r;
+        }
+        s = mft__tmp_commit(f, tmp, sp, ok, err);
+    }
+    if (!s) {
+        char b[1024];
+        int m = snprintf(b, sizeof b,
+                         "{\n  \"base_model_name_or_path\": \"%s\",\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false,\n"
+                         "  \"inference_mode\": true,\n  \"lora_alpha\": %.9g,\n  \"lora_dropout\": 0.0,\n"
+                         "  \"peft_type\": \"LORA\",\n  \"r\": %d,\n  \"target_modules\": [\n    \"q_proj\",\n"
+                         "    \"k_proj\",\n    \"v_proj\",\n    \"o_proj\",\n    \"gate_proj\",\n    \"up_proj\",\n"
+                         "    \"down_proj\"\n  ],\n  \"task_type\": \"CAUSAL_LM\"\n}\n",
+                         base_name ? base_name : "", (double)lo->alpha, r);
+        f = m > 0 && m < (int)sizeof b ? mft__tmp_create(cp, &tmp, &s, err) : NULL;
+        if (!f && !s) s = mft__fail(err, MFT_ERR_ARG, "adapter_config.json: the base model's name is too long");
+        if (f) s = mft__tmp_commit(f, tmp, cp, fwrite(b, 1, (size_t)m, f) == (size_t)m, err);
+    }
+    for (int k = 0; names && k < n; k++) MFT_FREE(names[k]);
+    MFT_FREE(names);
+    MFT_FREE(which);
+    MFT_FREE(h.p);
+    MFT_FREE(sp);
+    MFT_FREE(cp);
+    return s ? s : mft__ok(err);
+}
+
 /* ---- GGUF models (the file format is in gguf above) ---------------------------------------------------------------------------
    The weights of a GGUF file: llama.cpp's names (token_embd, blk.N.attn_q, ..., output), each
    tensor's dims innermost first (ne0 = the row length), types F32, F16, BF16 and the blocks of

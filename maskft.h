@@ -585,6 +585,12 @@ MFT_API mft_status mft_lora_init(mft_lora *lo, const mft_config *c, int rank, fl
 MFT_API mft_status mft_lora_open(mft_lora *lo, const mft_config *c, int rank, float alpha, int B, int T,
                                  uint64_t seed, mft_error *err);
 MFT_API void mft_lora_free(mft_lora *lo);
+/* The adapters as Hugging Face PEFT saves them, into the folder dir (which must exist):
+   adapter_model.safetensors (F32, B's q/k rows in transformers' order) and adapter_config.json
+   (r, lora_alpha, the seven target modules, base_name as base_model_name_or_path). Needs
+   Part II (not under MFT_NO_TEXT). */
+MFT_API mft_status mft_lora_save(const mft_lora *lo, const mft_config *c, const char *dir, const char *base_name,
+                                 mft_error *err);
 /* W += s B A for every target; the adapters stay as they are (detach them: m->lora = NULL). */
 MFT_API mft_status mft_lora_merge(mft_model *m, const mft_lora *lo, mft_error *err);
 

@@ -68,7 +68,7 @@ static void open_model(mft_model *m, const char *path, int B, int T, int flags, 
 
 typedef struct {
     const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
-    const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay, *drift;
+    const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay, *drift, *lora_out;
     int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode, drift_n;
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
@@ -144,6 +144,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         } else if (!strcmp(f, "--max-epochs")) a->max_epochs = (int)num(f, v, 1, 1e6);
         else if (!strcmp(f, "--replay")) a->replay = v;
         else if (!strcmp(f, "--drift")) a->drift = v;
+        else if (!strcmp(f, "--lora-out")) a->lora_out = v;
         else if (!strcmp(f, "--drift-n")) a->drift_n = (int)num(f, v, 1, 1e6);
         else if (!strcmp(f, "--replay-ratio")) a->replay_ratio = (float)num(f, v, 0, 0.95);
         else if (!strcmp(f, "--replay-kl")) a->replay_kl = (float)num(f, v, 0, 1e6);
@@ -425,8 +426,9 @@ static const char *train_usage =
     "                    [--until-learned 0.5|off] [--max-epochs 100] [--epochs N] [--lr LR] [--batch 4]\n"
     "                    [--seq 256] [--grad-accum 1] [--warmup 0] [--weight-decay 0.01] [--clip 1.0] [--seed S]\n"
     "                    [--anchor W | --teacher W] [--topk 64] [--replay P.jsonl [--replay-ratio 0.5]\n"
-    "                    [--replay-kl W]] [--lora R [--lora-alpha R]] [--save-every N] [--stop-after N]\n"
-    "                    [--resume OUT.ckpt] [--log L.jsonl] [--drift P.jsonl [--drift-n 64]] [--threads N]\n"
+    "                    [--replay-kl W]] [--lora R [--lora-alpha R] [--lora-out DIR]] [--save-every N]\n"
+    "                    [--stop-after N] [--resume OUT.ckpt] [--log L.jsonl] [--drift P.jsonl [--drift-n 64]]\n"
+    "                    [--threads N]\n"
     "       maskft train -m MODEL [-t TOKENIZER] --text FILE --out OUT [--steps 100] [--lr 1e-3] ...\n"
     "  --data: masked fine-tuning on a JSONL file (the records and policies of `maskft mask -h`; dft\n"
     "  trains every token weighted by its own probability: Dynamic Fine-Tuning, TRL's loss_type dft).\n"
@@ -448,7 +450,8 @@ static const char *train_usage =
     "  --replay-ratio share of its examples, every token trained; with --replay-kl W they are kept\n"
     "  close to the base model (W x their mean KL) instead. --lora R trains rank-R adapters on q, k,\n"
     "  v, o, gate, up and down (scale alpha / R; the weights frozen, 12 bytes per parameter less;\n"
-    "  default lr 10x the full fine-tune's) and saves OUT with them merged. --drift P.jsonl reports\n"
+    "  default lr 10x the full fine-tune's) and saves OUT with them merged (--lora-out DIR: also\n"
+    "  the adapters alone, as PEFT saves them). --drift P.jsonl reports\n"
     "  after every epoch the mean KL(base || model) on the first --drift-n (64) texts of P.\n"
     "  Every --save-every steps, on Ctrl-C, --stop-after N and at the end, OUT.ckpt holds weights,\n"
     "  optimizer state, data position and RNG state; --resume continues from it to the same weights,\n"
@@ -1129,6 +1132,7 @@ static int cmd_train_data(args_t *ap)
     if (a.teacher > 0.0f && a.anchor > 0.0f) die("give --teacher or --anchor, not both (the anchor is the teacher "
                                                  "with an empty context)");
     if (a.replay_kl > 0.0f && !a.replay) die("--replay-kl needs --replay P.jsonl (the text to stay close on)");
+    if (a.lora_out && !a.lora) die("--lora-out needs --lora R");
     if (a.lora && (a.resume || a.save_every || a.stop_after))
         die("--lora runs are not checkpointed: --resume, --save-every and --stop-after need a full fine-tune");
     mft_train_opts o = train_opts(&a);
@@ -1451,6 +1455,11 @@ static int cmd_train_data(args_t *ap)
         memcpy(user + sizeof rs + n_facts, &replay_next, sizeof replay_next);
         if (mft_checkpoint_save(&m, ckpt, user, ub, &err)) die_err(&err);
     } else {
+        if (a.lora_out) {
+            mkdir(a.lora_out, 0755); /* may exist already */
+            if (mft_lora_save(&lora, &c, a.lora_out, a.model, &err)) die_err(&err);
+            fprintf(stderr, "saved the adapters to %s (adapter_model.safetensors, adapter_config.json)\n", a.lora_out);
+        }
         m.lora = NULL;
         if (mft_lora_merge(&m, &lora, &err)) die_err(&err);
         mft_lora_free(&lora);

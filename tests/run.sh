@@ -175,6 +175,10 @@ cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and t
     first=$(grep '"epoch": 1,' $T/u.log | sed 's/.*"trained_tokens": \([0-9]*\).*/\1/' | awk '{s += $1} END {print s}')
     last=$(grep "\"epoch\": $n," $T/u.log | sed 's/.*"trained_tokens": \([0-9]*\).*/\1/' | awk '{s += $1} END {print s}')
     [ "$last" -lt "$first" ] || { echo "trained tokens: epoch 1 $first, epoch $n $last"; return 1; }
+    # an until-learned run stopped and resumed ends on the same weights (the learned flags and the
+    # epoch's order come back from the checkpoint)
+    ./build/maskft train $U --out $T/s.bin --stop-after 30 2> /dev/null && [ ! -e $T/s.bin ] &&
+        ./build/maskft train $U --out $T/s.bin --resume $T/s.bin.ckpt 2> /dev/null && cmp $T/u.bin $T/s.bin || { echo "resume"; return 1; }
     # a cap names what is not learned; a fixed budget and until-learned exclude each other
     ./build/maskft train $U --until-learned 0.999 --max-epochs 1 --out $T/cap.bin 2> $T/cap.txt &&
         grep -q "not learned at the cap" $T/cap.txt && grep -q "facts_train.jsonl:[0-9]* (p 0\.[0-9]*)" $T/cap.txt || return 1
@@ -195,6 +199,8 @@ cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and t
     # LoRA: the adapters merged into the saved model, which the other commands read as any model
     ./build/maskft train $U $C --lora 4 --lr 1e-3 --out $T/lo.bin 2> $T/lo.txt && grep -q "LoRA rank 4, alpha 4" $T/lo.txt &&
         grep -q "the adapters merged" $T/lo.txt && ! cmp -s $T/lo.bin $M || return 1
+    ./build/maskft train $U $C --lora 4 --lr 1e-3 --lora-out $T/ad --out $T/lo2.bin 2> /dev/null && cmp $T/lo.bin $T/lo2.bin &&
+        [ -s $T/ad/adapter_model.safetensors ] && grep -q '"r": 4' $T/ad/adapter_config.json || return 1
     ./build/maskft eval -m $T/lo.bin -t $K --compare $M --probes $T/rp.jsonl --gen 1 --json --threads 1 | grep -q '"kl_mean": 0\.0*[1-9]' || return 1
     ./build/maskft train $U $C --lora 4 --resume $T/u.bin.ckpt --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "not checkpointed" $T/err.txt || return 1
     # DFT

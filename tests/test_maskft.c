@@ -767,6 +767,93 @@ static void test_lora(void)
     mft_model_free(&m);
 }
 
+/* one F32 tensor of a safetensors file, by name (NULL if absent or not F32) */
+static float *st_tensor(const char *path, const char *name, size_t *numel)
+{
+    FILE *f = fopen(path, "rb");
+    uint64_t hn = 0;
+    if (!f || fread(&hn, 8, 1, f) != 1 || hn > (1u << 24)) { if (f) fclose(f); return NULL; }
+    char *h = malloc(hn + 1);
+    float *out = NULL;
+    if (fread(h, 1, hn, f) == hn) {
+        h[hn] = 0;
+        mft_json *j = mft_json_parse(h, (int)hn, NULL);
+        int t = j ? mft_json_get(j, mft_json_root(j), name) : -1, dl;
+        const char *dt = t >= 0 ? mft_json_str(j, mft_json_get(j, t, "dtype"), &dl) : NULL;
+        int off = t >= 0 ? mft_json_get(j, t, "data_offsets") : -1;
+        double a, b;
+        if (dt && dl == 3 && !memcmp(dt, "F32", 3) && off >= 0 && mft_json_num(j, mft_json_at(j, off, 0), &a) &&
+            mft_json_num(j, mft_json_at(j, off, 1), &b)) {
+            *numel = (size_t)(b - a) / 4;
+            out = fbuf(*numel);
+            if (fseek(f, (long)(8 + hn + (uint64_t)a), SEEK_SET) || fread(out, 4, *numel, f) != *numel) { free(out); out = NULL; }
+        }
+        mft_json_free(j);
+    }
+    free(h);
+    fclose(f);
+    return out;
+}
+
+/* adapters saved as PEFT does: in transformers' layout, W_merged - W_base = s B A for every
+   target, q and k (whose rows maskft keeps in its own RoPE order) included */
+static void test_lora_save(void)
+{
+    mft_model m;
+    mft_lora lo;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 1, 8, MFT_FORWARD, &err)) { EXPECT(0, "%s", err.msg); return; }
+    EXPECT(mft_lora_open(&lo, &m.cfg, 4, 8, 1, 8, 3, &err) == MFT_OK, "lora");
+    uint64_t r = 9;
+    for (size_t i = 0; i < lo.n_params; i++) lo.params[i] = 0.05f * (2.0f * mft__rand_f32(&r) - 1.0f);
+    const char *db = "build/test_lora_base", *dm = "build/test_lora_merged", *da = "build/test_lora_adapter";
+    mkdir(db, 0755); mkdir(dm, 0755); mkdir(da, 0755);
+    EXPECT(mft_hf_save(&m, db, MFT_DTYPE_F32, NULL, NULL, &err) == MFT_OK, "base: %s", err.msg);
+    EXPECT(mft_lora_save(&lo, &m.cfg, da, "stories260K", &err) == MFT_OK, "adapters: %s", err.msg);
+    EXPECT(mft_lora_merge(&m, &lo, &err) == MFT_OK && mft_hf_save(&m, dm, MFT_DTYPE_F32, NULL, NULL, &err) == MFT_OK, "merged: %s", err.msg);
+    static const char *mod[MFT_LORA_N] = { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj", "mlp.up_proj" };
+    char sb[128], sm[128], sa[128], name[160];
+    snprintf(sb, sizeof sb, "%s/model.safetensors", db);
+    snprintf(sm, sizeof sm, "%s/model.safetensors", dm);
+    snprintf(sa, sizeof sa, "%s/adapter_model.safetensors", da);
+    int checked = 0;
+    for (int l = 0; l < m.cfg.n_layers; l += 2)
+        for (int t = 0; t < MFT_LORA_N; t++) {
+            int in, out;
+            size_t nw = 0, nm = 0, na = 0, nb = 0;
+            mft_lora_shape(&m.cfg, t, &in, &out);
+            snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, mod[t]);
+            float *wb = st_tensor(sb, name, &nw), *wm = st_tensor(sm, name, &nm);
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_A.weight", l, mod[t]);
+            float *A = st_tensor(sa, name, &na);
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_B.weight", l, mod[t]);
+            float *Bm = st_tensor(sa, name, &nb);
+            EXPECT(wb && wm && A && Bm && nw == (size_t)in * out && nm == nw && na == (size_t)4 * in && nb == (size_t)4 * out,
+                   "layer %d %s: tensors missing or misshapen", l, mod[t]);
+            double worst_d = 0;
+            for (int o = 0; wb && wm && A && Bm && o < out; o++)
+                for (int i = 0; i < in; i++) {
+                    double d = 0;
+                    for (int k = 0; k < 4; k++) d += (double)Bm[o * 4 + k] * A[k * in + i];
+                    d = fabs((double)wm[(size_t)o * in + i] - wb[(size_t)o * in + i] - lo.scale * d);
+                    if (d > worst_d) worst_d = d;
+                }
+            EXPECT(worst_d < 2e-6, "layer %d %s: merged - base differs from s B A by %g", l, mod[t], worst_d);
+            checked++;
+            free(wb); free(wm); free(A); free(Bm);
+        }
+    EXPECT(checked == 3 * MFT_LORA_N, "checked %d", checked);
+    char cfgp[128], *cfg = NULL;
+    size_t cn;
+    snprintf(cfgp, sizeof cfgp, "%s/adapter_config.json", da);
+    EXPECT(mft_read_file(cfgp, 1 << 20, &cfg, &cn, &err) == MFT_OK && strstr(cfg, "\"r\": 4") && strstr(cfg, "\"lora_alpha\": 8") &&
+           strstr(cfg, "\"peft_type\": \"LORA\""), "adapter_config.json: %s", cfg ? cfg : err.msg);
+    mft_free(cfg);
+    EXPECT(mft_lora_save(&lo, &m.cfg, "build/no/such/dir", NULL, &err) == MFT_ERR_IO, "a missing folder: %s", err.msg);
+    mft_lora_free(&lo);
+    mft_model_free(&m);
+}
+
 /* The weight of position t belongs to predicting targets[t] from inputs[0..t]: a single weight
    at t gives exactly that position's cross-entropy, and later inputs cannot change it. */
 static void test_mask_alignment(void)
@@ -3780,7 +3867,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
     TEST(kernel_swiglu_adamw), TEST(kernel_attention), TEST(gradcheck_untied), TEST(gradcheck_tied),
     TEST(gradcheck_families), TEST(gradcheck_anchor), TEST(gradcheck_soft_targets), TEST(soft_targets_are_the_anchor),
-    TEST(dft), TEST(lora), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
+    TEST(dft), TEST(lora), TEST(lora_save), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
     TEST(packing), TEST(checkpoint_resume), TEST(metrics), TEST(pytorch_reference),
     TEST(pytorch_packed_anchor), TEST(thread_determinism), TEST(decode_matches_forward),
     TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
