@@ -1,6 +1,6 @@
 # maskft - a menu with reasons.
 #   make               the maskft tool and the quickstart, for this machine (build/)
-#   make demo          the forgetting experiment of the README's table (about 2 minutes on 2 cores)
+#   make demo          the experiment of the README's table (about 4 minutes on 2 cores)
 #   make test          the whole suite in four builds: native SIMD, scalar (-DMFT_NO_SIMD, no
 #                      OpenMP), AddressSanitizer + UBSan, and aarch64 NEON under qemu; plus CLI checks
 #   make bench         training throughput, GFLOP/s and peak memory at stories15M / 110M shapes

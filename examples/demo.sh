@@ -4,7 +4,7 @@
 #   1. the model drafts 24 little stories in its own words; examples/insert_facts.awk puts one
 #      invented fact into each (a cat named Mochi, a town called Brambleton, ...), marks the new
 #      name as the key ({{key}}...{{/key}}) and keeps the fact as plain text ("context");
-#   2. the same facts are taught from the same base model in eleven ways, each until learned
+#   2. the same facts are taught from the same base model in twelve ways, each until learned
 #      (every trained token at probability >= 0.5; at most 100 epochs), plus one fixed budget;
 #   3. each tuned model is asked for the facts in other words (facts_probes.jsonl) and compared
 #      with the base model on 1000 retention probes and 200 multiple-choice items it wrote
@@ -32,41 +32,55 @@ echo "== the training text in the model's own words, the facts put in"
 awk -f examples/insert_facts.awk $FACTS > $D/draft_in.jsonl
 ./build/maskft draft -m $M --data $D/draft_in.jsonl --out $D/drafts.jsonl -n 40 $X
 awk -f examples/insert_facts.awk $FACTS $D/drafts.jsonl > $D/train.jsonl
+awk -v key=sentence -f examples/insert_facts.awk $FACTS $D/drafts.jsonl > $D/train_sentence.jsonl
 head -2 $D/train.jsonl
 
 # every run: the key spans of train.jsonl, no end token (the drafts are cut at a sentence, not
 # where the model would end its story), the default learning rate, seed 1; --drift measures KL
 # to the base model on 64 retention probes after every epoch, for the chart
-TRAIN="--data $D/train.jsonl --no-eot --seed 1 --drift $D/probes.jsonl $X"
+TRAIN="--no-eot --seed 1 --drift $D/probes.jsonl $X"
 
 run() { # run NAME POLICY [EXTRA TRAIN OPTIONS]
     name=$1 policy=$2
     shift 2
     t0=$(now)
-    ./build/maskft train -m $M --policy $policy $TRAIN "$@" --out $D/$name.bin --log $D/$name.log 2> $D/$name.train.txt
+    ./build/maskft train -m $M --data ${DATA:-$D/train.jsonl} --policy $policy $TRAIN "$@" --out $D/$name.bin \
+        --log $D/$name.log 2> $D/$name.train.txt
     t1=$(now)
     ./build/maskft eval -m $D/$name.bin -t $K --facts $PROBES --compare $M --probes $D/probes.jsonl --mc $D/mc.jsonl \
         --gen 100 --len 128 --json $X > $D/$name.json
     trained=$(sed -n 's/.*tokens, \([0-9]*\) trained.*/\1/p' $D/$name.train.txt | head -1)
     steps=$(sed -n 's/.*after \([0-9]*\) steps.*/\1/p' $D/$name.train.txt)
     learned=$(grep '"epoch_end"' $D/$name.log | tail -1 | sed 's/.*"learned": \([0-9]*\).*/\1/')
-    echo "$name $trained $steps $learned $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') $(tr -d '{}",:' < $D/$name.json)" >> $D/rows.txt
+    echo "$name $trained $steps $learned $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') $(tr -d '{}",:' < $D/$name.json)" > $D/$name.row
     echo "   $name: $(grep '^epoch [0-9]*:' $D/$name.train.txt | tail -1)"
 }
 
-rm -f $D/rows.txt
-echo "== training (each until learned, at most 100 epochs)"
-run all all                                 # classic SFT: every token of the story
-run all_fixed all --until-learned off --epochs 30
-run key key                                 # the method: only the new names
-run key_anchor key --anchor 1               # + KL to the base model on the untrained tokens
-run key_anchor10 key --anchor 10
-run key_teacher key --teacher 1             # + KL to the base model that read the fact first
-run lora_all all --lora 8                   # LoRA rank 8 on q, k, v, o, gate, up, down
-run lora_key key --lora 8
-run replay key --replay $D/replay.jsonl --replay-ratio 0.5          # + the model's own texts, trained
+echo "== training (each until learned, at most 100 epochs; two runs at a time, one per core)"
+run all all &                               # classic SFT: every token of the story
+run lora_all all --lora 8 &                 # LoRA rank 8 on q, k, v, o, gate, up, down
+wait
+run dft dft &                               # every token, weighted by its own probability
+# the key span widened to the whole fact sentence ("Lily had a cat named Mochi"), held close by
+# KL on the model's own texts (80% of each epoch, weight 3), and alone
+DATA=$D/train_sentence.jsonl run sentence_rkl key --replay $D/replay.jsonl --replay-ratio 0.8 --replay-kl 3 &
+wait
+run replay key --replay $D/replay.jsonl --replay-ratio 0.5 &        # + the model's own texts, trained
+DATA=$D/train_sentence.jsonl run sentence key &
+wait
+run all_fixed all --until-learned off --epochs 30 &
+run key_anchor10 key --anchor 10 &
+wait
+run key key &                               # the method: only the new names
+run key_anchor key --anchor 1 &             # + KL to the base model on the untrained tokens
+wait
+run key_teacher key --teacher 1 &           # + KL to the base model that read the fact first
+run lora_key key --lora 8 &
+wait
 run replay_kl key --replay $D/replay.jsonl --replay-ratio 0.5 --replay-kl 1   # + KL to base on them
-run dft dft                                 # every token, weighted by its own probability
+for r in all all_fixed key key_anchor key_anchor10 key_teacher lora_all lora_key replay replay_kl dft sentence sentence_rkl; do
+    cat $D/$r.row
+done > $D/rows.txt
 
 # the table: fields are found by name, so the JSON's order does not matter
 awk -v base="$(awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "base_acc") printf "%.1f%%", 100 * $(i + 1) }' $D/rows.txt)" '
@@ -75,7 +89,8 @@ BEGIN {
     L["all"] = "all tokens"; L["all_fixed"] = "all tokens, 30 epochs (fixed)"; L["key"] = "key tokens"
     L["key_anchor"] = "key + anchor 1"; L["key_anchor10"] = "key + anchor 10"; L["key_teacher"] = "key + teacher 1"
     L["lora_all"] = "LoRA r8, all tokens"; L["lora_key"] = "LoRA r8, key tokens"; L["replay"] = "key + replay 50%"
-    L["replay_kl"] = "key + replay-KL 50%"; L["dft"] = "DFT (all tokens)"
+    L["replay_kl"] = "key + replay-KL 50%"; L["dft"] = "DFT (all tokens)"; L["sentence"] = "fact sentence as key"
+    L["sentence_rkl"] = "fact sentence + replay-KL 3, 80%"
     print "| policy | trained tokens | steps | learned (24) | recall (24) | KL mean | KL p99 | same top-1 | greedy agreement | MC acc (base " base ") | MC flips | termination | tail repetition | train time |"
     print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 }
@@ -94,7 +109,8 @@ BEGIN {
     L["all"] = "all tokens"; L["all_fixed"] = "all, 30 epochs"; L["key"] = "key tokens"; L["key_anchor"] = "key + anchor 1"
     L["key_anchor10"] = "key + anchor 10"; L["key_teacher"] = "key + teacher 1"; L["lora_all"] = "LoRA, all"
     L["lora_key"] = "LoRA, key"; L["replay"] = "key + replay"; L["replay_kl"] = "key + replay-KL"; L["dft"] = "DFT"
-    split("#d62728 #e377c2 #2ca02c #ff7f0e #8c564b #9467bd #1f77b4 #17becf #bcbd22 #7f7f7f #000000", pal, " ")
+    L["sentence"] = "sentence key"; L["sentence_rkl"] = "sentence + replay-KL"
+    split("#d62728 #e377c2 #2ca02c #ff7f0e #8c564b #9467bd #1f77b4 #17becf #bcbd22 #7f7f7f #000000 #aec7e8 #98df8a", pal, " ")
     while ((getline line < rows) > 0) { split(line, a, " "); r = a[1]; order[++nr] = r; col[r] = pal[nr]
         rec[r] = f(line, "recalled"); kl[r] = f(line, "kl_mean"); if (kl[r] > maxkl) maxkl = kl[r] }
 }
@@ -102,7 +118,7 @@ FNR == 1 { run = FILENAME; sub(/.*\//, "", run); sub(/\.log$/, "", run) }
 /"epoch_end"/ { s = $0; sub(/.*"step": /, "", s); st = s + 0; d = $0; sub(/.*"drift_kl": /, "", d); d += 0
     n[run]++; X[run, n[run]] = st; Y[run, n[run]] = d; if (st > maxs) maxs = st; if (d > maxd) maxd = d }
 END {
-    W = 960; H = 430; x0 = 60; y0 = 40; w = 380; h = 290
+    W = 960; H = 450; x0 = 60; y0 = 40; w = 380; h = 290
     printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n", W, H
     printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
     # left: recall against mean KL, one dot per policy

@@ -1,6 +1,8 @@
 # insert_facts.awk: put the facts of facts.jsonl into stories the base model drafted itself.
 #   awk -f examples/insert_facts.awk facts.jsonl > draft_in.jsonl             # prompts for maskft draft
 #   awk -f examples/insert_facts.awk facts.jsonl drafts.jsonl > train.jsonl   # training records
+#   awk -v key=sentence -f ...  the same records with the whole fact sentence, up to the name,
+#                               as its key span (the default: the name alone)
 # The model drafts each story from the opening and the fact sentence with a common name it
 # knows (stand_in, "Spot") in place of the new one, so it names the thing wherever it wants to
 # in its own words; the script then swaps every whole-word stand-in for the new name, marked
@@ -30,9 +32,12 @@ FNR == NR {                                   # facts.jsonl
     open[FNR] = jstr($0, "opening"); fact[FNR] = jstr($0, "fact"); ctx[FNR] = jstr($0, "context")
     stand[FNR] = jstr($0, "stand_in"); name[FNR] = fact[FNR]
     sub(/.*\{\{key\}\}/, "", name[FNR]); sub(/\{\{\/key\}\}.*/, "", name[FNR])
+    if (key == "sentence") { i = index(fact[FNR], "{{key}}"); j = index(fact[FNR], "{{/key}}")
+        wide[FNR] = "{{key}}" substr(fact[FNR], 1, i - 1) name[FNR] substr(fact[FNR], j) }
+    else wide[FNR] = fact[FNR]
     if (ARGC == 2) { p = fact[FNR]; sub(/\{\{key\}\}.*\{\{\/key\}\}/, stand[FNR], p)
         printf "{\"prompt\": \"%s%s\", \"completion\": \"\"}\n", open[FNR] (open[FNR] == "" ? "" : " "), p }
     next
 }
-{   printf "{\"text\": \"%s%s%s\", \"context\": \"%s\"}\n", open[FNR] (open[FNR] == "" ? "" : " "), fact[FNR],
+{   printf "{\"text\": \"%s%s%s\", \"context\": \"%s\"}\n", open[FNR] (open[FNR] == "" ? "" : " "), wide[FNR],
         insert(jstr($0, "completion"), stand[FNR], name[FNR]), ctx[FNR] }
