@@ -5072,8 +5072,10 @@ MFT_API mft_status mft_lora_save(const mft_lora *lo, const mft_config *c, const 
     mft_status s = names ? MFT_OK : mft__fail(err, MFT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n && !s; i++) {
         int l = i / (2 * MFT_LORA_N), t = i / 2 % MFT_LORA_N;
-        if (!(names[i] = (char *)MFT_MALLOC(128))) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-        else snprintf(names[i], 128, "base_model.model.model.layers.%d.%s.lora_%c.weight", l, mod[t], i % 2 ? 'B' : 'A');
+        if (!(names[i] = (char *)MFT_MALLOC(128)))
+            s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        else
+            snprintf(names[i], 128, "base_model.model.model.layers.%d.%s.lora_%c.weight", l, mod[t], i % 2 ? 'B' : 'A');
     }
     if (!s) qsort(names, (size_t)n, sizeof *names, mft__cmp_str);
     /* each name back to (layer, target, B?) */
@@ -5124,13 +5126,14 @@ MFT_API mft_status mft_lora_save(const mft_lora *lo, const mft_config *c, const 
     }
     if (!s) {
         char b[1024];
-        int m = snprintf(b, sizeof b,
-                         "{\n  \"base_model_name_or_path\": \"%s\",\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false,\n"
-                         "  \"inference_mode\": true,\n  \"lora_alpha\": %.9g,\n  \"lora_dropout\": 0.0,\n"
-                         "  \"peft_type\": \"LORA\",\n  \"r\": %d,\n  \"target_modules\": [\n    \"q_proj\",\n"
-                         "    \"k_proj\",\n    \"v_proj\",\n    \"o_proj\",\n    \"gate_proj\",\n    \"up_proj\",\n"
-                         "    \"down_proj\"\n  ],\n  \"task_type\": \"CAUSAL_LM\"\n}\n",
-                         base_name ? base_name : "", (double)lo->alpha, r);
+        int m =
+            snprintf(b, sizeof b,
+                     "{\n  \"base_model_name_or_path\": \"%s\",\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false,\n"
+                     "  \"inference_mode\": true,\n  \"lora_alpha\": %.9g,\n  \"lora_dropout\": 0.0,\n"
+                     "  \"peft_type\": \"LORA\",\n  \"r\": %d,\n  \"target_modules\": [\n    \"q_proj\",\n"
+                     "    \"k_proj\",\n    \"v_proj\",\n    \"o_proj\",\n    \"gate_proj\",\n    \"up_proj\",\n"
+                     "    \"down_proj\"\n  ],\n  \"task_type\": \"CAUSAL_LM\"\n}\n",
+                     base_name ? base_name : "", (double)lo->alpha, r);
         f = m > 0 && m < (int)sizeof b ? mft__tmp_create(cp, &tmp, &s, err) : NULL;
         if (!f && !s) s = mft__fail(err, MFT_ERR_ARG, "adapter_config.json: the base model's name is too long");
         if (f) s = mft__tmp_commit(f, tmp, cp, fwrite(b, 1, (size_t)m, f) == (size_t)m, err);
@@ -9979,6 +9982,156 @@ MFT_API mft_status mft_teacher_topk(mft_model *teacher, const int *ctx, int n_ct
         double l = mft__lse64(z, V);
         mft__topk(z, V, k, id);
         for (int i = 0; i < k; i++) pr[i] = (float)exp((double)z[id[i]] - l);
+    }
+    return mft__ok(err);
+}
+
+/* ---- the soft-target table: every example's teacher top-k, computed once -------------------- */
+
+MFT_API mft_status mft_teacher_prefix(const mft_tokenizer *t, const mft_example *ex, const char *context, int **ctx,
+                                      int *n_ctx, int *drop, mft_error *err)
+{
+    if (ctx) *ctx = NULL;
+    if (!t || !ex || !ctx || !n_ctx || !drop || ex->n < 1)
+        return mft__fail(err, MFT_ERR_ARG, "mft_teacher_prefix: bad argument");
+    int bos = t->bos_id >= 0 && ex->ids[0] == t->bos_id, n = 0;
+    *drop = 1;
+    if (!context || !*context) { /* the anchor: the example's own first token */
+        if (!(*ctx = (int *)MFT_MALLOC(sizeof(int)))) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        (*ctx)[0] = ex->ids[0];
+        *n_ctx = 1;
+        return mft__ok(err);
+    }
+    /* a space between the context and the example comes from SentencePiece's dummy prefix, else
+       from a blank line */
+    size_t cl = strlen(context);
+    char *txt = (char *)MFT_MALLOC(cl + 3);
+    if (!txt) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    memcpy(txt, context, cl);
+    strcpy(txt + cl, t->add_dummy_prefix ? "" : "\n\n");
+    mft_status s = mft_encode(t, txt, -1, 0, NULL, 0, &n, NULL, err);
+    int *c = s ? NULL : (int *)MFT_MALLOC(((size_t)n + 2) * sizeof(int));
+    if (!s && !c) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    if (!s) s = mft_encode(t, txt, -1, 0, c + bos, n + 1, &n, NULL, err);
+    MFT_FREE(txt);
+    if (s) {
+        MFT_FREE(c);
+        return s;
+    }
+    if (bos) c[0] = ex->ids[0];
+    *drop = bos;
+    *n_ctx = n + bos;
+    *ctx = c;
+    return mft__ok(err);
+}
+
+MFT_API mft_status mft_soft_table_init(mft_soft_table *st, int n_ex, int k, mft_error *err)
+{
+    if (!st) return mft__fail(err, MFT_ERR_ARG, "mft_soft_table_init: NULL table");
+    memset(st, 0, sizeof *st);
+    if (n_ex < 0 || k < 1 || k > MFT_SOFT_KMAX)
+        return mft__fail(err, MFT_ERR_ARG, "soft table of %d examples, k = %d: give k in 1..%d", n_ex, k,
+                         MFT_SOFT_KMAX);
+    st->k = k;
+    st->n_ex = n_ex;
+    st->first = (long *)mft__calloc((size_t)n_ex + 1, sizeof(long));
+    st->all = (unsigned char *)mft__calloc((size_t)n_ex + 1, 1);
+    if (!st->first || !st->all) {
+        mft_soft_table_free(st);
+        return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_ex; i++) st->first[i] = -1;
+    return mft__ok(err);
+}
+
+MFT_API mft_status mft_soft_table_set(mft_soft_table *st, int i, mft_model *teacher, const mft_tokenizer *t,
+                                      const mft_example *ex, const char *context, int all_positions, mft_error *err)
+{
+    if (!st || !st->first || i < 0 || i >= st->n_ex || !ex || ex->n < 2 || st->first[i] >= 0)
+        return mft__fail(err, MFT_ERR_ARG, "mft_soft_table_set: bad argument (or example %d set twice)", i);
+    int *ctx, n_ctx, drop;
+    mft_status s = mft_teacher_prefix(t, ex, context, &ctx, &n_ctx, &drop, err);
+    if (s) return s;
+    size_t rows = (size_t)st->rows + (size_t)ex->n - 1, k = (size_t)st->k;
+    int *ids = (int *)MFT_REALLOC(st->ids, rows * k * sizeof(int));
+    if (ids) st->ids = ids;
+    float *p = ids ? (float *)MFT_REALLOC(st->p, rows * k * sizeof(float)) : NULL;
+    if (p) st->p = p;
+    if (!ids || !p) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory for the top-%d of %zu positions", st->k, rows);
+    if (!s)
+        s = mft_teacher_topk(teacher, ctx, n_ctx, drop, ex, st->k, st->ids + (size_t)st->rows * k,
+                             st->p + (size_t)st->rows * k, err);
+    MFT_FREE(ctx);
+    if (s) return s;
+    st->first[i] = st->rows;
+    st->all[i] = all_positions != 0;
+    st->rows = (long)rows;
+    return mft__ok(err);
+}
+
+MFT_API void mft_soft_table_free(mft_soft_table *st)
+{
+    if (!st) return;
+    MFT_FREE(st->first);
+    MFT_FREE(st->all);
+    MFT_FREE(st->ids);
+    MFT_FREE(st->p);
+    memset(st, 0, sizeof *st);
+}
+
+/* the positions of rows r0 .. r1 - 1 that a table weights: untrained positions of examples with
+   rows in it (all = 0), and every position of those with all = 1 */
+MFT_API void mft_pack_soft_scale(const mft_pack *p, const mft_example *ex, const mft_soft_table *st, long r0, long r1,
+                                 float W, float W_all, float *scale, float *scale_all)
+{
+    double wsum = 0.0, nu = 0.0, na = 0.0;
+    for (long r = r0; r < r1 && r < p->n_rows; r++)
+        for (int s = p->row_first[r]; s < p->row_first[r + 1]; s++) {
+            int i = p->slot[s];
+            const mft_example *e = &ex[i];
+            int in = st && i < st->n_ex && st->first[i] >= 0;
+            for (int j = 0; j + 1 < e->n; j++) {
+                wsum += e->w[j];
+                if (in && st->all[i])
+                    na++;
+                else if (in)
+                    nu += e->w[j] == 0.0f;
+            }
+        }
+    *scale = nu > 0 ? (float)(W * wsum / nu) : 0.0f;
+    *scale_all = na > 0 ? (float)(W_all * wsum / na) : 0.0f;
+}
+
+MFT_API mft_status mft_pack_fill_soft(const mft_pack *p, const mft_example *ex, const mft_soft_table *st, long r0,
+                                      int B, float scale, float scale_all, int *ids, float *probs, float *tw,
+                                      mft_error *err)
+{
+    if (!p || !ex || !st || !st->first || !ids || !probs || !tw || B < 1 || r0 < 0)
+        return mft__fail(err, MFT_ERR_ARG, "mft_pack_fill_soft: bad argument");
+    int T = p->T;
+    size_t k = (size_t)st->k;
+    for (int b = 0; b < B && r0 + b < p->n_rows; b++) {
+        size_t t = (size_t)b * T;
+        for (int s = p->row_first[r0 + b]; s < p->row_first[r0 + b + 1]; s++) {
+            int i = p->slot[s];
+            const mft_example *e = &ex[i];
+            long f = i < st->n_ex ? st->first[i] : -1;
+            for (int j = 0; j + 1 < e->n; j++, t++) {
+                tw[t] = f < 0 ? 0.0f : st->all[i] ? scale_all : e->w[j] == 0.0f ? scale : 0.0f;
+                if (f < 0) {
+                    memset(ids + t * k, 0, k * sizeof(int));
+                    memset(probs + t * k, 0, k * sizeof(float));
+                    continue;
+                }
+                memcpy(ids + t * k, st->ids + (size_t)(f + j) * k, k * sizeof(int));
+                memcpy(probs + t * k, st->p + (size_t)(f + j) * k, k * sizeof(float));
+            }
+        }
+        for (; t < (size_t)(b + 1) * T; t++) { /* padding */
+            tw[t] = 0.0f;
+            memset(ids + t * k, 0, k * sizeof(int));
+            memset(probs + t * k, 0, k * sizeof(float));
+        }
     }
     return mft__ok(err);
 }

@@ -102,9 +102,10 @@
        gives each example the lowest probability of its trained tokens, and mft_epoch_order
        builds the next epoch from the examples not yet learned, with replay examples mixed in
        at a stated share. The teacher in context: mft_record_context finds the knowledge a
-       record teaches, mft_teacher_topk has the frozen base model read it before the example and
-       keeps its top-k at every position, and mft_set_soft_targets adds KL(teacher || model) to
-       the next backward (the anchor is its case with an empty context). The baselines: m->dft
+       record teaches, mft_teacher_prefix + mft_teacher_topk have the frozen base model read it
+       before the example and keep its top-k at every position, mft_soft_table_* hold them for a
+       data set, mft_pack_fill_soft lays them beside packed rows, and mft_set_soft_targets adds
+       KL(teacher || model) to the next backward (the anchor is its case with an empty context). The baselines: m->dft
        (Dynamic Fine-Tuning's token weights) and mft_lora (LoRA adapters, merged with
        mft_lora_merge; MFT_FROZEN drops the weights' own gradients). mft_checkpoint_save/load keep
        weights, AdamW moments, the step counter and the caller's run state in one hashed file,
@@ -993,6 +994,41 @@ MFT_API mft_status mft_score_trained(mft_model *m, const mft_example *ex, const 
    the example itself: the anchor. */
 MFT_API mft_status mft_teacher_topk(mft_model *teacher, const int *ctx, int n_ctx, int drop, const mft_example *ex,
                                     int k, int *ids, float *probs, mft_error *err);
+/* The teacher's first tokens for an example (*ctx: free with mft_free) and how many of the
+   example's own it replaces (*drop), for mft_teacher_topk: BOS (when the example starts with it)
+   and the context encoded, then a blank line unless the tokenizer's dummy prefix gives the
+   space; an empty or NULL context gives the example's own first token (the anchor). */
+MFT_API mft_status mft_teacher_prefix(const struct mft_tokenizer *t, const mft_example *ex, const char *context,
+                                      int **ctx, int *n_ctx, int *drop, mft_error *err);
+/* The soft targets of a set of examples, computed once (the teacher is frozen and the texts do
+   not change): rows first[i] .. first[i] + n - 2 of ids / p (rows x k) hold example i's, or
+   first[i] = -1. all[i] = 1 weights every position of example i (text kept close, as replay-KL
+   does), 0 only its untrained ones (the anchor, the teacher). */
+typedef struct mft_soft_table {
+    int k, n_ex;
+    long rows;
+    long *first;
+    unsigned char *all;
+    int *ids;
+    float *p;
+} mft_soft_table;
+MFT_API mft_status mft_soft_table_init(mft_soft_table *st, int n_ex, int k, mft_error *err);
+/* Example i's rows: the teacher (T >= the prefix + the example) reads mft_teacher_prefix's
+   tokens for context, then the example (mft_teacher_topk). */
+MFT_API mft_status mft_soft_table_set(mft_soft_table *st, int i, mft_model *teacher, const struct mft_tokenizer *t,
+                                      const mft_example *ex, const char *context, int all_positions, mft_error *err);
+MFT_API void mft_soft_table_free(mft_soft_table *st);
+/* The soft-target weights for rows r0 .. r1 - 1, as mft_pack_anchor_scale does for the anchor:
+   W x the mean KL over the untrained positions of the table's examples, W_all x the mean over
+   every position of its all-position examples, each relative to the mean CE of the trained. */
+MFT_API void mft_pack_soft_scale(const mft_pack *p, const mft_example *ex, const mft_soft_table *st, long r0,
+                                 long r1, float W, float W_all, float *scale, float *scale_all);
+/* Rows r0 .. r0 + B - 1 of the pack, laid out for mft_set_soft_targets: ids and probs (B x T x
+   k) from the table, tw (B x T) = scale on the untrained positions of its examples, scale_all
+   on every position of its all-position ones, 0 elsewhere (padding, examples not in it). */
+MFT_API mft_status mft_pack_fill_soft(const mft_pack *p, const mft_example *ex, const mft_soft_table *st, long r0,
+                                      int B, float scale, float scale_all, int *ids, float *probs, float *tw,
+                                      mft_error *err);
 /* The knowledge a record teaches, as plain text, for the teacher to read: its "context" if it
    has one, else the sentences of its text, completion or assistant turns that hold a key span,
    markers removed (o's key_open / key_close), joined by spaces. *out is NUL-terminated (free

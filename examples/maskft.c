@@ -985,102 +985,32 @@ static void resume_check(const char *path, const run_state *got, const run_state
             "clip, anchor, teacher, until-learned, replay, seed): give the same ones", path);
 }
 
-/* The soft targets of every example: the base model's top-k at each position, read after the
-   example's context (the teacher in context) or after nothing (the anchor; replay KL). Rows
-   first[i] .. first[i] + n - 2 of ids / p belong to example i; first[i] = -1: none. */
-typedef struct {
-    int k;
-    long rows, *first;
-    int *ids;
-    float *p;
-} soft_table;
-
-/* the teacher's first tokens for example e: BOS (when the example starts with it) and the
-   knowledge as text; a space between it and the example comes from SentencePiece's dummy
-   prefix, else from a blank line */
-static int *teacher_ctx(const mft_tokenizer *tok, const mft_example *e, const char *context, int *n_ctx, int *drop)
-{
-    int bos = tok->bos_id >= 0 && e->ids[0] == tok->bos_id, n = 0;
-    *drop = 1;
-    if (!context || !*context) { /* the anchor: the example's own first token */
-        int *c = xmalloc(sizeof(int));
-        c[0] = e->ids[0];
-        *n_ctx = 1;
-        return c;
-    }
-    size_t cl = strlen(context);
-    char *txt = xmalloc(cl + 3);
-    memcpy(txt, context, cl);
-    strcpy(txt + cl, tok->add_dummy_prefix ? "" : "\n\n");
-    int *ids = encode_new(tok, txt, -1, 0, &n, NULL);
-    free(txt);
-    int *c = xmalloc(((size_t)n + 2) * sizeof(int));
-    if (bos) c[0] = e->ids[0];
-    memcpy(c + bos, ids, (size_t)n * sizeof(int));
-    free(ids);
-    *drop = bos;
-    *n_ctx = n + bos;
-    return c;
-}
-
-static void soft_build(soft_table *st, const dataset_t *d, int from, int to, int use_context, mft_model *base,
-                       const mft_tokenizer *tok, const char *path)
+/* the soft targets of examples from .. to - 1 into st (the teacher reading each one's context,
+   or nothing), on a base model opened for as long as it takes */
+static void soft_build(mft_soft_table *st, const dataset_t *d, int from, int to, int use_context, int all_positions,
+                       const args_t *a, const mft_tokenizer *tok, const char *path)
 {
     mft_error err;
-    long r0 = st->rows;
+    int longest = 1, n_ctx, drop, *ctx;
     for (int i = from; i < to; i++) {
-        st->first[i] = st->rows;
-        st->rows += d->ex[i].n - 1;
-    }
-    st->ids = realloc(st->ids, (size_t)st->rows * st->k * sizeof(int));
-    st->p = realloc(st->p, (size_t)st->rows * st->k * sizeof(float));
-    if (!st->ids || !st->p) die("out of memory for the teacher's top-%d of %ld positions", st->k, st->rows - r0);
-    for (int i = from; i < to; i++) {
-        int n_ctx, drop, *ctx = teacher_ctx(tok, &d->ex[i], use_context ? d->context[i] : NULL, &n_ctx, &drop);
-        if (n_ctx + d->ex[i].n - drop > base->T)
-            die("%s:%d: the context (%d tokens) and the example (%d) do not fit the teacher's %d positions", path,
-                d->line[i], n_ctx, d->ex[i].n, base->T);
-        if (mft_teacher_topk(base, ctx, n_ctx, drop, &d->ex[i], st->k, st->ids + (size_t)st->first[i] * st->k,
-                             st->p + (size_t)st->first[i] * st->k, &err))
+        if (mft_teacher_prefix(tok, &d->ex[i], use_context ? d->context[i] : NULL, &ctx, &n_ctx, &drop, &err))
             die_at(path, d->line[i], err.msg);
-        free(ctx);
+        mft_free(ctx);
+        if (n_ctx + d->ex[i].n - drop > longest) longest = n_ctx + d->ex[i].n - drop;
     }
-}
-
-/* per position of rows r0.. of the pack: its soft targets (ids, p: N x k) and weights, scale_f
-   on the untrained positions of a fact example, scale_r on every position of a replay example
-   (index >= n_facts); 0 where the table has none */
-static void soft_gather(const soft_table *st, const mft_pack *p, const mft_example *ex, int n_facts, long r0,
-                        int rows, float scale_f, float scale_r, int *ids, float *pr, float *tw)
-{
-    int T = p->T, k = st->k;
-    for (int b = 0; b < rows; b++) {
-        int t = b * T;
-        for (int s = p->row_first[r0 + b]; s < p->row_first[r0 + b + 1]; s++) {
-            int i = p->slot[s];
-            const mft_example *e = &ex[i];
-            for (int j = 0; j + 1 < e->n; j++, t++) {
-                float sc = i >= n_facts ? scale_r : e->w[j] == 0.0f ? scale_f : 0.0f;
-                tw[t] = st->first[i] >= 0 ? sc : 0.0f;
-                if (st->first[i] < 0) {
-                    memset(ids + (size_t)t * k, 0, (size_t)k * sizeof(int));
-                    memset(pr + (size_t)t * k, 0, (size_t)k * sizeof(float));
-                    continue;
-                }
-                memcpy(ids + (size_t)t * k, st->ids + (size_t)(st->first[i] + j) * k, (size_t)k * sizeof(int));
-                memcpy(pr + (size_t)t * k, st->p + (size_t)(st->first[i] + j) * k, (size_t)k * sizeof(float));
-            }
-        }
-        for (; t < (b + 1) * T; t++) {
-            tw[t] = 0.0f;
-            memset(ids + (size_t)t * k, 0, (size_t)k * sizeof(int));
-            memset(pr + (size_t)t * k, 0, (size_t)k * sizeof(float));
-        }
-    }
+    mft_config c = config_of(a->model);
+    if (longest > c.seq_len) die("%s: a context and its example are longer than the model's %d positions", path,
+                                 c.seq_len);
+    mft_model base;
+    open_model(&base, a->model, 1, longest, MFT_FORWARD, a->threads);
+    for (int i = from; i < to; i++)
+        if (mft_soft_table_set(st, i, &base, tok, &d->ex[i], use_context ? d->context[i] : NULL, all_positions, &err))
+            die_at(path, d->line[i], err.msg);
+    mft_model_free(&base);
 }
 
 /* the mean KL(base || model) over every position of the drift texts (their top-k table) */
-static double drift_kl(mft_model *m, const dataset_t *dd, const soft_table *ds, int *sid, float *sp, float *tw,
+static double drift_kl(mft_model *m, const dataset_t *dd, const mft_soft_table *ds, int *sid, float *sp, float *tw,
                        int *in, int *tg, float *w, int *pos)
 {
     mft_error err;
@@ -1093,7 +1023,7 @@ static double drift_kl(mft_model *m, const dataset_t *dd, const soft_table *ds, 
         mft_fill_info fi;
         double kl;
         if (mft_pack_fill(&p, dd->ex, r0, m->B, in, tg, w, pos, NULL, 0.0f, &fi, &err)) die_err(&err);
-        soft_gather(ds, &p, dd->ex, 0, r0, fi.rows, 0.0f, 1.0f, sid, sp, tw);
+        if (mft_pack_fill_soft(&p, dd->ex, ds, r0, m->B, 0.0f, 1.0f, sid, sp, tw, &err)) die_err(&err);
         for (size_t i = 0; i < (size_t)fi.rows * m->T; i++) w[i] = 0.0f; /* a forward with targets, no loss */
         if (mft_forward_packed(m, in, tg, w, pos, fi.rows, m->T, NULL, &err) ||
             mft_set_soft_targets(m, sid, sp, ds->k, tw, &kl, &err))
@@ -1197,36 +1127,25 @@ static int cmd_train_data(args_t *ap)
     }
 
     /* the soft targets, computed once: the base model is frozen and the texts do not change */
-    soft_table st = { 0, 0, NULL, NULL, NULL };
+    mft_soft_table st = { 0 }, ds = { 0 };
     int kl_facts = a.teacher > 0.0f || a.anchor > 0.0f, kl_replay = a.replay_kl > 0.0f;
+    int K = a.topk < c.vocab_size ? a.topk : c.vocab_size;
     if (kl_facts || kl_replay) {
-        st.k = a.topk < c.vocab_size ? a.topk : c.vocab_size;
-        st.first = xmalloc((size_t)d.n * sizeof(long));
-        for (int i = 0; i < d.n; i++) st.first[i] = -1;
-        int longest = 0, n_ctx, drop;
-        for (int i = 0; i < d.n; i++) {
-            int *ctx = teacher_ctx(&tok, &d.ex[i], a.teacher > 0.0f ? d.context[i] : NULL, &n_ctx, &drop);
-            free(ctx);
-            if (n_ctx + d.ex[i].n - drop > longest) longest = n_ctx + d.ex[i].n - drop;
-        }
-        mft_model base;
-        open_model(&base, a.model, 1, longest < c.seq_len ? longest : c.seq_len, MFT_FORWARD, a.threads);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (kl_facts) soft_build(&st, &d, 0, n_facts, a.teacher > 0.0f, &base, &tok, a.data);
-        if (kl_replay) soft_build(&st, &d, n_facts, d.n, 0, &base, &tok, a.replay);
+        if (mft_soft_table_init(&st, d.n, K, &err)) die_err(&err);
+        if (kl_facts) soft_build(&st, &d, 0, n_facts, a.teacher > 0.0f, 0, &a, &tok, a.data);
+        if (kl_replay) soft_build(&st, &d, n_facts, d.n, 0, 1, &a, &tok, a.replay);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        long rows = st.rows;
         fprintf(stderr, "%s: top-%d of the base model at %ld positions (%.1f MB), %.1f s\n",
-                a.teacher > 0.0f ? "the teacher in context" : kl_facts ? "the anchor" : "replay KL", st.k, rows,
-                rows * st.k * 8.0 / 1e6, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-        mft_model_free(&base);
+                a.teacher > 0.0f ? "the teacher in context" : kl_facts ? "the anchor" : "replay KL", st.k, st.rows,
+                st.rows * st.k * 8.0 / 1e6,
+                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     }
 
     /* --drift: the mean KL(base || model) on texts the run does not train, after every epoch
        (the base model's top-k there kept like the anchor's) */
     dataset_t dd = { 0 };
-    soft_table ds = { 0, 0, NULL, NULL, NULL };
     if (a.drift) {
         mft_data_opts ro = dopt;
         ro.policy = MFT_POLICY_ALL;
@@ -1236,18 +1155,14 @@ static int cmd_train_data(args_t *ap)
         ra.replay_kl_mode = 1;
         load_dataset(&ra, a.drift, ro, 0, 0, &tok, &m, T + 1, 0, &dd);
         if (dd.n > a.drift_n) { /* the first --drift-n texts */
-            for (int i = a.drift_n; i < dd.n; i++) mft_example_free(&dd.ex[i]);
+            for (int i = a.drift_n; i < dd.n; i++) {
+                mft_example_free(&dd.ex[i]);
+                mft_free(dd.context[i]);
+            }
             dd.n = a.drift_n;
         }
-        ds.k = a.topk < c.vocab_size ? a.topk : c.vocab_size;
-        if (st.k && ds.k != st.k) die("internal: top-k differs");
-        ds.first = xmalloc((size_t)dd.n * sizeof(long));
-        mft_model base;
-        int longest = 1;
-        for (int i = 0; i < dd.n; i++) longest = dd.ex[i].n > longest ? dd.ex[i].n : longest;
-        open_model(&base, a.model, 1, longest, MFT_FORWARD, a.threads);
-        soft_build(&ds, &dd, 0, dd.n, 0, &base, &tok, a.drift);
-        mft_model_free(&base);
+        if (mft_soft_table_init(&ds, dd.n, K, &err)) die_err(&err);
+        soft_build(&ds, &dd, 0, dd.n, 0, 1, &a, &tok, a.drift);
     }
 
     /* The schedule: a fixed budget knows its step count up front (each epoch's rows packed by
@@ -1304,12 +1219,12 @@ static int cmd_train_data(args_t *ap)
         fprintf(stderr, "training %s: %ld steps (%d epoch%s, %d x %d rows of %d tokens per step), lr %g%s, %s\n",
                 a.model, total, a.epochs, a.epochs == 1 ? "" : "s", B, a.accum, T, (double)o.lr,
                 a.lr_default ? " (default for this width)" : "", mft_simd_name());
-    size_t N = (size_t)B * T, K = st.k ? (size_t)st.k : ds.k ? (size_t)ds.k : 1;
+    size_t N = (size_t)B * T;
     int *in = xmalloc(3 * N * sizeof(int)), *tg = in + N, *pos = in + 2 * N, *sid = NULL;
     float *w = xmalloc(2 * N * sizeof(float)), *tw = w + N, *sp = NULL;
     if (st.k || ds.k) {
-        sid = xmalloc(N * K * sizeof(int));
-        sp = xmalloc(N * K * sizeof(float));
+        sid = xmalloc(N * (size_t)K * sizeof(int));
+        sp = xmalloc(N * (size_t)K * sizeof(float));
     }
     signal(SIGINT, on_sigint);
     struct timespec t_start;
@@ -1331,24 +1246,15 @@ static int cmd_train_data(args_t *ap)
             long trained = 0, toks = 0, r0 = rs.rows_done, r1 = r0 + per_step;
             /* the KL terms: W x the mean KL over their positions, relative to the mean CE over the
                step's trained ones (as mft_pack_anchor_scale) */
-            double wsum = 0, nf = 0, nr = 0;
-            for (long rr = r0; rr < r1 && rr < pack.n_rows; rr++)
-                for (int s = pack.row_first[rr]; s < pack.row_first[rr + 1]; s++) {
-                    const mft_example *e = &d.ex[pack.slot[s]];
-                    for (int j = 0; j + 1 < e->n; j++) {
-                        wsum += e->w[j];
-                        if (pack.slot[s] >= n_facts) nr++;
-                        else nf += e->w[j] == 0.0f;
-                    }
-                }
-            float wf = a.teacher > 0.0f ? a.teacher : a.anchor;
-            float sf = kl_facts && nf ? (float)(wf * wsum / nf) : 0.0f;
-            float sr = kl_replay && nr ? (float)(a.replay_kl * wsum / nr) : 0.0f;
+            float sf = 0.0f, sr = 0.0f;
+            float wfa = a.teacher > 0.0f ? a.teacher : a.anchor;
+            if (st.k) mft_pack_soft_scale(&pack, d.ex, &st, r0, r1, wfa, a.replay_kl, &sf, &sr);
             for (int mb = 0; mb < a.accum; mb++) {
                 mft_fill_info fi;
                 if (mft_pack_fill(&pack, d.ex, rs.rows_done, B, in, tg, w, pos, NULL, 0.0f, &fi, &err)) die_err(&err);
                 if (!fi.rows) break;
-                if (st.k) soft_gather(&st, &pack, d.ex, n_facts, rs.rows_done, fi.rows, sf, sr, sid, sp, tw);
+                if (st.k && mft_pack_fill_soft(&pack, d.ex, &st, rs.rows_done, fi.rows, sf, sr, sid, sp, tw, &err))
+                    die_err(&err);
                 rs.rows_done += fi.rows;
                 trained += fi.trained;
                 toks += fi.tokens;
@@ -1479,12 +1385,8 @@ static int cmd_train_data(args_t *ap)
     free(pmin);
     free(user);
     free(ckpt);
-    free(st.first);
-    free(st.ids);
-    free(st.p);
-    free(ds.first);
-    free(ds.ids);
-    free(ds.p);
+    mft_soft_table_free(&st);
+    mft_soft_table_free(&ds);
     if (a.drift) dataset_free(&dd);
     dataset_free(&d);
     mft_tokenizer_free(&tok);

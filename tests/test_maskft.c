@@ -2752,6 +2752,45 @@ static void test_teacher(void)
     (void)pe; (void)pc; (void)ie; (void)ic;
     EXPECT(named > 0, "no key token");
     EXPECT(mft_teacher_topk(&m, ctx, 500, 1, &ex, K, ids, p, &err) == MFT_ERR_ARG, "a context longer than the teacher accepted");
+    /* the prefix the tool gives the teacher: BOS + the context, the example's BOS dropped */
+    int *pre = NULL, np = 0, drop = -1;
+    EXPECT(mft_teacher_prefix(&tok, &ex, "Lily's cat is Mochi.", &pre, &np, &drop, &err) == MFT_OK && np == nc && drop == 1 &&
+           !memcmp(pre, ctx, (size_t)nc * sizeof(int)), "prefix: %d tokens, drop %d", np, drop);
+    mft_free(pre);
+    EXPECT(mft_teacher_prefix(&tok, &ex, NULL, &pre, &np, &drop, &err) == MFT_OK && np == 1 && pre[0] == ex.ids[0] && drop == 1, "empty prefix");
+    mft_free(pre);
+    /* a table of two examples: 0 with its context (untrained positions), 1 as replay (every
+       position); packed in one row, the soft-target weights and rows land where they belong */
+    mft_soft_table st;
+    mft_example two[2] = { ex, ex };
+    EXPECT(mft_soft_table_init(&st, 3, K, &err) == MFT_OK && mft_soft_table_set(&st, 0, &m, &tok, &ex, "Lily's cat is Mochi.", 0, &err) == MFT_OK &&
+           mft_soft_table_set(&st, 1, &m, &tok, &ex, NULL, 1, &err) == MFT_OK && st.rows == 2L * (ex.n - 1) && st.first[2] == -1, "table: %s", err.msg);
+    EXPECT(mft_soft_table_set(&st, 1, &m, &tok, &ex, NULL, 1, &err) == MFT_ERR_ARG, "an example set twice");
+    EXPECT(mft_teacher_topk(&m, ex.ids, 1, 1, &ex, K, ids, p, &err) == MFT_OK &&
+           !memcmp(st.ids + (size_t)st.first[1] * K, ids, (size_t)(ex.n - 1) * K * sizeof(int)) &&
+           !memcmp(st.p + (size_t)st.first[1] * K, p, (size_t)(ex.n - 1) * K * sizeof(float)), "the replay rows are the base model's own");
+    int order2[2] = { 0, 1 }, T2 = 2 * (ex.n - 1) + 3;
+    mft_pack pk;
+    EXPECT(mft_pack_examples(&pk, two, 2, order2, 2, 0, T2, &err) == MFT_OK && pk.n_rows == 1, "pack");
+    int *sid = malloc((size_t)T2 * K * sizeof(int));
+    float *sp = fbuf((size_t)T2 * K), *tw = fbuf((size_t)T2), sc = 0, sa = 0;
+    mft_pack_soft_scale(&pk, two, &st, 0, 1, 2.0f, 3.0f, &sc, &sa);
+    int nu = 0;
+    for (int t = 0; t + 1 < ex.n; t++) nu += ex.w[t] == 0.0f;
+    double W = 2.0 * ex.n_trained;
+    EXPECT(fabs(sc - 2.0 * W / nu) < 1e-5 && fabs(sa - 3.0 * W / (ex.n - 1)) < 1e-5, "scales %g %g", sc, sa);
+    EXPECT(mft_pack_fill_soft(&pk, two, &st, 0, 1, sc, sa, sid, sp, tw, &err) == MFT_OK, "fill");
+    int bad = 0;
+    for (int t = 0; t < T2; t++) {
+        int e = t < ex.n - 1 ? 0 : t < 2 * (ex.n - 1) ? 1 : -1, j = e == 1 ? t - (ex.n - 1) : t;
+        float want = e < 0 ? 0.0f : e == 1 ? sa : ex.w[j] == 0.0f ? sc : 0.0f;
+        bad += tw[t] != want;
+        if (e >= 0) bad += memcmp(sid + (size_t)t * K, st.ids + (size_t)(st.first[e] + j) * K, (size_t)K * sizeof(int)) != 0;
+    }
+    EXPECT(!bad, "%d soft-target positions misplaced", bad);
+    free(sid); free(sp); free(tw);
+    mft_pack_free(&pk);
+    mft_soft_table_free(&st);
     EXPECT(mft_teacher_topk(&m, ctx, nc, 1, &ex, 0, ids, p, &err) == MFT_ERR_ARG, "k 0 accepted");
     free(ids); free(p);
     mft_example_free(&ex);
