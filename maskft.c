@@ -9414,6 +9414,15 @@ static void mft__chat_msgs(mft_chat_msg *cm, const mft__dmsg *msg, int nm)
     }
 }
 
+/* 1 when token id decodes to spaces, tabs or newlines only (and to something) */
+static int mft__all_space(const mft_tokenizer *t, int id)
+{
+    uint32_t a = t->dec_off[id], b = t->dec_off[id + 1];
+    for (uint32_t i = a; i < b; i++)
+        if (!strchr(" \t\n", t->dec[i])) return 0;
+    return b > a;
+}
+
 /* the tokens of ids[0..n) whose bytes overlap [rb, re): [*t0, *t1), or *t0 = -1 */
 static void mft__tokens_in(const int *offs, int n, int rb, int re, int *t0, int *t1)
 {
@@ -9473,6 +9482,10 @@ static mft_status mft__select_turn(const mft_tokenizer *t, const mft_data_opts *
         for (int q = 0; o->policy == MFT_POLICY_KEY && q < d->n_spans && !on; q++) {
             int kb = origin[mi] + d->spans[2 * q], ke = origin[mi] + d->spans[2 * q + 1];
             on = offs[2 * k] < ke && offs[2 * k + 1] > kb && ke > kb;
+            /* a token of whitespace alone that ends where the key begins: a small vocabulary
+               splits " Pickle" into " ", "P", ..., and choosing " " there is choosing to begin
+               the name (untrained, the base model's "named" -> " S..." wins at recall) */
+            on = on || (ke > kb && offs[2 * k + 1] == kb && mft__all_space(t, ex->ids[k]));
         }
         sel[k - t0] = (uint8_t)on;
     }

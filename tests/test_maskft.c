@@ -2498,9 +2498,13 @@ static void test_data_masks(void)
     /* the same span as key_spans, in code points; a span that starts inside a token trains it */
     EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Who?\"}, {\"role\": \"assistant\", \"content\": \"It was Mochi.\", \"key_spans\": [[9, 10]]}]}", out, sizeof out, NULL) > 0 &&
            !strcmp(out, "Who?It was Mo[ch]i.[<END>]"), "key_spans (the span [9,10) is the 'c' inside the token 'ch'): %s", out);
+    /* a token of whitespace alone right before the key (tok512 splits " Pickle" into " ", "P", ...)
+       is trained with it */
+    EXPECT(example(&tok, &o, "{\"text\": \"Sara had a dog named {{key}}Pickle{{/key}}.\"}", out, sizeof out, NULL) > 0 &&
+           !strcmp(out, "Sara had a dog named[ Pickle].[<END>]"), "the space before the key: %s", out);
     /* code points, not bytes: é is 2 bytes but 1 code point */
     example(&tok, &o, "{\"messages\": [{\"role\": \"assistant\", \"content\": \"\\u00e9t\\u00e9 Pip\", \"key_spans\": [[4, 7]]}]}", out, sizeof out, NULL);
-    EXPECT(!strcmp(out, "\xC3\xA9t\xC3\xA9 [Pip<END>]"), "multi-byte spans: %s", out);
+    EXPECT(!strcmp(out, "\xC3\xA9t\xC3\xA9[ Pip<END>]"), "multi-byte spans: %s", out);
     /* a key at the very start of the answer; an escaped delimiter is literal text */
     example(&tok, &o, "{\"prompt\": \"A\", \"completion\": \"{{key}} cat{{/key}} and \\\\{{key}} stay\"}", out, sizeof out, NULL);
     EXPECT(!strncmp(out, "A[ cat]", 7) && strstr(out, "{{key}} stay"), "start + escape: %s", out);
