@@ -3759,6 +3759,13 @@ static uint32_t mft__json_parse(mft__json *j, const char *s, size_t n)
     memset(j, 0, sizeof *j);
     j->src = s;
     j->len = n;
+    /* the string pool exists from the start: a document whose strings are all empty ("", [""],
+       {"": ""}) still has valid (empty) strings at offset 0 of it */
+    if (!(j->pool = (char *)MFT_MALLOC(64))) {
+        mft__json_error(j, "out of memory");
+        return MFT__JNONE;
+    }
+    j->cap_pool = 64;
     uint32_t root = mft__json_value(j, 0);
     if (root == MFT__JNONE) return root;
     mft__json_ws(j);
@@ -9532,7 +9539,12 @@ static mft_status mft__record_ids(const mft_tokenizer *t, const mft__json *j, ui
             return mft__rec_fail(err, MFT_ERR_FORMAT, j, c, where, line,
                                  "input_ids[%d] is not a token id of this vocabulary", i);
         ex->ids[i] = x;
-        int trained = d == MFT__JNONE || j->node[d].type != MFT__J_NUM || j->node[d].num != -100;
+        /* a label is -100 (not trained) or the token itself, as TRL and Axolotl write them (the
+           model shifts); anything else is a broken export, not a mask */
+        if (d != MFT__JNONE && !(j->node[d].type == MFT__J_NUM && (j->node[d].num == -100 || j->node[d].num == x)))
+            return mft__rec_fail(err, MFT_ERR_FORMAT, j, d, where, line,
+                                 "labels[%d] must be -100 or input_ids[%d] (%d)", i, i, x);
+        int trained = d == MFT__JNONE || j->node[d].num != -100;
         if (i > 0 && trained) {
             ex->w[i - 1] = 1.0f;
             ex->tag[i] = MFT_TAG_TRAINED;

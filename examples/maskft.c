@@ -23,6 +23,7 @@
 
 /* every fatal error: "maskft: MESSAGE" on stderr and exit status 1; a newline follows the
    message unless it ends with one (the messages that end with a usage text) */
+static int g_exit = 1; /* die()'s exit status: 2 for a usage error (die_opt) */
 static void die(const char *fmt, ...) DIE_ATTR;
 static void die(const char *fmt, ...)
 {
@@ -35,8 +36,12 @@ static void die(const char *fmt, ...)
     if (msg) vsnprintf(msg, (size_t)n + 1, fmt, aq);
     va_end(aq);
     fprintf(stderr, "maskft: %s%s", msg ? msg : fmt, msg && n > 0 && msg[n - 1] == '\n' ? "" : "\n");
-    exit(1);
+    exit(g_exit);
 }
+
+/* an option that is missing, out of range, or does not apply: the same message, exit status 2
+   (as getopt-style tools report usage errors) */
+#define die_opt(...) (g_exit = 2, die(__VA_ARGS__))
 
 static void die_err(const mft_error *e) { die("%s", e->msg); }
 
@@ -69,7 +74,8 @@ static void open_model(mft_model *m, const char *path, int B, int T, int flags, 
 typedef struct {
     const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
     const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay, *drift, *lora_out;
-    int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode, drift_n;
+    int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode, drift_n, steps_set,
+        seq_set;
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     int epochs, accum, save_every, len, stop_after;
@@ -77,13 +83,15 @@ typedef struct {
     unsigned long long seed;
 } args_t;
 
+static int is_dir(const char *p);
+
 static double num(const char *flag, const char *v, double lo, double hi)
 {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *end || !(x >= lo && x <= hi))
-        die("%s expects a number in [%g, %g], got '%s'", flag, lo, hi, v);
+        die_opt("%s expects a number in [%g, %g], got '%s'", flag, lo, hi, v);
     return x;
 }
 
@@ -102,7 +110,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
             *set[k] = 1;
             continue;
         }
-        if (i + 1 >= argc) die("%s needs a value\n%s", f, usage);
+        if (i + 1 >= argc) die_opt("%s needs a value\n%s", f, usage);
         const char *v = argv[++i];
         if (!strcmp(f, "-m") || !strcmp(f, "--model")) a->model = v;
         else if (!strcmp(f, "-t") || !strcmp(f, "--tokenizer")) a->tok = v;
@@ -116,10 +124,17 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--seed")) {
             a->seed = (unsigned long long)num(f, v, 0, 1.8e19);
             a->seed_set = 1;
-        } else if (!strcmp(f, "--steps")) a->steps = (int)num(f, v, 1, 1e9);
+        } else if (!strcmp(f, "--gen")) a->steps = (int)num(f, v, 0, 1e9); /* eval: generations compared */
+        else if (!strcmp(f, "--steps")) {
+            a->steps = (int)num(f, v, 1, 1e9);
+            a->steps_set = 1;
+        }
         else if (!strcmp(f, "--lr")) a->lr = (float)num(f, v, 0, 10);
         else if (!strcmp(f, "--batch")) a->batch = (int)num(f, v, 1, 1e6);
-        else if (!strcmp(f, "--seq")) a->seq = (int)num(f, v, 1, 1e7);
+        else if (!strcmp(f, "--seq")) {
+            a->seq = (int)num(f, v, 1, 1e7);
+            a->seq_set = 1;
+        }
         else if (!strcmp(f, "--warmup")) a->warmup = (int)num(f, v, 0, 1e9);
         else if (!strcmp(f, "--weight-decay")) a->wd = (float)num(f, v, 0, 10);
         else if (!strcmp(f, "--clip")) a->clip = (float)num(f, v, 0, 1e9);
@@ -157,19 +172,25 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--mc")) a->mc = v;
         else if (!strcmp(f, "--facts")) a->facts = v;
         else if (!strcmp(f, "--len")) a->len = (int)num(f, v, 1, 1e6);
-        else die("unknown option %s\n%s", f, usage);
+        else die_opt("unknown option %s\n%s", f, usage);
     }
+    /* the options that name a file: a folder there is a mistake, said now */
+    const char *fname[7] = { "--data", "--text", "--facts", "--mc", "--probes", "--replay", "--drift" };
+    const char *fval[7] = { a->data, a->text, a->facts, a->mc, a->probes, a->replay, a->drift };
+    for (int k = 0; k < 7; k++)
+        if (fval[k] && is_dir(fval[k])) die_opt("%s '%s' is a folder: give a file", fname[k], fval[k]);
 }
 
 static void need(const char *v, const char *what, const char *usage)
 {
-    if (!v) die("missing %s\n%s", what, usage);
+    if (!v) die_opt("missing %s\n%s", what, usage);
 }
 
 /* a whole file (path NULL: standard input), NUL-terminated; free with mft_free */
 static char *slurp(const char *path, size_t max, size_t *n)
 {
     mft_error err;
+    if (path && is_dir(path)) die("'%s' is a folder: give a file", path);
     char *data;
     if (mft_read_file(path, max, &data, n, &err)) die_err(&err);
     return data;
@@ -254,17 +275,37 @@ static int out_is_gguf(const char *out)
 
 /* the files that would be written do not exist yet as directories and their folder exists:
    checked before the first step, so a run is not lost to a bad --out */
+/* can a file be created at path? (created and removed again, so that a run finds out before
+   its first step, not after its last) */
+static void check_writable(const char *path, const char *what)
+{
+    size_t n = strlen(path);
+    char *probe = xmalloc(n + 16);
+    snprintf(probe, n + 16, "%s.maskft-probe", path);
+    FILE *f = fopen(probe, "wb");
+    if (!f) die("cannot write %s '%s' (%s): check --out before training", what, path, strerror(errno));
+    fclose(f);
+    remove(probe);
+    free(probe);
+}
+
 static void check_out(const char *out, const char *type)
 {
     if (type && strcmp(type, "f32") && strcmp(type, "f16") && strcmp(type, "bf16"))
-        die("--out-type is f32, f16 or bf16 (got '%s')", type);
+        die_opt("--out-type is f32, f16 or bf16 (got '%s')", type);
     if (out_is_folder(out)) {
         if (!is_dir(out) && mkdir(out, 0755)) die("cannot create the folder '%s' for --out", out);
+        size_t n = strlen(out);
+        char *inside = xmalloc(n + 20);
+        snprintf(inside, n + 20, "%s%sconfig.json", out, out[n - 1] == '/' ? "" : "/");
+        check_writable(inside, "into the folder");
+        free(inside);
         return;
     }
     if (type && !out_is_gguf(out))
-        die("--out-type applies to a Hugging Face folder (--out DIR/) or a GGUF file (--out X.gguf); "
+        die_opt("--out-type applies to a Hugging Face folder (--out DIR/) or a GGUF file (--out X.gguf); "
             "'%s' is a llama2.c checkpoint", out);
+    check_writable(out, "the model");
 }
 
 /* the folder of the tokenizer files to copy into a written folder: the model's own folder, or
@@ -453,9 +494,10 @@ static const char *train_usage =
     "  default lr 10x the full fine-tune's) and saves OUT with them merged (--lora-out DIR: also\n"
     "  the adapters alone, as PEFT saves them). --drift P.jsonl reports\n"
     "  after every epoch the mean KL(base || model) on the first --drift-n (64) texts of P.\n"
-    "  Every --save-every steps, on Ctrl-C, --stop-after N and at the end, OUT.ckpt holds weights,\n"
-    "  optimizer state, data position and RNG state; --resume continues from it to the same weights,\n"
-    "  bit for bit, as an uninterrupted run (not with --lora). --log writes one JSON record per step\n"
+    "  Every --save-every steps (and then at the end), on Ctrl-C and at --stop-after N, OUT.ckpt\n"
+    "  holds weights, optimizer state (3x the model), data position and RNG state; --resume continues\n"
+    "  from it to the same weights, bit for bit, as an uninterrupted run (not with --lora). A run\n"
+    "  without them writes OUT alone. --log writes one JSON record per step\n"
     "  and one per epoch. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face folder; OUT.bin\n"
     "  is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a Hugging Face\n"
     "  folder, OUT.gguf as GGUF, in the type the model came in (--out-type f32|f16|bf16).\n"
@@ -489,11 +531,14 @@ static int cmd_train(int argc, char **argv)
     if (!a.until_set) a.until = a.epochs ? 0.0f : 0.5f; /* no budget given: until learned */
     if (a.replay_ratio < 0.0f) a.replay_ratio = a.replay ? 0.5f : 0.0f;
     if (a.policy && !strncmp(a.policy, "dft", 3)) a.dft = 1;
+    if (a.data && a.steps_set)
+        die_opt("--steps applies to --text training; with --data the budget is --until-learned / --max-epochs or "
+                "--epochs");
     if (!a.data && (a.teacher > 0 || a.replay || a.lora || a.until_set || a.anchor > 0 || a.policy))
-        die("--policy, --until-learned, --anchor, --teacher, --replay and --lora apply to --data training");
+        die_opt("--policy, --until-learned, --anchor, --teacher, --replay and --lora apply to --data training");
     need(a.model, "-m MODEL", train_usage);
     need(a.out, "--out OUT.bin", train_usage);
-    if (a.data && a.text) die("give --data or --text, not both");
+    if (a.data && a.text) die_opt("give --data or --text, not both");
     check_out(a.out, a.out_type);
     if (a.data) return cmd_train_data(&a);
     need(a.text, "--text FILE (or --data D.jsonl)", train_usage);
@@ -504,6 +549,7 @@ static int cmd_train(int argc, char **argv)
     int n;
     int *ids = encode_file(&tok, a.text, &n);
     if (n < 2) die("'%s' is empty: nothing to train on", a.text);
+    if (a.seq_set && a.seq > c.seq_len) die_opt("--seq %d is longer than the model's context (%d)", a.seq, c.seq_len);
     int T = a.seq < c.seq_len ? a.seq : c.seq_len, B = a.batch;
     if (T > n - 1) { /* the whole text fits in one window */
         T = n - 1;
@@ -1056,17 +1102,18 @@ static int cmd_train_data(args_t *ap)
     mft_tokenizer tok;
     if (!a.accum) a.accum = 1;
     int until = a.until > 0.0f;
-    if (until && a.epochs) die("--epochs sets a fixed budget: give --until-learned off with it, or --max-epochs");
+    if (until && a.epochs) die_opt("--epochs sets a fixed budget: give --until-learned off with it, or --max-epochs");
     if (!until && !a.epochs) a.epochs = 1;
     int max_epochs = until ? a.max_epochs : a.epochs;
-    if (a.teacher > 0.0f && a.anchor > 0.0f) die("give --teacher or --anchor, not both (the anchor is the teacher "
+    if (a.teacher > 0.0f && a.anchor > 0.0f) die_opt("give --teacher or --anchor, not both (the anchor is the teacher "
                                                  "with an empty context)");
-    if (a.replay_kl > 0.0f && !a.replay) die("--replay-kl needs --replay P.jsonl (the text to stay close on)");
-    if (a.lora_out && !a.lora) die("--lora-out needs --lora R");
+    if (a.replay_kl > 0.0f && !a.replay) die_opt("--replay-kl needs --replay P.jsonl (the text to stay close on)");
+    if (a.lora_out && !a.lora) die_opt("--lora-out needs --lora R");
     if (a.lora && (a.resume || a.save_every || a.stop_after))
-        die("--lora runs are not checkpointed: --resume, --save-every and --stop-after need a full fine-tune");
+        die_opt("--lora runs are not checkpointed: --resume, --save-every and --stop-after need a full fine-tune");
     mft_train_opts o = train_opts(&a);
     mft_config c = config_of(a.model);
+    if (a.seq_set && a.seq > c.seq_len) die_opt("--seq %d is longer than the model's context (%d)", a.seq, c.seq_len);
     int T = a.seq < c.seq_len ? a.seq : c.seq_len, B = a.batch;
     if (a.lr_default) o.lr = (float)(1e-4 * sqrt(64.0 / c.dim)); /* chosen on the bundled model: see the usage */
     if (a.lr_default && a.lora) o.lr *= 10.0f; /* adapters start at 0 and move few parameters: PEFT's usual 10x */
@@ -1355,12 +1402,13 @@ static int cmd_train_data(args_t *ap)
         }
     }
     if (until && !all_learned) print_unlearned(a.data, &d, learned, pmin, n_facts);
-    if (!a.lora) {
+    /* the optimizer checkpoint (3x the model) only when checkpoints were asked for */
+    if (!a.lora && a.save_every) {
         memcpy(user, &rs, sizeof rs);
         memcpy(user + sizeof rs, learned, (size_t)n_facts);
         memcpy(user + sizeof rs + n_facts, &replay_next, sizeof replay_next);
         if (mft_checkpoint_save(&m, ckpt, user, ub, &err)) die_err(&err);
-    } else {
+    } else if (a.lora) {
         if (a.lora_out) {
             mkdir(a.lora_out, 0755); /* may exist already */
             if (mft_lora_save(&lora, &c, a.lora_out, a.model, &err)) die_err(&err);
@@ -1373,7 +1421,9 @@ static int cmd_train_data(args_t *ap)
     save_model(&m, a.out, a.out_type, &tok, a.model, a.tok);
     if (a.lora) fprintf(stderr, "saved %s (the adapters merged) after %lld steps, %.1f s\n", a.out, (long long)rs.step,
                         rs.seconds);
-    else fprintf(stderr, "saved %s (and %s) after %lld steps, %.1f s\n", a.out, ckpt, (long long)rs.step, rs.seconds);
+    else if (a.save_every)
+        fprintf(stderr, "saved %s (and %s) after %lld steps, %.1f s\n", a.out, ckpt, (long long)rs.step, rs.seconds);
+    else fprintf(stderr, "saved %s after %lld steps, %.1f s\n", a.out, (long long)rs.step, rs.seconds);
     if (log) fclose(log);
     free(in);
     free(w);
@@ -1695,13 +1745,11 @@ static void print_text(const args_t *a, const eval_t *e, double nll, int body, i
 static int cmd_eval(int argc, char **argv)
 {
     args_t a = { .n = 16, .len = 128, .steps = 200 };
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--gen")) argv[i] = "--steps"; /* --gen K */
     parse(argc, argv, &a, eval_usage);
     need(a.model, "-m MODEL", eval_usage);
     if (!a.text && !a.mc && !a.facts && !a.base)
-        die("nothing to evaluate: give --text, --mc, --facts or --compare (see -h)");
-    if (a.base && !a.probes) die("--compare BASE needs --probes P.jsonl (make one with `maskft probe`)");
+        die_opt("nothing to evaluate: give --text, --mc, --facts or --compare (see -h)");
+    if (a.base && !a.probes) die_opt("--compare BASE needs --probes P.jsonl (make one with `maskft probe`)");
     mft_config c = config_of(a.model);
     mft_model m, base;
     mft_tokenizer tok;
@@ -1735,7 +1783,9 @@ static int cmd_eval(int argc, char **argv)
     int body = 0, windows = 0;
     if (a.text) nll = text_nll(&m, &tok, a.text, &body, &windows);
     if (a.mc) each_jsonl(a.mc, mc_item, &e);
+    if (a.mc && !e.mc_items) die("--mc '%s' holds no item: nothing to score", a.mc);
     if (a.facts) each_jsonl(a.facts, fact_item, &e);
+    if (a.facts && !e.facts) die("--facts '%s' holds no fact: nothing to score", a.facts);
     if (a.base) each_jsonl(a.probes, probe_item, &e);
     if (e.n_kl) {
         for (long i = 0; i < e.n_kl; i++) klm += e.kl[i];

@@ -89,8 +89,8 @@ cli_errors() { # bad input: exit status 1 and a message naming the problem, neve
     head -c 5000 $M > $T/trunc.bin
     ./build/maskft generate -m $T/trunc.bin -t $K -n 5 > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q truncated $T/err.txt || return 1
     ./build/maskft eval -m $M -t no_such_tok.bin --text tests/data/story.txt > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "cannot open" $T/err.txt || return 1
-    ./build/maskft generate -m $M -t $K --temp abc > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "expects a number" $T/err.txt || return 1
-    ./build/maskft train -m $M -t $K --text tests/data/story.txt > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "missing --out" $T/err.txt
+    ./build/maskft generate -m $M -t $K --temp abc > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "expects a number" $T/err.txt || return 1
+    ./build/maskft train -m $M -t $K --text tests/data/story.txt > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "missing --out" $T/err.txt
 }
 check "cli bad input gives clear errors" cli_errors
 
@@ -179,12 +179,25 @@ cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and t
     # epoch's order come back from the checkpoint)
     ./build/maskft train $U --out $T/s.bin --stop-after 30 2> /dev/null && [ ! -e $T/s.bin ] &&
         ./build/maskft train $U --out $T/s.bin --resume $T/s.bin.ckpt 2> /dev/null && cmp $T/u.bin $T/s.bin || { echo "resume"; return 1; }
+    # a finished run writes the model alone (the optimizer checkpoint only when asked); an --out
+    # that cannot be written is refused before the first step
+    [ -e $T/u.bin ] && [ ! -e $T/u.bin.ckpt ] || { echo "a checkpoint nobody asked for"; return 1; }
+    ./build/maskft train $U --out $T/no/such/dir/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "cannot write the model" $T/err.txt &&
+        ! grep -q "^epoch" $T/err.txt || { cat $T/err.txt; return 1; }
+    # options that do not apply or are out of range: one line naming the option, exit status 2
+    ./build/maskft train $U --steps 50 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "^maskft: --steps applies to --text" $T/err.txt || return 1
+    ./build/maskft train $U --seq 100000 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "^maskft: --seq 100000 is longer than the model's context (512)" $T/err.txt || return 1
+    ./build/maskft train -m $M --data models/ --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "^maskft: --data 'models/' is a folder" $T/err.txt || return 1
+    ./build/maskft eval -m $M --facts models/ > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "^maskft: --facts 'models/' is a folder" $T/err.txt || return 1
+    : > $T/empty.jsonl
+    ./build/maskft eval -m $M --facts $T/empty.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "holds no fact" $T/err.txt || return 1
+    ./build/maskft eval -m $M --compare $M --probes $T/rp.jsonl --gen abc > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "^maskft: --gen expects" $T/err.txt || { cat $T/err.txt; return 1; }
     # a cap names what is not learned; a fixed budget and until-learned exclude each other
     ./build/maskft train $U --until-learned 0.999 --max-epochs 1 --out $T/cap.bin 2> $T/cap.txt &&
         grep -q "not learned at the cap" $T/cap.txt && grep -q "facts_train.jsonl:[0-9]* (p 0\.[0-9]*)" $T/cap.txt || return 1
-    ./build/maskft train $U --epochs 3 --until-learned 0.5 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "fixed budget" $T/err.txt || return 1
-    ./build/maskft train $U --anchor 1 --teacher 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "not both" $T/err.txt || return 1
-    ./build/maskft train $U --replay-kl 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "needs --replay" $T/err.txt || return 1
+    ./build/maskft train $U --epochs 3 --until-learned 0.5 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "fixed budget" $T/err.txt || return 1
+    ./build/maskft train $U --anchor 1 --teacher 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "not both" $T/err.txt || return 1
+    ./build/maskft train $U --replay-kl 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "needs --replay" $T/err.txt || return 1
     # the teacher in context reads each record's context; it pulls elsewhere than the anchor does
     C="--until-learned off --epochs 3"
     ./build/maskft train $U $C --teacher 1 --out $T/te.bin --log $T/te.log 2> $T/te.txt && grep -q "the teacher in context: top-64" $T/te.txt &&
@@ -202,7 +215,7 @@ cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and t
     ./build/maskft train $U $C --lora 4 --lr 1e-3 --lora-out $T/ad --out $T/lo2.bin 2> /dev/null && cmp $T/lo.bin $T/lo2.bin &&
         [ -s $T/ad/adapter_model.safetensors ] && grep -q '"r": 4' $T/ad/adapter_config.json || return 1
     ./build/maskft eval -m $T/lo.bin -t $K --compare $M --probes $T/rp.jsonl --gen 1 --json --threads 1 | grep -q '"kl_mean": 0\.0*[1-9]' || return 1
-    ./build/maskft train $U $C --lora 4 --resume $T/u.bin.ckpt --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "not checkpointed" $T/err.txt || return 1
+    ./build/maskft train $U $C --lora 4 --resume $T/u.bin.ckpt --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "not checkpointed" $T/err.txt || return 1
     # DFT
     ./build/maskft train $U $C --policy dft --out $T/dft.bin 2> /dev/null && ! cmp -s $T/dft.bin $T/an.bin
 }
@@ -244,7 +257,7 @@ cli_formats() { # convert to a Hugging Face folder and back; every command takes
         ./build/maskft export -m tests/data/hf/qwen2-bf16 --data tests/data/facts.jsonl --out $T/x2.jsonl 2> /dev/null &&
         cmp $T/x1.jsonl $T/x2.jsonl || { echo "export"; return 1; }
     ./build/maskft train -m $M --text tests/data/story.txt --steps 1 --out $T/y.bin --out-type f16 > $T/err.txt 2>&1
-    [ $? -eq 1 ] && grep -q "out-type applies to a Hugging Face folder" $T/err.txt
+    [ $? -eq 2 ] && grep -q "out-type applies to a Hugging Face folder" $T/err.txt
 }
 check "cli convert / folders / GGUF / tokenizer-only export" cli_formats
 

@@ -1064,6 +1064,17 @@ static void test_metrics(void)
     EXPECT(mft_json_at(j, ch, 2) == -1 && mft_json_get(j, r, "nope") == -1 && !mft_json_str(j, ch, NULL), "json reader misses");
     mft_json_free(j);
     EXPECT(!mft_json_parse("{\"a\": [1, 2}", -1, &err) && err.status == MFT_ERR_FORMAT, "bad JSON accepted");
+    /* documents whose strings are all empty: still strings (found by fuzzing: no string pool) */
+    const char *empties[3] = { "\"\"", "[\"\"]", "{\"\": \"\"}" };
+    for (int i = 0; i < 3; i++) {
+        j = mft_json_parse(empties[i], -1, &err);
+        r = mft_json_root(j);
+        int node = i == 0 ? r : i == 1 ? mft_json_at(j, r, 0) : mft_json_get(j, r, "");
+        n = -1;
+        qs = mft_json_str(j, node, &n);
+        EXPECT(j && node >= 0 && qs && n == 0, "%s: the empty string is not a string (node %d)", empties[i], node);
+        mft_json_free(j);
+    }
 }
 
 /* ---- the real model against PyTorch ------------------------------------------------------ */
@@ -2531,6 +2542,10 @@ static void test_data_masks(void)
     EXPECT(example(&tok, &o, "{\"input_ids\": [1, 403, 407, 261], \"labels\": [-100, -100, 407, 261]}", out, sizeof out, &ex) == 2 &&
            ex.w[0] == 0 && ex.w[1] > 0 && ex.w[2] > 0, "input_ids/labels");
     mft_example_free(&ex);
+    /* a label is -100 or the token itself; 1e10 (found by fuzzing) or another token is an error */
+    EXPECT(example(&tok, &o, "{\"input_ids\": [1, 403, 407], \"labels\": [-100, 1e10, 407]}", out, sizeof out, NULL) < 0 &&
+           strstr(out, "labels[1] must be -100 or input_ids[1] (403)"), "a label of 1e10: %s", out);
+    EXPECT(example(&tok, &o, "{\"input_ids\": [1, 403, 407], \"labels\": [-100, 404, 407]}", out, sizeof out, NULL) < 0, "a label of another token: %s", out);
     /* truncation to the context keeps every weight on its position */
     o.max_len = 5;
     EXPECT(example(&tok, &o, "{\"text\": \"Once upon a time there was a big dog.\"}", out, sizeof out, &ex) >= 0 && ex.n == 5 && ex.w[4] == 0, "truncation");
