@@ -9421,6 +9421,18 @@ static void mft__chat_msgs(mft_chat_msg *cm, const mft__dmsg *msg, int nm)
     }
 }
 
+/* a byte that continues a word: ASCII letters and digits, and any byte of a multi-byte character */
+static int mft__wordy(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z') || c >= 0x80;
+}
+
+/* 1 when token id decodes to something that begins with a byte that ends a word */
+static int mft__ends_word(const mft_tokenizer *t, int id)
+{
+    return t->dec_off[id + 1] > t->dec_off[id] && !mft__wordy((unsigned char)t->dec[t->dec_off[id]]);
+}
+
 /* 1 when token id decodes to spaces, tabs or newlines only (and to something) */
 static int mft__all_space(const mft_tokenizer *t, int id)
 {
@@ -9493,6 +9505,9 @@ static mft_status mft__select_turn(const mft_tokenizer *t, const mft_data_opts *
                splits " Pickle" into " ", "P", ..., and choosing " " there is choosing to begin
                the name (untrained, the base model's "named" -> " S..." wins at recall) */
             on = on || (ke > kb && offs[2 * k + 1] == kb && mft__all_space(t, ex->ids[k]));
+            /* and the token that begins right after a key which ends a word (" was", ".", ","):
+               it says where the name ends ("Mochi" + "e" would be another name) */
+            on = on || (ke > kb && offs[2 * k] == ke && mft__ends_word(t, ex->ids[k]));
         }
         sel[k - t0] = (uint8_t)on;
     }
@@ -10432,7 +10447,13 @@ MFT_API mft_status mft_score_fact(mft_model *m, const mft_tokenizer *t, const mf
         } else {
             memcpy(want, answer + ab, (size_t)(ae - ab));
             want[ae - ab] = 0;
-            if (recalled) *recalled = ae > ab && strstr(said, want) != NULL;
+            /* recalled: the answer as whole words ("Fernwickly" does not recall "Fernwick") */
+            int hit = 0;
+            for (const char *q = said; ae > ab && !hit && (q = strstr(q, want)); q++) {
+                unsigned char before = q > said ? (unsigned char)q[-1] : ' ', after = (unsigned char)q[ae - ab];
+                hit = !mft__wordy(before) && !mft__wordy(after);
+            }
+            if (recalled) *recalled = hit;
             if (logprob) *logprob = lp / k;
             if (text_len) *text_len = sl;
             if (cap > 0) {

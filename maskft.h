@@ -1059,7 +1059,8 @@ MFT_API mft_status mft_score_choices(mft_model *m, const mft_tokenizer *t, const
    template and end token). *logprob = the mean log-probability of the answer's tokens after the
    prompt (the end token not counted); the greedy continuation of the prompt (max_new tokens or
    the end token) goes to text (NUL-terminated, at most cap bytes, *text_len = its length) and
-   *recalled = 1 when it holds the answer, spaces around it stripped. Errors name where:line (the
+   *recalled = 1 when it holds the answer, spaces around it stripped, as whole words (no letter,
+   digit or non-ASCII byte right before or after it: "Fernwickly" does not recall "Fernwick"). Errors name where:line (the
    item's file and line). Needs MFT_FORWARD and MFT_GENERATE. */
 MFT_API mft_status mft_score_fact(mft_model *m, const mft_tokenizer *t, const mft_data_opts *o, const char *prompt,
                                   int plen, const char *answer, int alen, const char *where, int line, int max_new,

@@ -603,7 +603,15 @@ static const char *tok_usage =
 static void load_tokenizer(const args_t *a, mft_tokenizer *tok)
 {
     int vocab = a->model ? config_of(a->model).vocab_size : a->vocab;
-    if (!a->tok && !a->model) die("give -t TOKENIZER (or -m MODEL to use the tokenizer beside it)");
+    if (!a->tok && !a->model) die_opt("give -t TOKENIZER (or -m MODEL to use the tokenizer beside it)");
+    mft_tokenizer probe;
+    mft_error err;
+    if (!vocab && a->tok && !is_dir(a->tok)) { /* a tokenizer.bin does not know its own vocabulary size */
+        if (mft_tokenizer_open(&probe, a->tok, 0, &err) == MFT_OK) mft_tokenizer_free(&probe);
+        else if (strstr(err.msg, "give vocab_size"))
+            die_opt("-t '%s' is a llama2.c tokenizer.bin, whose size comes from the model: give -m MODEL or --vocab N",
+                    a->tok);
+    }
     open_tokenizer(a->tok, a->model, vocab, tok);
 }
 
@@ -1486,7 +1494,7 @@ typedef struct {
     int *g1, *g2;
     /* results */
     int mc_items, mc_acc, mc_accn, mc_base_acc, mc_flips;
-    int facts, facts_hit;
+    int facts, facts_hit, list; /* list: print each fact (text output) */
     double facts_lp;
     int probes, gens, agree, end_t, end_b, loop_t, loop_b;
     double *kl;
@@ -1574,8 +1582,18 @@ static void fact_item(void *ctx, mft_json *j, int root, const char *where, int l
     const char *ans = need_str(j, root, "answer", &al, where, line);
     double lp;
     mft_error err;
-    if (mft_score_fact(e->m, e->tok, &e->o, p, pl, ans, al, where, line, 48, &lp, &hit, NULL, 0, NULL, &err))
+    char said[1024];
+    int sl = 0;
+    if (mft_score_fact(e->m, e->tok, &e->o, p, pl, ans, al, where, line, 48, &lp, &hit, said, sizeof said, &sl,
+                       &err))
         die("%s", err.msg);
+    if (e->list) { /* one line per fact: what was asked, expected and said, on one line */
+        for (char *c = said; *c; c++)
+            if (*c == '\n') *c = ' ';
+        if (!e->facts) printf("facts:\n");
+        printf("  %s %.*s -> \"%.*s\" (expected \"%.*s\", answer log-prob %.3f)\n", hit ? "[recalled]" : "[missed]  ",
+               pl, p, sl < 80 ? sl : 80, said, al, ans, lp);
+    }
     e->facts_lp += lp;
     e->facts_hit += hit;
     e->facts++;
@@ -1784,6 +1802,7 @@ static int cmd_eval(int argc, char **argv)
     if (a.text) nll = text_nll(&m, &tok, a.text, &body, &windows);
     if (a.mc) each_jsonl(a.mc, mc_item, &e);
     if (a.mc && !e.mc_items) die("--mc '%s' holds no item: nothing to score", a.mc);
+    e.list = !a.json;
     if (a.facts) each_jsonl(a.facts, fact_item, &e);
     if (a.facts && !e.facts) die("--facts '%s' holds no fact: nothing to score", a.facts);
     if (a.base) each_jsonl(a.probes, probe_item, &e);

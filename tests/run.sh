@@ -108,7 +108,7 @@ check "cli tokenize / detokenize" cli_tokenize
 
 cli_mask() { # mask shows trained tokens and counts them; export writes the same mask as labels
     ./build/maskft mask -m $M --data tests/data/facts.jsonl > $T/mask.txt || return 1
-    grep -q "named\[ Mochi\]" $T/mask.txt && grep -q "a\[ green forest\]" $T/mask.txt || return 1
+    grep -q "named\[ Mochi\.\]" $T/mask.txt && grep -q "a\[ green forest ne\]ar" $T/mask.txt || return 1
     grep -q "3 examples, .* 1 with an empty mask" $T/mask.txt || return 1   # no key in example 3
     ./build/maskft mask -m $M --data tests/data/facts.jsonl --policy diff --html $T/mask.html > $T/diff.txt || return 1
     grep -q "0 with an empty mask" $T/diff.txt && grep -q "<span class=t>" $T/mask.html || return 1

@@ -2505,20 +2505,20 @@ static void test_data_masks(void)
     mft_data_opts o = mft_data_opts_default();
     /* key markup in a plain completion: the key and the model's end (BOS) are trained */
     EXPECT(example(&tok, &o, "{\"prompt\": \"Lily had a cat named\", \"completion\": \" {{key}}Mochi{{/key}}. She was happy.\"}", out, sizeof out, NULL) > 0 &&
-           !strcmp(out, "Lily had a cat named[ Mochi]. She was happy.[<END>]"), "key + end: %s", out);
+           !strcmp(out, "Lily had a cat named[ Mochi.] She was happy.[<END>]"), "key + end (the token after it, which ends the word, too): %s", out);
     /* the same span as key_spans, in code points; a span that starts inside a token trains it */
     EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Who?\"}, {\"role\": \"assistant\", \"content\": \"It was Mochi.\", \"key_spans\": [[9, 10]]}]}", out, sizeof out, NULL) > 0 &&
            !strcmp(out, "Who?It was Mo[ch]i.[<END>]"), "key_spans (the span [9,10) is the 'c' inside the token 'ch'): %s", out);
     /* a token of whitespace alone right before the key (tok512 splits " Pickle" into " ", "P", ...)
        is trained with it */
     EXPECT(example(&tok, &o, "{\"text\": \"Sara had a dog named {{key}}Pickle{{/key}}.\"}", out, sizeof out, NULL) > 0 &&
-           !strcmp(out, "Sara had a dog named[ Pickle].[<END>]"), "the space before the key: %s", out);
+           !strcmp(out, "Sara had a dog named[ Pickle.<END>]"), "the space before the key: %s", out);
     /* code points, not bytes: é is 2 bytes but 1 code point */
     example(&tok, &o, "{\"messages\": [{\"role\": \"assistant\", \"content\": \"\\u00e9t\\u00e9 Pip\", \"key_spans\": [[4, 7]]}]}", out, sizeof out, NULL);
     EXPECT(!strcmp(out, "\xC3\xA9t\xC3\xA9[ Pip<END>]"), "multi-byte spans: %s", out);
     /* a key at the very start of the answer; an escaped delimiter is literal text */
     example(&tok, &o, "{\"prompt\": \"A\", \"completion\": \"{{key}} cat{{/key}} and \\\\{{key}} stay\"}", out, sizeof out, NULL);
-    EXPECT(!strncmp(out, "A[ cat]", 7) && strstr(out, "{{key}} stay"), "start + escape: %s", out);
+    EXPECT(!strncmp(out, "A[ cat and]", 11) && strstr(out, "{{key}} stay"), "start + escape: %s", out);
     /* policies: all trains the whole answer; diff only what the draft does not have */
     o.policy = MFT_POLICY_ALL;
     EXPECT(example(&tok, &o, "{\"prompt\": \"A\", \"completion\": \" big dog.\"}", out, sizeof out, NULL) > 0 && !strcmp(out, "A[ big dog.<END>]"), "all: %s", out);
@@ -2564,7 +2564,7 @@ static void test_data_masks(void)
     else if (mft_tokenizer_open(&tok, qp, 0, &err)) EXPECT(0, "%s: %s", qp, err.msg);
     else {
         o = mft_data_opts_default();
-        EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello {{key}}Pip{{/key}}!\"}]}", out, sizeof out, &ex) == 2, "qwen3 mask: %s", out);
+        EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": \"Hello {{key}}Pip{{/key}}!\"}]}", out, sizeof out, &ex) == 3, "qwen3 mask: %s", out);
         int im_end = -1;
         for (int i = 1; i < ex.n; i++) if (ex.tag[i] == 3) im_end = ex.ids[i];
         EXPECT(im_end == 151645, "the end token trained should be <|im_end|> (151645), got %d", im_end);
@@ -2987,6 +2987,10 @@ static void test_score(void)
     EXPECT(fw > 1 && mft_score_fact(&m, &tok, &o, "Lily had a", 10, first, fw, "f", 2, 48, &lp2, &recalled, NULL, 0, &sl, &err) ==
                MFT_OK && recalled == 1 && lp2 > lp, "its own words (\"%s\") are recalled: %d, log-prob %.3f vs %.3f", first,
            recalled, lp2, lp);
+    /* as whole words: the first word less its last letter is not recalled */
+    first[fw - 1] = 0;
+    EXPECT(fw > 3 && mft_score_fact(&m, &tok, &o, "Lily had a", 10, first, fw - 1, "f", 3, 48, &lp2, &recalled, NULL, 0, &sl, &err) ==
+               MFT_OK && recalled == 0, "a part of a word (\"%s\") counted as recalled", first);
     mft_tokenizer_free(&tok);
     mft_model_free(&m);
 }
