@@ -75,7 +75,8 @@ typedef struct {
     const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
     const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay, *drift, *lora_out;
     int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode, drift_n, steps_set,
-        seq_set;
+        seq_set, argc;
+    char **argv; /* the command line, for the --log metadata */
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     int epochs, accum, save_every, len, stop_after;
@@ -97,6 +98,8 @@ static double num(const char *flag, const char *v, double lo, double hi)
 
 static void parse(int argc, char **argv, args_t *a, const char *usage)
 {
+    a->argc = argc;
+    a->argv = argv;
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
@@ -698,7 +701,7 @@ static int cmd_detokenize(int argc, char **argv)
 
 static const char *mask_usage =
     "usage: maskft mask   -m MODEL | -t TOKENIZER --data D.jsonl [--policy key|all|diff] [--template auto|NAME]\n"
-    "                     [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--html FILE]\n"
+    "                     [--eligible assistant|all|last] [--eot TOKEN | --no-eot] [--html FILE] [--threads N]\n"
     "       maskft export -m MODEL | -t TOKENIZER --data D.jsonl --out T.jsonl [the same mask options]\n"
     "  A tokenizer is enough (-t tokenizer.json, a GGUF file, a Hugging Face folder; a llama2.c\n"
     "  tokenizer.bin with --vocab N); with -m the examples are cut to the model's context, and the\n"
@@ -706,7 +709,7 @@ static const char *mask_usage =
     "  mask shows every example with its trained tokens marked ([brackets], or colour on a\n"
     "  terminal; the end token in bold) and counts trained tokens per example and overall; it\n"
     "  lists examples whose mask is empty. --html writes the same as a page. export writes\n"
-    "  {\"input_ids\": [...], \"labels\": [...]} (-100 where the weight is 0) for TRL / Axolotl.\n"
+    "  {\"input_ids\", \"labels\" (-100 where the weight is 0), \"attention_mask\"} for TRL / Axolotl.\n"
     "  Policies: key = tokens inside {{key}}...{{/key}} or key_spans (default); all = every token\n"
     "  of the eligible turns; diff = tokens that differ from the message's \"draft\". Add\n"
     "  +surprise:TAU to keep only tokens the model finds surprising (NLL above TAU nats) or\n"
@@ -856,6 +859,8 @@ static int cmd_mask(int argc, char **argv, int export)
             fputs("], \"labels\": [", out);
             for (int i = 0; i < ex.n; i++)
                 fprintf(out, i ? ", %d" : "%d", i > 0 && ex.w[i - 1] > 0 ? ex.ids[i] : -100);
+            fputs("], \"attention_mask\": [", out); /* Axolotl's pre-tokenized format needs all three */
+            for (int i = 0; i < ex.n; i++) fputs(i ? ", 1" : "1", out);
             fputs("]}\n", out);
         } else {
             printf("== example %d (line %d): %d tokens, %d trained%s\n", examples, line_no, ex.n, ex.n_trained,
@@ -885,7 +890,7 @@ static int cmd_mask(int argc, char **argv, int export)
 
 static const char *draft_usage =
     "usage: maskft draft -m MODEL [-t TOKENIZER] --data D.jsonl --out D2.jsonl [-n 64] [--temp 0] [--seed S]\n"
-    "                    [--template auto|NAME]\n"
+    "                    [--template auto|NAME] [--threads N]\n"
     "  The model writes its own answer for every assistant turn (or completion) of D.jsonl, given\n"
     "  what precedes it, into \"content\" and \"draft\": edit the key facts into the content (mark\n"
     "  them {{key}}...{{/key}}) and the answer stays in the model's own words. -n caps the new\n"
@@ -1181,6 +1186,12 @@ static int cmd_train_data(args_t *ap)
                 100.0 * lora.n_params / m.n_params, m.n_params);
     }
 
+    size_t run_bytes = mft_model_bytes(&c, B, T, MFT_TRAIN | (a.lora ? MFT_FROZEN : 0)) +
+                       (a.lora ? mft_lora_bytes(&c, a.lora, B, T) : 0);
+    fprintf(stderr, "%s: %.1fM parameters; this run holds %.2f GiB (weights%s, activations for %d x %d)\n", a.model,
+            m.n_params / 1e6, run_bytes / 1073741824.0, a.lora ? " frozen, adapters with gradients and moments"
+                                                             : ", gradients, AdamW moments", B, T);
+
     /* the soft targets, computed once: the base model is frozen and the texts do not change */
     mft_soft_table st = { 0 }, ds = { 0 };
     int kl_facts = a.teacher > 0.0f || a.anchor > 0.0f, kl_replay = a.replay_kl > 0.0f;
@@ -1264,6 +1275,19 @@ static int cmd_train_data(args_t *ap)
     }
     FILE *log = a.log ? fopen(a.log, rs.step ? "ab" : "wb") : NULL;
     if (a.log && !log) die("cannot create '%s'", a.log);
+    if (log && !rs.step) { /* the first record: what made this run */
+        fputs("{\"run\": {\"argv\": [", log);
+        for (int i = 0; i < a.argc; i++) {
+            char *q = json_str(a.argv[i], (int)strlen(a.argv[i]));
+            fprintf(log, "%s%s", i ? ", " : "", q);
+            free(q);
+        }
+        fprintf(log, "], \"version\": \"%s\", \"simd\": \"%s\", \"threads\": %d, \"model_hash\": \"%016llx\", "
+                "\"data_hash\": \"%016llx\", \"parameters\": %zu, \"trained_parameters\": %zu, \"bytes\": %zu, "
+                "\"lr\": %g}}\n", mft_version(), mft_simd_name(), a.threads, (unsigned long long)rs.model_hash,
+                (unsigned long long)d.hash, m.n_params, a.lora ? lora.n_params : m.n_params, run_bytes, (double)o.lr);
+        fflush(log);
+    }
     int tty = isatty(2);
     if (until)
         fprintf(stderr, "training %s until every example is learned (each trained token p >= %g), at most %d epochs; "
@@ -1358,6 +1382,11 @@ static int cmd_train_data(args_t *ap)
             }
             int stop = a.stop_after && rs.step == a.stop_after && (until || rs.step < total);
             int save = (a.save_every && rs.step % a.save_every == 0) || g_interrupted || stop;
+            if (a.lora && g_interrupted) { /* the adapters are not checkpointed: say so, save nothing */
+                fprintf(stderr, "%sinterrupted after step %lld: a LoRA run is not checkpointed; nothing saved\n",
+                        tty ? "\n" : "", (long long)rs.step);
+                exit(130);
+            }
             if (save) {
                 memcpy(user, &rs, sizeof rs);
                 memcpy(user + sizeof rs, learned, (size_t)n_facts);
@@ -1825,6 +1854,7 @@ static int cmd_eval(int argc, char **argv)
 
 static const char *probe_usage =
     "usage: maskft probe -m BASE [-t TOKENIZER] --n 1000 --out P.jsonl [--seed S] [--len 64] [--temp 1]\n"
+    "                    [--threads N]\n"
     "  A retention set drawn from the base model itself: N texts sampled at --temp from the start\n"
     "  of a sequence, up to --len tokens or the end token, each split into {\"prompt\": the first\n"
     "  quarter (at least 4 tokens), \"completion\": the rest}. For `maskft eval --compare`.\n";
@@ -1911,7 +1941,7 @@ int main(int argc, char **argv)
         "  detokenize ids -> text\n"
         "  draft      the model writes its own answers into a JSONL data file\n"
         "  mask       show which tokens of a JSONL data file would be trained\n"
-        "  export     write input_ids + labels (-100 = not trained) for TRL / Axolotl\n"
+        "  export     write input_ids + labels (-100 = not trained) + attention_mask for TRL / Axolotl\n"
         "  convert    write a model as a Hugging Face folder or a llama2.c checkpoint\n"
         "  version    library version and SIMD path\n";
     if (argc < 2) {

@@ -116,6 +116,7 @@ cli_mask() { # mask shows trained tokens and counts them; export writes the same
     trained=$(sed -n 's/^[0-9]* examples, [0-9]* tokens, \([0-9]*\) trained.*/\1/p' $T/mask.txt)
     labels=$(grep -o '"labels": \[[^]]*\]' $T/export.jsonl | tr ',' '\n' | grep -vc -- '-100')
     [ "$trained" = "$labels" ] || { echo "trained $trained vs labels $labels"; return 1; }
+    [ "$(grep -c '"attention_mask": \[1, 1' $T/export.jsonl)" = 3 ] || { echo "attention_mask"; return 1; }
     printf '{"prompt": "a" "completion": "b"}\n' > $T/bad.jsonl
     ./build/maskft mask -m $M --data $T/bad.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "bad.jsonl:1:16:" $T/err.txt
 }
@@ -171,6 +172,8 @@ cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and t
     [ "$(grep '"epoch_end"' $T/u.log | grep -vc '"learned": 24,')" = $((n - 1)) ] || { echo "an earlier epoch had all learned"; return 1; }
     grep '"epoch_end"' $T/u.log | sed -n "$((n - 1))p" | grep -q '"p_min": 0\.[0-4]' || { echo "the epoch before the end was already learned"; return 1; }
     grep -q "24 of 24 learned" $T/u.txt && grep -q "until every example is learned (each trained token p >= 0.5)" $T/u.txt || return 1
+    # before it starts: the parameters and the memory; the log opens with the run's metadata
+    grep -q "0.3M parameters; this run holds 0.[0-9]* GiB" $T/u.txt && head -1 $T/u.log | grep -q '^{"run": {"argv": \["./build/maskft", "train"' || return 1
     # the learned leave: the last epoch trains fewer tokens than the first
     first=$(grep '"epoch": 1,' $T/u.log | sed 's/.*"trained_tokens": \([0-9]*\).*/\1/' | awk '{s += $1} END {print s}')
     last=$(grep "\"epoch\": $n," $T/u.log | sed 's/.*"trained_tokens": \([0-9]*\).*/\1/' | awk '{s += $1} END {print s}')
