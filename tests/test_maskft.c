@@ -435,14 +435,57 @@ static void test_gradcheck_families(void)
     EXPECT(kept && moved && blended, "llama3 scaling: %d kept, %d divided, %d blended of %d", kept, moved, blended, hs / 2);
 }
 
-/* the anchored objective J = sum w CE + sum aw KL(base || model) against finite differences */
-static double anchored_objective(mft_model *m, const int *in, const int *tg, const float *w, const float *base, const float *aw, int B, int T)
+/* The objectives beside the CE, against finite differences: J = sum w CE + sum aw KL(base ||
+   model) (the anchor, when base is set) + sum tw KL(teacher top-k || model) (when ids is set) */
+typedef struct {
+    const int *in, *tg;
+    const float *w;
+    int B, T;
+    const float *base, *aw;      /* the anchor */
+    const int *ids;              /* soft targets */
+    const float *p, *tw;
+    int k;
+} objective_t;
+
+static double objective(mft_model *m, const objective_t *o)
 {
-    mft_forward(m, in, tg, w, B, T, NULL, NULL);
-    mft_set_anchor(m, base, aw, NULL, NULL);
+    mft_forward(m, o->in, o->tg, o->w, o->B, o->T, NULL, NULL);
+    if (o->base) mft_set_anchor(m, o->base, o->aw, NULL, NULL);
+    if (o->ids) mft_set_soft_targets(m, o->ids, o->p, o->k, o->tw, NULL, NULL);
     double j = m->fwd_loss_sum + m->fwd_anchor_sum;
     m->anchor_w = m->anchor_logits = NULL; /* no backward follows */
+    m->soft_w = NULL;
     return j;
+}
+
+/* 8 random entries of every tensor of the analytic gradient an (of J, unnormalised) against a
+   4th-order central difference of J; J is a sum over 12 rows (~70), so its float32 rounding
+   leaves ~3e-3 of FD noise: |fd - an| <= 6e-3 + 5e-3 |fd|. Returns the entries checked. */
+static int fd_check(mft_model *m, const mft_config *c, const objective_t *o, const float *an, uint64_t *r,
+                    const char *what)
+{
+    int checked = 0;
+    for (int ti = 0; ti < mft_tensor_count(c); ti++) {
+        mft_tensor_info inf = mft_tensor_at(c, ti);
+        double worst_e = 0.0;
+        for (int s = 0; s < 8; s++) {
+            size_t j = (size_t)(mft__rand_u64(r) % inf.numel);
+            float *p = m->params + inf.offset + j, p0 = *p;
+            float h = 1e-3f * (fabsf(p0) > 1.0f ? fabsf(p0) : 1.0f);
+            *p = p0 + h; double lp = objective(m, o);
+            *p = p0 - h; double lm = objective(m, o);
+            *p = p0 + 2 * h; double lp2 = objective(m, o);
+            *p = p0 - 2 * h; double lm2 = objective(m, o);
+            *p = p0;
+            double fd = (8.0 * (lp - lm) - (lp2 - lm2)) / (12.0 * h);
+            double e = fabs(fd - an[inf.offset + j]) / (6e-3 + 5e-3 * fabs(fd));
+            if (e > worst_e) worst_e = e;
+            if (getenv("MFT_VERBOSE")) printf("    %s[%zu]: fd %.6f analytic %.6f (J %.4f)\n", inf.name, j, fd, an[inf.offset + j], lp);
+            checked++;
+        }
+        EXPECT(worst_e <= 1.0, "%s: finite difference disagrees with the %s gradient (error %.2f of the bound)", inf.name, what, worst_e);
+    }
+    return checked;
 }
 
 static void test_gradcheck_anchor(void)
@@ -463,28 +506,8 @@ static void test_gradcheck_anchor(void)
     EXPECT(mft_backward(&m, NULL) == MFT_OK, "backward");
     float *an = fbuf(m.n_params);
     memcpy(an, m.grads, m.n_params * sizeof(float));
-    int checked = 0;
-    for (int ti = 0; ti < mft_tensor_count(&c); ti++) {
-        mft_tensor_info inf = mft_tensor_at(&c, ti);
-        double worst_e = 0.0;
-        for (int s = 0; s < 8; s++) {
-            size_t j = (size_t)(mft__rand_u64(&r) % inf.numel);
-            float *p = m.params + inf.offset + j, p0 = *p;
-            float h = 1e-3f * (fabsf(p0) > 1.0f ? fabsf(p0) : 1.0f);
-            *p = p0 + h; double lp = anchored_objective(&m, in, tg, w, base, aw, B, T);
-            *p = p0 - h; double lm = anchored_objective(&m, in, tg, w, base, aw, B, T);
-            *p = p0 + 2 * h; double lp2 = anchored_objective(&m, in, tg, w, base, aw, B, T);
-            *p = p0 - 2 * h; double lm2 = anchored_objective(&m, in, tg, w, base, aw, B, T);
-            *p = p0;
-            double fd = (8.0 * (lp - lm) - (lp2 - lm2)) / (12.0 * h);
-            /* J is a sum over 12 rows (~70): its float32 rounding leaves ~3e-3 of FD noise */
-            double e = fabs(fd - an[inf.offset + j]) / (6e-3 + 5e-3 * fabs(fd));
-            if (e > worst_e) worst_e = e;
-            if (getenv("MFT_VERBOSE")) printf("    %s[%zu]: fd %.6f analytic %.6f (J %.4f)\n", inf.name, j, fd, an[inf.offset + j], lp);
-            checked++;
-        }
-        EXPECT(worst_e <= 1.0, "%s: finite difference disagrees with the anchored gradient (error %.2f of the bound)", inf.name, worst_e);
-    }
+    objective_t ob = { .in = in, .tg = tg, .w = w, .B = B, .T = T, .base = base, .aw = aw };
+    int checked = fd_check(&m, &c, &ob, an, &r, "anchored");
     EXPECT(checked >= 12 * 8, "checked %d", checked);
     /* an anchor on the base model's own logits pulls nothing: KL 0 and the CE gradient alone */
     float *own = fbuf((size_t)N * c.vocab_size), *g0 = fbuf(m.n_params);
@@ -511,17 +534,6 @@ static void test_gradcheck_anchor(void)
 }
 
 /* ---- the method's other objectives: soft targets (the teacher), DFT, LoRA ------------------- */
-
-/* J = sum w CE + sum tw KL(teacher top-k || model) */
-static double soft_objective(mft_model *m, const int *in, const int *tg, const float *w, const int *ids, const float *p, int k,
-                             const float *tw, int B, int T)
-{
-    mft_forward(m, in, tg, w, B, T, NULL, NULL);
-    mft_set_soft_targets(m, ids, p, k, tw, NULL, NULL);
-    double j = m->fwd_loss_sum + m->fwd_anchor_sum;
-    m->soft_w = NULL; /* no backward follows */
-    return j;
-}
 
 /* a random teacher: the k most likely tokens of random logits (distinct ids), their probabilities */
 static void random_topk(int *ids, float *p, int N, int k, int V, uint64_t *r)
@@ -560,26 +572,8 @@ static void test_gradcheck_soft_targets(void)
     EXPECT(mft_backward(&m, NULL) == MFT_OK, "backward");
     float *an = fbuf(m.n_params);
     memcpy(an, m.grads, m.n_params * sizeof(float));
-    int checked = 0;
-    for (int ti = 0; ti < mft_tensor_count(&c); ti++) {
-        mft_tensor_info inf = mft_tensor_at(&c, ti);
-        double worst_e = 0.0;
-        for (int s = 0; s < 8; s++) {
-            size_t j = (size_t)(mft__rand_u64(&r) % inf.numel);
-            float *q = m.params + inf.offset + j, q0 = *q;
-            float h = 1e-3f * (fabsf(q0) > 1.0f ? fabsf(q0) : 1.0f);
-            *q = q0 + h; double lp = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
-            *q = q0 - h; double lm = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
-            *q = q0 + 2 * h; double lp2 = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
-            *q = q0 - 2 * h; double lm2 = soft_objective(&m, in, tg, w, ids, p, K, tw, B, T);
-            *q = q0;
-            double fd = (8.0 * (lp - lm) - (lp2 - lm2)) / (12.0 * h);
-            double e = fabs(fd - an[inf.offset + j]) / (6e-3 + 5e-3 * fabs(fd));
-            if (e > worst_e) worst_e = e;
-            checked++;
-        }
-        EXPECT(worst_e <= 1.0, "%s: finite difference disagrees with the soft-target gradient (error %.2f of the bound)", inf.name, worst_e);
-    }
+    objective_t ob = { .in = in, .tg = tg, .w = w, .B = B, .T = T, .ids = ids, .p = p, .tw = tw, .k = K };
+    int checked = fd_check(&m, &c, &ob, an, &r, "soft-target");
     EXPECT(checked >= 12 * 8, "checked %d", checked);
     /* bad arguments are refused */
     mft_zero_grad(&m);
