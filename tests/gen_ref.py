@@ -131,8 +131,12 @@ def rope(x, n_pos):
     return torch.stack((ra, rb), dim=-1).reshape(x.shape)
 
 
-def forward(cfg, p, toks):
-    """toks: LongTensor [B, T] -> logits [B, T, V]"""
+def forward(cfg, p, toks, lin=None):
+    """toks: LongTensor [B, T] -> logits [B, T, V]. lin(x, name, l), if given, computes each of
+    the seven projections (x @ p[name][l].T by default): gen_ref_lora.py adds its adapters there."""
+    if lin is None:
+        def lin(x, name, l):
+            return x @ p[name][l].T
     nb, nt = toks.shape
     D, nh, nkv = cfg["dim"], cfg["n_heads"], cfg["n_kv"]
     hs = D // nh
@@ -141,9 +145,9 @@ def forward(cfg, p, toks):
     causal = torch.ones(nt, nt, dtype=torch.bool).tril()
     for l in range(cfg["n_layers"]):
         xn = rms_norm(h, p["rms_att"][l])
-        q = (xn @ p["wq"][l].T).view(nb, nt, nh, hs)
-        k = (xn @ p["wk"][l].T).view(nb, nt, nkv, hs)
-        v = (xn @ p["wv"][l].T).view(nb, nt, nkv, hs)
+        q = lin(xn, "wq", l).view(nb, nt, nh, hs)
+        k = lin(xn, "wk", l).view(nb, nt, nkv, hs)
+        v = lin(xn, "wv", l).view(nb, nt, nkv, hs)
         q = rope(q, nt)
         k = rope(k, nt)
         # grouped-query: query head j reads kv head j // grp
@@ -154,10 +158,10 @@ def forward(cfg, p, toks):
         sc = sc.masked_fill(~causal, float("-inf"))
         att = torch.softmax(sc, dim=-1) @ v                # [B, nh, T, hs]
         att = att.transpose(1, 2).reshape(nb, nt, D)
-        h = h + att @ p["wo"][l].T
+        h = h + lin(att, "wo", l)
         xn = rms_norm(h, p["rms_ffn"][l])
-        g = torch.nn.functional.silu(xn @ p["w1"][l].T) * (xn @ p["w3"][l].T)
-        h = h + g @ p["w2"][l].T
+        g = torch.nn.functional.silu(lin(xn, "w1", l)) * lin(xn, "w3", l)
+        h = h + lin(g, "w2", l)
     hn = rms_norm(h, p["rms_final"])
     wcls = p["token_embedding"] if cfg["tied"] else p["wcls"]
     return hn @ wcls.T

@@ -61,26 +61,7 @@ def forward_lora(cfg, p, ad, toks):
             A, Bm = ad[l][name]
             y = y + SCALE * (x @ A.T) @ Bm.T
         return y
-
-    nb, nt = toks.shape
-    D, nh, nkv = cfg["dim"], cfg["n_heads"], cfg["n_kv"]
-    hs, grp = D // nh, nh // nkv
-    causal = torch.ones(nt, nt, dtype=torch.bool).tril()
-    h = p["token_embedding"][toks]
-    for l in range(cfg["n_layers"]):
-        xn = R.rms_norm(h, p["rms_att"][l])
-        q = R.rope(lin(xn, "wq", l).view(nb, nt, nh, hs), nt)
-        k = R.rope(lin(xn, "wk", l).view(nb, nt, nkv, hs), nt)
-        v = lin(xn, "wv", l).view(nb, nt, nkv, hs)
-        k, v = k.repeat_interleave(grp, dim=2), v.repeat_interleave(grp, dim=2)
-        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
-        sc = ((q @ k.transpose(-1, -2)) / (hs ** 0.5)).masked_fill(~causal, float("-inf"))
-        att = (torch.softmax(sc, dim=-1) @ v).transpose(1, 2).reshape(nb, nt, D)
-        h = h + lin(att, "wo", l)
-        xn = R.rms_norm(h, p["rms_ffn"][l])
-        h = h + lin(torch.nn.functional.silu(lin(xn, "w1", l)) * lin(xn, "w3", l), "w2", l)
-    wcls = p["token_embedding"] if cfg["tied"] else p["wcls"]
-    return R.rms_norm(h, p["rms_final"]) @ wcls.T
+    return R.forward(cfg, p, toks, lin)
 
 
 def main():
