@@ -1590,6 +1590,20 @@ MFT_API size_t mft_model_bytes(const mft_config *c, int B, int T, int flags)
     return mft__layout(NULL, NULL, c, B, T, flags) + 64; /* + 64: room to align the start */
 }
 
+/* The caller's block for an object of need bytes (an mft_*_bytes figure, which holds 64 of
+   slack for the alignment): its start aligned to 64 bytes and zeroed, or NULL (*s =
+   MFT_ERR_NOMEM) when it is too small. */
+static char *mft__block(void *mem, size_t mem_bytes, size_t need, mft_status *s, mft_error *err)
+{
+    if (!mem || mem_bytes < need) {
+        *s = mft__fail(err, MFT_ERR_NOMEM, "memory block of %zu bytes is smaller than the %zu needed", mem_bytes, need);
+        return NULL;
+    }
+    char *base = (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    memset(base, 0, need - 64);
+    return base;
+}
+
 MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int T, int flags, void *mem,
                                   size_t mem_bytes, mft_error *err)
 {
@@ -1600,12 +1614,8 @@ MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int 
     mft_status s = mft__check_shape(c, B, T, flags, err);
     if (s) return s;
     if (flags & MFT_TRAIN) flags |= MFT_FORWARD;
-    size_t need = mft_model_bytes(c, B, T, flags);
-    if (!mem || mem_bytes < need)
-        return mft__fail(err, MFT_ERR_NOMEM, "memory block of %zu bytes is smaller than the %zu needed", mem_bytes,
-                         need);
-    char *base = (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
-    memset(base, 0, need - 64);
+    char *base = mft__block(mem, mem_bytes, mft_model_bytes(c, B, T, flags), &s, err);
+    if (!base) return s;
     m->cfg = *c;
     m->B = (flags & MFT_FORWARD) ? B : 0;
     m->T = (flags & MFT_FORWARD) ? T : 0;
@@ -2077,12 +2087,8 @@ MFT_API mft_status mft_lora_init(mft_lora *lo, const mft_config *c, int rank, fl
     memset(lo, 0, sizeof *lo);
     mft_status s = mft__lora_check(c, rank, alpha, B, T, err);
     if (s) return s;
-    size_t need = mft_lora_bytes(c, rank, B, T);
-    if (!mem || mem_bytes < need)
-        return mft__fail(err, MFT_ERR_NOMEM, "memory block of %zu bytes is smaller than the %zu needed", mem_bytes,
-                         need);
-    char *base = (char *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
-    memset(base, 0, need - 64);
+    char *base = mft__block(mem, mem_bytes, mft_lora_bytes(c, rank, B, T), &s, err);
+    if (!base) return s;
     mft__lora_layout(lo, base, c, rank, B, T);
     lo->rank = rank;
     lo->alpha = alpha;
