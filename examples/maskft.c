@@ -74,7 +74,7 @@ static void open_model(mft_model *m, const char *path, int B, int T, int flags, 
 typedef struct {
     const char *model, *tok, *prompt, *text, *out, *data, *policy, *tmpl, *eligible, *eot, *html;
     const char *resume, *log, *base, *probes, *mc, *facts, *out_type, *replay, *drift, *lora_out;
-    int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, replay_kl_mode, drift_n, steps_set,
+    int no_eot, json, until_set, max_epochs, topk, lora, dft, lr_default, drift_n, steps_set,
         seq_set, argc;
     char **argv; /* the command line, for the --log metadata */
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
@@ -952,8 +952,8 @@ typedef struct {
     uint64_t hash;
 } dataset_t;
 
-static void load_dataset(const args_t *a, const char *path, mft_data_opts o, int filter, float tau,
-                         const mft_tokenizer *tok, mft_model *m, int max_len, int contexts, dataset_t *d)
+static void load_dataset(const char *path, mft_data_opts o, int filter, float tau, const mft_tokenizer *tok,
+                         mft_model *m, int max_len, int contexts, dataset_t *d)
 {
     int line_no = 0, ecap = 64, shown = 0, len;
     mft_error err;
@@ -985,22 +985,33 @@ static void load_dataset(const args_t *a, const char *path, mft_data_opts o, int
         d->tokens += ex->n;
         d->trained += ex->n_trained;
         d->n_full += ex->n >= max_len; /* as long as a row allows: probably cut to it */
-        if (!ex->n_trained && shown++ < 10 && !a->replay_kl_mode)
+        if (!ex->n_trained && shown++ < 10)
             fprintf(stderr, "maskft: %s:%d: empty mask: no token of this example is trained; left out\n", path,
                     line_no);
         d->n_empty += !ex->n_trained;
         d->line[d->n] = line_no;
-        if ((!ex->n_trained && !a->replay_kl_mode) || ex->n < 2) {
+        if (!ex->n_trained || ex->n < 2) {
             mft_example_free(ex);
             mft_free(d->context[d->n]);
         } else d->n++;
     }
-    if (d->n_empty > 10 && !a->replay_kl_mode)
+    if (d->n_empty > 10)
         fprintf(stderr, "maskft: ... %d examples with an empty mask in all\n", d->n_empty);
     if (d->n_full)
         fprintf(stderr, "maskft: %s: %d examples fill a whole row (%d tokens) and were probably cut to it: what lies "
                 "beyond is not trained (raise --seq?)\n", path, d->n_full, max_len - 1);
     mft_free(data);
+}
+
+/* the model's own texts (replay, drift): every token of every record, no end token (a sample
+   cut at --len has none), the template of the training data */
+static void load_texts(const char *path, mft_data_opts o, const mft_tokenizer *tok, mft_model *m, int max_len,
+                       dataset_t *d)
+{
+    o.policy = MFT_POLICY_ALL;
+    o.eligible = MFT_ELIGIBLE_ALL;
+    o.train_eot = 0;
+    load_dataset(path, o, 0, 0.0f, tok, m, max_len, 0, d);
 }
 
 static void dataset_free(dataset_t *d)
@@ -1140,21 +1151,15 @@ static int cmd_train_data(args_t *ap)
     float tau = 0;
     mft_data_opts dopt = data_opts(&a, &tok, &filter, &tau);
     dataset_t d, rp;
-    load_dataset(&a, a.data, dopt, filter, tau, &tok, &m, T + 1, a.teacher > 0.0f, &d);
+    load_dataset(a.data, dopt, filter, tau, &tok, &m, T + 1, a.teacher > 0.0f, &d);
     fprintf(stderr, "%s: %d examples, %ld tokens, %ld trained (%.1f%%), %d with an empty mask\n", a.data,
             d.n + d.n_empty, d.tokens, d.trained, d.tokens ? 100.0 * d.trained / d.tokens : 0.0, d.n_empty);
     if (!d.trained) die("no example has a trained token: nothing to train on (see `maskft mask -h`)");
     int n_facts = d.n, n_replay = 0;
     if (a.replay) { /* the model's own samples: every token trained, or (--replay-kl) only kept close */
-        mft_data_opts ro = dopt;
-        ro.policy = MFT_POLICY_ALL;
-        ro.eligible = MFT_ELIGIBLE_ALL;
-        ro.train_eot = 0;
-        args_t ra = a;
-        ra.replay_kl_mode = a.replay_kl > 0.0f;
-        load_dataset(&ra, a.replay, ro, 0, 0, &tok, &m, T + 1, 0, &rp);
+        load_texts(a.replay, dopt, &tok, &m, T + 1, &rp);
         if (!rp.n) die("--replay '%s' has no example to replay", a.replay);
-        if (ra.replay_kl_mode)
+        if (a.replay_kl > 0.0f)
             for (int i = 0; i < rp.n; i++) memset(rp.ex[i].w, 0, (size_t)rp.ex[i].n * sizeof(float));
         n_replay = rp.n;
         d.ex = realloc(d.ex, (size_t)(n_facts + n_replay) * sizeof *d.ex);
@@ -1213,13 +1218,7 @@ static int cmd_train_data(args_t *ap)
        (the base model's top-k there kept like the anchor's) */
     dataset_t dd = { 0 };
     if (a.drift) {
-        mft_data_opts ro = dopt;
-        ro.policy = MFT_POLICY_ALL;
-        ro.eligible = MFT_ELIGIBLE_ALL;
-        ro.train_eot = 0;
-        args_t ra = a;
-        ra.replay_kl_mode = 1;
-        load_dataset(&ra, a.drift, ro, 0, 0, &tok, &m, T + 1, 0, &dd);
+        load_texts(a.drift, dopt, &tok, &m, T + 1, &dd);
         if (dd.n > a.drift_n) { /* the first --drift-n texts */
             for (int i = a.drift_n; i < dd.n; i++) {
                 mft_example_free(&dd.ex[i]);
