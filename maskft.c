@@ -1584,10 +1584,24 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
     return MFT_OK;
 }
 
+/* MFT_CONTEXT: the model serves T positions (its KV cache and RoPE tables), not the whole
+   context its file declares; file_ctx keeps that for the writers */
+static mft_config mft__served(const mft_config *c, int T, int flags)
+{
+    mft_config sc = *c;
+    if ((flags & MFT_CONTEXT) && T > 0 && T < c->seq_len) {
+        if (!sc.file_ctx) sc.file_ctx = c->seq_len;
+        sc.seq_len = T;
+    }
+    return sc;
+}
+
 MFT_API size_t mft_model_bytes(const mft_config *c, int B, int T, int flags)
 {
-    if (mft__check_shape(c, B, T, flags, NULL)) return 0;
-    return mft__layout(NULL, NULL, c, B, T, flags) + 64; /* + 64: room to align the start */
+    if (!c) return 0;
+    mft_config sc = mft__served(c, T, flags);
+    if (mft__check_shape(&sc, B, T, flags, NULL)) return 0;
+    return mft__layout(NULL, NULL, &sc, B, T, flags) + 64; /* + 64: room to align the start */
 }
 
 /* The caller's block for an object of need bytes (an mft_*_bytes figure, which holds 64 of
@@ -1608,7 +1622,7 @@ MFT_API mft_status mft_model_init(mft_model *m, const mft_config *c, int B, int 
                                   size_t mem_bytes, mft_error *err)
 {
     if (!m || !c) return mft__fail(err, MFT_ERR_ARG, "model or config is NULL");
-    mft_config cfg = *c; /* c may point into *m, which is cleared next */
+    mft_config cfg = mft__served(c, T, flags); /* c may point into *m, which is cleared next */
     c = &cfg;
     memset(m, 0, sizeof *m);
     mft_status s = mft__check_shape(c, B, T, flags, err);
@@ -1763,13 +1777,31 @@ static mft_status mft__read_header(mft__src *f, mft__ckpt *h, mft_error *err)
                          c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, expect,
                          (double)f->size < expect ? "truncated" : "trailing bytes or not a llama2.c checkpoint");
     }
+    /* the context a model is used with: the header's, at most MFT_MAX_CONTEXT (as for the other
+       formats). A version-1 file's size does not bound its seq_len; the KV cache and the RoPE
+       tables would be seq_len long. Writers put the header's value back (file_ctx). */
+    if (h->cfg.seq_len > MFT_MAX_CONTEXT) {
+        h->cfg.file_ctx = h->cfg.seq_len;
+        h->cfg.seq_len = MFT_MAX_CONTEXT;
+    }
     return MFT_OK;
 }
+
+/* the first eight bytes of a source are a training checkpoint's magic */
+static int mft__is_ckpt(mft__src *f)
+{
+    char magic[8];
+    int yes = f->size >= 8 && !mft__src_read(f, magic, 8, NULL) && !memcmp(magic, "MFTCKPT2", 8);
+    mft__src_seek(f, 0, NULL);
+    return yes;
+}
+static mft_status mft__ckpt_model(mft__src *f, mft_config *c, mft_model *m, mft_error *err); /* (>>train) */
 
 static mft_status mft__model_config(mft__src *f, mft_config *c, mft_error *err)
 {
     mft__ckpt h;
     if (!c) return mft__fail(err, MFT_ERR_ARG, "config is NULL");
+    if (mft__is_ckpt(f)) return mft__ckpt_model(f, c, NULL, err);
     mft_status s = mft__read_header(f, &h, err);
     if (!s) *c = h.cfg;
     return s;
@@ -1827,17 +1859,35 @@ static mft_status mft__check_finite(const mft_model *m, const char *where, mft_e
     return MFT_OK;
 }
 
+/* no writer saves a model with a NaN or Inf in it: every program that read it would go wrong */
+static mft_status mft__savable(const mft_model *m, const char *path, mft_error *err)
+{
+    const mft_config *c = &m->cfg;
+    for (int i = 0; i < mft_tensor_count(c); i++) {
+        mft_tensor_info ti = mft_tensor_at(c, i);
+        for (size_t j = 0; j < ti.numel; j++)
+            if (!isfinite(m->params[ti.offset + j]))
+                return mft__fail(err, MFT_ERR_NONFINITE, "'%s' not written: tensor %s holds a non-finite value at "
+                                 "element %zu", path, ti.name, j);
+    }
+    return MFT_OK;
+}
+
 static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)
 {
     mft__ckpt h;
     if (!m || !m->params) return mft__fail(err, MFT_ERR_STATE, "model is not initialised");
-    mft_status s = mft__read_header(f, &h, err);
-    if (s) return s;
     const mft_config *c = &m->cfg;
+    int ckpt = mft__is_ckpt(f);
+    mft_status s = ckpt ? mft__ckpt_model(f, &h.cfg, NULL, err) : mft__read_header(f, &h, err);
+    if (s) return s;
     if (h.cfg.dim != c->dim || h.cfg.hidden_dim != c->hidden_dim || h.cfg.n_layers != c->n_layers ||
         h.cfg.n_heads != c->n_heads || h.cfg.n_kv_heads != c->n_kv_heads || h.cfg.vocab_size != c->vocab_size ||
-        h.cfg.seq_len != c->seq_len || h.cfg.shared_classifier != c->shared_classifier)
+        (h.cfg.file_ctx ? h.cfg.file_ctx : h.cfg.seq_len) != (c->file_ctx ? c->file_ctx : c->seq_len) ||
+        h.cfg.shared_classifier != c->shared_classifier ||
+        (ckpt && mft_param_count(&h.cfg) != mft_param_count(c)))
         return mft__fail(err, MFT_ERR_ARG, "'%s' has a different shape than the model it is loaded into", f->name);
+    if (ckpt) return mft__ckpt_model(f, &h.cfg, m, err);
     size_t sz[MFT__NT];
     mft__tensor_sizes(c, sz);
     const mft_params *w = &m->w;
@@ -1846,7 +1896,8 @@ static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)
         size_t core = 0;
         for (int i = 0; i < 11; i++) core += sz[i];
         s = mft__src_read(f, m->params, 4 * (uint64_t)core, err);
-        if (!s) s = mft__src_seek(f, f->pos + 4 * (uint64_t)c->seq_len * (uint64_t)(c->dim / c->n_heads), err);
+        uint64_t ctx = (uint64_t)(h.cfg.file_ctx ? h.cfg.file_ctx : h.cfg.seq_len); /* the freq_cis rows */
+        if (!s) s = mft__src_seek(f, f->pos + 4 * ctx * (uint64_t)(c->dim / c->n_heads), err);
         if (!s && !c->shared_classifier) s = mft__src_read(f, w->wcls, 4 * (uint64_t)sz[11], err);
     } else if (!s) {
         float *order[12] = { w->rms_att, w->rms_ffn, w->rms_final, w->tok_emb, w->wq, w->wk,
@@ -1959,13 +2010,15 @@ MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_erro
                          : c->qk_norm      ? "q/k norms"
                          : c->rope_scaling ? "rope scaling"
                                            : "a head_dim other than dim / n_heads");
+    mft_status st = mft__savable(m, path, err);
+    if (st) return st;
     char *tmp;
-    mft_status st;
     FILE *f = mft__tmp_create(path, &tmp, &st, err);
     if (!f) return st;
+    int ctx = c->file_ctx > c->seq_len ? c->file_ctx : c->seq_len; /* the context the model came with */
     int32_t hd[7] = { c->dim,     c->hidden_dim, c->n_layers,
                       c->n_heads, c->n_kv_heads, c->shared_classifier ? c->vocab_size : -c->vocab_size,
-                      c->seq_len };
+                      ctx };
     size_t sz[MFT__NT], core = 0;
     mft__tensor_sizes(c, sz);
     for (int i = 0; i < 11; i++) core += sz[i];
@@ -1973,7 +2026,7 @@ MFT_API mft_status mft_model_save(const mft_model *m, const char *path, mft_erro
     /* freq_cis tables: llama2.c's run.c skips over them, so they must be there */
     int hs = c->dim / c->n_heads;
     for (int part = 0; part < 2 && ok; part++)
-        for (int p = 0; p < c->seq_len && ok; p++)
+        for (int p = 0; p < ctx && ok; p++)
             for (int i = 0; i < hs / 2 && ok; i++) {
                 double a = p * pow((double)c->rope_theta, -2.0 * i / hs);
                 float v = (float)(part ? sin(a) : cos(a));
@@ -2753,17 +2806,20 @@ MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const i
    order: "MFTCKPT2", int32 x14 shape (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
    vocab_size, seq_len, shared_classifier, head_dim, arch, qkv_bias, qk_norm, rope_scaling,
    rope_orig_ctx), float norm_eps, rope_theta, rope factor, low and high frequency factors,
-   int64 step, n_params,
-   user_bytes, int32 has_adam, then params, [adam_m, adam_v], the user block, and an FNV-1a
-   64-bit hash of every byte before it, so a truncated or damaged file is refused rather than
-   half loaded. Written to PATH.tmp and renamed: a crash never replaces a good checkpoint. */
+   int64 step, n_params, user_bytes, int32 has_adam, file_ctx, then params, [adam_m, adam_v],
+   the user block, and an FNV-1a 64-bit hash of every byte before it, so a truncated or damaged
+   file is refused rather than half loaded. Every field is range-checked and every float read
+   before anything is loaded: weights and moments finite, second moments >= 0 (a crafted
+   negative one would put NaN into every weight at the next step). Written to PATH.tmp and
+   renamed: a crash, even kill -9, never replaces a good checkpoint. It is a model file too:
+   mft_model_open reads its weights (and nothing else). */
 
 typedef struct mft__ckpt_head {
     char magic[8];
     int32_t shape[14];
     float eps, theta, rope[3];
     int64_t step, n_params, user_bytes;
-    int32_t has_adam, pad;
+    int32_t has_adam, file_ctx; /* file_ctx: the context of the file the run started from (0: seq_len) */
 } mft__ckpt_head;
 
 static mft__ckpt_head mft__ckpt_head_of(const mft_model *m, size_t user_bytes)
@@ -2785,7 +2841,21 @@ static mft__ckpt_head mft__ckpt_head_of(const mft_model *m, size_t user_bytes)
     h.n_params = (int64_t)m->n_params;
     h.user_bytes = (int64_t)user_bytes;
     h.has_adam = m->adam_m != NULL;
+    h.file_ctx = c->file_ctx > c->seq_len ? c->file_ctx : 0;
     return h;
+}
+
+/* the floats of a checkpoint that no training run can produce: a non-finite weight or moment,
+   or a negative second moment (AdamW divides by its square root) */
+static mft_status mft__ckpt_values(const float *x, size_t n, int second, uint64_t at, const char *name,
+                                   mft_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (second && x[i] < 0.0f))
+            return mft__fail(err, MFT_ERR_FORMAT, "'%s' is damaged: %s %g at byte %llu", name,
+                             second ? "AdamW second moment" : "a weight or first moment", (double)x[i],
+                             (unsigned long long)(at + 4 * i));
+    return MFT_OK;
 }
 
 MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, const void *user, size_t user_bytes,
@@ -2794,6 +2864,13 @@ MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, con
     if (!m || !m->params || !path || (user_bytes && !user))
         return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_save: NULL argument");
     mft__ckpt_head h = mft__ckpt_head_of(m, user_bytes);
+    /* a checkpoint is what a run continues from: never one that could not have been trained */
+    for (int i = 0; i < (h.has_adam ? 3 : 1); i++) {
+        const float *x = i == 0 ? m->params : i == 1 ? m->adam_m : m->adam_v;
+        mft_status s = mft__ckpt_values(x, m->n_params, i == 2, 0, path, err);
+        if (s) return mft__fail(err, MFT_ERR_NONFINITE, "'%s' not written: the %s hold a value no run can continue "
+                                "from (NaN, Inf or a negative second moment)", path, i ? "AdamW moments" : "weights");
+    }
     char *tmp;
     mft_status st;
     FILE *f = mft__tmp_create(path, &tmp, &st, err);
@@ -2812,22 +2889,81 @@ MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, con
     return mft__tmp_commit(f, tmp, path, ok, err);
 }
 
-/* checks everything, then loads: the shape, the size to the byte and the hash, before any
-   byte of the model is overwritten */
+/* The header, every field in range, and the file's size to the byte; *c gets the model's
+   config (as mft_model_config reads it). */
+static mft_status mft__ckpt_header(mft__src *f, mft__ckpt_head *h, mft_config *c, mft_error *err)
+{
+    if (f->size < sizeof *h + 8 || mft__src_seek(f, 0, NULL) || mft__src_read(f, h, sizeof *h, NULL) ||
+        memcmp(h->magic, "MFTCKPT2", 8))
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a maskft training checkpoint", f->name);
+    memset(c, 0, sizeof *c);
+    const int32_t *v = h->shape;
+    c->dim = v[0], c->hidden_dim = v[1], c->n_layers = v[2], c->n_heads = v[3], c->n_kv_heads = v[4];
+    c->vocab_size = v[5], c->seq_len = v[6], c->shared_classifier = v[7], c->head_dim = v[8], c->arch = v[9];
+    c->qkv_bias = v[10], c->qk_norm = v[11], c->rope_scaling = v[12], c->rope_orig_ctx = v[13];
+    c->norm_eps = h->eps, c->rope_theta = h->theta;
+    c->rope_factor = h->rope[0], c->rope_low_freq = h->rope[1], c->rope_high_freq = h->rope[2];
+    c->file_ctx = h->file_ctx;
+    if (c->head_dim * c->n_heads == c->dim) c->head_dim = 0; /* as the readers leave it */
+    mft_error e2;
+    if (mft_config_check(c, &e2) || c->seq_len > MFT_MAX_CONTEXT || h->file_ctx < 0)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s': its header holds no valid model (%s)", f->name,
+                         c->seq_len > MFT_MAX_CONTEXT ? "context too long" : h->file_ctx < 0 ? "file_ctx" : e2.msg);
+    if (h->n_params != (int64_t)mft_param_count(c) || (h->has_adam != 0 && h->has_adam != 1) || h->step < 0 ||
+        h->step > ((int64_t)1 << 40) || h->user_bytes < 0 || (uint64_t)h->user_bytes > f->size)
+        return mft__fail(err, MFT_ERR_FORMAT,
+                         "'%s' is damaged: header fields out of range (parameters %lld, step %lld, run state %lld "
+                         "bytes)",
+                         f->name, (long long)h->n_params, (long long)h->step, (long long)h->user_bytes);
+    uint64_t want = sizeof *h + (uint64_t)h->n_params * 4 * (h->has_adam ? 3 : 1) + (uint64_t)h->user_bytes + 8;
+    if (f->size != want)
+        return mft__fail(err, MFT_ERR_FORMAT, "'%s' has %llu bytes, its header implies %llu: %s", f->name,
+                         (unsigned long long)f->size, (unsigned long long)want,
+                         f->size < want ? "truncated" : "trailing bytes");
+    return MFT_OK;
+}
+
+/* First pass over the body: the hash of every byte and the value of every float, before
+   anything is overwritten. */
+static mft_status mft__ckpt_verify(mft__src *f, const mft__ckpt_head *h, mft_error *err)
+{
+    uint64_t n = (uint64_t)h->n_params * 4, floats = n * (h->has_adam ? 3 : 1);
+    uint64_t total = floats + (uint64_t)h->user_bytes, hash = mft_hash(MFT_HASH_SEED, h, sizeof *h), stored = 0;
+    float buf[1 << 14];
+    mft_status s = mft__src_seek(f, sizeof *h, err);
+    for (uint64_t done = 0; done < total && !s;) {
+        /* chunks never straddle the end of a block (weights, m, v, run state): one kind each */
+        uint64_t end = done < n ? n : done < floats ? (done < 2 * n ? 2 * n : floats) : total;
+        size_t k = end - done < sizeof buf ? (size_t)(end - done) : sizeof buf;
+        s = mft__src_read(f, buf, k, err);
+        if (!s) hash = mft_hash(hash, buf, k);
+        if (!s && done < floats) s = mft__ckpt_values(buf, k / 4, done >= 2 * n, sizeof *h + done, f->name, err);
+        done += k;
+    }
+    if (!s) s = mft__src_read(f, &stored, 8, err);
+    if (!s && stored != hash)
+        s = mft__fail(err, MFT_ERR_FORMAT, "'%s' is damaged (its checksum does not match)", f->name);
+    return s;
+}
+
+/* checks everything, then loads: the shape, the size to the byte, every value and the hash,
+   before any byte of the model is overwritten */
 static mft_status mft__checkpoint_load(mft_model *m, mft__src *f, void *user, size_t user_bytes, mft_error *err)
 {
     if (!m || !m->params || (user_bytes && !user))
         return mft__fail(err, MFT_ERR_ARG, "mft_checkpoint_load: NULL argument");
     mft__ckpt_head h, want = mft__ckpt_head_of(m, user_bytes);
-    if (f->size < sizeof h + 8 || mft__src_read(f, &h, sizeof h, NULL) || memcmp(h.magic, "MFTCKPT2", 8))
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' is not a maskft training checkpoint", f->name);
+    mft_config hc;
+    mft_status s = mft__ckpt_header(f, &h, &hc, err);
+    if (s) return s;
     if (memcmp(h.shape, want.shape, sizeof h.shape) || h.eps != want.eps || h.theta != want.theta ||
         memcmp(h.rope, want.rope, sizeof h.rope) || h.n_params != want.n_params)
         return mft__fail(
             err, MFT_ERR_FORMAT,
-            "'%s' holds a model of another shape (dim %d, %d layers, vocabulary %d) than this one (dim %d, "
-            "%d layers, vocabulary %d)",
-            f->name, h.shape[0], h.shape[2], h.shape[5], want.shape[0], want.shape[2], want.shape[5]);
+            "'%s' holds a model of another shape (dim %d, %d layers, vocabulary %d, context %d) than this one (dim %d, "
+            "%d layers, vocabulary %d, context %d)",
+            f->name, h.shape[0], h.shape[2], h.shape[5], h.shape[6], want.shape[0], want.shape[2], want.shape[5],
+            want.shape[6]);
     if (h.has_adam && !m->adam_m)
         return mft__fail(err, MFT_ERR_STATE, "'%s' holds optimizer state: open the model with MFT_TRAIN to resume",
                          f->name);
@@ -2836,26 +2972,9 @@ static mft_status mft__checkpoint_load(mft_model *m, mft__src *f, void *user, si
                          "'%s': its run state is %lld bytes, this program expects %zu (written by "
                          "another version?)",
                          f->name, (long long)h.user_bytes, user_bytes);
-    /* first pass: the whole file must be there and hash right before anything is overwritten */
-    size_t n = m->n_params * sizeof(float);
-    uint64_t total = (uint64_t)n * (h.has_adam ? 3 : 1) + user_bytes, want_size = sizeof h + total + 8;
-    if (f->size < want_size) return mft__fail(err, MFT_ERR_FORMAT, "'%s' is truncated", f->name);
-    uint64_t hash = mft_hash(MFT_HASH_SEED, &h, sizeof h), stored = 0;
-    unsigned char buf[1 << 16];
-    mft_status s = MFT_OK;
-    for (uint64_t left = total; left > 0 && !s;) {
-        size_t k = left < sizeof buf ? (size_t)left : sizeof buf;
-        s = mft__src_read(f, buf, k, err);
-        hash = mft_hash(hash, buf, k);
-        left -= k;
-    }
-    if (!s) s = mft__src_read(f, &stored, 8, err);
-    if (s) return s;
-    if (stored != hash) return mft__fail(err, MFT_ERR_FORMAT, "'%s' is damaged (its checksum does not match)", f->name);
-    if (f->size != want_size)
-        return mft__fail(err, MFT_ERR_FORMAT, "'%s' has %llu bytes, expected %llu", f->name,
-                         (unsigned long long)f->size, (unsigned long long)want_size);
+    if ((s = mft__ckpt_verify(f, &h, err))) return s;
     /* second pass: load */
+    size_t n = m->n_params * sizeof(float);
     s = mft__src_seek(f, sizeof h, err);
     if (!s) s = mft__src_read(f, m->params, n, err);
     if (!s && h.has_adam) {
@@ -2873,6 +2992,19 @@ static mft_status mft__checkpoint_load(mft_model *m, mft__src *f, void *user, si
     m->anchor_w = m->anchor_logits = NULL;
     m->soft_w = NULL;
     return s;
+}
+
+/* A training checkpoint read as a model file (mft_model_config, mft_model_open: eval and
+   generate take one): the config from its header; with m, the weights, after the same checks
+   as a resume. The optimizer state and the run state stay in the file. */
+static mft_status mft__ckpt_model(mft__src *f, mft_config *c, mft_model *m, mft_error *err)
+{
+    mft__ckpt_head h;
+    mft_status s = mft__ckpt_header(f, &h, c, err);
+    if (s || !m) return s;
+    if ((s = mft__ckpt_verify(f, &h, err))) return s;
+    s = mft__src_seek(f, sizeof h, err);
+    return s ? s : mft__src_read(f, m->params, m->n_params * sizeof(float), err);
 }
 
 MFT_API mft_status mft_checkpoint_load(mft_model *m, const char *path, void *user, size_t user_bytes, mft_error *err)
@@ -5047,6 +5179,7 @@ MFT_API mft_status mft_hf_save(const mft_model *m, const char *dir, int dtype, c
     int dt = dtype < 0 ? m->cfg.dtype : dtype;
     if (dt < MFT_DTYPE_F32 || dt > MFT_DTYPE_BF16)
         return mft__fail(err, MFT_ERR_ARG, "dtype %d is not one of MFT_DTYPE_*", dt);
+    if (mft__savable(m, dir, err)) return MFT_ERR_NONFINITE;
     char *cp = mft__join(dir, "config.json"), *sp = mft__join(dir, "model.safetensors");
     char *gp = mft__join(dir, "generation_config.json");
     mft_status s = cp && sp && gp ? MFT_OK : mft__fail(err, MFT_ERR_NOMEM, "out of memory");
@@ -8452,6 +8585,7 @@ MFT_API mft_status mft_gguf_save(const mft_model *m, const char *path, int dtype
     if (t->vocab_size > c->vocab_size)
         return mft__fail(err, MFT_ERR_ARG, "the tokenizer has %d tokens, more than the model's %d", t->vocab_size,
                          c->vocab_size);
+    if (mft__savable(m, path, err)) return MFT_ERR_NONFINITE;
     const char *arch = c->arch == MFT_ARCH_QWEN3 ? "qwen3" : c->arch == MFT_ARCH_QWEN2 ? "qwen2" : "llama";
     int hs = mft_head_dim(c);
     mft_status s = MFT_OK;

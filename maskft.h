@@ -308,9 +308,12 @@ enum {
     MFT_FORWARD = 1,   /* activations for B x T positions: forward() works (eval, scoring) */
     MFT_TRAIN = 2,     /* + gradients, AdamW moments, activation gradients (implies FORWARD) */
     MFT_GENERATE = 4,  /* + a KV cache of seq_len positions: decode() works */
-    MFT_FROZEN = 8     /* with MFT_TRAIN: no gradients or AdamW moments for the weights (12 bytes
+    MFT_FROZEN = 8,    /* with MFT_TRAIN: no gradients or AdamW moments for the weights (12 bytes
                           per parameter less); backward() only carries gradients down, for LoRA
                           adapters (mft_lora) to train while the weights stay as they are */
+    MFT_CONTEXT = 16   /* the model serves T positions, not its file's whole context: the KV cache
+                          and RoPE tables hold T (seq_len becomes T; file_ctx keeps the file's for
+                          the writers). For generation, T = prompt + new tokens costs only that */
 };
 
 struct mft_lora;

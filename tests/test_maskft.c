@@ -972,6 +972,119 @@ static void test_packing(void)
     mft_model_free(&b);
 }
 
+/* rewrites a checkpoint's trailing hash after bytes were changed (what a crafted file does) */
+static void rehash(char *b, long n)
+{
+    uint64_t h = mft_hash(MFT_HASH_SEED, b, (size_t)n - 8);
+    memcpy(b + n - 8, &h, 8);
+}
+
+/* a checkpoint is validated like a model file: every header field in range, every value one a
+   run can produce (finite; AdamW's second moments >= 0), even with the hash recomputed; no
+   writer saves a non-finite model; a checkpoint opens as a model (its weights); a header's
+   context claim does not size the memory (MFT_MAX_CONTEXT, and MFT_CONTEXT's T) */
+static void test_checkpoint_strict(void)
+{
+    mft_config c = tiny_config(0);
+    mft_model a, r;
+    EXPECT(open_tiny(&a, &c, 2, 8, MFT_TRAIN, 9) == MFT_OK && open_tiny(&r, &c, 2, 8, MFT_TRAIN, 5) == MFT_OK, "init");
+    mft_train_opts o = mft_train_opts_default();
+    int in[16], tg[16];
+    float w[16];
+    random_batch(in, tg, w, 2, 8, c.vocab_size, 3);
+    EXPECT(mft_train_step(&a, &o, in, tg, w, 2, 8, NULL, NULL) == MFT_OK, "step");
+    const char *ck = "build/test_strict.ckpt", *bad = "build/test_strict_bad.ckpt";
+    uint64_t st[2] = { 1, 2 }, back[2];
+    mft_error err;
+    EXPECT(mft_checkpoint_save(&a, ck, st, sizeof st, &err) == MFT_OK, "save: %s", err.msg);
+    long n;
+    char *b = slurp(ck, &n);
+    size_t hb = sizeof(mft__ckpt_head), np = a.n_params;
+    EXPECT(b && n == (long)(hb + 12 * np + sizeof st + 8), "layout");
+    /* a negative second moment, hash recomputed: refused, the model untouched */
+    float neg = -1.0f, before = r.params[3];
+    memcpy(b + hb + 8 * np + 4 * 7, &neg, 4);
+    rehash(b, n);
+    spit(bad, b, n);
+    EXPECT(mft_checkpoint_load(&r, bad, back, sizeof back, &err) == MFT_ERR_FORMAT && strstr(err.msg, "second moment"),
+           "negative v: %s", err.msg);
+    EXPECT(r.params[3] == before, "a refused checkpoint changed the model");
+    /* a NaN weight, and header fields out of range (step, has_adam), each with its hash */
+    char *c2 = malloc((size_t)n);
+    float nan = NAN;
+    memcpy(c2, b, (size_t)n), memcpy(c2 + hb + 4 * 11, &nan, 4), rehash(c2, n), spit(bad, c2, n);
+    EXPECT(mft_checkpoint_load(&r, bad, back, sizeof back, &err) == MFT_ERR_FORMAT && strstr(err.msg, "weight"),
+           "NaN weight: %s", err.msg);
+    mft_model m;
+    EXPECT(mft_model_open(&m, bad, 1, 4, MFT_FORWARD, &err) == MFT_ERR_FORMAT, "NaN weight opened as a model");
+    int64_t step = -1000000000000LL;
+    memcpy(c2, b, (size_t)n), memcpy(c2 + offsetof(mft__ckpt_head, step), &step, 8), rehash(c2, n), spit(bad, c2, n);
+    EXPECT(mft_checkpoint_load(&r, bad, back, sizeof back, &err) == MFT_ERR_FORMAT && strstr(err.msg, "out of range"),
+           "negative step: %s", err.msg);
+    int32_t ha = 7;
+    memcpy(c2, b, (size_t)n), memcpy(c2 + offsetof(mft__ckpt_head, has_adam), &ha, 4), rehash(c2, n), spit(bad, c2, n);
+    EXPECT(mft_checkpoint_load(&r, bad, back, sizeof back, &err) == MFT_ERR_FORMAT, "has_adam 7: %s", err.msg);
+    int64_t ub = (int64_t)1 << 50;
+    memcpy(c2, b, (size_t)n), memcpy(c2 + offsetof(mft__ckpt_head, user_bytes), &ub, 8), rehash(c2, n), spit(bad, c2, n);
+    EXPECT(mft_checkpoint_load(&r, bad, back, sizeof back, &err) == MFT_ERR_FORMAT, "user_bytes 2^50: %s", err.msg);
+    free(c2);
+    /* a checkpoint is a model file: its config and weights */
+    mft_config cc;
+    EXPECT(mft_model_config(ck, &cc, &err) == MFT_OK && cc.dim == c.dim && cc.n_layers == c.n_layers &&
+           cc.vocab_size == c.vocab_size && cc.seq_len == c.seq_len, "config of a checkpoint: %s", err.msg);
+    EXPECT(mft_model_open(&m, ck, 1, 4, MFT_FORWARD, &err) == MFT_OK &&
+           !memcmp(m.params, a.params, np * sizeof(float)), "checkpoint opened as a model: %s", err.msg);
+    mft_model_free(&m);
+    /* never written: a model or checkpoint holding a NaN */
+    a.params[17] = NAN;
+    EXPECT(mft_checkpoint_save(&a, bad, st, sizeof st, &err) == MFT_ERR_NONFINITE, "NaN checkpoint saved");
+    EXPECT(mft_model_save(&a, bad, &err) == MFT_ERR_NONFINITE && strstr(err.msg, "not written"), "NaN model saved: %s",
+           err.msg);
+    a.params[17] = 0.0f;
+    a.adam_v[2] = -1.0f;
+    EXPECT(mft_checkpoint_save(&a, bad, st, sizeof st, &err) == MFT_ERR_NONFINITE, "negative v saved");
+    /* a version-1 header claiming a context of 2^20 positions: served at most MFT_MAX_CONTEXT
+       (file_ctx keeps the claim), and with MFT_CONTEXT only T */
+    a.adam_v[2] = 0.0f;
+    EXPECT(mft_model_save(&a, bad, &err) == MFT_OK, "save v0");
+    char *v0 = slurp(bad, &n);
+    size_t core = 0, sz[MFT__NT];
+    mft__tensor_sizes(&c, sz);
+    for (int i = 0; i < 11; i++) core += sz[i];
+    size_t v1n = 256 + 4 * np;
+    char *v1 = calloc(1, v1n);
+    uint32_t magic = MFT__AK42;
+    int32_t ver = 1, hd[7] = { c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, 1 << 20 };
+    memcpy(v1, &magic, 4), memcpy(v1 + 4, &ver, 4), memcpy(v1 + 8, hd, 28);
+    v1[36] = 0; /* separate classifier */
+    const mft_params *pw = &a.w;
+    const float *order[12] = { pw->rms_att, pw->rms_ffn, pw->rms_final, pw->tok_emb, pw->wq, pw->wk,
+                               pw->wv, pw->wo, pw->w1, pw->w2, pw->w3, pw->wcls };
+    size_t cnt[12] = { sz[1], sz[6], sz[10], sz[0], sz[2], sz[3], sz[4], sz[5], sz[7], sz[8], sz[9], sz[11] }, at = 256;
+    for (int i = 0; i < 12; i++) memcpy(v1 + at, order[i], 4 * cnt[i]), at += 4 * cnt[i];
+    EXPECT(at == v1n, "v1 layout");
+    spit(bad, v1, (long)v1n);
+    EXPECT(mft_model_config(bad, &cc, &err) == MFT_OK && cc.seq_len == MFT_MAX_CONTEXT && cc.file_ctx == 1 << 20,
+           "v1 context claim: seq_len %d file_ctx %d (%s)", cc.seq_len, cc.file_ctx, err.msg);
+    size_t full = mft_model_bytes(&cc, 1, 1, MFT_GENERATE), served = mft_model_bytes(&cc, 1, 40, MFT_GENERATE | MFT_CONTEXT);
+    EXPECT(full < (size_t)(64 << 20) && served < full / 8, "memory: %zu full, %zu served", full, served);
+    EXPECT(mft_model_open(&m, bad, 1, 40, MFT_GENERATE | MFT_CONTEXT, &err) == MFT_OK && m.cfg.seq_len == 40 &&
+           m.cfg.file_ctx == 1 << 20 && !memcmp(m.params, a.params, np * sizeof(float)), "MFT_CONTEXT open: %s", err.msg);
+    mft_model_free(&m);
+    /* the whole context stays with a file whose weights were read at a smaller one */
+    EXPECT(mft_model_open(&m, ck, 1, 5, MFT_GENERATE | MFT_CONTEXT, &err) == MFT_OK && m.cfg.seq_len == 5, "ctx 5");
+    EXPECT(mft_model_save(&m, bad, &err) == MFT_OK && mft_model_config(bad, &cc, &err) == MFT_OK &&
+           cc.seq_len == c.seq_len, "the file's context written back: %d", cc.seq_len);
+    mft_model_free(&m);
+    free(v0);
+    free(v1);
+    free(b);
+    remove(ck);
+    remove(bad);
+    mft_model_free(&a);
+    mft_model_free(&r);
+}
+
 /* a run stopped at a checkpoint and resumed ends on the same weights, bit for bit, as one run;
    truncated or damaged checkpoints are refused and leave the model as it was */
 static void test_checkpoint_resume(void)
@@ -3924,7 +4037,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_swiglu_adamw), TEST(kernel_attention), TEST(gradcheck_untied), TEST(gradcheck_tied),
     TEST(gradcheck_families), TEST(gradcheck_anchor), TEST(gradcheck_soft_targets), TEST(soft_targets_are_the_anchor),
     TEST(dft), TEST(lora), TEST(lora_save), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation),
-    TEST(packing), TEST(checkpoint_resume), TEST(metrics), TEST(pytorch_reference),
+    TEST(packing), TEST(checkpoint_resume), TEST(checkpoint_strict), TEST(metrics), TEST(pytorch_reference),
     TEST(pytorch_packed_anchor), TEST(thread_determinism), TEST(decode_matches_forward),
     TEST(greedy_matches_llama2c), TEST(tokenizer_sentencepiece_ids), TEST(tokenizer_edges),
     TEST(bad_model_files), TEST(bad_tokenizer_files), TEST(bad_arguments), TEST(save_load),
