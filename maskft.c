@@ -72,6 +72,7 @@
 #endif
 #include "maskft.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1867,8 +1868,10 @@ static mft_status mft__savable(const mft_model *m, const char *path, mft_error *
         mft_tensor_info ti = mft_tensor_at(c, i);
         for (size_t j = 0; j < ti.numel; j++)
             if (!isfinite(m->params[ti.offset + j]))
-                return mft__fail(err, MFT_ERR_NONFINITE, "'%s' not written: tensor %s holds a non-finite value at "
-                                 "element %zu", path, ti.name, j);
+                return mft__fail(err, MFT_ERR_NONFINITE,
+                                 "'%s' not written: tensor %s holds a non-finite value at "
+                                 "element %zu",
+                                 path, ti.name, j);
     }
     return MFT_OK;
 }
@@ -1884,8 +1887,7 @@ static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)
     if (h.cfg.dim != c->dim || h.cfg.hidden_dim != c->hidden_dim || h.cfg.n_layers != c->n_layers ||
         h.cfg.n_heads != c->n_heads || h.cfg.n_kv_heads != c->n_kv_heads || h.cfg.vocab_size != c->vocab_size ||
         (h.cfg.file_ctx ? h.cfg.file_ctx : h.cfg.seq_len) != (c->file_ctx ? c->file_ctx : c->seq_len) ||
-        h.cfg.shared_classifier != c->shared_classifier ||
-        (ckpt && mft_param_count(&h.cfg) != mft_param_count(c)))
+        h.cfg.shared_classifier != c->shared_classifier || (ckpt && mft_param_count(&h.cfg) != mft_param_count(c)))
         return mft__fail(err, MFT_ERR_ARG, "'%s' has a different shape than the model it is loaded into", f->name);
     if (ckpt) return mft__ckpt_model(f, &h.cfg, m, err);
     size_t sz[MFT__NT];
@@ -2847,8 +2849,7 @@ static mft__ckpt_head mft__ckpt_head_of(const mft_model *m, size_t user_bytes)
 
 /* the floats of a checkpoint that no training run can produce: a non-finite weight or moment,
    or a negative second moment (AdamW divides by its square root) */
-static mft_status mft__ckpt_values(const float *x, size_t n, int second, uint64_t at, const char *name,
-                                   mft_error *err)
+static mft_status mft__ckpt_values(const float *x, size_t n, int second, uint64_t at, const char *name, mft_error *err)
 {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i]) || (second && x[i] < 0.0f))
@@ -2868,8 +2869,11 @@ MFT_API mft_status mft_checkpoint_save(const mft_model *m, const char *path, con
     for (int i = 0; i < (h.has_adam ? 3 : 1); i++) {
         const float *x = i == 0 ? m->params : i == 1 ? m->adam_m : m->adam_v;
         mft_status s = mft__ckpt_values(x, m->n_params, i == 2, 0, path, err);
-        if (s) return mft__fail(err, MFT_ERR_NONFINITE, "'%s' not written: the %s hold a value no run can continue "
-                                "from (NaN, Inf or a negative second moment)", path, i ? "AdamW moments" : "weights");
+        if (s)
+            return mft__fail(err, MFT_ERR_NONFINITE,
+                             "'%s' not written: the %s hold a value no run can continue "
+                             "from (NaN, Inf or a negative second moment)",
+                             path, i ? "AdamW moments" : "weights");
     }
     char *tmp;
     mft_status st;
@@ -2908,7 +2912,9 @@ static mft_status mft__ckpt_header(mft__src *f, mft__ckpt_head *h, mft_config *c
     mft_error e2;
     if (mft_config_check(c, &e2) || c->seq_len > MFT_MAX_CONTEXT || h->file_ctx < 0)
         return mft__fail(err, MFT_ERR_FORMAT, "'%s': its header holds no valid model (%s)", f->name,
-                         c->seq_len > MFT_MAX_CONTEXT ? "context too long" : h->file_ctx < 0 ? "file_ctx" : e2.msg);
+                         c->seq_len > MFT_MAX_CONTEXT ? "context too long"
+                         : h->file_ctx < 0            ? "file_ctx"
+                                                      : e2.msg);
     if (h->n_params != (int64_t)mft_param_count(c) || (h->has_adam != 0 && h->has_adam != 1) || h->step < 0 ||
         h->step > ((int64_t)1 << 40) || h->user_bytes < 0 || (uint64_t)h->user_bytes > f->size)
         return mft__fail(err, MFT_ERR_FORMAT,
@@ -3428,11 +3434,14 @@ static FILE *mft__tmp_create(const char *path, char **tmp, mft_status *st, mft_e
 /* closes f; renames tmp to path if ok (every write succeeded), else removes it; frees tmp */
 static mft_status mft__tmp_commit(FILE *f, char *tmp, const char *path, int ok, mft_error *err)
 {
-    if (fclose(f) != 0) ok = 0;
+    int why = ok ? 0 : errno;                      /* the failing write's reason (ENOSPC, EFBIG, EIO) */
+    if (ok && fflush(f) != 0) ok = 0, why = errno; /* the buffered tail: where a full disk shows */
+    if (fclose(f) != 0 && ok) ok = 0, why = errno;
     mft_status st = MFT_OK;
-    if (!ok || rename(tmp, path) != 0) {
+    if (ok && rename(tmp, path) != 0) ok = 0, why = errno;
+    if (!ok) {
         remove(tmp);
-        st = mft__fail(err, MFT_ERR_IO, "cannot write '%s'", path);
+        st = mft__fail(err, MFT_ERR_IO, "cannot write '%s'%s%s", path, why ? ": " : "", why ? strerror(why) : "");
     }
     MFT_FREE(tmp);
     return st ? st : mft__ok(err);
@@ -8342,16 +8351,14 @@ MFT_API mft_status mft_tokenizer_open(mft_tokenizer *t, const char *path, int vo
    (inside it when the path is a folder: a Hugging Face model, or a folder of tokenizer files),
    in this order: tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin (llama2.c's name
    for a custom vocabulary of V tokens). */
-MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err)
+MFT_API mft_status mft_tokenizer_path(const char *model_path, int vocab_size, char **path, mft_error *err)
 {
-    if (!t || !model_path) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
-    memset(t, 0, sizeof *t);
-    FILE *f = fopen(model_path, "rb");
+    if (!path || !model_path) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    *path = NULL;
+    FILE *f = fopen(model_path, "rb"); /* a model not written yet: the files that would be beside it */
     char magic[4] = { 0 };
-    if (!f) return mft__fail(err, MFT_ERR_IO, "cannot open '%s'", model_path);
-    size_t got = fread(magic, 1, 4, f);
-    fclose(f);
-    if (got == 4 && !memcmp(magic, "GGUF", 4)) return mft_tokenizer_open(t, model_path, vocab_size, err);
+    size_t got = f ? fread(magic, 1, 4, f) : 0;
+    if (f) fclose(f);
     char names[4][40] = { "tokenizer.json", "tokenizer.model", "tokenizer.bin", "" };
     snprintf(names[3], sizeof names[3], "tok%d.bin", vocab_size);
     int folder = mft__is_hf_dir(model_path); /* a folder: the files inside it */
@@ -8360,21 +8367,37 @@ MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_p
         folder = inside && mft__exists(inside);
         MFT_FREE(inside);
     }
+    if (got == 4 && !memcmp(magic, "GGUF", 4) && !folder) {
+        size_t n = strlen(model_path) + 1;
+        if (!(*path = (char *)MFT_MALLOC(n))) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        memcpy(*path, model_path, n);
+        return mft__ok(err);
+    }
     for (int i = 0; i < 4; i++) {
-        char *path = folder ? mft__join(model_path, names[i]) : mft__sibling(model_path, names[i]);
-        if (!path) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
-        if ((f = fopen(path, "rb"))) {
-            fclose(f);
-            mft_status s = mft_tokenizer_open(t, path, vocab_size, err);
-            MFT_FREE(path);
-            return s;
+        char *p = folder ? mft__join(model_path, names[i]) : mft__sibling(model_path, names[i]);
+        if (!p) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+        if (mft__exists(p)) {
+            *path = p;
+            return mft__ok(err);
         }
-        MFT_FREE(path);
+        MFT_FREE(p);
     }
     return mft__fail(err, MFT_ERR_IO,
                      "no tokenizer beside '%s' (looked for tokenizer.json, tokenizer.model, tokenizer.bin, tok%d.bin): "
                      "give one",
                      model_path, vocab_size);
+}
+
+MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err)
+{
+    if (!t || !model_path) return mft__fail(err, MFT_ERR_ARG, "NULL argument");
+    memset(t, 0, sizeof *t);
+    char *path;
+    mft_status s = mft_tokenizer_path(model_path, vocab_size, &path, err);
+    if (s) return s;
+    s = mft_tokenizer_open(t, path, vocab_size, err);
+    MFT_FREE(path);
+    return s;
 }
 
 /* ============================================================================================

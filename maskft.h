@@ -820,6 +820,10 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
    beside the checkpoint, or inside it when it is a folder (tokenizer.json, tokenizer.model,
    tokenizer.bin, tok<V>.bin). */
 MFT_API mft_status mft_tokenizer_for_model(mft_tokenizer *t, const char *model_path, int vocab_size, mft_error *err);
+/* The file mft_tokenizer_for_model reads for that model (the model itself for GGUF), into
+   *path (free with mft_free); for a model not written yet, the one it would read: what a
+   program copies beside a model it writes, and checks is not another tokenizer. */
+MFT_API mft_status mft_tokenizer_path(const char *model_path, int vocab_size, char **path, mft_error *err);
 MFT_API void mft_tokenizer_free(mft_tokenizer *t);
 
 /* Encodes `len` bytes of UTF-8 (len < 0: NUL-terminated; at most 256 MiB per call) into at

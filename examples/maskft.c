@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h> /* stat, mkdir */
+#include <dirent.h>   /* the checkpoints --keep prunes */
 #include <unistd.h>   /* isatty */
 
 #ifdef __GNUC__
@@ -79,7 +80,7 @@ typedef struct {
     char **argv; /* the command line, for the --log metadata */
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
-    int epochs, accum, save_every, len, stop_after;
+    int epochs, accum, save_every, len, stop_after, keep, keep_set;
     float temp, top_p, lr, wd, clip, anchor;
     unsigned long long seed;
 } args_t;
@@ -153,6 +154,10 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--grad-accum")) a->accum = (int)num(f, v, 1, 1e6);
         else if (!strcmp(f, "--save-every")) a->save_every = (int)num(f, v, 1, 1e9);
         else if (!strcmp(f, "--stop-after")) a->stop_after = (int)num(f, v, 1, 1e9);
+        else if (!strcmp(f, "--keep")) {
+            a->keep = (int)num(f, v, 1, 1e6);
+            a->keep_set = 1;
+        }
         else if (!strcmp(f, "--anchor")) a->anchor = (float)num(f, v, 0, 1e6);
         else if (!strcmp(f, "--teacher")) a->teacher = (float)num(f, v, 0, 1e6);
         else if (!strcmp(f, "--topk")) a->topk = (int)num(f, v, 1, MFT_SOFT_KMAX);
@@ -323,6 +328,128 @@ static char *tokenizer_dir(const char *model, const char *tok)
     return d;
 }
 
+/* ---- the tokenizer beside a llama2.c output ------------------------------------------------
+   A .bin holds no tokenizer (Hugging Face folders and GGUF files carry theirs): the tokenizer
+   file goes beside it under a name the loader looks for, so that eval, generate and a resumed
+   run (the checkpoints sit beside OUT too) find it. Planned before the first step: another
+   tokenizer that the loader would find there first is an error, never a silent mix-up. */
+
+typedef struct {
+    char *src, *dst, *cfg_src, *cfg_dst; /* the tokenizer file and its tokenizer_config.json */
+} tok_copy;
+
+static int same_file_bytes(const char *a, const char *b)
+{
+    size_t na, nb;
+    char *x = slurp(a, (size_t)1 << 30, &na), *y = slurp(b, (size_t)1 << 30, &nb);
+    int same = na == nb && !memcmp(x, y, na);
+    mft_free(x);
+    mft_free(y);
+    return same;
+}
+
+static char *beside(const char *path, const char *name)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dl = slash ? (size_t)(slash - path + 1) : 0, n = dl + strlen(name) + 1;
+    char *p = xmalloc(n);
+    memcpy(p, path, dl);
+    strcpy(p + dl, name);
+    return p;
+}
+
+static tok_copy tok_plan(const char *out, const char *tokpath, const char *model, int vocab)
+{
+    tok_copy tc = { 0 };
+    mft_error err;
+    if (out_is_folder(out) || out_is_gguf(out)) return tc;
+    if (tokpath && !is_dir(tokpath)) tc.src = strdup(tokpath);
+    else if (mft_tokenizer_path(tokpath ? tokpath : model, vocab, &tc.src, &err)) return tc;
+    FILE *f = fopen(tc.src, "rb");
+    char magic[4] = { 0 };
+    if (f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4)) {
+        fprintf(stderr, "maskft: note: the tokenizer is inside '%s'; '%s' will not carry one (give -t %s with it, "
+                "or write OUT.gguf or OUT/)\n", tc.src, out, tc.src);
+        fclose(f);
+        mft_free(tc.src);
+        tc.src = NULL;
+        return tc;
+    }
+    if (f) fclose(f);
+    /* its own name if the loader looks for it, else the name of its kind */
+    const char *base = strrchr(tc.src, '/') ? strrchr(tc.src, '/') + 1 : tc.src;
+    char tokv[40];
+    snprintf(tokv, sizeof tokv, "tok%d.bin", vocab);
+    size_t bl = strlen(base);
+    const char *name = !strcmp(base, "tokenizer.json") || !strcmp(base, "tokenizer.model") ||
+                               !strcmp(base, "tokenizer.bin") || !strcmp(base, tokv)
+                           ? base
+                       : bl > 5 && !strcmp(base + bl - 5, ".json")  ? "tokenizer.json"
+                       : bl > 6 && !strcmp(base + bl - 6, ".model") ? "tokenizer.model"
+                                                                    : "tokenizer.bin";
+    char *found = NULL;
+    if (!mft_tokenizer_path(out, vocab, &found, &err)) { /* what the loader would read beside OUT */
+        int same = same_file_bytes(found, tc.src);
+        if (!same)
+            die("'%s' is beside --out '%s' and would be read as its tokenizer, but it is another one than '%s': "
+                "write --out into another folder", found, out, tc.src);
+        mft_free(found);
+        mft_free(tc.src);
+        tc.src = NULL;
+        return tc;
+    }
+    tc.dst = beside(out, name);
+    if (!strcmp(name, "tokenizer.json")) { /* the chat template and special tokens come with it */
+        char *cs = beside(tc.src, "tokenizer_config.json"), *cd = beside(out, "tokenizer_config.json");
+        FILE *g = fopen(cs, "rb");
+        if (g) {
+            fclose(g);
+            g = fopen(cd, "rb");
+            if (g) fclose(g);
+            if (g && !same_file_bytes(cs, cd))
+                die("'%s' is beside --out '%s' and belongs to another tokenizer: write --out into another folder", cd,
+                    out);
+            if (!g) tc.cfg_src = cs, tc.cfg_dst = cd;
+        }
+        if (!tc.cfg_src) free(cs), free(cd);
+    }
+    check_writable(tc.dst, "the tokenizer beside the model");
+    return tc;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t n;
+    char *b = slurp(from, (size_t)1 << 31, &n);
+    size_t tl = strlen(to) + 5;
+    char *tmp = xmalloc(tl);
+    snprintf(tmp, tl, "%s.tmp", to);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(b, 1, n, f) == n;
+    if (f && fclose(f)) ok = 0;
+    if (!ok || rename(tmp, to)) {
+        remove(tmp);
+        die("cannot write '%s' (%s)", to, strerror(errno));
+    }
+    free(tmp);
+    mft_free(b);
+}
+
+static void tok_write(tok_copy *tc)
+{
+    if (tc->dst) {
+        copy_file(tc->src, tc->dst);
+        fprintf(stderr, "wrote the tokenizer beside the model: %s%s%s\n", tc->dst, tc->cfg_dst ? " and " : "",
+                tc->cfg_dst ? tc->cfg_dst : "");
+    }
+    if (tc->cfg_dst) copy_file(tc->cfg_src, tc->cfg_dst);
+    mft_free(tc->src);
+    free(tc->dst);
+    free(tc->cfg_src);
+    free(tc->cfg_dst);
+    memset(tc, 0, sizeof *tc);
+}
+
 static void save_model(const mft_model *m, const char *out, const char *type, const mft_tokenizer *tok,
                        const char *model, const char *tokpath)
 {
@@ -388,7 +515,10 @@ static int cmd_convert(int argc, char **argv)
     int have_tok = find_tokenizer(a.tok, a.model, m.cfg.vocab_size, &tok, &err) == MFT_OK;
     if (!have_tok && (a.tok || out_is_gguf(a.out))) die_err(&err);
     if (m.quantised) fprintf(stderr, "maskft: note: '%s' was quantised; it is written dequantised\n", a.model);
+    tok_copy tc = { 0 };
+    if (have_tok) tc = tok_plan(a.out, a.tok, a.model, m.cfg.vocab_size);
     save_model(&m, a.out, a.out_type, have_tok ? &tok : NULL, a.model, a.tok);
+    tok_write(&tc);
     fprintf(stderr, "wrote %s (%zu parameters)\n", a.out, m.n_params);
     if (have_tok) mft_tokenizer_free(&tok);
     mft_model_free(&m);
@@ -429,12 +559,16 @@ static int cmd_generate(int argc, char **argv)
     mft_error err;
     mft_model m;
     mft_tokenizer tok;
-    open_model(&m, a.model, 1, 1, MFT_GENERATE, a.threads);
-    open_tokenizer(a.tok, a.model, m.cfg.vocab_size, &tok);
+    mft_config c = config_of(a.model);
+    open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
     int n_prompt, ng, ended;
     int *prompt = encode_new(&tok, a.prompt, (int)strlen(a.prompt), MFT_BOS, &n_prompt, NULL);
     if (n_prompt == 0) die("this tokenizer has no BOS token: give a prompt with -p");
-    if (n_prompt > m.cfg.seq_len) die("the prompt is longer than the context (see -n)");
+    if (n_prompt > c.seq_len) die("the prompt (%d tokens) is longer than the context (%d)", n_prompt, c.seq_len);
+    /* the KV cache holds what this generation needs, not the model's whole context */
+    double need_ctx = (double)n_prompt + a.n + 1;
+    int ctx = need_ctx < c.seq_len ? (int)need_ctx : c.seq_len;
+    open_model(&m, a.model, 1, ctx, MFT_GENERATE | MFT_CONTEXT, a.threads);
     uint64_t rng = a.seed_set ? a.seed : (uint64_t)time(NULL);
     printer_t pr = { &tok, prompt[0] };
     for (int i = 1; i < n_prompt; i++) print_token(&pr, prompt[i]);
@@ -525,7 +659,7 @@ static int cmd_train(int argc, char **argv)
 {
     mft_train_opts o = mft_train_opts_default();
     args_t a = { .steps = 100, .lr = -1.0f, .batch = 4, .seq = 256, .wd = o.weight_decay, .clip = o.max_grad_norm,
-                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f, .drift_n = 64 };
+                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f, .drift_n = 64, .keep = 1 };
     parse(argc, argv, &a, train_usage);
     if (a.lr < 0.0f) { /* fine-tuning moves a trained model: a smaller step, by its width (cmd_train_data) */
         a.lr = o.lr;
@@ -539,6 +673,9 @@ static int cmd_train(int argc, char **argv)
                 "--epochs");
     if (!a.data && (a.teacher > 0 || a.replay || a.lora || a.until_set || a.anchor > 0 || a.policy))
         die_opt("--policy, --until-learned, --anchor, --teacher, --replay and --lora apply to --data training");
+    if (!a.data && (a.save_every || a.keep_set || a.resume || a.stop_after))
+        die_opt("--save-every, --keep, --resume and --stop-after apply to --data training (a --text run is not "
+                "checkpointed)");
     need(a.model, "-m MODEL", train_usage);
     need(a.out, "--out OUT.bin", train_usage);
     if (a.data && a.text) die_opt("give --data or --text, not both");
@@ -549,6 +686,8 @@ static int cmd_train(int argc, char **argv)
     mft_config c = config_of(a.model);
     mft_tokenizer tok;
     open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
+    tok_copy tc = tok_plan(a.out, a.tok, a.model, c.vocab_size);
+    tok_write(&tc);
     int n;
     int *ids = encode_file(&tok, a.text, &n);
     if (n < 2) die("'%s' is empty: nothing to train on", a.text);
@@ -1025,34 +1164,126 @@ static void dataset_free(dataset_t *d)
     free(d->context);
 }
 
-/* the run state kept in a checkpoint beside the model's weights and AdamW moments; the
-   until-learned flags of the examples follow it */
-typedef struct {
-    char magic[8];
-    uint64_t seed, rng, data_hash, opts_hash, model_hash; /* rng: at the start of the epoch */
-    int64_t step, total_steps, epoch, rows_done;          /* rows_done: inside the epoch */
-    double seconds;
-} run_state;
+/* the options a run continues with unchanged: each kept in its checkpoint, so a resume names
+   the one that differs. The budget (--epochs larger, --max-epochs, --stop-after), saving,
+   logging and threads may change. */
+enum { RUN_OPTS = 17 };
+static const char *run_opt_name[RUN_OPTS] = { "--batch",   "--seq",         "--grad-accum", "--warmup",
+                                              "--topk",    "--lora",        "--policy dft", "--lr",
+                                              "--weight-decay", "--clip",   "--anchor",     "--until-learned",
+                                              "--teacher", "--replay-ratio", "--replay-kl", "--lora-alpha",
+                                              "--seed" };
 
-static uint64_t opts_hash(const args_t *a, const mft_train_opts *o, int B, int T)
+static void run_opts(const args_t *a, const mft_train_opts *o, int B, int T, uint64_t seed, double v[RUN_OPTS])
 {
-    int iv[9] = { B, T, a->accum, a->epochs, o->warmup_steps, a->max_epochs, a->topk, a->lora, a->dft };
-    float fv[11] = { o->lr, o->weight_decay, o->max_grad_norm, o->min_lr_ratio, o->beta2, a->anchor, a->until,
-                     a->teacher, a->replay_ratio, a->replay_kl, a->lora_alpha };
-    return mft_hash(mft_hash(MFT_HASH_SEED, iv, sizeof iv), fv, sizeof fv);
+    double x[RUN_OPTS] = { B, T, a->accum, o->warmup_steps, a->topk, a->lora, a->dft, o->lr, o->weight_decay,
+                           o->max_grad_norm, a->anchor, a->until, a->teacher, a->replay_ratio, a->replay_kl,
+                           a->lora_alpha, (double)seed };
+    memcpy(v, x, sizeof x);
 }
 
-/* a checkpoint to resume from: it must be of this run (data, starting model, options) */
-static void resume_check(const char *path, const run_state *got, const run_state *rs)
+/* the run state kept in a checkpoint beside the model's weights and AdamW moments; the
+   until-learned flags of the examples, the replay counter and permutation follow it */
+typedef struct {
+    char magic[8];
+    uint64_t seed, rng, data_hash, model_hash; /* rng: at the start of the epoch */
+    int64_t step, total_steps, epoch, rows_done; /* rows_done: inside the epoch */
+    double seconds;
+    double opt[RUN_OPTS];
+} run_state;
+
+/* a checkpoint to resume from: of this run (data, starting model, options), and every field
+   in range (a crafted file must not index outside an array or loop for ever) */
+static void resume_check(const char *path, const run_state *got, const run_state *rs, long step, int max_epochs)
 {
-    if (memcmp(got->magic, rs->magic, 8)) die("'%s' was not written by maskft train", path);
+    if (memcmp(got->magic, rs->magic, 8)) die("'%s' was not written by this version of maskft train", path);
     if (got->data_hash != rs->data_hash)
         die("'%s' was written for other data (or another mask policy / template / replay file)", path);
     if (got->model_hash != rs->model_hash)
         die("'%s' was written by a run that started from another model: give its -m", path);
-    if (got->opts_hash != rs->opts_hash || got->seed != rs->seed)
-        die("'%s' was written with other training options (batch, seq, grad-accum, epochs, lr, warmup, weight decay, "
-            "clip, anchor, teacher, until-learned, replay, seed): give the same ones", path);
+    for (int i = 0; i < RUN_OPTS; i++)
+        if (memcmp(&got->opt[i], &rs->opt[i], sizeof(double)) || (i == RUN_OPTS - 1 && got->seed != rs->seed))
+            die_opt("'%s' was written with %s %.7g; this run gives %s %.7g: give the same to resume (an option "
+                    "that changes the run starts a new one)", path, run_opt_name[i], got->opt[i], run_opt_name[i],
+                    rs->opt[i]);
+    if (got->step != step || got->epoch < 0 || got->epoch > 1000000 || got->rows_done < 0 ||
+        got->rows_done > 1000000000 || got->total_steps < 0 || !(got->seconds >= 0 && got->seconds < 1e12))
+        die("'%s' is damaged: its run state is out of range (step %lld of %lld, epoch %lld, row %lld)", path,
+            (long long)got->step, (long long)step, (long long)got->epoch, (long long)got->rows_done);
+    long long in = got->epoch + (got->rows_done > 0); /* the epoch it is in, counted from 1 */
+    if (in > max_epochs)
+        die_opt("'%s' is at epoch %lld already: give --epochs (or --max-epochs) %lld or more to continue", path, in,
+                in);
+}
+
+/* the checkpoints of a run: PREFIX.stepN.ckpt (PREFIX: --out without a trailing '/'), the
+   newest --keep of them kept */
+typedef struct {
+    char *prefix, *last; /* last: the newest written (or resumed from), NULL before */
+    long long last_step; /* its step, -1 before */
+    int keep, written;   /* written: by this process */
+} ckpts_t;
+
+static char *ckpt_name(const ckpts_t *k, long long step)
+{
+    size_t n = strlen(k->prefix) + 32;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s.step%lld.ckpt", k->prefix, step);
+    return p;
+}
+
+/* removes the checkpoints of this prefix below `step` beyond the newest keep - 1 of them (the
+   one just written is the keep-th); those of a later step (another branch of the run) stay */
+static void ckpt_prune(const ckpts_t *k, long long step)
+{
+    char *dir = strdup(k->prefix), *slash = dir ? strrchr(dir, '/') : NULL;
+    const char *base = slash ? slash + 1 : k->prefix;
+    if (!dir) die("out of memory");
+    if (slash) *slash = 0;
+    DIR *dp = opendir(slash ? (*dir ? dir : "/") : ".");
+    long long *steps = NULL;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    size_t bl = strlen(base);
+    while (dp && (e = readdir(dp))) {
+        const char *nm = e->d_name, *q;
+        char *end;
+        if (strncmp(nm, base, bl) || strncmp(nm + bl, ".step", 5)) continue;
+        q = nm + bl + 5;
+        if (*q < '0' || *q > '9') continue;
+        long long st = strtoll(q, &end, 10);
+        if (strcmp(end, ".ckpt") || st >= step) continue;
+        if (n == cap) steps = realloc(steps, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *steps);
+        if (!steps) die("out of memory");
+        steps[n++] = st;
+    }
+    if (dp) closedir(dp);
+    for (int i = 0; i < n; i++) { /* all but the keep - 1 newest */
+        int newer = 0;
+        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
+        if (newer >= k->keep - 1) {
+            char *p = ckpt_name(k, steps[i]);
+            remove(p);
+            free(p);
+        }
+    }
+    free(steps);
+    free(dir);
+}
+
+/* writes the checkpoint of `step`; on failure (a full disk) names the last good one */
+static void ckpt_save(ckpts_t *k, mft_model *m, long long step, const void *user, size_t ub)
+{
+    mft_error err;
+    char *p = ckpt_name(k, step);
+    if (mft_checkpoint_save(m, p, user, ub, &err))
+        die("%s; %s%s", err.msg, k->last ? "the last good checkpoint is " : "no checkpoint was written before it",
+            k->last ? k->last : "");
+    free(k->last);
+    k->last = p;
+    k->last_step = step;
+    k->written++;
+    ckpt_prune(k, step);
 }
 
 /* the soft targets of examples from .. to - 1 into st (the teacher reading each one's context,
@@ -1133,8 +1364,9 @@ static int cmd_train_data(args_t *ap)
                                                  "with an empty context)");
     if (a.replay_kl > 0.0f && !a.replay) die_opt("--replay-kl needs --replay P.jsonl (the text to stay close on)");
     if (a.lora_out && !a.lora) die_opt("--lora-out needs --lora R");
-    if (a.lora && (a.resume || a.save_every || a.stop_after))
-        die_opt("--lora runs are not checkpointed: --resume, --save-every and --stop-after need a full fine-tune");
+    if (a.lora && (a.resume || a.save_every || a.stop_after || a.keep_set))
+        die_opt("--lora runs are not checkpointed: --resume, --save-every, --keep and --stop-after need a full "
+                "fine-tune");
     mft_train_opts o = train_opts(&a);
     mft_config c = config_of(a.model);
     if (a.seq_set && a.seq > c.seq_len) die_opt("--seq %d is longer than the model's context (%d)", a.seq, c.seq_len);
@@ -1145,6 +1377,8 @@ static int cmd_train_data(args_t *ap)
     open_model(&m, a.model, B, T, MFT_TRAIN | (a.lora ? MFT_FROZEN : 0), a.threads);
     m.dft = a.dft;
     open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
+    tok_copy tc = tok_plan(a.out, a.tok, a.model, c.vocab_size); /* before the first step, so the */
+    tok_write(&tc);                                              /* checkpoints find it too */
     /* examples longer than a row are cut to it (their masks stay aligned); the +surprise /
        +known filters score tokens with this same base model before any step */
     int filter;
@@ -1242,33 +1476,55 @@ static int cmd_train_data(args_t *ap)
     memset(learned, 0, (size_t)n_facts + 1);
     long total = 0, replay_next = 0;
     mft_pack pack;
-    if (!until) {
+    if (!until) { /* the run's own epoch orders, replayed on copies of its RNG and replay counter */
         uint64_t r = seed;
+        long rn = 0;
         for (int e = 0; e < a.epochs; e++) {
-            int n = mft_epoch_order(order, learned, n_facts, n_replay, a.replay_ratio, &r, &replay_next, rperm);
+            int n = mft_epoch_order(order, learned, n_facts, n_replay, a.replay_ratio, &r, &rn, rperm);
             if (mft_pack_examples(&pack, d.ex, d.n, order, n, 0, T, &err)) die_err(&err);
             total += (pack.n_rows + per_step - 1) / per_step;
             mft_pack_free(&pack);
         }
         o.total_steps = (int)total;
     }
-    run_state rs = { .seed = seed, .rng = seed, .data_hash = d.hash, .opts_hash = opts_hash(&a, &o, B, T),
+    run_state rs = { .seed = seed, .rng = seed, .data_hash = d.hash,
                      .model_hash = mft_hash(MFT_HASH_SEED, m.params, m.n_params * sizeof(float)),
                      .total_steps = total };
-    memcpy(rs.magic, "MFTRUN03", 8);
-    size_t ub = sizeof rs + (size_t)n_facts + sizeof replay_next;
+    memcpy(rs.magic, "MFTRUN04", 8);
+    run_opts(&a, &o, B, T, seed, rs.opt);
+    /* the user block: the run state, the learned flags, the replay counter and permutation as
+       they were at the start of the epoch (the epoch's order is drawn again from them) */
+    size_t ub = sizeof rs + (size_t)n_facts + sizeof replay_next + (size_t)n_replay * sizeof(int);
     char *user = xmalloc(ub);
-    char *ckpt = xmalloc(strlen(a.out) + 6);
-    sprintf(ckpt, "%s.ckpt", a.out);
-    if (ckpt[strlen(a.out) - 1] == '/') sprintf(ckpt + strlen(a.out) - 1, ".ckpt"); /* OUT/ -> OUT.ckpt */
+    int *rperm0 = xmalloc(((size_t)n_replay + 1) * sizeof(int));
+    ckpts_t ck = { strdup(a.out), NULL, -1, a.keep, 0 };
+    if (!ck.prefix) die("out of memory");
+    if (ck.prefix[0] && ck.prefix[strlen(ck.prefix) - 1] == '/') ck.prefix[strlen(ck.prefix) - 1] = 0; /* OUT/ */
     if (a.resume) {
         if (mft_checkpoint_load(&m, a.resume, user, ub, &err)) die_err(&err);
         run_state got;
         memcpy(&got, user, sizeof got);
-        resume_check(a.resume, &got, &rs);
-        rs = got;
+        resume_check(a.resume, &got, &rs, m.step, max_epochs);
+        rs.step = got.step, rs.epoch = got.epoch, rs.rows_done = got.rows_done, rs.rng = got.rng;
+        rs.seconds = got.seconds; /* total_steps: this run's budget, which may be longer */
         memcpy(learned, user + sizeof rs, (size_t)n_facts);
         memcpy(&replay_next, user + sizeof rs + n_facts, sizeof replay_next);
+        memcpy(rperm, user + sizeof rs + n_facts + sizeof replay_next, (size_t)n_replay * sizeof(int));
+        int bad = replay_next < 0;
+        for (int i = 0; i < n_facts; i++) bad |= learned[i] > 1;
+        unsigned char *seen = xmalloc((size_t)n_replay + 1);
+        memset(seen, 0, (size_t)n_replay + 1);
+        for (int i = 0; i < n_replay && replay_next % n_replay; i++) { /* mid-cycle: a permutation */
+            bad |= rperm[i] < 0 || rperm[i] >= n_replay || seen[rperm[i] < 0 || rperm[i] >= n_replay ? 0 : rperm[i]];
+            if (rperm[i] >= 0 && rperm[i] < n_replay) seen[rperm[i]] = 1;
+        }
+        free(seen);
+        if (bad) die("'%s' is damaged: its learned flags or replay state are out of range", a.resume);
+        if (a.stop_after && a.stop_after <= rs.step)
+            die_opt("--stop-after %d: '%s' is at step %lld already (give a later step)", a.stop_after, a.resume,
+                    (long long)rs.step);
+        ck.last = strdup(a.resume);
+        ck.last_step = rs.step;
         fprintf(stderr, "resuming %s at step %lld (epoch %lld)\n", a.resume, (long long)rs.step,
                 (long long)rs.epoch + 1);
     }
@@ -1314,12 +1570,15 @@ static int cmd_train_data(args_t *ap)
     for (; rs.epoch < max_epochs; rs.epoch++) {
         uint64_t r = rs.rng;
         long rn_save = replay_next;
+        memcpy(rperm0, rperm, (size_t)n_replay * sizeof(int));
         int n = mft_epoch_order(order, learned, n_facts, n_replay, a.replay_ratio, &r, &replay_next, rperm);
         if (!n) {
             all_learned = 1;
             break;
         }
         if (mft_pack_examples(&pack, d.ex, d.n, order, n, 0, T, &err)) die_err(&err);
+        if (rs.rows_done > pack.n_rows)
+            die("'%s' is damaged: row %lld of an epoch of %d rows", a.resume, (long long)rs.rows_done, pack.n_rows);
         for (; rs.rows_done < pack.n_rows;) {
             long trained = 0, toks = 0, r0 = rs.rows_done, r1 = r0 + per_step;
             /* the KL terms: W x the mean KL over their positions, relative to the mean CE over the
@@ -1346,7 +1605,8 @@ static int cmd_train_data(args_t *ap)
             mft_status sst = mft_step(&m, &o, &info, &err);
             if (sst < 0) {
                 fprintf(stderr, "\nmaskft: %s\n", err.msg);
-                die("stopped; the last checkpoint (if any) is %s", ckpt);
+                die("stopped; %s%s", ck.last ? "the last checkpoint is " : "no checkpoint was written",
+                    ck.last ? ck.last : "");
             }
             rs.step++;
             struct timespec now;
@@ -1379,7 +1639,7 @@ static int cmd_train_data(args_t *ap)
                         (double)info.grad_norm, trained, toks, rs.seconds);
                 fflush(log);
             }
-            int stop = a.stop_after && rs.step == a.stop_after && (until || rs.step < total);
+            int stop = a.stop_after && rs.step >= a.stop_after && (until || rs.step < total);
             int save = (a.save_every && rs.step % a.save_every == 0) || g_interrupted || stop;
             if (a.lora && g_interrupted) { /* the adapters are not checkpointed: say so, save nothing */
                 fprintf(stderr, "%sinterrupted after step %lld: a LoRA run is not checkpointed; nothing saved\n",
@@ -1390,11 +1650,12 @@ static int cmd_train_data(args_t *ap)
                 memcpy(user, &rs, sizeof rs);
                 memcpy(user + sizeof rs, learned, (size_t)n_facts);
                 memcpy(user + sizeof rs + n_facts, &rn_save, sizeof rn_save);
-                if (mft_checkpoint_save(&m, ckpt, user, ub, &err)) die_err(&err);
+                memcpy(user + sizeof rs + n_facts + sizeof rn_save, rperm0, (size_t)n_replay * sizeof(int));
+                ckpt_save(&ck, &m, rs.step, user, ub);
             }
             if (g_interrupted || stop) {
                 fprintf(stderr, "%s%s after step %lld: %s written; continue with --resume %s\n", tty ? "\n" : "",
-                        stop ? "stopped" : "interrupted", (long long)rs.step, ckpt, ckpt);
+                        stop ? "stopped" : "interrupted", (long long)rs.step, ck.last, ck.last);
                 exit(stop ? 0 : 130);
             }
         }
@@ -1431,6 +1692,15 @@ static int cmd_train_data(args_t *ap)
         }
         epoch_kl = 0.0;
         epoch_steps = 0;
+        if (a.keep_set && !a.save_every && !a.lora) { /* --keep alone: a checkpoint after each epoch */
+            run_state next = rs;
+            next.epoch++;
+            memcpy(user, &next, sizeof next);
+            memcpy(user + sizeof rs, learned, (size_t)n_facts);
+            memcpy(user + sizeof rs + n_facts, &replay_next, sizeof replay_next);
+            memcpy(user + sizeof rs + n_facts + sizeof replay_next, rperm, (size_t)n_replay * sizeof(int));
+            ckpt_save(&ck, &m, rs.step, user, ub);
+        }
         if (until && !left) {
             all_learned = 1;
             rs.epoch++;
@@ -1439,11 +1709,12 @@ static int cmd_train_data(args_t *ap)
     }
     if (until && !all_learned) print_unlearned(a.data, &d, learned, pmin, n_facts);
     /* the optimizer checkpoint (3x the model) only when checkpoints were asked for */
-    if (!a.lora && a.save_every) {
+    if (!a.lora && (a.save_every || a.keep_set)) {
         memcpy(user, &rs, sizeof rs);
         memcpy(user + sizeof rs, learned, (size_t)n_facts);
         memcpy(user + sizeof rs + n_facts, &replay_next, sizeof replay_next);
-        if (mft_checkpoint_save(&m, ckpt, user, ub, &err)) die_err(&err);
+        memcpy(user + sizeof rs + n_facts + sizeof replay_next, rperm, (size_t)n_replay * sizeof(int));
+        if (ck.last_step != rs.step) ckpt_save(&ck, &m, rs.step, user, ub); /* unless it was just written */
     } else if (a.lora) {
         if (a.lora_out) {
             mkdir(a.lora_out, 0755); /* may exist already */
@@ -1457,8 +1728,9 @@ static int cmd_train_data(args_t *ap)
     save_model(&m, a.out, a.out_type, &tok, a.model, a.tok);
     if (a.lora) fprintf(stderr, "saved %s (the adapters merged) after %lld steps, %.1f s\n", a.out, (long long)rs.step,
                         rs.seconds);
-    else if (a.save_every)
-        fprintf(stderr, "saved %s (and %s) after %lld steps, %.1f s\n", a.out, ckpt, (long long)rs.step, rs.seconds);
+    else if (ck.written && ck.last_step == rs.step)
+        fprintf(stderr, "saved %s (and %s) after %lld steps, %.1f s\n", a.out, ck.last, (long long)rs.step,
+                rs.seconds);
     else fprintf(stderr, "saved %s after %lld steps, %.1f s\n", a.out, (long long)rs.step, rs.seconds);
     if (log) fclose(log);
     free(in);
@@ -1470,7 +1742,9 @@ static int cmd_train_data(args_t *ap)
     free(learned);
     free(pmin);
     free(user);
-    free(ckpt);
+    free(rperm0);
+    free(ck.prefix);
+    free(ck.last);
     mft_soft_table_free(&st);
     mft_soft_table_free(&ds);
     if (a.drift) dataset_free(&dd);

@@ -138,12 +138,13 @@ cli_train_data() { # masked training on JSONL: empty masks refused, resume bit f
     D="-m $M --data tests/data/facts.jsonl --epochs 12 --batch 2 --seq 40 --grad-accum 2 --lr 2e-3 --seed 5"
     ./build/maskft train $D --out $T/a.bin --log $T/a.log 2> $T/a.txt || return 1
     grep -q "empty mask" $T/a.txt && [ "$(wc -l < $T/a.log)" -gt 4 ] || return 1
-    ./build/maskft train $D --out $T/b.bin --stop-after 3 2> /dev/null && [ ! -e $T/b.bin ] && [ -e $T/b.bin.ckpt ] || return 1
-    ./build/maskft train $D --out $T/b.bin --resume $T/b.bin.ckpt 2> /dev/null && cmp $T/a.bin $T/b.bin || { echo "resumed run differs"; return 1; }
-    ./build/maskft train $D --lr 1e-3 --out $T/c.bin --resume $T/b.bin.ckpt > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "other training options" $T/err.txt || return 1
+    ./build/maskft train $D --out $T/b.bin --stop-after 3 2> /dev/null && [ ! -e $T/b.bin ] && [ -e $T/b.bin.step3.ckpt ] || return 1
+    ./build/maskft train $D --out $T/b.bin --resume $T/b.bin.step3.ckpt 2> /dev/null && cmp $T/a.bin $T/b.bin || { echo "resumed run differs"; return 1; }
+    ./build/maskft train $D --lr 1e-3 --out $T/c.bin --resume $T/b.bin.step3.ckpt > $T/err.txt 2>&1; [ $? -eq 2 ] &&
+        grep -q "written with --lr 0.002; this run gives --lr 0.001" $T/err.txt || { cat $T/err.txt; return 1; }
     # with the context anchor too; its log records the anchor's KL
     ./build/maskft train $D --anchor 1 --out $T/e.bin --log $T/e.log 2> /dev/null && ./build/maskft train $D --anchor 1 --out $T/f.bin --stop-after 2 2> /dev/null &&
-        ./build/maskft train $D --anchor 1 --out $T/f.bin --resume $T/f.bin.ckpt 2> /dev/null && cmp $T/e.bin $T/f.bin && ! cmp -s $T/a.bin $T/e.bin || { echo "anchor run"; return 1; }
+        ./build/maskft train $D --anchor 1 --out $T/f.bin --resume $T/f.bin.step2.ckpt 2> /dev/null && cmp $T/e.bin $T/f.bin && ! cmp -s $T/a.bin $T/e.bin || { echo "anchor run"; return 1; }
     # step 1 starts from the base model itself (KL 0); later steps have moved away from it
     grep -q '"step": 1, "epoch": 1, "loss": [0-9.]*, "anchor_kl": 0.000000' $T/e.log && grep -q '"anchor_kl": [0-9]*\.[0-9]*[1-9]' $T/e.log || return 1
     printf '{"prompt": "Lily had a cat named", "answer": " Mochi"}\n' > $T/probe.jsonl
@@ -152,14 +153,57 @@ cli_train_data() { # masked training on JSONL: empty masks refused, resume bit f
 }
 check "cli train on JSONL: masks, resume, recall" cli_train_data
 
+cli_checkpoints() { # checkpoints named by step, the newest --keep kept, a run extended, every field checked
+    C=$T/ck; rm -rf $C; mkdir -p $C
+    D="-m $M --data tests/data/facts.jsonl --batch 2 --seq 40 --grad-accum 2 --lr 2e-3 --seed 5 --until-learned off"
+    ./build/maskft train $D --epochs 12 --out $C/a.bin 2> /dev/null || return 1
+    ./build/maskft train $D --epochs 12 --out $C/k.bin --save-every 2 --keep 2 2> $C/k.txt || return 1
+    [ "$(cd $C && ls k.bin.step*.ckpt | tr '\n' ' ')" = "k.bin.step10.ckpt k.bin.step12.ckpt " ] || { ls $C; return 1; }
+    cmp $C/a.bin $C/k.bin && grep -q "saved $C/k.bin (and $C/k.bin.step12.ckpt)" $C/k.txt || return 1
+    # the tokenizer goes beside a .bin output, and eval / generate take a checkpoint (its weights)
+    [ -e $C/tok512.bin ] && cmp $C/tok512.bin $K || { echo "no tokenizer beside"; return 1; }
+    a=$(./build/maskft eval -m $C/k.bin --text tests/data/story.txt) && b=$(./build/maskft eval -m $C/k.bin.step12.ckpt --text tests/data/story.txt) &&
+        [ "$a" = "$(echo "$b" | sed "s|k.bin.step12.ckpt|k.bin|g")" ] || { echo "eval of the checkpoint: $b"; return 1; }
+    ./build/maskft generate -m $C/k.bin.step10.ckpt --temp 0 -n 5 > /dev/null 2>&1 || { echo "generate from a checkpoint"; return 1; }
+    # another tokenizer where the loader would look: refused before the first step
+    mkdir -p $C/other && cp tests/data/gpt2/tokenizer.json $C/other/
+    ./build/maskft train $D --epochs 1 --out $C/other/x.bin > $C/err.txt 2>&1; [ $? -eq 1 ] && grep -q "another one than" $C/err.txt && [ ! -e $C/other/x.bin ] || { cat $C/err.txt; return 1; }
+    # extended: 6 epochs, then resumed with 12 (the schedule follows the longer budget);
+    # --stop-after at or before the checkpoint's step, fewer epochs, another option: named
+    ./build/maskft train $D --epochs 6 --out $C/e.bin --keep 1 2> /dev/null && [ -e $C/e.bin.step6.ckpt ] || return 1
+    ./build/maskft train $D --epochs 12 --out $C/e.bin --resume $C/e.bin.step6.ckpt 2> $C/e.txt && grep -q "step 12/12" $C/e.txt || { tail -3 $C/e.txt; return 1; }
+    ./build/maskft train $D --epochs 12 --out $C/s.bin --stop-after 4 2> /dev/null && [ -e $C/s.bin.step4.ckpt ] || return 1
+    ./build/maskft train $D --epochs 12 --out $C/s.bin --resume $C/s.bin.step4.ckpt --stop-after 4 > $C/err.txt 2>&1; [ $? -eq 2 ] && grep -q "^maskft: --stop-after 4: .* is at step 4 already" $C/err.txt || { cat $C/err.txt; return 1; }
+    ./build/maskft train $D --epochs 12 --out $C/s.bin --resume $C/s.bin.step4.ckpt --stop-after 7 2> /dev/null && [ -e $C/s.bin.step7.ckpt ] || { echo "stop after on resume"; return 1; }
+    ./build/maskft train $D --epochs 3 --out $C/s.bin --resume $C/s.bin.step7.ckpt > $C/err.txt 2>&1; [ $? -eq 2 ] && grep -q "at epoch 7 already: give --epochs (or --max-epochs) 7 or more" $C/err.txt || { cat $C/err.txt; return 1; }
+    ./build/maskft train $D --epochs 12 --batch 3 --out $C/s.bin --resume $C/s.bin.step7.ckpt > $C/err.txt 2>&1; [ $? -eq 2 ] && grep -q "written with --batch 2; this run gives --batch 3" $C/err.txt || return 1
+    ./build/maskft train $D --epochs 12 --out $C/s.bin --resume $C/s.bin.step7.ckpt 2> /dev/null && cmp $C/a.bin $C/s.bin || { echo "stopped twice, resumed: differs"; return 1; }
+    # kill -9 at moments of a run that writes a checkpoint every step: every checkpoint left is whole
+    for delay in 0.3 0.5 0.7 0.9; do
+        ./build/maskft train $D --epochs 200 --out $C/x.bin --save-every 1 --keep 2 > /dev/null 2>&1 & pid=$!
+        sleep $delay; kill -9 $pid; wait $pid 2> /dev/null
+        for f in $C/x.bin.step*.ckpt; do
+            [ -e "$f" ] || continue
+            ./build/maskft eval -m "$f" --text tests/data/story.txt > /dev/null 2>&1 || { echo "killed: $f is broken"; return 1; }
+        done
+        ls $C/x.bin.step*.ckpt > /dev/null 2>&1 || { echo "killed after $delay s: no checkpoint at all"; return 1; }
+    done
+    # a disk that fills up (a file-size limit, the same failed write): named, the last good one too
+    ./build/maskft train $D --epochs 12 --out $C/f.bin --stop-after 2 2> /dev/null || return 1
+    (trap '' XFSZ; ulimit -f 2000; exec ./build/maskft train $D --epochs 12 --out $C/f.bin --resume $C/f.bin.step2.ckpt --save-every 3) > $C/err.txt 2>&1
+    grep -q "cannot write '$C/f.bin.step3.ckpt': File too large; the last good checkpoint is $C/f.bin.step2.ckpt" $C/err.txt || { cat $C/err.txt; return 1; }
+}
+check "cli train: checkpoints kept by step, runs extended, kill -9, a full disk" cli_checkpoints
+
 cli_sigint() { # Ctrl-C writes a checkpoint and exits 130; resuming ends on the uninterrupted weights
     D="-m $M --data examples/data/facts_train.jsonl --epochs 25 --batch 1 --seq 256 --lr 1e-4 --seed 3"
     ./build/maskft train $D --out $T/u.bin 2> /dev/null || return 1
     ./build/maskft train $D --out $T/i.bin 2> $T/int.txt & pid=$!
     i=0; until grep -q "^step 2/" $T/int.txt || [ $i -ge 300 ]; do sleep 0.1; i=$((i + 1)); done   # training has begun
     kill -INT $pid; wait $pid; rc=$?
-    [ $rc -eq 130 ] && [ -e $T/i.bin.ckpt ] && [ ! -e $T/i.bin ] && grep -q "interrupted after step" $T/int.txt || { echo "exit $rc"; return 1; }
-    ./build/maskft train $D --out $T/i.bin --resume $T/i.bin.ckpt 2> /dev/null && cmp $T/u.bin $T/i.bin
+    ck=$(ls $T/i.bin.step*.ckpt)
+    [ $rc -eq 130 ] && [ -e "$ck" ] && [ ! -e $T/i.bin ] && grep -q "interrupted after step" $T/int.txt || { echo "exit $rc"; return 1; }
+    ./build/maskft train $D --out $T/i.bin --resume "$ck" 2> /dev/null && cmp $T/u.bin $T/i.bin
 }
 check "cli train: Ctrl-C, then resume" cli_sigint
 
@@ -181,10 +225,10 @@ cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and t
     # an until-learned run stopped and resumed ends on the same weights (the learned flags and the
     # epoch's order come back from the checkpoint)
     ./build/maskft train $U --out $T/s.bin --stop-after 30 2> /dev/null && [ ! -e $T/s.bin ] &&
-        ./build/maskft train $U --out $T/s.bin --resume $T/s.bin.ckpt 2> /dev/null && cmp $T/u.bin $T/s.bin || { echo "resume"; return 1; }
+        ./build/maskft train $U --out $T/s.bin --resume $T/s.bin.step30.ckpt 2> /dev/null && cmp $T/u.bin $T/s.bin || { echo "resume"; return 1; }
     # a finished run writes the model alone (the optimizer checkpoint only when asked); an --out
     # that cannot be written is refused before the first step
-    [ -e $T/u.bin ] && [ ! -e $T/u.bin.ckpt ] || { echo "a checkpoint nobody asked for"; return 1; }
+    [ -e $T/u.bin ] && ! ls $T/u.bin.step*.ckpt 2> /dev/null || { echo "a checkpoint nobody asked for"; return 1; }
     ./build/maskft train $U --out $T/no/such/dir/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "cannot write the model" $T/err.txt &&
         ! grep -q "^epoch" $T/err.txt || { cat $T/err.txt; return 1; }
     # options that do not apply or are out of range: one line naming the option, exit status 2
