@@ -3966,6 +3966,17 @@ struct mft_json {
 
 MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err)
 {
+    return mft_json_parse_at(text, len, NULL, 0, err);
+}
+
+MFT_API void mft_json_pos(const mft_json *j, int node, int *line, int *col)
+{
+    *line = *col = 1;
+    if (j && node >= 0 && j->j.src) mft__jpos(&j->j, (uint32_t)node, line, col); /* the text is still there */
+}
+
+MFT_API mft_json *mft_json_parse_at(const char *text, int len, const char *where, int line, mft_error *err)
+{
     mft_json *h = (mft_json *)mft__calloc(1, sizeof *h);
     if (!h) {
         mft__fail(err, MFT_ERR_NOMEM, "out of memory");
@@ -3978,7 +3989,10 @@ MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err)
     }
     h->root = mft__json_parse(&h->j, text, len < 0 ? strlen(text) : (size_t)len);
     if (h->root == MFT__JNONE) {
-        mft__fail(err, MFT_ERR_FORMAT, "%d:%d: %s", h->j.err_line, h->j.err_col, h->j.err);
+        if (where)
+            mft__errat(err, MFT_ERR_FORMAT, where, line + h->j.err_line - 1, h->j.err_col, "%s", h->j.err);
+        else
+            mft__fail(err, MFT_ERR_FORMAT, "%d:%d: %s", h->j.err_line, h->j.err_col, h->j.err);
         mft__json_free(&h->j);
         MFT_FREE(h);
         return NULL;
@@ -9227,8 +9241,21 @@ typedef struct mft__dmsg {
     int dlen; /* NULL when absent */
     int *spans;
     int n_spans;
-    int owned; /* content and draft are our stripped copies (freed at the end) */
+    int owned;           /* content and draft are our stripped copies (freed at the end) */
+    int open;            /* "ended": false: the turn was cut, its end token is not trained */
+    int src;             /* what it came from, for messages: -1 "text", -2 "prompt", -3 "completion", i: message i */
+    int at_line, at_col; /* where its content starts in the record (line 1 is the record's first) */
 } mft__dmsg;
+
+/* a message as an error names it: the field it came from */
+static const char *mft__msg_name(const mft__dmsg *d, char buf[24])
+{
+    if (d->src >= 0)
+        snprintf(buf, 24, "message %d", d->src);
+    else
+        snprintf(buf, 24, "\"%s\"", d->src == -1 ? "text" : d->src == -2 ? "prompt" : "completion");
+    return buf;
+}
 
 /* removes key markup from s[0..n) into out, recording the spans; a backslash before a
    delimiter makes it literal text. Returns the new length, or -1 on unbalanced markup. */
@@ -9378,10 +9405,10 @@ static void mft__msgs_free(mft__dmsg *msg, int nm)
    Contents point into the JSON pool. Sets *family to plain for {"text"} records. On an error
    the messages read so far are freed. */
 static mft_status mft__parse_record(const mft__json *j, uint32_t root, mft__dmsg *msg, int *n_msg, int *family,
-                                    const char *where, int line, mft_error *err)
+                                    int prompt_only, const char *where, int line, mft_error *err)
 {
-    uint32_t v;
-    int nm = 0;
+    uint32_t v, arrays[2] = { MFT__JNONE, MFT__JNONE };
+    int nm = 0, conv = 0;
     mft_status s = MFT_OK;
 #define MFT__RECFAIL(node, ...)                                                                                        \
     do {                                                                                                               \
@@ -9396,28 +9423,50 @@ static mft_status mft__parse_record(const mft__json *j, uint32_t root, mft__dmsg
         msg[0].weight = 1;
         msg[0].content = j->pool + j->node[v].first;
         msg[0].len = (int)j->node[v].n;
+        msg[0].src = -1;
+        mft__jpos(j, v, &msg[0].at_line, &msg[0].at_col);
         nm = 1;
         *family = MFT_CHAT_PLAIN;
+    } else if ((v = mft__jget(j, root, "prompt")) != MFT__JNONE && j->node[v].type == MFT__J_ARR) {
+        /* TRL's conversational prompt/completion: two lists of messages; the prompt's are not
+           trained unless they say so (TRL's completion-only loss) */
+        uint32_t c = mft__jget(j, root, "completion");
+        if (c != MFT__JNONE && j->node[c].type != MFT__J_ARR)
+            MFT__RECFAIL(c, "with a list of messages as \"prompt\", \"completion\" is a list of messages too");
+        if (c == MFT__JNONE && !prompt_only)
+            MFT__RECFAIL(v, "a \"prompt\" without a \"completion\" has nothing to train: draft it first (maskft "
+                            "draft)");
+        arrays[0] = v, arrays[1] = c, conv = 1;
     } else if ((v = mft__jget(j, root, "prompt")) != MFT__JNONE) {
         uint32_t c = mft__jget(j, root, "completion"), df = mft__jget(j, root, "draft");
-        if (j->node[v].type != MFT__J_STR || c == MFT__JNONE || j->node[c].type != MFT__J_STR)
-            MFT__RECFAIL(v, "\"prompt\" and \"completion\" must be strings");
-        for (int k = 0; k < 2; k++) {
+        if (c == MFT__JNONE && !prompt_only)
+            MFT__RECFAIL(v, "a \"prompt\" without a \"completion\" has nothing to train: draft it first (maskft "
+                            "draft)");
+        if (j->node[v].type != MFT__J_STR || (c != MFT__JNONE && j->node[c].type != MFT__J_STR))
+            MFT__RECFAIL(j->node[v].type != MFT__J_STR ? v : c, "\"prompt\" and \"completion\" must be strings");
+        for (int k = 0; k < (c == MFT__JNONE ? 1 : 2); k++) {
             uint32_t node = k ? c : v;
             msg[k].role = k ? MFT_ROLE_ASSISTANT : MFT_ROLE_USER;
             msg[k].train = -1;
             msg[k].weight = 1;
             msg[k].content = j->pool + j->node[node].first;
             msg[k].len = (int)j->node[node].n;
+            msg[k].src = k ? -3 : -2;
+            mft__jpos(j, node, &msg[k].at_line, &msg[k].at_col);
         }
-        if (df != MFT__JNONE) {
+        if (df != MFT__JNONE && c != MFT__JNONE) {
             if (j->node[df].type != MFT__J_STR) MFT__RECFAIL(df, "\"draft\" must be a string");
             msg[1].draft = j->pool + j->node[df].first;
             msg[1].dlen = (int)j->node[df].n;
         }
-        nm = 2;
+        nm = c == MFT__JNONE ? 1 : 2;
     } else if ((v = mft__jget(j, root, "messages")) != MFT__JNONE && j->node[v].type == MFT__J_ARR) {
-        for (uint32_t c = j->node[v].first; c != MFT__JNONE; c = j->node[c].next, nm++) {
+        arrays[0] = v;
+    } else {
+        MFT__RECFAIL(root, "a record needs \"text\", \"prompt\"/\"completion\", \"messages\" or \"input_ids\"");
+    }
+    for (int ai = 0; ai < 2 && arrays[ai] != MFT__JNONE; ai++) {
+        for (uint32_t c = j->node[arrays[ai]].first; c != MFT__JNONE; c = j->node[c].next, nm++) {
             if (nm >= 256) MFT__RECFAIL(c, "more than 256 messages");
             mft__dmsg *d = &msg[nm];
             uint32_t r = mft__jget(j, c, "role"), ct = mft__jget(j, c, "content"), tr = mft__jget(j, c, "train");
@@ -9439,8 +9488,15 @@ static mft_status mft__parse_record(const mft__json *j, uint32_t root, mft__dmsg
             d->weight = wt == MFT__JNONE ? 1.0f : (float)j->node[wt].num;
             if (wt != MFT__JNONE && (j->node[wt].type != MFT__J_NUM || !(d->weight >= 0) || !isfinite(d->weight)))
                 MFT__RECFAIL(wt, "message %d: \"weight\" must be a number >= 0", nm);
+            if (conv && ai == 0 && d->train < 0) d->train = 0;
+            uint32_t en = mft__jget(j, c, "ended");
+            if (en != MFT__JNONE && j->node[en].type != MFT__J_TRUE && j->node[en].type != MFT__J_FALSE)
+                MFT__RECFAIL(en, "message %d: \"ended\" must be true or false", nm);
+            d->open = en != MFT__JNONE && j->node[en].type == MFT__J_FALSE;
             d->content = j->pool + j->node[ct].first;
             d->len = (int)j->node[ct].n;
+            d->src = nm;
+            mft__jpos(j, ct, &d->at_line, &d->at_col);
             if (df != MFT__JNONE) {
                 if (j->node[df].type != MFT__J_STR) MFT__RECFAIL(df, "message %d: \"draft\" must be a string", nm);
                 d->draft = j->pool + j->node[df].first;
@@ -9473,9 +9529,14 @@ static mft_status mft__parse_record(const mft__json *j, uint32_t root, mft__dmsg
                 d->n_spans++;
             }
         }
-    } else {
-        MFT__RECFAIL(root, "a record needs \"text\", \"prompt\"/\"completion\", \"messages\" or \"input_ids\"");
     }
+    if (!conv && arrays[0] == MFT__JNONE) { /* text, prompt/completion: "ended": false on the record */
+        uint32_t en = mft__jget(j, root, "ended");
+        if (en != MFT__JNONE && j->node[en].type != MFT__J_TRUE && j->node[en].type != MFT__J_FALSE)
+            MFT__RECFAIL(en, "\"ended\" must be true or false");
+        if (en != MFT__JNONE && nm > 0) msg[nm - 1].open = j->node[en].type == MFT__J_FALSE;
+    }
+    if (!nm && !prompt_only) MFT__RECFAIL(root, "a record without a message has nothing to train");
 #undef MFT__RECFAIL
     *n_msg = nm;
     return MFT_OK;
@@ -9498,10 +9559,12 @@ static mft_status mft__strip_messages(mft__dmsg *msg, int nm, const mft_data_opt
         int sp[2 * 1024], ns = 0;
         if (!c) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
         int L = mft__strip_markup(d->content, d->len, ko, kc, c, sp, &ns, 1024);
+        char nb[24];
+        int at = line + (d->at_line ? d->at_line - 1 : 0), col = d->at_col ? d->at_col : 1;
         if (L < 0) {
             MFT_FREE(c);
-            return mft__errat(err, MFT_ERR_FORMAT, where, line, 1, "message %d: unbalanced %s ... %s markup", i, ko,
-                              kc);
+            return mft__errat(err, MFT_ERR_FORMAT, where, at, col, "%s: unbalanced %s ... %s markup",
+                              mft__msg_name(d, nb), ko, kc);
         }
         int *all = (int *)MFT_MALLOC((2 * (size_t)(ns + d->n_spans) + 2) * sizeof(int)), na = 0;
         if (!all) {
@@ -9513,9 +9576,9 @@ static mft_status mft__strip_messages(mft__dmsg *msg, int nm, const mft_data_opt
             if (b < 0 || e < 0) {
                 MFT_FREE(c);
                 MFT_FREE(all);
-                return mft__errat(err, MFT_ERR_FORMAT, where, line, 1,
-                                  "message %d: key span [%d, %d] is past the end of the content", i, d->spans[2 * k],
-                                  d->spans[2 * k + 1]);
+                return mft__errat(err, MFT_ERR_FORMAT, where, at, col,
+                                  "%s: key span [%d, %d] is past the end of the content", mft__msg_name(d, nb),
+                                  d->spans[2 * k], d->spans[2 * k + 1]);
             }
             all[2 * na] = b;
             all[2 * na + 1] = e;
@@ -9541,7 +9604,8 @@ static mft_status mft__strip_messages(mft__dmsg *msg, int nm, const mft_data_opt
             int dl = mft__strip_markup(pool_draft, d->dlen, ko, kc, dr, dsp, &dns, 1024);
             if (dl < 0) {
                 MFT_FREE(dr);
-                return mft__errat(err, MFT_ERR_FORMAT, where, line, 1, "message %d: unbalanced markup in the draft", i);
+                return mft__errat(err, MFT_ERR_FORMAT, where, at, col, "%s: unbalanced markup in the draft",
+                                  mft__msg_name(d, nb));
             }
             d->draft = dr;
             d->dlen = dl;
@@ -9685,7 +9749,7 @@ static mft_status mft__select_turn(const mft_tokenizer *t, const mft_data_opts *
             any = 1;
         }
     MFT_FREE(sel);
-    if (any && o->train_eot && eot >= 0)
+    if (any && o->train_eot && eot >= 0 && !d->open)
         for (int k = t1; k < n; k++) {
             if (ex->ids[k] == eot) {
                 ex->w[k - 1] = d->weight;
@@ -9768,15 +9832,15 @@ MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_
         s = mft__record_ids(t, &j, v, mft__jget(&j, root, "labels"), where, line, ex, err);
         goto truncate;
     }
-    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
+    if ((s = mft__parse_record(&j, root, msg, &nm, &family, 0, where, line, err))) goto done;
     if ((s = mft__strip_messages(msg, nm, o, where, line, err))) goto done;
     int plain = family == MFT_CHAT_PLAIN, eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family);
     mft__chat_msgs(cm, msg, nm);
     if ((s = mft__render_alloc(family, t, cm, nm, 0, &text, &tlen, ranges, origin, err))) goto done;
     if ((s = mft__encode_alloc(t, text, tlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, 1, &ex->ids, &offs, &n, err)))
         goto done;
-    /* a plain completion has no end token in its text: add the model's own */
-    if (plain && o->train_eot && eot >= 0) {
+    /* a plain completion has no end token in its text: add the model's own (not after a cut) */
+    if (plain && o->train_eot && eot >= 0 && !(nm > 0 && msg[nm - 1].open)) {
         ex->ids[n] = eot;
         offs[2 * n] = offs[2 * n + 1] = tlen;
         n++;
@@ -9819,8 +9883,31 @@ done:
 
 /* the model's own continuation of text[0..len) (already rendered), greedy or sampled, until
    the end token, EOS, BOS or max_new tokens; appended to b as a JSON string */
+/* where a continuation cut at max_new tokens ends cleanly: after its last sentence (. ! ?,
+   closing quotes or brackets, then a space or the end), else after its last whole word */
+static int mft__clean_cut(const char *g, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        if (g[i] != '.' && g[i] != '!' && g[i] != '?') continue;
+        int e = i + 1;
+        for (;;) { /* closing quotes and brackets: ASCII, and U+201D / U+2019 in UTF-8 */
+            if (e < n && (g[e] == '"' || g[e] == '\'' || g[e] == ')' || g[e] == ']'))
+                e++;
+            else if (e + 2 < n && (unsigned char)g[e] == 0xE2 && (unsigned char)g[e + 1] == 0x80 &&
+                     ((unsigned char)g[e + 2] == 0x9D || (unsigned char)g[e + 2] == 0x99))
+                e += 3;
+            else
+                break;
+        }
+        if (e == n || g[e] == ' ' || g[e] == '\n') return e;
+    }
+    for (int i = n - 1; i > 0; i--)
+        if (g[i] == ' ' || g[i] == '\n') return i;
+    return n;
+}
+
 static mft_status mft__draft_one(mft_model *m, const mft_tokenizer *t, const char *text, int len, int plain, int eot,
-                                 int max_new, float temp, uint64_t *rng, mft__sb *b, mft_error *err)
+                                 int max_new, float temp, uint64_t *rng, mft__sb *b, int *cut, mft_error *err)
 {
     int *ids = NULL, *offs = NULL, *gen = NULL, n, ng, ended;
     mft__sb g = { NULL, 0, 0, 0, 1, 0 };
@@ -9843,6 +9930,10 @@ static mft_status mft__draft_one(mft_model *m, const mft_tokenizer *t, const cha
         mft__sb_put(&g, p, pl);
     }
     if (!s && g.nomem) s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    /* stopped by max_new, not by the model: cut where it reads cleanly; the turn is marked as
+       not ended, so its end token is not trained (it would teach stopping mid-story) */
+    *cut = !s && !ended;
+    if (*cut && g.p) g.n = mft__clean_cut(g.p, g.n);
     if (!s) mft__sb_json(b, g.p ? g.p : "", g.n);
     MFT_FREE(g.p);
     MFT_FREE(ids);
@@ -9882,7 +9973,17 @@ MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const 
         mft__sb_put(&b, json, (int)n);
         goto finish;
     }
-    if ((s = mft__parse_record(&j, root, msg, &nm, &family, where, line, err))) goto done;
+    if ((s = mft__parse_record(&j, root, msg, &nm, &family, 1, where, line, err))) goto done;
+    if (is_pc && j.node[mft__jget(&j, root, "prompt")].type == MFT__J_ARR) is_pc = 0; /* conversational */
+    /* a conversation that ends in a user turn (or a prompt alone) gets its answer drafted */
+    if (nm > 0 && nm < 256 && msg[nm - 1].role != MFT_ROLE_ASSISTANT) {
+        memset(&msg[nm], 0, sizeof msg[nm]);
+        msg[nm].role = MFT_ROLE_ASSISTANT;
+        msg[nm].train = -1;
+        msg[nm].weight = 1;
+        msg[nm].content = (char *)"";
+        nm++;
+    }
     int eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family), plain = family == MFT_CHAT_PLAIN;
     mft__chat_msgs(cm, msg, nm);
     mft__sb_put(&b, is_pc ? "{\"prompt\": " : "{\"messages\": [", -1);
@@ -9915,8 +10016,8 @@ MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const 
         ctx = NULL;
         if ((s = mft__render_alloc(family, t, cm, i, !plain, &ctx, &clen, NULL, NULL, err))) break;
         mft__sb_put(&b, is_pc ? ", \"completion\": " : "\"content\": ", -1);
-        int start = b.n;
-        if ((s = mft__draft_one(m, t, ctx, clen, plain, eot, max_new, temperature, rng, &b, err))) break;
+        int start = b.n, cut = 0;
+        if ((s = mft__draft_one(m, t, ctx, clen, plain, eot, max_new, temperature, rng, &b, &cut, err))) break;
         int dl = b.n - start;
         char *copy = (char *)MFT_MALLOC((size_t)dl + 1); /* b.p may move as b grows */
         if (!copy) {
@@ -9927,6 +10028,7 @@ MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const 
         mft__sb_put(&b, ", \"draft\": ", -1);
         mft__sb_put(&b, copy, b.over ? 0 : dl);
         MFT_FREE(copy);
+        if (cut) mft__sb_put(&b, ", \"ended\": false", -1);
         if (!is_pc) mft__sb_put(&b, "}", 1);
     }
     if (!s) mft__sb_put(&b, is_pc ? "}" : "]}", -1);

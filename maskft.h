@@ -668,6 +668,12 @@ MFT_API int mft_jsonl_next(const char *data, size_t size, size_t *pos, int *line
    Walk an array with mft_json_first / mft_json_next (mft_json_at is O(i)). */
 typedef struct mft_json mft_json;
 MFT_API mft_json *mft_json_parse(const char *text, int len, mft_error *err); /* len < 0: NUL-terminated */
+/* The same for text that starts at line `line` of file `where`: an error reads
+   "where:line:column: what", as compilers write them. */
+MFT_API mft_json *mft_json_parse_at(const char *text, int len, const char *where, int line, mft_error *err);
+/* Where a node starts in the parsed text (which must still exist): line and column (bytes),
+   both from 1. */
+MFT_API void mft_json_pos(const mft_json *j, int node, int *line, int *col);
 MFT_API void mft_json_free(mft_json *j);
 MFT_API int mft_json_root(const mft_json *j);
 MFT_API int mft_json_get(const mft_json *j, int object, const char *key);

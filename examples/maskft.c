@@ -16,8 +16,10 @@
 
 #ifdef __GNUC__
 #define DIE_ATTR __attribute__((format(printf, 1, 2), noreturn))
+#define DIE_AT_ATTR __attribute__((format(printf, 5, 6), noreturn))
 #else
 #define DIE_ATTR
+#define DIE_AT_ATTR
 #endif
 
 #define NO_LIMIT ((size_t)-1)
@@ -765,6 +767,21 @@ static void load_tokenizer(const args_t *a, mft_tokenizer *tok)
 
 /* a piece as a quoted string: control characters and bytes that are not whole UTF-8
    characters (a byte-level token may hold part of one) are escaped as \xNN */
+/* A bad record is reported and the file read on, so that one run names every bad line (the
+   first 20); then the command stops before doing anything with the file. */
+enum { BAD_SHOWN = 20 };
+static void bad_record(const mft_error *e, int *n_bad)
+{
+    if ((*n_bad)++ < BAD_SHOWN) fprintf(stderr, "maskft: %s\n", e->msg);
+}
+
+static void bad_records_end(const char *path, int n_bad)
+{
+    if (n_bad)
+        die("%s: %d bad record%s%s: nothing was done", path, n_bad, n_bad == 1 ? "" : "s",
+            n_bad > BAD_SHOWN ? " (the first 20 shown)" : "");
+}
+
 static void print_piece(const char *p, int n)
 {
     putchar('"');
@@ -990,9 +1007,13 @@ static int cmd_mask(int argc, char **argv, int export)
     int color = !export && isatty(1), line_no = 0, examples = 0, empty = 0, len;
     long trained = 0, tokens = 0;
     const char *rec;
+    int n_bad = 0;
     while (mft_jsonl_next(data, size, &at, &line_no, &rec, &len)) {
         mft_example ex;
-        if (mft_example_from_json(&tok, &o, rec, len, a.data, line_no, &ex, &err)) die_err(&err);
+        if (mft_example_from_json(&tok, &o, rec, len, a.data, line_no, &ex, &err)) {
+            bad_record(&err, &n_bad);
+            continue;
+        }
         if (filter && mft_mask_by_nll(&m, &ex, tau, filter == 1, &err)) die_err(&err);
         examples++;
         tokens += ex.n;
@@ -1017,6 +1038,11 @@ static int cmd_mask(int argc, char **argv, int export)
         }
         mft_example_free(&ex);
     }
+    if (n_bad && out) { /* no half-exported file */
+        fclose(out);
+        remove(a.out);
+    }
+    bad_records_end(a.data, n_bad);
     char summary[200];
     snprintf(summary, sizeof summary, "%d examples, %ld tokens, %ld trained (%.1f%%), %d with an empty mask\n",
              examples, tokens, trained, tokens ? 100.0 * trained / tokens : 0.0, empty);
@@ -1062,15 +1088,21 @@ static int cmd_draft(int argc, char **argv)
     if (!out) die("cannot create '%s'", a.out);
     uint64_t rng = a.seed_set && a.seed ? a.seed : 42;
     const char *line;
+    int n_bad = 0;
     while (mft_jsonl_next(data, size, &at, &line_no, &line, &len)) {
         char *rec;
-        if (mft_draft_record(&m, &tok, &o, line, len, a.n, a.temp, &rng, a.data, line_no, &rec, &err)) die_err(&err);
+        if (mft_draft_record(&m, &tok, &o, line, len, a.n, a.temp, &rng, a.data, line_no, &rec, &err)) {
+            bad_record(&err, &n_bad);
+            continue;
+        }
         fputs(rec, out);
         fputc('\n', out);
         mft_free(rec);
         records++;
     }
     if (fclose(out)) die("cannot write '%s'", a.out);
+    if (n_bad) remove(a.out);
+    bad_records_end(a.data, n_bad);
     mft_free(data);
     fprintf(stderr, "%d records drafted into %s\n", records, a.out);
     mft_tokenizer_free(&tok);
@@ -1100,7 +1132,7 @@ typedef struct {
 static void load_dataset(const char *path, mft_data_opts o, int filter, float tau, const mft_tokenizer *tok,
                          mft_model *m, int max_len, int contexts, dataset_t *d)
 {
-    int line_no = 0, ecap = 64, shown = 0, len;
+    int line_no = 0, ecap = 64, shown = 0, len, n_bad = 0;
     mft_error err;
     o.max_len = max_len;
     size_t size, at = 0;
@@ -1120,7 +1152,14 @@ static void load_dataset(const char *path, mft_data_opts o, int filter, float ta
             if (!d->ex || !d->line || !d->context) die("out of memory");
         }
         mft_example *ex = &d->ex[d->n];
-        if (mft_example_from_json(tok, &o, line, len, path, line_no, ex, &err)) die_err(&err);
+        if (mft_example_from_json(tok, &o, line, len, path, line_no, ex, &err)) {
+            bad_record(&err, &n_bad);
+            continue;
+        }
+        if (n_bad) { /* only checking from here on */
+            mft_example_free(ex);
+            continue;
+        }
         if (filter && mft_mask_by_nll(m, ex, tau, filter == 1, &err)) die_err(&err);
         d->context[d->n] = NULL;
         if (contexts && mft_record_context(line, len, &o, &d->context[d->n], NULL, &err)) die_err(&err);
@@ -1140,6 +1179,7 @@ static void load_dataset(const char *path, mft_data_opts o, int filter, float ta
             mft_free(d->context[d->n]);
         } else d->n++;
     }
+    bad_records_end(path, n_bad);
     if (d->n_empty > 10)
         fprintf(stderr, "maskft: ... %d examples with an empty mask in all\n", d->n_empty);
     if (d->n_full)
@@ -1778,18 +1818,34 @@ static void each_jsonl(const char *path, void (*fn)(void *ctx, mft_json *j, int 
     int line = 0, len;
     while (mft_jsonl_next(data, size, &at, &line, &rec, &len)) {
         mft_error err;
-        mft_json *j = mft_json_parse(rec, len, &err);
-        if (!j) die_at(path, line, err.msg);
+        mft_json *j = mft_json_parse_at(rec, len, path, line, &err);
+        if (!j) die_err(&err);
         fn(ctx, j, mft_json_root(j), path, line);
         mft_json_free(j);
     }
     mft_free(data);
 }
 
+/* dies with "where:line:column: what", the column of node (of the record when it is -1) */
+static void die_node(mft_json *j, int node, const char *where, int line, const char *fmt, ...) DIE_AT_ATTR;
+static void die_node(mft_json *j, int node, const char *where, int line, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int l, c;
+    mft_json_pos(j, node >= 0 ? node : mft_json_root(j), &l, &c);
+    die("%s:%d:%d: %s", where, line + l - 1, c, what);
+}
+
 static const char *need_str(mft_json *j, int obj, const char *key, int *len, const char *where, int line)
 {
-    const char *s = mft_json_str(j, mft_json_get(j, obj, key), len);
-    if (!s) die("%s:%d: \"%s\" (a string) is missing", where, line, key);
+    int v = mft_json_get(j, obj, key), l, c;
+    const char *s = mft_json_str(j, v, len);
+    mft_json_pos(j, v >= 0 ? v : obj, &l, &c);
+    if (!s) die("%s:%d:%d: \"%s\" %s", where, line + l - 1, c, key, v >= 0 ? "must be a string" : "(a string) is missing");
     return s;
 }
 
@@ -1846,13 +1902,14 @@ static void mc_item(void *ctx, mft_json *j, int root, const char *where, int lin
     double gold;
     int ok = nc >= 2 && mft_json_num(j, mft_json_get(j, root, "gold"), &gold);
     if (!ok || gold < 0 || gold >= nc || gold != (int)gold)
-        die("%s:%d: an item needs \"choices\" (2 or more strings) and \"gold\" (an index into them)", where, line);
+        die_node(j, nc >= 2 ? mft_json_get(j, root, "gold") : arr, where, line,
+                 "an item needs \"choices\" (2 or more strings) and \"gold\" (an index into them)");
     const char **ch = xmalloc((size_t)nc * sizeof *ch);
     int *cl = xmalloc(2 * (size_t)nc * sizeof(int)), *chars = cl + nc;
     double *ll = xmalloc(2 * (size_t)nc * sizeof(double));
     for (int c = 0; c < nc; c++)
         if (!(ch[c] = mft_json_str(j, mft_json_at(j, arr, c), &cl[c])))
-            die("%s:%d: choice %d is not a string", where, line, c);
+            die_node(j, mft_json_at(j, arr, c), where, line, "choice %d is not a string", c);
     mft_error err;
     int best[2] = { 0, 0 }, bestn = 0;
     double bl[2] = { -INFINITY, -INFINITY }, bn = -INFINITY;

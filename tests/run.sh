@@ -118,7 +118,13 @@ cli_mask() { # mask shows trained tokens and counts them; export writes the same
     [ "$trained" = "$labels" ] || { echo "trained $trained vs labels $labels"; return 1; }
     [ "$(grep -c '"attention_mask": \[1, 1' $T/export.jsonl)" = 3 ] || { echo "attention_mask"; return 1; }
     printf '{"prompt": "a" "completion": "b"}\n' > $T/bad.jsonl
-    ./build/maskft mask -m $M --data $T/bad.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "bad.jsonl:1:16:" $T/err.txt
+    ./build/maskft mask -m $M --data $T/bad.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "bad.jsonl:1:16:" $T/err.txt || return 1
+    # every bad line of a file in one run, each as file:line:column, then nothing done (no half export)
+    printf '{"text": "a {{key}}b"}\n{"text": 5}\n{"prompt": "x", "completion": "y"}\n{"messages": [{"role": "bot", "content": "x"}]}\nnot json\n' > $T/bad.jsonl
+    ./build/maskft export -m $M --data $T/bad.jsonl --out $T/bad_export.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && [ ! -e $T/bad_export.jsonl ] || return 1
+    [ "$(grep -c '^maskft: .*bad.jsonl:[0-9]*:[0-9]*: ' $T/err.txt)" = 4 ] && grep -q 'bad.jsonl:1:10: "text": unbalanced {{key}}' $T/err.txt &&
+        grep -q 'bad.jsonl:4:24: message 0: role' $T/err.txt && grep -q "bad.jsonl: 4 bad records: nothing was done" $T/err.txt || { cat $T/err.txt; return 1; }
+    ./build/maskft train -m $M --data $T/bad.jsonl --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "4 bad records" $T/err.txt
 }
 check "cli mask / export" cli_mask
 
@@ -128,7 +134,15 @@ cli_draft() { # the model drafts its own answers; an edited draft trains only wh
     ./build/maskft mask -m $M --data $T/d2.jsonl --policy diff > $T/m0.txt 2>&1; grep -q "0 trained (0.0%), 3 with an empty mask" $T/m0.txt || return 1
     sed '1s/"completion": " Max/"completion": " Mochi/' $T/d2.jsonl > $T/d3.jsonl
     ./build/maskft mask -m $M --data $T/d3.jsonl --policy diff > $T/m1.txt || return 1
-    grep -q "named M\[ochi\]" $T/m1.txt && grep -q "2 with an empty mask" $T/m1.txt   # token LCS: " M" is shared
+    grep -q "named M\[ochi\]" $T/m1.txt && grep -q "2 with an empty mask" $T/m1.txt || return 1   # token LCS: " M" is shared
+    # cut at -n: at a sentence (or word) end, the turn marked "ended": false, its end token not trained
+    grep -q '"completion": " Max. Max loved to play with his toys.", "draft": .*, "ended": false}' $T/d2.jsonl || { head -1 $T/d2.jsonl; return 1; }
+    ./build/maskft mask -m $M --data $T/d2.jsonl --policy all > $T/m2.txt && ! grep -q "<END>" $T/m2.txt || { echo "end token trained after a cut"; return 1; }
+    # a prompt alone and a conversation ending in a user turn get their answers; TRL's conversational form
+    printf '{"prompt": "Once upon a time, Tom"}\n{"messages": [{"role": "user", "content": "Lily went to the park."}]}\n{"prompt": [{"role": "user", "content": "Tom had a dog"}], "completion": [{"role": "assistant", "content": " named Rex."}]}\n' > $T/q.jsonl
+    ./build/maskft draft -m $M --data $T/q.jsonl --out $T/q2.jsonl -n 30 2>/dev/null || return 1
+    [ "$(grep -c '"completion": " and\|"role": "assistant", "content": " ' $T/q2.jsonl)" = 3 ] || { cat $T/q2.jsonl; return 1; }
+    ./build/maskft mask -m $M --data $T/q.jsonl > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q 'q.jsonl:1:12: a "prompt" without a "completion" has nothing to train: draft it first' $T/err.txt
 }
 check "cli draft, then an edit trains the edit" cli_draft
 

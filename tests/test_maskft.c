@@ -2634,7 +2634,23 @@ static void test_data_masks(void)
     EXPECT(strstr(out, " The dog is[") && strstr(out, "red") && !strstr(out, "[ The"), "diff: %s", out);
     /* a draft equal to the answer: nothing to learn, an empty mask (reported, not trained) */
     EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \" Same.\", \"draft\": \" Same.\"}]}", out, sizeof out, NULL) == 0, "equal draft: %s", out);
-    /* train/weight per message; an empty turn; all-turns eligibility */
+    /* TRL's conversational prompt/completion: the prompt's turns are not trained, the
+       completion's are; "ended": false (a cut draft) leaves its end token untrained */
+    o.policy = MFT_POLICY_ALL;
+    EXPECT(example(&tok, &o, "{\"prompt\": [{\"role\": \"user\", \"content\": \"Q\"}, {\"role\": \"assistant\", \"content\": \" old\"}], \"completion\": [{\"role\": \"assistant\", \"content\": \" big dog.\"}]}", out, sizeof out, NULL) > 0 &&
+           !strcmp(out, "Q old[ big dog.<END>]"), "conversational prompt/completion: %s", out);
+    EXPECT(example(&tok, &o, "{\"prompt\": \"A\", \"completion\": \" big dog.\", \"ended\": false}", out, sizeof out, NULL) > 0 &&
+           !strcmp(out, "A[ big dog.]"), "ended false (prompt/completion): %s", out);
+    EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \"A\"}, {\"role\": \"assistant\", \"content\": \" big dog.\", \"ended\": false}]}", out, sizeof out, NULL) > 0 &&
+           !strcmp(out, "A[ big dog.]"), "ended false (message): %s", out);
+    /* errors name the field and its column: a prompt alone, a bad "ended", unbalanced markup */
+    example(&tok, &o, "{\"prompt\": \"A\"}", out, sizeof out, NULL);
+    EXPECT(strstr(out, "t.jsonl:7:12: a \"prompt\" without a \"completion\""), "prompt alone: %s", out);
+    example(&tok, &o, "{\"text\": \"x\", \"ended\": 0}", out, sizeof out, NULL);
+    EXPECT(strstr(out, "t.jsonl:7:24: \"ended\" must be true or false"), "ended 0: %s", out);
+    example(&tok, &o, "{\"prompt\": \"A\", \"completion\": \" {{key}}dog\"}", out, sizeof out, NULL);
+    EXPECT(strstr(out, "t.jsonl:7:31: \"completion\": unbalanced {{key}}"), "unbalanced markup names the field: %s", out);
+    /* train/weight per message; an empty turn; all-turns eligibility */    /* train/weight per message; an empty turn; all-turns eligibility */
     o.policy = MFT_POLICY_ALL;
     mft_example ex;
     EXPECT(example(&tok, &o, "{\"messages\": [{\"role\": \"user\", \"content\": \" hi\", \"train\": true, \"weight\": 0.5}, {\"role\": \"assistant\", \"content\": \"\"}, {\"role\": \"assistant\", \"content\": \" ok\", \"train\": false}]}", out, sizeof out, &ex) > 0, "train/weight: %s", out);
