@@ -1845,7 +1845,8 @@ static const char *need_str(mft_json *j, int obj, const char *key, int *len, con
     int v = mft_json_get(j, obj, key), l, c;
     const char *s = mft_json_str(j, v, len);
     mft_json_pos(j, v >= 0 ? v : obj, &l, &c);
-    if (!s) die("%s:%d:%d: \"%s\" %s", where, line + l - 1, c, key, v >= 0 ? "must be a string" : "(a string) is missing");
+    if (!s)
+        die("%s:%d:%d: \"%s\" %s", where, line + l - 1, c, key, v >= 0 ? "must be a string" : "(a string) is missing");
     return s;
 }
 

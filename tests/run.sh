@@ -309,7 +309,8 @@ cli_formats() { # convert to a Hugging Face folder and back; every command takes
     ./build/maskft convert -m tests/data/hf/qwen3-f32 --out $T/q3.gguf --out-type bf16 2> /dev/null &&
         ./build/maskft eval -m $T/q3.gguf --text tests/data/story.txt > /dev/null || { echo "folder -> bf16 GGUF"; return 1; }
     # the weights come back to the byte (llama2.c's freq_cis tables after them are recomputed)
-    ./build/maskft convert -m $T/s260 --out $T/back.bin 2> /dev/null && cmp -n 1040156 $M $T/back.bin || { echo "folder -> .bin"; return 1; }
+    mkdir -p $T/conv; ./build/maskft convert -m $T/s260 --out $T/conv/back.bin 2> /dev/null && cmp -n 1040156 $M $T/conv/back.bin &&
+        cmp $T/conv/tokenizer.json $T/s260/tokenizer.json || { echo "folder -> .bin"; return 1; }
     # train a folder into a folder in bf16; it loads, and export needs only the tokenizer
     ./build/maskft train -m tests/data/hf/qwen2-bf16 --data tests/data/facts.jsonl --epochs 2 --seq 40 --out $T/q2/ \
         --out-type bf16 2> /dev/null && grep -q '"torch_dtype": "bfloat16"' $T/q2/config.json || return 1
