@@ -98,6 +98,15 @@
 #define MFT__UNUSED
 #endif
 
+/* maskft.c compiles as C++ too. void * to the type of lhs: implicit in C, a cast in C++. (And
+   since a goto may not jump past an initialised declaration in C++, a function that ends on a
+   cleanup label declares what comes after its first goto without an initialiser.) */
+#ifdef __cplusplus
+#define MFT__VOIDP(lhs) (decltype(lhs))
+#else
+#define MFT__VOIDP(lhs) (void *)
+#endif
+
 /* calloc through MFT_MALLOC: n elements of sz bytes, zeroed (NULL if n * sz overflows) */
 static MFT__UNUSED void *mft__calloc(size_t n, size_t sz)
 {
@@ -1495,7 +1504,7 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
 #define MFT__TAKE(field, nfloats, cond)                                                                                \
     do {                                                                                                               \
         size_t n_ = (cond) ? (size_t)(nfloats) : 0;                                                                    \
-        if (m) (field) = n_ ? (void *)(base + off) : NULL;                                                             \
+        if (m) (field) = n_ ? MFT__VOIDP(field)(base + off) : NULL;                                                    \
         off += (n_ * sizeof(float) + 63) & ~(size_t)63;                                                                \
     } while (0)
     MFT__TAKE(m->params, NP, 1);
@@ -2124,7 +2133,7 @@ static mft_status mft__lora_check(const mft_config *c, int rank, float alpha, in
         return mft__fail(err, MFT_ERR_ARG, "LoRA rank %d: give 1 to %d (the narrowest projection)", rank, mn);
     if (!(alpha > 0.0f) || !isfinite(alpha))
         return mft__fail(err, MFT_ERR_ARG, "LoRA alpha %g must be finite and > 0", (double)alpha);
-    if (B <= 0 || T <= 0 || (double)B * T * c->n_layers * MFT_LORA_N * rank > 1e12)
+    if (B <= 0 || T <= 0 || (double)B * T * c->n_layers * (int)MFT_LORA_N * rank > 1e12)
         return mft__fail(err, MFT_ERR_ARG, "LoRA capacity %d x %d is out of range", B, T);
     return MFT_OK;
 }
@@ -3129,7 +3138,8 @@ MFT_API int mft_sample(float *logits, int V, float temperature, float top_p, uin
     double mass = 0.0;
     for (int i = 0; i < V; i++)
         if (p[i] >= tau) mass += p[i];
-    double r = mft__rand_f32(rng ? rng : &(uint64_t){ 1 }) * mass, acc = 0.0;
+    uint64_t one = 1;
+    double r = mft__rand_f32(rng ? rng : &one) * mass, acc = 0.0;
     for (int i = 0; i < V; i++) {
         if (p[i] < tau) continue;
         best = i;
@@ -4677,8 +4687,10 @@ static mft_status mft__hf_config(const char *text, size_t len, const char *where
         s = mft__errat(err, MFT_ERR_FORMAT, where, j.err_line, j.err_col, "%s", j.err);
         goto done;
     }
-    int tl = 0;
-    const char *mt = mft__jstr(&j, mft__jget(&j, root, "model_type"), &tl);
+    int tl;
+    const char *mt;
+    tl = 0;
+    mt = mft__jstr(&j, mft__jget(&j, root, "model_type"), &tl);
     if (!mt) MFT__HFERR("'%s' has no model_type", where);
     if (mft__jstr_is(&j, mft__jget(&j, root, "model_type"), "llama") ||
         mft__jstr_is(&j, mft__jget(&j, root, "model_type"), "mistral"))
@@ -4691,8 +4703,10 @@ static mft_status mft__hf_config(const char *text, size_t len, const char *where
         MFT__HFERR("'%s': model_type \"%.*s\" is not one maskft trains (llama, mistral, qwen2, qwen3)", where,
                    tl < 40 ? tl : 40, mt);
     int v[7];
-    const char *keys[7] = { "hidden_size",         "intermediate_size", "num_hidden_layers",      "num_attention_heads",
-                            "num_key_value_heads", "vocab_size",        "max_position_embeddings" };
+    static const char *const keys[7] = {
+        "hidden_size",         "intermediate_size", "num_hidden_layers",      "num_attention_heads",
+        "num_key_value_heads", "vocab_size",        "max_position_embeddings"
+    };
     for (int i = 0; i < 7; i++) {
         uint32_t n = mft__jget(&j, root, keys[i]);
         if (i == 4 && n == MFT__JNONE) {
@@ -4743,7 +4757,8 @@ static mft_status mft__hf_config(const char *text, size_t len, const char *where
     /* a sliding window at least as long as the context is full attention; a shorter one is not
        implemented */
     x = mft__jget(&j, root, "use_sliding_window");
-    int use_sw = x == MFT__JNONE ? c->arch == MFT_ARCH_LLAMA : j.node[x].type == MFT__J_TRUE, sw;
+    int use_sw, sw;
+    use_sw = x == MFT__JNONE ? c->arch == MFT_ARCH_LLAMA : j.node[x].type == MFT__J_TRUE;
     x = mft__jget(&j, root, "sliding_window");
     if (use_sw && x != MFT__JNONE && j.node[x].type != MFT__J_NULL) {
         if (!mft__jint(&j, x, 1, 1 << 30, &sw)) MFT__HFERR("'%s': sliding_window is not a positive integer", where);
@@ -6474,7 +6489,7 @@ static mft_status mft__tok_build(mft_tokenizer *t, const mft__tokspec *sp, mft_e
         memcpy(t->pieces + used, sp->piece[i], (size_t)sp->plen[i]);
         used += (size_t)sp->plen[i];
         t->scores[i] = sp->score ? sp->score[i] : 0.0f;
-        t->types[i] = sp->type ? sp->type[i] : MFT__TT_NORMAL;
+        t->types[i] = sp->type ? sp->type[i] : (int)MFT__TT_NORMAL;
         if (!isfinite(t->scores[i])) {
             mft_tokenizer_free(t);
             return mft__fail(err, MFT_ERR_FORMAT, "token %zu has a non-finite score", i);
@@ -7336,7 +7351,8 @@ static mft_status mft__tok_load_bin(mft_tokenizer *t, const char *path, const ch
         s = mft__fail(err, MFT_ERR_NOMEM, "out of memory reading '%s'", path);
         goto done;
     }
-    size_t pos = 4;
+    size_t pos;
+    pos = 4;
     for (size_t i = 0; i < V; i++) {
         int32_t len;
         if (fsize - pos < 8) {
@@ -7539,7 +7555,7 @@ static mft_status mft__tok_load_spm(mft_tokenizer *t, const char *path, const ui
                     uint32_t x = (uint32_t)v;
                     memcpy(&score[i], &x, 4);
                 } else if (field == 3 && wt == 0) {
-                    type[i] = (uint8_t)(v >= 1 && v <= 6 ? v : MFT__TT_NORMAL);
+                    type[i] = (uint8_t)(v >= 1 && v <= 6 ? v : (int)MFT__TT_NORMAL);
                 }
             }
             i++;
@@ -7953,17 +7969,21 @@ static mft_status mft__tok_load_json(mft_tokenizer *t, const char *path, const c
         goto done;
     }
     if (x.kind == MFT_TOK_BPE && t->pre < 0) t->pre = MFT_PRE_GPT2;
-    uint32_t bf = mft__jget(j, x.model, "byte_fallback"), im = mft__jget(j, x.model, "ignore_merges");
-    t->byte_fallback = bf != MFT__JNONE && j->node[bf].type == MFT__J_TRUE;
-    t->ignore_merges = im != MFT__JNONE && j->node[im].type == MFT__J_TRUE;
+    {
+        uint32_t bf = mft__jget(j, x.model, "byte_fallback"), im = mft__jget(j, x.model, "ignore_merges");
+        t->byte_fallback = bf != MFT__JNONE && j->node[bf].type == MFT__J_TRUE;
+        t->ignore_merges = im != MFT__JNONE && j->node[im].type == MFT__J_TRUE;
+    }
     if ((s = mft__tj_pieces(&x, err)) || (s = mft__tj_merges(&x, err))) goto done;
     if (x.kind == MFT_TOK_SPM && !x.n_merges) {
         s = mft__fail(err, MFT_ERR_FORMAT, "'%s' has no merges", path);
         goto done;
     }
     t->source = "tokenizer.json";
-    mft__tokspec sp = { x.kind, x.V, x.piece, x.plen, NULL, x.type, x.n_merges, x.merge };
-    s = mft__tok_build(t, &sp, err);
+    {
+        mft__tokspec sp = { x.kind, x.V, x.piece, x.plen, NULL, x.type, x.n_merges, x.merge };
+        s = mft__tok_build(t, &sp, err);
+    }
     if (!s) memcpy(t->strip, x.strip, (size_t)x.V);
     if (!s) mft__tj_post(&x, t, mft__jget(j, root, "post_processor"), 0);
 done:
@@ -8148,13 +8168,14 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
         goto done;
     }
     mft__tok_defaults(t);
-    size_t u = 0;
+    size_t u;
+    u = 0;
     for (int i = 0; i < V; i++) {
         char *p = buf + u;
         int n = (int)tok[i].n;
         memcpy(p, tok[i].s, (size_t)n);
-        int64_t ty = types ? mft__gguf_int(types, (uint64_t)i) : MFT__TT_NORMAL;
-        type[i] = (uint8_t)(ty >= 1 && ty <= 6 ? ty : MFT__TT_NORMAL);
+        int64_t ty = types ? mft__gguf_int(types, (uint64_t)i) : (int64_t)MFT__TT_NORMAL;
+        type[i] = (uint8_t)(ty >= 1 && ty <= 6 ? ty : (int64_t)MFT__TT_NORMAL);
         if (kind == MFT_TOK_BPE) {
             if (type[i] == MFT__TT_NORMAL) {
                 int m = mft__bl_decode(p, n);
@@ -8251,7 +8272,8 @@ MFT_API mft_status mft_tokenizer_from_gguf(mft_tokenizer *t, const mft_gguf *g, 
     /* GGUF has no lstrip / rstrip; llama.cpp sets them by the model's name, and for Phi-3 (the
        one family maskft knows that needs them) every special token takes the whitespace after
        it, </s> too, except <unk>, <s> and <|endoftext|> */
-    const mft_gguf_kv *name = mft_gguf_get(g, "general.name");
+    const mft_gguf_kv *name;
+    name = mft_gguf_get(g, "general.name");
     if (!s && name && name->type == MFT_GGUF_STRING && name->n < 256) {
         char low[256];
         for (uint64_t i = 0; i < name->n; i++) {
@@ -8563,12 +8585,13 @@ static mft_status mft__gw_tokenizer(mft__gw *w, const mft_tokenizer *t, int Vm, 
             mft__gw_bytes(w, sc, (size_t)V * sizeof(float));
             MFT_FREE(sc);
         }
-        for (int i = V; i < Vm; i++) mft__gw_bytes(w, &(float){ -1000.0f }, 4);
+        const float pad = -1000.0f;
+        for (int i = V; i < Vm; i++) mft__gw_bytes(w, &pad, 4);
     }
     mft__gw_key(w, "tokenizer.ggml.token_type", MFT_GGUF_ARRAY);
     mft__gw_u32(w, MFT_GGUF_INT32);
     mft__gw_u64(w, (uint64_t)Vm);
-    for (int i = 0; i < Vm; i++) mft__gw_u32(w, i < V ? t->types[i] : MFT_TOKEN_UNUSED);
+    for (int i = 0; i < Vm; i++) mft__gw_u32(w, i < V ? t->types[i] : (int)MFT_TOKEN_UNUSED);
     if (bpe) { /* the merges in rank order, "left right" in the byte alphabet */
         int32_t *r = (int32_t *)MFT_MALLOC(((size_t)t->merge_cap + 1) * 3 * sizeof(int32_t));
         int nm = 0;
@@ -9834,7 +9857,9 @@ MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_
     }
     if ((s = mft__parse_record(&j, root, msg, &nm, &family, 0, where, line, err))) goto done;
     if ((s = mft__strip_messages(msg, nm, o, where, line, err))) goto done;
-    int plain = family == MFT_CHAT_PLAIN, eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family);
+    int plain, eot;
+    plain = family == MFT_CHAT_PLAIN;
+    eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family);
     mft__chat_msgs(cm, msg, nm);
     if ((s = mft__render_alloc(family, t, cm, nm, 0, &text, &tlen, ranges, origin, err))) goto done;
     if ((s = mft__encode_alloc(t, text, tlen, (plain ? MFT_BOS : 0) | MFT_SPECIAL, 1, &ex->ids, &offs, &n, err)))
@@ -9852,7 +9877,8 @@ MFT_API mft_status mft_example_from_json(const mft_tokenizer *t, const mft_data_
         s = mft__fail(err, MFT_ERR_NOMEM, "out of memory");
         goto done;
     }
-    int last_asst = -1;
+    int last_asst;
+    last_asst = -1;
     for (int i = 0; i < nm; i++)
         if (msg[i].role == MFT_ROLE_ASSISTANT) last_asst = i;
     for (int mi = 0; mi < nm && !s; mi++) {
@@ -9964,7 +9990,9 @@ MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const 
     int family = mft__family_of(t, o);
     mft_status s = mft__record_parse(&j, &root, json, (int)n, where, line, err);
     if (s) goto done;
-    int is_pc = mft__jget(&j, root, "prompt") != MFT__JNONE, is_msgs = mft__jget(&j, root, "messages") != MFT__JNONE;
+    int is_pc, is_msgs;
+    is_pc = mft__jget(&j, root, "prompt") != MFT__JNONE;
+    is_msgs = mft__jget(&j, root, "messages") != MFT__JNONE;
     if (max_new < 1 || max_new > 100000) {
         s = mft__errat(err, MFT_ERR_ARG, where, line, 0, "max_new %d out of range", max_new);
         goto done;
@@ -9984,7 +10012,9 @@ MFT_API mft_status mft_draft_record(mft_model *m, const mft_tokenizer *t, const 
         msg[nm].content = (char *)"";
         nm++;
     }
-    int eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family), plain = family == MFT_CHAT_PLAIN;
+    int eot, plain;
+    eot = o->eot_id >= 0 ? o->eot_id : mft__eot_of(t, family);
+    plain = family == MFT_CHAT_PLAIN;
     mft__chat_msgs(cm, msg, nm);
     mft__sb_put(&b, is_pc ? "{\"prompt\": " : "{\"messages\": [", -1);
     for (int i = 0; i < nm && !s; i++) {
@@ -10176,10 +10206,10 @@ MFT_API mft_status mft_score_trained(mft_model *m, const mft_example *ex, const 
     if (!m || !ex || !p_min || n < 0) return mft__fail(err, MFT_ERR_ARG, "mft_score_trained: bad argument");
     if (!(m->flags & MFT_FORWARD)) return mft__fail(err, MFT_ERR_STATE, "mft_score_trained needs MFT_FORWARD");
     if (!n) return mft__ok(err);
-    int B = m->B, T = m->T, V = m->cfg.vocab_size, *order = mft__calloc((size_t)n, sizeof(int));
+    int B = m->B, T = m->T, V = m->cfg.vocab_size, *order = (int *)mft__calloc((size_t)n, sizeof(int));
     size_t N = (size_t)B * T;
-    int *buf = mft__calloc(3 * N, sizeof(int));
-    float *w = mft__calloc(N, sizeof(float));
+    int *buf = (int *)mft__calloc(3 * N, sizeof(int));
+    float *w = (float *)mft__calloc(N, sizeof(float));
     mft_pack p;
     memset(&p, 0, sizeof p);
     mft_status st = order && buf && w ? MFT_OK : mft__fail(err, MFT_ERR_NOMEM, "out of memory scoring examples");
@@ -10264,7 +10294,7 @@ MFT_API mft_status mft_teacher_topk(mft_model *teacher, const int *ctx, int n_ct
         return mft__fail(err, MFT_ERR_ARG,
                          "context (%d tokens) + example (%d) is longer than the teacher's %d positions", n_ctx,
                          ex->n - drop, teacher->T);
-    int *seq = mft__calloc((size_t)n, sizeof(int));
+    int *seq = (int *)mft__calloc((size_t)n, sizeof(int));
     if (!seq) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
     if (n_ctx) memcpy(seq, ctx, (size_t)n_ctx * sizeof(int));
     memcpy(seq + n_ctx, ex->ids + drop, (size_t)(ex->n - drop) * sizeof(int));
@@ -10479,7 +10509,7 @@ MFT_API mft_status mft_record_context(const char *json, int len, const mft_data_
     const char *c = mft_json_str(j, mft_json_get(j, root, "context"), &cl);
     /* room: the context, or every string of the record (sentences are never longer) */
     size_t cap = (size_t)(len < 0 ? (int)strlen(json) : len) + 2;
-    char *buf = MFT_MALLOC(cap);
+    char *buf = (char *)MFT_MALLOC(cap);
     if (!buf) {
         mft_json_free(j);
         return mft__fail(err, MFT_ERR_NOMEM, "out of memory");

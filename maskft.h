@@ -12,7 +12,9 @@
    is the whole API; maskft.c is the implementation.
 
    USE
-       Add maskft.c to your build (cc -O2 -march=native -fopenmp maskft.c yourprog.c -lm).
+       Add maskft.c to your build (cc -O2 -march=native -fopenmp maskft.c yourprog.c -lm), or
+       link the installed library (make install; cc yourprog.c $(pkg-config --cflags --libs
+       maskft)). maskft.c compiles as C++ too (C++11 or later).
        Everything public is prefixed mft_ / MFT_. Nothing is global, nothing prints, nothing
        exits: every call returns an mft_status and, when given an mft_error*, a message.
 

@@ -1,11 +1,13 @@
 /* quickstart.c - the smallest complete use of maskft: load a model and its tokenizer, teach it
    one fact by training only the tokens that carry it, and generate. Run from the repository
-   root: ./build/quickstart. The block between the markers is copied verbatim in the docs at
-   the top of maskft.h, and `make test` checks that the two are the same. */
+   root: ./build/quickstart. It needs only maskft.h and maskft.c beside it (cc -O2 quickstart.c
+   maskft.c -lm), or the installed library (cc quickstart.c $(pkg-config --cflags --libs
+   maskft)). The block between the markers is copied verbatim in the docs at the top of
+   maskft.h, and `make test` checks that the two are the same. */
 #include <stdio.h>
 #include <string.h>
 
-#include "../maskft.h"
+#include "maskft.h"
 
 int main(void)
 {

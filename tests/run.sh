@@ -350,11 +350,52 @@ docs_in_sync() { # the quick start in maskft.h is the quickstart program, line f
 }
 check "maskft.h quick start matches examples/quickstart.c" docs_in_sync
 
-if command -v g++ >/dev/null 2>&1; then
-    cxx_header() { $MAKE -s build/test_cxx.o; }
-    check "maskft.h compiles as C++" cxx_header
+qs_ok() { "$1" > $T/qs_out.txt && tail -1 $T/qs_out.txt | grep -q "^Lily had a cat named Mochi\.$"; }   # from the root: models/
+
+# the library dropped into a project: quickstart.c beside maskft.h and maskft.c, nothing else
+dropin() {
+    rm -rf $T/dropin; mkdir -p $T/dropin; cp examples/quickstart.c maskft.h maskft.c $T/dropin/ || return 1
+    (cd $T/dropin && ${CC:-cc} -O2 -o quickstart quickstart.c maskft.c -lm) && qs_ok $T/dropin/quickstart
+}
+check "quickstart builds beside maskft.h + maskft.c alone (cc -O2 quickstart.c maskft.c -lm)" dropin
+
+# the library installed: make install, then pkg-config; DESTDIR stages, uninstall removes
+installed() {
+    P=$PWD/build/prefix; rm -rf "$P"
+    $MAKE -s install PREFIX="$P" >/dev/null || return 1
+    [ -f "$P/include/maskft.h" ] && [ -f "$P/lib/libmaskft.a" ] && [ -f "$P/lib/pkgconfig/maskft.pc" ] || return 1
+    v=$(sed -n 's/^#define MFT_VERSION_STRING "\(.*\)"$/\1/p' maskft.h)
+    [ "$(PKG_CONFIG_PATH=$P/lib/pkgconfig pkg-config --modversion maskft)" = "$v" ] || { echo "version: not $v"; return 1; }
+    flags=$(PKG_CONFIG_PATH=$P/lib/pkgconfig pkg-config --cflags --libs maskft) || return 1
+    echo "pkg-config: $flags"
+    mkdir -p $T/inst; cp examples/quickstart.c $T/inst/   # no maskft.h beside it: the installed one
+    ${CC:-cc} -O2 -o $T/inst/quickstart $T/inst/quickstart.c $flags && qs_ok $T/inst/quickstart || return 1
+    $MAKE -s install DESTDIR="$PWD/$T/stage" PREFIX=/usr >/dev/null && grep -q '^prefix=/usr$' $T/stage/usr/lib/pkgconfig/maskft.pc &&
+        [ -f $T/stage/usr/include/maskft.h ] && [ -f $T/stage/usr/lib/libmaskft.a ] || { echo "DESTDIR"; return 1; }
+    $MAKE -s uninstall DESTDIR="$PWD/$T/stage" PREFIX=/usr >/dev/null && [ -z "$(find $T/stage -type f)" ] || { echo "uninstall"; return 1; }
+}
+if command -v pkg-config >/dev/null 2>&1; then
+    check "make install; quickstart built with pkg-config --cflags --libs maskft" installed
 else
-    skip_or_fail "maskft.h compiles as C++: g++ not installed"
+    skip_or_fail "make install / pkg-config: pkg-config not installed (apt-get install pkg-config)"
+fi
+
+# maskft.c compiles as C++ (stb's libraries do), and links either way with C
+if command -v "${CXX:-g++}" >/dev/null 2>&1; then
+    cxx_lib() { $MAKE -s build/cxx.stamp; }
+    check "maskft.c compiles as C++ (native SIMD + OpenMP, MFT_NO_SIMD, MFT_NO_TEXT)" cxx_lib
+    cxx_link() { $MAKE -s build/quickstart_on_cxx >/dev/null && qs_ok ./build/quickstart_on_cxx; }
+    check "quickstart (C) runs on the C++-built maskft.o" cxx_link
+    cxx_header() { $MAKE -s build/quickstart_cxx >/dev/null && qs_ok ./build/quickstart_cxx; }
+    check "quickstart compiled as C++ runs on the C-built libmaskft.a (extern \"C\")" cxx_header
+else
+    skip_or_fail "maskft.c compiles as C++: g++ not installed"
+fi
+if command -v "${CROSSXX:-aarch64-linux-gnu-g++}" >/dev/null 2>&1; then
+    cxx_neon() { $MAKE -s build/cxx_neon.stamp; }
+    check "maskft.c compiles as C++ for aarch64 (NEON)" cxx_neon
+else
+    skip_or_fail "maskft.c as C++ for aarch64: aarch64-linux-gnu-g++ not installed (apt-get install g++-aarch64-linux-gnu)"
 fi
 
 echo
