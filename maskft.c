@@ -3161,8 +3161,9 @@ MFT_API mft_gen_opts mft_gen_opts_default(void)
     return o;
 }
 
-MFT_API mft_status mft_generate(mft_model *m, const int *prompt, int n_prompt, const mft_gen_opts *o, uint64_t *rng,
-                                int *out, int cap, int *n_out, int *ended, mft_error *err)
+/* mft_generate, feeding the prompt from position `from` on (the cache holds the positions before it) */
+static mft_status mft__generate(mft_model *m, const int *prompt, int n_prompt, int from, const mft_gen_opts *o,
+                                uint64_t *rng, int *out, int cap, int *n_out, int *ended, mft_error *err)
 {
     if (n_out) *n_out = 0;
     if (ended) *ended = 0;
@@ -3174,7 +3175,7 @@ MFT_API mft_status mft_generate(mft_model *m, const int *prompt, int n_prompt, c
                          m->cfg.seq_len);
     float *logits = NULL;
     mft_status s = MFT_OK;
-    for (int i = 0; i < n_prompt && !s; i++) s = mft_decode(m, prompt[i], i, &logits, err);
+    for (int i = from; i < n_prompt && !s; i++) s = mft_decode(m, prompt[i], i, &logits, err);
     /* the prompt and its continuation fit in the context */
     int k = 0, max_new = o->max_new, room = m->cfg.seq_len - n_prompt;
     if (max_new > room) max_new = room;
@@ -3195,6 +3196,34 @@ MFT_API mft_status mft_generate(mft_model *m, const int *prompt, int n_prompt, c
     if (s) return s;
     if (k > cap) return mft__fail(err, MFT_ERR_SPACE, "%d tokens were generated, more than the %d slots given", k, cap);
     return mft__ok(err);
+}
+
+MFT_API mft_status mft_generate(mft_model *m, const int *prompt, int n_prompt, const mft_gen_opts *o, uint64_t *rng,
+                                int *out, int cap, int *n_out, int *ended, mft_error *err)
+{
+    return mft__generate(m, prompt, n_prompt, 0, o, rng, out, cap, n_out, ended, err);
+}
+
+MFT_API mft_status mft_generate_cached(mft_model *m, const int *prompt, int n_prompt, int *cache, int *n_cache,
+                                       const mft_gen_opts *o, uint64_t *rng, int *out, int cap, int *n_out, int *ended,
+                                       mft_error *err)
+{
+    if (n_out) *n_out = 0;
+    if (ended) *ended = 0;
+    if (!m || !cache || !n_cache || !prompt || !n_out || *n_cache < 0 || *n_cache > m->cfg.seq_len)
+        return mft__fail(err, MFT_ERR_ARG, "mft_generate_cached: bad argument");
+    int from = 0, e = 0;
+    while (from < *n_cache && from < n_prompt - 1 && cache[from] == prompt[from]) from++;
+    *n_cache = from; /* what stays valid whatever happens next */
+    mft_status s = mft__generate(m, prompt, n_prompt, from, o, rng, out, cap, n_out, &e, err);
+    if (ended) *ended = e;
+    if (s) return s;
+    /* every new token but the last was fed back; the last too when a stop token followed it */
+    int fed = e ? *n_out : *n_out - 1;
+    memcpy(cache + from, prompt + from, (size_t)(n_prompt - from) * sizeof(int));
+    if (fed > 0) memcpy(cache + n_prompt, out, (size_t)fed * sizeof(int));
+    *n_cache = n_prompt + (fed > 0 ? fed : 0);
+    return MFT_OK;
 }
 
 /* ---- the data order ----------------------------------------------------------------------
@@ -9217,6 +9246,24 @@ MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft
         return mft__fail(err, MFT_ERR_SPACE, "the rendered conversation needs %d bytes, the buffer has %d", c.b.n + 1,
                          cap);
     return mft__ok(err);
+}
+
+MFT_API mft_status mft_chat_encode(const mft_tokenizer *t, int family, const mft_chat_msg *m, int n,
+                                   int add_generation_prompt, int *ids, int cap, int *n_ids, mft_error *err)
+{
+    if (n_ids) *n_ids = 0;
+    if (!t || !n_ids) return mft__fail(err, MFT_ERR_ARG, "mft_chat_encode: bad argument");
+    if (family < 0 && (family = mft_chat_detect(t->chat_template, NULL)) < 0) family = MFT_CHAT_PLAIN;
+    int len;
+    mft_status s = mft_chat_render(family, t, m, n, add_generation_prompt, NULL, 0, &len, NULL, NULL, err);
+    if (s) return s;
+    char *text = (char *)MFT_MALLOC((size_t)len + 1);
+    if (!text) return mft__fail(err, MFT_ERR_NOMEM, "out of memory");
+    s = mft_chat_render(family, t, m, n, add_generation_prompt, text, len + 1, &len, NULL, NULL, err);
+    int flags = (family == MFT_CHAT_PLAIN ? MFT_BOS : 0) | MFT_SPECIAL;
+    if (!s) s = mft_encode(t, text, len, flags, ids, cap, n_ids, NULL, err);
+    MFT_FREE(text);
+    return s;
 }
 
 /* ============================================================================================

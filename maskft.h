@@ -641,6 +641,17 @@ MFT_API mft_gen_opts mft_gen_opts_default(void);
    MFT_ERR_SPACE if cap is smaller than what was generated). Needs MFT_GENERATE. */
 MFT_API mft_status mft_generate(mft_model *m, const int *prompt, int n_prompt, const mft_gen_opts *o, uint64_t *rng,
                                 int *out, int cap, int *n_out, int *ended, mft_error *err);
+/* mft_generate for a prompt that grows, as a conversation's does: cache[0..*n_cache) are the
+   tokens the model's KV cache holds from earlier calls (room for seq_len; start with *n_cache =
+   0, and set it to 0 again after anything else uses the cache: mft_decode, mft_generate, a
+   second conversation). Only the prompt after its longest common prefix with them is fed (the
+   last prompt token always is, for its logits), then tokens are sampled as mft_generate samples
+   them, with the same result. On return cache[0..*n_cache) are the tokens now held: the prompt
+   and the new tokens that were fed back (all of them when a stop token ended the generation,
+   all but the last otherwise; after an error, the prefix that was kept). */
+MFT_API mft_status mft_generate_cached(mft_model *m, const int *prompt, int n_prompt, int *cache, int *n_cache,
+                                       const mft_gen_opts *o, uint64_t *rng, int *out, int cap, int *n_out, int *ended,
+                                       mft_error *err);
 
 /* The generator of the data order (xorshift64, Marsaglia's 13/7/17 triple; any nonzero state):
    mft_rand advances it, mft_shuffle is Fisher-Yates with it. mft_sample has its own stream. */
@@ -896,6 +907,15 @@ MFT_API const char *mft_chat_family_name(int family);
 MFT_API mft_status mft_chat_render(int family, const mft_tokenizer *t, const mft_chat_msg *m, int n,
                                    int add_generation_prompt, char *out, int cap, int *len, int *ranges, int *origin,
                                    mft_error *err);
+/* A conversation as the model reads it, tokenised as mft_example_from_json tokenises a record:
+   m[0..n) rendered with the family (-1: the one the tokenizer's chat_template is of, else
+   plain), control-token text encoded as control tokens, BOS in front of plain text (the
+   templates write their own), the assistant's header at the end when add_generation_prompt
+   (plain text has none). ids gets *n_ids tokens (at most cap; see BUFFERS). With
+   mft_generate_cached, a chat: the history and the new user turn encoded every turn, only the
+   tokens the KV cache does not hold yet fed. */
+MFT_API mft_status mft_chat_encode(const mft_tokenizer *t, int family, const mft_chat_msg *m, int n,
+                                   int add_generation_prompt, int *ids, int cap, int *n_ids, mft_error *err);
 
 /* ---- training data and masks --------------------------------------------------------------
    One JSONL record -> token ids and loss weights. Records: {"text": ...} (every token trained),

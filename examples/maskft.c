@@ -1,4 +1,4 @@
-/* maskft - the command-line tool: generate, train, eval, probe, draft, mask, export, tokenize.
+/* maskft - the command-line tool: generate, chat, train, eval, probe, draft, mask, export, tokenize.
    Built by `make`; every subcommand prints its usage with -h. */
 #include "../maskft.h"
 
@@ -85,6 +85,8 @@ typedef struct {
     int epochs, accum, save_every, len, stop_after, keep, keep_set;
     float temp, top_p, lr, wd, clip, anchor;
     unsigned long long seed;
+    const char *system; /* chat */
+    int verbose;
 } args_t;
 
 static int is_dir(const char *p);
@@ -109,6 +111,10 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
             fputs(usage, stdout);
             exit(0);
         }
+        if (!strcmp(f, "--verbose")) {
+            a->verbose = 1;
+            continue;
+        }
         const char *bools[] = { "--special", "--offsets", "--bos", "--no-eot", "--eos", "--json" };
         int *set[] = { &a->special, &a->offsets, &a->bos, &a->no_eot, &a->eos, &a->json }, k = 0;
         while (k < 6 && strcmp(f, bools[k])) k++;
@@ -121,6 +127,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         if (!strcmp(f, "-m") || !strcmp(f, "--model")) a->model = v;
         else if (!strcmp(f, "-t") || !strcmp(f, "--tokenizer")) a->tok = v;
         else if (!strcmp(f, "-p") || !strcmp(f, "--prompt")) a->prompt = v;
+        else if (!strcmp(f, "--system")) a->system = v;
         else if (!strcmp(f, "--text")) a->text = v;
         else if (!strcmp(f, "--out-type")) a->out_type = v;
         else if (!strcmp(f, "-o") || !strcmp(f, "--out")) a->out = v;
@@ -593,6 +600,234 @@ static int cmd_generate(int argc, char **argv)
             mft_simd_name());
     free(gen);
     free(prompt);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+    return 0;
+}
+
+/* ---- chat ------------------------------------------------------------------------------------ */
+
+static const char *chat_usage =
+    "usage: maskft chat -m MODEL [-t TOKENIZER] [--template auto|NAME] [--system TEXT] [-n N] [--temp T] [--top-p P]\n"
+    "                   [--seed S] [--eot TOKEN] [--verbose] [--threads K]\n"
+    "  A conversation with the model: each line of stdin is a user turn (a \"> \" prompt on stderr\n"
+    "  when stdin is a terminal); each reply is printed to stdout as it is generated, then a\n"
+    "  newline. A reply ends at the template's end-of-turn token (or --eot TOKEN), at EOS, or after\n"
+    "  N new tokens (-n, default 256). Every turn the whole conversation is rendered with the chat\n"
+    "  template and encoded as training encodes it; only the tokens after those the KV cache\n"
+    "  already holds are fed. --template: auto (the default: the model's chat_template, plain when\n"
+    "  it has none) or plain, llama3, qwen3, phi3, chatml, zephyr, llama2, mistral, mistral-v0.1,\n"
+    "  mistral-v3, gemma, gemma3. plain (e.g. stories260K): the conversation is one text, each line\n"
+    "  joined to it with a space, and the model continues it. --system TEXT opens the conversation.\n"
+    "  Empty lines are ignored; /clear starts over, /exit or the end of the input (Ctrl-D) ends.\n"
+    "  When the conversation and room for a reply (N tokens, at most half the context) no longer\n"
+    "  fit the context, its oldest exchanges are dropped, with a note on stderr (the system text\n"
+    "  stays); a turn that does not fit even alone is an error. --verbose: each turn's prompt as\n"
+    "  the model reads it and its token counts, on stderr. Defaults as generate's: --temp 1.0\n"
+    "  --top-p 0.9, the seed from the clock.\n";
+
+/* a reply as it comes (mft_gen_opts.on_token): to stdout, whole characters at a time, and into
+   the reply's text */
+typedef struct {
+    const mft_tokenizer *tok;
+    mft_detok st;
+    char *buf, *text;
+    int cap;
+    size_t len, room;
+} chat_reply_t;
+
+static void chat_put(chat_reply_t *r, int token)
+{
+    int n;
+    while (mft_detok_stream(r->tok, &r->st, token, r->buf, r->cap, &n) == MFT_ERR_SPACE) {
+        free(r->buf);
+        r->cap = n + 1;
+        r->buf = xmalloc((size_t)r->cap);
+    }
+    fwrite(r->buf, 1, (size_t)n, stdout);
+    fflush(stdout);
+    if (r->len + (size_t)n + 1 > r->room) {
+        r->room = 2 * (r->len + (size_t)n + 1);
+        if (!(r->text = realloc(r->text, r->room))) die("out of memory");
+    }
+    memcpy(r->text + r->len, r->buf, (size_t)n);
+    r->len += (size_t)n;
+}
+
+static int chat_token(void *user, int token)
+{
+    chat_reply_t *r = user;
+    chat_put(r, token);
+    return 0;
+}
+
+/* the conversation with the assistant's header after it, as the model reads it (a new array) */
+static int *chat_ids(const mft_tokenizer *tok, int family, const mft_chat_msg *msg, int nm, int *n)
+{
+    mft_error err;
+    if (mft_chat_encode(tok, family, msg, nm, 1, NULL, 0, n, &err)) die_err(&err);
+    int *ids = xmalloc(((size_t)*n + 1) * sizeof(int));
+    if (mft_chat_encode(tok, family, msg, nm, 1, ids, *n, n, &err)) die_err(&err);
+    return ids;
+}
+
+/* a message that owns a copy of prefix + s[0..n) */
+static mft_chat_msg chat_msg(int role, const char *prefix, const char *s, size_t n)
+{
+    size_t pl = strlen(prefix);
+    if (pl + n > ((size_t)1 << 28)) die("a message over 256 MiB");
+    char *c = xmalloc(pl + n + 1);
+    memcpy(c, prefix, pl);
+    memcpy(c + pl, s, n);
+    c[pl + n] = 0;
+    mft_chat_msg m = { role, c, (int)(pl + n) };
+    return m;
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static mft_data_opts data_opts(const args_t *a, const mft_tokenizer *tok, int *filter, float *tau); /* with mask */
+
+static int cmd_chat(int argc, char **argv)
+{
+    args_t a = { .n = 256, .temp = 1.0f, .top_p = 0.9f };
+    parse(argc, argv, &a, chat_usage);
+    need(a.model, "-m MODEL", chat_usage);
+    if (a.n < 1) die_opt("-n is the most new tokens of a reply: at least 1");
+    mft_error err;
+    mft_model m;
+    mft_tokenizer tok;
+    open_model(&m, a.model, 1, 1, MFT_GENERATE, a.threads);
+    open_tokenizer(a.tok, a.model, m.cfg.vocab_size, &tok);
+    int filter, S = m.cfg.seq_len;
+    float tau;
+    mft_data_opts o = data_opts(&a, &tok, &filter, &tau);
+    int family = o.template_family;
+    if (family < 0 && (family = mft_chat_detect(tok.chat_template, NULL)) < 0) {
+        family = MFT_CHAT_PLAIN;
+        fprintf(stderr, "maskft: note: %s: the conversation is plain text (--template NAME to choose a template)\n",
+                tok.chat_template ? "the model's chat template is of no family maskft knows"
+                                  : "the model has no chat template");
+    }
+    o.template_family = family;
+    int plain = family == MFT_CHAT_PLAIN, eot = mft_end_token(&tok, &o);
+    if (eot < 0 && !plain)
+        fprintf(stderr, "maskft: note: this vocabulary has no end-of-turn token for the %s template: a reply ends at "
+                "EOS or after -n tokens\n", mft_chat_family_name(family));
+    if (a.system) {
+        mft_chat_msg probe[2] = { { MFT_ROLE_SYSTEM, a.system, (int)strlen(a.system) }, { MFT_ROLE_USER, "x", 1 } };
+        int len;
+        if (mft_chat_render(family, &tok, probe, 2, 1, NULL, 0, &len, NULL, NULL, &err))
+            die_opt("--system: %s (the %s template)", err.msg, mft_chat_family_name(family));
+    }
+    mft_gen_opts go = mft_gen_opts_default();
+    go.max_new = a.n;
+    go.temperature = a.temp;
+    go.top_p = a.top_p;
+    mft_tokenizer_stops(&tok, eot, go.stop);
+    chat_reply_t reply = { &tok, { -1, 0, { 0 } }, xmalloc(64), NULL, 64, 0, 0 };
+    go.on_token = chat_token;
+    go.user = &reply;
+    uint64_t rng = a.seed_set ? a.seed : (uint64_t)time(NULL);
+    int interactive = isatty(0), first = a.system != NULL, nm = 0, cap_m = 16, n_held = 0, turn = 0;
+    int room = a.n < S / 2 ? a.n : S / 2; /* the context a reply is sure of */
+    mft_chat_msg *msg = xmalloc((size_t)cap_m * sizeof *msg);
+    if (a.system) msg[nm++] = chat_msg(MFT_ROLE_SYSTEM, "", a.system, strlen(a.system));
+    int *held = xmalloc((size_t)S * sizeof(int)), *gen = xmalloc((size_t)S * sizeof(int));
+    if (a.verbose) {
+        int el = 0;
+        const char *e = eot >= 0 ? mft_token_piece(&tok, eot, &el) : "";
+        char *je = json_str(e ? e : "", e ? el : 0);
+        fprintf(stderr, "maskft: template %s, end-of-turn token %d %s, context %d, up to %d new tokens a reply\n",
+                mft_chat_family_name(family), eot, je, S, a.n);
+        free(je);
+    }
+    if (interactive)
+        fprintf(stderr, "maskft chat: %s (%s); /exit or Ctrl-D ends, /clear starts over\n", a.model,
+                mft_chat_family_name(family));
+    char *line = NULL;
+    size_t line_cap = 0;
+    for (;;) {
+        if (interactive) {
+            fputs("> ", stderr);
+            fflush(stderr);
+        }
+        ssize_t got = getline(&line, &line_cap, stdin);
+        if (got < 0) break;
+        size_t len = (size_t)got;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        line[len] = 0;
+        if (len == 0) continue;
+        if (!strcmp(line, "/exit")) break;
+        if (!strcmp(line, "/clear")) {
+            while (nm > first) free((void *)msg[--nm].content);
+            if (interactive) fputs("(a new conversation)\n", stderr);
+            continue;
+        }
+        if (nm + 2 > cap_m) {
+            cap_m *= 2;
+            if (!(msg = realloc(msg, (size_t)cap_m * sizeof *msg))) die("out of memory");
+        }
+        /* plain text: the line goes on from the text so far, after a space unless one is there */
+        const mft_chat_msg *last = nm ? &msg[nm - 1] : NULL;
+        int space = plain && last && last->len > 0 && !is_space(last->content[last->len - 1]) && !is_space(line[0]);
+        msg[nm++] = chat_msg(MFT_ROLE_USER, space ? " " : "", line, len);
+        turn++;
+        /* the prompt; while it leaves no room for a reply, the oldest exchange goes */
+        int n_ids, dropped = 0;
+        int *ids = chat_ids(&tok, family, msg, nm, &n_ids);
+        while (n_ids + room > S && nm - first >= 3) {
+            free((void *)msg[first].content);
+            free((void *)msg[first + 1].content);
+            memmove(msg + first, msg + first + 2, (size_t)(nm - first - 2) * sizeof *msg);
+            nm -= 2;
+            dropped++;
+            free(ids);
+            ids = chat_ids(&tok, family, msg, nm, &n_ids);
+        }
+        if (dropped && plain && first == 0 && msg[0].len > 1 && msg[0].content[0] == ' ') {
+            /* the space that joined it to what was dropped: the text now starts there */
+            memmove((char *)msg[0].content, msg[0].content + 1, (size_t)msg[0].len--);
+            free(ids);
+            ids = chat_ids(&tok, family, msg, nm, &n_ids);
+        }
+        if (dropped)
+            fprintf(stderr, "maskft: note: the conversation no longer fits the context (%d tokens): its oldest %d "
+                    "exchange%s dropped\n", S, dropped, dropped > 1 ? "s were" : " was");
+        if (n_ids == 0) die("turn %d: the conversation encodes to no tokens", turn);
+        if (n_ids >= S)
+            die("turn %d does not fit the context: %d tokens%s, the context %d", turn, n_ids,
+                first ? " with the system text" : "", S);
+        if (a.verbose) {
+            int reused = 0, tl;
+            while (reused < n_held && reused < n_ids - 1 && held[reused] == ids[reused]) reused++;
+            char *text = decode_new(&tok, ids, n_ids, MFT_SPECIAL, &tl), *js = json_str(text, tl);
+            fprintf(stderr, "maskft: turn %d: %d prompt tokens, %d held in the KV cache, %d fed: %s\n", turn, n_ids,
+                    reused, n_ids - reused, js);
+            free(js);
+            free(text);
+        }
+        int ng, ended;
+        reply.st.prev = ids[n_ids - 1];
+        reply.st.npend = 0;
+        reply.len = 0;
+        if (mft_generate_cached(&m, ids, n_ids, held, &n_held, &go, &rng, gen, S, &ng, &ended, &err)) die_err(&err);
+        chat_put(&reply, -1); /* what the stream held back */
+        fputc('\n', stdout);
+        fflush(stdout);
+        msg[nm++] = chat_msg(MFT_ROLE_ASSISTANT, "", reply.text ? reply.text : "", reply.len);
+        const char *why = ended ? "ended by an end token" : ng >= a.n ? "the -n limit" : "the end of the context";
+        if (a.verbose) fprintf(stderr, "maskft: turn %d: %d new tokens, %s\n", turn, ng, why);
+        else if (!ended && ng < a.n) fprintf(stderr, "maskft: note: the reply reached the end of the context\n");
+        free(ids);
+    }
+    free(line);
+    while (nm > 0) free((void *)msg[--nm].content);
+    free(msg);
+    free(held);
+    free(gen);
+    free(reply.buf);
+    free(reply.text);
     mft_tokenizer_free(&tok);
     mft_model_free(&m);
     return 0;
@@ -2271,6 +2506,7 @@ int main(int argc, char **argv)
         "  Without -t, a command uses the tokenizer that comes with the model: inside a GGUF\n"
         "  file, or beside the checkpoint (tokenizer.json, tokenizer.model, tokenizer.bin, tok<V>.bin).\n"
         "  generate   sample text from a model\n"
+        "  chat       talk with a model, a line a turn (its chat template applied, multi-turn)\n"
         "  train      masked fine-tuning on a JSONL data file (or plain training on a text file)\n"
         "  eval       perplexity, multiple choice, fact recall, forgetting against a base model\n"
         "  probe      a retention set sampled from a base model, for eval --compare\n"
@@ -2286,6 +2522,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!strcmp(argv[1], "generate")) return cmd_generate(argc, argv);
+    if (!strcmp(argv[1], "chat")) return cmd_chat(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc, argv);

@@ -106,6 +106,44 @@ cli_tokenize() { # tokenize/detokenize: known ids (llama.cpp's GPT-2 vector), of
 }
 check "cli tokenize / detokenize" cli_tokenize
 
+cli_chat() { # chat: a template from tokenizer_config.json, two turns, the second reading the first, the KV cache reused
+    # stories260K as a Hugging Face folder whose tokenizer_config.json carries the ChatML template
+    mkdir -p $T/c260 || return 1
+    for f in config.json generation_config.json model.safetensors tokenizer.json; do cp tests/data/hf/stories260K/$f $T/c260/ || return 1; done
+    tmpl=$(awk 'BEGIN { ORS = "" } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); if (NR > 1) print "\\n"; print }' tests/data/templates/chatml.jinja)
+    printf '{"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "chat_template": "%s"}\n' "$tmpl" > $T/c260/tokenizer_config.json
+    printf 'Lily had a cat.\nWhat is its name?\n' | ./build/maskft chat -m $T/c260 --temp 0 -n 16 --verbose > $T/chat.txt 2> $T/chat.err || { cat $T/chat.err; return 1; }
+    grep -q '^maskft: template chatml,' $T/chat.err && [ -s $T/chat.txt ] || { echo "template"; return 1; }
+    [ "$(grep -c '^maskft: turn [12]: [0-9]* new tokens' $T/chat.err)" = 2 ] || { echo "not two replies"; return 1; }
+    # turn 2's prompt is turn 1's, the reply, then the new turn; all but the reply's last token come from the KV cache
+    p1=$(sed -n 's/^maskft: turn 1: [0-9]* prompt tokens.*fed: "\(.*\)"$/\1/p' $T/chat.err)
+    p2=$(sed -n 's/^maskft: turn 2: [0-9]* prompt tokens.*fed: "\(.*\)"$/\1/p' $T/chat.err)
+    [ "$p1" = '<|im_start|>user\nLily had a cat.<|im_end|>\n<|im_start|>assistant\n' ] || { echo "turn 1: $p1"; return 1; }
+    case "$p2" in "$p1"?*'<|im_end|>\n<|im_start|>user\nWhat is its name?<|im_end|>\n<|im_start|>assistant\n') ;;
+        *) echo "turn 2: $p2"; return 1 ;; esac
+    n1=$(sed -n 's/^maskft: turn 1: \([0-9]*\) prompt tokens.*/\1/p' $T/chat.err)
+    g1=$(sed -n 's/^maskft: turn 1: \([0-9]*\) new tokens, the -n limit$/\1/p' $T/chat.err)
+    grep -q "^maskft: turn 2: [0-9]* prompt tokens, $((n1 + g1 - 1)) held in the KV cache" $T/chat.err || { grep 'turn' $T/chat.err; return 1; }
+    printf 'Lily had a cat.\nWhat is its name?\n' | ./build/maskft chat -m $T/c260 --temp 0 -n 16 2> /dev/null | cmp - $T/chat.txt || { echo "not deterministic"; return 1; }
+    # no template (stories260K): plain text; an empty line is ignored; the second reply is generate's
+    # continuation of the whole text, fed from position 0
+    printf 'Lily had a cat named\n\nOne day, the cat\n/exit\nnot read\n' | ./build/maskft chat -m $M --temp 0 -n 24 > $T/plain.txt 2> $T/plain.err || return 1
+    [ "$(grep -c '' $T/plain.txt)" = 2 ] && grep -q "has no chat template: the conversation is plain text" $T/plain.err || { cat $T/plain.err; return 1; }
+    r1=$(sed -n 1p $T/plain.txt); r2=$(sed -n 2p $T/plain.txt)
+    ./build/maskft generate -m $M --temp 0 -n 24 -p "Lily had a cat named$r1 One day, the cat" > $T/plain_gen.txt 2> /dev/null || return 1
+    [ "$(cat $T/plain_gen.txt)" = "Lily had a cat named$r1 One day, the cat$r2" ] || { echo "the second reply is not generate's"; return 1; }
+    # over the context: the oldest exchange goes; a turn that does not fit alone is an error
+    printf 'Lily had a cat named\nOne day, the cat\nThen Tom came.\n' | ./build/maskft chat -m $M --temp 0 -n 200 --verbose > /dev/null 2> $T/long.err &&
+        [ "$(grep -c '^maskft: turn [123]: [0-9]* new tokens' $T/long.err)" = 3 ] && grep -q "no longer fits the context (512 tokens): its oldest 1 exchange was dropped" $T/long.err || { cat $T/long.err; return 1; }
+    awk 'BEGIN { for (i = 0; i < 300; i++) printf "the cat "; print "" }' | ./build/maskft chat -m $M -n 8 > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "does not fit the context" $T/err.txt || return 1
+    # options: a mistake is exit status 2, a model that is not there 1
+    ./build/maskft chat -m $M --bogus 1 < /dev/null > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "unknown option --bogus" $T/err.txt || return 1
+    ./build/maskft chat -m $M -n abc < /dev/null > $T/err.txt 2>&1; [ $? -eq 2 ] || return 1
+    ./build/maskft chat -m $M --template gemma --system "Be kind." < /dev/null > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "^maskft: --system:" $T/err.txt || return 1
+    ./build/maskft chat -m $T/no_such_model.bin < /dev/null > $T/err.txt 2>&1; [ $? -eq 1 ] && grep -q "cannot open" $T/err.txt
+}
+check "cli chat: template, two turns, KV cache, plain text, context" cli_chat
+
 cli_mask() { # mask shows trained tokens and counts them; export writes the same mask as labels
     ./build/maskft mask -m $M --data tests/data/facts.jsonl > $T/mask.txt || return 1
     grep -q "named\[ Mochi\.\]" $T/mask.txt && grep -q "a\[ green forest ne\]ar" $T/mask.txt || return 1

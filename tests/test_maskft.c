@@ -3067,6 +3067,89 @@ static void test_generate(void)
     mft_model_free(&m);
 }
 
+/* a conversation that grows: only the new tokens are fed, and the result is mft_generate's */
+static void test_generate_cached(void)
+{
+    mft_model m;
+    mft_tokenizer tok;
+    mft_error err;
+    if (mft_model_open(&m, MODEL, 1, 1, MFT_GENERATE, &err) || mft_tokenizer_open(&tok, TOKEN, m.cfg.vocab_size, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    int S = m.cfg.seq_len, a[64], b[128], c[128], d[256], na = 0, nb, nm = 0, nd;
+    int ref[4][64], nr[4], out[64], no = 0, ended = 0, *held = calloc((size_t)S, sizeof(int)), nh = 0;
+    mft_encode(&tok, "Lily had a cat named", -1, MFT_BOS, a, 64, &na, NULL, NULL);
+    mft_gen_opts g = mft_gen_opts_default();
+    g.max_new = 12;
+    /* the references, each fed from position 0: a; a, its continuation and more; b changed early */
+    EXPECT(mft_generate(&m, a, na, &g, NULL, ref[0], 64, &nr[0], &ended, &err) == MFT_OK && nr[0] == 12, "a");
+    memcpy(b, a, (size_t)na * sizeof(int));
+    memcpy(b + na, ref[0], 12 * sizeof(int));
+    mft_encode(&tok, " One day, the cat", -1, 0, b + na + 12, 64, &nm, NULL, NULL);
+    nb = na + 12 + nm;
+    memcpy(c, b, (size_t)nb * sizeof(int));
+    c[2] = c[2] == 300 ? 301 : 300;
+    EXPECT(mft_generate(&m, b, nb, &g, NULL, ref[1], 64, &nr[1], &ended, &err) == MFT_OK, "b");
+    EXPECT(mft_generate(&m, c, nb, &g, NULL, ref[2], 64, &nr[2], &ended, &err) == MFT_OK, "c");
+    /* cached: a from nothing, then b (its first na + 11 tokens held), then c (2 held) */
+    EXPECT(mft_generate_cached(&m, a, na, held, &nh, &g, NULL, out, 64, &no, &ended, &err) == MFT_OK && no == 12 &&
+           !memcmp(out, ref[0], 12 * sizeof(int)) && nh == na + 11 && !memcmp(held, a, (size_t)na * sizeof(int)) &&
+           !memcmp(held + na, out, 11 * sizeof(int)), "a cached: %d new, %d held", no, nh);
+    EXPECT(mft_generate_cached(&m, b, nb, held, &nh, &g, NULL, out, 64, &no, &ended, &err) == MFT_OK &&
+           no == nr[1] && !memcmp(out, ref[1], (size_t)no * sizeof(int)) && nh == nb + no - 1, "b cached differs");
+    EXPECT(mft_generate_cached(&m, c, nb, held, &nh, &g, NULL, out, 64, &no, &ended, &err) == MFT_OK &&
+           no == nr[2] && !memcmp(out, ref[2], (size_t)no * sizeof(int)) && nh == nb + no - 1, "c cached differs");
+    /* a prompt the cache holds whole: its last token is fed again for the logits */
+    nd = nh;
+    memcpy(d, held, (size_t)nd * sizeof(int));
+    EXPECT(mft_generate_cached(&m, d, nd, held, &nh, &g, NULL, out, 64, &no, &ended, &err) == MFT_OK && no == 12,
+           "held whole");
+    EXPECT(mft_generate(&m, d, nd, &g, NULL, ref[3], 64, &nr[3], &ended, &err) == MFT_OK && nr[3] == no &&
+           !memcmp(out, ref[3], (size_t)no * sizeof(int)), "held whole: differs from mft_generate");
+    /* mft_generate used the cache: start over. A stop token: every new token was fed back */
+    nh = 0;
+    int first = 0;
+    while (ref[0][first] != ref[0][4]) first++;
+    g.stop[0] = ref[0][4];
+    EXPECT(mft_generate_cached(&m, a, na, held, &nh, &g, NULL, out, 64, &no, &ended, &err) == MFT_OK && ended &&
+           no == first && nh == na + first, "a stop token: %d new, %d held", no, nh);
+    nh = S + 1;
+    EXPECT(mft_generate_cached(&m, a, na, held, &nh, &g, NULL, out, 64, &no, &ended, NULL) == MFT_ERR_ARG, "n_cache > seq_len");
+    free(held);
+    mft_tokenizer_free(&tok);
+    mft_model_free(&m);
+}
+
+/* a conversation's ids: the template (or plain text after BOS) encoded as a record is */
+static void test_chat_encode(void)
+{
+    mft_tokenizer q, t;
+    mft_error err;
+    if (mft_tokenizer_open(&q, "tests/data/qwen3/tokenizer.json", 0, &err) || mft_tokenizer_open(&t, TOKEN, 512, &err)) {
+        EXPECT(0, "%s", err.msg);
+        return;
+    }
+    mft_chat_msg m[3] = { { MFT_ROLE_SYSTEM, "Be brief.", 9 }, { MFT_ROLE_USER, "Hi <b>", 6 }, { MFT_ROLE_ASSISTANT, " Hello.", 7 } };
+    char text[512];
+    int len, ids[256], want[256], n = 0, nw = -1, nmeasure = -1;
+    /* family -1: the tokenizer's chat_template (Qwen3's), with the assistant's header */
+    mft_chat_render(MFT_CHAT_QWEN3, &q, m, 2, 1, text, sizeof text, &len, NULL, NULL, NULL);
+    mft_encode(&q, text, len, MFT_SPECIAL, want, 256, &nw, NULL, NULL);
+    EXPECT(mft_chat_encode(&q, -1, m, 2, 1, NULL, 0, &nmeasure, &err) == MFT_OK && nmeasure == nw, "measure: %d, %d", nmeasure, nw);
+    EXPECT(mft_chat_encode(&q, -1, m, 2, 1, ids, 256, &n, &err) == MFT_OK && n == nw && !memcmp(ids, want, (size_t)n * sizeof(int)) &&
+           ids[0] == mft_token_find(&q, "<|im_start|>", 12) && ids[n - 1] != ids[0], "qwen3: %s", err.msg);
+    EXPECT(mft_chat_encode(&q, -1, m, 2, 1, ids, 3, &n, &err) == MFT_ERR_SPACE && n == nw, "cap 3");
+    /* no template: plain text after BOS, as generate's prompt; a family named: no BOS */
+    mft_encode(&t, "Be brief.Hi <b> Hello.", -1, MFT_BOS, want, 256, &nw, NULL, NULL);
+    EXPECT(mft_chat_encode(&t, -1, m, 3, 1, ids, 256, &n, &err) == MFT_OK && n == nw && !memcmp(ids, want, (size_t)n * sizeof(int)),
+           "plain: %d vs %d ids", n, nw);
+    EXPECT(mft_chat_encode(&t, MFT_CHAT_CHATML, m, 3, 1, ids, 256, &n, &err) == MFT_OK && n > nw && ids[0] != t.bos_id, "chatml");
+    EXPECT(mft_chat_encode(&t, MFT_CHAT_GEMMA, m, 3, 1, ids, 256, &n, &err) == MFT_ERR_ARG, "gemma took a system message");
+    mft_tokenizer_free(&q);
+    mft_tokenizer_free(&t);
+}
+
 static void test_score(void)
 {
     mft_model m;
@@ -4064,6 +4147,7 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(pack_rows), TEST(until_learned), TEST(teacher), TEST(epoch_order), TEST(generate), TEST(score), TEST(from_memory), TEST(buffers), TEST(error_positions),
     TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(hf_roundtrip), TEST(gguf_models),
     TEST(gguf_quants), TEST(gguf_write),
+    TEST(generate_cached), TEST(chat_encode),
 };
 #undef TEST
 
