@@ -1805,7 +1805,8 @@ static int mft__is_ckpt(mft__src *f)
     mft__src_seek(f, 0, NULL);
     return yes;
 }
-static mft_status mft__ckpt_model(mft__src *f, mft_config *c, mft_model *m, mft_error *err); /* (training checkpoints) */
+static mft_status mft__ckpt_model(mft__src *f, mft_config *c, mft_model *m,
+                                  mft_error *err); /* (training checkpoints) */
 
 static mft_status mft__model_config(mft__src *f, mft_config *c, mft_error *err)
 {
