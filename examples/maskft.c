@@ -12,7 +12,8 @@
 #include <time.h>
 #include <sys/stat.h> /* stat, mkdir */
 #include <dirent.h>   /* the checkpoints --keep prunes */
-#include <unistd.h>   /* isatty */
+#include <sys/ioctl.h> /* the terminal's width */
+#include <unistd.h>    /* isatty */
 
 #ifdef __GNUC__
 #define DIE_ATTR __attribute__((format(printf, 1, 2), noreturn))
@@ -82,7 +83,7 @@ typedef struct {
     char **argv; /* the command line, for the --log metadata */
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
-    int epochs, accum, save_every, len, stop_after, keep, keep_set;
+    int epochs, accum, save_every, len, stop_after, keep, keep_set, print_every;
     float temp, top_p, lr, wd, clip, anchor;
     unsigned long long seed;
     const char *system; /* chat */
@@ -163,6 +164,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         else if (!strcmp(f, "--grad-accum")) a->accum = (int)num(f, v, 1, 1e6);
         else if (!strcmp(f, "--save-every")) a->save_every = (int)num(f, v, 1, 1e9);
         else if (!strcmp(f, "--stop-after")) a->stop_after = (int)num(f, v, 1, 1e9);
+        else if (!strcmp(f, "--print-every")) a->print_every = (int)num(f, v, 1, 1e9);
         else if (!strcmp(f, "--keep")) {
             a->keep = (int)num(f, v, 1, 1e6);
             a->keep_set = 1;
@@ -843,7 +845,7 @@ static const char *train_usage =
     "                    [--anchor W | --teacher W] [--topk 64] [--replay P.jsonl [--replay-ratio 0.5]\n"
     "                    [--replay-kl W]] [--lora R [--lora-alpha R] [--lora-out DIR]] [--save-every N]\n"
     "                    [--keep 1] [--stop-after N] [--resume OUT.stepN.ckpt] [--log L.jsonl]\n"
-    "                    [--drift P.jsonl [--drift-n 64]]\n"
+    "                    [--drift P.jsonl [--drift-n 64]] [--print-every 1]\n"
     "                    [--threads N]\n"
     "       maskft train -m MODEL [-t TOKENIZER] --text FILE --out OUT [--steps 100] [--lr 1e-3] ...\n"
     "  --data: masked fine-tuning on a JSONL file (the records and policies of `maskft mask -h`; dft\n"
@@ -877,6 +879,8 @@ static const char *train_usage =
     "  follows the new budget; --max-epochs; a later --stop-after), and names any other option\n"
     "  that differs. eval and generate take a checkpoint as -m (its weights). A .bin OUT gets its\n"
     "  tokenizer beside it (a different one there stops the run before it starts).\n"
+    "  Progress: on a terminal one line in place, cut to its width (step, epoch, loss, lr, tokens/s,\n"
+    "  elapsed and ETA as h:mm:ss); to a pipe the same as a plain line every --print-every steps.\n"
     "  --log writes one JSON record per step\n"
     "  and one per epoch. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face folder; OUT.bin\n"
     "  is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a Hugging Face\n"
@@ -885,6 +889,41 @@ static const char *train_usage =
     "  1) for --steps steps.\n";
 
 static int cmd_train_data(args_t *a);
+
+/* ---- the progress line: on a terminal one line rewritten in place, cut to the terminal's
+   width (no wrapped fragments left behind by \r); to a pipe a plain line every
+   --print-every steps; the same fields in both ------------------------------------------- */
+
+static void hms(double s, char out[32])
+{
+    long t = s > 0 && s < 3.6e8 ? (long)(s + 0.5) : 0;
+    snprintf(out, 32, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+}
+
+static int term_width(void)
+{
+    struct winsize ws;
+    if (!ioctl(2, TIOCGWINSZ, &ws) && ws.ws_col >= 20) return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    return c && atoi(c) >= 20 ? atoi(c) : 80;
+}
+
+/* at: "step S/T  epoch E/N"; kl: "" or "  anchor KL x"; eta < 0: not known (until learned) */
+static void progress(int tty, const char *at, double loss, const char *kl, double lr, double tok_s, double trained_s,
+                     double elapsed, double eta)
+{
+    char line[320], t0[32], t1[32];
+    hms(elapsed, t0);
+    hms(eta, t1);
+    snprintf(line, sizeof line, "%s  loss %.4f%s  lr %.1e  %.0f tok/s (%.0f trained)  %s%s%s", at, loss, kl, lr, tok_s,
+             trained_s, t0, eta >= 0 ? " ETA " : "", eta >= 0 ? t1 : "");
+    if (!tty) {
+        fprintf(stderr, "%s\n", line);
+        return;
+    }
+    int w = term_width() - 1; /* the last column would wrap on some terminals */
+    fprintf(stderr, "\r%-*.*s", w, w, line);
+}
 
 /* the optimizer options both kinds of training take from the command line */
 static mft_train_opts train_opts(const args_t *a)
@@ -902,7 +941,7 @@ static int cmd_train(int argc, char **argv)
 {
     mft_train_opts o = mft_train_opts_default();
     args_t a = { .steps = 100, .lr = -1.0f, .batch = 4, .seq = 256, .wd = o.weight_decay, .clip = o.max_grad_norm,
-                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f, .drift_n = 64, .keep = 1 };
+                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f, .drift_n = 64, .keep = 1, .print_every = 1 };
     parse(argc, argv, &a, train_usage);
     if (a.lr < 0.0f) { /* fine-tuning moves a trained model: a smaller step, by its width (cmd_train_data) */
         a.lr = o.lr;
@@ -946,6 +985,9 @@ static int cmd_train(int argc, char **argv)
     o.total_steps = a.steps;
     int *in = xmalloc(2 * (size_t)B * T * sizeof(int)), *tg = in + (size_t)B * T;
     uint64_t rng = a.seed_set && a.seed ? a.seed : 1337; /* xorshift needs a nonzero state */
+    int tty = isatty(2);
+    struct timespec t_start;
+    clock_gettime(CLOCK_MONOTONIC, &t_start);
     printf("training on %d tokens of %s: %d steps of %d x %d, lr %g, %s\n", n, a.text, a.steps, B, T, (double)o.lr,
            mft_simd_name());
     for (int s = 0; s < a.steps; s++) {
@@ -956,13 +998,17 @@ static int cmd_train(int argc, char **argv)
             memcpy(tg + (size_t)b * T, ids + start + 1, (size_t)T * sizeof(int));
         }
         mft_step_info info;
-        clock_t t0 = clock();
         if (mft_train_step(&m, &o, in, tg, NULL, B, T, &info, &err) < 0) die_err(&err);
-        double dt = (double)(clock() - t0) / CLOCKS_PER_SEC;
-        printf("step %4d/%d  loss %.4f  lr %.2e  grad_norm %.3f  (%.0f ms cpu)\n", s + 1, a.steps, info.loss,
-               (double)info.lr, (double)info.grad_norm, dt * 1000);
-        fflush(stdout);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double el = (double)(now.tv_sec - t_start.tv_sec) + 1e-9 * (double)(now.tv_nsec - t_start.tv_nsec);
+        char at[64];
+        snprintf(at, sizeof at, "step %d/%d", s + 1, a.steps);
+        if (tty || (s + 1) % a.print_every == 0 || s == 0 || s + 1 == a.steps)
+            progress(tty, at, info.loss, "", info.lr, (double)(s + 1) * B * T / (el > 0 ? el : 1e-9),
+                     (double)(s + 1) * B * T / (el > 0 ? el : 1e-9), el, el / (s + 1) * (a.steps - s - 1));
     }
+    if (tty) fputc('\n', stderr);
     save_model(&m, a.out, a.out_type, &tok, a.model, a.tok);
     printf("saved %s\n", a.out);
     free(in);
@@ -1897,22 +1943,20 @@ static int cmd_train_data(args_t *ap)
             rs.seconds = sec0 + el;
             trained_seen += trained;
             tokens_seen += toks;
-            char line[320], extra[48] = "", at[64] = "";
+            char extra[48] = "", at[96];
             float wkl = a.teacher > 0.0f ? a.teacher : a.anchor > 0.0f ? a.anchor : a.replay_kl;
             double akl = st.k && wkl > 0 ? info.anchor / wkl : 0.0; /* the mean KL over its positions */
             epoch_kl += akl;
             epoch_steps++;
             if (st.k) snprintf(extra, sizeof extra, "  %s KL %.4f", a.teacher > 0.0f ? "teacher" : "anchor", akl);
-            if (until) snprintf(at, sizeof at, "epoch %lld step %lld", (long long)rs.epoch + 1, (long long)rs.step);
-            else snprintf(at, sizeof at, "step %lld/%ld", (long long)rs.step, total);
-            snprintf(line, sizeof line, "%s  loss %.4f%s  lr %.2e  |g| %.3f  %.0f trained tok/s  %.0f tok/s", at,
-                     (double)info.loss, extra, (double)info.lr, (double)info.grad_norm, trained_seen / per,
-                     tokens_seen / per);
-            if (tty) {
-                if (until) fprintf(stderr, "\r%s  ", line);
-                else fprintf(stderr, "\r%s  ETA %.0f s  ", line,
-                             el / (double)(rs.step - first_step) * (double)(total - rs.step));
-            } else fprintf(stderr, "%s\n", line);
+            if (until)
+                snprintf(at, sizeof at, "step %lld  epoch %lld (max %d)", (long long)rs.step, (long long)rs.epoch + 1,
+                         max_epochs);
+            else snprintf(at, sizeof at, "step %lld/%ld  epoch %lld/%d", (long long)rs.step, total,
+                          (long long)rs.epoch + 1, max_epochs);
+            if (tty || rs.step % a.print_every == 0 || rs.step == first_step + 1 || (!until && rs.step == total))
+                progress(tty, at, info.loss, extra, info.lr, tokens_seen / per, trained_seen / per, rs.seconds,
+                         until ? -1.0 : el / (double)(rs.step - first_step) * (double)(total - rs.step));
             if (log) {
                 fprintf(log, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"anchor_kl\": %.6f, \"lr\": %.6g, "
                         "\"grad_norm\": %.6f, \"trained_tokens\": %ld, \"tokens\": %ld, \"seconds\": %.3f}\n",

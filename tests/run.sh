@@ -230,6 +230,10 @@ cli_checkpoints() { # checkpoints named by step, the newest --keep kept, a run e
     ./build/maskft train $D --epochs 3 --out $C/s.bin --resume $C/s.bin.step7.ckpt > $C/err.txt 2>&1; [ $? -eq 2 ] && grep -q "at epoch 7 already: give --epochs (or --max-epochs) 7 or more" $C/err.txt || { cat $C/err.txt; return 1; }
     ./build/maskft train $D --epochs 12 --batch 3 --out $C/s.bin --resume $C/s.bin.step7.ckpt > $C/err.txt 2>&1; [ $? -eq 2 ] && grep -q "written with --batch 2; this run gives --batch 3" $C/err.txt || return 1
     ./build/maskft train $D --epochs 12 --out $C/s.bin --resume $C/s.bin.step7.ckpt 2> /dev/null && cmp $C/a.bin $C/s.bin || { echo "stopped twice, resumed: differs"; return 1; }
+    # to a pipe: a plain line every --print-every steps (and the first and last), elapsed and ETA as h:mm:ss
+    ./build/maskft train $D --epochs 12 --out $C/pe.bin --print-every 5 2> $C/pe.txt &&
+        [ "$(grep '^step ' $C/pe.txt | cut -d' ' -f2 | tr '\n' ' ')" = "1/12 5/12 10/12 12/12 " ] &&
+        grep -q '^step 5/12  epoch 5/12  loss [0-9.]*  lr [0-9.e+-]*  [0-9]* tok/s ([0-9]* trained)  0:00:0[0-9] ETA 0:00:0[0-9]$' $C/pe.txt || { cat $C/pe.txt; return 1; }
     # kill -9 at moments of a run that writes a checkpoint every step: every checkpoint left is whole
     for delay in 0.3 0.5 0.7 0.9; do
         ./build/maskft train $D --epochs 200 --out $C/x.bin --save-every 1 --keep 2 > /dev/null 2>&1 & pid=$!
