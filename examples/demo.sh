@@ -10,7 +10,8 @@
 #      with the base model on 1000 retention probes and 200 multiple-choice items it wrote
 #      itself (texts no run trains on).
 # Output: a table on stdout (and build/demo/table.md), build/demo/demo.svg (recall against
-# drift; drift during training), and every model, log and JSON result under build/demo/.
+# drift; drift during training: examples/demo_chart.awk), and every model, log and JSON result
+# under build/demo/.
 set -e
 M=models/stories260K.bin
 K=models/tok512.bin
@@ -102,49 +103,10 @@ BEGIN {
 echo
 cat $D/table.md
 
-# the chart: recall against drift per policy (left), drift during training (right)
-awk -v rows=$D/rows.txt '
-function f(line, k,   n, a, i) { n = split(line, a, " "); for (i = 1; i <= n; i++) if (a[i] == k) return a[i + 1] + 0; return 0 }
-BEGIN {
-    L["all"] = "all tokens"; L["all_fixed"] = "all, 30 epochs"; L["key"] = "key tokens"; L["key_anchor"] = "key + anchor 1"
-    L["key_anchor10"] = "key + anchor 10"; L["key_teacher"] = "key + teacher 1"; L["lora_all"] = "LoRA, all"
-    L["lora_key"] = "LoRA, key"; L["replay"] = "key + replay"; L["replay_kl"] = "key + replay-KL"; L["dft"] = "DFT"
-    L["sentence"] = "sentence key"; L["sentence_rkl"] = "sentence + replay-KL"
-    split("#d62728 #e377c2 #2ca02c #ff7f0e #8c564b #9467bd #1f77b4 #17becf #bcbd22 #7f7f7f #000000 #aec7e8 #98df8a", pal, " ")
-    while ((getline line < rows) > 0) { split(line, a, " "); r = a[1]; order[++nr] = r; col[r] = pal[nr]
-        rec[r] = f(line, "recalled"); kl[r] = f(line, "kl_mean"); if (kl[r] > maxkl) maxkl = kl[r] }
-}
-FNR == 1 { run = FILENAME; sub(/.*\//, "", run); sub(/\.log$/, "", run) }
-/"epoch_end"/ { s = $0; sub(/.*"step": /, "", s); st = s + 0; d = $0; sub(/.*"drift_kl": /, "", d); d += 0
-    n[run]++; X[run, n[run]] = st; Y[run, n[run]] = d; if (st > maxs) maxs = st; if (d > maxd) maxd = d }
-END {
-    W = 960; H = 450; x0 = 60; y0 = 40; w = 380; h = 290
-    printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n", W, H
-    printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-    # left: recall against mean KL, one dot per policy
-    mk = maxkl * 1.1
-    printf "<text x=\"%d\" y=\"25\" font-size=\"14\">facts recalled in other words (of 24) against drift</text>\n", x0
-    printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, y0, w, h
-    for (v = 0; v <= 24; v += 6) { y = y0 + h - h * v / 24
-        printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%d</text><line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x0 - 4, y + 4, v, x0, x0 + w, y, y }
-    for (v = 0; v <= 4; v++) printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.2f</text>\n", x0 + w * v / 4, y0 + h + 15, mk * v / 4
-    printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">mean KL(base || tuned) on 1000 retention probes, nats (left: less drift)</text>\n", x0 + w / 2, y0 + h + 32
-    for (i = 1; i <= nr; i++) { r = order[i]; cx = x0 + w * kl[r] / mk; cy = y0 + h - h * rec[r] / 24
-        printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>\n", cx, cy, col[r] }
-    # right: drift KL (64 probes) after each epoch against the AdamW step
-    x1 = 540; md = maxd * 1.1
-    printf "<text x=\"%d\" y=\"25\" font-size=\"14\">drift during training (KL on 64 probes, per epoch)</text>\n", x1
-    printf "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x1, y0, w, h
-    for (v = 0; v <= 4; v++) { y = y0 + h - h * v / 4
-        printf "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text><line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x1 - 4, y + 4, md * v / 4, x1, x1 + w, y, y
-        printf "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", x1 + w * v / 4, y0 + h + 15, maxs * v / 4 }
-    printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">AdamW step</text>\n", x1 + w / 2, y0 + h + 32
-    for (i = 1; i <= nr; i++) { r = order[i]
-        pts = sprintf("%.1f,%.1f ", x1, y0 + h)
-        for (k = 1; k <= n[r]; k++) pts = pts sprintf("%.1f,%.1f ", x1 + w * X[r, k] / maxs, y0 + h - h * Y[r, k] / md)
-        printf "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"%s\"/>\n", col[r], pts
-        printf "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>\n", 60 + ((i - 1) % 6) * 150, 384 + int((i - 1) / 6) * 18, col[r], 74 + ((i - 1) % 6) * 150, 393 + int((i - 1) / 6) * 18, L[r] }
-    print "</svg>"
-}' $(awk '{ print "'$D'/" $1 ".log" }' $D/rows.txt) > $D/demo.svg
+# the chart (examples/demo_chart.awk): recall against drift per policy (top), drift during
+# training (bottom). It reads rows.txt and each run's .log and .train.txt only, so it can be
+# drawn again from these results without training:
+#   awk -v dir=build/demo -f examples/demo_chart.awk > build/demo/demo.svg
+awk -v dir=$D -f examples/demo_chart.awk > $D/demo.svg
 echo
 echo "chart: $D/demo.svg   table: $D/table.md   models, logs, results: $D/"
