@@ -1856,34 +1856,39 @@ MFT_API mft_status mft_model_config_from_memory(const void *data, size_t size, m
     return s ? s : mft__ok(err);
 }
 
-/* a NaN in the weights would make every later result silently meaningless */
-static mft_status mft__check_finite(const mft_model *m, const char *where, mft_error *err)
+/* the first non-finite weight: its tensor's name and index there (1), or 0 when there is none */
+static int mft__first_nonfinite(const mft_model *m, const char **name, size_t *at)
 {
     const mft_config *c = &m->cfg;
     for (int i = 0; i < mft_tensor_count(c); i++) {
         mft_tensor_info ti = mft_tensor_at(c, i);
         for (size_t j = 0; j < ti.numel; j++)
-            if (!isfinite(m->params[ti.offset + j]))
-                return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s holds a non-finite value at element %zu", where,
-                                 ti.name, j);
+            if (!isfinite(m->params[ti.offset + j])) {
+                *name = ti.name;
+                *at = j;
+                return 1;
+            }
     }
-    return MFT_OK;
+    return 0;
+}
+
+/* a NaN in the weights would make every later result silently meaningless */
+static mft_status mft__check_finite(const mft_model *m, const char *where, mft_error *err)
+{
+    const char *name;
+    size_t j;
+    if (!mft__first_nonfinite(m, &name, &j)) return MFT_OK;
+    return mft__fail(err, MFT_ERR_FORMAT, "'%s': tensor %s holds a non-finite value at element %zu", where, name, j);
 }
 
 /* no writer saves a model with a NaN or Inf in it: every program that read it would go wrong */
 static mft_status mft__savable(const mft_model *m, const char *path, mft_error *err)
 {
-    const mft_config *c = &m->cfg;
-    for (int i = 0; i < mft_tensor_count(c); i++) {
-        mft_tensor_info ti = mft_tensor_at(c, i);
-        for (size_t j = 0; j < ti.numel; j++)
-            if (!isfinite(m->params[ti.offset + j]))
-                return mft__fail(err, MFT_ERR_NONFINITE,
-                                 "'%s' not written: tensor %s holds a non-finite value at "
-                                 "element %zu",
-                                 path, ti.name, j);
-    }
-    return MFT_OK;
+    const char *name;
+    size_t j;
+    if (!mft__first_nonfinite(m, &name, &j)) return MFT_OK;
+    return mft__fail(err, MFT_ERR_NONFINITE, "'%s' not written: tensor %s holds a non-finite value at element %zu",
+                     path, name, j);
 }
 
 static mft_status mft__load_weights(mft_model *m, mft__src *f, mft_error *err)

@@ -1519,6 +1519,17 @@ typedef struct {
     double opt[RUN_OPTS];
 } run_state;
 
+/* the user block of a checkpoint: the run state, the learned flags, the replay counter and
+   the replay permutation, one after another */
+static void run_pack(char *user, const run_state *rs, const unsigned char *learned, int n_facts, long replay_next,
+                     const int *rperm, int n_replay)
+{
+    memcpy(user, rs, sizeof *rs);
+    memcpy(user + sizeof *rs, learned, (size_t)n_facts);
+    memcpy(user + sizeof *rs + n_facts, &replay_next, sizeof replay_next);
+    memcpy(user + sizeof *rs + n_facts + sizeof replay_next, rperm, (size_t)n_replay * sizeof(int));
+}
+
 /* a checkpoint to resume from: of this run (data, starting model, options), and every field
    in range (a crafted file must not index outside an array or loop for ever) */
 static void resume_check(const char *path, const run_state *got, const run_state *rs, long step, int max_epochs)
@@ -1972,10 +1983,7 @@ static int cmd_train_data(args_t *ap)
                 exit(130);
             }
             if (save) {
-                memcpy(user, &rs, sizeof rs);
-                memcpy(user + sizeof rs, learned, (size_t)n_facts);
-                memcpy(user + sizeof rs + n_facts, &rn_save, sizeof rn_save);
-                memcpy(user + sizeof rs + n_facts + sizeof rn_save, rperm0, (size_t)n_replay * sizeof(int));
+                run_pack(user, &rs, learned, n_facts, rn_save, rperm0, n_replay);
                 ckpt_save(&ck, &m, rs.step, user, ub);
             }
             if (g_interrupted || stop) {
@@ -2020,10 +2028,7 @@ static int cmd_train_data(args_t *ap)
         if (a.keep_set && !a.save_every && !a.lora) { /* --keep alone: a checkpoint after each epoch */
             run_state next = rs;
             next.epoch++;
-            memcpy(user, &next, sizeof next);
-            memcpy(user + sizeof rs, learned, (size_t)n_facts);
-            memcpy(user + sizeof rs + n_facts, &replay_next, sizeof replay_next);
-            memcpy(user + sizeof rs + n_facts + sizeof replay_next, rperm, (size_t)n_replay * sizeof(int));
+            run_pack(user, &next, learned, n_facts, replay_next, rperm, n_replay);
             ckpt_save(&ck, &m, rs.step, user, ub);
         }
         if (until && !left) {
@@ -2035,10 +2040,7 @@ static int cmd_train_data(args_t *ap)
     if (until && !all_learned) print_unlearned(a.data, &d, learned, pmin, n_facts);
     /* the optimizer checkpoint (3x the model) only when checkpoints were asked for */
     if (!a.lora && (a.save_every || a.keep_set)) {
-        memcpy(user, &rs, sizeof rs);
-        memcpy(user + sizeof rs, learned, (size_t)n_facts);
-        memcpy(user + sizeof rs + n_facts, &replay_next, sizeof replay_next);
-        memcpy(user + sizeof rs + n_facts + sizeof replay_next, rperm, (size_t)n_replay * sizeof(int));
+        run_pack(user, &rs, learned, n_facts, replay_next, rperm, n_replay);
         if (ck.last_step != rs.step) ckpt_save(&ck, &m, rs.step, user, ub); /* unless it was just written */
     } else if (a.lora) {
         if (a.lora_out) {
