@@ -135,7 +135,7 @@ bench: build/bench
 	@sh bench/run.sh
 
 build/bench: bench/bench.c $(LIB) | build
-	$(CC) $(OPT) $(NATIVE) $(OMP) -Wall -Wextra -o $@ bench/bench.c maskft.c $(LDLIBS)
+	$(CC) $(OPT) $(NATIVE) $(OMP) -Wall -Wextra -o $@ bench/bench.c $(LDLIBS)
 
 bench-torch:
 	$(PYTHON) bench/bench_torch.py

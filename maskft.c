@@ -121,12 +121,15 @@ MFT_API void mft_free(void *p) { MFT_FREE(p); }
 
 #ifdef _OPENMP
 #include <omp.h>
-/* Every parallel loop in this file is split over what it writes, with a fixed split that does
-   not depend on the thread count, so any number of threads gives bit-identical results. */
+/* Every parallel loop in this file is split over what it writes, each piece summed in one order
+   whichever thread takes it, so any number of threads gives bit-identical results. PARFOR_DYN
+   hands the pieces out as threads come free (the matrix products' tiles). */
 #define MFT__PRAGMA(x) _Pragma(#x)
 #define MFT__PARFOR(n) MFT__PRAGMA(omp parallel for schedule(static) num_threads(n))
+#define MFT__PARFOR_DYN(n) MFT__PRAGMA(omp parallel for schedule(dynamic, 1) num_threads(n))
 #else
 #define MFT__PARFOR(n)
+#define MFT__PARFOR_DYN(n)
 #endif
 
 #define MFT__PI 3.14159265358979323846
@@ -143,6 +146,15 @@ MFT_API void mft_free(void *p) { MFT_FREE(p); }
    machine a descheduled team member stalls everyone at the barrier. */
 static inline int mft__par(int nt, double work) { return work >= 1e6 ? nt : 1; }
 
+/* the calling thread's number in its team (0 outside a parallel region or without OpenMP) */
+static inline int mft__thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 static int mft__nthreads(const mft_model *m)
 {
 #ifdef _OPENMP
@@ -304,7 +316,9 @@ static inline mft__vf mft__vexp(mft__vf x) { return expf(x); }
 
 MFT_API const char *mft_simd_name(void)
 {
-#if defined(MFT__AVX2)
+#if defined(MFT__AVX2) && defined(__AVX512F__)
+    return "avx2+avx512"; /* the matrix products' kernel; the rest is AVX2 */
+#elif defined(MFT__AVX2)
     return "avx2";
 #elif defined(MFT__NEON)
     return "neon";
@@ -557,7 +571,7 @@ static inline void mft__mm_tile3x4(float *out, int ldo, const float *x, const fl
 #define MFT__MM_NB 48 /* rows of inp per job: 48 x C floats stay in L2 while W tiles pass */
 #define MFT__MM_OB 64 /* weight rows per job */
 
-static void mft__matmul_fwd(float *out, const float *inp, const float *w, int N, int C, int OC, int nt)
+static void mft__matmul_fwd_rows(float *out, const float *inp, const float *w, int N, int C, int OC, int nt)
 {
     int n_rb = (N + MFT__MM_NB - 1) / MFT__MM_NB, n_ob = (OC + MFT__MM_OB - 1) / MFT__MM_OB;
     nt = mft__par(nt, (double)N * C * OC);
@@ -577,157 +591,263 @@ static void mft__matmul_fwd(float *out, const float *inp, const float *w, int N,
     }
 }
 
-#define MFT__DX_OB 128 /* rows of W per pass: a 128 x 2-vector strip of W stays in L1 */
-
-static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, int N, int C, int OC, int nt)
-{
-    nt = mft__par(nt, (double)N * C * OC);
-    /* Each pass over W serves `rb` rows, so W (which may be the 37 MB classifier) is streamed
-       from memory N/rb times: as many rows per job as keeps every thread busy, up to 128.
-       Rows are independent here, so the split does not change any result. */
-    int rb = (N + nt - 1) / nt;
-    rb = rb < 16 ? 16 : rb > 128 ? 128 : (rb + 3) & ~3;
-    int n_jobs = (N + rb - 1) / rb;
-    MFT__PARFOR(nt)
-    for (int job = 0; job < n_jobs; job++) {
-        int n0 = job * rb, n1 = n0 + rb < N ? n0 + rb : N;
-        for (int ob = 0; ob < OC; ob += MFT__DX_OB) {
-            int oe = ob + MFT__DX_OB < OC ? ob + MFT__DX_OB : OC;
-            int c = 0;
-#if MFT__VW > 1
-            for (; c + 2 * MFT__VW <= C; c += 2 * MFT__VW) {
-                int n = n0;
-                for (; n + 4 <= n1; n += 4) {
-                    float *d0 = dinp + (size_t)n * C + c, *d1 = d0 + C, *d2 = d1 + C, *d3 = d2 + C;
-                    const float *g = dout + (size_t)n * OC;
-                    mft__vf a00 = mft__vload(d0), a01 = mft__vload(d0 + MFT__VW);
-                    mft__vf a10 = mft__vload(d1), a11 = mft__vload(d1 + MFT__VW);
-                    mft__vf a20 = mft__vload(d2), a21 = mft__vload(d2 + MFT__VW);
-                    mft__vf a30 = mft__vload(d3), a31 = mft__vload(d3 + MFT__VW);
-                    for (int o = ob; o < oe; o++) {
-                        const float *wr = w + (size_t)o * C + c;
-                        mft__vf u0 = mft__vload(wr), u1 = mft__vload(wr + MFT__VW), b;
-                        b = mft__vset1(g[o]);
-                        a00 = mft__vfma(b, u0, a00);
-                        a01 = mft__vfma(b, u1, a01);
-                        b = mft__vset1(g[OC + o]);
-                        a10 = mft__vfma(b, u0, a10);
-                        a11 = mft__vfma(b, u1, a11);
-                        b = mft__vset1(g[2 * OC + o]);
-                        a20 = mft__vfma(b, u0, a20);
-                        a21 = mft__vfma(b, u1, a21);
-                        b = mft__vset1(g[3 * OC + o]);
-                        a30 = mft__vfma(b, u0, a30);
-                        a31 = mft__vfma(b, u1, a31);
-                    }
-                    mft__vstore(d0, a00);
-                    mft__vstore(d0 + MFT__VW, a01);
-                    mft__vstore(d1, a10);
-                    mft__vstore(d1 + MFT__VW, a11);
-                    mft__vstore(d2, a20);
-                    mft__vstore(d2 + MFT__VW, a21);
-                    mft__vstore(d3, a30);
-                    mft__vstore(d3 + MFT__VW, a31);
-                }
-                for (; n < n1; n++) {
-                    float *d0 = dinp + (size_t)n * C + c;
-                    mft__vf a0 = mft__vload(d0), a1 = mft__vload(d0 + MFT__VW);
-                    for (int o = ob; o < oe; o++) {
-                        mft__vf b = mft__vset1(dout[(size_t)n * OC + o]);
-                        a0 = mft__vfma(b, mft__vload(w + (size_t)o * C + c), a0);
-                        a1 = mft__vfma(b, mft__vload(w + (size_t)o * C + c + MFT__VW), a1);
-                    }
-                    mft__vstore(d0, a0);
-                    mft__vstore(d0 + MFT__VW, a1);
-                }
-            }
+/* ---- the packed product ---------------------------------------------------------------------
+   All three products are one C (M x N) (+)= A (M x K) B (K x N), with A and B read through row
+   and column strides, so a transposed operand is only a different pair of strides:
+     forward  out = inp W^T   A = inp (rows of C floats)     B = W^T (w[j][k]: strides 1, C)
+     dx      dinp += dout W   A = dout                       B = W   (rows of C floats)
+     dw        dw += dout^T inp  A = dout^T (strides 1, OC)  B = inp (rows of C floats)
+   The way every fast BLAS does it (Goto and van de Geijn, "Anatomy of high-performance matrix
+   multiplication", 2008): C is cut into MC x NC tiles, one job each; a job walks K in blocks of
+   KC, copies its A block (MC x KC, from L2) and B block (KC x NC) into contiguous panels of MR
+   rows / NR columns in k order, and a register micro-kernel computes each MR x NR piece of C
+   from one A panel and one B panel with MR x NR / width vector accumulators: per k, NR/width
+   loads of B, MR broadcasts of A, MR x NR/width FMAs. The B panel (KC x NR) stays in L1 while
+   the kernel sweeps the A panels. Each element of C is summed by one job, over the K blocks in
+   order, so the result does not depend on the thread count. The panels live in the model's
+   block (MFT__GEMM_SLOTS slots of MFT__GEMM_SLOT floats), so nothing allocates in a step. */
+#if defined(MFT__AVX2) && defined(__AVX512F__)
+/* 32 zmm registers: 12 x 2 accumulators, 2 for B, 1 broadcast */
+typedef __m512 mft__gv;
+#define MFT__GW 16
+#define MFT__MR 12
+#define MFT__NV 2
+static inline mft__gv mft__gload(const float *p) { return _mm512_loadu_ps(p); }
+static inline void mft__gstore(float *p, mft__gv v) { _mm512_storeu_ps(p, v); }
+static inline mft__gv mft__gset1(float x) { return _mm512_set1_ps(x); }
+static inline mft__gv mft__gfma(mft__gv a, mft__gv b, mft__gv c) { return _mm512_fmadd_ps(a, b, c); }
+static inline mft__gv mft__gadd(mft__gv a, mft__gv b) { return _mm512_add_ps(a, b); }
+#else
+/* the kernels' own vector: 16 ymm (AVX2) = 6 x 2 accumulators + 2 for B + 1; 32 NEON registers
+   = 8 x 3 + 3 + 1; the scalar build, 4 x 4 floats */
+typedef mft__vf mft__gv;
+#define MFT__GW MFT__VW
+#if defined(MFT__AVX2)
+#define MFT__MR 6
+#define MFT__NV 2
+#elif defined(MFT__NEON)
+#define MFT__MR 8
+#define MFT__NV 3
+#else
+#define MFT__MR 4
+#define MFT__NV 4
 #endif
-            /* columns left over (and every column in the scalar build) */
-            for (; c < C; c++)
-                for (int n = n0; n < n1; n++) {
-                    float s = dinp[(size_t)n * C + c];
-                    for (int o = ob; o < oe; o++) s += dout[(size_t)n * OC + o] * w[(size_t)o * C + c];
-                    dinp[(size_t)n * C + c] = s;
+static inline mft__gv mft__gload(const float *p) { return mft__vload(p); }
+static inline void mft__gstore(float *p, mft__gv v) { mft__vstore(p, v); }
+static inline mft__gv mft__gset1(float x) { return mft__vset1(x); }
+static inline mft__gv mft__gfma(mft__gv a, mft__gv b, mft__gv c) { return mft__vfma(a, b, c); }
+static inline mft__gv mft__gadd(mft__gv a, mft__gv b) { return mft__vadd(a, b); }
+#endif
+#define MFT__NR (MFT__NV * MFT__GW)
+#define MFT__KC 256                              /* A panel MR x KC and B panel KC x NR fit L1 */
+#define MFT__MC (MFT__MR * (256 / MFT__MR + 1))  /* >= 256 rows of A: the A block stays in L2 */
+#define MFT__NC (MFT__NR * (256 / MFT__NR))      /* 256 columns of B: the B block, in L2 too */
+#define MFT__GEMM_SLOTS 16                       /* threads the products use at most */
+#define MFT__GEMM_SLOT mft__gemm_slot(INT32_MAX) /* floats of one thread's panels, at most */
+
+/* The floats of one thread's panels for products none of whose sizes exceeds x: a small model
+   needs far less than the full blocks */
+static size_t mft__gemm_slot(size_t x)
+{
+    size_t mc = (x + MFT__MR - 1) / MFT__MR * MFT__MR, nc = (x + MFT__NR - 1) / MFT__NR * MFT__NR;
+    mc = mc < MFT__MC ? mc : MFT__MC;
+    nc = nc < MFT__NC ? nc : MFT__NC;
+    return (mc + nc) * (x < MFT__KC ? x : MFT__KC);
+}
+
+/* the small loops of the micro-kernel, unrolled so the accumulators live in registers */
+#if defined(__clang__)
+#define MFT__UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define MFT__UNROLL _Pragma("GCC unroll 16")
+#else
+#define MFT__UNROLL
+#endif
+
+/* rows cr[0..mr) of C, columns [0..nr), (+)= the product of an A panel (kc x MR, k-major) and a
+   B panel (kc x NR) */
+static inline void mft__gemm_kernel(int kc, const float *ap, const float *bp, float *const *cr, int mr, int nr,
+                                    int load)
+{
+    mft__gv acc[MFT__MR][MFT__NV];
+    MFT__UNROLL
+    for (int i = 0; i < MFT__MR; i++) {
+        MFT__UNROLL
+        for (int j = 0; j < MFT__NV; j++) acc[i][j] = mft__gset1(0.0f);
+    }
+    for (int k = 0; k < kc; k++, ap += MFT__MR, bp += MFT__NR) {
+        mft__gv b[MFT__NV];
+        MFT__UNROLL
+        for (int j = 0; j < MFT__NV; j++) b[j] = mft__gload(bp + j * MFT__GW);
+        MFT__UNROLL
+        for (int i = 0; i < MFT__MR; i++) {
+            mft__gv a = mft__gset1(ap[i]);
+            MFT__UNROLL
+            for (int j = 0; j < MFT__NV; j++) acc[i][j] = mft__gfma(a, b[j], acc[i][j]);
+        }
+    }
+    if (mr == MFT__MR && nr == MFT__NR) {
+        MFT__UNROLL
+        for (int i = 0; i < MFT__MR; i++) {
+            MFT__UNROLL
+            for (int j = 0; j < MFT__NV; j++) {
+                float *p = cr[i] + j * MFT__GW;
+                mft__gstore(p, load ? mft__gadd(mft__gload(p), acc[i][j]) : acc[i][j]);
+            }
+        }
+        return;
+    }
+    /* an edge piece: the same sums, only part of them kept */
+    float t[MFT__MR * MFT__NR];
+    for (int i = 0; i < MFT__MR; i++)
+        for (int j = 0; j < MFT__NV; j++) mft__gstore(t + i * MFT__NR + j * MFT__GW, acc[i][j]);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float *p = cr[i] + j;
+            *p = load ? *p + t[i * MFT__NR + j] : t[i * MFT__NR + j];
+        }
+}
+
+/* Which row of a strided operand index i names: map[i], or i itself without a map. */
+static inline size_t mft__gemm_at(const int *map, int i) { return map ? (size_t)map[i] : (size_t)i; }
+
+/* A block rows [i0, i0+mc), columns [k0, k0+kc) (element (i, k) at a[im(i)*rs + km(k)*cs], im and
+   km the row and column maps) -> panels of MR rows, k-major, rows past mc zero; read along
+   whichever stride is 1 */
+static void mft__gemm_pack_a(float *dst, const float *a, size_t rs, size_t cs, const int *im, int i0, const int *km,
+                             int k0, int mc, int kc)
+{
+    for (int p0 = 0; p0 < mc; p0 += MFT__MR, dst += (size_t)kc * MFT__MR) {
+        int mr = mc - p0 < MFT__MR ? mc - p0 : MFT__MR;
+        if (cs == 1 && !km) {
+            for (int i = 0; i < MFT__MR; i++) {
+                if (i < mr) {
+                    const float *src = a + mft__gemm_at(im, i0 + p0 + i) * rs + k0;
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__MR + i] = src[k];
+                } else
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__MR + i] = 0.0f;
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = a + mft__gemm_at(km, k0 + k) * cs;
+                float *d = dst + (size_t)k * MFT__MR;
+                int i = 0;
+                for (; i < mr; i++) d[i] = src[mft__gemm_at(im, i0 + p0 + i) * rs];
+                for (; i < MFT__MR; i++) d[i] = 0.0f;
+            }
+        }
+    }
+}
+
+/* B block rows [k0, k0+kc) (through the map km), columns [j0, j0+nc) (element (k, j) at
+   b[km(k)*rs + j*cs]) -> panels of NR columns, columns past nc zero */
+static void mft__gemm_pack_b(float *dst, const float *b, size_t rs, size_t cs, const int *km, int k0, int j0, int kc,
+                             int nc)
+{
+    for (int p0 = 0; p0 < nc; p0 += MFT__NR, dst += (size_t)kc * MFT__NR) {
+        int nr = nc - p0 < MFT__NR ? nc - p0 : MFT__NR;
+        if (cs == 1) {
+            for (int k = 0; k < kc; k++) {
+                const float *src = b + mft__gemm_at(km, k0 + k) * rs + j0 + p0;
+                float *d = dst + (size_t)k * MFT__NR;
+                memcpy(d, src, (size_t)nr * sizeof(float));
+                if (nr < MFT__NR) memset(d + nr, 0, (size_t)(MFT__NR - nr) * sizeof(float));
+            }
+        } else {
+            for (int j = 0; j < MFT__NR; j++) {
+                const float *src = b + (size_t)(j0 + p0 + j) * cs;
+                if (j >= nr)
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__NR + j] = 0.0f;
+                else if (!km)
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__NR + j] = src[(size_t)(k0 + k) * rs];
+                else
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__NR + j] = src[(size_t)km[k0 + k] * rs];
+            }
+        }
+    }
+}
+
+/* C (M x N, rows ldc apart) = A B, or += with load; ws: MFT__GEMM_SLOTS x MFT__GEMM_SLOT floats.
+   With maps, row i of A and of C is row im[i] of a and of c, and index k of A's columns and B's
+   rows is km[k]: a product over some rows only (the classifier's weighted positions) reads
+   and writes them in place, with no copies. */
+static void mft__gemm_map(float *c, size_t ldc, int load, const float *a, size_t ars, size_t acs, const float *b,
+                          size_t brs, size_t bcs, int M, int N, int K, const int *im, const int *km, float *ws, int nt)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!load)
+            for (int i = 0; i < M; i++) memset(c + mft__gemm_at(im, i) * ldc, 0, (size_t)N * sizeof(float));
+        return;
+    }
+    int n_mb = (M + MFT__MC - 1) / MFT__MC, n_nb = (N + MFT__NC - 1) / MFT__NC, n_jobs = n_mb * n_nb;
+    nt = mft__par(nt, (double)M * N * K);
+    nt = nt < MFT__GEMM_SLOTS ? nt : MFT__GEMM_SLOTS;
+    nt = nt < n_jobs ? nt : n_jobs;
+    (void)nt;
+    /* this product's slots: no larger than those the block was sized for (mft__gemm_slot of
+       the model's largest size) */
+    int x = M > N ? M : N;
+    x = x > K ? x : K;
+    size_t slot = mft__gemm_slot((size_t)x), mc_max = (size_t)(M + MFT__MR - 1) / MFT__MR * MFT__MR;
+    size_t kc_max = (size_t)(K < MFT__KC ? K : MFT__KC);
+    mc_max = mc_max < MFT__MC ? mc_max : MFT__MC;
+    /* Jobs are handed out one at a time as threads come free: on a busy machine a thread that
+       was descheduled takes fewer tiles instead of holding up the rest. Which thread computes a
+       tile does not change its sums. */
+    MFT__PARFOR_DYN(nt)
+    for (int job = 0; job < n_jobs; job++) {
+        float *pa = ws + (size_t)mft__thread_id() * slot, *pb = pa + mc_max * kc_max;
+        int i0 = (job / n_nb) * MFT__MC, j0 = (job % n_nb) * MFT__NC;
+        int mc = M - i0 < MFT__MC ? M - i0 : MFT__MC, nc = N - j0 < MFT__NC ? N - j0 : MFT__NC;
+        for (int k0 = 0; k0 < K; k0 += MFT__KC) {
+            int kc = K - k0 < MFT__KC ? K - k0 : MFT__KC;
+            mft__gemm_pack_b(pb, b, brs, bcs, km, k0, j0, kc, nc);
+            mft__gemm_pack_a(pa, a, ars, acs, im, i0, km, k0, mc, kc);
+            for (int jr = 0; jr < nc; jr += MFT__NR)
+                for (int ir = 0; ir < mc; ir += MFT__MR) {
+                    int mr = mc - ir < MFT__MR ? mc - ir : MFT__MR;
+                    float *cr[MFT__MR];
+                    for (int i = 0; i < mr; i++) cr[i] = c + mft__gemm_at(im, i0 + ir + i) * ldc + j0 + jr;
+                    mft__gemm_kernel(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc, cr, mr,
+                                     nc - jr < MFT__NR ? nc - jr : MFT__NR, load || k0 > 0);
                 }
         }
     }
 }
 
-#define MFT__DW_OB 16  /* rows of dW per job */
-#define MFT__DW_NB 256 /* rows of inp per pass */
+static void mft__gemm(float *c, size_t ldc, int load, const float *a, size_t ars, size_t acs, const float *b,
+                      size_t brs, size_t bcs, int M, int N, int K, float *ws, int nt)
+{
+    mft__gemm_map(c, ldc, load, a, ars, acs, b, brs, bcs, M, N, K, NULL, NULL, ws, nt);
+}
 
-static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, int N, int C, int OC, int nt)
+/* the three products of the layer above through the packed product; without panels (a model
+   that only generates) the forward product runs on W's rows directly, and so does a product
+   of fewer rows than a panel holds (one token at a time) */
+static void mft__matmul_fwd(float *out, const float *inp, const float *w, int N, int C, int OC, int nt, float *ws)
+{
+    if (!ws || N < MFT__MR)
+        mft__matmul_fwd_rows(out, inp, w, N, C, OC, nt);
+    else
+        mft__gemm(out, (size_t)OC, 0, inp, (size_t)C, 1, w, 1, (size_t)C, N, OC, C, ws, nt);
+}
+
+static void mft__matmul_bwd_dx(float *dinp, const float *dout, const float *w, int N, int C, int OC, int nt, float *ws)
+{
+    if (!ws)
+        mft__matmul_bwd_dx_ref(dinp, dout, w, N, C, OC);
+    else
+        mft__gemm(dinp, (size_t)C, 1, dout, (size_t)OC, 1, w, (size_t)C, 1, N, C, OC, ws, nt);
+}
+
+static void mft__matmul_bwd_dw(float *dw, const float *dout, const float *inp, int N, int C, int OC, int nt, float *ws)
 {
     if (!dw) return; /* a frozen model (MFT_FROZEN) */
-    int n_jobs = (OC + MFT__DW_OB - 1) / MFT__DW_OB;
-    nt = mft__par(nt, (double)N * C * OC);
-    MFT__PARFOR(nt)
-    for (int job = 0; job < n_jobs; job++) {
-        int o0 = job * MFT__DW_OB, o1 = o0 + MFT__DW_OB < OC ? o0 + MFT__DW_OB : OC, no = o1 - o0;
-        /* The job's 16 columns of dout, copied contiguous: read in place they sit OC floats
-           apart (128 KB for a 32000-token classifier), one page per row, and the TLB thrashes. */
-        float gp[MFT__DW_NB * MFT__DW_OB];
-        for (int nb = 0; nb < N; nb += MFT__DW_NB) {
-            int ne = nb + MFT__DW_NB < N ? nb + MFT__DW_NB : N;
-            for (int n = nb; n < ne; n++)
-                memcpy(gp + (size_t)(n - nb) * MFT__DW_OB, dout + (size_t)n * OC + o0, (size_t)no * sizeof(float));
-            int c = 0;
-#if MFT__VW > 1
-            for (; c + 2 * MFT__VW <= C; c += 2 * MFT__VW) {
-                int o = o0;
-                for (; o + 4 <= o1; o += 4) {
-                    float *d0 = dw + (size_t)o * C + c, *d1 = d0 + C, *d2 = d1 + C, *d3 = d2 + C;
-                    mft__vf a00 = mft__vload(d0), a01 = mft__vload(d0 + MFT__VW);
-                    mft__vf a10 = mft__vload(d1), a11 = mft__vload(d1 + MFT__VW);
-                    mft__vf a20 = mft__vload(d2), a21 = mft__vload(d2 + MFT__VW);
-                    mft__vf a30 = mft__vload(d3), a31 = mft__vload(d3 + MFT__VW);
-                    for (int n = nb; n < ne; n++) {
-                        const float *xr = inp + (size_t)n * C + c, *g = gp + (size_t)(n - nb) * MFT__DW_OB + (o - o0);
-                        mft__vf u0 = mft__vload(xr), u1 = mft__vload(xr + MFT__VW), b;
-                        b = mft__vset1(g[0]);
-                        a00 = mft__vfma(b, u0, a00);
-                        a01 = mft__vfma(b, u1, a01);
-                        b = mft__vset1(g[1]);
-                        a10 = mft__vfma(b, u0, a10);
-                        a11 = mft__vfma(b, u1, a11);
-                        b = mft__vset1(g[2]);
-                        a20 = mft__vfma(b, u0, a20);
-                        a21 = mft__vfma(b, u1, a21);
-                        b = mft__vset1(g[3]);
-                        a30 = mft__vfma(b, u0, a30);
-                        a31 = mft__vfma(b, u1, a31);
-                    }
-                    mft__vstore(d0, a00);
-                    mft__vstore(d0 + MFT__VW, a01);
-                    mft__vstore(d1, a10);
-                    mft__vstore(d1 + MFT__VW, a11);
-                    mft__vstore(d2, a20);
-                    mft__vstore(d2 + MFT__VW, a21);
-                    mft__vstore(d3, a30);
-                    mft__vstore(d3 + MFT__VW, a31);
-                }
-                for (; o < o1; o++) {
-                    float *d0 = dw + (size_t)o * C + c;
-                    mft__vf a0 = mft__vload(d0), a1 = mft__vload(d0 + MFT__VW);
-                    for (int n = nb; n < ne; n++) {
-                        mft__vf b = mft__vset1(gp[(size_t)(n - nb) * MFT__DW_OB + (o - o0)]);
-                        a0 = mft__vfma(b, mft__vload(inp + (size_t)n * C + c), a0);
-                        a1 = mft__vfma(b, mft__vload(inp + (size_t)n * C + c + MFT__VW), a1);
-                    }
-                    mft__vstore(d0, a0);
-                    mft__vstore(d0 + MFT__VW, a1);
-                }
-            }
-#endif
-            for (; c < C; c++)
-                for (int o = o0; o < o1; o++) {
-                    float s = dw[(size_t)o * C + c];
-                    for (int n = nb; n < ne; n++)
-                        s += gp[(size_t)(n - nb) * MFT__DW_OB + (o - o0)] * inp[(size_t)n * C + c];
-                    dw[(size_t)o * C + c] = s;
-                }
-        }
-    }
+    if (!ws)
+        mft__matmul_bwd_dw_ref(dw, dout, inp, N, C, OC);
+    else
+        mft__gemm(dw, (size_t)C, 1, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, N, ws, nt);
 }
 
 /* ---- >>rmsnorm ------------------------------------------------------------------------------
@@ -1141,14 +1261,19 @@ static double mft__lse64(const float *x, int n)
    Dynamic Fine-Tuning: w_n becomes w_n p_n, p_n = exp(-CE_n) the target's own probability,
    treated as a constant (detached), in place, so backward differentiates sum w p CE; the
    weight sum stays sum w (TRL divides by the token count). */
+/* rows: the positions the classifier ran on (NULL: all N), nr of them */
 static void mft__xent_fwd(float *lse, double *loss_sum, double *weight_sum, const float *logits, const int *targets,
-                          float *w, size_t N, size_t V, int dft, int nt)
+                          float *w, const int *rows, size_t nr, size_t V, int dft, int nt)
 {
     (void)nt; /* without OpenMP */
-    MFT__PARFOR(mft__par(nt, (double)N * V))
-    for (long long n = 0; n < (long long)N; n++) lse[n] = mft__lse(logits + (size_t)n * V, (int)V);
+    MFT__PARFOR(mft__par(nt, (double)nr * V))
+    for (long long i = 0; i < (long long)nr; i++) {
+        size_t n = rows ? (size_t)rows[i] : (size_t)i;
+        lse[n] = mft__lse(logits + n * V, (int)V);
+    }
     *loss_sum = *weight_sum = 0.0;
-    for (size_t n = 0; n < N; n++) {
+    for (size_t i = 0; i < nr; i++) {
+        size_t n = rows ? (size_t)rows[i] : i;
         double wn = w[n];
         if (wn == 0.0) continue;
         double ce = (double)lse[n] - logits[n * V + (size_t)targets[n]];
@@ -1204,15 +1329,17 @@ typedef struct mft__soft {
     int k;
 } mft__soft;
 
-/* backward, in place: logits (N, V) become dz. A row with w = a = s = 0 gets exactly 0. base
-   and aw may be NULL (no anchor), sf->w NULL (no soft targets). */
+/* backward, in place: logits (N, V) become dz on the nr rows (all, or those listed in rows). A
+   row with w = a = s = 0 gets exactly 0. base and aw may be NULL (no anchor), sf->w NULL (no
+   soft targets). */
 static void mft__xent_bwd(float *logits, const float *lse, const int *targets, const float *w, const float *aw,
-                          const float *base, const mft__soft *sf, size_t N, size_t V, int nt)
+                          const float *base, const mft__soft *sf, const int *rows, size_t nr, size_t V, int nt)
 {
     (void)nt; /* without OpenMP */
-    MFT__PARFOR(mft__par(nt, (double)N * V))
-    for (long long n = 0; n < (long long)N; n++) {
-        float *z = logits + (size_t)n * V;
+    MFT__PARFOR(mft__par(nt, (double)nr * V))
+    for (long long i = 0; i < (long long)nr; i++) {
+        size_t n = rows ? (size_t)rows[i] : (size_t)i;
+        float *z = logits + n * V;
         float wn = w[n], an = aw ? aw[n] : 0.0f, sn = sf->w ? sf->w[n] : 0.0f;
         if (wn == 0.0f && an == 0.0f && sn == 0.0f) {
             memset(z, 0, V * sizeof(float));
@@ -1514,6 +1641,13 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->adam_v, NP, own);
     MFT__TAKE(m->rope_cos, S * hs, 1);
     MFT__TAKE(m->rope_sin, S * hs, 1);
+    size_t big = N > V ? N : V; /* the largest size of any product of the model */
+    big = big > F ? big : F;
+    big = big > QD ? big : QD;
+    big = big > D ? big : D;
+    MFT__TAKE(m->gemm_ws, MFT__GEMM_SLOTS * mft__gemm_slot(big), fwd);
+    MFT__TAKE(m->cls_rows, N, fwd); /* ints: as many bytes as floats */
+    MFT__TAKE(m->cls_have, N, fwd);
     MFT__TAKE(m->a.res, (L + 1) * N * D, fwd);
     MFT__TAKE(m->a.res_mid, L * N * D, fwd);
     MFT__TAKE(m->a.xn_att, L * N * D, fwd);
@@ -1587,7 +1721,7 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
     double P = 2 * V * D + L * (2 * D * QD + 2 * D * KVD + 3 * D * F + 2 * D + QD + 2 * KVD + 2 * hs);
     double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T * T + L * N * (5 * D + 4 * QD + 4 * KVD + 3 * F + NH) +
                     N * (V + 6 * D + 2 * QD + 2 * KVD + 3 * F + 4) + 2 * L * S * KVD + NH * S + V + 5 * D + 2 * QD +
-                    2 * F;
+                    2 * F + MFT__GEMM_SLOTS * (double)MFT__GEMM_SLOT;
     if (floats * 4.0 > 4.0e18)
         return mft__fail(err, MFT_ERR_ARG,
                          "a model of this shape (B=%d, T=%d) would need more memory than can be addressed", B, T);
@@ -2246,9 +2380,9 @@ static void mft__lora_fwd(const mft_model *m, int l, int t, float *y, const floa
     int in, out, r = lo->rank;
     mft_lora_shape(c, t, &in, &out);
     float *u = lo->u + ((size_t)l * MFT_LORA_N + t) * (size_t)lo->B * lo->T * r;
-    mft__matmul_fwd(u, x, mft_lora_a(lo, c, l, t, 0), n, in, r, nt);
+    mft__matmul_fwd(u, x, mft_lora_a(lo, c, l, t, 0), n, in, r, nt, m->gemm_ws);
     mft__vec_scale(u, lo->scale, n * r);
-    mft__matmul_fwd(lo->tmp, u, mft_lora_b(lo, c, l, t, 0), n, r, out, nt);
+    mft__matmul_fwd(lo->tmp, u, mft_lora_b(lo, c, l, t, 0), n, r, out, nt, m->gemm_ws);
     mft__vec_add(y, lo->tmp, (size_t)n * out);
 }
 
@@ -2262,12 +2396,12 @@ static void mft__lora_bwd(const mft_model *m, int l, int t, float *dx, const flo
     mft_lora_shape(c, t, &in, &out);
     const float *u = lo->u + ((size_t)l * MFT_LORA_N + t) * (size_t)lo->B * lo->T * r;
     float *e = lo->tmp; /* (n, r) */
-    mft__matmul_bwd_dw(mft_lora_b(lo, c, l, t, 1), dy, u, n, r, out, nt);
+    mft__matmul_bwd_dw(mft_lora_b(lo, c, l, t, 1), dy, u, n, r, out, nt, m->gemm_ws);
     memset(e, 0, (size_t)n * r * sizeof(float));
-    mft__matmul_bwd_dx(e, dy, mft_lora_b(lo, c, l, t, 0), n, r, out, nt);
+    mft__matmul_bwd_dx(e, dy, mft_lora_b(lo, c, l, t, 0), n, r, out, nt, m->gemm_ws);
     mft__vec_scale(e, lo->scale, n * r);
-    mft__matmul_bwd_dw(mft_lora_a(lo, c, l, t, 1), e, x, n, in, r, nt);
-    mft__matmul_bwd_dx(dx, e, mft_lora_a(lo, c, l, t, 0), n, in, r, nt);
+    mft__matmul_bwd_dw(mft_lora_a(lo, c, l, t, 1), e, x, n, in, r, nt, m->gemm_ws);
+    mft__matmul_bwd_dx(dx, e, mft_lora_a(lo, c, l, t, 0), n, in, r, nt, m->gemm_ws);
 }
 
 /* ============================================================================================
@@ -2299,9 +2433,9 @@ static void mft__qkv_fwd(const mft_model *m, int l, float *q, float *k, float *v
     const mft_params *w = &m->w;
     int D = c->dim, hs = mft_head_dim(c), QD = c->n_heads * hs, KVD = c->n_kv_heads * hs;
     float *qo = c->qk_norm ? q_raw : q, *ko = c->qk_norm ? k_raw : k;
-    mft__matmul_fwd(qo, xn, w->wq + (size_t)l * QD * D, n, D, QD, nt);
-    mft__matmul_fwd(ko, xn, w->wk + (size_t)l * KVD * D, n, D, KVD, nt);
-    mft__matmul_fwd(v, xn, w->wv + (size_t)l * KVD * D, n, D, KVD, nt);
+    mft__matmul_fwd(qo, xn, w->wq + (size_t)l * QD * D, n, D, QD, nt, m->gemm_ws);
+    mft__matmul_fwd(ko, xn, w->wk + (size_t)l * KVD * D, n, D, KVD, nt, m->gemm_ws);
+    mft__matmul_fwd(v, xn, w->wv + (size_t)l * KVD * D, n, D, KVD, nt, m->gemm_ws);
     mft__lora_fwd(m, l, MFT_LORA_Q, qo, xn, n, nt); /* adapters add to the projection itself */
     mft__lora_fwd(m, l, MFT_LORA_K, ko, xn, n, nt);
     mft__lora_fwd(m, l, MFT_LORA_V, v, xn, n, nt);
@@ -2391,23 +2525,35 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
         mft__rope(q, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, 1.0f, nt);
         mft__rope(k, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, 1.0f, nt);
         mft__attention_fwd(ao, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B, T, NH, KV, hs, nt);
-        mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt);
+        mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt, m->gemm_ws);
         mft__lora_fwd(m, l, MFT_LORA_O, mid, ao, (int)N, nt);
         mft__vec_add(mid, x, N * D);
 
         mft__rmsnorm_fwd(xn2, a->rs_ffn + (size_t)l * N, mid, w->rms_ffn + (size_t)l * D, (int)N, D, c->norm_eps, nt);
-        mft__matmul_fwd(h1, xn2, w->w1 + (size_t)l * F * D, (int)N, D, F, nt);
-        mft__matmul_fwd(h3, xn2, w->w3 + (size_t)l * F * D, (int)N, D, F, nt);
+        mft__matmul_fwd(h1, xn2, w->w1 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
+        mft__matmul_fwd(h3, xn2, w->w3 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
         mft__lora_fwd(m, l, MFT_LORA_GATE, h1, xn2, (int)N, nt);
         mft__lora_fwd(m, l, MFT_LORA_UP, h3, xn2, (int)N, nt);
         mft__swiglu_fwd(hg, h1, h3, N * F, nt);
-        mft__matmul_fwd(xo, hg, w->w2 + (size_t)l * D * F, (int)N, F, D, nt);
+        mft__matmul_fwd(xo, hg, w->w2 + (size_t)l * D * F, (int)N, F, D, nt, m->gemm_ws);
         mft__lora_fwd(m, l, MFT_LORA_DOWN, xo, hg, (int)N, nt);
         mft__vec_add(xo, mid, N * D);
     }
     mft__rmsnorm_fwd(a->xn_final, a->rs_final, a->res + (size_t)c->n_layers * N * D, w->rms_final, (int)N, D,
                      c->norm_eps, nt);
-    mft__matmul_fwd(a->logits, a->xn_final, w->wcls, (int)N, D, (int)V, nt);
+    /* the classifier: on every position, or with sparse_logits only where the loss reads it */
+    m->n_cls_rows = -1;
+    if (targets && weights && m->sparse_logits) {
+        int nr = 0;
+        for (size_t n = 0; n < N; n++) {
+            m->cls_have[n] = weights[n] > 0.0f;
+            if (m->cls_have[n]) m->cls_rows[nr++] = (int)n;
+        }
+        m->n_cls_rows = nr;
+        mft__gemm_map(a->logits, V, 0, a->xn_final, (size_t)D, 1, w->wcls, 1, (size_t)D, nr, (int)V, D, m->cls_rows,
+                      NULL, m->gemm_ws, nt);
+    } else
+        mft__matmul_fwd(a->logits, a->xn_final, w->wcls, (int)N, D, (int)V, nt, m->gemm_ws);
 
     /* the loss, xent */
     m->fwd_B = B;
@@ -2418,8 +2564,9 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     if (targets) {
         memcpy(a->targets, targets, N * sizeof(int));
         for (size_t n = 0; n < N; n++) a->weights[n] = weights ? weights[n] : 1.0f;
-        mft__xent_fwd(a->lse, &m->fwd_loss_sum, &m->fwd_weight_sum, a->logits, targets, a->weights, N, V, m->dft != 0,
-                      nt);
+        int sp = m->n_cls_rows >= 0;
+        mft__xent_fwd(a->lse, &m->fwd_loss_sum, &m->fwd_weight_sum, a->logits, targets, a->weights,
+                      sp ? m->cls_rows : NULL, sp ? (size_t)m->n_cls_rows : N, V, m->dft != 0, nt);
         if (!isfinite(m->fwd_loss_sum))
             return mft__fail(err, MFT_ERR_NONFINITE, "the loss is not finite (%g): the weights or inputs hold NaN/Inf",
                              m->fwd_loss_sum);
@@ -2432,6 +2579,29 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     return mft__ok(err);
 }
 
+
+/* With sparse logits: the classifier (and lse) on the positions with want > 0 that the forward
+   skipped, so an anchor or soft targets find their rows; the list stays ascending. */
+static void mft__cls_need(mft_model *m, const float *want)
+{
+    if (m->n_cls_rows < 0) return;
+    size_t N = (size_t)m->fwd_B * m->fwd_T, V = (size_t)m->cfg.vocab_size;
+    int nt = mft__nthreads(m), D = m->cfg.dim, *add = m->cls_rows + m->n_cls_rows, na = 0;
+    for (size_t n = 0; n < N; n++)
+        if (want[n] > 0.0f && !m->cls_have[n]) {
+            add[na++] = (int)n;
+            m->cls_have[n] = 1;
+        }
+    if (!na) return;
+    mft__gemm_map(m->a.logits, V, 0, m->a.xn_final, (size_t)D, 1, m->w.wcls, 1, (size_t)D, na, (int)V, D, add, NULL,
+                  m->gemm_ws, nt);
+    MFT__PARFOR(mft__par(nt, (double)na * V))
+    for (int i = 0; i < na; i++) m->a.lse[add[i]] = mft__lse(m->a.logits + (size_t)add[i] * V, (int)V);
+    int nr = 0;
+    for (size_t n = 0; n < N; n++)
+        if (m->cls_have[n]) m->cls_rows[nr++] = (int)n;
+    m->n_cls_rows = nr;
+}
 
 /* The context anchor: sum_n aw_n KL(Q_n || P_n) joins the objective, Q_n = softmax(base_n) the
    base model's distribution at position n, P_n the model's. Its gradient on the logits is
@@ -2448,6 +2618,7 @@ MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const 
         if (!(anchor_w[n] >= 0.0f) || !isfinite(anchor_w[n]))
             return mft__fail(err, MFT_ERR_ARG, "anchor_w[%zu] = %g: anchor weights must be finite and >= 0", n,
                              (double)anchor_w[n]);
+    mft__cls_need(m, anchor_w);
     double sum = mft__anchor_fwd(m->a.logits, base_logits, anchor_w, N, V);
     if (!isfinite(sum))
         return mft__fail(err, MFT_ERR_NONFINITE, "the anchor's KL is not finite: the base logits hold NaN/Inf");
@@ -2493,6 +2664,7 @@ MFT_API mft_status mft_set_soft_targets(mft_model *m, const int *ids, const floa
                              sum);
     }
     mft__soft sf = { ids, probs, tw, k };
+    mft__cls_need(m, tw);
     double sum = mft__soft_fwd(m->a.logits, m->a.lse, &sf, N, V);
     if (!isfinite(sum)) return mft__fail(err, MFT_ERR_NONFINITE, "the soft targets' KL is not finite");
     m->soft_ids = ids;
@@ -2571,13 +2743,24 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
 
     /* the loss layer first, as llm.c's gpt2_backward starts from crossentropy_softmax_backward:
        the logits become d(sum w CE + sum aw KL)/dz, in place (xent) */
-    mft__xent_bwd(a->logits, a->lse, targets, weights, aw, base, &sf, N, V, nt);
+    int sp = m->n_cls_rows >= 0, nr = sp ? m->n_cls_rows : (int)N;
+    const int *rows = sp ? m->cls_rows : NULL;
+    mft__xent_bwd(a->logits, a->lse, targets, weights, aw, base, &sf, rows, (size_t)nr, V, nt);
 
-    /* classifier and final norm */
+    /* classifier and final norm; with sparse logits the two products run on the classifier's
+       rows only (the others' dz is zero), read and written in place through the row map */
     memset(d->dxn, 0, N * D * sizeof(float));
     memset(d->dres, 0, N * D * sizeof(float));
-    mft__matmul_bwd_dx(d->dxn, a->logits, w->wcls, (int)N, D, (int)V, nt);
-    mft__matmul_bwd_dw(g->wcls, a->logits, a->xn_final, (int)N, D, (int)V, nt);
+    if (sp) {
+        mft__gemm_map(d->dxn, (size_t)D, 1, a->logits, V, 1, w->wcls, (size_t)D, 1, nr, D, (int)V, rows, NULL,
+                      m->gemm_ws, nt);
+        if (g->wcls)
+            mft__gemm_map(g->wcls, (size_t)D, 1, a->logits, 1, V, a->xn_final, (size_t)D, 1, (int)V, D, nr, NULL, rows,
+                          m->gemm_ws, nt);
+    } else {
+        mft__matmul_bwd_dx(d->dxn, a->logits, w->wcls, (int)N, D, (int)V, nt, m->gemm_ws);
+        mft__matmul_bwd_dw(g->wcls, a->logits, a->xn_final, (int)N, D, (int)V, nt, m->gemm_ws);
+    }
     mft__rmsnorm_bwd(d->dres, g->rms_final, d->dxn, a->res + (size_t)c->n_layers * N * D, a->rs_final, w->rms_final,
                      (int)N, D, nt);
 
@@ -2590,25 +2773,25 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
 
         /* FFN block: res[l+1] = mid + hg w2^T */
         memset(d->dhg, 0, N * F * sizeof(float));
-        mft__matmul_bwd_dx(d->dhg, d->dres, w->w2 + (size_t)l * D * F, (int)N, F, D, nt);
+        mft__matmul_bwd_dx(d->dhg, d->dres, w->w2 + (size_t)l * D * F, (int)N, F, D, nt, m->gemm_ws);
         mft__lora_bwd(m, l, MFT_LORA_DOWN, d->dhg, d->dres, hg, (int)N, nt);
-        mft__matmul_bwd_dw(mft__gat(g->w2, (size_t)l * D * F), d->dres, hg, (int)N, F, D, nt);
+        mft__matmul_bwd_dw(mft__gat(g->w2, (size_t)l * D * F), d->dres, hg, (int)N, F, D, nt, m->gemm_ws);
         mft__swiglu_bwd(d->dh1, d->dh3, d->dhg, h1, h3, N * F, nt);
         memset(d->dxn, 0, N * D * sizeof(float));
-        mft__matmul_bwd_dx(d->dxn, d->dh1, w->w1 + (size_t)l * F * D, (int)N, D, F, nt);
-        mft__matmul_bwd_dx(d->dxn, d->dh3, w->w3 + (size_t)l * F * D, (int)N, D, F, nt);
+        mft__matmul_bwd_dx(d->dxn, d->dh1, w->w1 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
+        mft__matmul_bwd_dx(d->dxn, d->dh3, w->w3 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
         mft__lora_bwd(m, l, MFT_LORA_GATE, d->dxn, d->dh1, xn2, (int)N, nt);
         mft__lora_bwd(m, l, MFT_LORA_UP, d->dxn, d->dh3, xn2, (int)N, nt);
-        mft__matmul_bwd_dw(mft__gat(g->w1, (size_t)l * F * D), d->dh1, xn2, (int)N, D, F, nt);
-        mft__matmul_bwd_dw(mft__gat(g->w3, (size_t)l * F * D), d->dh3, xn2, (int)N, D, F, nt);
+        mft__matmul_bwd_dw(mft__gat(g->w1, (size_t)l * F * D), d->dh1, xn2, (int)N, D, F, nt, m->gemm_ws);
+        mft__matmul_bwd_dw(mft__gat(g->w3, (size_t)l * F * D), d->dh3, xn2, (int)N, D, F, nt, m->gemm_ws);
         mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_ffn, (size_t)l * D), d->dxn, mid, a->rs_ffn + (size_t)l * N,
                          w->rms_ffn + (size_t)l * D, (int)N, D, nt);
 
         /* attention block: mid = x + ao wo^T */
         memset(d->datt_out, 0, N * QD * sizeof(float));
-        mft__matmul_bwd_dx(d->datt_out, d->dres, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt);
+        mft__matmul_bwd_dx(d->datt_out, d->dres, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt, m->gemm_ws);
         mft__lora_bwd(m, l, MFT_LORA_O, d->datt_out, d->dres, ao, (int)N, nt);
-        mft__matmul_bwd_dw(mft__gat(g->wo, (size_t)l * D * QD), d->dres, ao, (int)N, QD, D, nt);
+        mft__matmul_bwd_dw(mft__gat(g->wo, (size_t)l * D * QD), d->dres, ao, (int)N, QD, D, nt, m->gemm_ws);
         memset(d->dq, 0, N * QD * sizeof(float));
         memset(d->dk, 0, N * KVD * sizeof(float));
         memset(d->dv, 0, N * KVD * sizeof(float));
@@ -2634,15 +2817,15 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
             mft__bias_bwd(mft__gat(g->bv, (size_t)l * KVD), d->dv, (int)N, KVD, nt);
         }
         memset(d->dxn, 0, N * D * sizeof(float));
-        mft__matmul_bwd_dx(d->dxn, dq, w->wq + (size_t)l * QD * D, (int)N, D, QD, nt);
-        mft__matmul_bwd_dx(d->dxn, dk, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt);
-        mft__matmul_bwd_dx(d->dxn, d->dv, w->wv + (size_t)l * KVD * D, (int)N, D, KVD, nt);
+        mft__matmul_bwd_dx(d->dxn, dq, w->wq + (size_t)l * QD * D, (int)N, D, QD, nt, m->gemm_ws);
+        mft__matmul_bwd_dx(d->dxn, dk, w->wk + (size_t)l * KVD * D, (int)N, D, KVD, nt, m->gemm_ws);
+        mft__matmul_bwd_dx(d->dxn, d->dv, w->wv + (size_t)l * KVD * D, (int)N, D, KVD, nt, m->gemm_ws);
         mft__lora_bwd(m, l, MFT_LORA_Q, d->dxn, dq, xn, (int)N, nt);
         mft__lora_bwd(m, l, MFT_LORA_K, d->dxn, dk, xn, (int)N, nt);
         mft__lora_bwd(m, l, MFT_LORA_V, d->dxn, d->dv, xn, (int)N, nt);
-        mft__matmul_bwd_dw(mft__gat(g->wq, (size_t)l * QD * D), dq, xn, (int)N, D, QD, nt);
-        mft__matmul_bwd_dw(mft__gat(g->wk, (size_t)l * KVD * D), dk, xn, (int)N, D, KVD, nt);
-        mft__matmul_bwd_dw(mft__gat(g->wv, (size_t)l * KVD * D), d->dv, xn, (int)N, D, KVD, nt);
+        mft__matmul_bwd_dw(mft__gat(g->wq, (size_t)l * QD * D), dq, xn, (int)N, D, QD, nt, m->gemm_ws);
+        mft__matmul_bwd_dw(mft__gat(g->wk, (size_t)l * KVD * D), dk, xn, (int)N, D, KVD, nt, m->gemm_ws);
+        mft__matmul_bwd_dw(mft__gat(g->wv, (size_t)l * KVD * D), d->dv, xn, (int)N, D, KVD, nt, m->gemm_ws);
         mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_att, (size_t)l * D), d->dxn, x, a->rs_att + (size_t)l * N,
                          w->rms_att + (size_t)l * D, (int)N, D, nt);
     }
@@ -2804,7 +2987,11 @@ MFT_API mft_status mft_train_step(mft_model *m, const mft_train_opts *o, const i
     if (!targets) return mft__fail(err, MFT_ERR_ARG, "training needs targets");
     mft_status st = mft__check_opts(o, err);
     if (st) return st;
+    /* the logits are spent by backward anyway: the classifier runs where the loss reads it */
+    int sparse = m ? m->sparse_logits : 0;
+    if (m) m->sparse_logits = 1;
     st = mft_forward(m, inputs, targets, weights, B, T, NULL, err);
+    if (m) m->sparse_logits = sparse;
     if (!st) st = mft_backward(m, err);
     if (st) {
         if (m && m->grads) {
@@ -3090,17 +3277,17 @@ MFT_API mft_status mft_decode(mft_model *m, int token, int pos, float **logits, 
         for (int h = 0; h < NH; h++)
             mft__attn_row(s->att_out + h * hs, s->att + (size_t)h * S, s->q + h * hs, kc + (h / grp) * hs,
                           vc + (h / grp) * hs, KVD, pos + 1, hs, scale);
-        mft__matmul_fwd(s->tmp, s->att_out, w->wo + (size_t)l * D * QD, 1, QD, D, nt);
+        mft__matmul_fwd(s->tmp, s->att_out, w->wo + (size_t)l * D * QD, 1, QD, D, nt, m->gemm_ws);
         mft__vec_add(s->x, s->tmp, D);
         mft__rmsnorm_fwd(s->xn, &rs, s->x, w->rms_ffn + (size_t)l * D, 1, D, c->norm_eps, 1);
-        mft__matmul_fwd(s->h1, s->xn, w->w1 + (size_t)l * F * D, 1, D, F, nt);
-        mft__matmul_fwd(s->h3, s->xn, w->w3 + (size_t)l * F * D, 1, D, F, nt);
+        mft__matmul_fwd(s->h1, s->xn, w->w1 + (size_t)l * F * D, 1, D, F, nt, m->gemm_ws);
+        mft__matmul_fwd(s->h3, s->xn, w->w3 + (size_t)l * F * D, 1, D, F, nt, m->gemm_ws);
         mft__swiglu_fwd(s->h1, s->h1, s->h3, (size_t)F, 1);
-        mft__matmul_fwd(s->tmp, s->h1, w->w2 + (size_t)l * D * F, 1, F, D, nt);
+        mft__matmul_fwd(s->tmp, s->h1, w->w2 + (size_t)l * D * F, 1, F, D, nt, m->gemm_ws);
         mft__vec_add(s->x, s->tmp, D);
     }
     mft__rmsnorm_fwd(s->xn, &rs, s->x, w->rms_final, 1, D, c->norm_eps, 1);
-    mft__matmul_fwd(s->logits, s->xn, w->wcls, 1, D, c->vocab_size, nt);
+    mft__matmul_fwd(s->logits, s->xn, w->wcls, 1, D, c->vocab_size, nt, m->gemm_ws);
     if (logits) *logits = s->logits;
     return mft__ok(err);
 }

@@ -136,8 +136,12 @@
    THREADS AND DETERMINISM
        With OpenMP, kernels run on m->n_threads threads (0 = OpenMP's default). Every parallel
        loop is split over the elements it writes and each element is reduced by one thread in a
-       fixed order, so results are bit-identical for any thread count. The SIMD paths (AVX2+FMA,
-       NEON) sum in a different order than the scalar path: they agree to float rounding only.
+       fixed order, so results are bit-identical for any thread count. The matrix products are
+       one packed, cache-blocked product (register tiles of 12x32 with AVX-512, 6x16 with AVX2,
+       8x12 with NEON, 4x4 scalar) whose tiles go to threads as they come free, so a busy
+       machine slows them less; they use at most 16 threads. The SIMD paths (AVX2+FMA,
+       AVX-512 where the compiler targets it, NEON) sum in a different order than the scalar
+       path: they agree to float rounding only.
        The library never changes the host's OpenMP settings. One mft_model must not be used by
        two threads at once; two models on two threads are fine.
 
@@ -169,7 +173,9 @@
        MFT_MALLOC(n), MFT_REALLOC(p, n), MFT_FREE(p)   the allocator; define all three or none
        MFT_API       decoration for public functions (default: extern)
        AVX2 is used when the compiler defines __AVX2__ and __FMA__ (-march=native, -mavx2 -mfma),
-       NEON when it defines __ARM_NEON on AArch64. mft_simd_name() says which was compiled in.
+       NEON when it defines __ARM_NEON on AArch64; with __AVX512F__ as well (-march=native on
+       a CPU that has it) the matrix products use AVX-512. mft_simd_name() says which was
+       compiled in.
 
    LIMITS AND NON-GOALS
        Token ids, dimensions and positions are int; element counts are size_t. fp32 weights only
@@ -226,7 +232,7 @@ typedef struct mft_error {
 
 MFT_API const char *mft_status_str(mft_status s);
 MFT_API const char *mft_version(void);
-MFT_API const char *mft_simd_name(void);   /* "avx2", "neon" or "scalar" */
+MFT_API const char *mft_simd_name(void);   /* "avx2", "avx2+avx512", "neon" or "scalar" */
 /* Frees a buffer the library handed out (mft_read_file, mft_draft_record). NULL is fine. */
 MFT_API void mft_free(void *p);
 
@@ -391,6 +397,12 @@ typedef struct mft_model {
     mft_dacts d;
     mft_decode_state s;
     long step;           /* optimizer steps taken */
+    int sparse_logits;   /* 1: a forward() with targets and weights runs the classifier only on the
+                            positions of weight > 0 (mft_set_anchor / mft_set_soft_targets add
+                            theirs), and backward() only on those: the same loss and gradient, a
+                            fraction of the time when few positions are trained. The other rows
+                            of a.logits and a.lse then hold no meaning. mft_train_step always
+                            works this way. */
     int dft;             /* 1: Dynamic Fine-Tuning (Wu et al. 2025, TRL's loss_type="dft"): every
                             weighted token's CE is also weighted by its own probability, detached */
     struct mft_lora *lora; /* NULL, or adapters that forward() adds and that backward() and step()
@@ -399,6 +411,10 @@ typedef struct mft_model {
                             and were dequantised */
     /* ---- private: the library's bookkeeping between calls; treat as opaque ---- */
     float *rope_cos, *rope_sin; /* (seq_len, hs) RoPE tables, expanded per element (see maskft.c) */
+    float *gemm_ws;      /* the matrix products' packed panels, one slot per thread */
+    int *cls_rows;       /* (N) with sparse_logits, the positions the classifier ran on, ascending */
+    int *cls_have;       /* (N) 1 at those positions */
+    int n_cls_rows;      /* how many; -1 when the last forward() ran it on every position */
     int fwd_B, fwd_T;    /* shape of the last forward() (0 when its activations are spent) */
     int fwd_has_targets; /* the last forward() computed a loss */
     int fwd_packed;      /* the last forward() had positions (mft_forward_packed) */

@@ -1,16 +1,21 @@
 /* bench.c - training throughput of maskft on randomly initialised LLaMA models of the shapes of
-   stories15M and stories110M (llama2.c's TinyStories models). One step = forward + backward +
-   AdamW over B x T tokens, every position weighted 1, gradient clipping on.
+   stories15M, stories110M (llama2.c's TinyStories models) and SmolLM2-135M. One step = forward
+   + backward + AdamW over B x T tokens, gradient clipping on; every position weighted 1 (the
+   full loss), or a share of them (key-token training: the classifier runs on those rows only).
 
-   FLOPs per token = 6 * P_mm + 6 * L * T * D, where P_mm = L * (2 D^2 + 2 D KVD + 3 D F) + V D
+   FLOPs per token = 6 * P_mm + 6 * L * T * D, where P_mm = L * (2 D QD + 2 D KVD + 3 D F) + V D
    counts the weights used in matrix products (2 flops per weight forward, 4 backward) and
    6 L T D is causal attention (QK^T and AV: forward 2 T D per layer and token at half the T x T
-   matrix, backward twice that). The same formula is in bench/bench_torch.py.
+   matrix, backward twice that). The same formula is in bench/bench_torch.py; a weighted step
+   is credited with the full step's FLOPs (its tokens/s is what a user sees).
 
-   usage: build/bench [--shape 15M|110M] [--threads N] [--steps S]   (make bench runs both)
+   usage: build/bench --shape 15M|110M|135M [--threads N] [--steps S] [--weighted F]
+          build/bench --peak [--threads N]: the FMA peak of this machine (GFLOP/s), measured
+          build/bench --products --shape S [--threads N]: GFLOP/s of the step's matrix products
           build/bench --tokenizer FILE [--vocab N] [--mb M]: encode throughput on M MB of text
-          (tests/data/story.txt and the multilingual reference texts, repeated) */
-#include "../maskft.h"
+          (tests/data/story.txt and the multilingual reference texts, repeated)
+   The program includes maskft.c itself, to time the packed product (mft__gemm) alone. */
+#include "../maskft.c"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,33 +67,118 @@ static int bench_tokenizer(const char *path, int vocab, double mb)
     return 0;
 }
 
+/* 12 independent FMA chains per thread, as wide as the compiler's vectors go (GCC's vector
+   extension: AVX-512 under -march=native where the CPU has it) */
+typedef float bench_v16 __attribute__((vector_size(64)));
+static double bench_peak(int threads)
+{
+    long iters = 20000000;
+    double t0 = now();
+    float sink = 0.0f;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(+ : sink)
+    {
+        bench_v16 b = (bench_v16){ 0 } + 0.999f, c = (bench_v16){ 0 } + 0.001f;
+        bench_v16 a0 = b, a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4, a5 = a0 + 5;
+        bench_v16 a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11;
+        for (long k = 0; k < iters; k++) {
+            a0 = a0 * b + c; a1 = a1 * b + c; a2 = a2 * b + c; a3 = a3 * b + c; a4 = a4 * b + c; a5 = a5 * b + c;
+            a6 = a6 * b + c; a7 = a7 * b + c; a8 = a8 * b + c; a9 = a9 * b + c; a10 = a10 * b + c; a11 = a11 * b + c;
+        }
+        bench_v16 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+        sink += s[0];
+    }
+    double dt = now() - t0;
+    if (sink == 12345.0f) printf(" ");
+    return (double)iters * 12 * 16 * 2 * (threads > 0 ? threads : 1) / dt / 1e9;
+}
+
+static int shape_config(const char *shape, mft_config *c, int *B)
+{
+    memset(c, 0, sizeof *c);
+    if (!strcmp(shape, "15M")) {
+        c->dim = 288; c->hidden_dim = 768; c->n_layers = 6; c->n_heads = 6; c->n_kv_heads = 6; c->vocab_size = 32000; *B = 8;
+    } else if (!strcmp(shape, "110M")) {
+        c->dim = 768; c->hidden_dim = 2048; c->n_layers = 12; c->n_heads = 12; c->n_kv_heads = 12; c->vocab_size = 32000; *B = 4;
+    } else if (!strcmp(shape, "135M")) { /* SmolLM2-135M */
+        c->dim = 576; c->hidden_dim = 1536; c->n_layers = 30; c->n_heads = 9; c->n_kv_heads = 3; c->vocab_size = 49152; *B = 4;
+    } else
+        return 1;
+    c->seq_len = 256; c->shared_classifier = 1; c->norm_eps = 1e-5f; c->rope_theta = 10000.0f;
+    return 0;
+}
+
+/* the step's products at its shapes: (rows M, inner K, columns N) of each forward product, and
+   the same weights' two backward products; GFLOP/s of each kind over all of them */
+static int bench_products(const char *shape, int threads)
+{
+    mft_config c;
+    int B, T = 256;
+    if (shape_config(shape, &c, &B)) return 1;
+    int N = B * T, D = c.dim, F = c.hidden_dim, hs = D / c.n_heads, KVD = c.n_kv_heads * hs;
+    int w[][2] = { { D, D }, { D, KVD }, { D, KVD }, { D, D }, { D, F }, { D, F }, { F, D }, { D, c.vocab_size } };
+    size_t big = (size_t)c.vocab_size > (size_t)N ? (size_t)c.vocab_size : (size_t)N;
+    float *ws = malloc(MFT__GEMM_SLOTS * mft__gemm_slot(big) * sizeof(float));
+    float *x = malloc((size_t)N * F * sizeof(float)), *y = malloc((size_t)N * c.vocab_size * sizeof(float));
+    float *wt = malloc((size_t)c.vocab_size * D * sizeof(float)), *g = malloc((size_t)c.vocab_size * D * sizeof(float));
+    if (!ws || !x || !y || !wt || !g) { fprintf(stderr, "out of memory\n"); return 1; }
+    for (size_t i = 0; i < (size_t)N * F; i++) x[i] = (float)(i % 13) * 0.01f;
+    for (size_t i = 0; i < (size_t)c.vocab_size * D; i++) wt[i] = g[i] = (float)(i % 7) * 0.01f;
+    for (size_t i = 0; i < (size_t)N * c.vocab_size; i++) y[i] = (float)(i % 5) * 0.01f;
+    int nt = threads > 0 ? threads : mft__nthreads(&(mft_model){ .n_threads = 0 });
+    double t[3] = { 0 }, fl[3] = { 0 };
+    for (int rep = 0; rep < 2; rep++)
+        for (size_t k = 0; k < sizeof w / sizeof w[0]; k++) {
+            int C = w[k][0], OC = w[k][1];
+            double f = 2.0 * N * C * OC * (k < 7 ? c.n_layers : 1), t0 = now();
+            mft__matmul_fwd(y, x, wt, N, C, OC, nt, ws);
+            double t1 = now();
+            mft__matmul_bwd_dx(x, y, wt, N, C, OC, nt, ws);
+            double t2 = now();
+            mft__matmul_bwd_dw(g, y, x, N, C, OC, nt, ws);
+            double t3 = now(), scale = k < 7 ? c.n_layers : 1;
+            if (rep) {
+                t[0] += (t1 - t0) * scale; t[1] += (t2 - t1) * scale; t[2] += (t3 - t2) * scale;
+                fl[0] += f; fl[1] += f; fl[2] += f;
+            }
+        }
+    printf("products shape=%s threads=%d fwd_GFLOP/s=%.1f dx_GFLOP/s=%.1f dw_GFLOP/s=%.1f full_loss_step_products_s=%.3f\n",
+           shape, nt, fl[0] / t[0] / 1e9, fl[1] / t[1] / 1e9, fl[2] / t[2] / 1e9, t[0] + t[1] + t[2]);
+    free(ws); free(x); free(y); free(wt); free(g);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *shape = "15M", *tokpath = NULL;
-    int threads = 0, steps = 3, vocab = 0;
-    double mb = 4;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    int threads = 0, steps = 3, vocab = 0, peak = 0, products = 0;
+    double mb = 4, frac = 1.0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--peak")) { peak = 1; continue; }
+        if (!strcmp(argv[i], "--products")) { products = 1; continue; }
+        if (i + 1 >= argc) { fprintf(stderr, "%s needs a value\n", argv[i]); return 1; }
         if (!strcmp(argv[i], "--tokenizer")) tokpath = argv[i + 1];
         else if (!strcmp(argv[i], "--vocab")) vocab = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mb")) mb = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--shape")) shape = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--weighted")) frac = atof(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 1; }
+        i++;
     }
     if (tokpath) return bench_tokenizer(tokpath, vocab, mb);
+    if (peak) {
+        int nt = threads > 0 ? threads : mft__nthreads(&(mft_model){ .n_threads = 0 });
+        printf("peak threads=%d fma_GFLOP/s=%.1f\n", nt, bench_peak(nt));
+        return 0;
+    }
+    if (products) return bench_products(shape, threads);
     mft_config c;
-    memset(&c, 0, sizeof c);
     int B, T = 256;
-    if (!strcmp(shape, "15M")) {
-        c.dim = 288; c.hidden_dim = 768; c.n_layers = 6; c.n_heads = 6; c.n_kv_heads = 6; B = 4;
-    } else if (!strcmp(shape, "110M")) {
-        c.dim = 768; c.hidden_dim = 2048; c.n_layers = 12; c.n_heads = 12; c.n_kv_heads = 12; B = 2;
-    } else {
-        fprintf(stderr, "--shape is 15M or 110M\n");
+    if (shape_config(shape, &c, &B)) {
+        fprintf(stderr, "--shape is 15M, 110M or 135M\n");
         return 1;
     }
-    c.vocab_size = 32000; c.seq_len = 256; c.shared_classifier = 1; c.norm_eps = 1e-5f; c.rope_theta = 10000.0f;
 
     mft_error err;
     mft_model m;
@@ -98,37 +188,39 @@ int main(int argc, char **argv)
     m.n_threads = threads;
     mft_model_init_random(&m, 1);
     int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int));
+    float *w = malloc((size_t)B * T * sizeof(float));
     uint64_t r = 7;
+    int V = c.vocab_size;
     for (int i = 0; i < B * T; i++) {
         r ^= r << 13; r ^= r >> 7; r ^= r << 17;
-        in[i] = (int)(r % 32000);
-        tg[i] = (int)((r >> 20) % 32000);
+        in[i] = (int)(r % (uint64_t)V);
+        tg[i] = (int)((r >> 20) % (uint64_t)V);
+        /* a share frac of the positions, in runs of 4 as key spans come */
+        w[i] = frac >= 1.0 || (double)((i / 4) * 2654435761u % 1000) < frac * 1000.0 ? 1.0f : 0.0f;
     }
     mft_train_opts o = mft_train_opts_default();
     o.lr = 1e-4f;
     mft_step_info info;
-    if (mft_train_step(&m, &o, in, tg, NULL, B, T, &info, &err) < 0) { fprintf(stderr, "%s\n", err.msg); return 1; } /* warm-up */
+    if (mft_train_step(&m, &o, in, tg, w, B, T, &info, &err) < 0) { fprintf(stderr, "%s\n", err.msg); return 1; } /* warm-up */
     double t0 = now();
     for (int s = 0; s < steps; s++)
-        if (mft_train_step(&m, &o, in, tg, NULL, B, T, &info, &err) < 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        if (mft_train_step(&m, &o, in, tg, w, B, T, &info, &err) < 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
     double dt = (now() - t0) / steps;
-    double D = c.dim, F = c.hidden_dim, L = c.n_layers, V = c.vocab_size, KVD = c.n_kv_heads * (D / c.n_heads);
-    double pmm = L * (2 * D * D + 2 * D * KVD + 3 * D * F) + V * D;
+    double D = c.dim, F = c.hidden_dim, L = c.n_layers, hs = D / c.n_heads, QD = c.n_heads * hs, KVD = c.n_kv_heads * hs;
+    double pmm = L * (2 * D * QD + 2 * D * KVD + 3 * D * F) + (double)V * D;
     double flops_tok = 6 * pmm + 6 * L * T * D;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    int nt = threads;
-#ifdef _OPENMP
-    if (!nt) { extern int omp_get_max_threads(void); nt = omp_get_max_threads(); }
-#else
-    nt = 1;
-#endif
-    printf("maskft shape=%s B=%d T=%d threads=%d tok/s=%.0f ms/step=%.1f GFLOP/s=%.1f peak_rss_MiB=%.0f arena_MiB=%.0f simd=%s params=%.1fM\n",
-           shape, B, T, nt, B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9, ru.ru_maxrss / 1024.0, bytes / 1048576.0,
-           mft_simd_name(), m.n_params / 1e6);
+    int weighted = 0;
+    for (int i = 0; i < B * T; i++) weighted += w[i] > 0.0f;
+    printf("maskft shape=%s weighted=%.0f%% B=%d T=%d threads=%d tok/s=%.0f ms/step=%.1f GFLOP/s=%.1f peak_rss_MiB=%.0f "
+           "arena_MiB=%.0f simd=%s params=%.1fM\n",
+           shape, 100.0 * weighted / (B * T), B, T, mft__nthreads(&m), B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9,
+           ru.ru_maxrss / 1024.0, bytes / 1048576.0, mft_simd_name(), m.n_params / 1e6);
     mft_model_free(&m);
     free(mem);
     free(in);
     free(tg);
+    free(w);
     return 0;
 }

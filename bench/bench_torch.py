@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch CPU training-throughput baseline for maskft's C benchmark.
 
-Usage: /usr/bin/python3 bench/bench_torch.py [--threads N] [--steps S] [--shape 15M|110M|all]
+Usage: /usr/bin/python3 bench/bench_torch.py [--threads N] [--steps S] [--shape 15M|110M|135M|all]
 
 Builds a randomly initialised LLaMA (float32, RMSNorm eps 1e-5, interleaved
 RoPE theta 10000, SwiGLU FFN, no biases, causal attention, classifier tied to
@@ -27,8 +27,9 @@ import torch.nn.functional as F
 
 # name: (dim, n_layers, n_heads, n_kv_heads, hidden_dim, vocab, T, B)
 SHAPES = {
-    "15M": (288, 6, 6, 6, 768, 32000, 256, 4),
-    "110M": (768, 12, 12, 12, 2048, 32000, 256, 2),
+    "15M": (288, 6, 6, 6, 768, 32000, 256, 8),
+    "110M": (768, 12, 12, 12, 2048, 32000, 256, 4),
+    "135M": (576, 30, 9, 3, 1536, 49152, 256, 4),  # SmolLM2-135M
 }
 
 
@@ -164,7 +165,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3, help="timed steps (after 1 warm-up)")
-    ap.add_argument("--shape", choices=["15M", "110M", "all"], default="all")
+    ap.add_argument("--shape", choices=["15M", "110M", "135M", "all"], default="all")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     sdpa = "sdpa" if hasattr(F, "scaled_dot_product_attention") else "explicit-softmax"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# make bench: maskft's training throughput at the stories15M and stories110M shapes, and, when
+# make bench: maskft's training throughput at the stories15M, stories110M and SmolLM2-135M shapes, and, when
 # Debian's python3-torch is installed, PyTorch's on the same shapes, threads and steps, run
 # alternately in one go so both see the same machine. Each shape runs in its own process, so
 # peak memory is that shape's alone. THREADS (default: all cores) and STEPS can be set.
@@ -14,23 +14,41 @@ done
 echo "== training throughput"
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 1)}
 STEPS=${STEPS:-3}
+SHAPES=${SHAPES:-15M 110M 135M}
 PY=${PYTHON:-/usr/bin/python3}
 have_torch=0
 if [ -x "$PY" ] && "$PY" -c 'import torch' >/dev/null 2>&1; then have_torch=1; fi
 out=$(mktemp)
-for shape in 15M 110M; do
-    ./build/bench --shape $shape --threads "$THREADS" --steps "$STEPS" | tee -a "$out" || exit 1
+./build/bench --peak --threads "$THREADS" | tee -a "$out" || exit 1
+for shape in $SHAPES; do
+    ./build/bench --products --shape $shape --threads "$THREADS" | tee -a "$out" || exit 1
+    for wf in 1 0.3 0.1; do
+        ./build/bench --shape $shape --threads "$THREADS" --steps "$STEPS" --weighted $wf | tee -a "$out" || exit 1
+    done
     if [ $have_torch = 1 ]; then
         "$PY" bench/bench_torch.py --shape $shape --threads "$THREADS" --steps "$STEPS" | tee -a "$out" | grep -v '^#'
     fi
 done
-if [ $have_torch = 1 ]; then
-    grep '^# blas' "$out" | head -1
-    echo "ratio maskft / torch (tokens per second; > 1 means maskft is faster):"
-    awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-           if ($1 == "maskft") m[v["shape"]] = v["tok/s"]; if ($1 == "torch") t[v["shape"]] = v["tok/s"] }
-         END { for (s in m) if (s in t) printf("  %s: %.2fx  (%s vs %s tok/s)\n", s, m[s] / t[s], m[s], t[s]) }' "$out"
-else
-    echo "(python3-torch not installed: no PyTorch comparison; apt-get install python3-torch libopenblas0-openmp)"
-fi
+[ $have_torch = 1 ] && grep '^# blas' "$out" | head -1
+[ $have_torch = 1 ] || echo "(python3-torch not installed: no PyTorch column; apt-get install python3-torch libopenblas0-openmp)"
+# one table: tokens/s of maskft (full loss, 30% and 10% of positions weighted) and of PyTorch
+# (full loss), the ratios, GFLOP/s of the full-loss step and of each kind of product against
+# the measured peak, and peak memory (ru_maxrss of each process)
+awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+     $1 == "peak" { peak = v["fma_GFLOP/s"] }
+     $1 == "products" { pr[v["shape"]] = sprintf("%s / %s / %s", v["fwd_GFLOP/s"], v["dx_GFLOP/s"], v["dw_GFLOP/s"])
+                        prp[v["shape"]] = sprintf("%.0f%% / %.0f%% / %.0f%%", 100 * v["fwd_GFLOP/s"] / peak,
+                                                  100 * v["dx_GFLOP/s"] / peak, 100 * v["dw_GFLOP/s"] / peak) }
+     $1 == "maskft" { s = v["shape"]; w = v["weighted"]; if (!(s in seen)) { seen[s] = 1; order[++n] = s }
+                      if (w == "100%") { full[s] = v["tok/s"]; gf[s] = v["GFLOP/s"]; mrss[s] = v["peak_rss_MiB"]; B[s] = v["B"] }
+                      else if (w + 0 > 20) w30[s] = v["tok/s"]; else w10[s] = v["tok/s"] }
+     $1 == "torch" { pt[v["shape"]] = v["tok/s"]; prss[v["shape"]] = v["peak_rss_MiB"] }
+     END {
+       printf("\nFMA peak measured here: %s GFLOP/s\n", peak)
+       print "| shape | maskft tok/s: full / 30% / 10% weighted | PyTorch tok/s (full) | full / PyTorch | 10% / PyTorch | step GFLOP/s (% of peak) | products fwd / dx / dw GFLOP/s (% of peak) | peak MiB maskft / PyTorch |"
+       print "|---|---|---|---|---|---|---|---|"
+       for (i = 1; i <= n; i++) { s = order[i]; t = (s in pt) ? pt[s] : "-"
+         r1 = (s in pt) ? sprintf("%.2fx", full[s] / pt[s]) : "-"; r2 = (s in pt) ? sprintf("%.2fx", w10[s] / pt[s]) : "-"
+         printf("| %s B%s T256 | %s / %s / %s | %s | %s | %s | %s (%.0f%%) | %s (%s) | %s / %s |\n", s, B[s], full[s], w30[s], w10[s], t,
+                r1, r2, gf[s], 100 * gf[s] / peak, pr[s], prp[s], mrss[s], (s in prss) ? prss[s] : "-") } }' "$out"
 rm -f "$out"

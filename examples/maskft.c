@@ -1714,6 +1714,7 @@ static int cmd_train_data(args_t *ap)
     mft_model m;
     open_model(&m, a.model, B, T, MFT_TRAIN | (a.lora ? MFT_FROZEN : 0), a.threads);
     m.dft = a.dft;
+    m.sparse_logits = 1; /* the classifier only where the loss or a KL term reads it */
     open_tokenizer(a.tok, a.model, c.vocab_size, &tok);
     tok_copy tc = tok_plan(a.out, a.tok, a.model, c.vocab_size); /* before the first step, so the */
     tok_write(&tc);                                              /* checkpoints find it too */
