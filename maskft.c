@@ -145,6 +145,12 @@ MFT_API void mft_free(void *p) { MFT_FREE(p); }
 /* Small loops run on one thread: waking a team costs more than the work, and on a busy
    machine a descheduled team member stalls everyone at the barrier. */
 static inline int mft__par(int nt, double work) { return work >= 1e6 ? nt : 1; }
+/* The same for work counted in multiply-adds: a team costs tens of microseconds to wake, and a
+   whole time slice when a member was descheduled on a busy machine, so the products and the
+   attention go parallel from about half a millisecond of work on (4e7 multiply-adds).
+   Measured under load on the bundled model: eval with 2 threads took 1.2-4x the time of 1 at
+   lower thresholds, the same time at this one. */
+static inline int mft__par_fma(int nt, double fmas) { return fmas >= 4e7 ? nt : 1; }
 
 /* the calling thread's number in its team (0 outside a parallel region or without OpenMP) */
 static inline int mft__thread_id(void)
@@ -781,7 +787,7 @@ static void mft__gemm_map(float *c, size_t ldc, int load, const float *a, size_t
         return;
     }
     int n_mb = (M + MFT__MC - 1) / MFT__MC, n_nb = (N + MFT__NC - 1) / MFT__NC, n_jobs = n_mb * n_nb;
-    nt = mft__par(nt, (double)M * N * K);
+    nt = mft__par_fma(nt, (double)M * N * K);
     nt = nt < MFT__GEMM_SLOTS ? nt : MFT__GEMM_SLOTS;
     nt = nt < n_jobs ? nt : n_jobs;
     (void)nt;
@@ -1359,10 +1365,17 @@ static void mft__xent_bwd(float *logits, const float *lse, const int *targets, c
         if (sn != 0.0f)
             for (int i = 0; i < sf->k; i++) z[id[i]] = (wn + an + sn) * qk[i] - sn * pk[i];
         if (wn != 0.0f) z[targets[n]] -= wn;
-        if (an != 0.0f) {
+        if (an != 0.0f) { /* - a Q_base, in float vectors (the base row is read once more) */
             const float *bz = base + (size_t)n * V;
-            double blse = mft__lse64(bz, (int)V);
-            for (size_t i = 0; i < V; i++) z[i] -= an * (float)exp((double)bz[i] - blse);
+            float blse = mft__lse(bz, (int)V);
+            size_t i = 0;
+#if MFT__VW > 1
+            mft__vf va = mft__vset1(an), vl = mft__vset1(blse);
+            for (; i + MFT__VW <= V; i += MFT__VW)
+                mft__vstore(z + i,
+                            mft__vsub(mft__vload(z + i), mft__vmul(va, mft__vexp(mft__vsub(mft__vload(bz + i), vl)))));
+#endif
+            for (; i < V; i++) z[i] -= an * expf(bz[i] - blse);
         }
     }
 }
@@ -1380,12 +1393,47 @@ MFT_API double mft_kl_logits(const float *p, const float *q, int V)
     return kl;
 }
 
-/* the anchor's forward: sum_n aw_n KL(base_n || z_n) over the rows with aw_n > 0 */
-static double mft__anchor_fwd(const float *logits, const float *base, const float *aw, size_t N, size_t V)
+/* KL(softmax(p) || softmax(q)) of one row as mft_kl_logits, in float vectors: the anchor's hot
+   loop (mft_kl_logits, in double, is its reference in the tests). Terms exp(a)(a - b), a and b
+   the log-probabilities; each lane sums in float, the lanes in double. */
+static double mft__kl_row(const float *p, const float *q, int V)
 {
+    float lp = mft__lse(p, V), lq = mft__lse(q, V);
+    double kl = 0.0;
+    int i = 0;
+#if MFT__VW > 1
+    mft__vf acc = mft__vset1(0.0f), vp = mft__vset1(lp), vq = mft__vset1(lq);
+    for (; i + MFT__VW <= V; i += MFT__VW) {
+        mft__vf a = mft__vsub(mft__vload(p + i), vp), b = mft__vsub(mft__vload(q + i), vq);
+        acc = mft__vfma(mft__vexp(a), mft__vsub(a, b), acc);
+    }
+    kl = mft__vhsum(acc);
+#endif
+    for (; i < V; i++) {
+        float a = p[i] - lp, b = q[i] - lq;
+        kl += (double)(expf(a) * (a - b));
+    }
+    return kl < 0.0 ? 0.0 : kl; /* rounding can leave -1e-9 for identical rows; NaN stays NaN */
+}
+
+/* the anchor's forward: sum_n aw_n KL(base_n || z_n) over the rows with aw_n > 0, the rows split
+   over threads (kl: N floats of scratch; NULL, one thread) and summed in order after */
+static double mft__anchor_fwd(const float *logits, const float *base, const float *aw, size_t N, size_t V, float *kl,
+                              int nt)
+{
+    if (!kl) {
+        double sum = 0.0;
+        for (size_t n = 0; n < N; n++)
+            if (aw[n] > 0.0f) sum += aw[n] * mft__kl_row(base + n * V, logits + n * V, (int)V);
+        return sum;
+    }
+    (void)nt;
+    MFT__PARFOR(mft__par(nt, (double)N * V))
+    for (long long n = 0; n < (long long)N; n++)
+        kl[n] = aw[n] > 0.0f ? (float)mft__kl_row(base + (size_t)n * V, logits + (size_t)n * V, (int)V) : 0.0f;
     double sum = 0.0;
     for (size_t n = 0; n < N; n++)
-        if (aw[n] > 0.0f) sum += aw[n] * mft_kl_logits(base + n * V, logits + n * V, (int)V);
+        if (aw[n] > 0.0f) sum += aw[n] * (double)kl[n];
     return sum;
 }
 
@@ -1439,7 +1487,7 @@ static void mft__attention_fwd(float *out, float *att, const float *q, const flo
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
-    nt = mft__par(nt, (double)B * NH * T * T * hs);
+    nt = mft__par_fma(nt, (double)B * NH * T * T * hs);
     MFT__PARFOR(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
@@ -1460,7 +1508,7 @@ static void mft__attention_bwd(float *dq, float *dk, float *dv, float *dp, const
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
-    nt = mft__par(nt, (double)B * NH * T * T * hs);
+    nt = mft__par_fma(nt, (double)B * NH * T * T * hs);
     MFT__PARFOR(nt)
     for (int bk = 0; bk < B * KV; bk++) {
         int b = bk / KV, kvh = bk % KV;
@@ -2619,7 +2667,8 @@ MFT_API mft_status mft_set_anchor(mft_model *m, const float *base_logits, const 
             return mft__fail(err, MFT_ERR_ARG, "anchor_w[%zu] = %g: anchor weights must be finite and >= 0", n,
                              (double)anchor_w[n]);
     mft__cls_need(m, anchor_w);
-    double sum = mft__anchor_fwd(m->a.logits, base_logits, anchor_w, N, V);
+    /* the scratch: the first N floats of backward's dres, free until backward clears it */
+    double sum = mft__anchor_fwd(m->a.logits, base_logits, anchor_w, N, V, m->d.dres, mft__nthreads(m));
     if (!isfinite(sum))
         return mft__fail(err, MFT_ERR_NONFINITE, "the anchor's KL is not finite: the base logits hold NaN/Inf");
     m->anchor_logits = base_logits;

@@ -11,6 +11,15 @@ for f in tests/data/tok512.model $S/tokenizers/llama2-spm/tokenizer.model $S/lla
          tests/data/gpt2/tokenizer.json $S/tokenizers/llama3/tokenizer.json tests/data/qwen3/tokenizer.json; do
     [ -f "$f" ] && ./build/bench --tokenizer "$f"
 done
+echo "== small-model eval: the bundled model, --facts and --text, 1 thread against $(nproc 2>/dev/null || echo 1)"
+# (thousands of small forward passes: two threads must not be slower than one, even on a busy machine)
+for t in 1 $(nproc 2>/dev/null || echo 1); do
+    t0=$(date +%s.%N)
+    ./build/maskft eval -m models/stories260K.bin --facts examples/data/facts_probes.jsonl --threads $t >/dev/null || exit 1
+    ./build/maskft eval -m models/stories260K.bin --text examples/data/facts_train.jsonl --threads $t >/dev/null || exit 1
+    t1=$(date +%s.%N)
+    echo "eval threads=$t wall_s=$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }")"
+done
 echo "== training throughput"
 THREADS=${THREADS:-$(nproc 2>/dev/null || echo 1)}
 STEPS=${STEPS:-3}
