@@ -3,7 +3,8 @@
 #   make demo          the experiment of the README's table (about 4 minutes on 2 cores)
 #   make test          the whole suite in four builds: native SIMD, scalar (-DMFT_NO_SIMD, no
 #                      OpenMP), AddressSanitizer + UBSan, and aarch64 NEON under qemu; plus CLI checks,
-#                      maskft.c as C++, and the quickstart on the pair dropped in and on make install
+#                      maskft.c as C++, the quickstart on the pair dropped in and on make install, and
+#                      make fuzz (30 s per reader)
 #   make fuzz          every reader under libFuzzer + ASan/UBSan (clang), FUZZ_SECONDS each (default 30),
 #                      two at a time; make fuzz-build builds the harnesses only (build/fuzz/)
 #   make bench         training throughput, GFLOP/s and peak memory at stories15M / 110M shapes
