@@ -3,7 +3,10 @@
 #   make demo          the experiment of the README's table (about 4 minutes on 2 cores)
 #   make test          the whole suite in four builds: native SIMD, scalar (-DMFT_NO_SIMD, no
 #                      OpenMP), AddressSanitizer + UBSan, and aarch64 NEON under qemu; plus CLI checks,
-#                      maskft.c as C++, and the quickstart on the pair dropped in and on make install
+#                      maskft.c as C++, the quickstart on the pair dropped in and on make install, and
+#                      make fuzz (30 s per reader)
+#   make fuzz          every reader under libFuzzer + ASan/UBSan (clang), FUZZ_SECONDS each (default 30),
+#                      two at a time; make fuzz-build builds the harnesses only (build/fuzz/)
 #   make bench         training throughput, GFLOP/s and peak memory at stories15M / 110M shapes
 #   make bench-torch   the same shapes in PyTorch (Debian python3-torch), to compare side by side
 #   make install       maskft.h, libmaskft.a and maskft.pc (pkg-config) under PREFIX=/usr/local
@@ -42,7 +45,7 @@ VERSION     := $(shell sed -n 's/^\#define MFT_VERSION_STRING "\(.*\)"$$/\1/p' m
 LIBNATIVE   := $(if $(filter command line environment,$(origin NATIVE)),$(NATIVE))
 LIBFLAGS    := $(OPT) $(LIBNATIVE) $(OMP) -Wall -Wextra
 
-.PHONY: all demo test test-native test-scalar test-asan test-neon bench bench-torch clean install uninstall FORCE
+.PHONY: all demo test fuzz fuzz-build test-native test-scalar test-asan test-neon bench bench-torch clean install uninstall FORCE
 
 all: build/maskft build/quickstart
 
@@ -130,6 +133,22 @@ build/strict.stamp: examples/maskft.c examples/quickstart.c bench/bench.c $(LIB)
 
 test: build/test_native build/test_scalar build/test_asan build/maskft build/quickstart build/strict.stamp
 	@sh tests/run.sh
+
+# ---- fuzzing: one libFuzzer harness per reader (tests/fuzz/), clang only ----------------------
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_NAMES   := model checkpoint gguf hf tokenizer tokconfig json record draft utf8
+FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -g -O1 $(WARN) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer -o $@ $< $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_CC=$(FUZZ_CC) sh tests/fuzz/run.sh
 
 bench: build/bench
 	@sh bench/run.sh

@@ -2185,6 +2185,9 @@ MFT_API mft_status mft_model_open_from_memory(mft_model *m, const void *data, si
                                               mft_error *err)
 {
     mft__src f;
+    if (!m) return mft__fail(err, MFT_ERR_ARG, "model is NULL");
+    /* cleared before anything can fail: a failed open frees what m holds */
+    memset(m, 0, sizeof *m);
     if (!data) return mft__fail(err, MFT_ERR_ARG, "mft_model_open_from_memory: NULL data");
     mft__src_memory(&f, data, size);
     mft_status s;
@@ -3159,7 +3162,8 @@ static mft_status mft__ckpt_header(mft__src *f, mft__ckpt_head *h, mft_config *c
     c->norm_eps = h->eps, c->rope_theta = h->theta;
     c->rope_factor = h->rope[0], c->rope_low_freq = h->rope[1], c->rope_high_freq = h->rope[2];
     c->file_ctx = h->file_ctx;
-    if (c->head_dim * c->n_heads == c->dim) c->head_dim = 0; /* as the readers leave it */
+    /* 64-bit: the header's fields are not checked yet */
+    if ((int64_t)c->head_dim * c->n_heads == c->dim) c->head_dim = 0; /* as the readers leave it */
     mft_error e2;
     if (mft_config_check(c, &e2) || c->seq_len > MFT_MAX_CONTEXT || h->file_ctx < 0)
         return mft__fail(err, MFT_ERR_FORMAT, "'%s': its header holds no valid model (%s)", f->name,
@@ -3792,9 +3796,20 @@ static void mft__sb_json(mft__sb *b, const char *s, int n)
         } else if (c < 0x20) {
             snprintf(e, sizeof e, "\\u%04x", c);
             mft__sb_put(b, e, 6);
+        } else if (c >= 0x80) {
+            /* a byte that is not part of a valid character (a draft cut inside one) would make
+               text no JSON reader takes, maskft's included */
+            int l = mft_utf8_len(s + i, n - i);
+            if (l) {
+                mft__sb_put(b, s + i, l);
+                i += l - 1;
+            } else {
+                mft__sb_put(b, "\\ufffd", 6);
+            }
         } else {
             int k = i;
-            while (k < n && (unsigned char)s[k] >= 0x20 && s[k] != '"' && s[k] != '\\') k++;
+            while (k < n && (unsigned char)s[k] >= 0x20 && (unsigned char)s[k] < 0x80 && s[k] != '"' && s[k] != '\\')
+                k++;
             mft__sb_put(b, s + i, k - i);
             i = k - 1;
         }
@@ -5086,10 +5101,10 @@ static mft__st_tensor *mft__st_find(mft__st *sh, int n_sh, const char *name, int
 }
 
 /* every tensor of the model from the shards, converted into m->params; then no tensor may be
-   left over */
-static mft_status mft__hf_load(mft_model *m, mft__st *sh, int n_sh, mft_error *err)
+   left over. m NULL: the checks alone, for config c, before the model is allocated (a config
+   of a few bytes can ask for gigabytes; the tensors, inside the file, cannot) */
+static mft_status mft__hf_load(mft_model *m, const mft_config *c, mft__st *sh, int n_sh, mft_error *err)
 {
-    const mft_config *c = &m->cfg;
     size_t sz[MFT__NT], off = 0;
     mft__tensor_sizes(c, sz);
     int hs = mft_head_dim(c);
@@ -5120,6 +5135,7 @@ static mft_status mft__hf_load(mft_model *m, mft__st *sh, int n_sh, mft_error *e
                               (unsigned long long)cols);
                 break;
             }
+            if (!m) continue;
             /* row by row, so a permuted row lands in its place and nothing larger than a row
                is buffered */
             uint64_t rc = cols ? cols : 1, rb = rc * (uint64_t)mft__dt_size[t->dtype];
@@ -5182,8 +5198,9 @@ static mft_status mft__hf_open(mft_model *m, const char *cfg, size_t cfg_len, co
     int dtype;
     mft_status s = mft__hf_config(cfg, cfg_len, where, &c, &dtype, err);
     for (int k = 0; k < n_sh && !s; k++) s = mft__st_read_header(&sh[k], err);
+    if (!s) s = mft__hf_load(NULL, &c, sh, n_sh, err);
     if (!s) s = mft__model_alloc(m, &c, B, T, flags, err);
-    if (!s) s = mft__hf_load(m, sh, n_sh, err);
+    if (!s) s = mft__hf_load(m, &c, sh, n_sh, err);
     if (!s) s = mft__check_finite(m, where, err);
     for (int k = 0; k < n_sh; k++) mft__st_free(&sh[k]);
     if (s) mft_model_free(m);
@@ -5876,16 +5893,22 @@ static mft_status mft__gg_config(const mft_gguf *g, const char *where, mft_confi
         if (!s && !mft__gg_fit_llama3(c, ff, n))
             s = mft__fail(err, MFT_ERR_FORMAT, "'%s': rope_freqs.weight holds frequency factors that are not llama3's",
                           where);
+        /* factors that fit only with a factor below 1 (or another value the model refuses) */
+        if (!s && mft_config_check(c, &e2))
+            s = mft__fail(err, MFT_ERR_FORMAT, "'%s': rope_freqs.weight gives llama3 scaling the model refuses: %s",
+                          where, e2.msg);
         MFT_FREE(ff);
         if (s) return s;
     }
     return MFT_OK;
 }
 
-/* every tensor into m->params (rows of qwen's q/k permuted); no tensor may be left over */
-static mft_status mft__gg_load(mft_model *m, const mft_gguf *g, mft__src *src, int *quantised, mft_error *err)
+/* every tensor into m->params (rows of qwen's q/k permuted); no tensor may be left over. m
+   NULL: the checks alone (names, shapes, types, extents in the file) for config c, before the
+   model is allocated: a file of a few hundred bytes can declare gigabytes of tensors */
+static mft_status mft__gg_load(mft_model *m, const mft_config *c, const mft_gguf *g, mft__src *src, int *quantised,
+                               mft_error *err)
 {
-    const mft_config *c = &m->cfg;
     size_t sz[MFT__NT], off = 0;
     mft__tensor_sizes(c, sz);
     int hs = mft_head_dim(c), permute = c->arch != MFT_ARCH_LLAMA;
@@ -5937,6 +5960,7 @@ static mft_status mft__gg_load(mft_model *m, const mft_gguf *g, mft__src *src, i
                 s = mft__fail(err, MFT_ERR_FORMAT, "tensor %s runs past the end of the file", name);
                 break;
             }
+            if (!m) continue;
             if (rb > cap) {
                 MFT_FREE(buf);
                 cap = (size_t)rb;
@@ -5972,8 +5996,9 @@ static mft_status mft__gguf_model(mft_model *m, mft__src *src, int B, int T, int
     mft_status s = mft__gguf_read(&g, src, err);
     if (!s) s = mft__gg_config(&g, src->name, &c, src, err);
     if (!s && only) *only = c;
+    if (!s && !only) s = mft__gg_load(NULL, &c, &g, src, &quantised, err);
     if (!s && !only) s = mft__model_alloc(m, &c, B, T, flags, err);
-    if (!s && !only) s = mft__gg_load(m, &g, src, &quantised, err);
+    if (!s && !only) s = mft__gg_load(m, &c, &g, src, &quantised, err);
     if (!s && !only) s = mft__check_finite(m, src->name, err);
     if (!s && !only) m->quantised = quantised;
     if (s && m) mft_model_free(m);

@@ -712,7 +712,8 @@ MFT_API int mft_json_next(const mft_json *j, int node);           /* the member 
 MFT_API int mft_json_at(const mft_json *j, int array, int i);
 MFT_API const char *mft_json_str(const mft_json *j, int node, int *len); /* NULL if not a string */
 MFT_API int mft_json_num(const mft_json *j, int node, double *out);      /* 0 if not a number */
-/* s[0..n) as a JSON string literal (quotes included) into out; *len = its length. */
+/* s[0..n) as a JSON string literal (quotes included) into out; *len = its length. A byte that
+   is not part of a valid UTF-8 character is written as \ufffd, so the literal is always JSON. */
 MFT_API mft_status mft_json_escape(const char *s, int n, char *out, int cap, int *len);
 
 /* UTF-8: the length (1..4) of the valid character at s (n bytes available), 0 if the bytes

@@ -440,6 +440,25 @@ else
     skip_or_fail "maskft.c as C++ for aarch64: aarch64-linux-gnu-g++ not installed (apt-get install g++-aarch64-linux-gnu)"
 fi
 
+# every reader under libFuzzer + ASan/UBSan for FUZZ_SECONDS each (30), two at a time: one check
+# per harness (tests/fuzz/run.sh; a crashing input is kept under build/fuzz/artifacts/)
+echo "=== fuzz"
+if why=$(sh tests/fuzz/run.sh --probe); then
+    t0=$(date +%s)
+    FUZZ_SECONDS=${FUZZ_SECONDS:-30} MAKE=$MAKE sh tests/fuzz/run.sh > build/fuzz/run.txt 2>&1
+    n=0
+    while IFS= read -r l; do
+        case "$l" in
+            "ok   fuzz_"*) echo "$l"; PASS=$((PASS + 1)); n=$((n + 1)) ;;
+            "FAIL fuzz"*) echo "$l"; FAIL=$((FAIL + 1)); n=$((n + 1)) ;;
+        esac
+    done < build/fuzz/run.txt
+    [ $n -gt 0 ] || { tail -20 build/fuzz/run.txt; echo "FAIL fuzz: no harness ran"; FAIL=$((FAIL + 1)); }
+    echo "fuzz: $n harnesses in $(($(date +%s) - t0)) s"
+else
+    skip_or_fail "fuzz: $why"
+fi
+
 echo
 [ -n "$MISSING" ] && echo "missing assets: $(echo "$MISSING" | paste -sd, - | sed 's/,/, /g') (tests/data or ../shared/assets)"
 if [ "$SKIP" -gt 0 ]; then echo "$PASS passed, $FAIL failed, $SKIP skipped"; else echo "$PASS passed, $FAIL failed"; fi

@@ -6,6 +6,20 @@
    needs is absent (missing_asset): those files are named on a "missing assets: ..." line just
    before the last line. A file that exists but does not load is a failure, never a skip. */
 #define _GNU_SOURCE /* memmem */
+#include <stdlib.h>
+
+/* The library's allocator, watched: g_alloc_max is the largest single request since a test
+   reset it, and with g_alloc_cap set a larger request fails, as it would on a machine without
+   the memory (so a reader that allocates before it checks is caught without taking the RAM) */
+static size_t g_alloc_max, g_alloc_cap;
+static void *test_realloc(void *p, size_t n)
+{
+    if (n > g_alloc_max) g_alloc_max = n;
+    return g_alloc_cap && n > g_alloc_cap ? NULL : realloc(p, n);
+}
+#define MFT_MALLOC(n) test_realloc(NULL, n)
+#define MFT_REALLOC(p, n) test_realloc(p, n)
+#define MFT_FREE(p) free(p)
 #include "../maskft.c"
 
 #include <ctype.h>
@@ -4209,6 +4223,158 @@ static void test_gguf_write(void)
     remove(out);
 }
 
+
+/* ---- what fuzzing found (tests/fuzz): each input, cut down to what it needs ---- */
+
+/* a GGUF v3 file in memory: the header, then key/values and tensor infos appended by the
+   helpers, then data at a 32-byte boundary */
+typedef struct { unsigned char b[4096]; size_t n; } gg_buf;
+static void gg_put(gg_buf *g, const void *p, size_t n) { if (g->n + n <= sizeof g->b) memcpy(g->b + g->n, p, n); g->n += n; }
+static void gg_u32(gg_buf *g, uint32_t v) { gg_put(g, &v, 4); }
+static void gg_u64(gg_buf *g, uint64_t v) { gg_put(g, &v, 8); }
+static void gg_str(gg_buf *g, const char *s) { gg_u64(g, strlen(s)); gg_put(g, s, strlen(s)); }
+static void gg_kv_u32(gg_buf *g, const char *k, uint32_t v) { gg_str(g, k); gg_u32(g, MFT_GGUF_UINT32); gg_u32(g, v); }
+
+/* mft_model_open_from_memory left the struct as the caller had it, and a GGUF that failed
+   then freed the pointers found there */
+static void test_fuzz_open_clears_model(void)
+{
+    mft_model m;
+    mft_error err;
+    memset(&m, 0xAB, sizeof m);
+    const unsigned char gguf[12] = { 'G', 'G', 'U', 'F', 3, 0, 0, 0, 1, 0, 0, 0 }; /* cut in its tensor count */
+    EXPECT(mft_model_open_from_memory(&m, gguf, sizeof gguf, 1, 8, MFT_FORWARD, &err) == MFT_ERR_FORMAT,
+           "truncated GGUF: %s", err.msg);
+    EXPECT(m.params == NULL && m.arena == NULL, "the model was not cleared");
+    memset(&m, 0xAB, sizeof m);
+    EXPECT(mft_model_open_from_memory(&m, NULL, 0, 1, 8, MFT_FORWARD, &err) == MFT_ERR_ARG && m.params == NULL,
+           "NULL data: %s", err.msg);
+}
+
+/* a 300-byte GGUF and a 200-byte config.json with an empty shard declared a 4 GB model, which
+   was allocated before the tensors were looked for */
+static void test_fuzz_huge_model_small_file(void)
+{
+    gg_buf g = { { 0 }, 0 };
+    mft_error err;
+    mft_model m;
+    gg_put(&g, "GGUF", 4), gg_u32(&g, 3), gg_u64(&g, 1), gg_u64(&g, 6);
+    gg_str(&g, "general.architecture"), gg_u32(&g, MFT_GGUF_STRING), gg_str(&g, "llama");
+    gg_kv_u32(&g, "llama.embedding_length", 4096), gg_kv_u32(&g, "llama.feed_forward_length", 11008);
+    gg_kv_u32(&g, "llama.block_count", 4), gg_kv_u32(&g, "llama.attention.head_count", 32);
+    gg_kv_u32(&g, "llama.context_length", 16);
+    gg_str(&g, "token_embd.weight"), gg_u32(&g, 2), gg_u64(&g, 4096), gg_u64(&g, 32000), gg_u32(&g, 0), gg_u64(&g, 0);
+    while (g.n % 32) gg_put(&g, "", 1);
+    gg_put(&g, "0123456789abcdef", 16);
+    EXPECT(g.n < 400, "the GGUF is %zu bytes", g.n);
+    g_alloc_cap = (size_t)64 << 20, g_alloc_max = 0;
+    EXPECT(mft_model_open_from_memory(&m, g.b, g.n, 1, 8, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
+               (strstr(err.msg, "past the end") || strstr(err.msg, "missing")),
+           "huge GGUF: %s", err.msg);
+    EXPECT(g_alloc_max < ((size_t)16 << 20), "a %zu-byte GGUF made the loader ask for %zu bytes", g.n, g_alloc_max);
+    const char *cfg = "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 4096, "
+                      "\"intermediate_size\": 11008, \"num_hidden_layers\": 4, \"num_attention_heads\": 32, "
+                      "\"vocab_size\": 32000, \"max_position_embeddings\": 16}";
+    const unsigned char shard[10] = { 2, 0, 0, 0, 0, 0, 0, 0, '{', '}' };
+    const void *sh[1] = { shard };
+    size_t shn[1] = { sizeof shard };
+    g_alloc_max = 0;
+    EXPECT(mft_hf_open_from_memory(&m, cfg, strlen(cfg), sh, shn, 1, 1, 8, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
+               strstr(err.msg, "missing"),
+           "huge config.json: %s", err.msg);
+    EXPECT(g_alloc_max < ((size_t)16 << 20), "a %zu-byte config.json made the loader ask for %zu bytes", strlen(cfg),
+           g_alloc_max);
+    g_alloc_cap = 0;
+}
+
+/* GGUF rope_freqs that fit llama3 scaling only with a factor below 1: the config it gave was
+   one mft_config_check refuses (and mft_model_config returned it) */
+static void test_fuzz_gguf_rope_freqs_below_one(void)
+{
+    mft_tokenizer t;
+    mft_error err;
+    if (mft_tokenizer_open(&t, TOKEN, 512, &err)) { EXPECT(0, "%s", err.msg); return; }
+    mft_config c = tiny_config(1);
+    c.dim = 8, c.n_heads = 2, c.n_kv_heads = 2, c.vocab_size = 512, c.n_layers = 1;
+    c.rope_scaling = MFT_ROPE_LLAMA3, c.rope_factor = 8, c.rope_low_freq = 1, c.rope_high_freq = 4, c.rope_orig_ctx = 8;
+    mft_model m;
+    EXPECT(open_tiny(&m, &c, 1, 4, MFT_FORWARD, 3) == MFT_OK, "init");
+    long n = 0;
+    char *d = NULL;
+    if (mft_gguf_save(&m, TMP, MFT_DTYPE_F32, &t, &err) == MFT_OK) d = slurp(TMP, &n);
+    EXPECT(d, "gguf_save: %s", err.msg);
+    mft_gguf g;
+    int patched = 0;
+    if (d && mft_gguf_open_from_memory(&g, d, (size_t)n, &err) == MFT_OK) {
+        for (uint64_t i = 0; i < g.n_tensors; i++)
+            if (!strcmp(g.tensors[i].name, "rope_freqs.weight"))
+                for (uint64_t k = 0; k < g.tensors[i].dims[0]; k++, patched++) {
+                    float half = 0.5f; /* every pair divided by 0.5: llama3 with factor 0.5, original context 1 */
+                    memcpy(d + g.data_offset + g.tensors[i].offset + 4 * k, &half, 4);
+                }
+        mft_gguf_free(&g);
+    }
+    EXPECT(patched == 2, "rope_freqs.weight not found");
+    mft_config got;
+    mft_model m2;
+    EXPECT(d && mft_model_config_from_memory(d, (size_t)n, &got, &err) == MFT_ERR_FORMAT && strstr(err.msg, "rope_freqs"),
+           "config of factor 0.5: %s", err.msg);
+    EXPECT(d && mft_model_open_from_memory(&m2, d, (size_t)n, 1, 4, MFT_FORWARD, &err) == MFT_ERR_FORMAT &&
+               strstr(err.msg, "rope_freqs"),
+           "open of factor 0.5: %s", err.msg);
+    free(d);
+    remove(TMP);
+    mft_model_free(&m);
+    mft_tokenizer_free(&t);
+}
+
+/* the JSON writer passed invalid UTF-8 through: a draft cut inside a character became a
+   JSONL line that maskft itself refuses. Bytes that are no character are written as U+FFFD. */
+static void test_fuzz_json_writer_utf8(void)
+{
+    static const struct { const char *in, *out; } cases[] = {
+        { "a\xc3", "\"a\\ufffd\"" },                      /* cut after the lead byte */
+        { "\xe2\x82", "\"\\ufffd\\ufffd\"" },             /* cut inside a three-byte one */
+        { "caf\xc3\xa9 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"" }, /* valid: as it is */
+        { "\xed\xa0\x80x", "\"\\ufffd\\ufffd\\ufffdx\"" }, /* a surrogate */
+        { "\xff\"", "\"\\ufffd\\\"\"" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        int len = -1;
+        EXPECT(mft_json_escape(cases[i].in, (int)strlen(cases[i].in), out, sizeof out, &len) == MFT_OK &&
+                   len == (int)strlen(cases[i].out) && !strcmp(out, cases[i].out),
+               "case %zu: %s", i, out);
+        mft_json *j = mft_json_parse(out, len, NULL);
+        EXPECT(j, "case %zu: the writer's output does not parse", i);
+        mft_json_free(j);
+    }
+}
+
+/* a checkpoint's head_dim x n_heads, multiplied before any field was checked: signed overflow */
+static void test_fuzz_ckpt_header_overflow(void)
+{
+    mft_config c = tiny_config(0);
+    mft_model m;
+    mft_error err;
+    EXPECT(open_tiny(&m, &c, 1, 4, MFT_FORWARD, 3) == MFT_OK, "init");
+    long n = 0;
+    char *d = NULL;
+    if (mft_checkpoint_save(&m, TMP, NULL, 0, &err) == MFT_OK) d = slurp(TMP, &n);
+    EXPECT(d && n > 128, "checkpoint_save: %s", err.msg);
+    if (d) {
+        int32_t heads = 2, hd = 0x40000000;
+        memcpy(d + 8 + 3 * 4, &heads, 4), memcpy(d + 8 + 8 * 4, &hd, 4);
+        uint64_t h = mft_hash(MFT_HASH_SEED, d, (size_t)n - 8);
+        memcpy(d + n - 8, &h, 8);
+        mft_config got;
+        EXPECT(mft_model_config_from_memory(d, (size_t)n, &got, &err) == MFT_ERR_FORMAT, "head_dim 2^30: %s", err.msg);
+    }
+    free(d);
+    remove(TMP);
+    mft_model_free(&m);
+}
+
 #define TEST(name) { #name, test_##name }
 static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
@@ -4227,6 +4393,8 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(hf_reference), TEST(formats_same_model), TEST(hf_bad_files), TEST(hf_roundtrip), TEST(gguf_models),
     TEST(gguf_quants), TEST(gguf_write),
     TEST(generate_cached), TEST(chat_encode),
+    TEST(fuzz_open_clears_model), TEST(fuzz_huge_model_small_file), TEST(fuzz_gguf_rope_freqs_below_one),
+    TEST(fuzz_json_writer_utf8), TEST(fuzz_ckpt_header_overflow),
 };
 #undef TEST
 
