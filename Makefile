@@ -7,7 +7,8 @@
 #                      make fuzz (30 s per reader)
 #   make fuzz          every reader under libFuzzer + ASan/UBSan (clang), FUZZ_SECONDS each (default 30),
 #                      two at a time; make fuzz-build builds the harnesses only (build/fuzz/)
-#   make bench         training throughput, GFLOP/s and peak memory at stories15M / 110M shapes
+#   make bench         training throughput (full loss, 30% and 10% weighted), GFLOP/s against the
+#                      measured FMA peak and peak memory at the stories15M / 110M / SmolLM2-135M shapes
 #   make bench-torch   the same shapes in PyTorch (Debian python3-torch), to compare side by side
 #   make install       maskft.h, libmaskft.a and maskft.pc (pkg-config) under PREFIX=/usr/local
 #                      (DESTDIR respected); the library is built portable, without -march=native,
