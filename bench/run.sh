@@ -47,17 +47,20 @@ awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2
      $1 == "peak" { peak = v["fma_GFLOP/s"] }
      $1 == "products" { pr[v["shape"]] = sprintf("%s / %s / %s", v["fwd_GFLOP/s"], v["dx_GFLOP/s"], v["dw_GFLOP/s"])
                         prp[v["shape"]] = sprintf("%.0f%% / %.0f%% / %.0f%%", 100 * v["fwd_GFLOP/s"] / peak,
-                                                  100 * v["dx_GFLOP/s"] / peak, 100 * v["dw_GFLOP/s"] / peak) }
+                                                  100 * v["dx_GFLOP/s"] / peak, 100 * v["dw_GFLOP/s"] / peak)
+                        prs[v["shape"]] = v["full_loss_step_products_s"] }
      $1 == "maskft" { s = v["shape"]; w = v["weighted"]; if (!(s in seen)) { seen[s] = 1; order[++n] = s }
-                      if (w == "100%") { full[s] = v["tok/s"]; gf[s] = v["GFLOP/s"]; mrss[s] = v["peak_rss_MiB"]; B[s] = v["B"] }
+                      if (w == "100%") { full[s] = v["tok/s"]; gf[s] = v["GFLOP/s"]; mrss[s] = v["peak_rss_MiB"]; B[s] = v["B"]
+                                         ms[s] = v["ms/step"] }
                       else if (w + 0 > 20) w30[s] = v["tok/s"]; else w10[s] = v["tok/s"] }
      $1 == "torch" { pt[v["shape"]] = v["tok/s"]; prss[v["shape"]] = v["peak_rss_MiB"] }
      END {
        printf("\nFMA peak measured here: %s GFLOP/s\n", peak)
-       print "| shape | maskft tok/s: full / 30% / 10% weighted | PyTorch tok/s (full) | full / PyTorch | 10% / PyTorch | step GFLOP/s (% of peak) | products fwd / dx / dw GFLOP/s (% of peak) | peak MiB maskft / PyTorch |"
-       print "|---|---|---|---|---|---|---|---|"
+       print "| shape | maskft tok/s: full / 30% / 10% weighted | PyTorch tok/s (full) | full / PyTorch | 10% / PyTorch | step GFLOP/s (% of peak) | products fwd / dx / dw GFLOP/s (% of peak) | products, share of the full step | peak MiB maskft / PyTorch |"
+       print "|---|---|---|---|---|---|---|---|---|"
        for (i = 1; i <= n; i++) { s = order[i]; t = (s in pt) ? pt[s] : "-"
          r1 = (s in pt) ? sprintf("%.2fx", full[s] / pt[s]) : "-"; r2 = (s in pt) ? sprintf("%.2fx", w10[s] / pt[s]) : "-"
-         printf("| %s B%s T256 | %s / %s / %s | %s | %s | %s | %s (%.0f%%) | %s (%s) | %s / %s |\n", s, B[s], full[s], w30[s], w10[s], t,
-                r1, r2, gf[s], 100 * gf[s] / peak, pr[s], prp[s], mrss[s], (s in prss) ? prss[s] : "-") } }' "$out"
+         printf("| %s B%s T256 | %s / %s / %s | %s | %s | %s | %s (%.0f%%) | %s (%s) | %.0f%% | %s / %s |\n", s, B[s], full[s], w30[s],
+                w10[s], t, r1, r2, gf[s], 100 * gf[s] / peak, pr[s], prp[s], 100 * prs[s] * 1000 / ms[s], mrss[s],
+                (s in prss) ? prss[s] : "-") } }' "$out"
 rm -f "$out"
