@@ -472,12 +472,11 @@ static void mft__bias_bwd(float *db, const float *dy, int N, int C, int nt)
    Backward:  dinp[n][c] += sum_o dout[n][o] * w[o][c]      (dout W)
               dw[o][c]   += sum_n dout[n][o] * inp[n][c]    (dout^T inp)
    By far most of the time of a training step is spent in these three (6 flops per weight per
-   token: 2 forward, 4 backward). The forward product is a dot product of two contiguous rows,
-   so it is register-tiled 3 rows x 4 weight rows = 12 vector accumulators, which keep the FMA
-   units busy while each loaded vector is used 3 or 4 times. The backward products run along
-   rows of W (or of inp) instead, as broadcast-and-FMA tiles of 4 rows x 2 vectors. All three
-   are split over blocks of what they write, so each output element is summed by one thread in
-   a fixed order, whatever the thread count. */
+   token: 2 forward, 4 backward; 87-99% of a step at the stories15M to SmolLM2-135M shapes, per
+   make bench). All three go through one packed product (below), each output element summed
+   by one thread in a fixed order, whatever the thread count. Only a forward product of a few
+   rows (one token at a time in generation) runs on W's rows directly, register-tiled 3 rows x
+   4 weight rows = 12 vector accumulators, each loaded vector used 3 or 4 times. */
 
 MFT__REF void mft__matmul_fwd_ref(float *out, const float *inp, const float *w, int N, int C, int OC)
 {
@@ -609,9 +608,13 @@ static void mft__matmul_fwd_rows(float *out, const float *inp, const float *w, i
    rows / NR columns in k order, and a register micro-kernel computes each MR x NR piece of C
    from one A panel and one B panel with MR x NR / width vector accumulators: per k, NR/width
    loads of B, MR broadcasts of A, MR x NR/width FMAs. The B panel (KC x NR) stays in L1 while
-   the kernel sweeps the A panels. Each element of C is summed by one job, over the K blocks in
-   order, so the result does not depend on the thread count. The panels live in the model's
-   block (MFT__GEMM_SLOTS slots of MFT__GEMM_SLOT floats), so nothing allocates in a step. */
+   the kernel sweeps the A panels. Unlike BLIS, each tile packs its own B block rather than
+   sharing one across its row blocks: simpler threading for a copy of 1/MC element per
+   multiply-add (a version that packed B once per group of row blocks measured no faster on the
+   2-core machine). Each element of C is summed by one job, over the K blocks in order, so the
+   result does not depend on the thread count. The panels live in the model's block
+   (MFT__GEMM_SLOTS slots of mft__gemm_slot(its largest size) floats): nothing allocates in a
+   step. */
 #if defined(MFT__AVX2) && defined(__AVX512F__)
 /* 32 zmm registers: 12 x 2 accumulators, 2 for B, 1 broadcast */
 typedef __m512 mft__gv;
