@@ -10,6 +10,7 @@
    is credited with the full step's FLOPs (its tokens/s is what a user sees).
 
    usage: build/bench --shape 15M|110M|135M [--threads N] [--steps S] [--weighted F]
+          --anchor-k K: plus the tool's --anchor (soft targets, top K) on the untrained positions
           build/bench --peak [--threads N]: the FMA peak of this machine (GFLOP/s), measured
           build/bench --products --shape S [--threads N]: GFLOP/s of the step's matrix products
           build/bench --tokenizer FILE [--vocab N] [--mb M]: encode throughput on M MB of text
@@ -150,7 +151,7 @@ static int bench_products(const char *shape, int threads)
 int main(int argc, char **argv)
 {
     const char *shape = "15M", *tokpath = NULL;
-    int threads = 0, steps = 3, vocab = 0, peak = 0, products = 0;
+    int threads = 0, steps = 3, vocab = 0, peak = 0, products = 0, soft_k = 0;
     double mb = 4, frac = 1.0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--peak")) { peak = 1; continue; }
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--weighted")) frac = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--anchor-k")) soft_k = atoi(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 1; }
         i++;
     }
@@ -201,10 +203,36 @@ int main(int argc, char **argv)
     mft_train_opts o = mft_train_opts_default();
     o.lr = 1e-4f;
     mft_step_info info;
-    if (mft_train_step(&m, &o, in, tg, w, B, T, &info, &err) < 0) { fprintf(stderr, "%s\n", err.msg); return 1; } /* warm-up */
-    double t0 = now();
-    for (int s = 0; s < steps; s++)
-        if (mft_train_step(&m, &o, in, tg, w, B, T, &info, &err) < 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    /* --anchor-k K: the tool's --anchor, soft targets (the base's top K, here random) with
+       weight 1 on every untrained position, through forward / soft targets / backward / step */
+    int *sid = NULL;
+    float *sp = NULL, *tw = NULL;
+    if (soft_k > 0) {
+        sid = malloc((size_t)B * T * soft_k * sizeof(int));
+        sp = malloc((size_t)B * T * soft_k * sizeof(float));
+        tw = malloc((size_t)B * T * sizeof(float));
+        for (int i = 0; i < B * T; i++) {
+            tw[i] = w[i] > 0.0f ? 0.0f : 1.0f;
+            for (int j = 0; j < soft_k; j++) {
+                sid[(size_t)i * soft_k + j] = (int)(((uint64_t)i * 7919 + (uint64_t)j * 104729) % (uint64_t)V);
+                sp[(size_t)i * soft_k + j] = 0.5f / soft_k;
+            }
+        }
+        m.sparse_logits = 1;
+    }
+    double t0 = 0.0;
+    for (int s = 0; s <= steps; s++) {
+        if (s == 1) t0 = now(); /* step 0 warms up */
+        mft_status st;
+        if (soft_k > 0) {
+            st = mft_forward(&m, in, tg, w, B, T, NULL, &err);
+            if (!st) st = mft_set_soft_targets(&m, sid, sp, soft_k, tw, NULL, &err);
+            if (!st) st = mft_backward(&m, &err);
+            if (!st) st = mft_step(&m, &o, &info, &err);
+        } else
+            st = mft_train_step(&m, &o, in, tg, w, B, T, &info, &err);
+        if (st < 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    }
     double dt = (now() - t0) / steps;
     double D = c.dim, F = c.hidden_dim, L = c.n_layers, hs = D / c.n_heads, QD = c.n_heads * hs, KVD = c.n_kv_heads * hs;
     double pmm = L * (2 * D * QD + 2 * D * KVD + 3 * D * F) + (double)V * D;
@@ -213,14 +241,17 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     int weighted = 0;
     for (int i = 0; i < B * T; i++) weighted += w[i] > 0.0f;
-    printf("maskft shape=%s weighted=%.0f%% B=%d T=%d threads=%d tok/s=%.0f ms/step=%.1f GFLOP/s=%.1f peak_rss_MiB=%.0f "
+    printf("maskft shape=%s weighted=%.0f%%%s B=%d T=%d threads=%d tok/s=%.0f ms/step=%.1f GFLOP/s=%.1f peak_rss_MiB=%.0f "
            "arena_MiB=%.0f simd=%s params=%.1fM\n",
-           shape, 100.0 * weighted / (B * T), B, T, mft__nthreads(&m), B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9,
+           shape, 100.0 * weighted / (B * T), soft_k > 0 ? "+anchor" : "", B, T, mft__nthreads(&m), B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9,
            ru.ru_maxrss / 1024.0, bytes / 1048576.0, mft_simd_name(), m.n_params / 1e6);
     mft_model_free(&m);
     free(mem);
     free(in);
     free(tg);
     free(w);
+    free(sid);
+    free(sp);
+    free(tw);
     return 0;
 }

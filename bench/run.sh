@@ -34,6 +34,8 @@ for shape in $SHAPES; do
     for wf in 1 0.3 0.1; do
         ./build/bench --shape $shape --threads "$THREADS" --steps "$STEPS" --weighted $wf | tee -a "$out" || exit 1
     done
+    # the tool's --anchor (soft targets, top 64) on the untrained 90%
+    ./build/bench --shape $shape --threads "$THREADS" --steps "$STEPS" --weighted 0.1 --anchor-k 64 | tee -a "$out" || exit 1
     if [ $have_torch = 1 ]; then
         "$PY" bench/bench_torch.py --shape $shape --threads "$THREADS" --steps "$STEPS" | tee -a "$out" | grep -v '^#'
     fi
@@ -49,10 +51,11 @@ awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2
                         prp[v["shape"]] = sprintf("%.0f%% / %.0f%% / %.0f%%", 100 * v["fwd_GFLOP/s"] / peak,
                                                   100 * v["dx_GFLOP/s"] / peak, 100 * v["dw_GFLOP/s"] / peak)
                         prs[v["shape"]] = v["full_loss_step_products_s"] }
+     $1 == "maskft" && v["weighted"] ~ /anchor/ { anc[v["shape"]] = v["ms/step"]; next }
      $1 == "maskft" { s = v["shape"]; w = v["weighted"]; if (!(s in seen)) { seen[s] = 1; order[++n] = s }
                       if (w == "100%") { full[s] = v["tok/s"]; gf[s] = v["GFLOP/s"]; mrss[s] = v["peak_rss_MiB"]; B[s] = v["B"]
                                          ms[s] = v["ms/step"] }
-                      else if (w + 0 > 20) w30[s] = v["tok/s"]; else w10[s] = v["tok/s"] }
+                      else if (w + 0 > 20) w30[s] = v["tok/s"]; else { w10[s] = v["tok/s"]; ms10[s] = v["ms/step"] } }
      $1 == "torch" { pt[v["shape"]] = v["tok/s"]; prss[v["shape"]] = v["peak_rss_MiB"] }
      END {
        printf("\nFMA peak measured here: %s GFLOP/s\n", peak)
@@ -62,5 +65,8 @@ awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2
          r1 = (s in pt) ? sprintf("%.2fx", full[s] / pt[s]) : "-"; r2 = (s in pt) ? sprintf("%.2fx", w10[s] / pt[s]) : "-"
          printf("| %s B%s T256 | %s / %s / %s | %s | %s | %s | %s (%.0f%%) | %s (%s) | %.0f%% | %s / %s |\n", s, B[s], full[s], w30[s],
                 w10[s], t, r1, r2, gf[s], 100 * gf[s] / peak, pr[s], prp[s], 100 * prs[s] * 1000 / ms[s], mrss[s],
-                (s in prss) ? prss[s] : "-") } }' "$out"
+                (s in prss) ? prss[s] : "-") }
+       for (i = 1; i <= n; i++) { s = order[i]
+         if (s in anc) printf("%s: 10%% weighted + anchor (top 64 on the rest): %.0f ms/step, %.2fx the 10%% step\n", s, anc[s],
+                              anc[s] / ms10[s]) } }' "$out"
 rm -f "$out"
