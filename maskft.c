@@ -641,11 +641,12 @@ typedef mft__vf mft__gv;
 #define MFT__MR 4
 #define MFT__NV 4
 #endif
-static inline mft__gv mft__gload(const float *p) { return mft__vload(p); }
-static inline void mft__gstore(float *p, mft__gv v) { mft__vstore(p, v); }
-static inline mft__gv mft__gset1(float x) { return mft__vset1(x); }
-static inline mft__gv mft__gfma(mft__gv a, mft__gv b, mft__gv c) { return mft__vfma(a, b, c); }
-static inline mft__gv mft__gadd(mft__gv a, mft__gv b) { return mft__vadd(a, b); }
+/* the same operations as every other kernel's */
+#define mft__gload mft__vload
+#define mft__gstore mft__vstore
+#define mft__gset1 mft__vset1
+#define mft__gfma mft__vfma
+#define mft__gadd mft__vadd
 #endif
 #define MFT__NR (MFT__NV * MFT__GW)
 #define MFT__KC 256                              /* A panel MR x KC and B panel KC x NR fit L1 */
