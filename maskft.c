@@ -412,15 +412,20 @@ static mft_status mft__ok(mft_error *err)
    reference and the tests' oracle), and mft__X, the blocked, vectorised, threaded version.
    ============================================================================================ */
 
-/* dot product, vectorised with a scalar tail */
+/* dot product, vectorised with a scalar tail; two accumulators, since one would wait on the
+   latency of each FMA (4 cycles) and run at a quarter of the core's rate */
 static inline float mft__dot(const float *a, const float *b, int n)
 {
     int i = 0;
     float s = 0.0f;
 #if MFT__VW > 1
-    mft__vf acc = mft__vset1(0.0f);
+    mft__vf acc = mft__vset1(0.0f), acc2 = acc;
+    for (; i + 2 * MFT__VW <= n; i += 2 * MFT__VW) {
+        acc = mft__vfma(mft__vload(a + i), mft__vload(b + i), acc);
+        acc2 = mft__vfma(mft__vload(a + i + MFT__VW), mft__vload(b + i + MFT__VW), acc2);
+    }
     for (; i + MFT__VW <= n; i += MFT__VW) acc = mft__vfma(mft__vload(a + i), mft__vload(b + i), acc);
-    s = mft__vhsum(acc);
+    s = mft__vhsum(mft__vadd(acc, acc2));
 #endif
     for (; i < n; i++) s += a[i] * b[i];
     return s;
@@ -1473,7 +1478,7 @@ static double mft__soft_fwd(const float *logits, const float *lse, const mft__so
    the group's heads run in order inside: no two threads write the same element.
    ============================================================================================ */
 
-/* one query row: p (n) = softmax of the scores against n keys, out (hs) = p . values */
+/* One query row against n keys, for decoding: p (n) = softmax(s), out (hs) = p . values. */
 static inline void mft__attn_row(float *out, float *p, const float *q, const float *k, const float *v, size_t stride,
                                  int n, int hs, float scale)
 {
@@ -1483,11 +1488,104 @@ static inline void mft__attn_row(float *out, float *p, const float *q, const flo
     for (int u = 0; u < n; u++) mft__axpy(out, p[u], v + (size_t)u * stride, hs);
 }
 
-/* q (B,T,NH,hs), k v (B,T,KV,hs) -> out (B,T,NH,hs), att (B,NH,T,T). Position t attends to
-   t0..t, where t0 = t - pos[t] is the start of its own sequence (0 without pos): several
-   examples packed in one row never see each other. Row t of att holds p at t0..t. */
-static void mft__attention_fwd(float *out, float *att, const float *q, const float *k, const float *v, const int *pos,
-                               int B, int T, int NH, int KV, int hs, int nt)
+/* The training kernels work on one head's keys and values transposed, kt (hs, ld) with kt[i][u]
+   = k_u[i]: then every loop over keys runs along a contiguous row, whole vectors of keys at a
+   time, and no dot product of hs floats ends in a horizontal sum (a third of its time at hs
+   48-64). s (n) = scale * x . kt, i.e. s_u = scale * x . k_u, four vectors of keys at a time
+   so that four FMA chains are in flight. */
+static inline void mft__attn_scores(float *s, const float *x, const float *kt, size_t ld, int n, int hs, float scale)
+{
+    int u = 0;
+    mft__vf vs = mft__vset1(scale);
+    for (; u + 4 * MFT__VW <= n; u += 4 * MFT__VW) {
+        mft__vf a0 = mft__vset1(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < hs; i++) {
+            const float *r = kt + (size_t)i * ld + u;
+            mft__vf xi = mft__vset1(x[i]);
+            a0 = mft__vfma(xi, mft__vload(r), a0);
+            a1 = mft__vfma(xi, mft__vload(r + MFT__VW), a1);
+            a2 = mft__vfma(xi, mft__vload(r + 2 * MFT__VW), a2);
+            a3 = mft__vfma(xi, mft__vload(r + 3 * MFT__VW), a3);
+        }
+        mft__vstore(s + u, mft__vmul(a0, vs));
+        mft__vstore(s + u + MFT__VW, mft__vmul(a1, vs));
+        mft__vstore(s + u + 2 * MFT__VW, mft__vmul(a2, vs));
+        mft__vstore(s + u + 3 * MFT__VW, mft__vmul(a3, vs));
+    }
+    for (; u + MFT__VW <= n; u += MFT__VW) {
+        mft__vf a0 = mft__vset1(0.0f);
+        for (int i = 0; i < hs; i++) a0 = mft__vfma(mft__vset1(x[i]), mft__vload(kt + (size_t)i * ld + u), a0);
+        mft__vstore(s + u, mft__vmul(a0, vs));
+    }
+    for (; u < n; u++) {
+        float a = 0.0f;
+        for (int i = 0; i < hs; i++) a += x[i] * kt[(size_t)i * ld + u];
+        s[u] = a * scale;
+    }
+}
+
+/* one row of the backward pass, for feature i of the head, along the n keys in one pass:
+   dkt_i += q_i ds, dvt_i += do_i p, and returns ds . kt_i (feature i of dq) */
+static inline float mft__attn_dkv(float *dkt, float *dvt, const float *kt, const float *ds, const float *p, float qi,
+                                  float doi, int n)
+{
+    int u = 0;
+    float s = 0.0f;
+#if MFT__VW > 1
+    mft__vf acc = mft__vset1(0.0f), vq = mft__vset1(qi), vd = mft__vset1(doi);
+    for (; u + MFT__VW <= n; u += MFT__VW) {
+        mft__vf d = mft__vload(ds + u);
+        acc = mft__vfma(d, mft__vload(kt + u), acc);
+        mft__vstore(dkt + u, mft__vfma(vq, d, mft__vload(dkt + u)));
+        mft__vstore(dvt + u, mft__vfma(vd, mft__vload(p + u), mft__vload(dvt + u)));
+    }
+    s = mft__vhsum(acc);
+#endif
+    for (; u < n; u++) {
+        s += ds[u] * kt[u];
+        dkt[u] += qi * ds[u];
+        dvt[u] += doi * p[u];
+    }
+    return s;
+}
+
+/* kt (hs, ld) = the n rows of k (stride apart) transposed */
+static void mft__attn_transpose(float *kt, size_t ld, const float *k, size_t stride, int n, int hs)
+{
+    for (int u = 0; u < n; u++)
+        for (int i = 0; i < hs; i++) kt[(size_t)i * ld + u] = k[(size_t)u * stride + i];
+}
+
+/* and back: the n rows of k += kt^T */
+static void mft__attn_transpose_add(float *k, size_t stride, const float *kt, size_t ld, int n, int hs)
+{
+    for (int u = 0; u < n; u++)
+        for (int i = 0; i < hs; i++) k[(size_t)u * stride + i] += kt[(size_t)i * ld + u];
+}
+
+/* The rows of a transposed head are ld floats apart: T rounded up to 16 times an odd number.
+   At a stride of a power of two (T = 1024: 4 KB) every row of kt falls in the same L1 set and
+   the score loop, reading hs rows in turn, runs at a quarter of its speed. */
+static size_t mft__attn_ld(int T) { return 16 * (2 * (((size_t)T + 31) / 32) + 1); }
+
+/* the scratch floats of the attention kernels: per (b, head) forward, per (b, kv head) backward */
+static size_t mft__attn_ws(int B, int T, int NH, int KV, int hs)
+{
+    size_t ld = mft__attn_ld(T), f = (size_t)B * NH * (2 * (size_t)hs + 1) * ld,
+           b = (size_t)B * KV * (4 * (size_t)hs + 2) * ld;
+    return f > b ? f : b;
+}
+
+/* q (B,T,NH,hs), k v (B,T,KV,hs) -> out (B,T,NH,hs), lse (B,NH,T); ws is scratch (mft__attn_ws). Position
+   t attends to t0..t, where t0 = t - pos[t] is the start of its own sequence (0 without pos):
+   several examples packed in one row never see each other. The probabilities are not kept
+   (L x B x NH x T x T floats would be 38% of a 135M model's activations at T 1024, and more
+   than all the rest at T 2048): backward rebuilds each row from q, k and lse = log sum_u
+   exp(s_u). The whole row of scores is kept while it is used, at most MFT_MAX_CONTEXT floats
+   (32 KB, in L1/L2), so the softmax is exact in one pass; FlashAttention's running maximum
+   and rescaling exist for GPU tiles that cannot hold a row. */
+static void mft__attention_fwd(float *out, float *lse, float *ws, const float *q, const float *k, const float *v,
+                               const int *pos, int B, int T, int NH, int KV, int hs, int nt)
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
@@ -1495,20 +1593,31 @@ static void mft__attention_fwd(float *out, float *att, const float *q, const flo
     MFT__PARFOR(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
-        const float *kb = k + (size_t)b * T * KVD + (h / grp) * hs, *vb = v + (size_t)b * T * KVD + (h / grp) * hs;
+        size_t ld = mft__attn_ld(T), koff = (size_t)b * T * KVD + (size_t)(h / grp) * hs;
+        float *kt = ws + (size_t)bh * (2 * hs + 1) * ld, *vt = kt + (size_t)hs * ld, *p = vt + (size_t)hs * ld;
+        mft__attn_transpose(kt, ld, k + koff, (size_t)KVD, T, hs);
+        mft__attn_transpose(vt, ld, v + koff, (size_t)KVD, T, hs);
         for (int t = 0; t < T; t++) {
-            int t0 = pos ? t - pos[(size_t)b * T + t] : 0;
-            mft__attn_row(out + ((size_t)b * T + t) * D + h * hs, att + ((size_t)bh * T + t) * T + t0,
-                          q + ((size_t)b * T + t) * D + h * hs, kb + (size_t)t0 * KVD, vb + (size_t)t0 * KVD, KVD,
-                          t - t0 + 1, hs, scale);
+            int t0 = pos ? t - pos[(size_t)b * T + t] : 0, n = t - t0 + 1;
+            size_t qoff = ((size_t)b * T + t) * D + (size_t)h * hs;
+            mft__attn_scores(p, q + qoff, kt + t0, ld, n, hs, scale);
+            float mx = mft__vec_max(p, n), sum = mft__vec_exp_sum(p, p, mx, n);
+            mft__vec_scale(p, 1.0f / sum, n);
+            lse[(size_t)bh * T + t] = mx + logf(sum);
+            for (int i = 0; i < hs; i++) out[qoff + i] = mft__dot(p, vt + (size_t)i * ld + t0, n);
         }
     }
 }
 
-/* accumulates dq (B,T,NH,hs), dk, dv (B,T,KV,hs); dp is scratch (B*KV, T) */
-static void mft__attention_bwd(float *dq, float *dk, float *dv, float *dp, const float *dout, const float *att,
-                               const float *q, const float *k, const float *v, const int *pos, int B, int T, int NH,
-                               int KV, int hs, int nt)
+/* Accumulates dq (B,T,NH,hs), dk, dv (B,T,KV,hs) given out and lse of the forward pass; ws is
+   scratch (mft__attn_ws). Each row's p_tu = exp(s_tu - lse_t) is rebuilt, and the softmax
+   backward takes FlashAttention-2's identity sum_u p_tu dp_tu = do_t . o_t, so each row is a
+   few passes along its keys: dp_u = do_t . v_u, ds_u = p_u (dp_u - do_t . o_t) / sqrt(hs), then
+   dq_t += sum_u ds_u k_u, dk_u += ds_u q_t, dv_u += p_u do_t, these two kept transposed like k
+   and v and added back once per head group. */
+static void mft__attention_bwd(float *dq, float *dk, float *dv, float *ws, const float *dout, const float *out,
+                               const float *lse, const float *q, const float *k, const float *v, const int *pos, int B,
+                               int T, int NH, int KV, int hs, int nt)
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
@@ -1516,25 +1625,29 @@ static void mft__attention_bwd(float *dq, float *dk, float *dv, float *dp, const
     MFT__PARFOR(nt)
     for (int bk = 0; bk < B * KV; bk++) {
         int b = bk / KV, kvh = bk % KV;
-        size_t koff = (size_t)b * T * KVD + (size_t)kvh * hs;
-        float *dpr = dp + (size_t)bk * T;
+        size_t koff = (size_t)b * T * KVD + (size_t)kvh * hs, ld = mft__attn_ld(T), L = (size_t)hs * ld;
+        float *kt = ws + (size_t)bk * (4 * hs + 2) * ld, *vt = kt + L, *dkt = vt + L, *dvt = dkt + L;
+        float *p = dvt + L, *ds = p + ld;
+        mft__attn_transpose(kt, ld, k + koff, (size_t)KVD, T, hs);
+        mft__attn_transpose(vt, ld, v + koff, (size_t)KVD, T, hs);
+        memset(dkt, 0, 2 * L * sizeof(float));
         for (int h = kvh * grp; h < (kvh + 1) * grp; h++)
             for (int t = 0; t < T; t++) {
                 size_t qoff = ((size_t)b * T + t) * D + (size_t)h * hs;
-                const float *p = att + (((size_t)b * NH + h) * T + t) * T, *dot = dout + qoff;
-                int t0 = pos ? t - pos[(size_t)b * T + t] : 0;
-                float s = 0.0f;
-                for (int u = t0; u <= t; u++) {
-                    dpr[u] = mft__dot(dot, v + koff + (size_t)u * KVD, hs);
-                    s += p[u] * dpr[u];
-                    mft__axpy(dv + koff + (size_t)u * KVD, p[u], dot, hs);
-                }
-                for (int u = t0; u <= t; u++) {
-                    float ds = p[u] * (dpr[u] - s) * scale;
-                    mft__axpy(dq + qoff, ds, k + koff + (size_t)u * KVD, hs);
-                    mft__axpy(dk + koff + (size_t)u * KVD, ds, q + qoff, hs);
+                const float *qt = q + qoff, *dot = dout + qoff;
+                int t0 = pos ? t - pos[(size_t)b * T + t] : 0, n = t - t0 + 1;
+                mft__attn_scores(p, qt, kt + t0, ld, n, hs, scale);
+                mft__vec_exp_sum(p, p, lse[((size_t)b * NH + h) * T + t], n);
+                mft__attn_scores(ds, dot, vt + t0, ld, n, hs, 1.0f);
+                float dsum = mft__dot(dot, out + qoff, hs);
+                for (int u = 0; u < n; u++) ds[u] = p[u] * (ds[u] - dsum) * scale;
+                for (int i = 0; i < hs; i++) {
+                    size_t o = (size_t)i * ld + t0;
+                    dq[qoff + i] += mft__attn_dkv(dkt + o, dvt + o, kt + o, ds, p, qt[i], dot[i], n);
                 }
             }
+        mft__attn_transpose_add(dk + koff, (size_t)KVD, dkt, ld, T, hs);
+        mft__attn_transpose_add(dv + koff, (size_t)KVD, dvt, ld, T, hs);
     }
 }
 
@@ -1670,6 +1783,9 @@ static void mft__point_params(mft_params *p, float *base, const mft_config *c)
     if (c->shared_classifier) p->wcls = p->tok_emb;
 }
 
+/* the layers share one slot of activations: checkpointing, or no backward pass to keep them for */
+static int mft__one_slot(int flags) { return (flags & MFT_CHECKPOINT) || !(flags & MFT_TRAIN); }
+
 /* The memory layout, written once: walks every buffer a model of this shape needs, in order,
    each 64-byte aligned. With m == NULL it only adds up the bytes; with m it also points the
    model's fields into base. mft_model_bytes and mft_model_init both call it, so the size and
@@ -1700,24 +1816,29 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->gemm_ws, MFT__GEMM_SLOTS * mft__gemm_slot(big), fwd);
     MFT__TAKE(m->cls_rows, N, fwd); /* ints: as many bytes as floats */
     MFT__TAKE(m->cls_have, N, fwd);
+    /* With MFT_CHECKPOINT only the residual stream keeps every layer; the rest holds one layer,
+       which backward recomputes layer by layer from res. Without MFT_TRAIN nothing is kept for a
+       backward pass: one layer's worth is reused by every layer. */
+    size_t Ls = mft__one_slot(flags) ? 1 : L;
     MFT__TAKE(m->a.res, (L + 1) * N * D, fwd);
-    MFT__TAKE(m->a.res_mid, L * N * D, fwd);
-    MFT__TAKE(m->a.xn_att, L * N * D, fwd);
-    MFT__TAKE(m->a.rs_att, L * N, fwd);
-    MFT__TAKE(m->a.q, L * N * QD, fwd);
-    MFT__TAKE(m->a.k, L * N * KVD, fwd);
-    MFT__TAKE(m->a.v, L * N * KVD, fwd);
-    MFT__TAKE(m->a.att, L * (size_t)B * c->n_heads * T * T, fwd);
-    MFT__TAKE(m->a.att_out, L * N * QD, fwd);
-    MFT__TAKE(m->a.q_raw, L * N * QD, fwd && qn);
-    MFT__TAKE(m->a.k_raw, L * N * KVD, fwd && qn);
-    MFT__TAKE(m->a.rs_q, L * N * c->n_heads, fwd && qn);
-    MFT__TAKE(m->a.rs_k, L * N * c->n_kv_heads, fwd && qn);
-    MFT__TAKE(m->a.xn_ffn, L * N * D, fwd);
-    MFT__TAKE(m->a.rs_ffn, L * N, fwd);
-    MFT__TAKE(m->a.h1, L * N * F, fwd);
-    MFT__TAKE(m->a.h3, L * N * F, fwd);
-    MFT__TAKE(m->a.hg, L * N * F, fwd);
+    MFT__TAKE(m->a.res_mid, Ls * N * D, fwd);
+    MFT__TAKE(m->a.xn_att, Ls * N * D, fwd);
+    MFT__TAKE(m->a.rs_att, Ls * N, fwd);
+    MFT__TAKE(m->a.q, Ls * N * QD, fwd);
+    MFT__TAKE(m->a.k, Ls * N * KVD, fwd);
+    MFT__TAKE(m->a.v, Ls * N * KVD, fwd);
+    MFT__TAKE(m->a.att_lse, Ls * (size_t)B * c->n_heads * T, fwd);
+    MFT__TAKE(m->a.att_ws, mft__attn_ws(B, T, c->n_heads, c->n_kv_heads, (int)hs), fwd);
+    MFT__TAKE(m->a.att_out, Ls * N * QD, fwd);
+    MFT__TAKE(m->a.q_raw, Ls * N * QD, fwd && qn);
+    MFT__TAKE(m->a.k_raw, Ls * N * KVD, fwd && qn);
+    MFT__TAKE(m->a.rs_q, Ls * N * c->n_heads, fwd && qn);
+    MFT__TAKE(m->a.rs_k, Ls * N * c->n_kv_heads, fwd && qn);
+    MFT__TAKE(m->a.xn_ffn, Ls * N * D, fwd);
+    MFT__TAKE(m->a.rs_ffn, Ls * N, fwd);
+    MFT__TAKE(m->a.h1, Ls * N * F, fwd);
+    MFT__TAKE(m->a.h3, Ls * N * F, fwd);
+    MFT__TAKE(m->a.hg, Ls * N * F, fwd);
     MFT__TAKE(m->a.xn_final, N * D, fwd);
     MFT__TAKE(m->a.rs_final, N, fwd);
     MFT__TAKE(m->a.logits, N * V, fwd);
@@ -1737,7 +1858,6 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->d.dh1, N * F, train);
     MFT__TAKE(m->d.dh3, N * F, train);
     MFT__TAKE(m->d.dhg, N * F, train);
-    MFT__TAKE(m->d.dp, (size_t)B * c->n_kv_heads * T, train);
     int gen = (flags & MFT_GENERATE) != 0;
     MFT__TAKE(m->s.kcache, L * S * KVD, gen);
     MFT__TAKE(m->s.vcache, L * S * KVD, gen);
@@ -1769,11 +1889,12 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
         return mft__fail(err, MFT_ERR_ARG, "B=%d x T=%d is too many positions", B, T);
     /* every buffer's size in double: refuse what size_t arithmetic could not hold */
     double D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, NH = c->n_heads, S = c->seq_len;
-    double hs = mft_head_dim(c), QD = NH * hs, KVD = c->n_kv_heads * hs, N = (double)B * T;
+    double hs = mft_head_dim(c), KV = c->n_kv_heads, QD = NH * hs, KVD = KV * hs, N = (double)B * T;
     double P = 2 * V * D + L * (2 * D * QD + 2 * D * KVD + 3 * D * F + 2 * D + QD + 2 * KVD + 2 * hs);
-    double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T * T + L * N * (5 * D + 4 * QD + 4 * KVD + 3 * F + NH) +
-                    N * (V + 6 * D + 2 * QD + 2 * KVD + 3 * F + 4) + 2 * L * S * KVD + NH * S + V + 5 * D + 2 * QD +
-                    2 * F + MFT__GEMM_SLOTS * (double)MFT__GEMM_SLOT;
+    double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T +
+                    B * (NH * (2 * hs + 1) + KV * (4 * hs + 2)) * ((double)T + 48) +
+                    L * N * (5 * D + 4 * QD + 4 * KVD + 3 * F + NH) + N * (V + 6 * D + 2 * QD + 2 * KVD + 3 * F + 4) +
+                    2 * L * S * KVD + NH * S + V + 5 * D + 2 * QD + 2 * F + MFT__GEMM_SLOTS * (double)MFT__GEMM_SLOT;
     if (floats * 4.0 > 4.0e18)
         return mft__fail(err, MFT_ERR_ARG,
                          "a model of this shape (B=%d, T=%d) would need more memory than can be addressed", B, T);
@@ -2505,6 +2626,47 @@ static void mft__qkv_fwd(const mft_model *m, int l, float *q, float *k, float *v
     }
 }
 
+/* One layer's forward pass, res[l] -> res[l+1], writing what backward needs into the layer's
+   slot of the activations (slot 0 for every layer with MFT_CHECKPOINT). With recompute, as
+   backward calls it under MFT_CHECKPOINT, the last product (w2, into res[l+1]) is left out:
+   backward has res[l+1] already and needs only what leads up to it. */
+static void mft__layer_fwd(mft_model *m, int l, int B, int T, const int *pv, int recompute, int nt)
+{
+    const mft_config *c = &m->cfg;
+    const mft_params *w = &m->w;
+    mft_acts *a = &m->a;
+    size_t N = (size_t)B * T, ls = mft__one_slot(m->flags) ? 0 : (size_t)l;
+    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = mft_head_dim(c), KVD = KV * hs;
+    int QD = NH * hs;
+    float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + ls * N * D, *xo = a->res + (size_t)(l + 1) * N * D;
+    float *xn = a->xn_att + ls * N * D, *q = a->q + ls * N * QD;
+    float *k = a->k + ls * N * KVD, *v = a->v + ls * N * KVD, *ao = a->att_out + ls * N * QD;
+    float *xn2 = a->xn_ffn + ls * N * D;
+    float *h1 = a->h1 + ls * N * F, *h3 = a->h3 + ls * N * F, *hg = a->hg + ls * N * F;
+    float *q_raw = c->qk_norm ? a->q_raw + ls * N * QD : NULL, *k_raw = c->qk_norm ? a->k_raw + ls * N * KVD : NULL;
+    float *rs_q = c->qk_norm ? a->rs_q + ls * N * NH : NULL, *rs_k = c->qk_norm ? a->rs_k + ls * N * KV : NULL;
+
+    mft__rmsnorm_fwd(xn, a->rs_att + ls * N, x, w->rms_att + (size_t)l * D, (int)N, D, c->norm_eps, nt);
+    mft__qkv_fwd(m, l, q, k, v, q_raw, k_raw, rs_q, rs_k, xn, (int)N, nt);
+    mft__rope(q, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, 1.0f, nt);
+    mft__rope(k, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, 1.0f, nt);
+    mft__attention_fwd(ao, a->att_lse + ls * B * NH * T, a->att_ws, q, k, v, pv, B, T, NH, KV, hs, nt);
+    mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt, m->gemm_ws);
+    mft__lora_fwd(m, l, MFT_LORA_O, mid, ao, (int)N, nt);
+    mft__vec_add(mid, x, N * D);
+
+    mft__rmsnorm_fwd(xn2, a->rs_ffn + ls * N, mid, w->rms_ffn + (size_t)l * D, (int)N, D, c->norm_eps, nt);
+    mft__matmul_fwd(h1, xn2, w->w1 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
+    mft__matmul_fwd(h3, xn2, w->w3 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
+    mft__lora_fwd(m, l, MFT_LORA_GATE, h1, xn2, (int)N, nt);
+    mft__lora_fwd(m, l, MFT_LORA_UP, h3, xn2, (int)N, nt);
+    mft__swiglu_fwd(hg, h1, h3, N * F, nt);
+    if (recompute) return;
+    mft__matmul_fwd(xo, hg, w->w2 + (size_t)l * D * F, (int)N, F, D, nt, m->gemm_ws);
+    mft__lora_fwd(m, l, MFT_LORA_DOWN, xo, hg, (int)N, nt);
+    mft__vec_add(xo, mid, N * D);
+}
+
 MFT_API mft_status mft_forward(mft_model *m, const int *inputs, const int *targets, const float *weights, int B, int T,
                                mft_fwd_info *info, mft_error *err)
 {
@@ -2546,8 +2708,7 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
                              i, pos[i]);
     }
 
-    int D = c->dim, F = c->hidden_dim, NH = c->n_heads, KV = c->n_kv_heads, hs = mft_head_dim(c), KVD = KV * hs;
-    int QD = NH * hs;
+    int D = c->dim;
     size_t V = (size_t)c->vocab_size;
     int nt = mft__nthreads(m);
     mft_acts *a = &m->a;
@@ -2563,37 +2724,7 @@ MFT_API mft_status mft_forward_packed(mft_model *m, const int *inputs, const int
     for (size_t n = 0; n < N; n++)
         memcpy(a->res + n * D, w->tok_emb + (size_t)inputs[n] * D, (size_t)D * sizeof(float));
 
-    for (int l = 0; l < c->n_layers; l++) {
-        float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + (size_t)l * N * D,
-              *xo = a->res + (size_t)(l + 1) * N * D;
-        float *xn = a->xn_att + (size_t)l * N * D, *q = a->q + (size_t)l * N * QD;
-        float *k = a->k + (size_t)l * N * KVD, *v = a->v + (size_t)l * N * KVD, *ao = a->att_out + (size_t)l * N * QD;
-        float *xn2 = a->xn_ffn + (size_t)l * N * D;
-        float *h1 = a->h1 + (size_t)l * N * F, *h3 = a->h3 + (size_t)l * N * F, *hg = a->hg + (size_t)l * N * F;
-        float *q_raw = c->qk_norm ? a->q_raw + (size_t)l * N * QD : NULL;
-        float *k_raw = c->qk_norm ? a->k_raw + (size_t)l * N * KVD : NULL;
-        float *rs_q = c->qk_norm ? a->rs_q + (size_t)l * N * NH : NULL,
-              *rs_k = c->qk_norm ? a->rs_k + (size_t)l * N * KV : NULL;
-
-        mft__rmsnorm_fwd(xn, a->rs_att + (size_t)l * N, x, w->rms_att + (size_t)l * D, (int)N, D, c->norm_eps, nt);
-        mft__qkv_fwd(m, l, q, k, v, q_raw, k_raw, rs_q, rs_k, xn, (int)N, nt);
-        mft__rope(q, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, 1.0f, nt);
-        mft__rope(k, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, 1.0f, nt);
-        mft__attention_fwd(ao, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B, T, NH, KV, hs, nt);
-        mft__matmul_fwd(mid, ao, w->wo + (size_t)l * D * QD, (int)N, QD, D, nt, m->gemm_ws);
-        mft__lora_fwd(m, l, MFT_LORA_O, mid, ao, (int)N, nt);
-        mft__vec_add(mid, x, N * D);
-
-        mft__rmsnorm_fwd(xn2, a->rs_ffn + (size_t)l * N, mid, w->rms_ffn + (size_t)l * D, (int)N, D, c->norm_eps, nt);
-        mft__matmul_fwd(h1, xn2, w->w1 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
-        mft__matmul_fwd(h3, xn2, w->w3 + (size_t)l * F * D, (int)N, D, F, nt, m->gemm_ws);
-        mft__lora_fwd(m, l, MFT_LORA_GATE, h1, xn2, (int)N, nt);
-        mft__lora_fwd(m, l, MFT_LORA_UP, h3, xn2, (int)N, nt);
-        mft__swiglu_fwd(hg, h1, h3, N * F, nt);
-        mft__matmul_fwd(xo, hg, w->w2 + (size_t)l * D * F, (int)N, F, D, nt, m->gemm_ws);
-        mft__lora_fwd(m, l, MFT_LORA_DOWN, xo, hg, (int)N, nt);
-        mft__vec_add(xo, mid, N * D);
-    }
+    for (int l = 0; l < c->n_layers; l++) mft__layer_fwd(m, l, B, T, pv, 0, nt);
     mft__rmsnorm_fwd(a->xn_final, a->rs_final, a->res + (size_t)c->n_layers * N * D, w->rms_final, (int)N, D,
                      c->norm_eps, nt);
     /* the classifier: on every position, or with sparse_logits only where the loss reads it */
@@ -2820,12 +2951,17 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
     mft__rmsnorm_bwd(d->dres, g->rms_final, d->dxn, a->res + (size_t)c->n_layers * N * D, a->rs_final, w->rms_final,
                      (int)N, D, nt);
 
+    int ckpt = mft__one_slot(m->flags);
     for (int l = c->n_layers - 1; l >= 0; l--) {
-        float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + (size_t)l * N * D;
-        float *xn = a->xn_att + (size_t)l * N * D, *q = a->q + (size_t)l * N * QD;
-        float *k = a->k + (size_t)l * N * KVD, *v = a->v + (size_t)l * N * KVD, *ao = a->att_out + (size_t)l * N * QD;
-        float *xn2 = a->xn_ffn + (size_t)l * N * D;
-        float *h1 = a->h1 + (size_t)l * N * F, *h3 = a->h3 + (size_t)l * N * F, *hg = a->hg + (size_t)l * N * F;
+        /* with checkpointing, slot 0 holds the last layer forward computed: the top one here,
+           and every layer below is computed again from its input, res[l] */
+        if (ckpt && l < c->n_layers - 1) mft__layer_fwd(m, l, B, T, pv, 1, nt);
+        size_t ls = ckpt ? 0 : (size_t)l;
+        float *x = a->res + (size_t)l * N * D, *mid = a->res_mid + ls * N * D;
+        float *xn = a->xn_att + ls * N * D, *q = a->q + ls * N * QD;
+        float *k = a->k + ls * N * KVD, *v = a->v + ls * N * KVD, *ao = a->att_out + ls * N * QD;
+        float *xn2 = a->xn_ffn + ls * N * D;
+        float *h1 = a->h1 + ls * N * F, *h3 = a->h3 + ls * N * F, *hg = a->hg + ls * N * F;
 
         /* FFN block: res[l+1] = mid + hg w2^T */
         memset(d->dhg, 0, N * F * sizeof(float));
@@ -2840,7 +2976,7 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         mft__lora_bwd(m, l, MFT_LORA_UP, d->dxn, d->dh3, xn2, (int)N, nt);
         mft__matmul_bwd_dw(mft__gat(g->w1, (size_t)l * F * D), d->dh1, xn2, (int)N, D, F, nt, m->gemm_ws);
         mft__matmul_bwd_dw(mft__gat(g->w3, (size_t)l * F * D), d->dh3, xn2, (int)N, D, F, nt, m->gemm_ws);
-        mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_ffn, (size_t)l * D), d->dxn, mid, a->rs_ffn + (size_t)l * N,
+        mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_ffn, (size_t)l * D), d->dxn, mid, a->rs_ffn + ls * N,
                          w->rms_ffn + (size_t)l * D, (int)N, D, nt);
 
         /* attention block: mid = x + ao wo^T */
@@ -2851,8 +2987,8 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         memset(d->dq, 0, N * QD * sizeof(float));
         memset(d->dk, 0, N * KVD * sizeof(float));
         memset(d->dv, 0, N * KVD * sizeof(float));
-        mft__attention_bwd(d->dq, d->dk, d->dv, d->dp, d->datt_out, a->att + (size_t)l * B * NH * T * T, q, k, v, pv, B,
-                           T, NH, KV, hs, nt);
+        mft__attention_bwd(d->dq, d->dk, d->dv, a->att_ws, d->datt_out, ao, a->att_lse + ls * B * NH * T, q, k, v, pv,
+                           B, T, NH, KV, hs, nt);
         mft__rope(d->dq, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, NH, hs, -1.0f, nt);
         mft__rope(d->dk, m->rope_cos, m->rope_sin, (int)N, T, 0, pv, KV, hs, -1.0f, nt);
         /* back through the heads' norms (Qwen3), then the biases (Qwen2) */
@@ -2860,10 +2996,10 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         if (c->qk_norm) {
             memset(d->dq_raw, 0, N * QD * sizeof(float));
             memset(d->dk_raw, 0, N * KVD * sizeof(float));
-            mft__rmsnorm_bwd(d->dq_raw, mft__gat(g->q_norm, (size_t)l * hs), d->dq, a->q_raw + (size_t)l * N * QD,
-                             a->rs_q + (size_t)l * N * NH, w->q_norm + (size_t)l * hs, (int)N * NH, hs, nt);
-            mft__rmsnorm_bwd(d->dk_raw, mft__gat(g->k_norm, (size_t)l * hs), d->dk, a->k_raw + (size_t)l * N * KVD,
-                             a->rs_k + (size_t)l * N * KV, w->k_norm + (size_t)l * hs, (int)N * KV, hs, nt);
+            mft__rmsnorm_bwd(d->dq_raw, mft__gat(g->q_norm, (size_t)l * hs), d->dq, a->q_raw + ls * N * QD,
+                             a->rs_q + ls * N * NH, w->q_norm + (size_t)l * hs, (int)N * NH, hs, nt);
+            mft__rmsnorm_bwd(d->dk_raw, mft__gat(g->k_norm, (size_t)l * hs), d->dk, a->k_raw + ls * N * KVD,
+                             a->rs_k + ls * N * KV, w->k_norm + (size_t)l * hs, (int)N * KV, hs, nt);
             dq = d->dq_raw;
             dk = d->dk_raw;
         }
@@ -2882,7 +3018,7 @@ MFT_API mft_status mft_backward(mft_model *m, mft_error *err)
         mft__matmul_bwd_dw(mft__gat(g->wq, (size_t)l * QD * D), dq, xn, (int)N, D, QD, nt, m->gemm_ws);
         mft__matmul_bwd_dw(mft__gat(g->wk, (size_t)l * KVD * D), dk, xn, (int)N, D, KVD, nt, m->gemm_ws);
         mft__matmul_bwd_dw(mft__gat(g->wv, (size_t)l * KVD * D), d->dv, xn, (int)N, D, KVD, nt, m->gemm_ws);
-        mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_att, (size_t)l * D), d->dxn, x, a->rs_att + (size_t)l * N,
+        mft__rmsnorm_bwd(d->dres, mft__gat(g->rms_att, (size_t)l * D), d->dxn, x, a->rs_att + ls * N,
                          w->rms_att + (size_t)l * D, (int)N, D, nt);
     }
 

@@ -9,7 +9,8 @@
    matrix, backward twice that). The same formula is in bench/bench_torch.py; a weighted step
    is credited with the full step's FLOPs (its tokens/s is what a user sees).
 
-   usage: build/bench --shape 15M|110M|135M [--threads N] [--steps S] [--weighted F]
+   usage: build/bench --shape 15M|110M|135M [--threads N] [--steps S] [--weighted F] [--B B] [--T T]
+          --checkpoint: gradient checkpointing (MFT_CHECKPOINT, the tool's --grad-checkpoint)
           --anchor-k K: plus the tool's --anchor (soft targets, top K) on the untrained positions
           build/bench --peak [--threads N]: the FMA peak of this machine (GFLOP/s), measured
           build/bench --products --shape S [--threads N]: GFLOP/s of the step's matrix products
@@ -151,11 +152,12 @@ static int bench_products(const char *shape, int threads)
 int main(int argc, char **argv)
 {
     const char *shape = "15M", *tokpath = NULL;
-    int threads = 0, steps = 3, vocab = 0, peak = 0, products = 0, soft_k = 0;
+    int threads = 0, steps = 3, vocab = 0, peak = 0, products = 0, soft_k = 0, ckpt = 0, bset = 0, T = 256;
     double mb = 4, frac = 1.0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--peak")) { peak = 1; continue; }
         if (!strcmp(argv[i], "--products")) { products = 1; continue; }
+        if (!strcmp(argv[i], "--checkpoint")) { ckpt = MFT_CHECKPOINT; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "%s needs a value\n", argv[i]); return 1; }
         if (!strcmp(argv[i], "--tokenizer")) tokpath = argv[i + 1];
         else if (!strcmp(argv[i], "--vocab")) vocab = atoi(argv[i + 1]);
@@ -165,6 +167,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--weighted")) frac = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--anchor-k")) soft_k = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--B")) bset = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--T")) T = atoi(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 1; }
         i++;
     }
@@ -176,17 +180,19 @@ int main(int argc, char **argv)
     }
     if (products) return bench_products(shape, threads);
     mft_config c;
-    int B, T = 256;
+    int B;
     if (shape_config(shape, &c, &B)) {
         fprintf(stderr, "--shape is 15M, 110M or 135M\n");
         return 1;
     }
+    if (bset > 0) B = bset;
+    if (T > c.seq_len) c.seq_len = T;
 
     mft_error err;
     mft_model m;
-    size_t bytes = mft_model_bytes(&c, B, T, MFT_TRAIN);
-    void *mem = malloc(bytes);
-    if (!mem || mft_model_init(&m, &c, B, T, MFT_TRAIN, mem, bytes, &err)) { fprintf(stderr, "init: %s\n", mem ? err.msg : "malloc"); return 1; }
+    size_t bytes = mft_model_bytes(&c, B, T, MFT_TRAIN | ckpt);
+    void *mem = bytes ? malloc(bytes) : NULL;
+    if (!mem || mft_model_init(&m, &c, B, T, MFT_TRAIN | ckpt, mem, bytes, &err)) { fprintf(stderr, "init: %s\n", mem ? err.msg : "malloc"); return 1; }
     m.n_threads = threads;
     mft_model_init_random(&m, 1);
     int *in = malloc((size_t)B * T * sizeof(int)), *tg = malloc((size_t)B * T * sizeof(int));
@@ -241,9 +247,9 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     int weighted = 0;
     for (int i = 0; i < B * T; i++) weighted += w[i] > 0.0f;
-    printf("maskft shape=%s weighted=%.0f%%%s B=%d T=%d threads=%d tok/s=%.0f ms/step=%.1f GFLOP/s=%.1f peak_rss_MiB=%.0f "
+    printf("maskft shape=%s weighted=%.0f%%%s%s B=%d T=%d threads=%d tok/s=%.0f ms/step=%.1f GFLOP/s=%.1f peak_rss_MiB=%.0f "
            "arena_MiB=%.0f simd=%s params=%.1fM\n",
-           shape, 100.0 * weighted / (B * T), soft_k > 0 ? "+anchor" : "", B, T, mft__nthreads(&m), B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9,
+           shape, 100.0 * weighted / (B * T), soft_k > 0 ? "+anchor" : "", ckpt ? " checkpoint=1" : "", B, T, mft__nthreads(&m), B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9,
            ru.ru_maxrss / 1024.0, bytes / 1048576.0, mft_simd_name(), m.n_params / 1e6);
     mft_model_free(&m);
     free(mem);

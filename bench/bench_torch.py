@@ -116,8 +116,9 @@ class Llama(nn.Module):
         return self.norm(x) @ self.emb.weight.t()  # tied classifier
 
 
-def bench(name, steps):
+def bench(name, steps, B_set=0, T_set=0):
     D, L, H, KVH, Hff, V, T, B = SHAPES[name]
+    B, T = B_set or B, T_set or T
     torch.manual_seed(0)
     model = Llama(D, L, H, KVH, Hff, V, T)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
@@ -166,6 +167,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3, help="timed steps (after 1 warm-up)")
     ap.add_argument("--shape", choices=["15M", "110M", "135M", "all"], default="all")
+    ap.add_argument("--B", type=int, default=0, help="batch rows (default: the shape's)")
+    ap.add_argument("--T", type=int, default=0, help="positions per row (default: 256)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     sdpa = "sdpa" if hasattr(F, "scaled_dot_product_attention") else "explicit-softmax"
@@ -180,7 +183,7 @@ def main():
           "P_mm = L*(2*D*D + 2*D*KVD + 3*D*Hff) + V*D")
     print("# peak_rss_MiB is process-wide ru_maxrss (cumulative across shapes)")
     for name in (SHAPES if args.shape == "all" else [args.shape]):
-        bench(name, args.steps)
+        bench(name, args.steps, args.B, args.T)
 
 
 if __name__ == "__main__":

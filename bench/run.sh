@@ -40,6 +40,23 @@ for shape in $SHAPES; do
         "$PY" bench/bench_torch.py --shape $shape --threads "$THREADS" --steps "$STEPS" | tee -a "$out" | grep -v '^#'
     fi
 done
+echo "== memory at long context: the SmolLM2-135M shape, one step (STEPS_LONG, default 1)"
+# T 1024 at B1 beside PyTorch; B4 x T2048 with gradient checkpointing (PyTorch would need ~40 GB here)
+SL=${STEPS_LONG:-1}
+mem=$(mktemp)
+./build/bench --shape 135M --B 1 --T 1024 --steps "$SL" | tee -a "$mem" || exit 1
+./build/bench --shape 135M --B 1 --T 1024 --steps "$SL" --checkpoint | tee -a "$mem" || exit 1
+if [ $have_torch = 1 ]; then
+    "$PY" bench/bench_torch.py --shape 135M --B 1 --T 1024 --threads "$THREADS" --steps "$SL" | grep -v '^#' | tee -a "$mem"
+fi
+./build/bench --shape 135M --B 4 --T 2048 --steps "$SL" --checkpoint | tee -a "$mem" || exit 1
+awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+     { k = $1 " B" v["B"] " T" v["T"] (v["checkpoint"] ? " checkpointed" : ""); r[++n] = k; m[k] = v["peak_rss_MiB"]; t[k] = v["tok/s"] }
+     END { print "\n| 135M shape | tokens/s | peak RSS MiB |"; print "|---|---|---|"
+           for (i = 1; i <= n; i++) printf("| %s | %s | %s |\n", r[i], t[r[i]], m[r[i]])
+           a = "maskft B1 T1024"; c = "maskft B1 T1024 checkpointed"; p = "torch B1 T1024"
+           if (p in m) printf("T1024 peak memory against PyTorch: %.2fx, checkpointed %.2fx\n", m[a] / m[p], m[c] / m[p]) }' "$mem"
+rm -f "$mem"
 [ $have_torch = 1 ] && grep '^# blas' "$out" | head -1
 [ $have_torch = 1 ] || echo "(python3-torch not installed: no PyTorch column; apt-get install python3-torch libopenblas0-openmp)"
 # one table: tokens/s of maskft (full loss, 30% and 10% of positions weighted) and of PyTorch

@@ -199,11 +199,14 @@ cli_train_data() { # masked training on JSONL: empty masks refused, resume bit f
         ./build/maskft train $D --anchor 1 --out $T/f.bin --resume $T/f.bin.step2.ckpt 2> /dev/null && cmp $T/e.bin $T/f.bin && ! cmp -s $T/a.bin $T/e.bin || { echo "anchor run"; return 1; }
     # step 1 starts from the base model itself (KL 0); later steps have moved away from it
     grep -q '"step": 1, "epoch": 1, "loss": [0-9.]*, "anchor_kl": 0.000000' $T/e.log && grep -q '"anchor_kl": [0-9]*\.[0-9]*[1-9]' $T/e.log || return 1
+    # gradient checkpointing changes the memory, not the weights: the same file, byte for byte
+    ./build/maskft train $D --anchor 1 --grad-checkpoint --out $T/g.bin 2> $T/g.txt && cmp $T/e.bin $T/g.bin &&
+        grep -q "checkpointed)" $T/g.txt || { echo "--grad-checkpoint changed the run"; return 1; }
     printf '{"prompt": "Lily had a cat named", "answer": " Mochi"}\n' > $T/probe.jsonl
     ./build/maskft eval -m $T/a.bin -t $K --facts $T/probe.jsonl --json | grep -q '"recall": 1.0000' || return 1
     ./build/maskft eval -m $M --facts $T/probe.jsonl --json | grep -q '"recall": 0.0000'
 }
-check "cli train on JSONL: masks, resume, recall" cli_train_data
+check "cli train on JSONL: masks, resume, recall, --grad-checkpoint" cli_train_data
 
 cli_checkpoints() { # checkpoints named by step, the newest --keep kept, a run extended, every field checked
     C=$T/ck; rm -rf $C; mkdir -p $C
