@@ -1489,64 +1489,111 @@ static inline void mft__attn_row(float *out, float *p, const float *q, const flo
 }
 
 /* The training kernels work on one head's keys and values transposed, kt (hs, ld) with kt[i][u]
-   = k_u[i]: then every loop over keys runs along a contiguous row, whole vectors of keys at a
-   time, and no dot product of hs floats ends in a horizontal sum (a third of its time at hs
-   48-64). s (n) = scale * x . kt, i.e. s_u = scale * x . k_u, four vectors of keys at a time
-   so that four FMA chains are in flight. */
-static inline void mft__attn_scores(float *s, const float *x, const float *kt, size_t ld, int n, int hs, float scale)
+   = k_u[i], and on MFT__AR query rows at once, like a matrix product's register tile: every
+   loop over keys runs along contiguous rows, whole vectors of keys at a time, each key loaded
+   once for all the rows, and no dot product of hs floats ends in a horizontal sum. The rows
+   t..t+3 of a block share the key range lo..t+3 (lo = the first row's t0); each row's
+   probabilities are zero outside its own window t0..t, so every pass runs over the same range.
+   s (MFT__AR rows, lds apart) = scale * x_j . kt over n keys. */
+#define MFT__AR 4
+static inline void mft__attn_scores(float *s, size_t lds, const float *const *x, const float *kt, size_t ld, int n,
+                                    int hs, float scale)
 {
     int u = 0;
-    mft__vf vs = mft__vset1(scale);
-    for (; u + 4 * MFT__VW <= n; u += 4 * MFT__VW) {
-        mft__vf a0 = mft__vset1(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    mft__vf vs = mft__vset1(scale), z = mft__vset1(0.0f);
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    /* two vectors of keys by four rows: eight accumulators, named so that they stay in registers */
+    for (; u + 2 * MFT__VW <= n; u += 2 * MFT__VW) {
+        mft__vf a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
         for (int i = 0; i < hs; i++) {
             const float *r = kt + (size_t)i * ld + u;
-            mft__vf xi = mft__vset1(x[i]);
-            a0 = mft__vfma(xi, mft__vload(r), a0);
-            a1 = mft__vfma(xi, mft__vload(r + MFT__VW), a1);
-            a2 = mft__vfma(xi, mft__vload(r + 2 * MFT__VW), a2);
-            a3 = mft__vfma(xi, mft__vload(r + 3 * MFT__VW), a3);
+            mft__vf k0 = mft__vload(r), k1 = mft__vload(r + MFT__VW), y;
+            y = mft__vset1(x0[i]), a0 = mft__vfma(y, k0, a0), b0 = mft__vfma(y, k1, b0);
+            y = mft__vset1(x1[i]), a1 = mft__vfma(y, k0, a1), b1 = mft__vfma(y, k1, b1);
+            y = mft__vset1(x2[i]), a2 = mft__vfma(y, k0, a2), b2 = mft__vfma(y, k1, b2);
+            y = mft__vset1(x3[i]), a3 = mft__vfma(y, k0, a3), b3 = mft__vfma(y, k1, b3);
+        }
+        float *o = s + u;
+        mft__vstore(o, mft__vmul(a0, vs)), mft__vstore(o + MFT__VW, mft__vmul(b0, vs));
+        mft__vstore(o + lds, mft__vmul(a1, vs)), mft__vstore(o + lds + MFT__VW, mft__vmul(b1, vs));
+        mft__vstore(o + 2 * lds, mft__vmul(a2, vs)), mft__vstore(o + 2 * lds + MFT__VW, mft__vmul(b2, vs));
+        mft__vstore(o + 3 * lds, mft__vmul(a3, vs)), mft__vstore(o + 3 * lds + MFT__VW, mft__vmul(b3, vs));
+    }
+    for (; u + MFT__VW <= n; u += MFT__VW) {
+        mft__vf a0 = z, a1 = z, a2 = z, a3 = z;
+        for (int i = 0; i < hs; i++) {
+            mft__vf k0 = mft__vload(kt + (size_t)i * ld + u);
+            a0 = mft__vfma(mft__vset1(x0[i]), k0, a0);
+            a1 = mft__vfma(mft__vset1(x1[i]), k0, a1);
+            a2 = mft__vfma(mft__vset1(x2[i]), k0, a2);
+            a3 = mft__vfma(mft__vset1(x3[i]), k0, a3);
         }
         mft__vstore(s + u, mft__vmul(a0, vs));
-        mft__vstore(s + u + MFT__VW, mft__vmul(a1, vs));
-        mft__vstore(s + u + 2 * MFT__VW, mft__vmul(a2, vs));
-        mft__vstore(s + u + 3 * MFT__VW, mft__vmul(a3, vs));
+        mft__vstore(s + lds + u, mft__vmul(a1, vs));
+        mft__vstore(s + 2 * lds + u, mft__vmul(a2, vs));
+        mft__vstore(s + 3 * lds + u, mft__vmul(a3, vs));
     }
-    for (; u + MFT__VW <= n; u += MFT__VW) {
-        mft__vf a0 = mft__vset1(0.0f);
-        for (int i = 0; i < hs; i++) a0 = mft__vfma(mft__vset1(x[i]), mft__vload(kt + (size_t)i * ld + u), a0);
-        mft__vstore(s + u, mft__vmul(a0, vs));
-    }
-    for (; u < n; u++) {
-        float a = 0.0f;
-        for (int i = 0; i < hs; i++) a += x[i] * kt[(size_t)i * ld + u];
-        s[u] = a * scale;
-    }
+    for (; u < n; u++)
+        for (int j = 0; j < MFT__AR; j++) {
+            float a = 0.0f;
+            for (int i = 0; i < hs; i++) a += x[j][i] * kt[(size_t)i * ld + u];
+            s[j * lds + u] = a * scale;
+        }
 }
 
-/* one row of the backward pass, for feature i of the head, along the n keys in one pass:
-   dkt_i += q_i ds, dvt_i += do_i p, and returns ds . kt_i (feature i of dq) */
-static inline float mft__attn_dkv(float *dkt, float *dvt, const float *kt, const float *ds, const float *p, float qi,
-                                  float doi, int n)
+/* out_j[i] = p_j . vt_i over n keys, for the rows of a block (forward: feature i of each output) */
+static inline void mft__attn_pv(float *o, const float *p, size_t ldp, const float *vt, int n)
 {
     int u = 0;
-    float s = 0.0f;
+    float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f, r3 = 0.0f;
+    const float *p0 = p, *p1 = p + ldp, *p2 = p + 2 * ldp, *p3 = p + 3 * ldp;
 #if MFT__VW > 1
-    mft__vf acc = mft__vset1(0.0f), vq = mft__vset1(qi), vd = mft__vset1(doi);
+    mft__vf a0 = mft__vset1(0.0f), a1 = a0, a2 = a0, a3 = a0;
     for (; u + MFT__VW <= n; u += MFT__VW) {
-        mft__vf d = mft__vload(ds + u);
-        acc = mft__vfma(d, mft__vload(kt + u), acc);
-        mft__vstore(dkt + u, mft__vfma(vq, d, mft__vload(dkt + u)));
-        mft__vstore(dvt + u, mft__vfma(vd, mft__vload(p + u), mft__vload(dvt + u)));
+        mft__vf v = mft__vload(vt + u);
+        a0 = mft__vfma(mft__vload(p0 + u), v, a0);
+        a1 = mft__vfma(mft__vload(p1 + u), v, a1);
+        a2 = mft__vfma(mft__vload(p2 + u), v, a2);
+        a3 = mft__vfma(mft__vload(p3 + u), v, a3);
     }
-    s = mft__vhsum(acc);
+    r0 = mft__vhsum(a0), r1 = mft__vhsum(a1), r2 = mft__vhsum(a2), r3 = mft__vhsum(a3);
+#endif
+    for (; u < n; u++) r0 += p0[u] * vt[u], r1 += p1[u] * vt[u], r2 += p2[u] * vt[u], r3 += p3[u] * vt[u];
+    o[0] = r0, o[1] = r1, o[2] = r2, o[3] = r3;
+}
+
+/* backward, feature i of the head, along the n keys of a block in one pass:
+   dkt_i += sum_j q_j[i] ds_j, dvt_i += sum_j do_j[i] p_j, and dq_j[i] = ds_j . kt_i */
+static inline void mft__attn_dkv(float *dq, float *dkt, float *dvt, const float *kt, const float *ds, const float *p,
+                                 size_t ldp, const float *qi, const float *doi, int n)
+{
+    int u = 0;
+    float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f, r3 = 0.0f;
+    const float *d0 = ds, *d1 = ds + ldp, *d2 = ds + 2 * ldp, *d3 = ds + 3 * ldp;
+    const float *p0 = p, *p1 = p + ldp, *p2 = p + 2 * ldp, *p3 = p + 3 * ldp;
+#if MFT__VW > 1
+    mft__vf a0 = mft__vset1(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    mft__vf q0 = mft__vset1(qi[0]), q1 = mft__vset1(qi[1]), q2 = mft__vset1(qi[2]), q3 = mft__vset1(qi[3]);
+    mft__vf e0 = mft__vset1(doi[0]), e1 = mft__vset1(doi[1]), e2 = mft__vset1(doi[2]), e3 = mft__vset1(doi[3]);
+    for (; u + MFT__VW <= n; u += MFT__VW) {
+        mft__vf k = mft__vload(kt + u), x0 = mft__vload(d0 + u), x1 = mft__vload(d1 + u), x2 = mft__vload(d2 + u),
+                x3 = mft__vload(d3 + u);
+        a0 = mft__vfma(x0, k, a0), a1 = mft__vfma(x1, k, a1), a2 = mft__vfma(x2, k, a2), a3 = mft__vfma(x3, k, a3);
+        mft__vf dk = mft__vfma(q0, x0, mft__vfma(q1, x1, mft__vfma(q2, x2, mft__vfma(q3, x3, mft__vload(dkt + u)))));
+        mft__vstore(dkt + u, dk);
+        mft__vf dv = mft__vload(dvt + u);
+        dv = mft__vfma(e0, mft__vload(p0 + u), mft__vfma(e1, mft__vload(p1 + u), dv));
+        dv = mft__vfma(e2, mft__vload(p2 + u), mft__vfma(e3, mft__vload(p3 + u), dv));
+        mft__vstore(dvt + u, dv);
+    }
+    r0 = mft__vhsum(a0), r1 = mft__vhsum(a1), r2 = mft__vhsum(a2), r3 = mft__vhsum(a3);
 #endif
     for (; u < n; u++) {
-        s += ds[u] * kt[u];
-        dkt[u] += qi * ds[u];
-        dvt[u] += doi * p[u];
+        r0 += d0[u] * kt[u], r1 += d1[u] * kt[u], r2 += d2[u] * kt[u], r3 += d3[u] * kt[u];
+        dkt[u] += qi[0] * d0[u] + qi[1] * d1[u] + qi[2] * d2[u] + qi[3] * d3[u];
+        dvt[u] += doi[0] * p0[u] + doi[1] * p1[u] + doi[2] * p2[u] + doi[3] * p3[u];
     }
-    return s;
+    dq[0] = r0, dq[1] = r1, dq[2] = r2, dq[3] = r3;
 }
 
 /* kt (hs, ld) = the n rows of k (stride apart) transposed */
@@ -1571,9 +1618,42 @@ static size_t mft__attn_ld(int T) { return 16 * (2 * (((size_t)T + 31) / 32) + 1
 /* the scratch floats of the attention kernels: per (b, head) forward, per (b, kv head) backward */
 static size_t mft__attn_ws(int B, int T, int NH, int KV, int hs)
 {
-    size_t ld = mft__attn_ld(T), f = (size_t)B * NH * (2 * (size_t)hs + 1) * ld,
-           b = (size_t)B * KV * (4 * (size_t)hs + 2) * ld;
+    size_t ld = mft__attn_ld(T), f = (size_t)B * NH * (2 * (size_t)hs + MFT__AR) * ld,
+           b = (size_t)B * KV * (4 * (size_t)hs + 2 * MFT__AR) * ld;
     return f > b ? f : b;
+}
+
+/* A block of query rows t..t+MFT__AR-1 (the last block may have fewer, nr: its missing rows
+   repeat row t and are not written): their positions in the row (b), windows t0_j..t_j and
+   the block's key range lo..hi. */
+typedef struct {
+    int nr, lo, n, t0[MFT__AR], t[MFT__AR];
+} mft__attn_blk;
+
+static mft__attn_blk mft__attn_block(const int *pos, int b, int T, int t)
+{
+    mft__attn_blk k;
+    k.nr = T - t < MFT__AR ? T - t : MFT__AR;
+    for (int j = 0; j < MFT__AR; j++) {
+        k.t[j] = t + (j < k.nr ? j : 0);
+        k.t0[j] = pos ? k.t[j] - pos[(size_t)b * T + k.t[j]] : 0;
+    }
+    k.lo = k.t0[0]; /* windows start in order: a later row is in the same sequence or a later one */
+    /* the range runs on to whole vectors where there are keys, so no loop ends in a scalar
+       tail but at the end of the row; the keys past t get probability 0 */
+    k.n = (t + k.nr - k.lo + MFT__VW - 1) / MFT__VW * MFT__VW;
+    if (k.n > T - k.lo) k.n = T - k.lo;
+    return k;
+}
+
+/* row j of p (ld apart) over the block's range: exp(s - shift_j) inside the window, 0 outside;
+   returns the sum inside */
+static float mft__attn_window(float *p, const mft__attn_blk *k, int j, float shift)
+{
+    int a = k->t0[j] - k->lo, e = k->t[j] - k->lo + 1;
+    for (int u = 0; u < a; u++) p[u] = 0.0f;
+    for (int u = e; u < k->n; u++) p[u] = 0.0f;
+    return mft__vec_exp_sum(p + a, p + a, shift, e - a);
 }
 
 /* q (B,T,NH,hs), k v (B,T,KV,hs) -> out (B,T,NH,hs), lse (B,NH,T); ws is scratch (mft__attn_ws). Position
@@ -1594,27 +1674,36 @@ static void mft__attention_fwd(float *out, float *lse, float *ws, const float *q
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         size_t ld = mft__attn_ld(T), koff = (size_t)b * T * KVD + (size_t)(h / grp) * hs;
-        float *kt = ws + (size_t)bh * (2 * hs + 1) * ld, *vt = kt + (size_t)hs * ld, *p = vt + (size_t)hs * ld;
+        float *kt = ws + (size_t)bh * (2 * hs + MFT__AR) * ld, *vt = kt + (size_t)hs * ld, *p = vt + (size_t)hs * ld;
         mft__attn_transpose(kt, ld, k + koff, (size_t)KVD, T, hs);
         mft__attn_transpose(vt, ld, v + koff, (size_t)KVD, T, hs);
-        for (int t = 0; t < T; t++) {
-            int t0 = pos ? t - pos[(size_t)b * T + t] : 0, n = t - t0 + 1;
-            size_t qoff = ((size_t)b * T + t) * D + (size_t)h * hs;
-            mft__attn_scores(p, q + qoff, kt + t0, ld, n, hs, scale);
-            float mx = mft__vec_max(p, n), sum = mft__vec_exp_sum(p, p, mx, n);
-            mft__vec_scale(p, 1.0f / sum, n);
-            lse[(size_t)bh * T + t] = mx + logf(sum);
-            for (int i = 0; i < hs; i++) out[qoff + i] = mft__dot(p, vt + (size_t)i * ld + t0, n);
+        for (int t = 0; t < T; t += MFT__AR) {
+            mft__attn_blk bl = mft__attn_block(pos, b, T, t);
+            const float *x[MFT__AR];
+            for (int j = 0; j < MFT__AR; j++) x[j] = q + ((size_t)b * T + bl.t[j]) * D + (size_t)h * hs;
+            mft__attn_scores(p, ld, x, kt + bl.lo, ld, bl.n, hs, scale);
+            for (int j = 0; j < MFT__AR; j++) {
+                float *pj = p + j * ld;
+                int a = bl.t0[j] - bl.lo;
+                float mx = mft__vec_max(pj + a, bl.t[j] - bl.t0[j] + 1), sum = mft__attn_window(pj, &bl, j, mx);
+                mft__vec_scale(pj + a, 1.0f / sum, bl.t[j] - bl.t0[j] + 1);
+                if (j < bl.nr) lse[(size_t)bh * T + bl.t[j]] = mx + logf(sum);
+            }
+            for (int i = 0; i < hs; i++) {
+                float o[MFT__AR];
+                mft__attn_pv(o, p, ld, vt + (size_t)i * ld + bl.lo, bl.n);
+                for (int j = 0; j < bl.nr; j++) out[((size_t)b * T + bl.t[j]) * D + (size_t)h * hs + i] = o[j];
+            }
         }
     }
 }
 
 /* Accumulates dq (B,T,NH,hs), dk, dv (B,T,KV,hs) given out and lse of the forward pass; ws is
    scratch (mft__attn_ws). Each row's p_tu = exp(s_tu - lse_t) is rebuilt, and the softmax
-   backward takes FlashAttention-2's identity sum_u p_tu dp_tu = do_t . o_t, so each row is a
-   few passes along its keys: dp_u = do_t . v_u, ds_u = p_u (dp_u - do_t . o_t) / sqrt(hs), then
-   dq_t += sum_u ds_u k_u, dk_u += ds_u q_t, dv_u += p_u do_t, these two kept transposed like k
-   and v and added back once per head group. */
+   backward takes FlashAttention-2's identity sum_u p_tu dp_tu = do_t . o_t, so each block of
+   rows is a few passes along its keys: dp_u = do_t . v_u, ds_u = p_u (dp_u - do_t . o_t) /
+   sqrt(hs), then dq_t += sum_u ds_u k_u, dk_u += ds_u q_t, dv_u += p_u do_t, these two kept
+   transposed like k and v and added back once per head group. */
 static void mft__attention_bwd(float *dq, float *dk, float *dv, float *ws, const float *dout, const float *out,
                                const float *lse, const float *q, const float *k, const float *v, const int *pos, int B,
                                int T, int NH, int KV, int hs, int nt)
@@ -1626,24 +1715,39 @@ static void mft__attention_bwd(float *dq, float *dk, float *dv, float *ws, const
     for (int bk = 0; bk < B * KV; bk++) {
         int b = bk / KV, kvh = bk % KV;
         size_t koff = (size_t)b * T * KVD + (size_t)kvh * hs, ld = mft__attn_ld(T), L = (size_t)hs * ld;
-        float *kt = ws + (size_t)bk * (4 * hs + 2) * ld, *vt = kt + L, *dkt = vt + L, *dvt = dkt + L;
-        float *p = dvt + L, *ds = p + ld;
+        float *kt = ws + (size_t)bk * (4 * hs + 2 * MFT__AR) * ld, *vt = kt + L, *dkt = vt + L, *dvt = dkt + L;
+        float *p = dvt + L, *ds = p + MFT__AR * ld;
         mft__attn_transpose(kt, ld, k + koff, (size_t)KVD, T, hs);
         mft__attn_transpose(vt, ld, v + koff, (size_t)KVD, T, hs);
         memset(dkt, 0, 2 * L * sizeof(float));
         for (int h = kvh * grp; h < (kvh + 1) * grp; h++)
-            for (int t = 0; t < T; t++) {
-                size_t qoff = ((size_t)b * T + t) * D + (size_t)h * hs;
-                const float *qt = q + qoff, *dot = dout + qoff;
-                int t0 = pos ? t - pos[(size_t)b * T + t] : 0, n = t - t0 + 1;
-                mft__attn_scores(p, qt, kt + t0, ld, n, hs, scale);
-                mft__vec_exp_sum(p, p, lse[((size_t)b * NH + h) * T + t], n);
-                mft__attn_scores(ds, dot, vt + t0, ld, n, hs, 1.0f);
-                float dsum = mft__dot(dot, out + qoff, hs);
-                for (int u = 0; u < n; u++) ds[u] = p[u] * (ds[u] - dsum) * scale;
+            for (int t = 0; t < T; t += MFT__AR) {
+                mft__attn_blk bl = mft__attn_block(pos, b, T, t);
+                const float *x[MFT__AR], *dx[MFT__AR];
+                float dsum[MFT__AR], qi[MFT__AR], di[MFT__AR], *dqj[MFT__AR];
+                for (int j = 0; j < MFT__AR; j++) {
+                    size_t qoff = ((size_t)b * T + bl.t[j]) * D + (size_t)h * hs;
+                    x[j] = q + qoff;
+                    dx[j] = dout + qoff;
+                    dqj[j] = dq + qoff;
+                    dsum[j] = mft__dot(dx[j], out + qoff, hs);
+                }
+                mft__attn_scores(p, ld, x, kt + bl.lo, ld, bl.n, hs, scale);
+                mft__attn_scores(ds, ld, dx, vt + bl.lo, ld, bl.n, hs, 1.0f);
+                for (int j = 0; j < MFT__AR; j++) {
+                    float *pj = p + j * ld, *dj = ds + j * ld;
+                    mft__attn_window(pj, &bl, j, lse[((size_t)b * NH + h) * T + bl.t[j]]);
+                    for (int u = 0; u < bl.n; u++) dj[u] = pj[u] * (dj[u] - dsum[j]) * scale;
+                }
                 for (int i = 0; i < hs; i++) {
-                    size_t o = (size_t)i * ld + t0;
-                    dq[qoff + i] += mft__attn_dkv(dkt + o, dvt + o, kt + o, ds, p, qt[i], dot[i], n);
+                    float dqi[MFT__AR];
+                    size_t o = (size_t)i * ld + bl.lo;
+                    for (int j = 0; j < MFT__AR; j++) {
+                        qi[j] = j < bl.nr ? x[j][i] : 0.0f; /* a repeated row adds nothing to dk, dv */
+                        di[j] = j < bl.nr ? dx[j][i] : 0.0f;
+                    }
+                    mft__attn_dkv(dqi, dkt + o, dvt + o, kt + o, ds, p, ld, qi, di, bl.n);
+                    for (int j = 0; j < bl.nr; j++) dqj[j][i] += dqi[j];
                 }
             }
         mft__attn_transpose_add(dk + koff, (size_t)KVD, dkt, ld, T, hs);
@@ -1892,7 +1996,7 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
     double hs = mft_head_dim(c), KV = c->n_kv_heads, QD = NH * hs, KVD = KV * hs, N = (double)B * T;
     double P = 2 * V * D + L * (2 * D * QD + 2 * D * KVD + 3 * D * F + 2 * D + QD + 2 * KVD + 2 * hs);
     double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T +
-                    B * (NH * (2 * hs + 1) + KV * (4 * hs + 2)) * ((double)T + 48) +
+                    B * (NH * (2 * hs + 4) + KV * (4 * hs + 8)) * ((double)T + 48) +
                     L * N * (5 * D + 4 * QD + 4 * KVD + 3 * F + NH) + N * (V + 6 * D + 2 * QD + 2 * KVD + 3 * F + 4) +
                     2 * L * S * KVD + NH * S + V + 5 * D + 2 * QD + 2 * F + MFT__GEMM_SLOTS * (double)MFT__GEMM_SLOT;
     if (floats * 4.0 > 4.0e18)

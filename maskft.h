@@ -126,6 +126,10 @@
        GGUF tables, examples, packs) own their memory and are released with their mft_X_free;
        plain buffers the library hands out (mft_read_file, mft_draft_record) with mft_free.
        Allocation goes through MFT_MALLOC / MFT_REALLOC / MFT_FREE (see BUILD OPTIONS).
+       What grows with B x T: per layer ~(5 D + 3 F) floats per position for backward (none
+       without MFT_TRAIN, and only the layer input D with MFT_CHECKPOINT, which recomputes the
+       rest), plus B x T x V logits. Attention keeps one log-sum-exp per row and head, never
+       the T x T probabilities: it grows linearly in T, like the rest.
 
    BUFFERS
        A function that fills a caller's buffer takes its capacity and reports the size it

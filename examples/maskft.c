@@ -884,7 +884,7 @@ static const char *train_usage =
     "  elapsed and ETA as h:mm:ss); to a pipe the same as a plain line every --print-every steps.\n"
     "  --grad-checkpoint keeps only each layer's input and computes the layer again in backward:\n"
     "  the same weights bit for bit, about a third more time, a fraction of the memory (the\n"
-    "  SmolLM2-135M shape at --batch 4 --seq 2048: 12.4 GB without, 4.9 GB with).\n"
+    "  SmolLM2-135M shape at --batch 4 --seq 2048: 11.6 GiB without, 4.6 GiB with).\n"
     "  --log writes one JSON record per step\n"
     "  and one per epoch. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face folder; OUT.bin\n"
     "  is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a Hugging Face\n"
