@@ -1615,12 +1615,10 @@ static void mft__attn_transpose_add(float *k, size_t stride, const float *kt, si
    the score loop, reading hs rows in turn, runs at a quarter of its speed. */
 static size_t mft__attn_ld(int T) { return 16 * (2 * (((size_t)T + 31) / 32) + 1); }
 
-/* the scratch floats of the attention kernels: per (b, head) forward, per (b, kv head) backward */
-static size_t mft__attn_ws(int B, int T, int NH, int KV, int hs)
+/* the scratch floats of the attention kernels, per (b, head): forward, and more for backward */
+static size_t mft__attn_ws(int B, int T, int NH, int hs)
 {
-    size_t ld = mft__attn_ld(T), f = (size_t)B * NH * (2 * (size_t)hs + MFT__AR) * ld,
-           b = (size_t)B * KV * (4 * (size_t)hs + 2 * MFT__AR) * ld;
-    return f > b ? f : b;
+    return (size_t)B * NH * (4 * (size_t)hs + 2 * MFT__AR) * mft__attn_ld(T);
 }
 
 /* A block of query rows t..t+MFT__AR-1 (the last block may have fewer, nr: its missing rows
@@ -1674,7 +1672,8 @@ static void mft__attention_fwd(float *out, float *lse, float *ws, const float *q
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         size_t ld = mft__attn_ld(T), koff = (size_t)b * T * KVD + (size_t)(h / grp) * hs;
-        float *kt = ws + (size_t)bh * (2 * hs + MFT__AR) * ld, *vt = kt + (size_t)hs * ld, *p = vt + (size_t)hs * ld;
+        float *kt = ws + (size_t)bh * (4 * hs + 2 * MFT__AR) * ld, *vt = kt + (size_t)hs * ld,
+              *p = vt + (size_t)hs * ld;
         mft__attn_transpose(kt, ld, k + koff, (size_t)KVD, T, hs);
         mft__attn_transpose(vt, ld, v + koff, (size_t)KVD, T, hs);
         for (int t = 0; t < T; t += MFT__AR) {
@@ -1702,56 +1701,66 @@ static void mft__attention_fwd(float *out, float *lse, float *ws, const float *q
    scratch (mft__attn_ws). Each row's p_tu = exp(s_tu - lse_t) is rebuilt, and the softmax
    backward takes FlashAttention-2's identity sum_u p_tu dp_tu = do_t . o_t, so each block of
    rows is a few passes along its keys: dp_u = do_t . v_u, ds_u = p_u (dp_u - do_t . o_t) /
-   sqrt(hs), then dq_t += sum_u ds_u k_u, dk_u += ds_u q_t, dv_u += p_u do_t, these two kept
-   transposed like k and v and added back once per head group. */
+   sqrt(hs), then dq_t += sum_u ds_u k_u, dk_u += ds_u q_t, dv_u += p_u do_t. The query heads
+   of a group all add into one dk and dv: each (b, head) keeps its own, transposed like k and
+   v, and a second pass adds a group's into dk, dv in head order. So the work splits over
+   B x NH pieces (not B x KV: 2 pieces for Qwen2.5-0.5B at B 1) and stays deterministic. */
 static void mft__attention_bwd(float *dq, float *dk, float *dv, float *ws, const float *dout, const float *out,
                                const float *lse, const float *q, const float *k, const float *v, const int *pos, int B,
                                int T, int NH, int KV, int hs, int nt)
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
+    size_t ld = mft__attn_ld(T), L = (size_t)hs * ld, piece = 4 * L + 2 * MFT__AR * ld;
     nt = mft__par_fma(nt, (double)B * NH * T * T * hs);
     MFT__PARFOR(nt)
-    for (int bk = 0; bk < B * KV; bk++) {
-        int b = bk / KV, kvh = bk % KV;
-        size_t koff = (size_t)b * T * KVD + (size_t)kvh * hs, ld = mft__attn_ld(T), L = (size_t)hs * ld;
-        float *kt = ws + (size_t)bk * (4 * hs + 2 * MFT__AR) * ld, *vt = kt + L, *dkt = vt + L, *dvt = dkt + L;
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        size_t koff = (size_t)b * T * KVD + (size_t)(h / grp) * hs;
+        float *kt = ws + (size_t)bh * piece, *vt = kt + L, *dkt = vt + L, *dvt = dkt + L;
         float *p = dvt + L, *ds = p + MFT__AR * ld;
         mft__attn_transpose(kt, ld, k + koff, (size_t)KVD, T, hs);
         mft__attn_transpose(vt, ld, v + koff, (size_t)KVD, T, hs);
         memset(dkt, 0, 2 * L * sizeof(float));
-        for (int h = kvh * grp; h < (kvh + 1) * grp; h++)
-            for (int t = 0; t < T; t += MFT__AR) {
-                mft__attn_blk bl = mft__attn_block(pos, b, T, t);
-                const float *x[MFT__AR], *dx[MFT__AR];
-                float dsum[MFT__AR], qi[MFT__AR], di[MFT__AR], *dqj[MFT__AR];
-                for (int j = 0; j < MFT__AR; j++) {
-                    size_t qoff = ((size_t)b * T + bl.t[j]) * D + (size_t)h * hs;
-                    x[j] = q + qoff;
-                    dx[j] = dout + qoff;
-                    dqj[j] = dq + qoff;
-                    dsum[j] = mft__dot(dx[j], out + qoff, hs);
-                }
-                mft__attn_scores(p, ld, x, kt + bl.lo, ld, bl.n, hs, scale);
-                mft__attn_scores(ds, ld, dx, vt + bl.lo, ld, bl.n, hs, 1.0f);
-                for (int j = 0; j < MFT__AR; j++) {
-                    float *pj = p + j * ld, *dj = ds + j * ld;
-                    mft__attn_window(pj, &bl, j, lse[((size_t)b * NH + h) * T + bl.t[j]]);
-                    for (int u = 0; u < bl.n; u++) dj[u] = pj[u] * (dj[u] - dsum[j]) * scale;
-                }
-                for (int i = 0; i < hs; i++) {
-                    float dqi[MFT__AR];
-                    size_t o = (size_t)i * ld + bl.lo;
-                    for (int j = 0; j < MFT__AR; j++) {
-                        qi[j] = j < bl.nr ? x[j][i] : 0.0f; /* a repeated row adds nothing to dk, dv */
-                        di[j] = j < bl.nr ? dx[j][i] : 0.0f;
-                    }
-                    mft__attn_dkv(dqi, dkt + o, dvt + o, kt + o, ds, p, ld, qi, di, bl.n);
-                    for (int j = 0; j < bl.nr; j++) dqj[j][i] += dqi[j];
-                }
+        for (int t = 0; t < T; t += MFT__AR) {
+            mft__attn_blk bl = mft__attn_block(pos, b, T, t);
+            const float *x[MFT__AR], *dx[MFT__AR];
+            float dsum[MFT__AR], qi[MFT__AR], di[MFT__AR], *dqj[MFT__AR];
+            for (int j = 0; j < MFT__AR; j++) {
+                size_t qoff = ((size_t)b * T + bl.t[j]) * D + (size_t)h * hs;
+                x[j] = q + qoff;
+                dx[j] = dout + qoff;
+                dqj[j] = dq + qoff;
+                dsum[j] = mft__dot(dx[j], out + qoff, hs);
             }
-        mft__attn_transpose_add(dk + koff, (size_t)KVD, dkt, ld, T, hs);
-        mft__attn_transpose_add(dv + koff, (size_t)KVD, dvt, ld, T, hs);
+            mft__attn_scores(p, ld, x, kt + bl.lo, ld, bl.n, hs, scale);
+            mft__attn_scores(ds, ld, dx, vt + bl.lo, ld, bl.n, hs, 1.0f);
+            for (int j = 0; j < MFT__AR; j++) {
+                float *pj = p + j * ld, *dj = ds + j * ld;
+                mft__attn_window(pj, &bl, j, lse[(size_t)bh * T + bl.t[j]]);
+                for (int u = 0; u < bl.n; u++) dj[u] = pj[u] * (dj[u] - dsum[j]) * scale;
+            }
+            for (int i = 0; i < hs; i++) {
+                float dqi[MFT__AR];
+                size_t o = (size_t)i * ld + bl.lo;
+                for (int j = 0; j < MFT__AR; j++) {
+                    qi[j] = j < bl.nr ? x[j][i] : 0.0f; /* a repeated row adds nothing to dk, dv */
+                    di[j] = j < bl.nr ? dx[j][i] : 0.0f;
+                }
+                mft__attn_dkv(dqi, dkt + o, dvt + o, kt + o, ds, p, ld, qi, di, bl.n);
+                for (int j = 0; j < bl.nr; j++) dqj[j][i] += dqi[j];
+            }
+        }
+    }
+    MFT__PARFOR(nt)
+    for (int bk = 0; bk < B * KV; bk++) {
+        int b = bk / KV, kvh = bk % KV;
+        size_t koff = (size_t)b * T * KVD + (size_t)kvh * hs;
+        for (int h = kvh * grp; h < (kvh + 1) * grp; h++) {
+            const float *dkt = ws + ((size_t)b * NH + h) * piece + 2 * L;
+            mft__attn_transpose_add(dk + koff, (size_t)KVD, dkt, ld, T, hs);
+            mft__attn_transpose_add(dv + koff, (size_t)KVD, dkt + L, ld, T, hs);
+        }
     }
 }
 
@@ -1932,7 +1941,7 @@ static size_t mft__layout(mft_model *m, char *base, const mft_config *c, int B, 
     MFT__TAKE(m->a.k, Ls * N * KVD, fwd);
     MFT__TAKE(m->a.v, Ls * N * KVD, fwd);
     MFT__TAKE(m->a.att_lse, Ls * (size_t)B * c->n_heads * T, fwd);
-    MFT__TAKE(m->a.att_ws, mft__attn_ws(B, T, c->n_heads, c->n_kv_heads, (int)hs), fwd);
+    MFT__TAKE(m->a.att_ws, mft__attn_ws(B, T, c->n_heads, (int)hs), fwd);
     MFT__TAKE(m->a.att_out, Ls * N * QD, fwd);
     MFT__TAKE(m->a.q_raw, Ls * N * QD, fwd && qn);
     MFT__TAKE(m->a.k_raw, Ls * N * KVD, fwd && qn);
@@ -1995,8 +2004,7 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
     double D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, NH = c->n_heads, S = c->seq_len;
     double hs = mft_head_dim(c), KV = c->n_kv_heads, QD = NH * hs, KVD = KV * hs, N = (double)B * T;
     double P = 2 * V * D + L * (2 * D * QD + 2 * D * KVD + 3 * D * F + 2 * D + QD + 2 * KVD + 2 * hs);
-    double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T +
-                    B * (NH * (2 * hs + 4) + KV * (4 * hs + 8)) * ((double)T + 48) +
+    double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T + B * NH * (4 * hs + 8) * ((double)T + 48) +
                     L * N * (5 * D + 4 * QD + 4 * KVD + 3 * F + NH) + N * (V + 6 * D + 2 * QD + 2 * KVD + 3 * F + 4) +
                     2 * L * S * KVD + NH * S + V + 5 * D + 2 * QD + 2 * F + MFT__GEMM_SLOTS * (double)MFT__GEMM_SLOT;
     if (floats * 4.0 > 4.0e18)

@@ -67,7 +67,9 @@ awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2
      $1 == "products" { pr[v["shape"]] = sprintf("%s / %s / %s", v["fwd_GFLOP/s"], v["dx_GFLOP/s"], v["dw_GFLOP/s"])
                         prp[v["shape"]] = sprintf("%.0f%% / %.0f%% / %.0f%%", 100 * v["fwd_GFLOP/s"] / peak,
                                                   100 * v["dx_GFLOP/s"] / peak, 100 * v["dw_GFLOP/s"] / peak)
-                        prs[v["shape"]] = v["full_loss_step_products_s"] }
+                        prs[v["shape"]] = v["full_loss_step_products_s"]
+                        att[v["shape"]] = sprintf("%s / %s", v["attention_fwd_GFLOP/s"], v["attention_bwd_GFLOP/s"])
+                        ats[v["shape"]] = v["attention_fwd_s"] + v["attention_bwd_s"] }
      $1 == "maskft" && v["weighted"] ~ /anchor/ { anc[v["shape"]] = v["ms/step"]; next }
      $1 == "maskft" { s = v["shape"]; w = v["weighted"]; if (!(s in seen)) { seen[s] = 1; order[++n] = s }
                       if (w == "100%") { full[s] = v["tok/s"]; gf[s] = v["GFLOP/s"]; mrss[s] = v["peak_rss_MiB"]; B[s] = v["B"]
@@ -76,13 +78,13 @@ awk '{ delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2
      $1 == "torch" { pt[v["shape"]] = v["tok/s"]; prss[v["shape"]] = v["peak_rss_MiB"] }
      END {
        printf("\nFMA peak measured here: %s GFLOP/s\n", peak)
-       print "| shape | maskft tok/s: full / 30% / 10% weighted | PyTorch tok/s (full) | full / PyTorch | 10% / PyTorch | step GFLOP/s (% of peak) | products fwd / dx / dw GFLOP/s (% of peak) | products, share of the full step | peak MiB maskft / PyTorch |"
-       print "|---|---|---|---|---|---|---|---|---|"
+       print "| shape | maskft tok/s: full / 30% / 10% weighted | PyTorch tok/s (full) | full / PyTorch | 10% / PyTorch | step GFLOP/s (% of peak) | products fwd / dx / dw GFLOP/s (% of peak) | products, share of the full step | attention fwd / bwd GFLOP/s, share | peak MiB maskft / PyTorch |"
+       print "|---|---|---|---|---|---|---|---|---|---|"
        for (i = 1; i <= n; i++) { s = order[i]; t = (s in pt) ? pt[s] : "-"
          r1 = (s in pt) ? sprintf("%.2fx", full[s] / pt[s]) : "-"; r2 = (s in pt) ? sprintf("%.2fx", w10[s] / pt[s]) : "-"
-         printf("| %s B%s T256 | %s / %s / %s | %s | %s | %s | %s (%.0f%%) | %s (%s) | %.0f%% | %s / %s |\n", s, B[s], full[s], w30[s],
-                w10[s], t, r1, r2, gf[s], 100 * gf[s] / peak, pr[s], prp[s], 100 * prs[s] * 1000 / ms[s], mrss[s],
-                (s in prss) ? prss[s] : "-") }
+         printf("| %s B%s T256 | %s / %s / %s | %s | %s | %s | %s (%.0f%%) | %s (%s) | %.0f%% | %s, %.0f%% | %s / %s |\n", s, B[s],
+                full[s], w30[s], w10[s], t, r1, r2, gf[s], 100 * gf[s] / peak, pr[s], prp[s], 100 * prs[s] * 1000 / ms[s],
+                att[s], 100 * ats[s] * 1000 / ms[s], mrss[s], (s in prss) ? prss[s] : "-") }
        for (i = 1; i <= n; i++) { s = order[i]
          if (s in anc) printf("%s: 10%% weighted + anchor (top 64 on the rest): %.0f ms/step, %.2fx the 10%% step\n", s, anc[s],
                               anc[s] / ms10[s]) } }' "$out"

@@ -1774,6 +1774,18 @@ static int cmd_train_data(args_t *ap)
             m.n_params / 1e6, run_bytes / 1073741824.0,
             a.lora ? " frozen, adapters with gradients and moments" : ", gradients, AdamW moments", B, T,
             a.grad_ckpt ? ", checkpointed" : "");
+#ifdef _SC_PHYS_PAGES
+    { /* a run that will swap: say what checkpointing would hold instead */
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        double phys = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0.0;
+        if (!a.grad_ckpt && phys > 0.0 && (double)run_bytes > 0.8 * phys) {
+            size_t ck = run_bytes - mft_model_bytes(&c, B, T, flags);
+            ck += mft_model_bytes(&c, B, T, flags | MFT_CHECKPOINT);
+            fprintf(stderr, "note: that is more than 80%% of this machine's %.1f GiB; --grad-checkpoint would hold "
+                    "%.2f GiB\n", phys / 1073741824.0, ck / 1073741824.0);
+        }
+    }
+#endif
 
     /* the soft targets, computed once: the base model is frozen and the texts do not change */
     mft_soft_table st = { 0 }, ds = { 0 };

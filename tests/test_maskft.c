@@ -346,7 +346,7 @@ static void test_kernel_attention(void)
 {
     enum { B = 2, T = 7, NH = 6, KV = 2, hs = 8, D = NH * hs, KVD = KV * hs };
     float *q = fbuf((size_t)B * T * D), *k = fbuf((size_t)B * T * KVD), *v = fbuf((size_t)B * T * KVD);
-    float *out = fbuf((size_t)B * T * D), *lse = fbuf((size_t)B * NH * T), *p = fbuf(mft__attn_ws(B, T, NH, KV, hs));
+    float *out = fbuf((size_t)B * T * D), *lse = fbuf((size_t)B * NH * T), *p = fbuf(mft__attn_ws(B, T, NH, hs));
     float *dout = fbuf((size_t)B * T * D), *dq = fbuf((size_t)B * T * D), *dk = fbuf((size_t)B * T * KVD),
           *dv = fbuf((size_t)B * T * KVD);
     double *rdq = calloc((size_t)B * T * D, sizeof(double)), *rdk = calloc((size_t)B * T * KVD, sizeof(double)),
