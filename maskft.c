@@ -1473,9 +1473,11 @@ static double mft__soft_fwd(const float *logits, const float *lse, const mft__so
        dv_u += sum_t p_tu do_t              dp_tu = do_t . v_u
        ds_tu = p_tu (dp_tu - sum_u' p_tu' dp_tu')        (softmax backward)
        dq_t += sum_u ds_tu k_u / sqrt(hs)   dk_u += sum_t ds_tu q_t / sqrt(hs)
-   The forward pass is split over (b, h), which own their outputs. In the backward pass, the
-   query heads of a group all add into the same dk and dv, so it is split over (b, kvh) and
-   the group's heads run in order inside: no two threads write the same element.
+   Only lse_t = log sum_u exp(s_tu) is kept per row: backward rebuilds p_tu = exp(s_tu - lse_t),
+   and sum_u' p_tu' dp_tu' = do_t . o_t (FlashAttention-2), so memory grows with T, not T^2.
+   Both passes are split over (b, h), which own their rows of out and dq; the heads of a group
+   all add into the same dk and dv, so each (b, h) keeps its own and a last pass adds them up
+   in head order: no two threads write the same element, whatever the thread count.
    ============================================================================================ */
 
 /* One query row against n keys, for decoding: p (n) = softmax(s), out (hs) = p . values. */
@@ -1495,7 +1497,7 @@ static inline void mft__attn_row(float *out, float *p, const float *q, const flo
    t..t+3 of a block share the key range lo..t+3 (lo = the first row's t0); each row's
    probabilities are zero outside its own window t0..t, so every pass runs over the same range.
    s (MFT__AR rows, lds apart) = scale * x_j . kt over n keys. */
-#define MFT__AR 4
+#define MFT__AR 4 /* the kernels below are written out for four rows */
 static inline void mft__attn_scores(float *s, size_t lds, const float *const *x, const float *kt, size_t ld, int n,
                                     int hs, float scale)
 {
@@ -1622,8 +1624,8 @@ static size_t mft__attn_ws(int B, int T, int NH, int hs)
 }
 
 /* A block of query rows t..t+MFT__AR-1 (the last block may have fewer, nr: its missing rows
-   repeat row t and are not written): their positions in the row (b), windows t0_j..t_j and
-   the block's key range lo..hi. */
+   repeat row t and are not written): their positions in the row (b), windows t0_j..t_j, and
+   the block's keys lo..lo+n-1. */
 typedef struct {
     int nr, lo, n, t0[MFT__AR], t[MFT__AR];
 } mft__attn_blk;
@@ -1659,8 +1661,8 @@ static float mft__attn_window(float *p, const mft__attn_blk *k, int j, float shi
    several examples packed in one row never see each other. The probabilities are not kept
    (L x B x NH x T x T floats would be 38% of a 135M model's activations at T 1024, and more
    than all the rest at T 2048): backward rebuilds each row from q, k and lse = log sum_u
-   exp(s_u). The whole row of scores is kept while it is used, at most MFT_MAX_CONTEXT floats
-   (32 KB, in L1/L2), so the softmax is exact in one pass; FlashAttention's running maximum
+   exp(s_u). A block's rows of scores are kept whole while they are used (4 x T floats, 16 KB
+   at T 1024, in L1/L2), so the softmax is exact in one pass; FlashAttention's running maximum
    and rescaling exist for GPU tiles that cannot hold a row. */
 static void mft__attention_fwd(float *out, float *lse, float *ws, const float *q, const float *k, const float *v,
                                const int *pos, int B, int T, int NH, int KV, int hs, int nt)
@@ -2739,7 +2741,7 @@ static void mft__qkv_fwd(const mft_model *m, int l, float *q, float *k, float *v
 }
 
 /* One layer's forward pass, res[l] -> res[l+1], writing what backward needs into the layer's
-   slot of the activations (slot 0 for every layer with MFT_CHECKPOINT). With recompute, as
+   slot of the activations (slot 0 for every layer with MFT_CHECKPOINT or without MFT_TRAIN). With recompute, as
    backward calls it under MFT_CHECKPOINT, the last product (w2, into res[l+1]) is left out:
    backward has res[l+1] already and needs only what leads up to it. */
 static void mft__layer_fwd(mft_model *m, int l, int B, int T, const int *pv, int recompute, int nt)

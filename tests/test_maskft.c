@@ -341,33 +341,33 @@ static void test_kernel_swiglu_adamw(void)
 
 /* attention against the definition, written out with no tiling and in double: the output, each
    row's log-sum-exp, and the backward pass (which rebuilds the probabilities from that lse),
-   on plain causal rows and on rows packed with two sequences */
-static void test_kernel_attention(void)
+   on plain causal rows and on rows packed with two sequences; at T 7 every loop runs its
+   scalar tail, at T 37 with hs 20 the vector loops and a partial block of rows too */
+static void attention_case(int B, int T, int NH, int KV, int hs)
 {
-    enum { B = 2, T = 7, NH = 6, KV = 2, hs = 8, D = NH * hs, KVD = KV * hs };
-    float *q = fbuf((size_t)B * T * D), *k = fbuf((size_t)B * T * KVD), *v = fbuf((size_t)B * T * KVD);
-    float *out = fbuf((size_t)B * T * D), *lse = fbuf((size_t)B * NH * T), *p = fbuf(mft__attn_ws(B, T, NH, hs));
-    float *dout = fbuf((size_t)B * T * D), *dq = fbuf((size_t)B * T * D), *dk = fbuf((size_t)B * T * KVD),
-          *dv = fbuf((size_t)B * T * KVD);
-    double *rdq = calloc((size_t)B * T * D, sizeof(double)), *rdk = calloc((size_t)B * T * KVD, sizeof(double)),
-           *rdv = calloc((size_t)B * T * KVD, sizeof(double));
-    int pos[B * T];
-    fill(q, (size_t)B * T * D, 2); fill(k, (size_t)B * T * KVD, 2); fill(v, (size_t)B * T * KVD, 1);
-    fill(dout, (size_t)B * T * D, 3);
+    int D = NH * hs, KVD = KV * hs;
+    size_t nq = (size_t)B * T * D, nk = (size_t)B * T * KVD;
+    float *q = fbuf(nq), *k = fbuf(nk), *v = fbuf(nk), *out = fbuf(nq), *lse = fbuf((size_t)B * NH * T);
+    float *ws = fbuf(mft__attn_ws(B, T, NH, hs)), *dout = fbuf(nq), *dq = fbuf(nq), *dk = fbuf(nk), *dv = fbuf(nk);
+    double *rdq = calloc(nq, sizeof(double)), *rdk = calloc(nk, sizeof(double)), *rdv = calloc(nk, sizeof(double));
+    double *s = calloc((size_t)T, sizeof(double)), *dp = calloc((size_t)T, sizeof(double));
+    int *pos = malloc((size_t)B * T * sizeof(int));
+    fill(q, nq, 2); fill(k, nk, 2); fill(v, nk, 1); fill(dout, nq, 3);
     for (int packed = 0; packed < 2; packed++) {
-        for (int i = 0; i < B * T; i++) pos[i] = i % T - (i % T >= 4 && i / T == 1 ? 4 : 0); /* row 1: 4 + 3 */
+        int cut = T / 2 + 1; /* the last row holds two sequences: 0..cut-1 and cut..T-1 */
+        for (int i = 0; i < B * T; i++) pos[i] = i % T - (i % T >= cut && i / T == B - 1 ? cut : 0);
         const int *pv = packed ? pos : NULL;
-        for (size_t i = 0; i < (size_t)B * T * D; i++) { dq[i] = 0.5f; rdq[i] = 0.5; } /* backward accumulates */
-        for (size_t i = 0; i < (size_t)B * T * KVD; i++) { dk[i] = dv[i] = -0.25f; rdk[i] = rdv[i] = -0.25; }
-        mft__attention_fwd(out, lse, p, q, k, v, pv, B, T, NH, KV, hs, 2);
-        mft__attention_bwd(dq, dk, dv, p, dout, out, lse, q, k, v, pv, B, T, NH, KV, hs, 2);
+        for (size_t i = 0; i < nq; i++) { dq[i] = 0.5f; rdq[i] = 0.5; } /* backward accumulates */
+        for (size_t i = 0; i < nk; i++) { dk[i] = dv[i] = -0.25f; rdk[i] = rdv[i] = -0.25; }
+        mft__attention_fwd(out, lse, ws, q, k, v, pv, B, T, NH, KV, hs, 2);
+        mft__attention_bwd(dq, dk, dv, ws, dout, out, lse, q, k, v, pv, B, T, NH, KV, hs, 2);
         double eo = 0.0, el = 0.0, eg = 0.0;
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
                 for (int t = 0; t < T; t++) {
                     int kh = h / (NH / KV), t0 = pv ? t - pv[b * T + t] : 0;
                     size_t qo = ((size_t)b * T + t) * D + h * hs;
-                    double s[T], mx = -1e30, sum = 0.0, o[hs], dp[T], dsum = 0.0;
+                    double mx = -1e30, sum = 0.0, dsum = 0.0;
                     for (int u = t0; u <= t; u++) {
                         s[u] = 0.0;
                         for (int i = 0; i < hs; i++) s[u] += (double)q[qo + i] * k[((size_t)b * T + u) * KVD + kh * hs + i];
@@ -378,9 +378,9 @@ static void test_kernel_attention(void)
                     el = fmax(el, fabs(mx + log(sum) - lse[((size_t)b * NH + h) * T + t]));
                     for (int u = t0; u <= t; u++) s[u] = exp(s[u] - mx) / sum; /* now p */
                     for (int i = 0; i < hs; i++) {
-                        o[i] = 0.0;
-                        for (int u = t0; u <= t; u++) o[i] += s[u] * v[((size_t)b * T + u) * KVD + kh * hs + i];
-                        eo = fmax(eo, fabs(o[i] - out[qo + i]));
+                        double o = 0.0;
+                        for (int u = t0; u <= t; u++) o += s[u] * v[((size_t)b * T + u) * KVD + kh * hs + i];
+                        eo = fmax(eo, fabs(o - out[qo + i]));
                     }
                     for (int u = t0; u <= t; u++) {
                         dp[u] = 0.0;
@@ -402,16 +402,23 @@ static void test_kernel_attention(void)
         double *rg[3] = { rdq, rdk, rdv };
         float *got[3] = { dq, dk, dv };
         for (int a = 0; a < 3; a++)
-            for (size_t i = 0; i < (size_t)B * T * (a ? KVD : D); i++) {
+            for (size_t i = 0; i < (a ? nk : nq); i++) {
                 double e = fabs(rg[a][i] - got[a][i]);
                 if (e > eg) eg = e;
             }
-        EXPECT(eo < 2e-6, "attention forward vs definition (%s): max error %.3g", packed ? "packed" : "causal", eo);
-        EXPECT(el < 2e-6, "attention log-sum-exp vs definition (%s): max error %.3g", packed ? "packed" : "causal", el);
-        EXPECT(eg < 1e-5, "attention backward vs definition (%s): max error %.3g", packed ? "packed" : "causal", eg);
+        const char *what = packed ? "packed" : "causal";
+        EXPECT(eo < 2e-6, "attention forward vs definition (T %d hs %d %s): max error %.3g", T, hs, what, eo);
+        EXPECT(el < 2e-6, "attention log-sum-exp vs definition (T %d hs %d %s): max error %.3g", T, hs, what, el);
+        EXPECT(eg < 2e-5, "attention backward vs definition (T %d hs %d %s): max error %.3g", T, hs, what, eg);
     }
-    free(q); free(k); free(v); free(out); free(lse); free(p); free(dout); free(dq); free(dk); free(dv);
-    free(rdq); free(rdk); free(rdv);
+    free(q); free(k); free(v); free(out); free(lse); free(ws); free(dout); free(dq); free(dk); free(dv);
+    free(rdq); free(rdk); free(rdv); free(s); free(dp); free(pos);
+}
+
+static void test_kernel_attention(void)
+{
+    attention_case(2, 7, 6, 2, 8);
+    attention_case(2, 37, 4, 2, 20);
 }
 
 /* ---- gradients: central finite differences on a tiny model ------------------------------- */
