@@ -1617,11 +1617,10 @@ static void mft__attn_transpose_add(float *k, size_t stride, const float *kt, si
    the score loop, reading hs rows in turn, runs at a quarter of its speed. */
 static size_t mft__attn_ld(int T) { return 16 * (2 * (((size_t)T + 31) / 32) + 1); }
 
-/* the scratch floats of the attention kernels, per (b, head): forward, and more for backward */
-static size_t mft__attn_ws(int B, int T, int NH, int hs)
-{
-    return (size_t)B * NH * (4 * (size_t)hs + 2 * MFT__AR) * mft__attn_ld(T);
-}
+/* The scratch of the attention kernels: one piece per (b, head) of kt, vt, dkt, dvt (hs rows
+   each) and p, ds (MFT__AR rows each), ld floats a row; forward uses the first two and p. */
+static size_t mft__attn_piece(int T, int hs) { return (4 * (size_t)hs + 2 * MFT__AR) * mft__attn_ld(T); }
+static size_t mft__attn_ws(int B, int T, int NH, int hs) { return (size_t)B * NH * mft__attn_piece(T, hs); }
 
 /* A block of query rows t..t+MFT__AR-1 (the last block may have fewer, nr: its missing rows
    repeat row t and are not written): their positions in the row (b), windows t0_j..t_j, and
@@ -1674,8 +1673,7 @@ static void mft__attention_fwd(float *out, float *lse, float *ws, const float *q
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         size_t ld = mft__attn_ld(T), koff = (size_t)b * T * KVD + (size_t)(h / grp) * hs;
-        float *kt = ws + (size_t)bh * (4 * hs + 2 * MFT__AR) * ld, *vt = kt + (size_t)hs * ld,
-              *p = vt + (size_t)hs * ld;
+        float *kt = ws + (size_t)bh * mft__attn_piece(T, hs), *vt = kt + (size_t)hs * ld, *p = vt + (size_t)hs * ld;
         mft__attn_transpose(kt, ld, k + koff, (size_t)KVD, T, hs);
         mft__attn_transpose(vt, ld, v + koff, (size_t)KVD, T, hs);
         for (int t = 0; t < T; t += MFT__AR) {
@@ -1713,7 +1711,7 @@ static void mft__attention_bwd(float *dq, float *dk, float *dv, float *ws, const
 {
     int D = NH * hs, KVD = KV * hs, grp = NH / KV;
     float scale = 1.0f / sqrtf((float)hs);
-    size_t ld = mft__attn_ld(T), L = (size_t)hs * ld, piece = 4 * L + 2 * MFT__AR * ld;
+    size_t ld = mft__attn_ld(T), L = (size_t)hs * ld, piece = mft__attn_piece(T, hs);
     nt = mft__par_fma(nt, (double)B * NH * T * T * hs);
     MFT__PARFOR(nt)
     for (int bh = 0; bh < B * NH; bh++) {
@@ -2006,7 +2004,7 @@ static mft_status mft__check_shape(const mft_config *c, int B, int T, int flags,
     double D = c->dim, F = c->hidden_dim, L = c->n_layers, V = c->vocab_size, NH = c->n_heads, S = c->seq_len;
     double hs = mft_head_dim(c), KV = c->n_kv_heads, QD = NH * hs, KVD = KV * hs, N = (double)B * T;
     double P = 2 * V * D + L * (2 * D * QD + 2 * D * KVD + 3 * D * F + 2 * D + QD + 2 * KVD + 2 * hs);
-    double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T + B * NH * (4 * hs + 8) * ((double)T + 48) +
+    double floats = 4 * P + 2 * S * hs + L * B * NH * (double)T + B * NH * (4 * hs + 2 * MFT__AR) * ((double)T + 48) +
                     L * N * (5 * D + 4 * QD + 4 * KVD + 3 * F + NH) + N * (V + 6 * D + 2 * QD + 2 * KVD + 3 * F + 4) +
                     2 * L * S * KVD + NH * S + V + 5 * D + 2 * QD + 2 * F + MFT__GEMM_SLOTS * (double)MFT__GEMM_SLOT;
     if (floats * 4.0 > 4.0e18)

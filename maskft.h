@@ -329,7 +329,8 @@ enum {
     MFT_CHECKPOINT = 32 /* gradient checkpointing: forward() keeps only each layer's input (the
                           residual stream) and one layer's other activations; backward() runs
                           each layer's forward again just before its backward. Same gradients,
-                          bit for bit; about a third more compute, and the activations shrink
+                          bit for bit; one more forward pass of compute (but the last product
+                          of each layer), and the activations shrink
                           from ~(5D + 3F) to D floats per position and layer (135M at 4 x 2048:
                           7.7 GB -> 0.8 GB) */
 };

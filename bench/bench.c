@@ -11,6 +11,7 @@
 
    usage: build/bench --shape 15M|110M|135M [--threads N] [--steps S] [--weighted F] [--B B] [--T T]
           --checkpoint: gradient checkpointing (MFT_CHECKPOINT, the tool's --grad-checkpoint)
+          build/bench --memory: mft_model_bytes of SmolLM2-135M, Qwen2.5-0.5B, TinyLlama, Llama-3.2-1B
           --anchor-k K: plus the tool's --anchor (soft targets, top K) on the untrained positions
           build/bench --peak [--threads N]: the FMA peak of this machine (GFLOP/s), measured
           build/bench --products --shape S [--threads N]: GFLOP/s of the step's matrix products
@@ -179,6 +180,35 @@ static int bench_products(const char *shape, int threads)
     return 0;
 }
 
+/* --memory: mft_model_bytes for the models users bring (the README's memory table), GiB */
+static int bench_memory(void)
+{
+    static const struct {
+        const char *name;
+        int D, F, L, H, KV, V, tied, bias;
+    } ms[] = { { "SmolLM2-135M", 576, 1536, 30, 9, 3, 49152, 1, 0 },
+               { "Qwen2.5-0.5B", 896, 4864, 24, 14, 2, 151936, 1, 1 },
+               { "TinyLlama-1.1B", 2048, 5632, 22, 32, 4, 32000, 0, 0 },
+               { "Llama-3.2-1B", 2048, 8192, 16, 32, 8, 128256, 1, 0 } };
+    const double G = 1073741824.0;
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        mft_config c;
+        memset(&c, 0, sizeof c);
+        c.dim = ms[i].D; c.hidden_dim = ms[i].F; c.n_layers = ms[i].L; c.n_heads = ms[i].H; c.n_kv_heads = ms[i].KV;
+        c.vocab_size = ms[i].V; c.shared_classifier = ms[i].tied; c.qkv_bias = ms[i].bias;
+        c.arch = ms[i].bias ? MFT_ARCH_QWEN2 : MFT_ARCH_LLAMA;
+        c.seq_len = 4096; c.norm_eps = 1e-5f; c.rope_theta = 1e4f;
+        printf("memory model=%s params=%.2fB train_B1_T512_GiB=%.1f checkpointed_GiB=%.1f lora8_GiB=%.1f "
+               "forward_GiB=%.1f checkpointed_B4_T2048_GiB=%.1f train_B4_T2048_GiB=%.1f\n",
+               ms[i].name, mft_param_count(&c) / 1e9, mft_model_bytes(&c, 1, 512, MFT_TRAIN) / G,
+               mft_model_bytes(&c, 1, 512, MFT_TRAIN | MFT_CHECKPOINT) / G,
+               (mft_model_bytes(&c, 1, 512, MFT_TRAIN | MFT_FROZEN) + mft_lora_bytes(&c, 8, 1, 512)) / G,
+               mft_model_bytes(&c, 1, 512, MFT_FORWARD) / G, mft_model_bytes(&c, 4, 2048, MFT_TRAIN | MFT_CHECKPOINT) / G,
+               mft_model_bytes(&c, 4, 2048, MFT_TRAIN) / G);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *shape = "15M", *tokpath = NULL;
@@ -188,6 +218,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--peak")) { peak = 1; continue; }
         if (!strcmp(argv[i], "--products")) { products = 1; continue; }
         if (!strcmp(argv[i], "--checkpoint")) { ckpt = MFT_CHECKPOINT; continue; }
+        if (!strcmp(argv[i], "--memory")) return bench_memory();
         if (i + 1 >= argc) { fprintf(stderr, "%s needs a value\n", argv[i]); return 1; }
         if (!strcmp(argv[i], "--tokenizer")) tokpath = argv[i + 1];
         else if (!strcmp(argv[i], "--vocab")) vocab = atoi(argv[i + 1]);

@@ -40,8 +40,11 @@ for shape in $SHAPES; do
         "$PY" bench/bench_torch.py --shape $shape --threads "$THREADS" --steps "$STEPS" | tee -a "$out" | grep -v '^#'
     fi
 done
+echo "== memory of real model shapes: mft_model_bytes (GiB)"
+./build/bench --memory || exit 1
 echo "== memory at long context: the SmolLM2-135M shape, one step (STEPS_LONG, default 1)"
-# T 1024 at B1 beside PyTorch; B4 x T2048 with gradient checkpointing (PyTorch would need ~40 GB here)
+# T 1024 at B1 beside PyTorch; B4 x T2048 with gradient checkpointing (maskft alone: PyTorch keeps
+# every layer's T x T probabilities)
 SL=${STEPS_LONG:-1}
 mem=$(mktemp)
 ./build/bench --shape 135M --B 1 --T 1024 --steps "$SL" | tee -a "$mem" || exit 1

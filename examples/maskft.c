@@ -883,8 +883,8 @@ static const char *train_usage =
     "  Progress: on a terminal one line in place, cut to its width (step, epoch, loss, lr, tokens/s,\n"
     "  elapsed and ETA as h:mm:ss); to a pipe the same as a plain line every --print-every steps.\n"
     "  --grad-checkpoint keeps only each layer's input and computes the layer again in backward:\n"
-    "  the same weights bit for bit, about a third more time, a fraction of the memory (the\n"
-    "  SmolLM2-135M shape at --batch 4 --seq 2048: 11.6 GiB without, 4.6 GiB with).\n"
+    "  the same weights bit for bit, up to one more forward pass of time, a fraction of the\n"
+    "  memory (the SmolLM2-135M shape at --batch 4 --seq 2048: 11.6 GiB without, 4.6 GiB with).\n"
     "  --log writes one JSON record per step\n"
     "  and one per epoch. MODEL is a llama2.c .bin, a GGUF file or a Hugging Face folder; OUT.bin\n"
     "  is written as a llama2.c checkpoint, OUT/ (or an existing directory) as a Hugging Face\n"
@@ -1769,7 +1769,8 @@ static int cmd_train_data(args_t *ap)
                 100.0 * lora.n_params / m.n_params, m.n_params);
     }
 
-    size_t run_bytes = mft_model_bytes(&c, B, T, flags) + (a.lora ? mft_lora_bytes(&c, a.lora, B, T) : 0);
+    size_t lora_bytes = a.lora ? mft_lora_bytes(&c, a.lora, B, T) : 0;
+    size_t run_bytes = mft_model_bytes(&c, B, T, flags) + lora_bytes;
     fprintf(stderr, "%s: %.1fM parameters; this run holds %.2f GiB (weights%s, activations for %d x %d%s)\n", a.model,
             m.n_params / 1e6, run_bytes / 1073741824.0,
             a.lora ? " frozen, adapters with gradients and moments" : ", gradients, AdamW moments", B, T,
@@ -1779,8 +1780,7 @@ static int cmd_train_data(args_t *ap)
         long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
         double phys = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0.0;
         if (!a.grad_ckpt && phys > 0.0 && (double)run_bytes > 0.8 * phys) {
-            size_t ck = run_bytes - mft_model_bytes(&c, B, T, flags);
-            ck += mft_model_bytes(&c, B, T, flags | MFT_CHECKPOINT);
+            size_t ck = mft_model_bytes(&c, B, T, flags | MFT_CHECKPOINT) + lora_bytes;
             fprintf(stderr, "note: that is more than 80%% of this machine's %.1f GiB; --grad-checkpoint would hold "
                     "%.2f GiB\n", phys / 1073741824.0, ck / 1073741824.0);
         }
