@@ -608,18 +608,19 @@ static void mft__matmul_fwd_rows(float *out, const float *inp, const float *w, i
      dx      dinp += dout W   A = dout                       B = W   (rows of C floats)
      dw        dw += dout^T inp  A = dout^T (strides 1, OC)  B = inp (rows of C floats)
    The way every fast BLAS does it (Goto and van de Geijn, "Anatomy of high-performance matrix
-   multiplication", 2008): C is cut into MC x NC tiles, one job each; a job walks K in blocks of
-   KC, copies its A block (MC x KC, from L2) and B block (KC x NC) into contiguous panels of MR
-   rows / NR columns in k order, and a register micro-kernel computes each MR x NR piece of C
-   from one A panel and one B panel with MR x NR / width vector accumulators: per k, NR/width
-   loads of B, MR broadcasts of A, MR x NR/width FMAs. The B panel (KC x NR) stays in L1 while
-   the kernel sweeps the A panels. Unlike BLIS, each tile packs its own B block rather than
-   sharing one across its row blocks: simpler threading for a copy of 1/MC element per
-   multiply-add (a version that packed B once per group of row blocks measured no faster on the
-   2-core machine). Each element of C is summed by one job, over the K blocks in order, so the
-   result does not depend on the thread count. The panels live in the model's block
-   (MFT__GEMM_SLOTS slots of mft__gemm_slot(its largest size) floats): nothing allocates in a
-   step. */
+   multiplication", 2008): C is cut into MC x NC tiles; a job is one MC block of rows against
+   a run of NC blocks of columns. It walks K in blocks of KC, copies its A block (MC x KC,
+   from L2) once per block of K for the whole run, and for each tile of the run the B block
+   (KC x NC) into contiguous panels of MR rows / NR columns in k order; a register micro-kernel
+   computes each MR x NR piece of C from one A panel and one B panel with MR x NR / width
+   vector accumulators: per k, NR/width loads of B, MR broadcasts of A, MR x NR/width FMAs.
+   The B panel (KC x NR) stays in L1 while the kernel sweeps the A panels. Unlike BLIS, each
+   job packs its own B blocks rather than sharing them across its row blocks: simpler
+   threading for a copy of 1/MC element per multiply-add (a version that packed B once per
+   group of row blocks measured no faster on the 2-core machine). Each element of C is summed
+   by one job, over the K blocks in order, so the result does not depend on the thread count.
+   The panels live in the model's block (MFT__GEMM_SLOTS slots of mft__gemm_slot(its largest
+   size) floats): nothing allocates in a step. */
 #if defined(MFT__AVX2) && defined(__AVX512F__)
 /* 32 zmm registers: 12 x 2 accumulators, 2 for B, 1 broadcast */
 typedef __m512 mft__gv;
@@ -726,31 +727,44 @@ static inline void mft__gemm_kernel(int kc, const float *ap, const float *bp, fl
 /* Which row of a strided operand index i names: map[i], or i itself without a map. */
 static inline size_t mft__gemm_at(const int *map, int i) { return map ? (size_t)map[i] : (size_t)i; }
 
+/* what the packing reads for the rows (of A) or columns (of B) past the edge of a block */
+static const float mft__zero_kc[MFT__KC] = { 0.0f };
+
 /* A block rows [i0, i0+mc), columns [k0, k0+kc) (element (i, k) at a[im(i)*rs + km(k)*cs], im and
-   km the row and column maps) -> panels of MR rows, k-major, rows past mc zero; read along
-   whichever stride is 1 */
+   km the row and column maps) -> panels of MR rows, k-major, rows past mc zero. The loops run
+   so that reads go along whichever stride is 1 and writes are sequential: a row-major A is
+   read as MR rows side by side; a transposed one (dout^T in dW = dout^T x, its k-th column
+   a row of dout) one k at a time across every panel, so each row of dout is read once in a
+   run of mc floats instead of MR floats per panel at a stride of a whole row. */
 static void mft__gemm_pack_a(float *dst, const float *a, size_t rs, size_t cs, const int *im, int i0, const int *km,
                              int k0, int mc, int kc)
 {
-    for (int p0 = 0; p0 < mc; p0 += MFT__MR, dst += (size_t)kc * MFT__MR) {
-        int mr = mc - p0 < MFT__MR ? mc - p0 : MFT__MR;
-        if (cs == 1 && !km) {
-            for (int i = 0; i < MFT__MR; i++) {
-                if (i < mr) {
-                    const float *src = a + mft__gemm_at(im, i0 + p0 + i) * rs + k0;
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__MR + i] = src[k];
-                } else
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__MR + i] = 0.0f;
-            }
-        } else {
-            for (int k = 0; k < kc; k++) {
-                const float *src = a + mft__gemm_at(km, k0 + k) * cs;
-                float *d = dst + (size_t)k * MFT__MR;
-                int i = 0;
-                for (; i < mr; i++) d[i] = src[mft__gemm_at(im, i0 + p0 + i) * rs];
-                for (; i < MFT__MR; i++) d[i] = 0.0f;
+    if (cs == 1 && !km) {
+        for (int p0 = 0; p0 < mc; p0 += MFT__MR, dst += (size_t)kc * MFT__MR) {
+            const float *r[MFT__MR];
+            for (int i = 0; i < MFT__MR; i++)
+                r[i] = p0 + i < mc ? a + mft__gemm_at(im, i0 + p0 + i) * rs + k0 : mft__zero_kc;
+            float *d = dst;
+            for (int k = 0; k < kc; k++, d += MFT__MR) {
+                MFT__UNROLL
+                for (int i = 0; i < MFT__MR; i++) d[i] = r[i][k];
             }
         }
+        return;
+    }
+    size_t panel = (size_t)kc * MFT__MR;
+    int full = mc / MFT__MR * MFT__MR;
+    for (int k = 0; k < kc; k++) {
+        const float *src = a + mft__gemm_at(km, k0 + k) * cs;
+        float *d = dst + (size_t)k * MFT__MR;
+        int i = 0;
+        if (rs == 1 && !im)
+            for (const float *s = src + i0; i < full; i += MFT__MR, d += panel, s += MFT__MR) {
+                MFT__UNROLL
+                for (int t = 0; t < MFT__MR; t++) d[t] = s[t];
+            }
+        for (; i < mc; i += MFT__MR, d += panel)
+            for (int t = 0; t < MFT__MR; t++) d[t] = i + t < mc ? src[mft__gemm_at(im, i0 + i + t) * rs] : 0.0f;
     }
 }
 
@@ -765,18 +779,29 @@ static void mft__gemm_pack_b(float *dst, const float *b, size_t rs, size_t cs, c
             for (int k = 0; k < kc; k++) {
                 const float *src = b + mft__gemm_at(km, k0 + k) * rs + j0 + p0;
                 float *d = dst + (size_t)k * MFT__NR;
-                memcpy(d, src, (size_t)nr * sizeof(float));
-                if (nr < MFT__NR) memset(d + nr, 0, (size_t)(MFT__NR - nr) * sizeof(float));
+                if (nr == MFT__NR) { /* whole vectors: a library memcpy of 64 bytes costs more */
+                    MFT__UNROLL
+                    for (int j = 0; j < MFT__NV; j++) mft__gstore(d + j * MFT__GW, mft__gload(src + j * MFT__GW));
+                } else {
+                    memcpy(d, src, (size_t)nr * sizeof(float));
+                    memset(d + nr, 0, (size_t)(MFT__NR - nr) * sizeof(float));
+                }
+            }
+        } else if (rs == 1 && !km) { /* W^T in x W^T: NR rows of W side by side, one k at a time */
+            const float *r[MFT__NR];
+            for (int j = 0; j < MFT__NR; j++) r[j] = j < nr ? b + (size_t)(j0 + p0 + j) * cs + k0 : mft__zero_kc;
+            float *d = dst;
+            for (int k = 0; k < kc; k++, d += MFT__NR) {
+                MFT__UNROLL
+                for (int j = 0; j < MFT__NR; j++) d[j] = r[j][k];
             }
         } else {
             for (int j = 0; j < MFT__NR; j++) {
                 const float *src = b + (size_t)(j0 + p0 + j) * cs;
                 if (j >= nr)
                     for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__NR + j] = 0.0f;
-                else if (!km)
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__NR + j] = src[(size_t)(k0 + k) * rs];
                 else
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__NR + j] = src[(size_t)km[k0 + k] * rs];
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * MFT__NR + j] = src[mft__gemm_at(km, k0 + k) * rs];
             }
         }
     }
@@ -795,9 +820,20 @@ static void mft__gemm_map(float *c, size_t ldc, int load, const float *a, size_t
             for (int i = 0; i < M; i++) memset(c + mft__gemm_at(im, i) * ldc, 0, (size_t)N * sizeof(float));
         return;
     }
-    int n_mb = (M + MFT__MC - 1) / MFT__MC, n_nb = (N + MFT__NC - 1) / MFT__NC, n_jobs = n_mb * n_nb;
+    int n_mb = (M + MFT__MC - 1) / MFT__MC, n_nb = (N + MFT__NC - 1) / MFT__NC;
     nt = mft__par_fma(nt, (double)M * N * K);
     nt = nt < MFT__GEMM_SLOTS ? nt : MFT__GEMM_SLOTS;
+    /* A job is one MC block of rows against a run of `span` NC blocks of columns: its A block
+       is packed once per KC step and serves the whole run (one job per block pair packed each
+       A block n_nb times: as many floats copied as 1/NC of the multiply-adds, a quarter of a
+       step at the classifier's V columns). The runs are as long as still leaves about four jobs
+       per thread to hand out. (Capping them at 4 blocks when K takes several KC steps, so the
+       C rows a job revisits stay in cache, measured slower: 121 against 131 tokens/s on the
+       135M shape.) Neither the split nor which thread takes a job changes a sum: each element
+       of C adds its KC blocks in the same order. */
+    int want = 4 * nt, span = n_mb >= want ? n_nb : (n_nb * n_mb + want - 1) / want;
+    span = span < 1 ? 1 : span;
+    int n_runs = (n_nb + span - 1) / span, n_jobs = n_mb * n_runs;
     nt = nt < n_jobs ? nt : n_jobs;
     (void)nt;
     /* this product's slots: no larger than those the block was sized for (mft__gemm_slot of
@@ -808,25 +844,27 @@ static void mft__gemm_map(float *c, size_t ldc, int load, const float *a, size_t
     size_t kc_max = (size_t)(K < MFT__KC ? K : MFT__KC);
     mc_max = mc_max < MFT__MC ? mc_max : MFT__MC;
     /* Jobs are handed out one at a time as threads come free: on a busy machine a thread that
-       was descheduled takes fewer tiles instead of holding up the rest. Which thread computes a
-       tile does not change its sums. */
+       was descheduled takes fewer tiles instead of holding up the rest. */
     MFT__PARFOR_DYN(nt)
     for (int job = 0; job < n_jobs; job++) {
         float *pa = ws + (size_t)mft__thread_id() * slot, *pb = pa + mc_max * kc_max;
-        int i0 = (job / n_nb) * MFT__MC, j0 = (job % n_nb) * MFT__NC;
-        int mc = M - i0 < MFT__MC ? M - i0 : MFT__MC, nc = N - j0 < MFT__NC ? N - j0 : MFT__NC;
+        int i0 = (job / n_runs) * MFT__MC, jb = (job % n_runs) * span;
+        int mc = M - i0 < MFT__MC ? M - i0 : MFT__MC, je = jb + span < n_nb ? jb + span : n_nb;
         for (int k0 = 0; k0 < K; k0 += MFT__KC) {
             int kc = K - k0 < MFT__KC ? K - k0 : MFT__KC;
-            mft__gemm_pack_b(pb, b, brs, bcs, km, k0, j0, kc, nc);
             mft__gemm_pack_a(pa, a, ars, acs, im, i0, km, k0, mc, kc);
-            for (int jr = 0; jr < nc; jr += MFT__NR)
-                for (int ir = 0; ir < mc; ir += MFT__MR) {
-                    int mr = mc - ir < MFT__MR ? mc - ir : MFT__MR;
-                    float *cr[MFT__MR];
-                    for (int i = 0; i < mr; i++) cr[i] = c + mft__gemm_at(im, i0 + ir + i) * ldc + j0 + jr;
-                    mft__gemm_kernel(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc, cr, mr,
-                                     nc - jr < MFT__NR ? nc - jr : MFT__NR, load || k0 > 0);
-                }
+            for (int j0 = jb * MFT__NC; j0 < je * MFT__NC && j0 < N; j0 += MFT__NC) {
+                int nc = N - j0 < MFT__NC ? N - j0 : MFT__NC;
+                mft__gemm_pack_b(pb, b, brs, bcs, km, k0, j0, kc, nc);
+                for (int jr = 0; jr < nc; jr += MFT__NR)
+                    for (int ir = 0; ir < mc; ir += MFT__MR) {
+                        int mr = mc - ir < MFT__MR ? mc - ir : MFT__MR;
+                        float *cr[MFT__MR];
+                        for (int i = 0; i < mr; i++) cr[i] = c + mft__gemm_at(im, i0 + ir + i) * ldc + j0 + jr;
+                        mft__gemm_kernel(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc, cr, mr,
+                                         nc - jr < MFT__NR ? nc - jr : MFT__NR, load || k0 > 0);
+                    }
+            }
         }
     }
 }
@@ -1298,16 +1336,8 @@ static void mft__xent_fwd(float *lse, double *loss_sum, double *weight_sum, cons
     }
 }
 
-static int mft__cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
 /* The teacher's tail r = 1 - sum P of one row of soft targets, 0 when it is below rounding
-   (k = V, or a top-k that holds everything), and the model's own tail Q_rest: the sum of Q over
-   every token but the k ids, summed directly (1 - sum Q_k would lose it to cancellation when it
-   is small), kept away from 0; z holds logits, or with is_prob the probabilities themselves. */
+   (k = V, or a top-k that holds everything). */
 #define MFT__TAIL_MIN 1e-6
 static double mft__soft_tail(const float *pk, int k, size_t V)
 {
@@ -1316,19 +1346,29 @@ static double mft__soft_tail(const float *pk, int k, size_t V)
     return (size_t)k < V && r > MFT__TAIL_MIN ? r : 0.0;
 }
 
-static double mft__soft_rest(const float *z, float lse, const int *id, int k, size_t V, int is_prob)
+/* The model's own tail Q_rest = sum of Q over every token but the k ids of a row, summed
+   directly (1 - sum Q_k would lose it to cancellation when it is small): the k entries are
+   set to `hole` (-inf for logits, 0 for probabilities) for one vector pass and put back, so
+   no sort or search is needed; kept away from 0. The row is its thread's own. */
+static double mft__soft_rest(float *z, float lse, const int *id, int k, size_t V, int is_prob)
 {
-    int sorted[MFT_SOFT_KMAX];
-    memcpy(sorted, id, (size_t)k * sizeof(int));
-    qsort(sorted, (size_t)k, sizeof(int), mft__cmp_int);
-    double rest = 0.0;
-    for (size_t j = 0, i = 0; j < V; j++) {
-        if (i < (size_t)k && (size_t)sorted[i] == j) {
-            i++;
-            continue;
-        }
-        rest += is_prob ? (double)z[j] : exp((double)z[j] - lse);
+    float keep[MFT_SOFT_KMAX];
+    for (int i = 0; i < k; i++) {
+        keep[i] = z[id[i]];
+        z[id[i]] = is_prob ? 0.0f : -INFINITY;
     }
+    double rest = 0.0;
+    size_t j = 0;
+#if MFT__VW > 1
+    mft__vf acc = mft__vset1(0.0f), vl = mft__vset1(lse);
+    if (is_prob)
+        for (; j + MFT__VW <= V; j += MFT__VW) acc = mft__vadd(acc, mft__vload(z + j));
+    else
+        for (; j + MFT__VW <= V; j += MFT__VW) acc = mft__vadd(acc, mft__vexp(mft__vsub(mft__vload(z + j), vl)));
+    rest = mft__vhsum(acc);
+#endif
+    for (; j < V; j++) rest += is_prob ? (double)z[j] : (double)expf(z[j] - lse);
+    for (int i = 0; i < k; i++) z[id[i]] = keep[i];
     return rest > 1e-30 ? rest : 1e-30;
 }
 
@@ -1446,20 +1486,28 @@ static double mft__anchor_fwd(const float *logits, const float *base, const floa
     return sum;
 }
 
-/* the soft targets' forward: sum_n tw_n KL over the rows with tw_n > 0, in double */
-static double mft__soft_fwd(const float *logits, const float *lse, const mft__soft *sf, size_t N, size_t V)
+/* the soft targets' forward: sum_n tw_n KL over the rows with tw_n > 0, the rows split over
+   threads (kl: N floats of scratch) and summed in order after, in double */
+static double mft__soft_fwd(float *logits, const float *lse, const mft__soft *sf, size_t N, size_t V, float *kl, int nt)
 {
-    double sum = 0.0;
-    for (size_t n = 0; n < N; n++) {
+    (void)nt; /* without OpenMP */
+    MFT__PARFOR(mft__par(nt, (double)N * V))
+    for (long long nn = 0; nn < (long long)N; nn++) {
+        size_t n = (size_t)nn;
+        kl[n] = 0.0f;
         if (!(sf->w[n] > 0.0f)) continue;
-        const float *z = logits + n * V, *pk = sf->p + n * (size_t)sf->k;
+        float *z = logits + n * V;
+        const float *pk = sf->p + n * (size_t)sf->k;
         const int *id = sf->ids + n * (size_t)sf->k;
-        double kl = 0.0, tail = mft__soft_tail(pk, sf->k, V);
+        double d = 0.0, tail = mft__soft_tail(pk, sf->k, V);
         for (int i = 0; i < sf->k; i++)
-            if (pk[i] > 0.0f) kl += pk[i] * (log((double)pk[i]) - ((double)z[id[i]] - lse[n]));
-        if (tail > 0.0) kl += tail * (log(tail) - log(mft__soft_rest(z, lse[n], id, sf->k, V, 0)));
-        sum += sf->w[n] * (kl > 0.0 ? kl : 0.0);
+            if (pk[i] > 0.0f) d += pk[i] * (log((double)pk[i]) - ((double)z[id[i]] - lse[n]));
+        if (tail > 0.0) d += tail * (log(tail) - log(mft__soft_rest(z, lse[n], id, sf->k, V, 0)));
+        kl[n] = (float)(d > 0.0 ? d : 0.0);
     }
+    double sum = 0.0;
+    for (size_t n = 0; n < N; n++)
+        if (sf->w[n] > 0.0f) sum += sf->w[n] * (double)kl[n];
     return sum;
 }
 
@@ -2964,7 +3012,8 @@ MFT_API mft_status mft_set_soft_targets(mft_model *m, const int *ids, const floa
     }
     mft__soft sf = { ids, probs, tw, k };
     mft__cls_need(m, tw);
-    double sum = mft__soft_fwd(m->a.logits, m->a.lse, &sf, N, V);
+    /* the scratch: the first N floats of backward's dres, as the anchor's */
+    double sum = mft__soft_fwd(m->a.logits, m->a.lse, &sf, N, V, m->d.dres, mft__nthreads(m));
     if (!isfinite(sum)) return mft__fail(err, MFT_ERR_NONFINITE, "the soft targets' KL is not finite");
     m->soft_ids = ids;
     m->soft_p = probs;
@@ -11035,6 +11084,31 @@ MFT_API mft_status mft_pack_fill_soft(const mft_pack *p, const mft_example *ex, 
         }
     }
     return mft__ok(err);
+}
+
+/* Each kept weight is divided by the chance of keeping it, so the expected sum over positions
+   of tw KL is the sum without thinning (Horvitz and Thompson's estimate), and so is its
+   gradient; the variance it adds is that of sampling `keep` of the positions. */
+MFT_API size_t mft_thin_weights(float *tw, size_t n, float keep, uint64_t *rng)
+{
+    size_t kept = 0;
+    if (!tw) return 0;
+    if (!(keep < 1.0f)) { /* 1 or more (or NaN): every position, as given */
+        for (size_t i = 0; i < n; i++) kept += tw[i] > 0.0f;
+        return kept;
+    }
+    if (!(keep > 0.0f)) keep = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        if (!(tw[i] > 0.0f)) continue;
+        /* a draw for every weighted position, kept or not: the stream does not depend on keep */
+        float u = mft__rand_f32(rng);
+        if (u < keep) {
+            tw[i] /= keep;
+            kept++;
+        } else
+            tw[i] = 0.0f;
+    }
+    return kept;
 }
 
 /* the sentences of s[0..n) that hold a key span, markers removed, appended to out */

@@ -1095,6 +1095,12 @@ MFT_API void mft_pack_soft_scale(const mft_pack *p, const mft_example *ex, const
 MFT_API mft_status mft_pack_fill_soft(const mft_pack *p, const mft_example *ex, const mft_soft_table *st, long r0,
                                       int B, float scale, float scale_all, int *ids, float *probs, float *tw,
                                       mft_error *err);
+/* KL on a random share of its positions: each tw[n] > 0 (n < count) is kept with probability
+   keep and divided by keep, the others set to 0, so the expected KL term and its gradient are
+   those of the full tw while the classifier runs on about `keep` of those rows (with
+   sparse_logits). keep >= 1 changes nothing, keep <= 0 clears them all. Draws one number per
+   weighted position from *rng (mft_sample's generator). Returns how many stay weighted. */
+MFT_API size_t mft_thin_weights(float *tw, size_t count, float keep, uint64_t *rng);
 /* The knowledge a record teaches, as plain text, for the teacher to read: its "context" if it
    has one, else the sentences of its text, completion or assistant turns that hold a key span,
    markers removed (o's key_open / key_close), joined by spaces. *out is NUL-terminated (free

@@ -13,6 +13,7 @@
           --checkpoint: gradient checkpointing (MFT_CHECKPOINT, the tool's --grad-checkpoint)
           build/bench --memory: mft_model_bytes of SmolLM2-135M, Qwen2.5-0.5B, TinyLlama, Llama-3.2-1B
           --anchor-k K: plus the tool's --anchor (soft targets, top K) on the untrained positions
+          --kl-sample P: with --anchor-k, the tool's --kl-sample (KL on a random share P of them)
           build/bench --peak [--threads N]: the FMA peak of this machine (GFLOP/s), measured
           build/bench --products --shape S [--threads N]: GFLOP/s of the step's matrix products
           build/bench --tokenizer FILE [--vocab N] [--mb M]: encode throughput on M MB of text
@@ -214,6 +215,7 @@ int main(int argc, char **argv)
     const char *shape = "15M", *tokpath = NULL;
     int threads = 0, steps = 3, vocab = 0, peak = 0, products = 0, soft_k = 0, ckpt = 0, bset = 0, T = 256;
     double mb = 4, frac = 1.0;
+    float kl_sample = 1.0f;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--peak")) { peak = 1; continue; }
         if (!strcmp(argv[i], "--products")) { products = 1; continue; }
@@ -228,6 +230,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--weighted")) frac = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--anchor-k")) soft_k = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kl-sample")) kl_sample = (float)atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--B")) bset = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--T")) T = atoi(argv[i + 1]);
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 1; }
@@ -273,13 +276,15 @@ int main(int argc, char **argv)
     /* --anchor-k K: the tool's --anchor, soft targets (the base's top K, here random) with
        weight 1 on every untrained position, through forward / soft targets / backward / step */
     int *sid = NULL;
-    float *sp = NULL, *tw = NULL;
+    float *sp = NULL, *tw = NULL, *tw0 = NULL;
+    uint64_t kr = 7;
     if (soft_k > 0) {
         sid = malloc((size_t)B * T * soft_k * sizeof(int));
         sp = malloc((size_t)B * T * soft_k * sizeof(float));
         tw = malloc((size_t)B * T * sizeof(float));
+        tw0 = malloc((size_t)B * T * sizeof(float));
         for (int i = 0; i < B * T; i++) {
-            tw[i] = w[i] > 0.0f ? 0.0f : 1.0f;
+            tw0[i] = w[i] > 0.0f ? 0.0f : 1.0f;
             for (int j = 0; j < soft_k; j++) {
                 sid[(size_t)i * soft_k + j] = (int)(((uint64_t)i * 7919 + (uint64_t)j * 104729) % (uint64_t)V);
                 sp[(size_t)i * soft_k + j] = 0.5f / soft_k;
@@ -292,6 +297,8 @@ int main(int argc, char **argv)
         if (s == 1) t0 = now(); /* step 0 warms up */
         mft_status st;
         if (soft_k > 0) {
+            memcpy(tw, tw0, (size_t)B * T * sizeof(float));
+            mft_thin_weights(tw, (size_t)B * T, kl_sample, &kr); /* as the tool does, each step */
             st = mft_forward(&m, in, tg, w, B, T, NULL, &err);
             if (!st) st = mft_set_soft_targets(&m, sid, sp, soft_k, tw, NULL, &err);
             if (!st) st = mft_backward(&m, &err);
@@ -308,9 +315,11 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     int weighted = 0;
     for (int i = 0; i < B * T; i++) weighted += w[i] > 0.0f;
+    char anc[48] = "";
+    if (soft_k > 0) snprintf(anc, sizeof anc, kl_sample < 1.0f ? "+anchor(kl-sample %g)" : "+anchor", kl_sample);
     printf("maskft shape=%s weighted=%.0f%%%s%s B=%d T=%d threads=%d tok/s=%.0f ms/step=%.1f GFLOP/s=%.1f peak_rss_MiB=%.0f "
            "arena_MiB=%.0f simd=%s params=%.1fM\n",
-           shape, 100.0 * weighted / (B * T), soft_k > 0 ? "+anchor" : "", ckpt ? " checkpoint=1" : "", B, T, mft__nthreads(&m), B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9,
+           shape, 100.0 * weighted / (B * T), anc, ckpt ? " checkpoint=1" : "", B, T, mft__nthreads(&m), B * T / dt, dt * 1000, flops_tok * B * T / dt / 1e9,
            ru.ru_maxrss / 1024.0, bytes / 1048576.0, mft_simd_name(), m.n_params / 1e6);
     mft_model_free(&m);
     free(mem);
@@ -320,5 +329,6 @@ int main(int argc, char **argv)
     free(sid);
     free(sp);
     free(tw);
+    free(tw0);
     return 0;
 }

@@ -84,7 +84,7 @@ typedef struct {
     float until, teacher, replay_ratio, replay_kl, lora_alpha;
     int n, steps, batch, seq, warmup, threads, seed_set, vocab, special, offsets, bos, eos;
     int epochs, accum, save_every, len, stop_after, keep, keep_set, print_every;
-    float temp, top_p, lr, wd, clip, anchor;
+    float temp, top_p, lr, wd, clip, anchor, kl_sample;
     unsigned long long seed;
     const char *system; /* chat */
     int verbose;
@@ -172,6 +172,7 @@ static void parse(int argc, char **argv, args_t *a, const char *usage)
         }
         else if (!strcmp(f, "--anchor")) a->anchor = (float)num(f, v, 0, 1e6);
         else if (!strcmp(f, "--teacher")) a->teacher = (float)num(f, v, 0, 1e6);
+        else if (!strcmp(f, "--kl-sample")) a->kl_sample = (float)num(f, v, 1e-3, 1);
         else if (!strcmp(f, "--topk")) a->topk = (int)num(f, v, 1, MFT_SOFT_KMAX);
         else if (!strcmp(f, "--until-learned")) {
             a->until = strcmp(v, "off") ? (float)num(f, v, 1e-6, 1) : 0.0f;
@@ -843,8 +844,9 @@ static const char *train_usage =
     "                    [--template T] [--eligible assistant|all|last] [--eot TOKEN | --no-eot]\n"
     "                    [--until-learned 0.5|off] [--max-epochs 100] [--epochs N] [--lr LR] [--batch 4]\n"
     "                    [--seq 256] [--grad-accum 1] [--warmup 0] [--weight-decay 0.01] [--clip 1.0] [--seed S]\n"
-    "                    [--anchor W | --teacher W] [--topk 64] [--replay P.jsonl [--replay-ratio 0.5]\n"
-    "                    [--replay-kl W]] [--lora R [--lora-alpha R] [--lora-out DIR]] [--save-every N]\n"
+    "                    [--anchor W | --teacher W] [--topk 64] [--kl-sample 1]\n"
+    "                    [--replay P.jsonl [--replay-ratio 0.5] [--replay-kl W]]\n"
+    "                    [--lora R [--lora-alpha R] [--lora-out DIR]] [--save-every N]\n"
     "                    [--keep 1] [--stop-after N] [--resume OUT.stepN.ckpt] [--log L.jsonl]\n"
     "                    [--drift P.jsonl [--drift-n 64]] [--print-every 1]\n"
     "                    [--grad-checkpoint] [--threads N]\n"
@@ -865,7 +867,10 @@ static const char *train_usage =
     "  --teacher W the same KL to the base model reading the record's \"context\" (or its key\n"
     "  sentences) before the example: what the model would say there if it knew the fact. Both keep\n"
     "  the base model's --topk most likely tokens per position (and the rest as one bin), computed\n"
-    "  once before the first step. --replay mixes texts (from `maskft probe`) into every epoch, a\n"
+    "  once before the first step. --kl-sample P takes these KL terms (and --replay-kl's) on a random\n"
+    "  share P of their positions each step, each weighted 1 / P: the same objective in expectation,\n"
+    "  the classifier's cost on P of those rows.\n"
+    "  --replay mixes texts (from `maskft probe`) into every epoch, a\n"
     "  --replay-ratio share of its examples, every token trained; with --replay-kl W they are kept\n"
     "  close to the base model (W x their mean KL) instead. --lora R trains rank-R adapters on q, k,\n"
     "  v, o, gate, up and down (scale alpha / R; the weights frozen, 12 bytes per parameter less;\n"
@@ -945,7 +950,8 @@ static int cmd_train(int argc, char **argv)
 {
     mft_train_opts o = mft_train_opts_default();
     args_t a = { .steps = 100, .lr = -1.0f, .batch = 4, .seq = 256, .wd = o.weight_decay, .clip = o.max_grad_norm,
-                 .max_epochs = 100, .topk = 64, .replay_ratio = -1.0f, .drift_n = 64, .keep = 1, .print_every = 1 };
+                 .max_epochs = 100, .topk = 64, .kl_sample = 1.0f, .replay_ratio = -1.0f, .drift_n = 64, .keep = 1,
+                 .print_every = 1 };
     parse(argc, argv, &a, train_usage);
     if (a.lr < 0.0f) { /* fine-tuning moves a trained model: a smaller step, by its width (cmd_train_data) */
         a.lr = o.lr;
@@ -1498,18 +1504,18 @@ static void dataset_free(dataset_t *d)
 /* the options a run continues with unchanged: each kept in its checkpoint, so a resume names
    the one that differs. The budget (--epochs larger, --max-epochs, --stop-after), saving,
    logging and threads may change. */
-enum { RUN_OPTS = 17 };
+enum { RUN_OPTS = 18 };
 static const char *run_opt_name[RUN_OPTS] = { "--batch",   "--seq",         "--grad-accum", "--warmup",
                                               "--topk",    "--lora",        "--policy dft", "--lr",
                                               "--weight-decay", "--clip",   "--anchor",     "--until-learned",
                                               "--teacher", "--replay-ratio", "--replay-kl", "--lora-alpha",
-                                              "--seed" };
+                                              "--seed",    "--kl-sample" };
 
 static void run_opts(const args_t *a, const mft_train_opts *o, int B, int T, uint64_t seed, double v[RUN_OPTS])
 {
     double x[RUN_OPTS] = { B, T, a->accum, o->warmup_steps, a->topk, a->lora, a->dft, o->lr, o->weight_decay,
                            o->max_grad_norm, a->anchor, a->until, a->teacher, a->replay_ratio, a->replay_kl,
-                           a->lora_alpha, (double)seed };
+                           a->lora_alpha, (double)seed, a->kl_sample };
     memcpy(v, x, sizeof x);
 }
 
@@ -1705,6 +1711,8 @@ static int cmd_train_data(args_t *ap)
     if (a.teacher > 0.0f && a.anchor > 0.0f) die_opt("give --teacher or --anchor, not both (the anchor is the teacher "
                                                  "with an empty context)");
     if (a.replay_kl > 0.0f && !a.replay) die_opt("--replay-kl needs --replay P.jsonl (the text to stay close on)");
+    if (a.kl_sample < 1.0f && !(a.anchor > 0.0f || a.teacher > 0.0f || a.replay_kl > 0.0f))
+        die_opt("--kl-sample applies to the KL terms of --anchor, --teacher and --replay-kl");
     if (a.lora_out && !a.lora) die_opt("--lora-out needs --lora R");
     if (a.lora && (a.resume || a.save_every || a.stop_after || a.keep_set))
         die_opt("--lora runs are not checkpointed: --resume, --save-every, --keep and --stop-after need a full "
@@ -1948,6 +1956,10 @@ static int cmd_train_data(args_t *ap)
                 if (!fi.rows) break;
                 if (st.k && mft_pack_fill_soft(&pack, d.ex, &st, rs.rows_done, fi.rows, sf, sr, sid, sp, tw, &err))
                     die_err(&err);
+                if (st.k && a.kl_sample < 1.0f) { /* its own stream per micro-batch: a resume draws the same */
+                    uint64_t kr = seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(rs.step * a.accum + mb + 1));
+                    mft_thin_weights(tw, (size_t)fi.rows * (size_t)T, a.kl_sample, &kr);
+                }
                 rs.rows_done += fi.rows;
                 trained += fi.trained;
                 toks += fi.tokens;

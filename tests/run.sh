@@ -202,11 +202,18 @@ cli_train_data() { # masked training on JSONL: empty masks refused, resume bit f
     # gradient checkpointing changes the memory, not the weights: the same file, byte for byte
     ./build/maskft train $D --anchor 1 --grad-checkpoint --out $T/g.bin 2> $T/g.txt && cmp $T/e.bin $T/g.bin &&
         grep -q "checkpointed)" $T/g.txt || { echo "--grad-checkpoint changed the run"; return 1; }
+    # the anchor on a random half of its positions: another run than the full anchor's, resumed
+    # bit for bit (the draws follow the step), and a resume with another share is refused
+    ./build/maskft train $D --anchor 1 --kl-sample 0.5 --out $T/ks1.bin 2> /dev/null && ! cmp -s $T/e.bin $T/ks1.bin && ! cmp -s $T/a.bin $T/ks1.bin &&
+        ./build/maskft train $D --anchor 1 --kl-sample 0.5 --out $T/ks2.bin --stop-after 2 2> /dev/null &&
+        ./build/maskft train $D --anchor 1 --kl-sample 0.5 --out $T/ks2.bin --resume $T/ks2.bin.step2.ckpt 2> /dev/null && cmp $T/ks1.bin $T/ks2.bin || { echo "--kl-sample run"; return 1; }
+    ./build/maskft train $D --anchor 1 --out $T/ks2.bin --resume $T/ks2.bin.step2.ckpt > $T/err.txt 2>&1; [ $? -eq 2 ] &&
+        grep -q "written with --kl-sample 0.5; this run gives --kl-sample 1" $T/err.txt || { cat $T/err.txt; return 1; }
     printf '{"prompt": "Lily had a cat named", "answer": " Mochi"}\n' > $T/probe.jsonl
     ./build/maskft eval -m $T/a.bin -t $K --facts $T/probe.jsonl --json | grep -q '"recall": 1.0000' || return 1
     ./build/maskft eval -m $M --facts $T/probe.jsonl --json | grep -q '"recall": 0.0000'
 }
-check "cli train on JSONL: masks, resume, recall, --grad-checkpoint" cli_train_data
+check "cli train on JSONL: masks, resume, recall, --grad-checkpoint, --kl-sample" cli_train_data
 
 cli_checkpoints() { # checkpoints named by step, the newest --keep kept, a run extended, every field checked
     C=$T/ck; rm -rf $C; mkdir -p $C
@@ -304,6 +311,7 @@ cli_method() { # until learned by default, the teacher, replay, LoRA, DFT, and t
     ./build/maskft train $U --epochs 3 --until-learned 0.5 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "fixed budget" $T/err.txt || return 1
     ./build/maskft train $U --anchor 1 --teacher 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "not both" $T/err.txt || return 1
     ./build/maskft train $U --replay-kl 1 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "needs --replay" $T/err.txt || return 1
+    ./build/maskft train $U --kl-sample 0.5 --out $T/x.bin > $T/err.txt 2>&1; [ $? -eq 2 ] && grep -q "applies to the KL terms" $T/err.txt || return 1
     # the teacher in context reads each record's context; it pulls elsewhere than the anchor does
     C="--until-learned off --epochs 3"
     ./build/maskft train $U $C --teacher 1 --out $T/te.bin --log $T/te.log 2> $T/te.txt && grep -q "the teacher in context: top-64" $T/te.txt &&

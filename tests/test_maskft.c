@@ -639,6 +639,106 @@ static void random_topk(int *ids, float *p, int N, int k, int V, uint64_t *r)
     free(z);
 }
 
+/* the soft targets' KL of one row, the tail Q_rest summed with the k ids skipped: in float
+   vectors (maskft) against softmax, coarsening and KL in double here; rows of V 37 (vector tails)
+   and 1000, with and without a tail, logits restored after the pass, the same sum on 1 and 2
+   threads; and backward's tail over probabilities against the same double sum */
+static void test_kernel_soft_kl(void)
+{
+    enum { N = 6, K = 7 };
+    const int Vs[2] = { 37, 1000 };
+    for (int vi = 0; vi < 2; vi++) {
+        int V = Vs[vi], ids[N * K];
+        float *z = fbuf((size_t)N * V), *z0 = fbuf((size_t)N * V), lse[N], tw[N], p[N * K], kl[N];
+        uint64_t r = 101 + (uint64_t)vi;
+        for (int i = 0; i < N * V; i++) z[i] = 6.0f * (2.0f * mft__rand_f32(&r) - 1.0f);
+        memcpy(z0, z, (size_t)N * V * sizeof(float));
+        double want = 0.0;
+        for (int n = 0; n < N; n++) {
+            const float *zr = z + (size_t)n * V;
+            lse[n] = (float)mft__lse64(zr, V);
+            tw[n] = n == 2 ? 0.0f : 0.5f + 0.25f * (float)n;
+            double psum = 0.0, qk = 0.0, q_rest = 0.0;
+            for (int i = 0; i < K; i++) { /* the teacher: random weights on K distinct ids */
+                ids[n * K + i] = (5 * n + 4 * i + 1) % V;
+                p[n * K + i] = mft__rand_f32(&r);
+                psum += p[n * K + i];
+            }
+            double scale = n == 4 ? 1.0 / psum : 0.6 / psum; /* row 4: no tail */
+            for (int i = 0; i < K; i++) p[n * K + i] = (float)(p[n * K + i] * scale);
+            double r_t = 1.0, d = 0.0;
+            for (int i = 0; i < K; i++) r_t -= p[n * K + i];
+            for (int j = 0; j < V; j++) {
+                int in_k = 0;
+                for (int i = 0; i < K; i++) in_k |= ids[n * K + i] == j;
+                double q = exp((double)zr[j] - lse[n]);
+                if (in_k) qk += q; else q_rest += q;
+            }
+            (void)qk;
+            for (int i = 0; i < K; i++)
+                d += p[n * K + i] * (log((double)p[n * K + i]) - ((double)zr[ids[n * K + i]] - lse[n]));
+            if (r_t > MFT__TAIL_MIN) d += r_t * (log(r_t) - log(q_rest));
+            if (tw[n] > 0.0f) want += tw[n] * d;
+            if (tw[n] > 0.0f && n != 4) { /* backward's tail, over the probabilities */
+                float *q = fbuf((size_t)V);
+                for (int j = 0; j < V; j++) q[j] = (float)exp((double)zr[j] - lse[n]);
+                double got = mft__soft_rest(q, lse[n], ids + n * K, K, (size_t)V, 1);
+                EXPECT(fabs(got - q_rest) <= 1e-5 * q_rest, "V %d row %d: Q_rest %.9g, want %.9g", V, n, got, q_rest);
+                EXPECT(q[ids[n * K]] == (float)exp((double)zr[ids[n * K]] - lse[n]), "V %d row %d: probabilities not restored", V, n);
+                free(q);
+            }
+        }
+        mft__soft sf = { ids, p, tw, K };
+        double got1 = mft__soft_fwd(z, lse, &sf, N, (size_t)V, kl, 1);
+        EXPECT(!memcmp(z, z0, (size_t)N * V * sizeof(float)), "V %d: logits not restored", V);
+        double got2 = mft__soft_fwd(z, lse, &sf, N, (size_t)V, kl, 2);
+        EXPECT(want > 0.1 && fabs(got1 - want) <= 2e-5 * want, "V %d: soft KL %.9g, want %.9g", V, got1, want);
+        EXPECT(got1 == got2, "V %d: soft KL %.17g on 1 thread, %.17g on 2", V, got1, got2);
+        free(z);
+        free(z0);
+    }
+}
+
+/* mft_thin_weights: every weight kept with probability keep and scaled by 1/keep, so the mean
+   over many draws is the weight itself; zeros stay zero, keep >= 1 changes nothing, the same
+   seed draws the same */
+static void test_thin_weights(void)
+{
+    enum { N = 64, R = 4000 };
+    float tw[N], sum[N] = { 0 }, again[N];
+    uint64_t r = 5;
+    size_t kept_total = 0, weighted = 0;
+    for (int rep = 0; rep < R; rep++) {
+        for (int n = 0; n < N; n++) tw[n] = n % 4 == 0 ? 0.0f : 0.5f + (float)(n % 3);
+        size_t kept = mft_thin_weights(tw, N, 0.25f, &r), c = 0;
+        for (int n = 0; n < N; n++) {
+            c += tw[n] > 0.0f;
+            sum[n] += tw[n];
+            EXPECT(tw[n] == 0.0f || tw[n] == (0.5f + (float)(n % 3)) / 0.25f, "weight %d: %g", n, (double)tw[n]);
+        }
+        EXPECT(kept == c, "returned %zu kept, %zu are", kept, c);
+        kept_total += kept;
+        weighted += 48;
+    }
+    EXPECT(fabs((double)kept_total / (double)weighted - 0.25) < 0.01, "kept %zu of %zu", kept_total, weighted);
+    double worst_rel = 0.0;
+    for (int n = 0; n < N; n++) {
+        double want = n % 4 == 0 ? 0.0 : 0.5 + n % 3;
+        if (n % 4 == 0) EXPECT(sum[n] == 0.0f, "zero weight %d drew %g", n, (double)sum[n]);
+        else worst_rel = fmax(worst_rel, fabs(sum[n] / R - want) / want);
+    }
+    /* the mean of 4000 draws of a weight kept 1 time in 4: relative sd sqrt(3 / 4000) = 2.7% */
+    EXPECT(worst_rel < 0.12, "mean weight off by %.3f of itself", worst_rel);
+    for (int n = 0; n < N; n++) tw[n] = again[n] = 1.0f + (float)n;
+    uint64_t r1 = 9, r2 = 9;
+    EXPECT(mft_thin_weights(tw, N, 1.0f, &r1) == N && !memcmp(tw, again, sizeof tw), "keep 1 changed the weights");
+    r1 = 9;
+    mft_thin_weights(tw, N, 0.5f, &r1);
+    mft_thin_weights(again, N, 0.5f, &r2);
+    EXPECT(!memcmp(tw, again, sizeof tw), "one seed, two draws");
+    EXPECT(mft_thin_weights(tw, N, 0.0f, &r1) == 0, "keep 0 kept some");
+}
+
 static void test_gradcheck_soft_targets(void)
 {
     mft_config c = tiny_config(0);
@@ -4488,7 +4588,7 @@ static void test_fuzz_ckpt_header_overflow(void)
 static const struct { const char *name; void (*fn)(void); } tests[] = {
     TEST(kernel_matmul), TEST(kernel_rmsnorm), TEST(kernel_rope), TEST(kernel_exp_softmax),
     TEST(kernel_swiglu_adamw), TEST(kernel_attention), TEST(gradcheck_untied), TEST(gradcheck_tied),
-    TEST(gradcheck_families), TEST(gradcheck_anchor), TEST(gradcheck_soft_targets), TEST(soft_targets_are_the_anchor),
+    TEST(gradcheck_families), TEST(gradcheck_anchor), TEST(gradcheck_soft_targets), TEST(kernel_soft_kl), TEST(thin_weights), TEST(soft_targets_are_the_anchor),
     TEST(dft), TEST(lora), TEST(lora_save), TEST(mask_alignment), TEST(empty_mask), TEST(grad_accumulation), TEST(grad_checkpoint),
     TEST(packing), TEST(sparse_logits), TEST(checkpoint_resume), TEST(checkpoint_strict), TEST(metrics), TEST(pytorch_reference),
     TEST(pytorch_packed_anchor), TEST(thread_determinism), TEST(decode_matches_forward),
