@@ -825,8 +825,8 @@ static void mft__gemm_map(float *c, size_t ldc, int load, const float *a, size_t
     nt = nt < MFT__GEMM_SLOTS ? nt : MFT__GEMM_SLOTS;
     /* A job is one MC block of rows against a run of `span` NC blocks of columns: its A block
        is packed once per KC step and serves the whole run (one job per block pair packed each
-       A block n_nb times: as many floats copied as 1/NC of the multiply-adds, a quarter of a
-       step at the classifier's V columns). The runs are as long as still leaves about four jobs
+       A block n_nb times: as many floats copied as 1/NC of the multiply-adds; with the B
+       copies, perf put a third of a stories15M step in packing). The runs are as long as still leaves about four jobs
        per thread to hand out. (Capping them at 4 blocks when K takes several KC steps, so the
        C rows a job revisits stay in cache, measured slower: 121 against 131 tokens/s on the
        135M shape.) Neither the split nor which thread takes a job changes a sum: each element
@@ -1348,7 +1348,7 @@ static double mft__soft_tail(const float *pk, int k, size_t V)
 
 /* The model's own tail Q_rest = sum of Q over every token but the k ids of a row, summed
    directly (1 - sum Q_k would lose it to cancellation when it is small): the k entries are
-   set to `hole` (-inf for logits, 0 for probabilities) for one vector pass and put back, so
+   set to -inf (logits) or 0 (is_prob: probabilities) for one vector pass and put back, so
    no sort or search is needed; kept away from 0. The row is its thread's own. */
 static double mft__soft_rest(float *z, float lse, const int *id, int k, size_t V, int is_prob)
 {
@@ -11097,8 +11097,7 @@ MFT_API size_t mft_thin_weights(float *tw, size_t n, float keep, uint64_t *rng)
         for (size_t i = 0; i < n; i++) kept += tw[i] > 0.0f;
         return kept;
     }
-    if (!(keep > 0.0f)) keep = 0.0f;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* keep <= 0: no draw is below it, all are cleared */
         if (!(tw[i] > 0.0f)) continue;
         /* a draw for every weighted position, kept or not: the stream does not depend on keep */
         float u = mft__rand_f32(rng);
